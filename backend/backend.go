@@ -1,0 +1,87 @@
+// Package backend is the seam between the runner and the training engines:
+// the runner hands a resolved config, a network spec and a dataset to a
+// Backend and hears back only through an Observer.
+package backend
+
+import (
+	"context"
+
+	"speedrun/data"
+	"speedrun/model"
+	"speedrun/stages"
+)
+
+// Backend trains one run. Implementations own buffers, kernels and threads.
+type Backend interface {
+	// Name is "cpu" or "cuda".
+	Name() string
+	// Device describes the hardware, e.g. the CPU or GPU model name.
+	Device() string
+	// Train runs cfg on ds with the given seed. Everything the result
+	// depends on is cfg, spec, ds and seed. It returns ctx.Err() (wrapped)
+	// when cancelled, and a Result with Diverged set (and a nil error) when
+	// the loss becomes NaN or Inf.
+	Train(ctx context.Context, req Request) (Result, error)
+}
+
+// Request is one training run.
+type Request struct {
+	Config   stages.Config
+	Spec     *model.Spec
+	Data     *data.Set
+	Seed     uint64
+	Observer Observer
+}
+
+// Epoch is the per-epoch record of a run.
+type Epoch struct {
+	Epoch     int     // 1-based
+	LR        float64 // lambda at the end of the epoch
+	TrainLoss float64 // mean per-example training loss over the epoch
+	TrainAcc  float64 // fraction correct on the augmented training batches
+	TestLoss  float64 // NaN when not evaluated this epoch
+	TestAcc   float64 // NaN when not evaluated this epoch
+	Elapsed   float64 // seconds of training since the start (preprocessing excluded)
+}
+
+// LayerStat is one per-layer measurement for the post-6 experiments.
+type LayerStat struct {
+	Step       int
+	Epoch      float64
+	Layer      string
+	WeightNorm float64 // |w|
+	GradNorm   float64 // |g|
+	Update     float64 // |dw| / |w|
+}
+
+// Observer receives everything a run reports while it trains. Calls come
+// from the training goroutine; implementations must be quick.
+type Observer interface {
+	// Step reports progress within the run: step k of total.
+	Step(k, total int, loss float64)
+	// Epoch reports one finished epoch.
+	Epoch(e Epoch)
+	// Layers reports per-layer statistics (only when the config asks).
+	Layers(stats []LayerStat)
+}
+
+// Result is a finished run.
+type Result struct {
+	PreprocessSeconds float64 // normalise, pad, whitening, transfers
+	TrainSeconds      float64 // training steps only
+	EvalSeconds       float64 // per-epoch and final evaluation
+	TestAcc           float64 // final test accuracy (EMA model when EMA is on)
+	TTAAcc            float64 // final test accuracy with flip TTA (NaN when off)
+	TestLoss          float64
+	Diverged          bool
+	DivergedEpoch     int
+	Epochs            []Epoch
+	PeakRSSBytes      int64
+}
+
+// NopObserver ignores everything.
+type NopObserver struct{}
+
+func (NopObserver) Step(int, int, float64) {}
+func (NopObserver) Epoch(Epoch)            {}
+func (NopObserver) Layers([]LayerStat)     {}

@@ -3,7 +3,10 @@
 // leases that let several sweeps share one database.
 package results
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Status of a run.
 type Status string
@@ -49,6 +52,70 @@ type Run struct {
 	LibVersion string // kernel libraries and their versions
 	Started    time.Time
 	Finished   time.Time
+
+	// Added by the results package (additive to the shared contract).
+	TestLoss     float64 // NaN until done
+	PeakRSSBytes int64
+	Attempts     int       // how many times the cell was claimed
+	LeaseOwner   string    // the process holding the cell while it runs
+	Heartbeat    time.Time // the owner's last sign of life
+}
+
+// Cell is what identifies a run: the same cell is never run twice.
+func (r Run) Cell() Cell {
+	return Cell{Stage: r.Stage, Variant: r.Variant, Profile: r.Profile, Repeat: r.Repeat, ConfigHash: r.ConfigHash, DataSum: r.DataSum}
+}
+
+// TrainEvalSeconds is the posts 1-4 timing: training plus per-epoch
+// evaluation, preprocessing excluded.
+func (r Run) TrainEvalSeconds() float64 { return r.TrainSeconds + r.EvalSeconds }
+
+// DawnSeconds is the DAWNBench / post 8 timing: preprocessing plus
+// training, evaluation excluded.
+func (r Run) DawnSeconds() float64 { return r.PreprocessSeconds + r.TrainSeconds }
+
+// Final reports whether the status is a finished result that a sweep never
+// reruns (done or diverged; a divergence is a deterministic outcome).
+func (s Status) Final() bool { return s == StatusDone || s == StatusDiverged }
+
+// Cell is the unique key of a run.
+type Cell struct {
+	Stage      int
+	Variant    string
+	Profile    string
+	Repeat     int
+	ConfigHash string
+	DataSum    string
+}
+
+func (c Cell) String() string {
+	return fmt.Sprintf("stage %d %s/%s repeat %d", c.Stage, c.Variant, c.Profile, c.Repeat)
+}
+
+// LayerStat is one row of the layer_stats table (post-6 experiments).
+type LayerStat struct {
+	RunID       int64
+	Step        int
+	Epoch       float64
+	Layer       string
+	WeightNorm  float64
+	GradNorm    float64
+	UpdateRatio float64
+}
+
+// Measurement is one named JSON value of an analysis experiment.
+type Measurement struct {
+	RunID int64
+	Name  string
+	JSON  string
+}
+
+// Filter selects runs; zero fields match everything.
+type Filter struct {
+	Stages   []int
+	Variants []string
+	Profile  string
+	Statuses []Status
 }
 
 // Epoch is one row of the epochs table.

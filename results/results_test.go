@@ -1,0 +1,296 @@
+package results
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func openTest(t *testing.T, path string) *DB {
+	t.Helper()
+	db, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func start(stage, repeat int) Start {
+	return Start{
+		Cell:       Cell{Stage: stage, Variant: "v", Profile: "smoke", Repeat: repeat, ConfigHash: "h", DataSum: "d"},
+		Seed:       math.MaxUint64 - uint64(repeat),
+		ConfigJSON: `{"stage":1}`, Dataset: "synthetic", Host: "host", Backend: "fake",
+	}
+}
+
+func mustOwner(t *testing.T) Owner {
+	o, err := NewOwner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+func TestOpenRefusesNewerSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "r.sqlite")
+	db := openTest(t, path)
+	if _, err := db.sql.Exec(fmt.Sprintf("PRAGMA user_version = %d", SchemaVersion+1)); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	_, err := Open(context.Background(), path)
+	if err == nil || !strings.Contains(err.Error(), "newer than this runner's") {
+		t.Fatalf("Open of a newer schema: got %v, want a refusal", err)
+	}
+}
+
+func TestClaimLifecycle(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, filepath.Join(t.TempDir(), "r.sqlite"))
+	a, b := mustOwner(t), mustOwner(t)
+	b.ID += "-other"
+	s := start(4, 0)
+
+	id, ok, err := db.Claim(ctx, s, a, time.Minute)
+	if err != nil || !ok {
+		t.Fatalf("first claim: %v %v", ok, err)
+	}
+	if _, ok, _ := db.Claim(ctx, s, b, time.Minute); ok {
+		t.Fatal("second owner claimed a cell under a live lease")
+	}
+	if err := db.Heartbeat(ctx, id, a, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Heartbeat(ctx, id, b, time.Minute); !errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("heartbeat by a non-owner: %v, want ErrLeaseLost", err)
+	}
+	if err := db.AddEpoch(ctx, Epoch{RunID: id, Epoch: 1, LR: 0.1, TrainLoss: 2, TestLoss: math.NaN(), TestAcc: math.NaN()}); err != nil {
+		t.Fatal(err)
+	}
+	o := Outcome{Status: StatusDone, PreprocessSeconds: 1, TrainSeconds: 10, EvalSeconds: 2, TestAcc: 0.9, TTAAcc: math.NaN(), TestLoss: 0.3}
+	if err := db.Finish(ctx, id, b, o); !errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("finish by a non-owner: %v", err)
+	}
+	if err := db.Finish(ctx, id, a, o); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := db.Claim(ctx, s, b, time.Minute); ok {
+		t.Fatal("claimed a done cell")
+	}
+	r, err := db.Run(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != StatusDone || r.Seed != s.Seed || r.TestAcc != 0.9 || !math.IsNaN(r.TTAAcc) ||
+		r.TrainEvalSeconds() != 12 || r.DawnSeconds() != 11 || r.TotalSeconds != 13 || r.Attempts != 1 || r.LeaseOwner != "" {
+		t.Fatalf("run read back wrong: %+v", r)
+	}
+	eps, err := db.Epochs(ctx, id)
+	if err != nil || len(eps) != 1 || !math.IsNaN(eps[0].TestAcc) || eps[0].LR != 0.1 {
+		t.Fatalf("epochs: %+v %v", eps, err)
+	}
+}
+
+func TestClaimRetakesFailedAndExpired(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, filepath.Join(t.TempDir(), "r.sqlite"))
+	a, b := mustOwner(t), mustOwner(t)
+	b.ID += "-other"
+	// Failed: retaken, old epochs dropped.
+	id, _, _ := db.Claim(ctx, start(1, 0), a, time.Minute)
+	db.AddEpoch(ctx, Epoch{RunID: id, Epoch: 1})
+	if err := db.Finish(ctx, id, a, Outcome{Status: StatusFailed, Error: "boom"}); err != nil {
+		t.Fatal(err)
+	}
+	id2, ok, err := db.Claim(ctx, start(1, 0), b, time.Minute)
+	if err != nil || !ok || id2 != id {
+		t.Fatalf("retake failed cell: id %d ok %v err %v", id2, ok, err)
+	}
+	if eps, _ := db.Epochs(ctx, id); len(eps) != 0 {
+		t.Fatalf("old epochs survived a retake: %v", eps)
+	}
+	if r, _ := db.Run(ctx, id); r.Attempts != 2 || r.Error != "" {
+		t.Fatalf("retaken run: %+v", r)
+	}
+	// Expired lease: requeued by RequeueDead, then claimable.
+	id3, _, _ := db.Claim(ctx, start(2, 0), a, -time.Second)
+	rq, err := db.RequeueDead(ctx, "elsewhere")
+	if err != nil || len(rq) != 1 || rq[0].RunID != id3 || !strings.Contains(rq[0].Reason, "expired") {
+		t.Fatalf("requeue expired: %+v %v", rq, err)
+	}
+	// A dead pid on this host: requeued although the lease is live.
+	dead := Owner{ID: "h:999999999:x", Host: "thishost", PID: 999999999}
+	id4, _, _ := db.Claim(ctx, start(3, 0), dead, time.Hour)
+	live := Owner{ID: "h:1:x", Host: "thishost", PID: 1}
+	db.Claim(ctx, start(3, 1), live, time.Hour)
+	rq, err = db.RequeueDead(ctx, "thishost")
+	if err != nil || len(rq) != 1 || rq[0].RunID != id4 {
+		t.Fatalf("requeue dead pid: %+v %v", rq, err)
+	}
+	if r, _ := db.Run(ctx, id4); r.Status != StatusQueued || !strings.Contains(r.Error, "died") {
+		t.Fatalf("requeued run: %+v", r)
+	}
+}
+
+// TestConcurrentClaims has several handles (separate connections, like
+// separate processes) race for the same cells: each is claimed exactly once
+// and nobody sees "database is locked".
+func TestConcurrentClaims(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "r.sqlite")
+	openTest(t, path)
+	const workers, cells = 4, 20
+	var mu sync.Mutex
+	claimed := map[int]int{}
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			db, err := Open(ctx, path)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer db.Close()
+			o := mustOwner(t)
+			o.ID += fmt.Sprint(w)
+			for c := range cells {
+				id, ok, err := db.Claim(ctx, start(c, 0), o, time.Minute)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if !ok {
+					continue
+				}
+				mu.Lock()
+				claimed[c]++
+				mu.Unlock()
+				if err := db.AddEpoch(ctx, Epoch{RunID: id, Epoch: 1}); err != nil {
+					errs <- err
+					return
+				}
+				if err := db.Finish(ctx, id, o, Outcome{Status: StatusDone}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for c := range cells {
+		if claimed[c] != 1 {
+			t.Errorf("cell %d claimed %d times", c, claimed[c])
+		}
+	}
+}
+
+func TestMergeIdempotent(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	o := mustOwner(t)
+	var shards []string
+	for i := range 2 {
+		p := filepath.Join(dir, fmt.Sprintf("shard%d.sqlite", i))
+		s := openTest(t, p)
+		id, _, _ := s.Claim(ctx, start(4, i), o, time.Minute)
+		s.AddEpoch(ctx, Epoch{RunID: id, Epoch: 1, TrainLoss: 1})
+		s.AddLayerStats(ctx, []LayerStat{{RunID: id, Step: 1, Layer: "conv", WeightNorm: 2}})
+		s.PutMeasurement(ctx, Measurement{RunID: id, Name: "m", JSON: `[1]`})
+		if err := s.Finish(ctx, id, o, Outcome{Status: StatusDone, TestAcc: 0.5 + float64(i)/10}); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		shards = append(shards, p)
+	}
+	out := openTest(t, filepath.Join(dir, "out.sqlite"))
+	for pass := range 2 {
+		for _, p := range shards {
+			st, err := out.Merge(ctx, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := MergeStats{Added: 1}
+			if pass == 1 {
+				want = MergeStats{Skipped: 1}
+			}
+			if st != want {
+				t.Fatalf("pass %d merge %s: %+v, want %+v", pass, p, st, want)
+			}
+		}
+	}
+	runs, err := out.Runs(ctx, Filter{Stages: []int{4}, Statuses: []Status{StatusDone}})
+	if err != nil || len(runs) != 2 {
+		t.Fatalf("merged runs: %d %v", len(runs), err)
+	}
+	for _, r := range runs {
+		eps, _ := out.Epochs(ctx, r.ID)
+		ls, _ := out.LayerStats(ctx, r.ID)
+		ms, _ := out.Measurements(ctx, r.ID)
+		if len(eps) != 1 || len(ls) != 1 || len(ms) != 1 || r.Host != "host" || r.Started.IsZero() {
+			t.Fatalf("merged run %+v lost children or provenance: %d %d %d", r, len(eps), len(ls), len(ms))
+		}
+	}
+}
+
+// TestDiskFull fills a size-capped database: the write fails with
+// SQLITE_FULL, the run can still be marked failed, earlier rows survive and
+// the file stays sound.
+func TestDiskFull(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "r.sqlite")
+	db0 := openTest(t, path)
+	o := mustOwner(t)
+	id, _, _ := db0.Claim(ctx, start(1, 0), o, time.Minute)
+	if err := db0.Finish(ctx, id, o, Outcome{Status: StatusDone, TestAcc: 0.7}); err != nil {
+		t.Fatal(err)
+	}
+	var pages int
+	db0.sql.QueryRow("PRAGMA page_count").Scan(&pages)
+	db0.Close()
+
+	db, err := OpenWith(ctx, path, Options{MaxPages: pages + 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	id2, _, err := db.Claim(ctx, start(1, 1), o, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := strings.Repeat("x", 64<<10)
+	var full error
+	for i := range 100 {
+		if err := db.PutMeasurement(ctx, Measurement{RunID: id2, Name: fmt.Sprint(i), JSON: `"` + big + `"`}); err != nil {
+			full = err
+			break
+		}
+	}
+	if !IsFull(full) {
+		t.Fatalf("writing past max_page_count: %v, want SQLITE_FULL", full)
+	}
+	if err := db.Finish(ctx, id2, o, Outcome{Status: StatusFailed, Error: full.Error()}); err != nil {
+		t.Fatalf("marking the run failed on a full disk: %v", err)
+	}
+	if s, err := db.IntegrityCheck(ctx); err != nil || s != "ok" {
+		t.Fatalf("integrity: %q %v", s, err)
+	}
+	runs, _ := db.Runs(ctx, Filter{})
+	if len(runs) != 2 || runs[0].Status != StatusDone || runs[0].TestAcc != 0.7 || runs[1].Status != StatusFailed {
+		t.Fatalf("runs after disk full: %+v", runs)
+	}
+}
+

@@ -293,4 +293,3 @@ func TestDiskFull(t *testing.T) {
 		t.Fatalf("runs after disk full: %+v", runs)
 	}
 }
-

@@ -1,0 +1,404 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+)
+
+// BNShape is the shape of a batch-norm input: M = N*HW rows of C channels
+// (NHWC). Ghost > 0 splits the batch into N/Ghost groups of Ghost samples,
+// each normalised with its own statistics; Ghost == 0 means one group.
+type BNShape struct{ N, HW, C, Ghost int }
+
+// BNAct is a fused batch norm (optionally ghost) followed by an activation.
+// It keeps xhat and 1/std from ForwardTrain for Backward, so one BNAct
+// serves one layer instance.
+type BNAct struct {
+	s      BNShape
+	eps    float32
+	act    Activation
+	splits int
+	rows   int // rows per split: Ghost*HW (or N*HW)
+
+	xhat   []float32 // M x C, saved by ForwardTrain
+	gammaF []float32 // gamma and beta of the last ForwardTrain: Backward
+	betaF  []float32 // needs z = gamma*xhat + beta for act'(z)
+	invstd []float32 // splits x C
+	valid  bool      // ForwardTrain ran since construction
+
+	sum, sumsq []float64 // per-channel accumulators, len C
+	scale      []float32 // eval: gamma/sqrt(var+eps), len C
+	shift      []float32 // eval: beta - mean*scale, len C
+
+	tk bnTask
+}
+
+// NewBNAct allocates the saved state and workspaces for shape s.
+func NewBNAct(s BNShape, eps float32, a Activation) (*BNAct, error) {
+	if s.N < 1 || s.HW < 1 || s.C < 1 || s.Ghost < 0 {
+		return nil, fmt.Errorf("kernels: NewBNAct: bad shape %+v: N, HW, C must be >= 1 and Ghost >= 0", s)
+	}
+	if !(eps > 0) {
+		return nil, fmt.Errorf("kernels: NewBNAct: eps %v: must be > 0", eps)
+	}
+	if err := a.validate(); err != nil {
+		return nil, fmt.Errorf("kernels: NewBNAct: %w", err)
+	}
+	splits := 1
+	if s.Ghost > 0 {
+		if s.N%s.Ghost != 0 {
+			return nil, fmt.Errorf("kernels: NewBNAct: ghost batch %d does not divide batch %d", s.Ghost, s.N)
+		}
+		splits = s.N / s.Ghost
+	}
+	m := s.N * s.HW
+	b := &BNAct{
+		s: s, eps: eps, act: a, splits: splits, rows: m / splits,
+		xhat:   make([]float32, m*s.C),
+		invstd: make([]float32, splits*s.C),
+		gammaF: make([]float32, s.C),
+		betaF:  make([]float32, s.C),
+		sum:    make([]float64, s.C),
+		sumsq:  make([]float64, s.C),
+		scale:  make([]float32, s.C),
+		shift:  make([]float32, s.C),
+	}
+	b.tk.b = b
+	return b, nil
+}
+
+// Shape returns the shape b was built for.
+func (b *BNAct) Shape() BNShape { return b.s }
+
+// Splits returns the number of ghost groups (1 without ghost BN).
+func (b *BNAct) Splits() int { return b.splits }
+
+func checkLen(fn, name string, got, want int) error {
+	if got != want {
+		return fmt.Errorf("kernels: %s: len(%s)=%d, want %d", fn, name, got, want)
+	}
+	return nil
+}
+
+// lenCheck is one expected slice length; a slice of them is checked by
+// checkLens without boxing, so validation allocates nothing.
+type lenCheck struct {
+	name      string
+	got, want int
+}
+
+func checkLens(fn string, checks []lenCheck) error {
+	for _, c := range checks {
+		if err := checkLen(fn, c.name, c.got, c.want); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ForwardTrain normalises x with batch statistics and writes
+// y = act(gamma*xhat + beta). It writes the per-split batch mean and
+// unbiased variance (len Splits()*C, split-major) for the caller's
+// running-stat update (PyTorch convention), and saves what Backward needs.
+// y may not alias x.
+func (b *BNAct) ForwardTrain(x, gamma, beta, y, mean, varUnbiased []float32) error {
+	m, c, sc := b.s.N*b.s.HW*b.s.C, b.s.C, b.splits*b.s.C
+	if err := checkLens("BNAct.ForwardTrain", []lenCheck{
+		{"x", len(x), m}, {"y", len(y), m}, {"gamma", len(gamma), c}, {"beta", len(beta), c}, {"mean", len(mean), sc}, {"varUnbiased", len(varUnbiased), sc}}); err != nil {
+		return err
+	}
+	copy(b.gammaF, gamma)
+	copy(b.betaF, beta)
+	b.tk = bnTask{b: b, op: bnFwdTrain, x: x, y: y, gamma: gamma, beta: beta, mean: mean, vr: varUnbiased}
+	pool().do(&b.tk)
+	b.tk = bnTask{b: b}
+	b.valid = true
+	return nil
+}
+
+// Backward, after ForwardTrain, writes dx (overwritten, len M*C) and
+// dgamma, dbeta (overwritten, len C). dx may alias dy.
+func (b *BNAct) Backward(dy, gamma, dx, dgamma, dbeta []float32) error {
+	m, c := b.s.N*b.s.HW*b.s.C, b.s.C
+	if err := checkLens("BNAct.Backward", []lenCheck{
+		{"dy", len(dy), m}, {"dx", len(dx), m}, {"gamma", len(gamma), c}, {"dgamma", len(dgamma), c}, {"dbeta", len(dbeta), c}}); err != nil {
+		return err
+	}
+	if !b.valid {
+		return fmt.Errorf("kernels: BNAct.Backward: no ForwardTrain ran before")
+	}
+	b.tk = bnTask{b: b, op: bnBwdTrain, dy: dy, dx: dx, gamma: gamma, dgamma: dgamma, dbeta: dbeta}
+	pool().do(&b.tk)
+	b.tk = bnTask{b: b}
+	return nil
+}
+
+// ForwardEval writes y = act(gamma*(x-runMean)/sqrt(runVar+eps) + beta).
+// Rows are independent in eval mode, so x may hold any whole number of
+// rows of C channels (a short last batch, say); y matches x. y may alias x.
+func (b *BNAct) ForwardEval(x, gamma, beta, runMean, runVar, y []float32) error {
+	c := b.s.C
+	if len(x)%c != 0 {
+		return fmt.Errorf("kernels: BNAct.ForwardEval: len(x)=%d is not a multiple of C=%d", len(x), c)
+	}
+	if err := checkLens("BNAct.ForwardEval", []lenCheck{
+		{"y", len(y), len(x)}, {"gamma", len(gamma), c}, {"beta", len(beta), c}, {"runMean", len(runMean), c}, {"runVar", len(runVar), c}}); err != nil {
+		return err
+	}
+	b.evalAffine(gamma, beta, runMean, runVar)
+	b.tk = bnTask{b: b, op: bnFwdEval, x: x, y: y}
+	pool().do(&b.tk)
+	b.tk = bnTask{b: b}
+	return nil
+}
+
+// BackwardEval is the eval-mode backward: the gradient through fixed
+// running statistics. x is the ForwardEval input; dx (overwritten) matches
+// x, dgamma and dbeta (overwritten) have len C. dx may alias dy.
+func (b *BNAct) BackwardEval(x, dy, gamma, beta, runMean, runVar, dx, dgamma, dbeta []float32) error {
+	c := b.s.C
+	if len(x)%c != 0 {
+		return fmt.Errorf("kernels: BNAct.BackwardEval: len(x)=%d is not a multiple of C=%d", len(x), c)
+	}
+	if err := checkLens("BNAct.BackwardEval", []lenCheck{
+		{"dy", len(dy), len(x)}, {"dx", len(dx), len(x)}, {"gamma", len(gamma), c}, {"beta", len(beta), c}, {"runMean", len(runMean), c}, {"runVar", len(runVar), c}, {"dgamma", len(dgamma), c}, {"dbeta", len(dbeta), c}}); err != nil {
+		return err
+	}
+	b.evalAffine(gamma, beta, runMean, runVar)
+	b.tk = bnTask{b: b, op: bnBwdEval, x: x, dy: dy, dx: dx, gamma: gamma, runMean: runMean, runVar: runVar, dgamma: dgamma, dbeta: dbeta}
+	pool().do(&b.tk)
+	b.tk = bnTask{b: b}
+	return nil
+}
+
+func (b *BNAct) evalAffine(gamma, beta, runMean, runVar []float32) {
+	for j := range b.scale {
+		is := 1 / math.Sqrt(float64(runVar[j])+float64(b.eps))
+		b.scale[j] = float32(float64(gamma[j]) * is)
+		b.shift[j] = float32(float64(beta[j]) - float64(runMean[j])*float64(gamma[j])*is)
+	}
+}
+
+type bnOp int
+
+const (
+	bnFwdTrain bnOp = iota
+	bnBwdTrain
+	bnFwdEval
+	bnBwdEval
+)
+
+// bnTask is one BNAct call, split across workers by channel ranges, so
+// every worker owns its outputs and accumulators outright.
+type bnTask struct {
+	b               *BNAct
+	op              bnOp
+	x, y, dy, dx    []float32
+	gamma, beta     []float32
+	mean, vr        []float32
+	runMean, runVar []float32
+	dgamma, dbeta   []float32
+}
+
+func (t *bnTask) run(i, n int) {
+	c := t.b.s.C
+	// Keep channel ranges 16-aligned (a 64-byte cache line) when C allows,
+	// so workers never write the same line.
+	blocks := (c + 15) / 16
+	lo, hi := span(blocks, i, n)
+	c0, c1 := min(lo*16, c), min(hi*16, c)
+	if c0 >= c1 {
+		return
+	}
+	switch t.op {
+	case bnFwdTrain:
+		t.b.fwdTrain(t, c0, c1)
+	case bnBwdTrain:
+		t.b.bwdTrain(t, c0, c1)
+	case bnFwdEval:
+		t.b.fwdEval(t, c0, c1)
+	case bnBwdEval:
+		t.b.bwdEval(t, c0, c1)
+	}
+}
+
+func (b *BNAct) fwdTrain(t *bnTask, c0, c1 int) {
+	c, rows := b.s.C, b.rows
+	sum, sumsq := b.sum[c0:c1], b.sumsq[c0:c1]
+	gamma, beta := t.gamma[c0:c1], t.beta[c0:c1]
+	for g := 0; g < b.splits; g++ {
+		clear(sum)
+		clear(sumsq)
+		for r := g * rows; r < (g+1)*rows; r++ {
+			xr := t.x[r*c+c0 : r*c+c1]
+			sum, sumsq := sum[:len(xr)], sumsq[:len(xr)]
+			for j, v := range xr {
+				f := float64(v)
+				sum[j] += f
+				sumsq[j] += f * f
+			}
+		}
+		mean, vr := t.mean[g*c+c0:g*c+c1], t.vr[g*c+c0:g*c+c1]
+		invstd := b.invstd[g*c+c0 : g*c+c1]
+		for j := range sum {
+			mu := sum[j] / float64(rows)
+			v := max(sumsq[j]/float64(rows)-mu*mu, 0)
+			mean[j] = float32(mu)
+			if rows > 1 {
+				vr[j] = float32(v * float64(rows) / float64(rows-1))
+			} else {
+				vr[j] = 0
+			}
+			invstd[j] = float32(1 / math.Sqrt(v+float64(b.eps)))
+			sum[j] = mu // reuse as the float64 mean for the normalise pass
+		}
+		for r := g * rows; r < (g+1)*rows; r++ {
+			xr := t.x[r*c+c0 : r*c+c1]
+			xh := b.xhat[r*c+c0 : r*c+c1]
+			yr := t.y[r*c+c0 : r*c+c1]
+			xh, yr, mean, invstd := xh[:len(xr)], yr[:len(xr)], mean[:len(xr)], invstd[:len(xr)]
+			gamma, beta := gamma[:len(xr)], beta[:len(xr)]
+			for j, v := range xr {
+				h := (v - mean[j]) * invstd[j]
+				xh[j] = h
+				yr[j] = gamma[j]*h + beta[j]
+			}
+			actForward(b.act, yr, yr)
+		}
+	}
+}
+
+func (b *BNAct) bwdTrain(t *bnTask, c0, c1 int) {
+	c, rows := b.s.C, b.rows
+	sdz, sdzx := b.sum[c0:c1], b.sumsq[c0:c1]
+	gamma, gammaF := t.gamma[c0:c1], b.gammaF[c0:c1]
+	dgamma, dbeta := t.dgamma[c0:c1], t.dbeta[c0:c1]
+	clear(dgamma)
+	clear(dbeta)
+	for g := 0; g < b.splits; g++ {
+		clear(sdz)
+		clear(sdzx)
+		for r := g * rows; r < (g+1)*rows; r++ {
+			xh := b.xhat[r*c+c0 : r*c+c1]
+			dyr := t.dy[r*c+c0 : r*c+c1]
+			dxr := t.dx[r*c+c0 : r*c+c1]
+			dyr, dxr = dyr[:len(xh)], dxr[:len(xh)]
+			// dx doubles as scratch for dz = dy * act'(gamma*xhat+beta).
+			b.dzRow(xh, dyr, dxr, gammaF, b.betaF, c0)
+			sdz, sdzx := sdz[:len(xh)], sdzx[:len(xh)]
+			for j, d := range dxr {
+				sdz[j] += float64(d)
+				sdzx[j] += float64(d) * float64(xh[j])
+			}
+		}
+		invstd := b.invstd[g*c+c0 : g*c+c1]
+		for j := range sdz {
+			dbeta[j] += float32(sdz[j])
+			dgamma[j] += float32(sdzx[j])
+			sdz[j] /= float64(rows)
+			sdzx[j] /= float64(rows)
+		}
+		for r := g * rows; r < (g+1)*rows; r++ {
+			xh := b.xhat[r*c+c0 : r*c+c1]
+			dxr := t.dx[r*c+c0 : r*c+c1]
+			dxr, gamma, invstd := dxr[:len(xh)], gamma[:len(xh)], invstd[:len(xh)]
+			sdz, sdzx := sdz[:len(xh)], sdzx[:len(xh)]
+			for j, h := range xh {
+				dxr[j] = gamma[j] * invstd[j] * (dxr[j] - float32(sdz[j]) - h*float32(sdzx[j]))
+			}
+		}
+	}
+}
+
+// dzRow writes dz = dy * act'(z), z = gamma*xhat + beta, for one row's
+// channel range starting at c0; gamma is sliced to the range, beta is
+// full length.
+func (b *BNAct) dzRow(xh, dy, dz, gamma, beta []float32, c0 int) {
+	switch b.act.Kind {
+	case ActIdentity:
+		copy(dz, dy)
+	case ActReLU, ActShiftScaleReLU:
+		bt := beta[c0 : c0+len(xh)]
+		k := float32(1)
+		if b.act.Kind == ActShiftScaleReLU {
+			k = float32(ssrScale)
+		}
+		for j, h := range xh {
+			if gamma[j]*h+bt[j] > 0 {
+				dz[j] = dy[j] * k
+			} else {
+				dz[j] = 0
+			}
+		}
+	case ActCELU:
+		bt := beta[c0 : c0+len(xh)]
+		al := float64(b.act.Alpha)
+		for j, h := range xh {
+			z := gamma[j]*h + bt[j]
+			if z > 0 {
+				dz[j] = dy[j]
+			} else {
+				dz[j] = dy[j] * float32(math.Exp(float64(z)/al))
+			}
+		}
+	}
+}
+
+func (b *BNAct) fwdEval(t *bnTask, c0, c1 int) {
+	c := b.s.C
+	scale, shift := b.scale[c0:c1], b.shift[c0:c1]
+	for r := 0; r < len(t.x)/c; r++ {
+		xr := t.x[r*c+c0 : r*c+c1]
+		yr := t.y[r*c+c0 : r*c+c1]
+		yr, scale, shift := yr[:len(xr)], scale[:len(xr)], shift[:len(xr)]
+		for j, v := range xr {
+			yr[j] = v*scale[j] + shift[j]
+		}
+		actForward(b.act, yr, yr)
+	}
+}
+
+func (b *BNAct) bwdEval(t *bnTask, c0, c1 int) {
+	c := b.s.C
+	scale, shift := b.scale[c0:c1], b.shift[c0:c1]
+	sdz, sdzx := b.sum[c0:c1], b.sumsq[c0:c1]
+	clear(sdz)
+	clear(sdzx)
+	rm, rv := t.runMean[c0:c1], t.runVar[c0:c1]
+	for r := 0; r < len(t.x)/c; r++ {
+		xr := t.x[r*c+c0 : r*c+c1]
+		dyr := t.dy[r*c+c0 : r*c+c1]
+		dxr := t.dx[r*c+c0 : r*c+c1]
+		dyr, dxr, scale, shift, rm := dyr[:len(xr)], dxr[:len(xr)], scale[:len(xr)], shift[:len(xr)], rm[:len(xr)]
+		sdz, sdzx := sdz[:len(xr)], sdzx[:len(xr)]
+		for j, v := range xr {
+			z := v*scale[j] + shift[j]
+			var d float32
+			switch b.act.Kind {
+			case ActIdentity:
+				d = dyr[j]
+			case ActReLU:
+				if z > 0 {
+					d = dyr[j]
+				}
+			case ActShiftScaleReLU:
+				if z > 0 {
+					d = dyr[j] * float32(ssrScale)
+				}
+			case ActCELU:
+				if z > 0 {
+					d = dyr[j]
+				} else {
+					d = dyr[j] * float32(math.Exp(float64(z)/float64(b.act.Alpha)))
+				}
+			}
+			sdz[j] += float64(d)
+			sdzx[j] += float64(d) * float64(v-rm[j])
+			dxr[j] = d * scale[j]
+		}
+	}
+	for j := range sdz {
+		t.dbeta[c0+j] = float32(sdz[j])
+		t.dgamma[c0+j] = float32(sdzx[j] / math.Sqrt(float64(rv[j])+float64(b.eps)))
+	}
+}

@@ -1,0 +1,166 @@
+package kernels
+
+import (
+	"fmt"
+)
+
+// ConvShape is a 2-D convolution: input N x H x W x C (NHWC), weights
+// K x C x R x S (OIHW), output N x OutH x OutW x K (NHWC).
+type ConvShape struct {
+	N, H, W, C  int // input, NHWC
+	K, R, S     int // output channels and kernel size; weights are K x C x R x S (OIHW)
+	Stride, Pad int
+}
+
+// OutH returns the output height.
+func (s ConvShape) OutH() int { return (s.H+2*s.Pad-s.R)/s.Stride + 1 }
+
+// OutW returns the output width.
+func (s ConvShape) OutW() int { return (s.W+2*s.Pad-s.S)/s.Stride + 1 }
+
+// XLen, WLen and YLen return the lengths of the input, weights and output.
+func (s ConvShape) XLen() int { return s.N * s.H * s.W * s.C }
+
+// WLen returns K*C*R*S.
+func (s ConvShape) WLen() int { return s.K * s.C * s.R * s.S }
+
+// YLen returns N*OutH*OutW*K.
+func (s ConvShape) YLen() int { return s.N * s.OutH() * s.OutW() * s.K }
+
+// FLOPs returns the multiply-adds of one forward pass times two, counting
+// padding taps (the "nominal" count PyTorch comparisons use).
+func (s ConvShape) FLOPs() float64 {
+	return 2 * float64(s.N) * float64(s.OutH()*s.OutW()) * float64(s.K*s.C*s.R*s.S)
+}
+
+func (s ConvShape) String() string {
+	return fmt.Sprintf("n%d_%dx%dx%d_k%d_%dx%d_s%d_p%d", s.N, s.H, s.W, s.C, s.K, s.R, s.S, s.Stride, s.Pad)
+}
+
+func (s ConvShape) validate() error {
+	if s.N < 1 || s.H < 1 || s.W < 1 || s.C < 1 || s.K < 1 || s.R < 1 || s.S < 1 || s.Stride < 1 || s.Pad < 0 {
+		return fmt.Errorf("kernels: conv shape %+v: sizes and stride must be >= 1, pad >= 0", s)
+	}
+	if s.H+2*s.Pad < s.R || s.W+2*s.Pad < s.S {
+		return fmt.Errorf("kernels: conv shape %+v: kernel %dx%d larger than padded input %dx%d", s, s.R, s.S, s.H+2*s.Pad, s.W+2*s.Pad)
+	}
+	return nil
+}
+
+// ConvLib names a convolution implementation.
+type ConvLib int
+
+const (
+	// ConvAuto picks the fastest available library (see the package doc).
+	ConvAuto ConvLib = iota
+	// ConvOneDNN is oneDNN's direct convolution on nhwc activations.
+	ConvOneDNN
+	// ConvGEMM is im2col plus OpenBLAS SGEMM.
+	ConvGEMM
+)
+
+func (l ConvLib) String() string {
+	switch l {
+	case ConvAuto:
+		return "auto"
+	case ConvOneDNN:
+		return "onednn"
+	case ConvGEMM:
+		return "openblas"
+	}
+	return fmt.Sprintf("ConvLib(%d)", int(l))
+}
+
+// convImpl is one library's convolution plan.
+type convImpl interface {
+	forward(x, w, y []float32) error
+	backwardData(dy, w, dx []float32) error
+	backwardWeights(x, dy, dw []float32) error
+	close() error
+}
+
+// Conv is a planned convolution: primitives and workspaces are made once
+// in NewConv, so the passes allocate nothing.
+type Conv struct {
+	s    ConvShape
+	lib  ConvLib
+	impl convImpl
+}
+
+// NewConv plans a convolution of shape s with the fastest library.
+func NewConv(s ConvShape) (*Conv, error) { return NewConvLib(s, ConvAuto) }
+
+// NewConvLib plans a convolution of shape s with the given library.
+func NewConvLib(s ConvShape, lib ConvLib) (*Conv, error) {
+	if err := s.validate(); err != nil {
+		return nil, err
+	}
+	if lib == ConvAuto {
+		lib = defaultConvLib
+	}
+	var (
+		impl convImpl
+		err  error
+	)
+	switch lib {
+	case ConvGEMM:
+		impl, err = newGemmConv(s)
+	case ConvOneDNN:
+		impl, err = newDnnlConv(s)
+	default:
+		return nil, fmt.Errorf("kernels: NewConvLib: unknown library %v", lib)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kernels: NewConvLib(%v, %v): %w", s, lib, err)
+	}
+	return &Conv{s: s, lib: lib, impl: impl}, nil
+}
+
+// Shape returns the convolution's shape.
+func (c *Conv) Shape() ConvShape { return c.s }
+
+// Lib returns the library that runs the convolution.
+func (c *Conv) Lib() ConvLib { return c.lib }
+
+// Forward computes y = conv(x, w).
+func (c *Conv) Forward(x, w, y []float32) error {
+	if err := checkLens("Conv.Forward", []lenCheck{{"x", len(x), c.s.XLen()}, {"w", len(w), c.s.WLen()}, {"y", len(y), c.s.YLen()}}); err != nil {
+		return err
+	}
+	return c.impl.forward(x, w, y)
+}
+
+// BackwardData computes dx = dL/dx (overwritten) from dy = dL/dy.
+func (c *Conv) BackwardData(dy, w, dx []float32) error {
+	if err := checkLens("Conv.BackwardData", []lenCheck{{"dy", len(dy), c.s.YLen()}, {"w", len(w), c.s.WLen()}, {"dx", len(dx), c.s.XLen()}}); err != nil {
+		return err
+	}
+	return c.impl.backwardData(dy, w, dx)
+}
+
+// BackwardWeights computes dw = dL/dw (overwritten, OIHW).
+func (c *Conv) BackwardWeights(x, dy, dw []float32) error {
+	if err := checkLens("Conv.BackwardWeights", []lenCheck{{"x", len(x), c.s.XLen()}, {"dy", len(dy), c.s.YLen()}, {"dw", len(dw), c.s.WLen()}}); err != nil {
+		return err
+	}
+	return c.impl.backwardWeights(x, dy, dw)
+}
+
+// Close frees the C resources; the Conv must not be used afterwards.
+func (c *Conv) Close() error {
+	if c.impl == nil {
+		return nil
+	}
+	err := c.impl.close()
+	c.impl = closedConv{}
+	return err
+}
+
+type closedConv struct{}
+
+var errClosed = fmt.Errorf("kernels: Conv used after Close")
+
+func (closedConv) forward(x, w, y []float32) error           { return errClosed }
+func (closedConv) backwardData(dy, w, dx []float32) error    { return errClosed }
+func (closedConv) backwardWeights(x, dy, dw []float32) error { return errClosed }
+func (closedConv) close() error                              { return nil }

@@ -1,0 +1,57 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+)
+
+// SoftmaxCrossEntropy computes softmax cross-entropy with label smoothing s
+// for n rows of classes logits: per row, loss = (1-s)*CE + s*mean over
+// classes of -log p. It returns the loss SUMMED over the batch and the
+// number of rows whose argmax (first maximum) equals the label, and writes
+// dlogits = d(loss sum)/d logits (overwritten).
+func SoftmaxCrossEntropy(logits []float32, labels []int32, n, classes int, smoothing float32, dlogits []float32) (lossSum float64, correct int, err error) {
+	if n < 1 || classes < 1 {
+		return 0, 0, fmt.Errorf("kernels: SoftmaxCrossEntropy: bad shape n=%d classes=%d: want both >= 1", n, classes)
+	}
+	if !(smoothing >= 0 && smoothing <= 1) {
+		return 0, 0, fmt.Errorf("kernels: SoftmaxCrossEntropy: smoothing %v outside [0, 1]", smoothing)
+	}
+	if err := checkLens("SoftmaxCrossEntropy", []lenCheck{{"logits", len(logits), n * classes}, {"labels", len(labels), n}, {"dlogits", len(dlogits), n * classes}}); err != nil {
+		return 0, 0, err
+	}
+	s := float64(smoothing)
+	for i := 0; i < n; i++ {
+		lab := int(labels[i])
+		if lab < 0 || lab >= classes {
+			return 0, 0, fmt.Errorf("kernels: SoftmaxCrossEntropy: labels[%d]=%d outside [0, %d)", i, lab, classes)
+		}
+		row := logits[i*classes : (i+1)*classes]
+		drow := dlogits[i*classes : (i+1)*classes]
+		drow = drow[:len(row)]
+		best := 0
+		for j, v := range row {
+			if v > row[best] {
+				best = j
+			}
+		}
+		if best == lab {
+			correct++
+		}
+		// Stable log-sum-exp in float64: the rows are short, accuracy is cheap.
+		mx := float64(row[best])
+		var se, sum float64
+		for _, v := range row {
+			se += math.Exp(float64(v) - mx)
+			sum += float64(v)
+		}
+		lse := mx + math.Log(se)
+		// -log p_j = lse - z_j.
+		lossSum += (1-s)*(lse-float64(row[lab])) + s*(lse-sum/float64(classes))
+		for j, v := range row {
+			drow[j] = float32(math.Exp(float64(v)-lse) - s/float64(classes))
+		}
+		drow[lab] -= float32(1 - s)
+	}
+	return lossSum, correct, nil
+}

@@ -1,0 +1,245 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+)
+
+// poolDims checks a k x k, stride-k, unpadded pool over an n x h x w x c
+// input and returns the output height and width (floored, like PyTorch).
+func poolDims(fn string, n, h, w, c, k int) (oh, ow int, err error) {
+	if n < 1 || h < 1 || w < 1 || c < 1 || k < 1 || k > h || k > w {
+		return 0, 0, fmt.Errorf("kernels: %s: bad shape n=%d h=%d w=%d c=%d k=%d: want all >= 1 and k <= h, w", fn, n, h, w, c, k)
+	}
+	return h / k, w / k, nil
+}
+
+// MaxPoolForward is a k x k max pool with stride k and no padding over an
+// NHWC input. y is n x h/k x w/k x c; argmax (same length) records the
+// flat index into x of each maximum, for MaxPoolBackward.
+func MaxPoolForward(x []float32, n, h, w, c, k int, y []float32, argmax []int32) error {
+	oh, ow, err := poolDims("MaxPoolForward", n, h, w, c, k)
+	if err != nil {
+		return err
+	}
+	m := n * oh * ow * c
+	if err := checkLens("MaxPoolForward", []lenCheck{{"x", len(x), n * h * w * c}, {"y", len(y), m}, {"argmax", len(argmax), m}}); err != nil {
+		return err
+	}
+	if len(x) > math.MaxInt32 {
+		return fmt.Errorf("kernels: MaxPoolForward: len(x)=%d overflows int32 argmax", len(x))
+	}
+	for b := 0; b < n; b++ {
+		for i := 0; i < oh; i++ {
+			for j := 0; j < ow; j++ {
+				o := ((b*oh+i)*ow + j) * c
+				yr, ar := y[o:o+c], argmax[o:o+c]
+				first := ((b*h+i*k)*w + j*k) * c
+				copy(yr, x[first:first+c])
+				for ch := range ar {
+					ar[ch] = int32(first + ch)
+				}
+				for di := 0; di < k; di++ {
+					for dj := 0; dj < k; dj++ {
+						if di == 0 && dj == 0 {
+							continue
+						}
+						p := ((b*h+i*k+di)*w + j*k + dj) * c
+						xr := x[p : p+c]
+						yr, ar := yr[:len(xr)], ar[:len(xr)]
+						for ch, v := range xr {
+							// > keeps the first maximum, as PyTorch does; NaN
+							// never wins, except as the first element.
+							if v > yr[ch] {
+								yr[ch] = v
+								ar[ch] = int32(p + ch)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// MaxPoolBackward writes dx (overwritten: zeros plus dy scattered to the
+// argmax positions recorded by MaxPoolForward).
+func MaxPoolBackward(dy []float32, argmax []int32, dx []float32) error {
+	if len(dy) != len(argmax) {
+		return fmt.Errorf("kernels: MaxPoolBackward: len(dy)=%d, len(argmax)=%d: want equal", len(dy), len(argmax))
+	}
+	clear(dx)
+	for i, a := range argmax {
+		if a < 0 || int(a) >= len(dx) {
+			return fmt.Errorf("kernels: MaxPoolBackward: argmax[%d]=%d outside dx (len %d)", i, a, len(dx))
+		}
+		dx[a] += dy[i]
+	}
+	return nil
+}
+
+// AvgPoolForward is a k x k average pool with stride k and no padding.
+func AvgPoolForward(x []float32, n, h, w, c, k int, y []float32) error {
+	oh, ow, err := poolDims("AvgPoolForward", n, h, w, c, k)
+	if err != nil {
+		return err
+	}
+	if err := checkLens("AvgPoolForward", []lenCheck{{"x", len(x), n * h * w * c}, {"y", len(y), n * oh * ow * c}}); err != nil {
+		return err
+	}
+	inv := 1 / float32(k*k)
+	for b := 0; b < n; b++ {
+		for i := 0; i < oh; i++ {
+			for j := 0; j < ow; j++ {
+				o := ((b*oh+i)*ow + j) * c
+				yr := y[o : o+c]
+				clear(yr)
+				for di := 0; di < k; di++ {
+					for dj := 0; dj < k; dj++ {
+						p := ((b*h+i*k+di)*w + j*k + dj) * c
+						xr := x[p : p+c]
+						yr := yr[:len(xr)]
+						for ch, v := range xr {
+							yr[ch] += v
+						}
+					}
+				}
+				for ch := range yr {
+					yr[ch] *= inv
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// AvgPoolBackward writes dx (overwritten) for AvgPoolForward's shapes.
+// Input rows and columns beyond the last whole window get zero gradient.
+func AvgPoolBackward(dy []float32, n, h, w, c, k int, dx []float32) error {
+	oh, ow, err := poolDims("AvgPoolBackward", n, h, w, c, k)
+	if err != nil {
+		return err
+	}
+	if err := checkLens("AvgPoolBackward", []lenCheck{{"dy", len(dy), n * oh * ow * c}, {"dx", len(dx), n * h * w * c}}); err != nil {
+		return err
+	}
+	clear(dx)
+	inv := 1 / float32(k*k)
+	for b := 0; b < n; b++ {
+		for i := 0; i < oh; i++ {
+			for j := 0; j < ow; j++ {
+				o := ((b*oh+i)*ow + j) * c
+				dr := dy[o : o+c]
+				for di := 0; di < k; di++ {
+					for dj := 0; dj < k; dj++ {
+						p := ((b*h+i*k+di)*w + j*k + dj) * c
+						xr := dx[p : p+c]
+						dr := dr[:len(xr)]
+						for ch := range xr {
+							xr[ch] = dr[ch] * inv
+						}
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// GlobalMaxPoolForward takes the max over hw positions: x is n x hw x c,
+// y is n x c, argmax (n x c) records the position in [0, hw) of each max.
+func GlobalMaxPoolForward(x []float32, n, hw, c int, y []float32, argmax []int32) error {
+	if n < 1 || hw < 1 || c < 1 {
+		return fmt.Errorf("kernels: GlobalMaxPoolForward: bad shape n=%d hw=%d c=%d: want all >= 1", n, hw, c)
+	}
+	if err := checkLens("GlobalMaxPoolForward", []lenCheck{{"x", len(x), n * hw * c}, {"y", len(y), n * c}, {"argmax", len(argmax), n * c}}); err != nil {
+		return err
+	}
+	for b := 0; b < n; b++ {
+		yr, ar := y[b*c:b*c+c], argmax[b*c:b*c+c]
+		copy(yr, x[b*hw*c:b*hw*c+c])
+		clear(ar)
+		for p := 1; p < hw; p++ {
+			xr := x[(b*hw+p)*c : (b*hw+p+1)*c]
+			yr, ar := yr[:len(xr)], ar[:len(xr)]
+			for ch, v := range xr {
+				if v > yr[ch] {
+					yr[ch] = v
+					ar[ch] = int32(p)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// GlobalMaxPoolBackward writes dx (n x hw x c, overwritten) from dy (n x c)
+// and the positions recorded by GlobalMaxPoolForward.
+func GlobalMaxPoolBackward(dy []float32, argmax []int32, n, hw, c int, dx []float32) error {
+	if n < 1 || hw < 1 || c < 1 {
+		return fmt.Errorf("kernels: GlobalMaxPoolBackward: bad shape n=%d hw=%d c=%d: want all >= 1", n, hw, c)
+	}
+	if err := checkLens("GlobalMaxPoolBackward", []lenCheck{{"dy", len(dy), n * c}, {"argmax", len(argmax), n * c}, {"dx", len(dx), n * hw * c}}); err != nil {
+		return err
+	}
+	clear(dx)
+	for b := 0; b < n; b++ {
+		for ch := 0; ch < c; ch++ {
+			p := argmax[b*c+ch]
+			if p < 0 || int(p) >= hw {
+				return fmt.Errorf("kernels: GlobalMaxPoolBackward: argmax[%d]=%d outside [0, %d)", b*c+ch, p, hw)
+			}
+			dx[(b*hw+int(p))*c+ch] = dy[b*c+ch]
+		}
+	}
+	return nil
+}
+
+// GlobalAvgPoolForward averages over hw positions: x is n x hw x c, y n x c.
+func GlobalAvgPoolForward(x []float32, n, hw, c int, y []float32) error {
+	if n < 1 || hw < 1 || c < 1 {
+		return fmt.Errorf("kernels: GlobalAvgPoolForward: bad shape n=%d hw=%d c=%d: want all >= 1", n, hw, c)
+	}
+	if err := checkLens("GlobalAvgPoolForward", []lenCheck{{"x", len(x), n * hw * c}, {"y", len(y), n * c}}); err != nil {
+		return err
+	}
+	inv := 1 / float32(hw)
+	for b := 0; b < n; b++ {
+		yr := y[b*c : b*c+c]
+		clear(yr)
+		for p := 0; p < hw; p++ {
+			xr := x[(b*hw+p)*c : (b*hw+p+1)*c]
+			yr := yr[:len(xr)]
+			for ch, v := range xr {
+				yr[ch] += v
+			}
+		}
+		for ch := range yr {
+			yr[ch] *= inv
+		}
+	}
+	return nil
+}
+
+// GlobalAvgPoolBackward writes dx (n x hw x c, overwritten) from dy (n x c).
+func GlobalAvgPoolBackward(dy []float32, n, hw, c int, dx []float32) error {
+	if n < 1 || hw < 1 || c < 1 {
+		return fmt.Errorf("kernels: GlobalAvgPoolBackward: bad shape n=%d hw=%d c=%d: want all >= 1", n, hw, c)
+	}
+	if err := checkLens("GlobalAvgPoolBackward", []lenCheck{{"dy", len(dy), n * c}, {"dx", len(dx), n * hw * c}}); err != nil {
+		return err
+	}
+	inv := 1 / float32(hw)
+	for b := 0; b < n; b++ {
+		dr := dy[b*c : b*c+c]
+		for p := 0; p < hw; p++ {
+			xr := dx[(b*hw+p)*c : (b*hw+p+1)*c]
+			dr := dr[:len(xr)]
+			for ch := range xr {
+				xr[ch] = dr[ch] * inv
+			}
+		}
+	}
+	return nil
+}

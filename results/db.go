@@ -165,3 +165,15 @@ func IsFull(err error) bool {
 	var se sqlite3.Error
 	return errors.As(err, &se) && se.Code == sqlite3.ErrFull
 }
+
+// PageCount is the database size in pages (for tests that cap it).
+func (db *DB) PageCount(ctx context.Context) (int, error) {
+	var n int
+	err := db.retry(ctx, func() error {
+		return db.sql.QueryRowContext(ctx, "PRAGMA page_count").Scan(&n)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("results: page count of %s: %w", db.path, err)
+	}
+	return n, nil
+}

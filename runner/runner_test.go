@@ -1,0 +1,282 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"speedrun/backend"
+	"speedrun/data"
+	"speedrun/model"
+	"speedrun/results"
+	"speedrun/stages"
+)
+
+// fakeRegistry resolves any variant into a tiny config; the variant name
+// tells fakeBackend how to behave.
+type fakeRegistry struct{}
+
+func (fakeRegistry) Resolve(stage int, variant, profile string) (stages.Config, error) {
+	if variant == "missing" {
+		return stages.Config{}, fmt.Errorf("stage %d has no variant %q", stage, variant)
+	}
+	return stages.Config{Stage: stage, Variant: variant, Profile: profile, Kind: "train",
+		Net:   model.Net{Name: "resnet9", Width: 0.125, BN: "bn", BNScaleInit: "one", Act: "relu", Order: "conv-bn-act-pool", ClassifierScale: 1},
+		Train: stages.Train{Epochs: 3, BatchSize: 8}}, nil
+}
+
+// fakeBackend is a test double: deterministic metrics from the seed, and
+// behaviour chosen by the variant name ("nan", "fail", "panic", "block").
+type fakeBackend struct {
+	trained atomic.Int64
+	started chan struct{} // closed... signalled when a "block" run starts
+}
+
+func (*fakeBackend) Name() string   { return "fake" }
+func (*fakeBackend) Device() string { return "test double" }
+
+func (f *fakeBackend) Train(ctx context.Context, req backend.Request) (backend.Result, error) {
+	f.trained.Add(1)
+	res := backend.Result{TTAAcc: math.NaN()}
+	for e := 1; e <= req.Config.Train.Epochs; e++ {
+		loss := 2 / float64(e)
+		if req.Config.Variant == "nan" && e == 2 {
+			loss = math.NaN()
+		}
+		switch req.Config.Variant {
+		case "fail":
+			return res, errors.New("kernel exploded")
+		case "panic":
+			panic("bad kernel")
+		case "big":
+			stats := make([]backend.LayerStat, 200)
+			for i := range stats {
+				stats[i] = backend.LayerStat{Step: e, Layer: fmt.Sprintf("%0400d", i)}
+			}
+			req.Observer.Layers(stats)
+		case "block":
+			if f.started != nil {
+				f.started <- struct{}{}
+			}
+			<-ctx.Done()
+			return res, fmt.Errorf("train: %w", ctx.Err())
+		}
+		req.Observer.Step(e, req.Config.Train.Epochs, loss)
+		req.Observer.Epoch(backend.Epoch{Epoch: e, LR: 0.1, TrainLoss: loss, TrainAcc: 0.5, TestLoss: loss, TestAcc: float64(req.Seed%100) / 100, Elapsed: float64(e)})
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		if math.IsNaN(loss) {
+			res.Diverged, res.DivergedEpoch = true, e
+			return res, nil
+		}
+	}
+	res.TrainSeconds, res.EvalSeconds, res.PreprocessSeconds = 3, 1, 0.5
+	res.TestAcc = float64(req.Seed%100) / 100
+	return res, nil
+}
+
+func tinySet(ctx context.Context, cfg stages.Config) (*data.Set, error) {
+	return &data.Set{Name: "tiny", Checksum: "tinysum"}, nil
+}
+
+func newTestRunner(t *testing.T, path string, b backend.Backend) *Runner {
+	t.Helper()
+	db, err := results.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	owner, err := results.NewOwner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Runner{DB: db, Backend: b, Data: tinySet, Owner: owner, Provenance: Provenance{Host: "h", GitRev: "unknown"},
+		Heartbeat: 20 * time.Millisecond}
+}
+
+func plan(t *testing.T, repeats int, variants ...string) []Cell {
+	t.Helper()
+	var picks []Pick
+	for _, v := range variants {
+		picks = append(picks, Pick{Stage: 4, Variant: v})
+	}
+	cells, err := Plan(fakeRegistry{}, picks, "smoke", repeats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cells
+}
+
+func TestSweepOutcomes(t *testing.T) {
+	ctx := context.Background()
+	fb := &fakeBackend{}
+	r := newTestRunner(t, filepath.Join(t.TempDir(), "r.sqlite"), fb)
+	cells := plan(t, 2, "ok", "nan", "fail", "panic", "ok2")
+	sum, err := r.Sweep(ctx, cells)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Done != 4 || sum.Diverged != 2 || sum.Failed != 4 || sum.Skipped != 0 {
+		t.Fatalf("summary %+v", sum)
+	}
+	runs, err := r.DB.Runs(ctx, results.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seeds := map[uint64]bool{}
+	for _, run := range runs {
+		seeds[run.Seed] = true
+		switch run.Variant {
+		case "nan":
+			if run.Status != results.StatusDiverged || run.DivergedEpoch != 2 {
+				t.Errorf("nan run: %+v", run)
+			}
+		case "fail", "panic":
+			if run.Status != results.StatusFailed || !strings.Contains(run.Error, map[string]string{"fail": "exploded", "panic": "panicked"}[run.Variant]) {
+				t.Errorf("%s run: status %s error %q", run.Variant, run.Status, run.Error)
+			}
+		default:
+			eps, _ := r.DB.Epochs(ctx, run.ID)
+			if run.Status != results.StatusDone || len(eps) != 3 || run.TrainEvalSeconds() != 4 || run.DawnSeconds() != 3.5 || run.Backend != "fake" {
+				t.Errorf("ok run: %+v with %d epochs", run, len(eps))
+			}
+		}
+	}
+	if len(seeds) != len(runs) {
+		t.Errorf("seeds are not distinct per cell: %v", seeds)
+	}
+	// A second sweep reruns only the failed cells.
+	before := fb.trained.Load()
+	sum, err = r.Sweep(ctx, cells)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fb.trained.Load() - before; got != 4 || sum.Skipped != 6 {
+		t.Fatalf("second sweep trained %d (want the 4 failed) and skipped %d (want 6)", got, sum.Skipped)
+	}
+}
+
+func TestSweepInterrupted(t *testing.T) {
+	fb := &fakeBackend{started: make(chan struct{}, 1)}
+	r := newTestRunner(t, filepath.Join(t.TempDir(), "r.sqlite"), fb)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-fb.started; cancel() }()
+	sum, err := r.Sweep(ctx, plan(t, 1, "ok", "block", "ok2"))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("sweep error %v, want context.Canceled", err)
+	}
+	if sum.Done != 1 || sum.Interrupted != 1 {
+		t.Fatalf("summary %+v", sum)
+	}
+	runs, _ := r.DB.Runs(context.Background(), results.Filter{})
+	if len(runs) != 2 || runs[0].Status != results.StatusInterrupted || runs[1].Status != results.StatusDone {
+		t.Fatalf("runs %+v", runs)
+	}
+}
+
+// TestConcurrentSweeps runs three sweeps on one database, each with its
+// own connection and owner, like three processes: every cell runs once.
+func TestConcurrentSweeps(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r.sqlite")
+	cells := plan(t, 5, "a", "b", "c", "d")
+	fb := &fakeBackend{}
+	var wg sync.WaitGroup
+	sums := make([]Summary, 3)
+	for i := range sums {
+		r := newTestRunner(t, path, fb)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var err error
+			if sums[i], err = r.Sweep(context.Background(), cells); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	done := 0
+	for _, s := range sums {
+		done += s.Done
+	}
+	if done != len(cells) || fb.trained.Load() != int64(len(cells)) {
+		t.Fatalf("%d cells, %d done, %d trained", len(cells), done, fb.trained.Load())
+	}
+	r := newTestRunner(t, path, fb)
+	runs, _ := r.DB.Runs(context.Background(), results.Filter{})
+	for _, run := range runs {
+		if run.Attempts != 1 || run.Status != results.StatusDone {
+			t.Errorf("run %d: %d attempts, %s", run.ID, run.Attempts, run.Status)
+		}
+	}
+}
+
+// TestDiskFull caps the database so a run's layer statistics no longer
+// fit: the run is marked failed with the disk error, the sweep goes on, and
+// earlier results stay intact.
+func TestDiskFull(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "r.sqlite")
+	r := newTestRunner(t, path, &fakeBackend{})
+	if _, err := r.Sweep(ctx, plan(t, 1, "ok")); err != nil {
+		t.Fatal(err)
+	}
+	pages, err := r.DB.PageCount(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.DB.Close()
+	db, err := results.OpenWith(ctx, path, results.Options{MaxPages: pages + 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	r.DB = db
+	sum, err := r.Sweep(ctx, plan(t, 1, "big", "ok2"))
+	if err != nil {
+		t.Fatalf("sweep: %v", err)
+	}
+	if sum.Failed != 1 || sum.Done != 1 {
+		t.Fatalf("summary %+v, want big failed and ok2 done", sum)
+	}
+	if s, err := db.IntegrityCheck(ctx); err != nil || s != "ok" {
+		t.Fatalf("integrity %q %v", s, err)
+	}
+	runs, _ := db.Runs(ctx, results.Filter{})
+	st := map[string]results.Run{}
+	for _, r := range runs {
+		st[r.Variant] = r
+	}
+	if st["ok"].Status != results.StatusDone || st["ok2"].Status != results.StatusDone {
+		t.Fatalf("earlier or later result lost: %+v", runs)
+	}
+	if b := st["big"]; b.Status != results.StatusFailed || !strings.Contains(b.Error, "full") {
+		t.Fatalf("big run: status %s error %q, want failed with a full-disk error", b.Status, b.Error)
+	}
+}
+
+func TestPlan(t *testing.T) {
+	if _, err := Plan(fakeRegistry{}, []Pick{{4, "missing"}}, "smoke", 1); err == nil || !strings.Contains(err.Error(), "missing") {
+		t.Fatalf("missing variant: %v", err)
+	}
+	if _, err := Plan(fakeRegistry{}, []Pick{{4, "a"}}, "smoke", 0); err == nil {
+		t.Fatal("repeats 0 accepted")
+	}
+	cells := plan(t, 2, "a", "b")
+	want := []string{"a#0", "a#1", "b#0", "b#1"}
+	for i, c := range cells {
+		if got := fmt.Sprintf("%s#%d", c.Config.Variant, c.Repeat); got != want[i] {
+			t.Errorf("cell %d = %s, want %s", i, got, want[i])
+		}
+	}
+	if Seed("h", 0, 0, false) == Seed("h", 1, 0, false) || Seed("h", 3, 10, true) != 13 {
+		t.Error("seeds")
+	}
+}

@@ -1,0 +1,245 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"time"
+
+	"speedrun/backend"
+	"speedrun/data"
+	"speedrun/model"
+	"speedrun/results"
+	"speedrun/stages"
+)
+
+// DataFunc returns the dataset a config trains on (already subset to the
+// config's sizes). Calls with the same sizes should return the same Set.
+type DataFunc func(ctx context.Context, cfg stages.Config) (*data.Set, error)
+
+// Runner runs cells through a Backend and records them in a DB.
+type Runner struct {
+	DB         *results.DB
+	Backend    backend.Backend
+	Data       DataFunc
+	Owner      results.Owner
+	Provenance Provenance
+	// Seed, when HaveSeed, is the seed base (see Seed).
+	Seed     uint64
+	HaveSeed bool
+	// Lease is how long a claim lives without a heartbeat (default 2 min);
+	// Heartbeat is how often it is renewed (default 5 s).
+	Lease     time.Duration
+	Heartbeat time.Duration
+	Log       *slog.Logger
+	// Progress receives the progress bar (a terminal) or nothing: without a
+	// terminal progress goes to Log as one line per epoch.
+	Progress io.Writer
+}
+
+// Outcome is how one cell ended.
+type Outcome struct {
+	Cell    Cell
+	RunID   int64
+	Skipped bool // finished already, or held by another live process
+	Run     results.Run
+}
+
+// Summary counts what a sweep did.
+type Summary struct {
+	Planned, Skipped, Done, Diverged, Failed, Interrupted int
+	Outcomes                                              []Outcome
+}
+
+func (r *Runner) defaults() {
+	if r.Lease <= 0 {
+		r.Lease = 2 * time.Minute
+	}
+	if r.Heartbeat <= 0 {
+		r.Heartbeat = 5 * time.Second
+	}
+	if r.Log == nil {
+		r.Log = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Sweep runs every cell not yet finished. First it returns to the queue
+// the cells of dead processes. A diverged or failed run does not stop the
+// sweep; a cancelled ctx does: the current run is marked interrupted and
+// Sweep returns ctx's error. The error is nil even when runs failed:
+// callers read Summary.Failed.
+func (r *Runner) Sweep(ctx context.Context, cells []Cell) (Summary, error) {
+	r.defaults()
+	sum := Summary{Planned: len(cells)}
+	rq, err := r.DB.RequeueDead(ctx, r.Owner.Host)
+	if err != nil {
+		return sum, err
+	}
+	for _, q := range rq {
+		r.Log.Warn("requeued a cell whose owner is gone", "cell", q.Cell.String(), "run", q.RunID, "reason", q.Reason)
+	}
+	start := time.Now()
+	ran := 0
+	for i, c := range cells {
+		if err := ctx.Err(); err != nil {
+			return sum, err
+		}
+		label := fmt.Sprintf("[%d/%d] %v", i+1, len(cells), c)
+		if ran > 0 {
+			per := time.Since(start) / time.Duration(ran)
+			label += fmt.Sprintf(" (sweep ETA %v)", (per * time.Duration(len(cells)-i)).Round(time.Second))
+		}
+		o, err := r.run(ctx, c, label)
+		sum.Outcomes = append(sum.Outcomes, o)
+		switch {
+		case o.Skipped:
+			sum.Skipped++
+			continue
+		case err != nil && ctx.Err() != nil:
+			sum.Interrupted++
+			return sum, err
+		case err != nil:
+			// The run could not even be recorded (e.g. the disk is full):
+			// stop, since every later run would fail the same way.
+			sum.Failed++
+			return sum, err
+		}
+		ran++
+		switch o.Run.Status {
+		case results.StatusDone:
+			sum.Done++
+		case results.StatusDiverged:
+			sum.Diverged++
+		default:
+			sum.Failed++
+		}
+	}
+	return sum, nil
+}
+
+// Run runs one cell (unless it is finished or held elsewhere) and returns
+// how it ended.
+func (r *Runner) Run(ctx context.Context, c Cell) (Outcome, error) {
+	r.defaults()
+	if _, err := r.DB.RequeueDead(ctx, r.Owner.Host); err != nil {
+		return Outcome{Cell: c}, err
+	}
+	return r.run(ctx, c, c.String())
+}
+
+func (r *Runner) run(ctx context.Context, c Cell, label string) (Outcome, error) {
+	out := Outcome{Cell: c}
+	ds, err := r.Data(ctx, c.Config)
+	if err != nil {
+		return out, fmt.Errorf("%v: dataset: %w", c, err)
+	}
+	spec, err := model.Build(c.Config.Net)
+	if err != nil {
+		return out, fmt.Errorf("%v: network: %w", c, err)
+	}
+	cfgJSON, err := json.Marshal(c.Config)
+	if err != nil {
+		return out, fmt.Errorf("%v: config: %w", c, err)
+	}
+	seed := Seed(c.Hash, c.Repeat, r.Seed, r.HaveSeed)
+	p := r.Provenance
+	st := results.Start{
+		Cell: results.Cell{Stage: c.Config.Stage, Variant: c.Config.Variant, Profile: c.Config.Profile,
+			Repeat: c.Repeat, ConfigHash: c.Hash, DataSum: ds.Checksum},
+		Seed: seed, ConfigJSON: string(cfgJSON), Dataset: ds.Name,
+		Host: p.Host, Backend: r.Backend.Name(), Device: r.Backend.Device(),
+		GitRev: p.GitRev, GitDirty: p.GitDirty, GoVersion: p.GoVersion, LibVersion: p.LibVersion,
+	}
+	id, ok, err := r.DB.Claim(ctx, st, r.Owner, r.Lease)
+	if err != nil {
+		return out, err
+	}
+	out.RunID = id
+	if !ok {
+		out.Skipped = true
+		r.Log.Debug("skip: finished or running elsewhere", "cell", c.String())
+		return out, nil
+	}
+	r.Log.Info("run", "cell", label, "run_id", id, "seed", seed, "config", shortHash(c.Hash), "data", ds.Name, "backend", r.Backend.Name())
+
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	prog := newRunProgress(r.Log, r.Progress, isTerminal(r.Progress), c.String(), c.Config.Train.Epochs)
+	rec := &recorder{ctx: runCtx, db: r.DB, runID: id, cancel: cancel, prog: prog}
+	hbCtx, hbStop := context.WithCancel(runCtx)
+	go heartbeat(hbCtx, r.DB, id, r.Owner, r.Lease, r.Heartbeat, cancel)
+
+	res, trainErr := train(runCtx, r.Backend, backend.Request{Config: c.Config, Spec: spec, Data: ds, Seed: seed, Observer: rec})
+	hbStop()
+	prog.done()
+
+	o := results.Outcome{
+		PreprocessSeconds: res.PreprocessSeconds, TrainSeconds: res.TrainSeconds, EvalSeconds: res.EvalSeconds,
+		TestAcc: res.TestAcc, TTAAcc: res.TTAAcc, TestLoss: res.TestLoss, PeakRSSBytes: res.PeakRSSBytes,
+		Device: r.Backend.Device(),
+	}
+	cause := context.Cause(runCtx)
+	switch {
+	case ctx.Err() != nil:
+		o.Status = results.StatusInterrupted
+		o.Error = fmt.Sprintf("interrupted: %v", context.Cause(ctx))
+		o.TestAcc, o.TTAAcc, o.TestLoss = math.NaN(), math.NaN(), math.NaN()
+	case rec.firstErr() != nil || (trainErr != nil && cause != nil && !errors.Is(cause, context.Canceled)):
+		o.Status = results.StatusFailed
+		o.Error = cause.Error()
+		o.TestAcc, o.TTAAcc, o.TestLoss = math.NaN(), math.NaN(), math.NaN()
+	case trainErr != nil:
+		o.Status = results.StatusFailed
+		o.Error = trainErr.Error()
+		o.TestAcc, o.TTAAcc, o.TestLoss = math.NaN(), math.NaN(), math.NaN()
+	case res.Diverged || rec.divergedEpoch > 0:
+		o.Status = results.StatusDiverged
+		o.DivergedEpoch = res.DivergedEpoch
+		if o.DivergedEpoch == 0 {
+			o.DivergedEpoch = rec.divergedEpoch
+		}
+		o.Error = fmt.Sprintf("loss became NaN or Inf at epoch %d", o.DivergedEpoch)
+	default:
+		o.Status = results.StatusDone
+	}
+	// Record the end even when ctx is cancelled (that is the interrupted
+	// case), but do not wait for ever on a wedged database.
+	fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer fcancel()
+	if err := r.DB.Finish(fctx, id, r.Owner, o); err != nil {
+		return out, fmt.Errorf("%v: %s, and recording that failed: %w", c, o.Status, err)
+	}
+	run, err := r.DB.Run(fctx, id)
+	if err != nil {
+		return out, err
+	}
+	out.Run = run
+	switch o.Status {
+	case results.StatusDone:
+		r.Log.Info("done", "cell", c.String(), "test_acc", round(run.TestAcc), "tta_acc", round(run.TTAAcc),
+			"train+eval_s", round(run.TrainEvalSeconds()), "dawn_s", round(run.DawnSeconds()))
+	case results.StatusDiverged:
+		r.Log.Warn("diverged", "cell", c.String(), "epoch", o.DivergedEpoch)
+	case results.StatusFailed:
+		r.Log.Error("failed", "cell", c.String(), "err", o.Error)
+	case results.StatusInterrupted:
+		r.Log.Warn("interrupted", "cell", c.String())
+		return out, ctx.Err()
+	}
+	return out, nil
+}
+
+// train calls the backend, turning a panic into an error so one broken
+// run fails alone instead of taking the sweep down.
+func train(ctx context.Context, b backend.Backend, req backend.Request) (res backend.Result, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("backend %s panicked: %v", b.Name(), p)
+		}
+	}()
+	return b.Train(ctx, req)
+}

@@ -1,0 +1,167 @@
+// Package cuda is the GPU backend: the CUDA driver API, cuBLAS and cuDNN
+// bound at run time with purego (no cgo, no NVIDIA headers at build time),
+// and our own kernels compiled from CUDA C to PTX by clang (package
+// speedrun/cuda/kernels). A machine without a driver builds and runs the
+// binary; New then fails with an error that wraps ErrNoDriver.
+package cuda
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+
+	"speedrun/backend"
+)
+
+// Backend is one GPU with its libraries and a worker goroutine locked to
+// one OS thread, which holds the primary context: CUDA's current context
+// is per thread, so every device call goes through Do.
+type Backend struct {
+	Driver *Driver
+	BLAS   *BLAS // nil when Options.DriverOnly
+	DNN    *DNN  // nil when Options.DriverOnly
+
+	Ordinal int
+	Dev     int32
+	GPU     string // the device's name
+	CC      [2]int // compute capability
+	Memory  int64  // bytes
+
+	work chan func()
+	done chan struct{}
+}
+
+// ErrNoLibrary wraps a failure to load cuBLAS or cuDNN.
+var ErrNoLibrary = errors.New("CUDA library missing")
+
+// Available reports whether New would find a usable driver and device
+// (and libraries, unless DriverOnly). It starts and stops a Backend.
+func Available(o Options) error {
+	b, err := New(o)
+	if err != nil {
+		return err
+	}
+	return b.Close()
+}
+
+// New loads the libraries, picks device o.Device and retains its primary
+// context on a dedicated locked thread.
+func New(o Options) (*Backend, error) {
+	d, err := OpenDriver(o)
+	if err != nil {
+		return nil, err
+	}
+	b := &Backend{Driver: d, Ordinal: o.Device, work: make(chan func()), done: make(chan struct{})}
+	started := make(chan error)
+	go b.loop(started)
+	if err := <-started; err != nil {
+		return nil, err
+	}
+	if o.DriverOnly {
+		return b, nil
+	}
+	if b.BLAS, err = OpenBLAS(o); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("%w: %w", ErrNoLibrary, err)
+	}
+	if b.DNN, err = OpenDNN(o); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("%w: %w", ErrNoLibrary, err)
+	}
+	return b, nil
+}
+
+// loop owns the OS thread and the context until Close.
+func (b *Backend) loop(started chan<- error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := b.open(); err != nil {
+		started <- err
+		return
+	}
+	close(started)
+	for f := range b.work {
+		f()
+	}
+	b.Driver.ReleasePrimary(b.Dev)
+	close(b.done)
+}
+
+func (b *Backend) open() error {
+	d := b.Driver
+	if err := d.Init(); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrNoDriver, d.Path, err)
+	}
+	n, err := d.DeviceCount()
+	if err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrNoDriver, d.Path, err)
+	}
+	if b.Ordinal < 0 || b.Ordinal >= n {
+		return fmt.Errorf("%w: %s: device %d requested, %d present", ErrNoDriver, d.Path, b.Ordinal, n)
+	}
+	if b.Dev, err = d.Device(b.Ordinal); err != nil {
+		return err
+	}
+	if b.GPU, err = d.DeviceName(b.Dev); err != nil {
+		return err
+	}
+	if b.CC[0], err = d.Attribute(b.Dev, AttrComputeCapabilityMajor); err != nil {
+		return err
+	}
+	if b.CC[1], err = d.Attribute(b.Dev, AttrComputeCapabilityMinor); err != nil {
+		return err
+	}
+	if b.Memory, err = d.TotalMem(b.Dev); err != nil {
+		return err
+	}
+	if _, err := d.RetainPrimary(b.Dev); err != nil {
+		return fmt.Errorf("device %d (%s): %w", b.Ordinal, b.GPU, err)
+	}
+	return nil
+}
+
+// Do runs f on the device thread and waits for it. f may use every Driver,
+// BLAS and DNN method. Do returns ctx.Err() if ctx ends before f starts.
+func (b *Backend) Do(ctx context.Context, f func() error) error {
+	errc := make(chan error, 1)
+	select {
+	case b.work <- func() { errc <- f() }:
+	case <-ctx.Done():
+		return fmt.Errorf("cuda: %w", ctx.Err())
+	case <-b.done:
+		return errors.New("cuda: backend closed")
+	}
+	return <-errc
+}
+
+// Close releases the context and stops the device thread.
+func (b *Backend) Close() error {
+	select {
+	case <-b.done:
+		return nil
+	default:
+	}
+	close(b.work)
+	<-b.done
+	return nil
+}
+
+// Name is "cuda".
+func (b *Backend) Name() string { return "cuda" }
+
+// Device describes the GPU, e.g. "NVIDIA H100 80GB HBM3 (sm_90, 79.1 GiB)".
+func (b *Backend) Device() string {
+	return fmt.Sprintf("%s (sm_%d%d, %.1f GiB)", b.GPU, b.CC[0], b.CC[1], float64(b.Memory)/(1<<30))
+}
+
+var _ backend.Backend = (*Backend)(nil)
+
+// ErrTrainUnsupported is returned by Train until the GPU training engine
+// exists: the bindings and kernels are here, the Spec compiler is not.
+var ErrTrainUnsupported = errors.New("cuda: training is not implemented yet (bindings and kernels only); use --backend cpu")
+
+// Train is not implemented yet; it fails rather than pretend.
+func (b *Backend) Train(ctx context.Context, req backend.Request) (backend.Result, error) {
+	return backend.Result{}, ErrTrainUnsupported
+}

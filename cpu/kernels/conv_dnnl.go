@@ -1,10 +1,76 @@
 package kernels
 
-import "errors"
+// #cgo LDFLAGS: -ldnnl
+// #include <stdlib.h>
+// #include "dnnl_shim.h"
+import "C"
 
-// defaultConvLib is the library ConvAuto picks.
-const defaultConvLib = ConvGEMM
+import (
+	"fmt"
+	"unsafe"
+)
 
-func newDnnlConv(s ConvShape) (convImpl, error) {
-	return nil, errors.New("oneDNN convolution not built yet")
+// defaultConvLib is the library ConvAuto picks (see the package doc for
+// the measurement behind the choice).
+const defaultConvLib = ConvOneDNN
+
+// dnnlAlg selects oneDNN's algorithm.
+type dnnlAlg int
+
+const (
+	dnnlDirect   dnnlAlg = 0
+	dnnlWinograd dnnlAlg = 1
+	dnnlAuto     dnnlAlg = 2
+)
+
+// dnnlConv is oneDNN's convolution on NHWC activations with weights in
+// the layout oneDNN prefers; OIHW weights are reordered on every call,
+// because the optimiser changes them between steps.
+type dnnlConv struct {
+	cv *C.sr_conv
+}
+
+func newDnnlConv(s ConvShape) (convImpl, error) { return newDnnlConvAlg(s, dnnlDirect) }
+
+func newDnnlConvAlg(s ConvShape, alg dnnlAlg) (*dnnlConv, error) {
+	var msg [256]C.char
+	cv := C.sr_conv_create(C.int(s.N), C.int(s.H), C.int(s.W), C.int(s.C), C.int(s.K), C.int(s.R), C.int(s.S),
+		C.int(s.Stride), C.int(s.Pad), C.int(alg), &msg[0], C.int(len(msg)))
+	if cv == nil {
+		return nil, fmt.Errorf("oneDNN: %s", C.GoString(&msg[0]))
+	}
+	return &dnnlConv{cv: cv}, nil
+}
+
+func fp(v []float32) *C.float { return (*C.float)(unsafe.Pointer(&v[0])) }
+
+func dnnlErr(pass string, st C.int) error {
+	if st == 0 {
+		return nil
+	}
+	return fmt.Errorf("kernels: oneDNN conv %s: dnnl status %d", pass, int(st))
+}
+
+func (d *dnnlConv) forward(x, w, y []float32) error {
+	return dnnlErr("forward", C.sr_conv_forward(d.cv, fp(x), fp(w), fp(y)))
+}
+
+func (d *dnnlConv) backwardData(dy, w, dx []float32) error {
+	return dnnlErr("backward data", C.sr_conv_backward_data(d.cv, fp(dy), fp(w), fp(dx)))
+}
+
+func (d *dnnlConv) backwardWeights(x, dy, dw []float32) error {
+	return dnnlErr("backward weights", C.sr_conv_backward_weights(d.cv, fp(x), fp(dy), fp(dw)))
+}
+
+// impl names oneDNN's implementation of pass 0 (forward), 1 (backward
+// data) or 2 (backward weights), e.g. "brgconv:avx512_core".
+func (d *dnnlConv) impl(pass int) string { return C.GoString(C.sr_conv_impl(d.cv, C.int(pass))) }
+
+func (d *dnnlConv) close() error {
+	if d.cv != nil {
+		C.sr_conv_destroy(d.cv)
+		d.cv = nil
+	}
+	return nil
 }

@@ -3,7 +3,11 @@
 // predecessor, and resolved (with a profile) into a full typed Config.
 package stages
 
-import "speedrun/model"
+import (
+	"slices"
+
+	"speedrun/model"
+)
 
 // Config is everything one run depends on apart from its seed and dataset.
 // It is plain data and hashable (Hash); a changed Config is a new cell.
@@ -26,12 +30,17 @@ type Config struct {
 	// Published is the blog's number for this variant; it is not part of
 	// the hash (it describes the blog, not our run).
 	Published Published `json:"-"`
+
+	// Dataset is the profile's default dataset, "cifar10" or "synthetic";
+	// the CLI may override it. It is not hashed: results record the
+	// dataset's name and checksum beside the config hash.
+	Dataset string `json:"-"`
 }
 
 // Knot is one (epoch, lambda) point of a piecewise-linear LR schedule.
 type Knot struct {
-	Epoch float64 `json:"epoch"`
-	LR    float64 `json:"lr"`
+	Epoch float64 `toml:"epoch" json:"epoch"`
+	LR    float64 `toml:"lr" json:"lr"`
 }
 
 // Train holds the optimisation recipe in the blog's conventions
@@ -39,75 +48,127 @@ type Knot struct {
 // lambda/N to a loss summed over the batch; WeightDecay is applied as
 // coupled L2 with coefficient WeightDecay*N.
 type Train struct {
-	Epochs      int     `json:"epochs"`
-	BatchSize   int     `json:"batch_size"`
-	LR          []Knot  `json:"lr"`
-	Momentum    float64 `json:"momentum"`
-	Nesterov    bool    `json:"nesterov"`
-	WeightDecay float64 `json:"weight_decay"`
+	Epochs      int     `toml:"epochs" json:"epochs"`
+	BatchSize   int     `toml:"batch_size" json:"batch_size"`
+	LR          []Knot  `toml:"lr" json:"lr"`
+	Momentum    float64 `toml:"momentum" json:"momentum"`
+	Nesterov    bool    `toml:"nesterov" json:"nesterov"`
+	WeightDecay float64 `toml:"weight_decay" json:"weight_decay"`
 	// BNBiasLRMul / BNBiasWDDiv give BN biases their own group (p8.s6):
 	// lr x mul, wd / div. 1 and 1 mean no separate group.
-	BNBiasLRMul float64 `json:"bn_bias_lr_mul"`
-	BNBiasWDDiv float64 `json:"bn_bias_wd_div"`
+	BNBiasLRMul float64 `toml:"bn_bias_lr_mul" json:"bn_bias_lr_mul"`
+	BNBiasWDDiv float64 `toml:"bn_bias_wd_div" json:"bn_bias_wd_div"`
 	// Optimizer is "sgd" (Nesterov/heavy-ball SGD with coupled L2) or
 	// "lars" (per-filter LARS, post 6 E6.2).
-	Optimizer      string  `json:"optimizer"`
-	LabelSmoothing float64 `json:"label_smoothing"`
+	Optimizer      string  `toml:"optimizer" json:"optimizer"`
+	LabelSmoothing float64 `toml:"label_smoothing" json:"label_smoothing"`
 	// EMA of all float state, updated every EMAEvery steps with momentum
 	// EMAMomentum per step; evaluation uses the EMA copy. 0 = off.
-	EMAMomentum float64 `json:"ema_momentum"`
-	EMAEvery    int     `json:"ema_every"`
-	TTA         bool    `json:"tta"`       // average logits of image and flip
-	DropLast    bool    `json:"drop_last"` // drop the last partial training batch
+	EMAMomentum float64 `toml:"ema_momentum" json:"ema_momentum"`
+	EMAEvery    int     `toml:"ema_every" json:"ema_every"`
+	TTA         bool    `toml:"tta" json:"tta"`             // average logits of image and flip
+	DropLast    bool    `toml:"drop_last" json:"drop_last"` // drop the last partial training batch
 	// Schedule is where the LR is evaluated within an epoch: "fractional"
 	// (epoch + i/steps, Oct-2018 code) or "step" ((k+1)/steps, later code).
-	Schedule string `json:"schedule"`
+	Schedule string `toml:"schedule" json:"schedule"`
 	// Timing is the blog's timing convention: "train+eval" (posts 1-4:
 	// training plus per-epoch evaluation) or "dawn" (post 8 and DAWNBench:
 	// preprocessing in, evaluation out). Both parts are always stored.
-	Timing string `json:"timing"`
+	Timing string `toml:"timing" json:"timing"`
 	// EvalEvery evaluates on the test set every k epochs (the last epoch
 	// is always evaluated).
-	EvalEvery int `json:"eval_every"`
+	EvalEvery int `toml:"eval_every" json:"eval_every"`
+	// Precision is the blog's number format: "fp16-all" (posts 1-2: the
+	// whole model in fp16, BN included), "fp16" (fp16 with fp32 BN weights
+	// and stats, p3.s1 on) or "fp32". A backend that cannot honour it (the
+	// CPU backend computes in fp32) records what it ran.
+	Precision string `toml:"precision" json:"precision"`
 }
 
 // Data holds the dataset scaling and augmentation of a run.
 type Data struct {
 	// TrainSize / TestSize take a class-balanced subset (0 = all).
-	TrainSize int  `json:"train_size"`
-	TestSize  int  `json:"test_size"`
-	Crop      bool `json:"crop"`   // random 32x32 crop of the 4-px reflect-padded image
-	Flip      bool `json:"flip"`   // horizontal flip with p = 0.5
-	Cutout    int  `json:"cutout"` // cutout size (0 = none)
+	TrainSize int  `toml:"train_size" json:"train_size"`
+	TestSize  int  `toml:"test_size" json:"test_size"`
+	Crop      bool `toml:"crop" json:"crop"`     // random 32x32 crop of the 4-px reflect-padded image
+	Flip      bool `toml:"flip" json:"flip"`     // horizontal flip with p = 0.5
+	Cutout    int  `toml:"cutout" json:"cutout"` // cutout size (0 = none)
 	// Grouped is the post-8 GPU-style augmentation: shuffle, split into
 	// groups, one choice per group, at most MaxGroups groups per epoch.
-	Grouped   bool `json:"grouped"`
-	MaxGroups int  `json:"max_groups"`
+	Grouped   bool `toml:"grouped" json:"grouped"`
+	MaxGroups int  `toml:"max_groups" json:"max_groups"`
+	// Loader is how the training batches are made (post 1): "per-sample"
+	// (pad, normalise and transform each image every epoch, p1.s0-s2),
+	// "preprocessed" (pad/normalise/transpose once up front, p1.s3) or
+	// "bulk" (random choices drawn in bulk once per epoch, p1.s4 on).
+	// Workers is the number of loader processes (0 = the main thread).
+	Loader  string `toml:"loader" json:"loader"`
+	Workers int    `toml:"workers" json:"workers"`
 }
 
 // Analysis parameterises a post 5-7 experiment. Fields are used per kind.
 type Analysis struct {
 	// Grid axes for E5.1 slices: the peak LR values crossed with one other
 	// axis ("batch", "one_minus_momentum" or "weight_decay").
-	LRGrid   []float64 `json:"lr_grid,omitempty"`
-	Axis     string    `json:"axis,omitempty"`
-	AxisGrid []float64 `json:"axis_grid,omitempty"`
+	LRGrid   []float64 `toml:"lr_grid" json:"lr_grid,omitempty"`
+	Axis     string    `toml:"axis" json:"axis,omitempty"`
+	AxisGrid []float64 `toml:"axis_grid" json:"axis_grid,omitempty"`
 	// Log per-layer statistics every LogEvery steps (E6.x).
-	LogEvery int `json:"log_every,omitempty"`
+	LogEvery int `toml:"log_every" json:"log_every,omitempty"`
 	// InitScale multiplies the initial weights (E6.3).
-	InitScale float64 `json:"init_scale,omitempty"`
+	InitScale float64 `toml:"init_scale" json:"init_scale,omitempty"`
 	// Depths at which to record histograms (E7.3).
-	Depths []int `json:"depths,omitempty"`
+	Depths []int `toml:"depths" json:"depths,omitempty"`
+
+	// E5.2 cyclical coordinate descent: start at (StartLR, StartMomentum,
+	// StartWD), multiply or divide one parameter at a time by Factor in
+	// the order Order ("lr", "momentum", "wd"; momentum steps act on
+	// 1-momentum), keeping Invariant fixed, for at most MaxRuns runs.
+	StartLR       float64  `toml:"start_lr" json:"start_lr,omitempty"`
+	StartMomentum float64  `toml:"start_momentum" json:"start_momentum,omitempty"`
+	StartWD       float64  `toml:"start_wd" json:"start_wd,omitempty"`
+	Factor        float64  `toml:"factor" json:"factor,omitempty"`
+	Order         []string `toml:"order" json:"order,omitempty"`
+	MaxRuns       int      `toml:"max_runs" json:"max_runs,omitempty"`
+	// Invariant is the product the LR is re-adjusted to keep fixed when
+	// another axis moves: "lr*wd" (E6.3) or "lr*wd/(1-momentum)" (E5.2).
+	Invariant string `toml:"invariant" json:"invariant,omitempty"`
+	// InitScales are the initial-weight multipliers compared in E6.3.
+	InitScales []float64 `toml:"init_scales" json:"init_scales,omitempty"`
+
+	// Histogram experiments (E7.2-E7.4): Batch examples in one fixed batch,
+	// at most Channels channels per plot, at the named Layers; Inputs are
+	// "gaussian" (N(0,1) images) and/or "cifar"; Acts are the activations
+	// compared in E7.3 ("relu", "linear", "shiftscale_relu"); BNs are the
+	// normalisations compared in E7.4 ("none", "bn").
+	Batch    int      `toml:"batch" json:"batch,omitempty"`
+	Channels int      `toml:"channels" json:"channels,omitempty"`
+	Layers   []string `toml:"layers" json:"layers,omitempty"`
+	Inputs   []string `toml:"inputs" json:"inputs,omitempty"`
+	Acts     []string `toml:"acts" json:"acts,omitempty"`
+	BNs      []string `toml:"bns" json:"bns,omitempty"`
 }
 
 // Published is the blog's number for a variant, with its source tag.
 type Published struct {
-	TimeSeconds float64 `json:"time_s,omitempty"`
-	Accuracy    float64 `json:"accuracy,omitempty"` // fraction, e.g. 0.9408
-	Epochs      int     `json:"epochs,omitempty"`
-	Hardware    string  `json:"hardware,omitempty"`
-	Source      string  `json:"source,omitempty"` // tags such as "C", "L", "B", "S"
-	Runs94      string  `json:"runs94,omitempty"` // e.g. "7/10"
-	Unverified  bool    `json:"unverified,omitempty"`
-	Note        string  `json:"note,omitempty"`
+	TimeSeconds float64 `toml:"time_s" json:"time_s,omitempty"`
+	Accuracy    float64 `toml:"accuracy" json:"accuracy,omitempty"` // fraction, e.g. 0.9408
+	Epochs      int     `toml:"epochs" json:"epochs,omitempty"`
+	Hardware    string  `toml:"hardware" json:"hardware,omitempty"`
+	Source      string  `toml:"source" json:"source,omitempty"` // tags such as "C", "L", "B", "S"
+	Runs94      string  `toml:"runs94" json:"runs94,omitempty"` // e.g. "7/10"
+	Unverified  bool    `toml:"unverified" json:"unverified,omitempty"`
+	Note        string  `toml:"note" json:"note,omitempty"`
+	// UnverifiedFields narrows Unverified to some of "time_s", "accuracy",
+	// "epochs", "hardware", "runs94"; empty with Unverified set means all.
+	UnverifiedFields []string `toml:"unverified_fields" json:"unverified_fields,omitempty"`
+}
+
+// IsUnverified reports whether the published value named field (a toml key
+// of Published, e.g. "time_s") is unverified.
+func (p Published) IsUnverified(field string) bool {
+	if !p.Unverified {
+		return false
+	}
+	return len(p.UnverifiedFields) == 0 || slices.Contains(p.UnverifiedFields, field)
 }

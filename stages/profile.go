@@ -1,0 +1,154 @@
+package stages
+
+import (
+	"fmt"
+	"math"
+	"slices"
+)
+
+// Profile scales a variant without changing what it ablates. The rules are
+// documented beside the [profile.*] tables of experiments.toml; a zero
+// field leaves that part of the variant as it is.
+type Profile struct {
+	// Dataset is the default dataset, "cifar10" or "synthetic" (the CLI may
+	// override it). Empty means "cifar10".
+	Dataset string `toml:"dataset"`
+	// TrainSize / TestSize cap the class-balanced subsets (0 = no cap).
+	TrainSize int `toml:"train_size"`
+	TestSize  int `toml:"test_size"`
+	// Width multiplies the variant's width multiplier.
+	Width float64 `toml:"width"`
+	// Epochs become max(1, ceil(epochs*EpochsScale)), capped at MaxEpochs
+	// when it is > 0; every LR knot's epoch is multiplied by new/old
+	// epochs, so the schedule keeps its shape.
+	EpochsScale float64 `toml:"epochs_scale"`
+	MaxEpochs   int     `toml:"max_epochs"`
+	// BatchCap > 0 caps the batch (and the batch values of an E5.1 batch
+	// grid) at floor(BatchCap*train_size), rounded down to a multiple of
+	// the ghost batch under ghost BN, so that a run has several steps.
+	BatchCap float64 `toml:"batch_cap"`
+	// MaxGrid > 0 thins every analysis grid to at most MaxGrid values,
+	// evenly spaced through the list and keeping both ends (the middle
+	// value when MaxGrid is 1).
+	MaxGrid int `toml:"max_grid"`
+	// MaxRuns > 0 caps an analysis run budget (E5.2 max_runs).
+	MaxRuns int `toml:"max_runs"`
+}
+
+func (p Profile) validate() error {
+	switch p.Dataset {
+	case "", "cifar10", "synthetic":
+	default:
+		return fmt.Errorf("dataset must be \"cifar10\" or \"synthetic\", not %q", p.Dataset)
+	}
+	for _, f := range []struct {
+		key string
+		v   int
+	}{{"train_size", p.TrainSize}, {"test_size", p.TestSize}, {"max_epochs", p.MaxEpochs}, {"max_grid", p.MaxGrid}, {"max_runs", p.MaxRuns}} {
+		if f.v < 0 {
+			return fmt.Errorf("%s must be >= 0, got %d", f.key, f.v)
+		}
+	}
+	if p.Width < 0 {
+		return fmt.Errorf("width must be > 0 (or absent), got %v", p.Width)
+	}
+	if p.EpochsScale < 0 {
+		return fmt.Errorf("epochs_scale must be > 0 (or absent), got %v", p.EpochsScale)
+	}
+	if p.BatchCap < 0 || p.BatchCap > 1 {
+		return fmt.Errorf("batch_cap must be in [0, 1], got %v", p.BatchCap)
+	}
+	return nil
+}
+
+// apply scales c in place.
+func (p Profile) apply(c *Config) {
+	c.Dataset = p.Dataset
+	if c.Dataset == "" {
+		c.Dataset = "cifar10"
+	}
+	c.Data.TrainSize = capSize(c.Data.TrainSize, p.TrainSize)
+	c.Data.TestSize = capSize(c.Data.TestSize, p.TestSize)
+	if c.Net.Whiten && c.Data.TrainSize > 0 && c.Net.WhitenImages > c.Data.TrainSize {
+		// Whitening reads its patches from the first images of the
+		// training set; there are no more than TrainSize of them.
+		c.Net.WhitenImages = c.Data.TrainSize
+	}
+	if p.Width > 0 {
+		c.Net.Width *= p.Width
+	}
+	if p.EpochsScale > 0 || p.MaxEpochs > 0 {
+		old := c.Train.Epochs
+		e := old
+		if p.EpochsScale > 0 {
+			e = max(1, int(math.Ceil(float64(old)*p.EpochsScale-1e-9)))
+		}
+		if p.MaxEpochs > 0 {
+			e = min(e, p.MaxEpochs)
+		}
+		if e != old && old > 0 {
+			r := float64(e) / float64(old)
+			lr := make([]Knot, len(c.Train.LR))
+			for i, k := range c.Train.LR {
+				lr[i] = Knot{Epoch: k.Epoch * r, LR: k.LR}
+			}
+			c.Train.LR = lr
+			c.Train.Epochs = e
+		}
+	}
+	if p.BatchCap > 0 && c.Data.TrainSize > 0 {
+		ghost := 1
+		if c.Net.BN == "ghost" && c.Net.GhostBatch > 0 {
+			ghost = c.Net.GhostBatch
+		}
+		limit := max(ghost, int(p.BatchCap*float64(c.Data.TrainSize))/ghost*ghost)
+		c.Train.BatchSize = min(c.Train.BatchSize, limit)
+		if a := c.Analysis; a != nil && a.Axis == "batch" {
+			var grid []float64
+			for _, b := range a.AxisGrid {
+				b = min(b, float64(limit))
+				if !slices.Contains(grid, b) {
+					grid = append(grid, b)
+				}
+			}
+			a.AxisGrid = grid
+		}
+	}
+	if a := c.Analysis; a != nil {
+		if p.MaxGrid > 0 {
+			a.LRGrid = thin(a.LRGrid, p.MaxGrid)
+			a.AxisGrid = thin(a.AxisGrid, p.MaxGrid)
+			a.InitScales = thin(a.InitScales, p.MaxGrid)
+		}
+		if p.MaxRuns > 0 && a.MaxRuns > p.MaxRuns {
+			a.MaxRuns = p.MaxRuns
+		}
+	}
+}
+
+// capSize applies a profile cap to a dataset size where 0 means "all".
+func capSize(v, limit int) int {
+	switch {
+	case limit == 0:
+		return v
+	case v == 0:
+		return limit
+	}
+	return min(v, limit)
+}
+
+// thin keeps at most k values of xs, evenly spaced and keeping both ends.
+func thin(xs []float64, k int) []float64 {
+	n := len(xs)
+	if n <= k {
+		return xs
+	}
+	if k == 1 {
+		return []float64{xs[n/2]}
+	}
+	out := make([]float64, k)
+	for i := range k {
+		out[i] = xs[int(math.Round(float64(i*(n-1))/float64(k-1)))]
+	}
+	return out
+}

@@ -1,0 +1,474 @@
+package stages
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+
+	"speedrun/model"
+)
+
+// Registry is a parsed, validated experiments.toml: stages in order, each
+// with its variants resolved against their predecessors, and the profiles.
+type Registry struct {
+	file     string
+	stages   []stageEntry
+	profiles map[string]Profile
+	order    []string // profile names in file order
+}
+
+type stageEntry struct {
+	Stage
+	variants []variantEntry
+}
+
+type variantEntry struct {
+	info   VariantInfo
+	config Config // resolved, before any profile
+}
+
+// Stage is one post of the series (or the fenwicks recipe).
+type Stage struct {
+	ID       int
+	Name     string // short key, e.g. "architecture" or "fenwicks"
+	Title    string
+	Variants []VariantInfo // in order; the last is the stage's result
+}
+
+// VariantInfo describes one registered variant.
+type VariantInfo struct {
+	Name      string // e.g. "p4.s10"
+	Title     string // what it changes, in words
+	Kind      string // "train" or an analysis kind
+	Published Published
+}
+
+// Error is a registry error with its place in the source. Line and Col
+// are 1-based, or 0 when the error has no single place.
+type Error struct {
+	File      string
+	Line, Col int
+	Variant   string // the variant concerned, if any
+	Msg       string
+}
+
+func (e *Error) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Col, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", e.File, e.Msg)
+}
+
+// Load reads and parses the registry at path.
+func Load(path string) (*Registry, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("stages: %w", err)
+	}
+	return Parse(path, src)
+}
+
+// settings is the part of a variant (or of [defaults]) that is inherited
+// and merged.
+type settings struct {
+	Kind     string    `toml:"kind"`
+	Net      model.Net `toml:"net"`
+	Train    Train     `toml:"train"`
+	Data     Data      `toml:"data"`
+	Analysis *Analysis `toml:"analysis"`
+}
+
+// settingKeys are the keys of settings: those a variant inherits.
+var settingKeys = []string{"kind", "net", "train", "data", "analysis"}
+
+// variantDoc is the schema of one [[stage.variant]] table.
+type variantDoc struct {
+	Name      string    `toml:"name"`
+	Title     string    `toml:"title"`
+	From      string    `toml:"from"`
+	Kind      string    `toml:"kind"`
+	Net       model.Net `toml:"net"`
+	Train     Train     `toml:"train"`
+	Data      Data      `toml:"data"`
+	Analysis  *Analysis `toml:"analysis"`
+	Published Published `toml:"published"`
+}
+
+// stageDoc is the schema of one [[stage]] table without its variants.
+type stageDoc struct {
+	ID    int    `toml:"id"`
+	Name  string `toml:"name"`
+	Title string `toml:"title"`
+}
+
+// parser holds the state of one Parse.
+type parser struct {
+	sm   *sourceMap
+	errs []error
+}
+
+func (p *parser) errorf(sc scope, path []string, variant, format string, args ...any) *Error {
+	line, col := p.sm.pos(sc, path)
+	return &Error{File: p.sm.file, Line: line, Col: col, Variant: variant, Msg: fmt.Sprintf(format, args...)}
+}
+
+// where names a scope in messages.
+func where(sc scope, stageID int, variant string) string {
+	switch sc.kind {
+	case "defaults":
+		return "[defaults]"
+	case "profile":
+		return "profile " + sc.profile
+	case "stage":
+		return fmt.Sprintf("stage %d", stageID)
+	case "variant":
+		if variant == "" {
+			return fmt.Sprintf("stage %d variant %d", stageID, sc.variant+1)
+		}
+		return fmt.Sprintf("stage %d variant %s", stageID, variant)
+	}
+	return "the top level"
+}
+
+// decode decodes raw into dst strictly and records every key error.
+func (p *parser) decode(dst any, raw map[string]any, sc scope, stageID int, variant string) bool {
+	errs := decodeTable(dst, raw)
+	for _, e := range errs {
+		w := where(sc, stageID, variant)
+		if e.unknown {
+			msg := fmt.Sprintf("unknown key %q in %s", joinPath(e.path), w)
+			if e.suggest != "" {
+				s := clonePath(e.path)
+				s[len(s)-1] = e.suggest
+				msg += fmt.Sprintf("; did you mean %q?", joinPath(s))
+			}
+			p.errs = append(p.errs, p.errorf(sc, e.path, variant, "%s", msg))
+			continue
+		}
+		p.errs = append(p.errs, p.errorf(sc, e.path, variant, "%s: key %s: %s", w, joinPath(e.path), e.msg))
+	}
+	return len(errs) == 0
+}
+
+// Parse parses and validates a registry; name is used in error messages.
+// Every variant is resolved under every profile, so a registry that
+// parses resolves everywhere.
+func Parse(name string, src []byte) (*Registry, error) {
+	p := &parser{sm: newSourceMap(name, src)}
+	var raw map[string]any
+	if _, err := toml.Decode(string(src), &raw); err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			col := max(pe.Position.Col, 1)
+			msg := pe.Message
+			if pe.LastKey != "" {
+				msg += fmt.Sprintf(" (after key %q)", pe.LastKey)
+			}
+			return nil, &Error{File: name, Line: pe.Position.Line, Col: col, Msg: "TOML syntax: " + msg}
+		}
+		return nil, &Error{File: name, Msg: err.Error()}
+	}
+	r := &Registry{file: name, profiles: map[string]Profile{}}
+	top := scope{kind: "top"}
+	var (
+		defaults    map[string]any
+		stagesRaw   []map[string]any
+		profilesRaw map[string]any
+	)
+	for _, k := range slices.Sorted(maps.Keys(raw)) {
+		var ok bool
+		switch k {
+		case "defaults":
+			defaults, ok = raw[k].(map[string]any)
+		case "profile":
+			profilesRaw, ok = raw[k].(map[string]any)
+		case "stage":
+			stagesRaw, ok = raw[k].([]map[string]any)
+		default:
+			msg := fmt.Sprintf("unknown key %q at the top level (want defaults, profile, stage)", k)
+			if s := closest(k, []string{"defaults", "profile", "stage"}); s != "" {
+				msg += fmt.Sprintf("; did you mean %q?", s)
+			}
+			p.errs = append(p.errs, p.errorf(top, []string{k}, "", "%s", msg))
+			continue
+		}
+		if !ok {
+			want := "a table"
+			if k == "stage" {
+				want = "an array of tables ([[stage]])"
+			}
+			p.errs = append(p.errs, p.errorf(top, []string{k}, "", "key %s: want %s, got %s", k, want, describe(raw[k])))
+		}
+	}
+	if len(stagesRaw) == 0 && len(p.errs) == 0 {
+		p.errs = append(p.errs, &Error{File: name, Msg: "no [[stage]] tables"})
+	}
+	p.parseProfiles(r, profilesRaw)
+
+	var base settings
+	if defaults != nil {
+		p.decode(&base, defaults, scope{kind: "defaults"}, 0, "")
+	}
+	if len(p.errs) > 0 {
+		return nil, errors.Join(p.errs...)
+	}
+
+	// raws keeps each variant's fully merged settings table, for "from"
+	// and for the variant after it.
+	raws := map[string]map[string]any{}
+	prev := settingsOnly(defaults)
+	seen := map[string]scope{}
+	for i, sr := range stagesRaw {
+		sc := scope{kind: "stage", stage: i}
+		head := maps.Clone(sr)
+		delete(head, "variant")
+		var sd stageDoc
+		p.decode(&sd, head, sc, 0, "")
+		st := stageEntry{Stage: Stage{ID: sd.ID, Name: sd.Name, Title: sd.Title}}
+		switch {
+		case sd.ID <= 0:
+			p.errs = append(p.errs, p.errorf(sc, []string{"id"}, "", "stage %d: id must be a positive integer, got %d", i+1, sd.ID))
+		case len(r.stages) > 0 && sd.ID <= r.stages[len(r.stages)-1].ID:
+			p.errs = append(p.errs, p.errorf(sc, []string{"id"}, "", "stage %d: ids must increase through the file (previous stage is %d)", sd.ID, r.stages[len(r.stages)-1].ID))
+		}
+		if sd.Name == "" || strings.ContainsAny(sd.Name, " \t") {
+			p.errs = append(p.errs, p.errorf(sc, []string{"name"}, "", "stage %d: name must be a non-empty word, got %q", sd.ID, sd.Name))
+		} else if _, err := strconv.Atoi(sd.Name); err == nil {
+			p.errs = append(p.errs, p.errorf(sc, []string{"name"}, "", "stage %d: name %q must not be a number (it would clash with stage ids)", sd.ID, sd.Name))
+		}
+		for _, other := range r.stages {
+			if other.Name == sd.Name && sd.Name != "" {
+				p.errs = append(p.errs, p.errorf(sc, []string{"name"}, "", "stage %d: name %q is already used by stage %d", sd.ID, sd.Name, other.ID))
+			}
+		}
+		var vlist []map[string]any
+		switch v := sr["variant"].(type) {
+		case []map[string]any:
+			vlist = v
+		case nil:
+		default:
+			p.errs = append(p.errs, p.errorf(sc, []string{"variant"}, "", "stage %d: key variant: want an array of tables ([[stage.variant]]), got %s", sd.ID, describe(v)))
+		}
+		if len(vlist) == 0 {
+			p.errs = append(p.errs, p.errorf(sc, nil, "", "stage %d has no [[stage.variant]] tables", sd.ID))
+		}
+		for j, vr := range vlist {
+			vsc := scope{kind: "variant", stage: i, variant: j}
+			vname, _ := vr["name"].(string)
+			var vd variantDoc
+			if !p.decode(&vd, vr, vsc, sd.ID, vname) {
+				continue
+			}
+			if vd.Name == "" || strings.ContainsAny(vd.Name, " \t") {
+				p.errs = append(p.errs, p.errorf(vsc, []string{"name"}, "", "%s: name must be a non-empty word, got %q", where(vsc, sd.ID, ""), vd.Name))
+				continue
+			}
+			if first, dup := seen[vd.Name]; dup {
+				fl, _ := p.sm.pos(first, nil)
+				p.errs = append(p.errs, p.errorf(vsc, []string{"name"}, vd.Name, "%s: duplicate variant name (first defined at line %d)", where(vsc, sd.ID, vd.Name), fl))
+				continue
+			}
+			seen[vd.Name] = vsc
+			if vd.From != "" {
+				b, ok := raws[vd.From]
+				if !ok {
+					p.errs = append(p.errs, p.errorf(vsc, []string{"from"}, vd.Name, "%s: from = %q names no earlier variant", where(vsc, sd.ID, vd.Name), vd.From))
+					continue
+				}
+				prev = b
+			}
+			merged := merge(prev, settingsOnly(vr))
+			prev = merged
+			raws[vd.Name] = merged
+			var s settings
+			if !p.decode(&s, merged, vsc, sd.ID, vd.Name) {
+				continue
+			}
+			c := Config{
+				Stage: sd.ID, Variant: vd.Name, Title: vd.Title, Kind: s.Kind,
+				Net: s.Net, Train: s.Train, Data: s.Data, Analysis: s.Analysis,
+				Published: vd.Published, Profile: "paper", Dataset: "cifar10",
+			}
+			if c.Analysis == nil && c.Kind != "train" {
+				c.Analysis = &Analysis{}
+			}
+			if err := validatePublished(vd.Published); err != nil {
+				p.errs = append(p.errs, p.errorf(vsc, []string{"published"}, vd.Name, "%s: published: %v", where(vsc, sd.ID, vd.Name), err))
+			}
+			if err := c.validate(); err != nil {
+				p.errs = append(p.errs, p.errorf(vsc, []string{"name"}, vd.Name, "%s: %v", where(vsc, sd.ID, vd.Name), err))
+				continue
+			}
+			for _, pn := range r.order {
+				pc := c.withProfile(pn, r.profiles[pn])
+				if err := pc.validate(); err != nil {
+					p.errs = append(p.errs, p.errorf(vsc, []string{"name"}, vd.Name, "%s under profile %s: %v", where(vsc, sd.ID, vd.Name), pn, err))
+					break
+				}
+			}
+			st.variants = append(st.variants, variantEntry{
+				info:   VariantInfo{Name: vd.Name, Title: vd.Title, Kind: c.Kind, Published: vd.Published},
+				config: c,
+			})
+			st.Variants = append(st.Variants, st.variants[len(st.variants)-1].info)
+		}
+		r.stages = append(r.stages, st)
+	}
+	if len(p.errs) > 0 {
+		return nil, errors.Join(p.errs...)
+	}
+	return r, nil
+}
+
+func (p *parser) parseProfiles(r *Registry, raw map[string]any) {
+	// Profiles are listed in file order, which a map loses: order them by
+	// their header lines.
+	names := slices.Collect(maps.Keys(raw))
+	line := func(n string) int { l, _ := p.sm.pos(scope{kind: "profile", profile: n}, []string{n}); return l }
+	slices.SortFunc(names, func(a, b string) int {
+		if d := line(a) - line(b); d != 0 {
+			return d
+		}
+		return strings.Compare(a, b)
+	})
+	for _, n := range names {
+		sc := scope{kind: "profile", profile: n}
+		t, ok := raw[n].(map[string]any)
+		if !ok {
+			p.errs = append(p.errs, p.errorf(sc, []string{n}, "", "profile %s: want a table, got %s", n, describe(raw[n])))
+			continue
+		}
+		var pr Profile
+		if !p.decode(&pr, t, sc, 0, "") {
+			continue
+		}
+		if err := pr.validate(); err != nil {
+			p.errs = append(p.errs, p.errorf(sc, nil, "", "profile %s: %v", n, err))
+			continue
+		}
+		r.profiles[n] = pr
+		r.order = append(r.order, n)
+	}
+	if _, ok := r.profiles["paper"]; !ok && len(p.errs) == 0 {
+		p.errs = append(p.errs, &Error{File: p.sm.file, Msg: "no [profile.paper] table (the unscaled blog recipe)"})
+	}
+}
+
+// settingsOnly keeps the inherited keys of a raw variant table.
+func settingsOnly(m map[string]any) map[string]any {
+	out := map[string]any{}
+	for _, k := range settingKeys {
+		if v, ok := m[k]; ok {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// merge returns base with change laid over it: tables merge key by key,
+// recursively; every other value (lists included) replaces. Neither input
+// is modified.
+func merge(base, change map[string]any) map[string]any {
+	out := maps.Clone(base)
+	if out == nil {
+		out = map[string]any{}
+	}
+	for k, v := range change {
+		bm, bok := out[k].(map[string]any)
+		cm, cok := v.(map[string]any)
+		if bok && cok {
+			out[k] = merge(bm, cm)
+			continue
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// Stages returns the stages in order.
+func (r *Registry) Stages() []Stage {
+	out := make([]Stage, len(r.stages))
+	for i, s := range r.stages {
+		out[i] = s.Stage
+		out[i].Variants = slices.Clone(s.Variants)
+	}
+	return out
+}
+
+// Stage finds a stage by id ("4") or name ("fenwicks").
+func (r *Registry) Stage(key string) (Stage, error) {
+	s, err := r.stage(key)
+	if err != nil {
+		return Stage{}, err
+	}
+	out := s.Stage
+	out.Variants = slices.Clone(s.Variants)
+	return out, nil
+}
+
+func (r *Registry) stage(key string) (*stageEntry, error) {
+	id, numErr := strconv.Atoi(key)
+	var known []string
+	for i := range r.stages {
+		s := &r.stages[i]
+		if (numErr == nil && s.ID == id) || s.Name == key {
+			return s, nil
+		}
+		known = append(known, fmt.Sprintf("%d (%s)", s.ID, s.Name))
+	}
+	return nil, fmt.Errorf("%s: no stage %q (known: %s)", r.file, key, strings.Join(known, ", "))
+}
+
+// Profiles returns the profile names in file order.
+func (r *Registry) Profiles() []string { return slices.Clone(r.order) }
+
+// Profile returns the named profile's scaling rules.
+func (r *Registry) Profile(name string) (Profile, error) {
+	p, ok := r.profiles[name]
+	if !ok {
+		return Profile{}, fmt.Errorf("%s: unknown profile %q (known: %s)", r.file, name, strings.Join(r.order, ", "))
+	}
+	return p, nil
+}
+
+// Resolve returns the full config of a variant of a stage under a profile.
+// An empty variant means the stage's final variant.
+func (r *Registry) Resolve(stage int, variant, profile string) (Config, error) {
+	s, err := r.stage(strconv.Itoa(stage))
+	if err != nil {
+		return Config{}, err
+	}
+	p, err := r.Profile(profile)
+	if err != nil {
+		return Config{}, err
+	}
+	if variant == "" {
+		return s.variants[len(s.variants)-1].config.withProfile(profile, p), nil
+	}
+	var names []string
+	for _, v := range s.variants {
+		if v.info.Name == variant {
+			return v.config.withProfile(profile, p), nil
+		}
+		names = append(names, v.info.Name)
+	}
+	return Config{}, fmt.Errorf("%s: stage %d has no variant %q (known: %s)", r.file, stage, variant, strings.Join(names, ", "))
+}
+
+// withProfile returns a copy of c scaled by the profile named name.
+func (c Config) withProfile(name string, p Profile) Config {
+	c.Profile = name
+	c.Train.LR = slices.Clone(c.Train.LR)
+	if c.Analysis != nil {
+		a := *c.Analysis
+		c.Analysis = &a
+	}
+	p.apply(&c)
+	return c
+}

@@ -1,0 +1,113 @@
+package cpu
+
+import (
+	"fmt"
+	"time"
+
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"speedrun/cpu/kernels"
+)
+
+// convOp is a 2-D convolution y = conv(x, w) (x NHWC, w OIHW) over a
+// planned kernels.Conv. Its backward is two ops, one per input, so a
+// frozen weight or an input that needs no gradient costs nothing.
+type convOp struct {
+	base
+	k           *kernels.Conv
+	y           buffer
+	needDX      bool // the input depends on a trainable parameter
+	trainW      bool // the weight is trainable
+	dataOp      *convDataOp
+	weightsOp   *convWeightsOp
+	shapeOfX    tensor.Shape
+	shapeOfW    tensor.Shape
+	forwardOnly bool
+}
+
+func (c *compiler) newConvOp(s kernels.ConvShape, needDX, trainW bool) (*convOp, error) {
+	k, err := kernels.NewConv(s)
+	if err != nil {
+		return nil, err
+	}
+	c.closers = append(c.closers, k.Close)
+	yShape := tensor.Shape{s.N, s.OutH(), s.OutW(), s.K}
+	op := &convOp{base: c.base("conv", []int{4, 4}, yShape), k: k, y: newBuffer(yShape), needDX: needDX, trainW: trainW,
+		shapeOfX: tensor.Shape{s.N, s.H, s.W, s.C}, shapeOfW: tensor.Shape{s.K, s.C, s.R, s.S}}
+	if needDX {
+		op.dataOp = &convDataOp{base: c.base("conv.bwd_data", []int{4, 4}, op.shapeOfX), k: k, dx: newBuffer(op.shapeOfX)}
+	}
+	if trainW {
+		op.weightsOp = &convWeightsOp{base: c.base("conv.bwd_weights", []int{4, 4}, op.shapeOfW), k: k, dw: newBuffer(op.shapeOfW)}
+	}
+	return op, nil
+}
+
+func (op *convOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
+	defer op.done(time.Now())
+	in, err := op.unpack(vs)
+	if err != nil {
+		return nil, err
+	}
+	if err := op.k.Forward(in[0], in[1], op.y.data); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	return op.y.t, nil
+}
+
+func (op *convOp) DiffWRT(int) []bool { return []bool{op.needDX, op.trainW} }
+
+func (op *convOp) SymDiff(in gorgonia.Nodes, out, grad *gorgonia.Node) (gorgonia.Nodes, error) {
+	res := make(gorgonia.Nodes, 2)
+	var err error
+	if op.needDX {
+		if res[0], err = gorgonia.ApplyOp(op.dataOp, grad, in[1]); err != nil {
+			return nil, err
+		}
+	}
+	if op.trainW {
+		if res[1], err = gorgonia.ApplyOp(op.weightsOp, in[0], grad); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// convDataOp computes dx from (dy, w).
+type convDataOp struct {
+	base
+	k  *kernels.Conv
+	dx buffer
+}
+
+func (op *convDataOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
+	defer op.done(time.Now())
+	in, err := op.unpack(vs)
+	if err != nil {
+		return nil, err
+	}
+	if err := op.k.BackwardData(in[0], in[1], op.dx.data); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	return op.dx.t, nil
+}
+
+// convWeightsOp computes dw from (x, dy).
+type convWeightsOp struct {
+	base
+	k  *kernels.Conv
+	dw buffer
+}
+
+func (op *convWeightsOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
+	defer op.done(time.Now())
+	in, err := op.unpack(vs)
+	if err != nil {
+		return nil, err
+	}
+	if err := op.k.BackwardWeights(in[0], in[1], op.dw.data); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	return op.dw.t, nil
+}

@@ -1,0 +1,309 @@
+package cpu
+
+import (
+	"errors"
+	"fmt"
+
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"speedrun/cpu/kernels"
+	"speedrun/model"
+)
+
+// state is everything a model holds between steps and that every compiled
+// graph shares: parameter values (one slice per Spec param) and the BN
+// running statistics (per BN layer index).
+type state struct {
+	spec   *model.Spec
+	params [][]float32
+	bn     map[int]*bnState
+}
+
+func newState(spec *model.Spec, batch int) (*state, error) {
+	s := &state{spec: spec, params: make([][]float32, len(spec.Params)), bn: map[int]*bnState{}}
+	for i, p := range spec.Params {
+		s.params[i] = make([]float32, numel(p.Shape))
+	}
+	for i, l := range spec.Layers {
+		if l.Op != model.OpBN || l.BN.Identity {
+			continue
+		}
+		splits := 1
+		if l.BN.Ghost > 0 {
+			if batch%l.BN.Ghost != 0 {
+				return nil, fmt.Errorf("layer %s: ghost batch %d does not divide batch size %d", l.Name, l.BN.Ghost, batch)
+			}
+			splits = batch / l.BN.Ghost
+		}
+		s.bn[i] = newBNState(l.Name, l.BN.C, splits, l.BN.Momentum)
+	}
+	return s, nil
+}
+
+func numel(shape []int) int {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	return n
+}
+
+// graph is one compiled ExprGraph + TapeMachine for a batch size, in
+// training mode (forward, loss, symbolic gradients) or eval mode (forward
+// only, BN with running stats).
+type graph struct {
+	g      *gorgonia.ExprGraph
+	vm     gorgonia.VM
+	n      int
+	train  bool
+	x      buffer
+	logits *gorgonia.Node
+	loss   *lossOp
+	grads  []*gorgonia.Node // per Spec param; nil when frozen (or eval)
+	close  []func() error
+}
+
+// compiler hands out op ids and collects what must be closed.
+type compiler struct {
+	next    int
+	prof    *profile
+	closers []func() error
+}
+
+func (c *compiler) base(kind string, in []int, shape tensor.Shape) base {
+	c.next++
+	return base{kind: kind, id: c.next, in: in, shape: shape, prof: c.prof}
+}
+
+func activation(a *model.Act) (kernels.Activation, error) {
+	switch a.Kind {
+	case model.ActReLU:
+		return kernels.Activation{Kind: kernels.ActReLU}, nil
+	case model.ActCELU:
+		return kernels.Activation{Kind: kernels.ActCELU, Alpha: float32(a.Alpha)}, nil
+	case model.ActShiftScaleReLU:
+		return kernels.Activation{Kind: kernels.ActShiftScaleReLU}, nil
+	case model.ActIdentity, "":
+		return kernels.Activation{Kind: kernels.ActIdentity}, nil
+	}
+	return kernels.Activation{}, fmt.Errorf("unknown activation %q", a.Kind)
+}
+
+// nhwc turns a Spec layer shape (C, H, W or C) into the batch tensor shape.
+func nhwc(n int, out []int) tensor.Shape {
+	if len(out) == 3 {
+		return tensor.Shape{n, out[1], out[2], out[0]}
+	}
+	s := tensor.Shape{n}
+	return append(s, out...)
+}
+
+// compile builds the graph of st.spec for batch n. In training mode a BN
+// layer whose only consumer is an Act layer is fused with it.
+func compile(st *state, n int, train bool, smoothing float64, prof *profile) (_ *graph, err error) {
+	spec := st.spec
+	c := &compiler{prof: prof}
+	gr := &graph{g: gorgonia.NewGraph(), n: n, train: train, grads: make([]*gorgonia.Node, len(spec.Params))}
+	defer func() {
+		if err != nil {
+			for _, f := range c.closers {
+				f()
+			}
+		}
+	}()
+
+	// needs[i]: layer i's output depends on a trainable parameter, so its
+	// gradient must be computed (training mode only).
+	needs := make([]bool, len(spec.Layers))
+	consumers := make([][]int, len(spec.Layers))
+	for i, l := range spec.Layers {
+		for _, in := range l.Inputs {
+			consumers[in] = append(consumers[in], i)
+			needs[i] = needs[i] || needs[in]
+		}
+		for _, p := range l.Params {
+			if !spec.Params[p].Frozen {
+				needs[i] = true
+			}
+		}
+		needs[i] = needs[i] && train
+	}
+	trainable := func(p int) bool { return train && !spec.Params[p].Frozen }
+
+	pnodes := make([]*gorgonia.Node, len(spec.Params))
+	param := func(p int) *gorgonia.Node {
+		if pnodes[p] == nil {
+			sh := spec.Params[p].Shape
+			v := tensor.New(tensor.WithShape(sh...), tensor.WithBacking(st.params[p]))
+			pnodes[p] = gorgonia.NewTensor(gr.g, tensor.Float32, len(sh), gorgonia.WithShape(sh...), gorgonia.WithName(spec.Params[p].Name), gorgonia.WithValue(v))
+		}
+		return pnodes[p]
+	}
+
+	nodes := make([]*gorgonia.Node, len(spec.Layers))
+	fused := make([]bool, len(spec.Layers)) // Act layers folded into the BN before them
+	for i, l := range spec.Layers {
+		if fused[i] {
+			continue
+		}
+		var x *gorgonia.Node
+		var xs []int
+		if len(l.Inputs) > 0 {
+			x, xs = nodes[l.Inputs[0]], spec.Layers[l.Inputs[0]].Out
+		}
+		needX := len(l.Inputs) > 0 && needs[l.Inputs[0]]
+		fusedInto := -1
+		var op gorgonia.Op
+		args := []*gorgonia.Node{x}
+		switch l.Op {
+		case model.OpInput:
+			shape := nhwc(n, l.Out)
+			gr.x = newBuffer(shape)
+			nodes[i] = gorgonia.NewTensor(gr.g, tensor.Float32, len(shape), gorgonia.WithShape(shape...), gorgonia.WithName("x"), gorgonia.WithValue(gr.x.t))
+			continue
+		case model.OpConv:
+			cv := l.Conv
+			if cv.Bias {
+				return nil, fmt.Errorf("layer %s: conv bias is not supported", l.Name)
+			}
+			s := kernels.ConvShape{N: n, H: xs[1], W: xs[2], C: xs[0], K: cv.Out, R: cv.K, S: cv.K, Stride: cv.Stride, Pad: cv.Pad}
+			o, err := c.newConvOp(s, needX, trainable(l.Params[0]))
+			if err != nil {
+				return nil, fmt.Errorf("layer %s: %w", l.Name, err)
+			}
+			op, args = o, append(args, param(l.Params[0]))
+		case model.OpBN:
+			if l.BN.Identity {
+				nodes[i] = x
+				continue
+			}
+			a := kernels.Activation{Kind: kernels.ActIdentity}
+			if cs := consumers[i]; len(cs) == 1 && spec.Layers[cs[0]].Op == model.OpAct {
+				if a, err = activation(spec.Layers[cs[0]].Act); err != nil {
+					return nil, fmt.Errorf("layer %s: %w", spec.Layers[cs[0]].Name, err)
+				}
+				fused[cs[0]] = true
+				fusedInto = cs[0]
+			}
+			if len(xs) != 3 {
+				return nil, fmt.Errorf("layer %s: BN needs a C,H,W input, got %v", l.Name, xs)
+			}
+			s := kernels.BNShape{N: n, HW: xs[1] * xs[2], C: xs[0], Ghost: l.BN.Ghost}
+			shape := nhwc(n, xs)
+			if train {
+				op, err = c.newBNActOp(s, l.BN.Eps, a, st.bn[i], shape, needX, trainable(l.Params[0]), trainable(l.Params[1]))
+			} else {
+				op, err = c.newBNActEvalOp(s, l.BN.Eps, a, st.bn[i], shape)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("layer %s: %w", l.Name, err)
+			}
+			args = append(args, param(l.Params[0]), param(l.Params[1]))
+		case model.OpAct:
+			a, err := activation(l.Act)
+			if err != nil {
+				return nil, fmt.Errorf("layer %s: %w", l.Name, err)
+			}
+			op = c.newActOp(a, nhwc(n, xs), needX)
+		case model.OpMaxPool, model.OpAvgPool, model.OpGlobalMaxPool, model.OpGlobalAvgPool:
+			if len(xs) != 3 {
+				return nil, fmt.Errorf("layer %s: pool needs a C,H,W input, got %v", l.Name, xs)
+			}
+			k := 0
+			if l.Pool != nil {
+				k = l.Pool.K
+			}
+			op = c.newPoolOp(l.Op, n, xs[1], xs[2], xs[0], k, needX)
+		case model.OpAdd:
+			op = c.newAddOp(nhwc(n, xs), needX, needs[l.Inputs[1]])
+			args = append(args, nodes[l.Inputs[1]])
+		case model.OpConcat:
+			op = c.newConcatOp(n, xs[0], spec.Layers[l.Inputs[1]].Out[0], needX, needs[l.Inputs[1]])
+			args = append(args, nodes[l.Inputs[1]])
+		case model.OpScale:
+			op = c.newScaleOp(l.Scale, nhwc(n, xs), needX)
+		case model.OpFlatten:
+			op = c.newReshapeOp(nhwc(n, xs), nhwc(n, l.Out), needX)
+		case model.OpLinear:
+			li := l.Linear
+			trainB := li.Bias && trainable(l.Params[1])
+			op = c.newLinearOp(n, li.In, li.Out, li.Bias, needX, trainable(l.Params[0]), trainB)
+			args = append(args, param(l.Params[0]))
+			if li.Bias {
+				args = append(args, param(l.Params[1]))
+			}
+		default:
+			return nil, fmt.Errorf("layer %s: op %q is not supported by the cpu backend", l.Name, l.Op)
+		}
+		if nodes[i], err = gorgonia.ApplyOp(op, args...); err != nil {
+			return nil, fmt.Errorf("layer %s: %w", l.Name, err)
+		}
+		if fusedInto >= 0 {
+			nodes[fusedInto] = nodes[i]
+		}
+	}
+	gr.logits = nodes[len(nodes)-1]
+
+	if train {
+		gr.loss = c.newLossOp(n, spec.Classes, smoothing)
+		cost, err := gorgonia.ApplyOp(gr.loss, gr.logits)
+		if err != nil {
+			return nil, fmt.Errorf("loss: %w", err)
+		}
+		var wrt gorgonia.Nodes
+		var idx []int
+		for p := range spec.Params {
+			if pnodes[p] != nil && trainable(p) {
+				wrt = append(wrt, pnodes[p])
+				idx = append(idx, p)
+			}
+		}
+		if len(wrt) == 0 {
+			return nil, errors.New("no trainable parameters")
+		}
+		gs, err := gorgonia.Grad(cost, wrt...)
+		if err != nil {
+			return nil, fmt.Errorf("symbolic gradient: %w", err)
+		}
+		for k, p := range idx {
+			gr.grads[p] = gs[k]
+		}
+	}
+	prog, locMap, err := gorgonia.Compile(gr.g)
+	if err != nil {
+		return nil, fmt.Errorf("compile graph: %w", err)
+	}
+	gr.vm = gorgonia.NewTapeMachine(gr.g, gorgonia.WithPrecompiled(prog, locMap))
+	gr.close = c.closers
+	return gr, nil
+}
+
+// run executes the graph once on the batch already in gr.x.
+func (gr *graph) run() error {
+	gr.vm.Reset()
+	if err := gr.vm.RunAll(); err != nil {
+		return fmt.Errorf("run graph (batch %d): %w", gr.n, err)
+	}
+	return nil
+}
+
+func (gr *graph) Close() error {
+	var errs []error
+	if gr.vm != nil {
+		errs = append(errs, gr.vm.Close())
+	}
+	for _, f := range gr.close {
+		errs = append(errs, f())
+	}
+	return errors.Join(errs...)
+}
+
+// values returns the float32 backing of a node's current value.
+func values(n *gorgonia.Node) ([]float32, error) {
+	v := n.Value()
+	if v == nil {
+		return nil, fmt.Errorf("node %s has no value", n.Name())
+	}
+	return f32s(v)
+}

@@ -1,0 +1,212 @@
+package cpu
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+
+	"speedrun/model"
+	"speedrun/stages"
+)
+
+// Tensor is a named view of live float32 state, in PyTorch's layouts
+// (conv OIHW, linear Out x In).
+type Tensor struct {
+	Name  string
+	Shape []int
+	Data  []float32
+}
+
+// Trainer holds one model (params, BN stats, optimizer state) and its
+// compiled graphs. Train drives it; the PyTorch cross-check drives it
+// step by step.
+type Trainer struct {
+	spec  *model.Spec
+	cfg   stages.Config
+	batch int
+	st    *state
+	opt   *optimizer
+	prof  *profile
+
+	train map[int]*graph // training graphs by batch size
+	eval  *graph         // eval graph at batch size `batch`
+	grads [][]float32    // of the last step, per param (nil when frozen)
+
+	lastCorrect int // correct predictions of the last step
+}
+
+// NewTrainer initialises spec's parameters from seed (PyTorch default
+// inits; whitening filters zero until set through Params) and compiles the
+// training graph for batch.
+func NewTrainer(spec *model.Spec, cfg stages.Config, seed uint64, batch int) (*Trainer, error) {
+	if spec == nil {
+		return nil, errors.New("cpu: nil spec")
+	}
+	if batch <= 0 {
+		return nil, fmt.Errorf("cpu: batch %d: must be > 0", batch)
+	}
+	if cfg.Train.BatchSize == 0 {
+		cfg.Train.BatchSize = batch
+	}
+	st, err := newState(spec, batch)
+	if err != nil {
+		return nil, fmt.Errorf("cpu: network %s: %w", spec.Name, err)
+	}
+	// The init stream is its own PCG stream of the run's seed, so the
+	// weights do not depend on how much data augmentation draws.
+	if err := initParams(spec, st.params, rand.New(rand.NewPCG(seed, 0x1a17))); err != nil {
+		return nil, fmt.Errorf("cpu: network %s: %w", spec.Name, err)
+	}
+	opt, err := newOptimizer(spec, cfg.Train)
+	if err != nil {
+		return nil, fmt.Errorf("cpu: %w", err)
+	}
+	t := &Trainer{spec: spec, cfg: cfg, batch: batch, st: st, opt: opt, prof: newProfile(),
+		train: map[int]*graph{}, grads: make([][]float32, len(spec.Params))}
+	if _, err := t.trainGraph(batch); err != nil {
+		t.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+func (t *Trainer) trainGraph(n int) (*graph, error) {
+	if g := t.train[n]; g != nil {
+		return g, nil
+	}
+	g, err := compile(t.st, n, true, t.cfg.Train.LabelSmoothing, t.prof)
+	if err != nil {
+		return nil, fmt.Errorf("cpu: compile %s for training at batch %d: %w", t.spec.Name, n, err)
+	}
+	t.train[n] = g
+	return g, nil
+}
+
+// inputLen is the number of floats of one example (NHWC).
+func (t *Trainer) inputLen() int { return numel(t.spec.Input) }
+
+// Params returns views of the live parameters, in Spec.Params order.
+// Writing through them changes the model.
+func (t *Trainer) Params() []Tensor {
+	out := make([]Tensor, len(t.spec.Params))
+	for i, p := range t.spec.Params {
+		out[i] = Tensor{Name: p.Name, Shape: p.Shape, Data: t.st.params[i]}
+	}
+	return out
+}
+
+// Grads returns the loss gradients of the last Step (before weight decay
+// and the update), in Spec.Params order; frozen params have nil Data.
+func (t *Trainer) Grads() []Tensor {
+	out := make([]Tensor, len(t.spec.Params))
+	for i, p := range t.spec.Params {
+		out[i] = Tensor{Name: p.Name, Shape: p.Shape, Data: t.grads[i]}
+	}
+	return out
+}
+
+// BNStats returns the BN running stats, two tensors per BN layer in layer
+// order (name.running_mean, name.running_var), each splits x C for ghost
+// BN.
+func (t *Trainer) BNStats() []Tensor {
+	var out []Tensor
+	for i, l := range t.spec.Layers {
+		b := t.st.bn[i]
+		if b == nil {
+			continue
+		}
+		shape := []int{b.c}
+		if b.splits > 1 {
+			shape = []int{b.splits, b.c}
+		}
+		out = append(out, Tensor{Name: l.Name + ".running_mean", Shape: shape, Data: b.mean},
+			Tensor{Name: l.Name + ".running_var", Shape: shape, Data: b.vr})
+	}
+	return out
+}
+
+// Step runs one forward, backward and optimizer step on a batch of
+// len(y) NHWC examples with per-example learning rate lr (λ, applied as
+// λ/N to the summed loss). It returns the loss summed over the batch.
+func (t *Trainer) Step(x []float32, y []int32, lr float64) (float64, error) {
+	n := len(y)
+	if n == 0 || len(x) != n*t.inputLen() {
+		return 0, fmt.Errorf("cpu: Step: %d floats for %d labels, want %d per example", len(x), n, t.inputLen())
+	}
+	g, err := t.trainGraph(n)
+	if err != nil {
+		return 0, err
+	}
+	copy(g.x.data, x)
+	g.loss.labels = y
+	err = g.run()
+	g.loss.labels = nil
+	if err != nil {
+		return 0, fmt.Errorf("cpu: step: %w", err)
+	}
+	for p, gn := range g.grads {
+		if gn == nil {
+			t.grads[p] = nil
+			continue
+		}
+		if t.grads[p], err = values(gn); err != nil {
+			return 0, fmt.Errorf("cpu: gradient of %s: %w", t.spec.Params[p].Name, err)
+		}
+	}
+	t.opt.step(t.st.params, t.grads, lr)
+	t.lastCorrect = g.loss.correct
+	return g.loss.sum, nil
+}
+
+// Eval returns the eval-mode logits (n x Classes) of n NHWC examples.
+func (t *Trainer) Eval(x []float32, n int) ([]float32, error) {
+	out := make([]float32, n*t.spec.Classes)
+	if err := t.evalInto(x, n, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// evalInto writes the eval-mode logits of n examples into out, in chunks
+// of the eval graph's batch; the last chunk is zero-padded, which is exact
+// because eval-mode rows are independent.
+func (t *Trainer) evalInto(x []float32, n int, out []float32) error {
+	il, k := t.inputLen(), t.spec.Classes
+	if len(x) != n*il || len(out) != n*k {
+		return fmt.Errorf("cpu: Eval: %d floats and %d outputs for %d examples", len(x), len(out), n)
+	}
+	if t.eval == nil {
+		g, err := compile(t.st, t.batch, false, 0, t.prof)
+		if err != nil {
+			return fmt.Errorf("cpu: compile %s for eval: %w", t.spec.Name, err)
+		}
+		t.eval = g
+	}
+	g := t.eval
+	for lo := 0; lo < n; lo += g.n {
+		m := min(g.n, n-lo)
+		copy(g.x.data, x[lo*il:(lo+m)*il])
+		clear(g.x.data[m*il:])
+		if err := g.run(); err != nil {
+			return fmt.Errorf("cpu: eval: %w", err)
+		}
+		logits, err := values(g.logits)
+		if err != nil {
+			return fmt.Errorf("cpu: eval: %w", err)
+		}
+		copy(out[lo*k:(lo+m)*k], logits[:m*k])
+	}
+	return nil
+}
+
+// Close releases the kernels' resources.
+func (t *Trainer) Close() error {
+	var errs []error
+	for _, g := range t.train {
+		errs = append(errs, g.Close())
+	}
+	if t.eval != nil {
+		errs = append(errs, t.eval.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,37 @@
+// Fused augmentation: gather a batch from the padded, normalised training
+// set on the device, crop, flip and cut out in one pass. The per-sample
+// choices are drawn in Go from the run's seed (data.Augmenter), so the CPU
+// and GPU backends see the same images.
+#include "prelude.h"
+
+// Per-sample parameters, 7 ints each.
+enum { P_OY, P_OX, P_FLIP, P_CY, P_CX, P_CH, P_CW, P_LEN };
+
+// augment: y[n,h,w,c] = 0 inside the cutout box [cy,cy+ch) x [cx,cx+cw)
+// of the output, else src[idx[n], oy+h, ox+(flip ? W-1-w : w), c], with
+// src of shape [*, PH, PW, C] (NHWC) and y of shape [N, H, W, C].
+template <typename T>
+DEV void augment(const float *src, const int *idx, const int *par, T *y, int N, int PH, int PW, int H, int W, int C) {
+	long n = (long)N * H * W * C;
+	for (long i = gtid(); i < n; i += gstride()) {
+		int c = i % C;
+		long t = i / C;
+		int w = t % W, h = (t / W) % H;
+		int b = t / ((long)W * H);
+		const int *p = par + b * P_LEN;
+		float v = 0;
+		if (!(h >= p[P_CY] && h < p[P_CY] + p[P_CH] && w >= p[P_CX] && w < p[P_CX] + p[P_CW])) {
+			int sw = p[P_FLIP] ? W - 1 - w : w;
+			v = src[(((long)idx[b] * PH + p[P_OY] + h) * PW + p[P_OX] + sw) * C + c];
+		}
+		st(y, i, v);
+	}
+}
+KERNEL augment_f32(const float *src, const int *idx, const int *par, float *y, int N, int PH, int PW, int H, int W,
+		   int C) {
+	augment(src, idx, par, y, N, PH, PW, H, W, C);
+}
+KERNEL augment_bf16(const float *src, const int *idx, const int *par, bf16 *y, int N, int PH, int PW, int H, int W,
+		    int C) {
+	augment(src, idx, par, y, N, PH, PW, H, W, C);
+}

@@ -42,16 +42,22 @@ DEV long gtid() { return (long)blockIdx.x * blockDim.x + threadIdx.x; }
 DEV long gstride() { return (long)gridDim.x * blockDim.x; }
 
 // Activation codes shared with the Go launch helpers.
-enum { ACT_IDENTITY = 0, ACT_RELU = 1, ACT_CELU = 2 };
+enum { ACT_IDENTITY = 0, ACT_RELU = 1, ACT_CELU = 2, ACT_SHIFTSCALE_RELU = 3 };
+
+// (relu(z) - sqrt(1/pi)) / sqrt(1 - 1/pi), post 7's normalised ReLU.
+#define SSR_SHIFT 0.5641895835477563f
+#define SSR_SCALE 1.2111738962363168f
 
 DEV float act_f(int act, float alpha, float z) {
 	if (act == ACT_RELU) return z > 0 ? z : 0;
 	if (act == ACT_CELU) return z > 0 ? z : alpha * (exp_(z / alpha) - 1);
+	if (act == ACT_SHIFTSCALE_RELU) return ((z > 0 ? z : 0) - SSR_SHIFT) * SSR_SCALE;
 	return z;
 }
 // act_grad is d act / dz at z.
 DEV float act_grad(int act, float alpha, float z) {
 	if (act == ACT_RELU) return z > 0 ? 1 : 0;
 	if (act == ACT_CELU) return z > 0 ? 1 : exp_(z / alpha);
+	if (act == ACT_SHIFTSCALE_RELU) return z > 0 ? SSR_SCALE : 0;
 	return 1;
 }

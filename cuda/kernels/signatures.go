@@ -97,6 +97,8 @@ const (
 	ActIdentity = 0
 	ActReLU     = 1
 	ActCELU     = 2
+	// ActShiftScaleReLU is (relu(z) - sqrt(1/pi)) / sqrt(1 - 1/pi).
+	ActShiftScaleReLU = 3
 )
 
 // AugParams is the number of int32 parameters per sample of augment_*:

@@ -1,0 +1,328 @@
+package kernels
+
+import "math"
+
+// The references below mirror each kernel's arithmetic in plain Go, with
+// float64 accumulation, on host slices of the same layout. They need no
+// cgo (the GPU check binary is built with CGO_ENABLED=0); their tests check
+// them against speedrun/cpu/kernels' references where those apply.
+
+// F32ToBF16 rounds f to bfloat16 bits, nearest even, as bf16_round does.
+func F32ToBF16(f float32) uint16 {
+	u := math.Float32bits(f)
+	if u&0x7fffffff > 0x7f800000 {
+		return uint16(u>>16) | 0x40
+	}
+	u += 0x7fff + (u>>16)&1
+	return uint16(u >> 16)
+}
+
+// BF16ToF32 widens bfloat16 bits to float32.
+func BF16ToF32(b uint16) float32 { return math.Float32frombits(uint32(b) << 16) }
+
+// ActRef applies activation act (Act* codes) to z.
+func ActRef(act int, alpha, z float64) float64 {
+	switch act {
+	case ActReLU:
+		return math.Max(z, 0)
+	case ActCELU:
+		if z > 0 {
+			return z
+		}
+		return alpha * (math.Exp(z/alpha) - 1)
+	case ActShiftScaleReLU:
+		return (math.Max(z, 0) - math.Sqrt(1/math.Pi)) / math.Sqrt(1-1/math.Pi)
+	}
+	return z
+}
+
+// ActGradRef is d act / dz at z.
+func ActGradRef(act int, alpha, z float64) float64 {
+	switch act {
+	case ActReLU:
+		if z > 0 {
+			return 1
+		}
+		return 0
+	case ActCELU:
+		if z > 0 {
+			return 1
+		}
+		return math.Exp(z / alpha)
+	case ActShiftScaleReLU:
+		if z > 0 {
+			return 1 / math.Sqrt(1-1/math.Pi)
+		}
+		return 0
+	}
+	return 1
+}
+
+// AxpbyRef is axpby_f32: y = a*x + b*y (b = 0 ignores y).
+func AxpbyRef(y, x []float32, a, b float32) {
+	for i := range y {
+		if b == 0 {
+			y[i] = a * x[i]
+		} else {
+			y[i] = a*x[i] + b*y[i]
+		}
+	}
+}
+
+// BNStatsRef is bn_stats: per group g of R rows and channel c, the mean
+// and biased variance (G*C each, group-major).
+func BNStatsRef(x []float32, G, R, C int) (mean, variance []float32) {
+	mean, variance = make([]float32, G*C), make([]float32, G*C)
+	for g := 0; g < G; g++ {
+		for c := 0; c < C; c++ {
+			var s float64
+			for r := 0; r < R; r++ {
+				s += float64(x[(g*R+r)*C+c])
+			}
+			m := s / float64(R)
+			var q float64
+			for r := 0; r < R; r++ {
+				d := float64(x[(g*R+r)*C+c]) - m
+				q += d * d
+			}
+			mean[g*C+c], variance[g*C+c] = float32(m), float32(q/float64(R))
+		}
+	}
+	return mean, variance
+}
+
+// BNActFwdRef is bn_act_fwd: y = act(gamma*(x-mean)/sqrt(var+eps) + beta)
+// with per-group statistics (len(mean) = G*C; G = len(x)/(R*C)).
+func BNActFwdRef(x, mean, variance, gamma, beta []float32, R, C int, eps float64, act int, alpha float64) []float32 {
+	y := make([]float32, len(x))
+	for i := range x {
+		c, gc := i%C, (i/(R*C))*C+i%C
+		xh := (float64(x[i]) - float64(mean[gc])) / math.Sqrt(float64(variance[gc])+eps)
+		y[i] = float32(ActRef(act, alpha, float64(gamma[c])*xh+float64(beta[c])))
+	}
+	return y
+}
+
+// BNActBwdRef is bn_act_bwd_reduce followed by bn_act_bwd_dx: it returns
+// dx and the per-(group, channel) sums sdz = sum dz, sdzx = sum dz*xhat.
+func BNActBwdRef(x, dy, mean, variance, gamma, beta []float32, R, C int, eps float64, act int, alpha float64) (dx, sdz, sdzx []float32) {
+	G := len(x) / (R * C)
+	sdz, sdzx = make([]float32, G*C), make([]float32, G*C)
+	dz := make([]float64, len(x))
+	xh := make([]float64, len(x))
+	a, b := make([]float64, G*C), make([]float64, G*C)
+	for i := range x {
+		c, gc := i%C, (i/(R*C))*C+i%C
+		xh[i] = (float64(x[i]) - float64(mean[gc])) / math.Sqrt(float64(variance[gc])+eps)
+		dz[i] = float64(dy[i]) * ActGradRef(act, alpha, float64(gamma[c])*xh[i]+float64(beta[c]))
+		a[gc] += dz[i]
+		b[gc] += dz[i] * xh[i]
+	}
+	dx = make([]float32, len(x))
+	for i := range x {
+		c, gc := i%C, (i/(R*C))*C+i%C
+		is := 1 / math.Sqrt(float64(variance[gc])+eps)
+		dx[i] = float32(float64(gamma[c]) * is * (dz[i] - a[gc]/float64(R) - xh[i]*b[gc]/float64(R)))
+	}
+	for i := range a {
+		sdz[i], sdzx[i] = float32(a[i]), float32(b[i])
+	}
+	return dx, sdz, sdzx
+}
+
+// BNParamGradRef is bn_param_grad: sums over groups.
+func BNParamGradRef(sdz, sdzx []float32, G, C int) (dgamma, dbeta []float32) {
+	dgamma, dbeta = make([]float32, C), make([]float32, C)
+	for c := 0; c < C; c++ {
+		var a, b float64
+		for g := 0; g < G; g++ {
+			a += float64(sdzx[g*C+c])
+			b += float64(sdz[g*C+c])
+		}
+		dgamma[c], dbeta[c] = float32(a), float32(b)
+	}
+	return dgamma, dbeta
+}
+
+// BNRunningUpdateRef is bn_running_update, in place.
+func BNRunningUpdateRef(runMean, runVar, mean, variance []float32, momentum, unbias float64) {
+	for i := range runMean {
+		runMean[i] = float32((1-momentum)*float64(runMean[i]) + momentum*float64(mean[i]))
+		runVar[i] = float32((1-momentum)*float64(runVar[i]) + momentum*float64(variance[i])*unbias)
+	}
+}
+
+// BNSplitAverageRef is bn_split_average.
+func BNSplitAverageRef(runMean, runVar []float32, G, C int) (mean, variance []float32) {
+	mean, variance = make([]float32, C), make([]float32, C)
+	for c := 0; c < C; c++ {
+		var a, b float64
+		for g := 0; g < G; g++ {
+			a += float64(runMean[g*C+c])
+			b += float64(runVar[g*C+c])
+		}
+		mean[c], variance[c] = float32(a/float64(G)), float32(b/float64(G))
+	}
+	return mean, variance
+}
+
+// maxWindow visits the 2x2 windows of an NHWC tensor: o indexes the
+// output, off the four inputs in row-major window order.
+func maxWindow(N, H, W, C int, f func(o int, off [4]int)) {
+	P, Q := H/2, W/2
+	for b := 0; b < N; b++ {
+		for p := 0; p < P; p++ {
+			for q := 0; q < Q; q++ {
+				for c := 0; c < C; c++ {
+					base := ((b*H+2*p)*W+2*q)*C + c
+					f(((b*P+p)*Q+q)*C+c, [4]int{base, base + C, base + W*C, base + W*C + C})
+				}
+			}
+		}
+	}
+}
+
+// MaxPool2FwdRef is maxpool2_fwd.
+func MaxPool2FwdRef(x []float32, N, H, W, C int) []float32 {
+	y := make([]float32, N*(H/2)*(W/2)*C)
+	maxWindow(N, H, W, C, func(o int, off [4]int) {
+		m := x[off[0]]
+		for _, i := range off[1:] {
+			m = max(m, x[i])
+		}
+		y[o] = m
+	})
+	return y
+}
+
+// MaxPool2BwdRef is maxpool2_bwd: each dy goes to its window's first max.
+func MaxPool2BwdRef(x, dy []float32, N, H, W, C int) []float32 {
+	dx := make([]float32, len(x))
+	maxWindow(N, H, W, C, func(o int, off [4]int) {
+		best := off[0]
+		for _, i := range off[1:] {
+			if x[i] > x[best] {
+				best = i
+			}
+		}
+		dx[best] = dy[o]
+	})
+	return dx
+}
+
+// GMaxPoolFwdRef is gmaxpool_fwd: max over HW per (n, c).
+func GMaxPoolFwdRef(x []float32, N, HW, C int) []float32 {
+	y := make([]float32, N*C)
+	for b := 0; b < N; b++ {
+		for c := 0; c < C; c++ {
+			m := x[b*HW*C+c]
+			for k := 1; k < HW; k++ {
+				m = max(m, x[(b*HW+k)*C+c])
+			}
+			y[b*C+c] = m
+		}
+	}
+	return y
+}
+
+// GMaxPoolBwdRef is gmaxpool_bwd.
+func GMaxPoolBwdRef(x, dy []float32, N, HW, C int) []float32 {
+	dx := make([]float32, len(x))
+	for b := 0; b < N; b++ {
+		for c := 0; c < C; c++ {
+			best := b*HW*C + c
+			for k := 1; k < HW; k++ {
+				if i := (b*HW+k)*C + c; x[i] > x[best] {
+					best = i
+				}
+			}
+			dx[best] = dy[b*C+c]
+		}
+	}
+	return dx
+}
+
+// FlipWRef is flip_w: mirror along W.
+func FlipWRef(x []float32, N, H, W, C int) []float32 {
+	y := make([]float32, len(x))
+	for row := 0; row < N*H; row++ {
+		for w := 0; w < W; w++ {
+			copy(y[(row*W+w)*C:(row*W+w+1)*C], x[(row*W+W-1-w)*C:(row*W+W-w)*C])
+		}
+	}
+	return y
+}
+
+// XentLSRef is xent_ls_f32: per-example smoothed loss, dlogits scaled by
+// scale, and 1/0 correctness of the first maximal logit.
+func XentLSRef(logits []float32, labels []int32, N, K int, eps, scale float64) (dlogits, loss, correct []float32) {
+	dlogits, loss, correct = make([]float32, N*K), make([]float32, N), make([]float32, N)
+	for i := 0; i < N; i++ {
+		row := logits[i*K : (i+1)*K]
+		best := 0
+		for j := range row {
+			if row[j] > row[best] {
+				best = j
+			}
+		}
+		var se float64
+		for _, v := range row {
+			se += math.Exp(float64(v) - float64(row[best]))
+		}
+		lse := float64(row[best]) + math.Log(se)
+		var l float64
+		for j, v := range row {
+			t := eps / float64(K)
+			if j == int(labels[i]) {
+				t += 1 - eps
+			}
+			l -= t * (float64(v) - lse)
+			dlogits[i*K+j] = float32(scale * (math.Exp(float64(v)-lse) - t))
+		}
+		loss[i] = float32(l)
+		if best == int(labels[i]) {
+			correct[i] = 1
+		}
+	}
+	return dlogits, loss, correct
+}
+
+// SGDNesterovRef is sgd_nesterov_f32, in place.
+func SGDNesterovRef(w, g, v []float32, lr, wd, mom float32) {
+	for i := range w {
+		dw := -lr * (g[i] + wd*w[i])
+		v[i] = mom*v[i] + dw
+		w[i] = w[i] + dw + mom*v[i]
+	}
+}
+
+// EMARef is ema_f32, in place.
+func EMARef(ema, w []float32, rho float32) {
+	for i := range ema {
+		ema[i] = rho*ema[i] + (1-rho)*w[i]
+	}
+}
+
+// AugmentRef is augment_*: src is [*, PH, PW, C], idx selects N images and
+// par holds AugParams ints per image (oy, ox, flip, cy, cx, ch, cw).
+func AugmentRef(src []float32, idx, par []int32, N, PH, PW, H, W, C int) []float32 {
+	y := make([]float32, N*H*W*C)
+	for b := 0; b < N; b++ {
+		p := par[b*AugParams : (b+1)*AugParams]
+		oy, ox, flip, cy, cx, ch, cw := int(p[0]), int(p[1]), p[2] != 0, int(p[3]), int(p[4]), int(p[5]), int(p[6])
+		for h := 0; h < H; h++ {
+			for w := 0; w < W; w++ {
+				if h >= cy && h < cy+ch && w >= cx && w < cx+cw {
+					continue
+				}
+				sw := w
+				if flip {
+					sw = W - 1 - w
+				}
+				s := ((int(idx[b])*PH+oy+h)*PW + ox + sw) * C
+				copy(y[((b*H+h)*W+w)*C:((b*H+h)*W+w+1)*C], src[s:s+C])
+			}
+		}
+	}
+	return y
+}

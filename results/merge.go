@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 )
 
@@ -22,6 +23,10 @@ type MergeStats struct {
 // therefore changes nothing.
 func (db *DB) Merge(ctx context.Context, src string) (MergeStats, error) {
 	var st MergeStats
+	// Open would create a missing file: a mistyped shard must be an error.
+	if _, err := os.Stat(src); err != nil {
+		return st, fmt.Errorf("results: merge: shard: %w", err)
+	}
 	sdb, err := Open(ctx, src)
 	if err != nil {
 		return st, fmt.Errorf("results: merge: %w", err)

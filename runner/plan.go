@@ -7,8 +7,6 @@ package runner
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 
 	"speedrun/stages"
@@ -50,10 +48,7 @@ func Plan(reg Resolver, picks []Pick, profile string, repeats int) ([]Cell, erro
 		if err != nil {
 			return nil, fmt.Errorf("plan: %w", err)
 		}
-		h, err := configHash(cfg)
-		if err != nil {
-			return nil, fmt.Errorf("plan: stage %d %s: %w", p.Stage, p.Variant, err)
-		}
+		h := cfg.Hash()
 		for r := range repeats {
 			cells = append(cells, Cell{Config: cfg, Hash: h, Repeat: r})
 		}
@@ -82,15 +77,4 @@ func shortHash(h string) string {
 		return h[:12]
 	}
 	return h
-}
-
-// configHash keys the results by config. TODO(runner): switch to
-// stages.Config.Hash once the registry provides it.
-func configHash(cfg stages.Config) (string, error) {
-	b, err := json.Marshal(cfg)
-	if err != nil {
-		return "", fmt.Errorf("hash config: %w", err)
-	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:]), nil
 }

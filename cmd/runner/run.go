@@ -3,11 +3,109 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"speedrun/results"
+	"speedrun/runner"
 )
 
-// TODO(owner): replace this placeholder with the real subcommand.
+// runOptions are the flags of `runner run`.
+type runOptions struct {
+	global  globalOptions
+	train   trainFlags
+	stage   string
+	variant string
+	repeat  int
+}
+
 func runCommand() command {
-	return command{name: "run", short: "(not yet implemented)", run: func(ctx context.Context, env *cmdEnv, args []string) error {
-		return errors.New("run: not implemented yet")
+	return command{name: "run", short: "train one variant once and store the run", run: func(ctx context.Context, env *cmdEnv, args []string) error {
+		var o runOptions
+		fs := flag.NewFlagSet("run", flag.ContinueOnError)
+		fs.SetOutput(env.stderr)
+		o.global.register(fs)
+		o.train.register(fs)
+		fs.StringVar(&o.stage, "stage", "", "stage `N` or name (required)")
+		fs.StringVar(&o.variant, "variant", "", "variant `NAME` (default: the stage's final variant)")
+		fs.IntVar(&o.repeat, "repeat", 0, "repeat index `R` of the cell (its seed depends on it)")
+		pos, err := parseArgs(fs, args)
+		if err != nil {
+			return err
+		}
+		if len(pos) > 0 {
+			return usageErr(fmt.Errorf("run: unexpected arguments %q", pos))
+		}
+		if o.stage == "" {
+			return usageErr(errors.New("run: --stage is required"))
+		}
+		if o.repeat < 0 {
+			return usageErr(fmt.Errorf("run: --repeat %d: want >= 0", o.repeat))
+		}
+		return runRun(ctx, env, o)
 	}}
+}
+
+func runRun(ctx context.Context, env *cmdEnv, o runOptions) error {
+	s, err := openSession(ctx, env, o.global, o.train)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	var variants []string
+	if o.variant != "" {
+		variants = []string{o.variant}
+	}
+	picks, err := stagePicks(s.reg, o.stage, variants, "final")
+	if err != nil {
+		return err
+	}
+	cells, err := runner.Plan(s.reg, picks[:1], o.train.profile, o.repeat+1)
+	if err != nil {
+		return usageErr(err)
+	}
+	cell := cells[o.repeat]
+	out, err := s.run.Run(ctx, cell)
+	if err != nil {
+		return err
+	}
+	run := out.Run
+	if out.Skipped {
+		if run, err = s.db.Run(ctx, out.RunID); err != nil {
+			return err
+		}
+		if run.Status == results.StatusRunning {
+			return fmt.Errorf("%v is running in another process (%s); try again when it ends", cell, run.LeaseOwner)
+		}
+		fmt.Fprintf(env.stdout, "%v: already %s (run %d); not run again\n", cell, run.Status, run.ID)
+	}
+	printRun(env.stdout, run)
+	switch run.Status {
+	case results.StatusDone:
+		return nil
+	case results.StatusDiverged:
+		return &exitError{code: exitDiverged, err: fmt.Errorf("%v diverged at epoch %d", cell, run.DivergedEpoch)}
+	default:
+		return fmt.Errorf("%v %s: %s", cell, run.Status, run.Error)
+	}
+}
+
+// printRun prints a run's result in both of the blog's timing conventions.
+func printRun(w io.Writer, r results.Run) {
+	fmt.Fprintf(w, "run %d: stage %d %s (%s) repeat %d seed %d on %s (%s)\n", r.ID, r.Stage, r.Variant, r.Profile, r.Repeat, r.Seed, r.Backend, r.Device)
+	switch r.Status {
+	case results.StatusDone:
+		fmt.Fprintf(w, "  test accuracy %.2f%%", 100*r.TestAcc)
+		if r.TTAAcc == r.TTAAcc { // not NaN
+			fmt.Fprintf(w, " (TTA %.2f%%)", 100*r.TTAAcc)
+		}
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "  time: train+eval %.2f s, dawn (preprocess+train) %.2f s; preprocess %.2f s, train %.2f s, eval %.2f s\n",
+			r.TrainEvalSeconds(), r.DawnSeconds(), r.PreprocessSeconds, r.TrainSeconds, r.EvalSeconds)
+	case results.StatusDiverged:
+		fmt.Fprintf(w, "  diverged at epoch %d\n", r.DivergedEpoch)
+	default:
+		fmt.Fprintf(w, "  %s: %s\n", r.Status, r.Error)
+	}
 }

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"speedrun/backend"
+)
+
+// fakeBackend is a TEST DOUBLE, selected only by --backend fake and
+// absent from the help. It trains nothing: it reports deterministic,
+// made-up metrics derived from the seed, so the runner's own script tests
+// (kill -9, concurrent sweeps, SIGINT, divergence, a full disk) run in
+// milliseconds and do not depend on the real engines' speed. Results it
+// writes are marked with backend "fake" and device "test double".
+//
+// Its behaviour comes from the environment:
+//
+//	SPEEDRUN_FAKE_EPOCH_MS  sleep per epoch (default 0)
+//	SPEEDRUN_FAKE_NAN       comma-separated variants whose loss becomes NaN at epoch 2
+//	SPEEDRUN_FAKE_FAIL      comma-separated variants that fail with an error
+//	SPEEDRUN_FAKE_LAYERS    layer statistics rows to report per epoch (default 0)
+//	SPEEDRUN_FAKE_LOG       a file to which each training start appends one line
+type fakeBackend struct {
+	epoch  time.Duration
+	nan    []string
+	fail   []string
+	layers int
+	log    string
+}
+
+func newFakeBackend() (backend.Backend, error) {
+	f := &fakeBackend{
+		nan:  splitList(os.Getenv("SPEEDRUN_FAKE_NAN")),
+		fail: splitList(os.Getenv("SPEEDRUN_FAKE_FAIL")),
+		log:  os.Getenv("SPEEDRUN_FAKE_LOG"),
+	}
+	ms, err := envCount("SPEEDRUN_FAKE_EPOCH_MS")
+	if err != nil {
+		return nil, err
+	}
+	f.epoch = time.Duration(ms) * time.Millisecond
+	if f.layers, err = envCount("SPEEDRUN_FAKE_LAYERS"); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+func envCount(name string) (int, error) {
+	s := os.Getenv(name)
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("fake backend: %s=%q: want a count >= 0", name, s)
+	}
+	return n, nil
+}
+
+func splitList(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
+}
+
+func (*fakeBackend) Name() string   { return "fake" }
+func (*fakeBackend) Device() string { return "test double" }
+
+func (f *fakeBackend) Train(ctx context.Context, req backend.Request) (backend.Result, error) {
+	cfg := req.Config
+	if f.log != "" {
+		fl, err := os.OpenFile(f.log, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			return backend.Result{}, fmt.Errorf("fake backend: %w", err)
+		}
+		fmt.Fprintf(fl, "%d %s %d %d\n", cfg.Stage, cfg.Variant, req.Seed, os.Getpid())
+		fl.Close()
+	}
+	for _, v := range f.fail {
+		if v == cfg.Variant {
+			return backend.Result{}, fmt.Errorf("fake backend: variant %s fails on request (SPEEDRUN_FAKE_FAIL)", v)
+		}
+	}
+	nan := false
+	for _, v := range f.nan {
+		nan = nan || v == cfg.Variant
+	}
+	res := backend.Result{TTAAcc: math.NaN(), TestLoss: math.NaN()}
+	start := time.Now()
+	acc := 0.5 + float64(req.Seed%1000)/10000
+	epochs := max(cfg.Train.Epochs, 1)
+	for e := 1; e <= epochs; e++ {
+		select {
+		case <-ctx.Done():
+			return res, fmt.Errorf("fake backend: epoch %d: %w", e, ctx.Err())
+		case <-time.After(f.epoch):
+		}
+		loss := 2.3 / float64(e)
+		if nan && e >= 2 {
+			loss = math.NaN()
+		}
+		req.Observer.Step(e, epochs, loss)
+		if f.layers > 0 {
+			stats := make([]backend.LayerStat, f.layers)
+			for i := range stats {
+				stats[i] = backend.LayerStat{Step: e, Epoch: float64(e), Layer: fmt.Sprintf("layer%03d", i), WeightNorm: 1, GradNorm: 0.1, Update: 0.01}
+			}
+			req.Observer.Layers(stats)
+		}
+		elapsed := time.Since(start).Seconds()
+		req.Observer.Epoch(backend.Epoch{Epoch: e, LR: 0.1, TrainLoss: loss, TrainAcc: acc * float64(e) / float64(epochs),
+			TestLoss: loss, TestAcc: acc * float64(e) / float64(epochs), Elapsed: elapsed})
+		if err := ctx.Err(); err != nil {
+			return res, fmt.Errorf("fake backend: epoch %d: %w", e, err)
+		}
+		if nan && e >= 2 {
+			res.Diverged, res.DivergedEpoch = true, e
+			return res, nil
+		}
+	}
+	res.TrainSeconds = time.Since(start).Seconds()
+	res.TestAcc, res.TestLoss = acc, 2.3/float64(epochs)
+	return res, nil
+}

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"bufio"
+	"database/sql"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3"
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/script/*.txtar")
+
+// TestMain lets the scripts run the real runner main as the command
+// "runner" (the test binary re-executed), so signals and exit codes are
+// those of the real process.
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){"runner": main})
+}
+
+// TestScripts runs the end-to-end scripts in testdata/script. Most use the
+// fake backend (a test double: see backend_fake.go) so that killing,
+// interrupting and racing sweeps is fast; acceptance_cpu.txtar uses the
+// real cpu backend.
+func TestScripts(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	testscript.Run(t, testscript.Params{
+		Dir:           "testdata/script",
+		UpdateScripts: *update,
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("CONFIG", filepath.Join(root, "experiments.toml"))
+			env.Setenv("SPEEDRUN_DEBUG", "")
+			return nil
+		},
+		Condition: func(cond string) (bool, error) {
+			switch cond {
+			case "short":
+				return testing.Short(), nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"sqlq":      cmdSQL,
+			"waitlines": cmdWaitLines,
+			"exits":     cmdExits,
+			"countlines": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 2 {
+					ts.Fatalf("usage: countlines FILE N")
+				}
+				n := len(strings.Split(strings.TrimSpace(ts.ReadFile(args[0])), "\n"))
+				if want, _ := strconv.Atoi(args[1]); (n == want) == neg {
+					ts.Fatalf("%s has %d lines, want %s%d", args[0], n, map[bool]string{true: "not ", false: ""}[neg], want)
+				}
+			},
+		},
+	})
+}
+
+// cmdSQL runs one query on a database and writes its rows to stdout, one
+// line per row, columns separated by spaces: sqlq DB QUERY.
+func cmdSQL(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: sqlq DB QUERY")
+	}
+	db, err := sql.Open("sqlite3", "file:"+ts.MkAbs(args[0])+"?_busy_timeout=10000")
+	ts.Check(err)
+	defer db.Close()
+	rows, err := db.Query(args[1])
+	if neg {
+		if err == nil {
+			ts.Fatalf("query succeeded")
+		}
+		return
+	}
+	ts.Check(err)
+	defer rows.Close()
+	cols, err := rows.Columns()
+	ts.Check(err)
+	var out strings.Builder
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		ts.Check(rows.Scan(ptrs...))
+		for i, v := range vals {
+			if i > 0 {
+				out.WriteByte(' ')
+			}
+			if b, ok := v.([]byte); ok {
+				v = string(b)
+			}
+			fmt.Fprint(&out, v)
+		}
+		out.WriteByte('\n')
+	}
+	ts.Check(rows.Err())
+	ts.Stdout().Write([]byte(out.String()))
+}
+
+// cmdWaitLines waits (up to a minute) until FILE has at least N lines:
+// waitlines FILE N.
+func cmdWaitLines(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 || neg {
+		ts.Fatalf("usage: waitlines FILE N")
+	}
+	want, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	path := ts.MkAbs(args[0])
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		if n := countLines(path); n >= want {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ts.Fatalf("%s has %d lines after a minute, want %d", path, countLines(path), want)
+}
+
+func countLines(path string) int {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	n := 0
+	for sc := bufio.NewScanner(f); sc.Scan(); {
+		n++
+	}
+	return n
+}
+
+// cmdExits runs a program and checks its exit code: exits CODE PROG ARGS...
+// Its output goes to stdout and stderr like exec's.
+func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 2 || neg {
+		ts.Fatalf("usage: exits CODE PROG [ARGS...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	cmd := exec.Command(args[1], args[2:]...)
+	cmd.Dir = ts.Getenv("WORK")
+	cmd.Env = os.Environ()
+	for _, k := range []string{"WORK", "HOME", "TMPDIR", "CONFIG", "SPEEDRUN_DEBUG",
+		"SPEEDRUN_FAKE_EPOCH_MS", "SPEEDRUN_FAKE_NAN", "SPEEDRUN_FAKE_FAIL", "SPEEDRUN_FAKE_LAYERS", "SPEEDRUN_FAKE_LOG"} {
+		cmd.Env = append(cmd.Env, k+"="+ts.Getenv(k))
+	}
+	cmd.Stdout, cmd.Stderr = ts.Stdout(), ts.Stderr()
+	err = cmd.Run()
+	got := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		got = ee.ExitCode()
+	} else {
+		ts.Check(err)
+	}
+	if got != want {
+		ts.Fatalf("%s exited %d, want %d", args[1], got, want)
+	}
+}

@@ -234,4 +234,3 @@ func (s *stringsFlag) Set(v string) error {
 	}
 	return nil
 }
-

@@ -89,7 +89,7 @@ func actForward(a Activation, x, y []float32) {
 		copy(y, x)
 	case ActReLU:
 		for i, v := range x {
-			y[i] = max(v, 0)
+			y[i] = reluBits(v)
 		}
 	case ActCELU:
 		al := float64(a.Alpha)
@@ -103,7 +103,7 @@ func actForward(a Activation, x, y []float32) {
 	case ActShiftScaleReLU:
 		sh, sc := float32(ssrShift), float32(ssrScale)
 		for i, v := range x {
-			y[i] = (max(v, 0) - sh) * sc
+			y[i] = (reluBits(v) - sh) * sc
 		}
 	}
 }
@@ -116,11 +116,7 @@ func actBackward(a Activation, x, dy, dx []float32) {
 		copy(dx, dy)
 	case ActReLU:
 		for i, v := range x {
-			if v > 0 {
-				dx[i] = dy[i]
-			} else {
-				dx[i] = 0
-			}
+			dx[i] = keepIfPositive(v, dy[i])
 		}
 	case ActCELU:
 		al := float64(a.Alpha)

@@ -81,15 +81,7 @@ func benchConvShape(b *testing.B, lib benchLib, s ConvShape) {
 			continue // the network never needs the image gradient
 		}
 		b.Run(p.name, func(b *testing.B) {
-			if err := p.f(); err != nil { // warm-up: page faults, JIT
-				b.Fatal(err)
-			}
-			b.ResetTimer()
-			for range b.N {
-				if err := p.f(); err != nil {
-					b.Fatal(err)
-				}
-			}
+			timeLoop(b, p.f) // the warm-up call takes page faults and JIT
 			b.ReportMetric(s.FLOPs()*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
 	}

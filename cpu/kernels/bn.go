@@ -27,8 +27,10 @@ type BNAct struct {
 	valid  bool      // ForwardTrain ran since construction
 
 	sum, sumsq []float64 // per-channel accumulators, len C
-	scale      []float32 // eval: gamma/sqrt(var+eps), len C
-	shift      []float32 // eval: beta - mean*scale, len C
+	ps, pq     []float32 // per-channel partial sums of a block of rows
+	k3         []float32 // backward: mean of dz*xhat per channel
+	scale      []float32 // eval: gamma/sqrt(var+eps); train backward: gamma*invstd
+	shift      []float32 // eval: beta - mean*scale; train backward: mean of dz
 
 	tk bnTask
 }
@@ -60,6 +62,9 @@ func NewBNAct(s BNShape, eps float32, a Activation) (*BNAct, error) {
 		betaF:  make([]float32, s.C),
 		sum:    make([]float64, s.C),
 		sumsq:  make([]float64, s.C),
+		ps:     make([]float32, s.C),
+		pq:     make([]float32, s.C),
+		k3:     make([]float32, s.C),
 		scale:  make([]float32, s.C),
 		shift:  make([]float32, s.C),
 	}
@@ -222,20 +227,27 @@ func (t *bnTask) run(i, n int) {
 	}
 }
 
+// statBlock is how many rows the float32 partial sums take before they are
+// flushed into the float64 totals: short enough that float32 rounding stays
+// far below 1e-6 relative, long enough that the conversions are rare.
+const statBlock = 32
+
 func (b *BNAct) fwdTrain(t *bnTask, c0, c1 int) {
 	c, rows := b.s.C, b.rows
 	sum, sumsq := b.sum[c0:c1], b.sumsq[c0:c1]
-	gamma, beta := t.gamma[c0:c1], t.beta[c0:c1]
+	ps, pq := b.ps[c0:c1], b.pq[c0:c1]
 	for g := 0; g < b.splits; g++ {
 		clear(sum)
 		clear(sumsq)
-		for r := g * rows; r < (g+1)*rows; r++ {
-			xr := t.x[r*c+c0 : r*c+c1]
-			sum, sumsq := sum[:len(xr)], sumsq[:len(xr)]
-			for j, v := range xr {
-				f := float64(v)
-				sum[j] += f
-				sumsq[j] += f * f
+		for r0 := g * rows; r0 < (g+1)*rows; r0 += statBlock {
+			clear(ps)
+			clear(pq)
+			for r := r0; r < min(r0+statBlock, (g+1)*rows); r++ {
+				rowSums(t.x[r*c+c0:r*c+c1], ps, pq)
+			}
+			for j := range sum {
+				sum[j] += float64(ps[j])
+				sumsq[j] += float64(pq[j])
 			}
 		}
 		mean, vr := t.mean[g*c+c0:g*c+c1], t.vr[g*c+c0:g*c+c1]
@@ -250,20 +262,10 @@ func (b *BNAct) fwdTrain(t *bnTask, c0, c1 int) {
 				vr[j] = 0
 			}
 			invstd[j] = float32(1 / math.Sqrt(v+float64(b.eps)))
-			sum[j] = mu // reuse as the float64 mean for the normalise pass
 		}
+		gamma, beta := t.gamma[c0:c1], t.beta[c0:c1]
 		for r := g * rows; r < (g+1)*rows; r++ {
-			xr := t.x[r*c+c0 : r*c+c1]
-			xh := b.xhat[r*c+c0 : r*c+c1]
-			yr := t.y[r*c+c0 : r*c+c1]
-			xh, yr, mean, invstd := xh[:len(xr)], yr[:len(xr)], mean[:len(xr)], invstd[:len(xr)]
-			gamma, beta := gamma[:len(xr)], beta[:len(xr)]
-			for j, v := range xr {
-				h := (v - mean[j]) * invstd[j]
-				xh[j] = h
-				yr[j] = gamma[j]*h + beta[j]
-			}
-			actForward(b.act, yr, yr)
+			normRow(b.act, t.x[r*c+c0:r*c+c1], b.xhat[r*c+c0:r*c+c1], t.y[r*c+c0:r*c+c1], mean, invstd, gamma, beta)
 		}
 	}
 }
@@ -271,75 +273,38 @@ func (b *BNAct) fwdTrain(t *bnTask, c0, c1 int) {
 func (b *BNAct) bwdTrain(t *bnTask, c0, c1 int) {
 	c, rows := b.s.C, b.rows
 	sdz, sdzx := b.sum[c0:c1], b.sumsq[c0:c1]
-	gamma, gammaF := t.gamma[c0:c1], b.gammaF[c0:c1]
+	ps, pq := b.ps[c0:c1], b.pq[c0:c1]
+	gammaF, betaF := b.gammaF[c0:c1], b.betaF[c0:c1]
+	k1, k2, k3 := b.scale[c0:c1], b.shift[c0:c1], b.k3[c0:c1]
 	dgamma, dbeta := t.dgamma[c0:c1], t.dbeta[c0:c1]
 	clear(dgamma)
 	clear(dbeta)
 	for g := 0; g < b.splits; g++ {
 		clear(sdz)
 		clear(sdzx)
-		for r := g * rows; r < (g+1)*rows; r++ {
-			xh := b.xhat[r*c+c0 : r*c+c1]
-			dyr := t.dy[r*c+c0 : r*c+c1]
-			dxr := t.dx[r*c+c0 : r*c+c1]
-			dyr, dxr = dyr[:len(xh)], dxr[:len(xh)]
-			// dx doubles as scratch for dz = dy * act'(gamma*xhat+beta).
-			b.dzRow(xh, dyr, dxr, gammaF, b.betaF, c0)
-			sdz, sdzx := sdz[:len(xh)], sdzx[:len(xh)]
-			for j, d := range dxr {
-				sdz[j] += float64(d)
-				sdzx[j] += float64(d) * float64(xh[j])
+		for r0 := g * rows; r0 < (g+1)*rows; r0 += statBlock {
+			clear(ps)
+			clear(pq)
+			for r := r0; r < min(r0+statBlock, (g+1)*rows); r++ {
+				// dx doubles as scratch for dz = dy * act'(gamma*xhat+beta).
+				dzRow(b.act, b.xhat[r*c+c0:r*c+c1], t.dy[r*c+c0:r*c+c1], t.dx[r*c+c0:r*c+c1], gammaF, betaF, ps, pq)
+			}
+			for j := range sdz {
+				sdz[j] += float64(ps[j])
+				sdzx[j] += float64(pq[j])
 			}
 		}
 		invstd := b.invstd[g*c+c0 : g*c+c1]
+		gamma := t.gamma[c0:c1]
 		for j := range sdz {
 			dbeta[j] += float32(sdz[j])
 			dgamma[j] += float32(sdzx[j])
-			sdz[j] /= float64(rows)
-			sdzx[j] /= float64(rows)
+			k1[j] = gamma[j] * invstd[j]
+			k2[j] = float32(sdz[j] / float64(rows))
+			k3[j] = float32(sdzx[j] / float64(rows))
 		}
 		for r := g * rows; r < (g+1)*rows; r++ {
-			xh := b.xhat[r*c+c0 : r*c+c1]
-			dxr := t.dx[r*c+c0 : r*c+c1]
-			dxr, gamma, invstd := dxr[:len(xh)], gamma[:len(xh)], invstd[:len(xh)]
-			sdz, sdzx := sdz[:len(xh)], sdzx[:len(xh)]
-			for j, h := range xh {
-				dxr[j] = gamma[j] * invstd[j] * (dxr[j] - float32(sdz[j]) - h*float32(sdzx[j]))
-			}
-		}
-	}
-}
-
-// dzRow writes dz = dy * act'(z), z = gamma*xhat + beta, for one row's
-// channel range starting at c0; gamma is sliced to the range, beta is
-// full length.
-func (b *BNAct) dzRow(xh, dy, dz, gamma, beta []float32, c0 int) {
-	switch b.act.Kind {
-	case ActIdentity:
-		copy(dz, dy)
-	case ActReLU, ActShiftScaleReLU:
-		bt := beta[c0 : c0+len(xh)]
-		k := float32(1)
-		if b.act.Kind == ActShiftScaleReLU {
-			k = float32(ssrScale)
-		}
-		for j, h := range xh {
-			if gamma[j]*h+bt[j] > 0 {
-				dz[j] = dy[j] * k
-			} else {
-				dz[j] = 0
-			}
-		}
-	case ActCELU:
-		bt := beta[c0 : c0+len(xh)]
-		al := float64(b.act.Alpha)
-		for j, h := range xh {
-			z := gamma[j]*h + bt[j]
-			if z > 0 {
-				dz[j] = dy[j]
-			} else {
-				dz[j] = dy[j] * float32(math.Exp(float64(z)/al))
-			}
+			dxRow(b.xhat[r*c+c0:r*c+c1], t.dx[r*c+c0:r*c+c1], k1, k2, k3)
 		}
 	}
 }

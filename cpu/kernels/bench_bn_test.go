@@ -1,0 +1,91 @@
+package kernels
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// resnet9BNs are the batch-norm inputs of ResNet-9 per image: HW and C.
+var resnet9BNs = []struct {
+	name  string
+	hw, c int
+}{
+	{"prep", 1024, 64},
+	{"layer1", 1024, 128},
+	{"res1", 256, 128},
+	{"layer2", 256, 256},
+	{"layer3", 64, 512},
+	{"res3", 16, 512},
+}
+
+// BenchmarkBNAct measures the fused BN+ReLU passes on the ResNet-9 shapes
+// at batch 128 and reports the bytes each pass must move (GB/s).
+func BenchmarkBNAct(b *testing.B) {
+	const n = 128
+	for _, l := range resnet9BNs {
+		for _, ghost := range []int{0, 32} {
+			s := BNShape{N: n, HW: l.hw, C: l.c, Ghost: ghost}
+			bn, err := NewBNAct(s, 1e-5, Activation{Kind: ActReLU})
+			if err != nil {
+				b.Fatal(err)
+			}
+			rng := rand.New(rand.NewPCG(1, 1))
+			m := n * l.hw * l.c
+			x, y, dx := randF32(rng, m), make([]float32, m), make([]float32, m)
+			g, be := randF32(rng, l.c), randF32(rng, l.c)
+			mean, vr := make([]float32, bn.Splits()*l.c), make([]float32, bn.Splits()*l.c)
+			dg, db := make([]float32, l.c), make([]float32, l.c)
+			name := fmt.Sprintf("%s_b%d_ghost%d", l.name, n, ghost)
+			// Streams: forward reads x, writes xhat and y; backward reads
+			// xhat and dy, writes dx, then reads xhat and dx, writes dx.
+			run := func(pass string, streams int, f func() error) {
+				b.Run(name+"/"+pass, func(b *testing.B) {
+					timeLoop(b, f)
+					b.ReportMetric(float64(streams*4*m)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+				})
+			}
+			run("fwd", 3, func() error { return bn.ForwardTrain(x, g, be, y, mean, vr) })
+			run("bwd", 6, func() error { return bn.Backward(y, g, dx, dg, db) })
+			if ghost == 0 {
+				run("fwd_eval", 2, func() error { return bn.ForwardEval(x, g, be, mean, vr, y) })
+			}
+		}
+	}
+}
+
+// BenchmarkPoolLoss measures the max pool after layer1 (batch 128) and the
+// loss at batch 512.
+func BenchmarkPoolLoss(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	const n, h, c = 128, 32, 128
+	x := randF32(rng, n*h*h*c)
+	y, am := make([]float32, len(x)/4), make([]int32, len(x)/4)
+	dx := make([]float32, len(x))
+	b.Run("maxpool2_layer1_b128/fwd", func(b *testing.B) {
+		for range b.N {
+			if err := MaxPoolForward(x, n, h, h, c, 2, y, am); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(4*len(x)+8*len(y))*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+	})
+	b.Run("maxpool2_layer1_b128/bwd", func(b *testing.B) {
+		for range b.N {
+			if err := MaxPoolBackward(y, am, dx); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(4*len(x)+8*len(y))*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+	})
+	const ln, classes = 512, 10
+	logits, d := randF32(rng, ln*classes), make([]float32, ln*classes)
+	labels := make([]int32, ln)
+	b.Run("loss_b512", func(b *testing.B) {
+		for range b.N {
+			if _, _, err := SoftmaxCrossEntropy(logits, labels, ln, classes, 0.2, d); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -1,0 +1,127 @@
+package kernels
+
+import "math"
+
+// Row kernels of the fused batch norm: each works on one row's contiguous
+// channel range. Every slice is resliced to len(x) first, which lets the
+// compiler drop the bounds checks in the loops. The ReLU selections go
+// through the float bits as integers so the compiler emits a conditional
+// move: the signs are random, and a branch would mispredict half the time.
+// Consequence: a ReLU maps -0 and negative NaNs to +0.
+
+// rowSums adds x into s and x*x into q.
+func rowSums(x, s, q []float32) {
+	s, q = s[:len(x)], q[:len(x)]
+	for j, v := range x {
+		s[j] += v
+		q[j] += v * v
+	}
+}
+
+// reluBits returns max(z, 0) without a branch.
+func reluBits(z float32) float32 {
+	zb := int32(math.Float32bits(z))
+	if zb < 0 {
+		zb = 0
+	}
+	return math.Float32frombits(uint32(zb))
+}
+
+// keepIfPositive returns d when z > 0 and 0 otherwise, without a branch.
+func keepIfPositive(z, d float32) float32 {
+	db := math.Float32bits(d)
+	if int32(math.Float32bits(z)) <= 0 {
+		db = 0
+	}
+	return math.Float32frombits(db)
+}
+
+// normRow writes xh = (x-mean)*inv and y = act(gamma*xh + beta).
+func normRow(a Activation, x, xh, y, mean, inv, gamma, beta []float32) {
+	xh, y = xh[:len(x)], y[:len(x)]
+	mean, inv, gamma, beta = mean[:len(x)], inv[:len(x)], gamma[:len(x)], beta[:len(x)]
+	switch a.Kind {
+	case ActIdentity:
+		for j, v := range x {
+			h := (v - mean[j]) * inv[j]
+			xh[j] = h
+			y[j] = gamma[j]*h + beta[j]
+		}
+	case ActReLU:
+		for j, v := range x {
+			h := (v - mean[j]) * inv[j]
+			xh[j] = h
+			y[j] = reluBits(gamma[j]*h + beta[j])
+		}
+	case ActShiftScaleReLU:
+		sh, sc := float32(ssrShift), float32(ssrScale)
+		for j, v := range x {
+			h := (v - mean[j]) * inv[j]
+			xh[j] = h
+			y[j] = (reluBits(gamma[j]*h+beta[j]) - sh) * sc
+		}
+	case ActCELU:
+		al := float64(a.Alpha)
+		for j, v := range x {
+			h := (v - mean[j]) * inv[j]
+			xh[j] = h
+			z := gamma[j]*h + beta[j]
+			if z <= 0 {
+				z = float32(al * math.Expm1(float64(z)/al))
+			}
+			y[j] = z
+		}
+	}
+}
+
+// dzRow writes dz = dy * act'(gamma*xh + beta) and adds dz into s and
+// dz*xh into q. dz may alias dy.
+func dzRow(a Activation, xh, dy, dz, gamma, beta, s, q []float32) {
+	dy, dz = dy[:len(xh)], dz[:len(xh)]
+	gamma, beta, s, q = gamma[:len(xh)], beta[:len(xh)], s[:len(xh)], q[:len(xh)]
+	switch a.Kind {
+	case ActIdentity:
+		for j, h := range xh {
+			d := dy[j]
+			dz[j] = d
+			s[j] += d
+			q[j] += d * h
+		}
+	case ActReLU:
+		for j, h := range xh {
+			d := keepIfPositive(gamma[j]*h+beta[j], dy[j])
+			dz[j] = d
+			s[j] += d
+			q[j] += d * h
+		}
+	case ActShiftScaleReLU:
+		sc := float32(ssrScale)
+		for j, h := range xh {
+			d := keepIfPositive(gamma[j]*h+beta[j], dy[j]*sc)
+			dz[j] = d
+			s[j] += d
+			q[j] += d * h
+		}
+	case ActCELU:
+		al := float64(a.Alpha)
+		for j, h := range xh {
+			d := dy[j]
+			if z := gamma[j]*h + beta[j]; z <= 0 {
+				d *= float32(math.Exp(float64(z) / al))
+			}
+			dz[j] = d
+			s[j] += d
+			q[j] += d * h
+		}
+	}
+}
+
+// dxRow turns dz (in dx) into the batch-norm input gradient:
+// dx = k1*(dz - k2 - xh*k3), with k1 = gamma*invstd, k2 = mean(dz) and
+// k3 = mean(dz*xh) over the split.
+func dxRow(xh, dx, k1, k2, k3 []float32) {
+	dx, k1, k2, k3 = dx[:len(xh)], k1[:len(xh)], k2[:len(xh)], k3[:len(xh)]
+	for j, h := range xh {
+		dx[j] = k1[j] * (dx[j] - k2[j] - h*k3[j])
+	}
+}

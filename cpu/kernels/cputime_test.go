@@ -1,0 +1,35 @@
+package kernels
+
+import (
+	"syscall"
+	"testing"
+	"time"
+)
+
+// processCPU returns the CPU time (user + system) of the whole process.
+// The machine is shared, so wall time swings with other tenants' load; CPU
+// time per op is the steadier figure for comparing kernel variants (it
+// counts spinning worker threads too, so it is not a speed by itself).
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// timeLoop runs f b.N times after one warm-up call and reports cpu-ms/op.
+func timeLoop(b *testing.B, f func() error) {
+	if err := f(); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	c0 := processCPU(b)
+	for range b.N {
+		if err := f(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(processCPU(b)-c0)/1e6/float64(b.N), "cpu-ms/op")
+}

@@ -228,8 +228,17 @@ func equal[T comparable](a, b []T) bool {
 }
 
 const fakePTX = `// fake module
-.entry fake_axpy 4
-.entry fake_sig 6
+.visible .entry fake_axpy(
+	.param .f32 a,
+	.param .u64 x,
+	.param .u64 y,
+	.param .u32 n
+)
+{
+}
+.visible .entry fake_sig(
+	.param .u32 a, .param .f32 b, .param .u64 c, .param .u64 d, .param .u32 e, .param .f32 f
+)
 `
 
 func TestLaunchFake(t *testing.T) {

@@ -93,17 +93,18 @@ CUresult cuModuleLoadData(void **m, const void *image) {
 }
 CUresult cuModuleUnload(void *m) { struct module *mod = m; free(mod->text); free(mod); return 0; }
 
-// Parameter counts: the fake cannot parse PTX types, so the test PTX
-// declares each kernel as ".entry NAME NPARAMS".
+// The parameter count comes from the PTX text: the ".param" lines between
+// ".entry NAME(" and the closing ")".
 CUresult cuModuleGetFunction(void **f, void *m, const char *name) {
 	struct module *mod = m;
-	char key[80];
-	snprintf(key, sizeof key, ".entry %s ", name);
+	char key[96];
+	snprintf(key, sizeof key, ".entry %s(", name);
 	char *at = strstr(mod->text, key);
 	if (!at) return 500;
 	struct function *fn = calloc(1, sizeof *fn);
 	strncpy(fn->name, name, sizeof fn->name - 1);
-	fn->nparams = atoi(at + strlen(key));
+	char *end = strchr(at + strlen(key), ')');
+	for (char *p = at; (p = strstr(p, ".param")) && p < end; p += 6) fn->nparams++;
 	*f = fn;
 	return 0;
 }
@@ -112,6 +113,7 @@ CUresult cuModuleGetFunction(void **f, void *m, const char *name) {
 static unsigned long long last[10];
 static unsigned long long lastparams[32];
 static int lastn;
+static char lastname[64];
 
 CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
 			unsigned shared, void *stream, void **params, void **extra) {
@@ -121,6 +123,7 @@ CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned
 	unsigned long long l[10] = {gx, gy, gz, bx, by, bz, shared, (uintptr_t)stream, (uintptr_t)extra, (uintptr_t)params};
 	memcpy(last, l, sizeof l);
 	lastn = fn->nparams;
+	memcpy(lastname, fn->name, sizeof lastname);
 	for (int i = 0; i < fn->nparams && i < 32; i++) memcpy(&lastparams[i], params[i], 8);
 	if (strcmp(fn->name, "fake_axpy") == 0) { // (float a, float *x, float *y, int n): y += a*x
 		float a = *(float *)params[0];
@@ -132,6 +135,7 @@ CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned
 }
 int fake_last_launch(unsigned long long *out) { memcpy(out, last, sizeof last); return lastn; }
 unsigned long long fake_last_param(int i) { return lastparams[i]; }
+const char *fake_last_name(void) { return lastname; }
 
 CUresult cuStreamCreate(void **s, unsigned flags) { *s = (void *)(uintptr_t)(0x5000 + flags); return 0; }
 CUresult cuStreamDestroy_v2(void *s) { return 0; }

@@ -1,0 +1,288 @@
+package cuda
+
+import (
+	"fmt"
+
+	"speedrun/cuda/kernels"
+)
+
+// Prec selects a kernel's activation type.
+type Prec int
+
+// Activation precisions. Statistics, losses and parameters are fp32 in
+// both; BF16 stores activations as bfloat16.
+const (
+	F32 Prec = iota
+	BF16
+)
+
+func (p Prec) String() string { return [...]string{"f32", "bf16"}[p] }
+
+// Bytes is the size of one activation element.
+func (p Prec) Bytes() int { return [...]int{4, 2}[p] }
+
+// Kernels holds our PTX modules loaded into the current context, each
+// function resolved once. Launch helpers check their arguments against
+// kernels.Signatures (the table TestSignatures checks against the PTX), so
+// a helper that passes a wrong type or count fails loudly, not silently.
+// Not safe for concurrent use; one per device thread.
+type Kernels struct {
+	d    *Driver
+	mods []Module
+	fns  map[string]kernelFn
+	args Args
+}
+
+type kernelFn struct {
+	f   Function
+	sig []kernels.Kind
+}
+
+// LoadKernels JIT-loads every embedded module and resolves every kernel.
+func LoadKernels(d *Driver) (*Kernels, error) {
+	mods, err := kernels.Modules()
+	if err != nil {
+		return nil, err
+	}
+	k := &Kernels{d: d, fns: map[string]kernelFn{}}
+	byModule := map[string]Module{}
+	for _, m := range mods {
+		h, err := d.LoadModule(m.PTX)
+		if err != nil {
+			k.Close()
+			return nil, fmt.Errorf("module %s.ptx: %w", m.Name, err)
+		}
+		k.mods = append(k.mods, h)
+		byModule[m.Name] = h
+	}
+	for _, s := range kernels.Signatures {
+		m, ok := byModule[s.Module]
+		if !ok {
+			k.Close()
+			return nil, fmt.Errorf("kernel %s: module %s.ptx is not embedded", s.Name, s.Module)
+		}
+		f, err := d.Function(m, s.Name)
+		if err != nil {
+			k.Close()
+			return nil, fmt.Errorf("module %s.ptx: %w", s.Module, err)
+		}
+		kinds := make([]kernels.Kind, len(s.Params))
+		for i, p := range s.Params {
+			kinds[i] = p.Kind
+		}
+		k.fns[s.Name] = kernelFn{f: f, sig: kinds}
+	}
+	return k, nil
+}
+
+// Close unloads the modules.
+func (k *Kernels) Close() error {
+	var first error
+	for _, m := range k.mods {
+		if err := k.d.UnloadModule(m); err != nil && first == nil {
+			first = err
+		}
+	}
+	k.mods = nil
+	k.args.Release()
+	return first
+}
+
+var kindOf = [...]kernels.Kind{KPtr: kernels.Ptr, KI32: kernels.I32, KF32: kernels.F32, KU64: "u64"}
+
+// launch checks k.args against name's signature and launches it.
+func (k *Kernels) launch(s Stream, name string, grid, block Dim3) error {
+	fn, ok := k.fns[name]
+	if !ok {
+		return fmt.Errorf("cuda: unknown kernel %q", name)
+	}
+	a := &k.args
+	if a.n != len(fn.sig) {
+		return fmt.Errorf("cuda: kernel %s launched with %d args, signature has %d", name, a.n, len(fn.sig))
+	}
+	for i, want := range fn.sig {
+		if got := kindOf[a.kinds[i]]; got != want {
+			return fmt.Errorf("cuda: kernel %s arg %d is %s, signature says %s", name, i, got, want)
+		}
+	}
+	if err := k.d.Launch(fn.f, grid, block, 0, s, a); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+// Block sizes. Element loops are grid-stride, so the grid is capped.
+const (
+	elemBlock = 256
+	maxGrid   = 8192
+	redX      = 32 // bn.cu's TX
+	redY      = 8  // bn.cu's TY
+)
+
+func elemGrid(n int) Dim3 { return Dim3{X: max(1, min((n+elemBlock-1)/elemBlock, maxGrid))} }
+
+// elem launches a 1-D elementwise kernel over n elements.
+func (k *Kernels) elem(s Stream, name string, n int) error {
+	return k.launch(s, name, elemGrid(n), Dim3{X: elemBlock})
+}
+
+// reduce launches a per-(group, channel) reduction kernel.
+func (k *Kernels) reduce(s Stream, name string, G, C int) error {
+	return k.launch(s, name, Dim3{X: (C + redX - 1) / redX, Y: G}, Dim3{X: redX, Y: redY})
+}
+
+// pick returns the kernel name for precision p.
+func pick(names [2]string, p Prec) string { return names[p] }
+
+// Fill sets y[0:n] = v.
+func (k *Kernels) Fill(s Stream, y DevicePtr, v float32, n int) error {
+	k.args.Reset().Ptr(y).F32(v).I32(n)
+	return k.elem(s, "fill_f32", n)
+}
+
+// Add sets y = a + b over n elements of precision p.
+func (k *Kernels) Add(s Stream, p Prec, y, a, b DevicePtr, n int) error {
+	k.args.Reset().Ptr(y).Ptr(a).Ptr(b).I32(n)
+	return k.elem(s, pick([2]string{"add_f32", "add_bf16"}, p), n)
+}
+
+// Axpby sets y = a*x + b*y (fp32); b = 0 does not read y.
+func (k *Kernels) Axpby(s Stream, y, x DevicePtr, a, b float32, n int) error {
+	k.args.Reset().Ptr(y).Ptr(x).F32(a).F32(b).I32(n)
+	return k.elem(s, "axpby_f32", n)
+}
+
+// CastF32BF16 rounds x (fp32) into y (bf16), nearest even.
+func (k *Kernels) CastF32BF16(s Stream, y, x DevicePtr, n int) error {
+	k.args.Reset().Ptr(y).Ptr(x).I32(n)
+	return k.elem(s, "cast_f32_bf16", n)
+}
+
+// CastBF16F32 widens x (bf16) into y (fp32).
+func (k *Kernels) CastBF16F32(s Stream, y, x DevicePtr, n int) error {
+	k.args.Reset().Ptr(y).Ptr(x).I32(n)
+	return k.elem(s, "cast_bf16_f32", n)
+}
+
+// Sum sets out[0] = sum of x[0:n] (one block; for per-batch sums).
+func (k *Kernels) Sum(s Stream, out, x DevicePtr, n int) error {
+	k.args.Reset().Ptr(out).Ptr(x).I32(n)
+	return k.launch(s, "sum_f32", Dim3{X: 1}, Dim3{X: 256})
+}
+
+// BNShape is a (ghost) batch-norm input: G groups of R rows of C channels,
+// NHWC (R = samples per group * H * W).
+type BNShape struct{ G, R, C int }
+
+// N is the element count.
+func (b BNShape) N() int { return b.G * b.R * b.C }
+
+// BNAct is the activation fused into batch norm: Kind is a kernels.Act*
+// code, Alpha CELU's alpha.
+type BNAct struct {
+	Kind  int
+	Alpha float32
+}
+
+// BNStats writes per-(group, channel) mean and biased variance (G*C fp32).
+func (k *Kernels) BNStats(s Stream, p Prec, b BNShape, x, mean, variance DevicePtr) error {
+	k.args.Reset().Ptr(x).Ptr(mean).Ptr(variance).I32(b.R).I32(b.C)
+	return k.reduce(s, pick([2]string{"bn_stats_f32", "bn_stats_bf16"}, p), b.G, b.C)
+}
+
+// BNActFwd writes y = act(gamma*(x-mean)/sqrt(var+eps) + beta). For eval,
+// pass running statistics with b.G = 1.
+func (k *Kernels) BNActFwd(s Stream, p Prec, b BNShape, x, y, mean, variance, gamma, beta DevicePtr, eps float32, a BNAct) error {
+	k.args.Reset().Ptr(x).Ptr(y).Ptr(mean).Ptr(variance).Ptr(gamma).Ptr(beta).I32(b.R).I32(b.C).I32(b.N()).F32(eps).I32(a.Kind).F32(a.Alpha)
+	return k.elem(s, pick([2]string{"bn_act_fwd_f32", "bn_act_fwd_bf16"}, p), b.N())
+}
+
+// BNActBwd writes dx and the per-(group, channel) sums sdz, sdzx (G*C
+// fp32 scratch; BNParamGrad turns them into dgamma, dbeta).
+func (k *Kernels) BNActBwd(s Stream, p Prec, b BNShape, x, dy, dx, mean, variance, gamma, beta, sdz, sdzx DevicePtr, eps float32, a BNAct) error {
+	k.args.Reset().Ptr(x).Ptr(dy).Ptr(mean).Ptr(variance).Ptr(gamma).Ptr(beta).Ptr(sdz).Ptr(sdzx).I32(b.R).I32(b.C).F32(eps).I32(a.Kind).F32(a.Alpha)
+	if err := k.reduce(s, pick([2]string{"bn_act_bwd_reduce_f32", "bn_act_bwd_reduce_bf16"}, p), b.G, b.C); err != nil {
+		return err
+	}
+	k.args.Reset().Ptr(x).Ptr(dy).Ptr(dx).Ptr(mean).Ptr(variance).Ptr(gamma).Ptr(beta).Ptr(sdz).Ptr(sdzx).I32(b.R).I32(b.C).I32(b.N()).F32(eps).I32(a.Kind).F32(a.Alpha)
+	return k.elem(s, pick([2]string{"bn_act_bwd_dx_f32", "bn_act_bwd_dx_bf16"}, p), b.N())
+}
+
+// BNParamGrad writes dgamma, dbeta (C each) from BNActBwd's sums.
+func (k *Kernels) BNParamGrad(s Stream, dgamma, dbeta, sdz, sdzx DevicePtr, G, C int) error {
+	k.args.Reset().Ptr(dgamma).Ptr(dbeta).Ptr(sdz).Ptr(sdzx).I32(G).I32(C)
+	return k.elem(s, "bn_param_grad", C)
+}
+
+// BNRunningUpdate applies PyTorch's running-stat rule to n = G*C stats;
+// unbias = R/(R-1).
+func (k *Kernels) BNRunningUpdate(s Stream, runMean, runVar, mean, variance DevicePtr, n int, momentum, unbias float32) error {
+	k.args.Reset().Ptr(runMean).Ptr(runVar).Ptr(mean).Ptr(variance).I32(n).F32(momentum).F32(unbias)
+	return k.elem(s, "bn_running_update", n)
+}
+
+// BNSplitAverage averages ghost-BN running stats over G splits.
+func (k *Kernels) BNSplitAverage(s Stream, mean, variance, runMean, runVar DevicePtr, G, C int) error {
+	k.args.Reset().Ptr(mean).Ptr(variance).Ptr(runMean).Ptr(runVar).I32(G).I32(C)
+	return k.elem(s, "bn_split_average", C)
+}
+
+// MaxPool2Fwd pools 2x2/stride 2: x is N x H x W x C.
+func (k *Kernels) MaxPool2Fwd(s Stream, p Prec, x, y DevicePtr, N, H, W, C int) error {
+	k.args.Reset().Ptr(x).Ptr(y).I32(N).I32(H).I32(W).I32(C)
+	return k.elem(s, pick([2]string{"maxpool2_fwd_f32", "maxpool2_fwd_bf16"}, p), N*(H/2)*(W/2)*C)
+}
+
+// MaxPool2Bwd writes every element of dx (no clearing needed).
+func (k *Kernels) MaxPool2Bwd(s Stream, p Prec, x, dy, dx DevicePtr, N, H, W, C int) error {
+	k.args.Reset().Ptr(x).Ptr(dy).Ptr(dx).I32(N).I32(H).I32(W).I32(C)
+	return k.elem(s, pick([2]string{"maxpool2_bwd_f32", "maxpool2_bwd_bf16"}, p), N*(H/2)*(W/2)*C)
+}
+
+// GMaxPoolFwd is the max over HW positions per (n, c).
+func (k *Kernels) GMaxPoolFwd(s Stream, p Prec, x, y DevicePtr, N, HW, C int) error {
+	k.args.Reset().Ptr(x).Ptr(y).I32(N).I32(HW).I32(C)
+	return k.elem(s, pick([2]string{"gmaxpool_fwd_f32", "gmaxpool_fwd_bf16"}, p), N*C)
+}
+
+// GMaxPoolBwd writes every element of dx.
+func (k *Kernels) GMaxPoolBwd(s Stream, p Prec, x, dy, dx DevicePtr, N, HW, C int) error {
+	k.args.Reset().Ptr(x).Ptr(dy).Ptr(dx).I32(N).I32(HW).I32(C)
+	return k.elem(s, pick([2]string{"gmaxpool_bwd_f32", "gmaxpool_bwd_bf16"}, p), N*C)
+}
+
+// FlipW mirrors x along W into y (flip TTA).
+func (k *Kernels) FlipW(s Stream, p Prec, x, y DevicePtr, N, H, W, C int) error {
+	k.args.Reset().Ptr(x).Ptr(y).I32(N).I32(H).I32(W).I32(C)
+	return k.elem(s, pick([2]string{"flip_w_f32", "flip_w_bf16"}, p), N*H*W*C)
+}
+
+// XentLS computes per-example smoothed losses, 0/1 correctness and (if
+// dlogits != 0) scale * dloss/dlogits; labels are int32.
+func (k *Kernels) XentLS(s Stream, logits, labels, dlogits, loss, correct DevicePtr, N, K int, eps, scale float32) error {
+	k.args.Reset().Ptr(logits).Ptr(labels).Ptr(dlogits).Ptr(loss).Ptr(correct).I32(N).I32(K).F32(eps).F32(scale)
+	return k.elem(s, "xent_ls_f32", N)
+}
+
+// SGDNesterov updates one parameter group of n floats in place.
+func (k *Kernels) SGDNesterov(s Stream, w, g, v DevicePtr, n int, lr, wd, mom float32) error {
+	k.args.Reset().Ptr(w).Ptr(g).Ptr(v).I32(n).F32(lr).F32(wd).F32(mom)
+	return k.elem(s, "sgd_nesterov_f32", n)
+}
+
+// EMA sets ema = rho*ema + (1-rho)*w over n floats.
+func (k *Kernels) EMA(s Stream, ema, w DevicePtr, n int, rho float32) error {
+	k.args.Reset().Ptr(ema).Ptr(w).I32(n).F32(rho)
+	return k.elem(s, "ema_f32", n)
+}
+
+// AugShape is the geometry of an augmentation: N outputs of H x W x C
+// cropped from padded PH x PW images.
+type AugShape struct{ N, PH, PW, H, W, C int }
+
+// Augment gathers images idx (int32, N) from src (fp32, padded NHWC),
+// applying par (int32, N*kernels.AugParams) into y of precision p.
+func (k *Kernels) Augment(s Stream, p Prec, a AugShape, src, idx, par, y DevicePtr) error {
+	k.args.Reset().Ptr(src).Ptr(idx).Ptr(par).Ptr(y).I32(a.N).I32(a.PH).I32(a.PW).I32(a.H).I32(a.W).I32(a.C)
+	return k.elem(s, pick([2]string{"augment_f32", "augment_bf16"}, p), a.N*a.H*a.W*a.C)
+}

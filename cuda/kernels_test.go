@@ -1,0 +1,98 @@
+package cuda
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"unsafe"
+
+	"github.com/ebitengine/purego"
+
+	"speedrun/cuda/kernels"
+)
+
+// TestKernelHelpersFake loads the real embedded PTX into the fake driver
+// (which counts each entry's .param lines) and calls every launch helper:
+// each must pass its signature check and hand the driver exactly as many
+// parameters as the PTX declares, and together they must cover the table.
+func TestKernelHelpersFake(t *testing.T) {
+	b := fakeBackend(t)
+	h, err := purego.Dlopen(b.Driver.Path, purego.RTLD_NOW)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lastLaunch, _ := purego.Dlsym(h, "fake_last_launch")
+	lastName, _ := purego.Dlsym(h, "fake_last_name")
+	err = b.Do(context.Background(), func() error {
+		k, err := LoadKernels(b.Driver)
+		if err != nil {
+			return err
+		}
+		defer k.Close()
+		const p = DevicePtr(0x1000)
+		bn := BNShape{G: 2, R: 64, C: 40}
+		act := BNAct{Kind: kernels.ActCELU, Alpha: 0.3}
+		seen := map[string]bool{}
+		var rec [10]uint64
+		call := func(what string, err error) {
+			t.Helper()
+			if err != nil {
+				t.Errorf("%s: %v", what, err)
+				return
+			}
+			n, _, _ := purego.SyscallN(lastLaunch, uintptr(unsafe.Pointer(&rec[0])))
+			np, _, _ := purego.SyscallN(lastName)
+			name := cstr(*(**byte)(unsafe.Pointer(&np)))
+			sig, _ := kernels.Lookup(name)
+			if int(n) != len(sig.Params) {
+				t.Errorf("%s launched %s with %d params, PTX declares %d", what, name, n, len(sig.Params))
+			}
+			if rec[0] < 1 || rec[3] < 1 || rec[3]*rec[4]*rec[5] > 1024 {
+				t.Errorf("%s: grid %v block %v", what, rec[0:3], rec[3:6])
+			}
+			seen[name] = true
+		}
+		for _, pr := range []Prec{F32, BF16} {
+			call("Add", k.Add(0, pr, p, p, p, 10))
+			call("BNStats", k.BNStats(0, pr, bn, p, p, p))
+			call("BNActFwd", k.BNActFwd(0, pr, bn, p, p, p, p, p, p, 1e-5, act))
+			call("BNActBwd", k.BNActBwd(0, pr, bn, p, p, p, p, p, p, p, p, p, 1e-5, act))
+			call("MaxPool2Fwd", k.MaxPool2Fwd(0, pr, p, p, 2, 4, 4, 3))
+			call("MaxPool2Bwd", k.MaxPool2Bwd(0, pr, p, p, p, 2, 4, 4, 3))
+			call("GMaxPoolFwd", k.GMaxPoolFwd(0, pr, p, p, 2, 16, 3))
+			call("GMaxPoolBwd", k.GMaxPoolBwd(0, pr, p, p, p, 2, 16, 3))
+			call("FlipW", k.FlipW(0, pr, p, p, 2, 4, 4, 3))
+			call("Augment", k.Augment(0, pr, AugShape{N: 2, PH: 40, PW: 40, H: 32, W: 32, C: 3}, p, p, p, p))
+		}
+		// BNActBwd launches two kernels; record the first one too.
+		seen["bn_act_bwd_reduce_f32"], seen["bn_act_bwd_reduce_bf16"] = true, true
+		call("Fill", k.Fill(0, p, 1, 1<<24))
+		if rec[0] != maxGrid {
+			t.Errorf("Fill of 2^24: grid %d, want the cap %d", rec[0], maxGrid)
+		}
+		call("Axpby", k.Axpby(0, p, p, 1, 0, 10))
+		call("CastF32BF16", k.CastF32BF16(0, p, p, 10))
+		call("CastBF16F32", k.CastBF16F32(0, p, p, 10))
+		call("Sum", k.Sum(0, p, p, 10))
+		call("BNParamGrad", k.BNParamGrad(0, p, p, p, p, 2, 40))
+		call("BNRunningUpdate", k.BNRunningUpdate(0, p, p, p, p, 80, 0.1, 64.0/63))
+		call("BNSplitAverage", k.BNSplitAverage(0, p, p, p, p, 2, 40))
+		call("XentLS", k.XentLS(0, p, p, p, p, p, 512, 10, 0.2, 1))
+		call("SGDNesterov", k.SGDNesterov(0, p, p, p, 100, 0.1, 5e-4, 0.9))
+		call("EMA", k.EMA(0, p, p, 100, 0.99))
+		for _, s := range kernels.Signatures {
+			if !seen[s.Name] {
+				t.Errorf("kernel %s has no launch helper exercised here", s.Name)
+			}
+		}
+		// A wrong argument list is caught before the driver sees it.
+		k.args.Reset().Ptr(p).I32(1).I32(1)
+		if err := k.launch(0, "fill_f32", Dim3{X: 1}, Dim3{X: 1}); err == nil || !strings.Contains(err.Error(), "arg 1 is i32, signature says f32") {
+			t.Errorf("bad args: got %v", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -234,3 +234,46 @@ func TestAugmentRef(t *testing.T) {
 	x := randn(rng, 2*H*W*C)
 	close(t, "flip twice", FlipWRef(FlipWRef(x, 2, H, W, C), 2, H, W, C), x, 0)
 }
+
+func TestConvRefMatchesCPU(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	for _, s := range []ConvShape{{2, 5, 6, 3, 4, 3, 1, 1}, {1, 4, 4, 2, 3, 1, 1, 0}, {2, 7, 7, 2, 2, 3, 2, 1}} {
+		cs := cpuk.ConvShape{N: s.N, H: s.H, W: s.W, C: s.C, K: s.K, R: s.R, S: s.R, Stride: s.Stride, Pad: s.Pad}
+		x, w := randn(rng, s.N*s.H*s.W*s.C), randn(rng, s.K*s.C*s.R*s.R)
+		dy := randn(rng, s.N*s.P()*s.Q()*s.K)
+		wy, wdx, wdw := make([]float32, cs.YLen()), make([]float32, cs.XLen()), make([]float32, cs.WLen())
+		if err := cpuk.ConvForwardRef(cs, x, w, wy); err != nil {
+			t.Fatal(err)
+		}
+		if err := cpuk.ConvBackwardDataRef(cs, dy, w, wdx); err != nil {
+			t.Fatal(err)
+		}
+		if err := cpuk.ConvBackwardWeightsRef(cs, x, dy, wdw); err != nil {
+			t.Fatal(err)
+		}
+		close(t, "conv fwd", ConvFwdRef(s, x, w), wy, 1e-5)
+		close(t, "conv bwd data", ConvBwdDataRef(s, dy, w), wdx, 1e-5)
+		close(t, "conv bwd filter", ConvBwdFilterRef(s, x, dy), wdw, 1e-5)
+	}
+	w := []float32{0, 1, 2, 3, 4, 5, 6, 7} // K=2, C=2, R=... use R=1 with C=4
+	if got := OIHWToOHWI(w, 2, 4, 1); !equalF(got, w) {
+		t.Errorf("1x1 reorder changed weights: %v", got)
+	}
+	// K=1, C=2, R=2: OIHW [c][r][t] -> OHWI [r][t][c].
+	if got := OIHWToOHWI([]float32{0, 1, 2, 3, 4, 5, 6, 7}, 1, 2, 2); !equalF(got, []float32{0, 4, 1, 5, 2, 6, 3, 7}) {
+		t.Errorf("reorder: %v", got)
+	}
+	close(t, "gemm", GemmRef(2, 2, 3, []float32{1, 2, 3, 4, 5, 6}, []float32{1, 0, 0, 1, 1, 1}), []float32{4, 5, 10, 11}, 0)
+}
+
+func equalF(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -3,8 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"speedrun/backend"
+	"speedrun/cpu"
+	"speedrun/cuda"
 )
 
 // errNoCUDA is what --backend cuda says on a machine without a driver.
@@ -42,12 +45,23 @@ func openBackend(name string) (backend.Backend, error) {
 
 // newCPU opens the CPU engine.
 func newCPU() (backend.Backend, error) {
-	// TODO(runner): return cpu.New(cpu.Options{}) once package cpu has it.
-	return nil, errors.New("the cpu backend is not built into this runner yet")
+	b, err := cpu.New(cpu.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
-// newCUDA opens the CUDA engine.
+// newCUDA opens the CUDA engine. A machine without a driver gets errNoCUDA
+// with the loader's reason.
 func newCUDA() (backend.Backend, error) {
-	// TODO(runner): return cuda.New(...) once package cuda has it.
-	return nil, errNoCUDA
+	b, err := cuda.New(cuda.Options{})
+	if errors.Is(err, cuda.ErrNoDriver) {
+		detail := strings.TrimPrefix(err.Error(), cuda.ErrNoDriver.Error()+": ")
+		return nil, fmt.Errorf("%w: %s", errNoCUDA, detail)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
 }

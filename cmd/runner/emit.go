@@ -76,7 +76,10 @@ mkdir -p "$SHARDS" "$LOCAL" logs
 rc=0
 "$RUNNER" {{.Args}} \
   --cell-index "$SLURM_ARRAY_TASK_ID" --db "$LOCAL/shard.sqlite" || rc=$?
-cp "$LOCAL/shard.sqlite" "$SHARDS/shard-$SLURM_ARRAY_TASK_ID.sqlite"
+# The -wal file too, in case the task died before SQLite folded it in.
+for f in "$LOCAL"/shard.sqlite*; do
+  if [ -e "$f" ]; then cp "$f" "$SHARDS/shard-$SLURM_ARRAY_TASK_ID${f#"$LOCAL"/shard}"; fi
+done
 rm -rf "$LOCAL"
 exit $rc
 `))
@@ -108,7 +111,9 @@ spec:
               rc=0
               runner {{.Args}} \
                 --cell-index "$JOB_COMPLETION_INDEX" --db /local/shard.sqlite || rc=$?
-              cp /local/shard.sqlite "/shards/shard-$JOB_COMPLETION_INDEX.sqlite"
+              for f in /local/shard.sqlite*; do
+                if [ -e "$f" ]; then cp "$f" "/shards/shard-$JOB_COMPLETION_INDEX${f#/local/shard}"; fi
+              done
               exit $rc
           volumeMounts:
             - name: local

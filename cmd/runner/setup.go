@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -116,7 +117,13 @@ func openSession(ctx context.Context, env *cmdEnv, g globalOptions, t trainFlags
 	return &session{reg: reg, db: db, run: r}, nil
 }
 
-func (s *session) Close() error { return s.db.Close() }
+func (s *session) Close() error {
+	err := s.db.Close()
+	if c, ok := s.run.Backend.(io.Closer); ok {
+		err = errors.Join(err, c.Close())
+	}
+	return err
+}
 
 // datasets returns the runner's dataset source: the --data choice, or the
 // profile's (a "synthetic" profile gets the synthetic set unless --data

@@ -63,29 +63,20 @@ func BenchmarkPoolLoss(b *testing.B) {
 	y, am := make([]float32, len(x)/4), make([]int32, len(x)/4)
 	dx := make([]float32, len(x))
 	b.Run("maxpool2_layer1_b128/fwd", func(b *testing.B) {
-		for range b.N {
-			if err := MaxPoolForward(x, n, h, h, c, 2, y, am); err != nil {
-				b.Fatal(err)
-			}
-		}
+		timeLoop(b, func() error { return MaxPoolForward(x, n, h, h, c, 2, y, am) })
 		b.ReportMetric(float64(4*len(x)+8*len(y))*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
 	})
 	b.Run("maxpool2_layer1_b128/bwd", func(b *testing.B) {
-		for range b.N {
-			if err := MaxPoolBackward(y, am, dx); err != nil {
-				b.Fatal(err)
-			}
-		}
+		timeLoop(b, func() error { return MaxPoolBackward(y, am, dx) })
 		b.ReportMetric(float64(4*len(x)+8*len(y))*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
 	})
 	const ln, classes = 512, 10
 	logits, d := randF32(rng, ln*classes), make([]float32, ln*classes)
 	labels := make([]int32, ln)
 	b.Run("loss_b512", func(b *testing.B) {
-		for range b.N {
-			if _, _, err := SoftmaxCrossEntropy(logits, labels, ln, classes, 0.2, d); err != nil {
-				b.Fatal(err)
-			}
-		}
+		timeLoop(b, func() error {
+			_, _, err := SoftmaxCrossEntropy(logits, labels, ln, classes, 0.2, d)
+			return err
+		})
 	})
 }

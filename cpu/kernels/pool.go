@@ -29,38 +29,66 @@ func MaxPoolForward(x []float32, n, h, w, c, k int, y []float32, argmax []int32)
 	if len(x) > math.MaxInt32 {
 		return fmt.Errorf("kernels: MaxPoolForward: len(x)=%d overflows int32 argmax", len(x))
 	}
-	for b := 0; b < n; b++ {
-		for i := 0; i < oh; i++ {
-			for j := 0; j < ow; j++ {
-				o := ((b*oh+i)*ow + j) * c
-				yr, ar := y[o:o+c], argmax[o:o+c]
-				first := ((b*h+i*k)*w + j*k) * c
-				copy(yr, x[first:first+c])
-				for ch := range ar {
-					ar[ch] = int32(first + ch)
-				}
+	t := maxPoolTask{x: x, y: y, argmax: argmax, n: n, h: h, w: w, c: c, k: k, oh: oh, ow: ow}
+	if p := pool(); p.acquire() {
+		p.maxPool = t
+		p.runHeld(&p.maxPool)
+		p.maxPool = maxPoolTask{}
+		p.busy.Unlock()
+	} else {
+		t.run(0, 1)
+	}
+	return nil
+}
+
+// maxPoolTask is one MaxPoolForward call, split over output rows.
+type maxPoolTask struct {
+	x, y                  []float32
+	argmax                []int32
+	n, h, w, c, k, oh, ow int
+}
+
+// orderKey maps float32 bits to an int32 with the same order as the floats
+// (-0 just below +0, NaNs beyond the infinities), so maxima are found with
+// integer compares, which compile to conditional moves instead of
+// unpredictable branches.
+func orderKey(v float32) int32 {
+	b := int32(math.Float32bits(v))
+	return b ^ int32(uint32(b>>31)>>1)
+}
+
+// fromOrderKey inverts orderKey.
+func fromOrderKey(k int32) float32 {
+	return math.Float32frombits(uint32(k ^ int32(uint32(k>>31)>>1)))
+}
+
+func (t *maxPoolTask) run(part, parts int) {
+	h, w, c, k, oh, ow := t.h, t.w, t.c, t.k, t.oh, t.ow
+	lo, hi := span(t.n*oh, part, parts)
+	for row := lo; row < hi; row++ {
+		b, i := row/oh, row%oh
+		for j := 0; j < ow; j++ {
+			o := ((b*oh+i)*ow + j) * c
+			yr, ar := t.y[o:o+c], t.argmax[o:o+c]
+			first := ((b*h+i*k)*w + j*k) * c
+			for ch := range yr {
+				// The first maximum in window order wins, as in PyTorch; a
+				// NaN wins over numbers, so it propagates.
+				best, arg := orderKey(t.x[first+ch]), first+ch
 				for di := 0; di < k; di++ {
-					for dj := 0; dj < k; dj++ {
-						if di == 0 && dj == 0 {
-							continue
-						}
-						p := ((b*h+i*k+di)*w + j*k + dj) * c
-						xr := x[p : p+c]
-						yr, ar := yr[:len(xr)], ar[:len(xr)]
-						for ch, v := range xr {
-							// > keeps the first maximum, as PyTorch does; NaN
-							// never wins, except as the first element.
-							if v > yr[ch] {
-								yr[ch] = v
-								ar[ch] = int32(p + ch)
-							}
+					p := ((b*h+i*k+di)*w+j*k)*c + ch
+					for dj := 0; dj < k; dj, p = dj+1, p+c {
+						kv := orderKey(t.x[p])
+						if kv > best {
+							best, arg = kv, p
 						}
 					}
 				}
+				yr[ch] = fromOrderKey(best)
+				ar[ch] = int32(arg)
 			}
 		}
 	}
-	return nil
 }
 
 // MaxPoolBackward writes dx (overwritten: zeros plus dy scattered to the

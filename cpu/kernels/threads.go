@@ -17,7 +17,8 @@ var (
 )
 
 // SetThreads sets the number of workers the Go kernels use. It must be
-// called before any kernel runs; later calls return an error.
+// called before any kernel runs; a later call is a no-op when n matches the
+// running pool and an error otherwise.
 func SetThreads(n int) error {
 	if n < 1 {
 		return fmt.Errorf("kernels: SetThreads(%d): need at least 1", n)
@@ -25,6 +26,9 @@ func SetThreads(n int) error {
 	poolMu.Lock()
 	defer poolMu.Unlock()
 	if thePool != nil {
+		if thePool.n == n {
+			return nil
+		}
 		return fmt.Errorf("kernels: SetThreads(%d): the worker pool already runs with %d workers", n, thePool.n)
 	}
 	poolThreads = n
@@ -60,6 +64,10 @@ type workerPool struct {
 	busy sync.Mutex
 	work []chan task
 	done chan struct{}
+
+	// Task structs for the free-function kernels, used while busy is held,
+	// so a parallel call allocates nothing.
+	maxPool maxPoolTask
 }
 
 func newWorkerPool(n int) *workerPool {
@@ -85,13 +93,21 @@ func (p *workerPool) worker(i int, ch chan task) {
 // write disjoint outputs, and reductions combine per-part partials in
 // part order).
 func (p *workerPool) do(t task) {
-	if p.n == 1 || !p.busy.TryLock() {
+	if !p.acquire() {
 		for i := 0; i < p.n; i++ {
 			t.run(i, p.n)
 		}
 		return
 	}
 	defer p.busy.Unlock()
+	p.runHeld(t)
+}
+
+// acquire takes the pool for a parallel run; false means run serially.
+func (p *workerPool) acquire() bool { return p.n > 1 && p.busy.TryLock() }
+
+// runHeld runs t on all workers; the caller holds p.busy.
+func (p *workerPool) runHeld(t task) {
 	for _, ch := range p.work {
 		ch <- t
 	}

@@ -136,11 +136,12 @@ func where(sc scope, stageID int, variant string) string {
 	return "the top level"
 }
 
-// decode decodes raw into dst strictly and records every key error.
-func (p *parser) decode(dst any, raw map[string]any, sc scope, stageID int, variant string) bool {
+// decode decodes raw into dst strictly and records every key error; id
+// gives the stage id for messages once dst is decoded.
+func (p *parser) decode(dst any, raw map[string]any, sc scope, id func() int, variant string) bool {
 	errs := decodeTable(dst, raw)
 	for _, e := range errs {
-		w := where(sc, stageID, variant)
+		w := where(sc, id(), variant)
 		if e.unknown {
 			msg := fmt.Sprintf("unknown key %q in %s", joinPath(e.path), w)
 			if e.suggest != "" {
@@ -213,7 +214,7 @@ func Parse(name string, src []byte) (*Registry, error) {
 
 	var base settings
 	if defaults != nil {
-		p.decode(&base, defaults, scope{kind: "defaults"}, 0, "")
+		p.decode(&base, defaults, scope{kind: "defaults"}, noID, "")
 	}
 	if len(p.errs) > 0 {
 		return nil, errors.Join(p.errs...)
@@ -223,13 +224,27 @@ func Parse(name string, src []byte) (*Registry, error) {
 	// and for the variant after it.
 	raws := map[string]map[string]any{}
 	prev := settingsOnly(defaults)
-	seen := map[string]scope{}
+	type seenVariant struct {
+		scope scope
+		id    int
+	}
+	seen := map[string]seenVariant{}
+	// reported holds validation messages already given: a bad value
+	// inherited by later variants is reported once, where it first fails.
+	reported := map[string]bool{}
+	invalid := func(sc scope, name, prefix string, err error) {
+		if reported[err.Error()] {
+			return
+		}
+		reported[err.Error()] = true
+		p.errs = append(p.errs, p.errorf(sc, errPath(err), name, "%s: %v", prefix, err))
+	}
 	for i, sr := range stagesRaw {
 		sc := scope{kind: "stage", stage: i}
 		head := maps.Clone(sr)
 		delete(head, "variant")
 		var sd stageDoc
-		p.decode(&sd, head, sc, 0, "")
+		p.decode(&sd, head, sc, func() int { return sd.ID }, "")
 		st := stageEntry{Stage: Stage{ID: sd.ID, Name: sd.Name, Title: sd.Title}}
 		switch {
 		case sd.ID <= 0:
@@ -247,6 +262,7 @@ func Parse(name string, src []byte) (*Registry, error) {
 				p.errs = append(p.errs, p.errorf(sc, []string{"name"}, "", "stage %d: name %q is already used by stage %d", sd.ID, sd.Name, other.ID))
 			}
 		}
+		stageID := func() int { return sd.ID }
 		var vlist []map[string]any
 		switch v := sr["variant"].(type) {
 		case []map[string]any:
@@ -262,7 +278,7 @@ func Parse(name string, src []byte) (*Registry, error) {
 			vsc := scope{kind: "variant", stage: i, variant: j}
 			vname, _ := vr["name"].(string)
 			var vd variantDoc
-			if !p.decode(&vd, vr, vsc, sd.ID, vname) {
+			if !p.decode(&vd, vr, vsc, stageID, vname) {
 				continue
 			}
 			if vd.Name == "" || strings.ContainsAny(vd.Name, " \t") {
@@ -270,11 +286,11 @@ func Parse(name string, src []byte) (*Registry, error) {
 				continue
 			}
 			if first, dup := seen[vd.Name]; dup {
-				fl, _ := p.sm.pos(first, nil)
-				p.errs = append(p.errs, p.errorf(vsc, []string{"name"}, vd.Name, "%s: duplicate variant name (first defined at line %d)", where(vsc, sd.ID, vd.Name), fl))
+				fl, _ := p.sm.pos(first.scope, nil)
+				p.errs = append(p.errs, p.errorf(vsc, []string{"name"}, vd.Name, "%s: duplicate variant name (first defined in stage %d at line %d)", where(vsc, sd.ID, vd.Name), first.id, fl))
 				continue
 			}
-			seen[vd.Name] = vsc
+			seen[vd.Name] = seenVariant{vsc, sd.ID}
 			if vd.From != "" {
 				b, ok := raws[vd.From]
 				if !ok {
@@ -287,7 +303,7 @@ func Parse(name string, src []byte) (*Registry, error) {
 			prev = merged
 			raws[vd.Name] = merged
 			var s settings
-			if !p.decode(&s, merged, vsc, sd.ID, vd.Name) {
+			if !p.decode(&s, merged, vsc, stageID, vd.Name) {
 				continue
 			}
 			c := Config{
@@ -299,16 +315,16 @@ func Parse(name string, src []byte) (*Registry, error) {
 				c.Analysis = &Analysis{}
 			}
 			if err := validatePublished(vd.Published); err != nil {
-				p.errs = append(p.errs, p.errorf(vsc, []string{"published"}, vd.Name, "%s: published: %v", where(vsc, sd.ID, vd.Name), err))
+				p.errs = append(p.errs, p.errorf(vsc, append([]string{"published"}, errPath(err)...), vd.Name, "%s: published.%v", where(vsc, sd.ID, vd.Name), err))
 			}
 			if err := c.validate(); err != nil {
-				p.errs = append(p.errs, p.errorf(vsc, []string{"name"}, vd.Name, "%s: %v", where(vsc, sd.ID, vd.Name), err))
+				invalid(vsc, vd.Name, where(vsc, sd.ID, vd.Name), err)
 				continue
 			}
 			for _, pn := range r.order {
 				pc := c.withProfile(pn, r.profiles[pn])
 				if err := pc.validate(); err != nil {
-					p.errs = append(p.errs, p.errorf(vsc, []string{"name"}, vd.Name, "%s under profile %s: %v", where(vsc, sd.ID, vd.Name), pn, err))
+					invalid(vsc, vd.Name, fmt.Sprintf("%s under profile %s", where(vsc, sd.ID, vd.Name), pn), err)
 					break
 				}
 			}
@@ -345,11 +361,11 @@ func (p *parser) parseProfiles(r *Registry, raw map[string]any) {
 			continue
 		}
 		var pr Profile
-		if !p.decode(&pr, t, sc, 0, "") {
+		if !p.decode(&pr, t, sc, noID, "") {
 			continue
 		}
 		if err := pr.validate(); err != nil {
-			p.errs = append(p.errs, p.errorf(sc, nil, "", "profile %s: %v", n, err))
+			p.errs = append(p.errs, p.errorf(sc, errPath(err), "", "profile %s: %v", n, err))
 			continue
 		}
 		r.profiles[n] = pr
@@ -358,6 +374,23 @@ func (p *parser) parseProfiles(r *Registry, raw map[string]any) {
 	if _, ok := r.profiles["paper"]; !ok && len(p.errs) == 0 {
 		p.errs = append(p.errs, &Error{File: p.sm.file, Msg: "no [profile.paper] table (the unscaled blog recipe)"})
 	}
+}
+
+func noID() int { return 0 }
+
+// errPath reads the key path that a validation message starts with
+// ("train.lr[2]: ..." or "net.ghost_batch 24 ..."), to place the error.
+func errPath(err error) []string {
+	tok, _, _ := strings.Cut(err.Error(), " ")
+	tok = strings.TrimSuffix(tok, ":")
+	var path []string
+	for _, k := range strings.Split(tok, ".") {
+		k, _, _ = strings.Cut(k, "[")
+		if k != "" {
+			path = append(path, k)
+		}
+	}
+	return path
 }
 
 // settingsOnly keeps the inherited keys of a raw variant table.

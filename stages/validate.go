@@ -55,7 +55,7 @@ func (c Config) validate() error {
 	}
 	if c.Kind == "train" {
 		if c.Analysis != nil {
-			return fmt.Errorf("kind \"train\" takes no analysis table")
+			return fmt.Errorf("analysis: kind \"train\" takes no analysis table")
 		}
 		return nil
 	}

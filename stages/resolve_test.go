@@ -1,0 +1,311 @@
+package stages
+
+import (
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"speedrun/model"
+)
+
+func loadBase(t *testing.T) *Registry {
+	t.Helper()
+	r, err := Load(filepath.Join("testdata", "base.toml"))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	return r
+}
+
+// TestResolveInheritance checks how variants build on each other.
+func TestResolveInheritance(t *testing.T) {
+	r := loadBase(t)
+	tests := []struct {
+		name    string
+		stage   int
+		variant string
+		check   func(c Config) string // "" when fine
+	}{
+		{"first variant is the defaults", 1, "a.s1", func(c Config) string {
+			if c.Net.Name != "resnet9" || c.Train.Epochs != 24 || c.Data.Cutout != 0 || c.Net.Width != 1 {
+				return "defaults not applied"
+			}
+			return ""
+		}},
+		{"a change keeps the rest of its table", 1, "a.s2", func(c Config) string {
+			if c.Data.Cutout != 8 || !c.Data.Crop || c.Data.Loader != "bulk" || c.Net.Width != 2 || c.Net.Name != "resnet9" {
+				return "deep merge lost a key"
+			}
+			return ""
+		}},
+		{"a stage's first variant builds on the previous stage's last", 2, "b.s1", func(c Config) string {
+			if c.Data.Cutout != 8 || c.Net.Width != 2 {
+				return "did not inherit a.s2"
+			}
+			return ""
+		}},
+		{"lists replace whole", 2, "b.s1", func(c Config) string {
+			if !slices.Equal(c.Train.LR, []Knot{{0, 0}, {4, 0.4}, {20, 0}}) {
+				return "knots merged instead of replaced"
+			}
+			return ""
+		}},
+		{"from starts from the named variant", 2, "b.s2", func(c Config) string {
+			if c.Data.Cutout != 0 || c.Train.Epochs != 24 || c.Net.BN != "ghost" || c.Net.GhostBatch != 32 {
+				return "from = a.s1 not honoured"
+			}
+			return ""
+		}},
+		{"title and published are not inherited", 1, "a.s2", func(c Config) string {
+			if c.Title != "second" || !reflect.DeepEqual(c.Published, Published{}) {
+				return "inherited title or published"
+			}
+			return ""
+		}},
+		{"published belongs to its variant", 1, "a.s1", func(c Config) string {
+			if c.Published.TimeSeconds != 79 || c.Published.Accuracy != 0.9408 || c.Published.Source != "B" {
+				return "published lost"
+			}
+			return ""
+		}},
+		{"unverified fields", 2, "b.s2", func(c Config) string {
+			if !c.Published.IsUnverified("time_s") || c.Published.IsUnverified("accuracy") {
+				return "unverified_fields not honoured"
+			}
+			return ""
+		}},
+		{"empty variant is the stage's last", 2, "", func(c Config) string {
+			if c.Variant != "b.s3" || c.Kind != "lr_batch" {
+				return "not the last variant"
+			}
+			return ""
+		}},
+		{"an analysis kind gets its table", 2, "b.s3", func(c Config) string {
+			if c.Analysis == nil || c.Analysis.Axis != "batch" || len(c.Analysis.LRGrid) != 4 {
+				return "analysis not resolved"
+			}
+			return ""
+		}},
+		{"paper profile and dataset", 1, "a.s1", func(c Config) string {
+			if c.Profile != "paper" || c.Dataset != "cifar10" {
+				return "profile/dataset not set"
+			}
+			return ""
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := r.Resolve(tt.stage, tt.variant, "paper")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if msg := tt.check(c); msg != "" {
+				t.Errorf("%s: %+v", msg, c)
+			}
+		})
+	}
+}
+
+// TestResolveProfile checks the smoke profile's scaling rules.
+func TestResolveProfile(t *testing.T) {
+	r := loadBase(t)
+	get := func(stage int, v string) Config {
+		t.Helper()
+		c, err := r.Resolve(stage, v, "smoke")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	a := get(1, "a.s2")
+	if a.Dataset != "synthetic" || a.Data.TrainSize != 512 || a.Data.TestSize != 256 {
+		t.Errorf("sizes/dataset: %q %d %d", a.Dataset, a.Data.TrainSize, a.Data.TestSize)
+	}
+	if a.Net.Width != 2*0.0625 {
+		t.Errorf("width = %v, want the variant's 2 x 0.0625", a.Net.Width)
+	}
+	// 24 epochs x 0.05 = 1.2 -> 2 (ceil), capped at max_epochs 2: knots x 2/24.
+	if a.Train.Epochs != 2 {
+		t.Errorf("epochs = %d, want 2", a.Train.Epochs)
+	}
+	wantLR := []Knot{{0, 0}, {5 * 2.0 / 24, 0.4}, {2, 0}}
+	if len(a.Train.LR) != 3 || a.Train.LR[1].LR != 0.4 || !near(a.Train.LR[1].Epoch, wantLR[1].Epoch) || a.Train.LR[2].Epoch != 2 {
+		t.Errorf("lr = %v, want %v", a.Train.LR, wantLR)
+	}
+	// batch_cap 0.25 x 512 = 128.
+	if a.Train.BatchSize != 128 {
+		t.Errorf("batch = %d, want 128", a.Train.BatchSize)
+	}
+	// The paper config is untouched by resolving under a profile.
+	p, err := r.Resolve(1, "a.s2", "paper")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Train.Epochs != 24 || p.Train.LR[1].Epoch != 5 || p.Net.Width != 2 || p.Train.BatchSize != 512 {
+		t.Errorf("paper config changed: %+v", p.Train)
+	}
+	// Grids thin to max_grid values keeping both ends; the batch axis is
+	// capped and deduplicated.
+	g := get(2, "b.s3")
+	if !slices.Equal(g.Analysis.LRGrid, []float64{0.1, 0.8}) {
+		t.Errorf("lr_grid = %v, want [0.1 0.8]", g.Analysis.LRGrid)
+	}
+	if !slices.Equal(g.Analysis.AxisGrid, []float64{128}) {
+		t.Errorf("axis_grid = %v, want [128]", g.Analysis.AxisGrid)
+	}
+	pg, _ := r.Resolve(2, "b.s3", "paper")
+	if len(pg.Analysis.LRGrid) != 4 || len(pg.Analysis.AxisGrid) != 4 {
+		t.Errorf("paper grid changed: %+v", pg.Analysis)
+	}
+}
+
+func TestThin(t *testing.T) {
+	xs := []float64{1, 2, 3, 4, 5, 6, 7}
+	tests := []struct {
+		k    int
+		want []float64
+	}{
+		{1, []float64{4}},
+		{2, []float64{1, 7}},
+		{3, []float64{1, 4, 7}},
+		{4, []float64{1, 3, 5, 7}},
+		{7, xs},
+		{9, xs},
+	}
+	for _, tt := range tests {
+		if got := thin(xs, tt.k); !slices.Equal(got, tt.want) {
+			t.Errorf("thin(%v, %d) = %v, want %v", xs, tt.k, got, tt.want)
+		}
+	}
+}
+
+func TestGhostBatchCap(t *testing.T) {
+	// 0.3 x 512 = 153 rounds down to 128, a multiple of the ghost batch 32.
+	c := Config{Net: net9Ghost(), Train: Train{Epochs: 10, BatchSize: 512, LR: []Knot{{0, 0}, {10, 0}}}}
+	Profile{TrainSize: 512, BatchCap: 0.3}.apply(&c)
+	if c.Train.BatchSize != 128 {
+		t.Errorf("batch = %d, want 128", c.Train.BatchSize)
+	}
+}
+
+func TestResolveErrors(t *testing.T) {
+	r := loadBase(t)
+	tests := []struct {
+		stage            int
+		variant, profile string
+		want             string
+	}{
+		{1, "a.s1", "fast", `unknown profile "fast" (known: paper, smoke)`},
+		{3, "", "paper", `no stage "3" (known: 1 (one), 2 (two))`},
+		{1, "b.s1", "paper", `stage 1 has no variant "b.s1" (known: a.s1, a.s2)`},
+	}
+	for _, tt := range tests {
+		_, err := r.Resolve(tt.stage, tt.variant, tt.profile)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Resolve(%d, %q, %q) error = %v, want it to contain %q", tt.stage, tt.variant, tt.profile, err, tt.want)
+		}
+	}
+}
+
+func TestStageLookup(t *testing.T) {
+	r := loadRepo(t)
+	for _, key := range []string{"9", "fenwicks"} {
+		s, err := r.Stage(key)
+		if err != nil {
+			t.Fatalf("Stage(%q): %v", key, err)
+		}
+		if s.ID != 9 || s.Name != "fenwicks" || len(s.Variants) == 0 {
+			t.Errorf("Stage(%q) = %+v", key, s)
+		}
+	}
+	if _, err := r.Stage("10"); err == nil {
+		t.Error("Stage(10) succeeded")
+	}
+	var ids []int
+	for _, s := range r.Stages() {
+		ids = append(ids, s.ID)
+	}
+	if !slices.Equal(ids, []int{1, 2, 3, 4, 5, 6, 7, 8, 9}) {
+		t.Errorf("stage ids = %v", ids)
+	}
+	if got := r.Profiles(); !slices.Equal(got, []string{"paper", "quick", "smoke"}) {
+		t.Errorf("Profiles() = %v", got)
+	}
+}
+
+// TestRegisteredVariants pins the variant lists of the repo registry.
+func TestRegisteredVariants(t *testing.T) {
+	r := loadRepo(t)
+	want := map[int][]string{
+		1: {"p1.s0", "p1.s1", "p1.s2", "p1.s3", "p1.s4", "p1.s5"},
+		2: {"p2.s1"},
+		3: {"p3.s1", "p3.s2", "p3.s3", "p3.s4", "p3.s5", "p3.s6"},
+		5: {"p5.e1.batch", "p5.e1.momentum", "p5.e1.wd", "p5.e2"},
+		6: {"p6.e1", "p6.e2", "p6.e3"},
+		7: {"p7.e1.bn", "p7.e1.nobn", "p7.e2", "p7.e3", "p7.e4"},
+		8: {"p8.s0", "p8.s1", "p8.s2a", "p8.s2b", "p8.s2c", "p8.s3", "p8.s4", "p8.s5", "p8.s6", "p8.s7", "p8.s8", "p8.s9", "p8.s10"},
+		9: {"fenwicks"},
+	}
+	for _, s := range r.Stages() {
+		var names []string
+		family := 0
+		for _, v := range s.Variants {
+			names = append(names, v.Name)
+			if strings.HasPrefix(v.Name, "p4.s8.") {
+				family++
+			}
+		}
+		if s.ID == 4 {
+			if family != 15 || len(names) != 10+15 {
+				t.Errorf("stage 4: %d family variants of %d, want 15 of 25: %v", family, len(names), names)
+			}
+			continue
+		}
+		if !slices.Equal(names, want[s.ID]) {
+			t.Errorf("stage %d variants = %v, want %v", s.ID, names, want[s.ID])
+		}
+	}
+	kinds := map[string]string{"p5.e1.batch": "lr_batch", "p5.e1.momentum": "lr_momentum", "p5.e1.wd": "lr_wd", "p5.e2": "tune",
+		"p6.e1": "norms", "p6.e2": "lars", "p6.e3": "equilibrium", "p7.e1.bn": "lr_stress", "p7.e1.nobn": "lr_stress",
+		"p7.e2": "bn_histograms", "p7.e3": "deepfc", "p7.e4": "conv_histograms", "p8.s10": "train"}
+	for _, s := range r.Stages() {
+		for _, v := range s.Variants {
+			if k, ok := kinds[v.Name]; ok && v.Kind != k {
+				t.Errorf("%s kind = %q, want %q", v.Name, v.Kind, k)
+			}
+		}
+	}
+}
+
+// TestPublishedAnchors checks a few blog numbers against blog-stages.md.
+func TestPublishedAnchors(t *testing.T) {
+	r := loadRepo(t)
+	tests := []struct {
+		stage   int
+		variant string
+		time    float64
+		epochs  int
+	}{
+		{1, "p1.s0", 340.6, 30},
+		{4, "p4.s10", 79, 24},
+		{8, "p8.s10", 26, 10},
+	}
+	for _, tt := range tests {
+		c, err := r.Resolve(tt.stage, tt.variant, "paper")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Published.TimeSeconds != tt.time || c.Published.Epochs != tt.epochs {
+			t.Errorf("%s published %v s / %d epochs, want %v / %d", tt.variant, c.Published.TimeSeconds, c.Published.Epochs, tt.time, tt.epochs)
+		}
+	}
+}
+
+func near(a, b float64) bool { d := a - b; return d < 1e-12 && d > -1e-12 }
+
+// net9Ghost is ResNet-9 with ghost BN of 32.
+func net9Ghost() model.Net {
+	return model.Net{Name: "resnet9", Width: 1, BN: "ghost", GhostBatch: 32, BNScaleInit: "one", Act: "relu", Order: "conv-bn-act-pool", ClassifierScale: 0.125}
+}

@@ -1,0 +1,166 @@
+package plots
+
+import (
+	"fmt"
+	"math"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+
+	"speedrun/results"
+)
+
+// Scatter plots time against accuracy for one section: each done run a
+// small point, each variant a colour, the variant's mean with ±1 std bars
+// on both axes, the blog's published point as a hollow marker of the same
+// colour, and a line at 94%. stats[i] belongs to sec.Groups[i].
+func Scatter(sec Section, stats []*Stats) (*Figure, error) {
+	if len(stats) != len(sec.Groups) {
+		return nil, fmt.Errorf("scatter: %d stats for %d groups", len(stats), len(sec.Groups))
+	}
+	p := newPlot(fmt.Sprintf("%s (%s): time against accuracy", sec.Stage.Name, sec.Profile),
+		"time (s)", "test accuracy (%)")
+	var allX, allY []float64
+	type series struct {
+		runs     plotter.XYs
+		mean     plotter.XYs
+		xerr     plotter.XErrors
+		yerr     plotter.YErrors
+		pub      plotter.XYs
+		name     string
+		colorIdx int
+	}
+	var ss []series
+	for i, g := range sec.Groups {
+		st := stats[i]
+		s := series{name: label(g.Variant.Name), colorIdx: i}
+		for _, r := range g.Runs {
+			if r.Status != results.StatusDone {
+				continue
+			}
+			x, y := TimeIn(r, st.Timing), 100*Accuracy(r)
+			if !finite(x) || !finite(y) {
+				continue
+			}
+			s.runs = append(s.runs, plotter.XY{X: x, Y: y})
+			allX, allY = append(allX, x), append(allY, y)
+		}
+		if finite(st.Time) && finite(st.AccMean) {
+			s.mean = plotter.XYs{{X: st.Time, Y: 100 * st.AccMean}}
+			xe, ye := orZero(st.TimeStd), 100*orZero(st.AccStd)
+			s.xerr = plotter.XErrors{{Low: -xe, High: xe}}
+			s.yerr = plotter.YErrors{{Low: -ye, High: ye}}
+		}
+		pub := g.Variant.Published
+		if pub.TimeSeconds > 0 && pub.Accuracy > 0 {
+			s.pub = plotter.XYs{{X: pub.TimeSeconds, Y: 100 * pub.Accuracy}}
+			allX, allY = append(allX, pub.TimeSeconds), append(allY, 100*pub.Accuracy)
+		}
+		ss = append(ss, s)
+	}
+	if len(allX) == 0 {
+		return nil, fmt.Errorf("scatter %s/%s: %w", sec.Stage.Name, sec.Profile, ErrNoData)
+	}
+	logX := useLog(&p.X, allX)
+	if logX {
+		p.X.Label.Text = "time (s, log scale)"
+	}
+	for _, s := range ss {
+		col := Color(s.colorIdx)
+		if len(s.runs) > 0 {
+			sc, err := plotter.NewScatter(s.runs)
+			if err != nil {
+				return nil, fmt.Errorf("scatter %s: runs of %s: %w", sec.Stage.Name, s.name, err)
+			}
+			sc.GlyphStyle = draw.GlyphStyle{Color: withAlpha(col, 150), Radius: vg.Points(2.2), Shape: draw.CircleGlyph{}}
+			p.Add(sc)
+			p.Legend.Add(s.name, sc)
+		}
+		if len(s.mean) > 0 {
+			m, err := plotter.NewScatter(s.mean)
+			if err != nil {
+				return nil, fmt.Errorf("scatter %s: mean of %s: %w", sec.Stage.Name, s.name, err)
+			}
+			m.GlyphStyle = draw.GlyphStyle{Color: col, Radius: vg.Points(4), Shape: draw.BoxGlyph{}}
+			if s.yerr[0].High > 0 {
+				ye := &plotter.YErrorBars{XYs: s.mean, YErrors: s.yerr, LineStyle: draw.LineStyle{Color: col, Width: vg.Points(1.2)}, CapWidth: vg.Points(6)}
+				p.Add(ye)
+			}
+			if s.xerr[0].High > 0 && (!logX || s.mean[0].X+s.xerr[0].Low > 0) {
+				xe := &plotter.XErrorBars{XYs: s.mean, XErrors: s.xerr, LineStyle: draw.LineStyle{Color: col, Width: vg.Points(1.2)}, CapWidth: vg.Points(6)}
+				p.Add(xe)
+			}
+			p.Add(m)
+			if len(s.runs) == 0 {
+				p.Legend.Add(s.name, m)
+			}
+		}
+		if len(s.pub) > 0 {
+			pb, err := plotter.NewScatter(s.pub)
+			if err != nil {
+				return nil, fmt.Errorf("scatter %s: published %s: %w", sec.Stage.Name, s.name, err)
+			}
+			pb.GlyphStyle = draw.GlyphStyle{Color: col, Radius: vg.Points(6), Shape: draw.RingGlyph{}}
+			p.Add(pb)
+		}
+	}
+	// The 94% line spans the data's time range.
+	xmin, xmax := minMax(allX)
+	if xmin == xmax {
+		xmin, xmax = xmin*0.9, xmax*1.1+1e-9
+	}
+	target, err := plotter.NewLine(plotter.XYs{{X: xmin, Y: 100 * Target}, {X: xmax, Y: 100 * Target}})
+	if err != nil {
+		return nil, fmt.Errorf("scatter %s: target line: %w", sec.Stage.Name, err)
+	}
+	target.LineStyle = draw.LineStyle{Color: Color(3), Width: vg.Points(1), Dashes: []vg.Length{vg.Points(4), vg.Points(3)}}
+	p.Add(target)
+	p.Legend.Add("94%", target)
+	legendGlyph(p, "mean ± 1 std", draw.BoxGlyph{}, false)
+	legendGlyph(p, "published (blog)", draw.RingGlyph{}, true)
+	// Keep the extreme points off the frame.
+	if logX {
+		p.X.Min, p.X.Max = xmin/1.15, xmax*1.15
+	} else {
+		pad := 0.05 * (xmax - xmin)
+		p.X.Min, p.X.Max = xmin-pad, xmax+pad
+	}
+	ylo, yhi := minMax(allY)
+	p.Y.Min = math.Min(ylo, 100*Target) - 0.5
+	p.Y.Max = math.Max(yhi, 100*Target) + 0.5
+	return Single(p), nil
+}
+
+// legendGlyph adds a black legend entry explaining a marker shape.
+func legendGlyph(p *plot.Plot, text string, shape draw.GlyphDrawer, big bool) {
+	r := vg.Points(4)
+	if big {
+		r = vg.Points(5)
+	}
+	p.Legend.Add(text, glyphThumb{draw.GlyphStyle{Color: Color(7), Radius: r, Shape: shape}})
+}
+
+type glyphThumb struct{ style draw.GlyphStyle }
+
+func (g glyphThumb) Thumbnail(c *draw.Canvas) {
+	c.DrawGlyph(g.style, c.Center())
+}
+
+func orZero(x float64) float64 {
+	if finite(x) {
+		return x
+	}
+	return 0
+}
+
+func minMax(xs []float64) (lo, hi float64) {
+	lo, hi = math.Inf(1), math.Inf(-1)
+	for _, x := range xs {
+		if finite(x) {
+			lo, hi = math.Min(lo, x), math.Max(hi, x)
+		}
+	}
+	return lo, hi
+}

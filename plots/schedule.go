@@ -1,0 +1,84 @@
+package plots
+
+import (
+	"fmt"
+	"math"
+
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+
+	"speedrun/stages"
+)
+
+// LRAt evaluates a piecewise-linear schedule at epoch e the way the blog's
+// code does (np.interp): linear between knots, the first value before the
+// first knot and the last value held after the last one. NaN when there
+// are no knots.
+func LRAt(knots []stages.Knot, e float64) float64 {
+	if len(knots) == 0 {
+		return math.NaN()
+	}
+	if e <= knots[0].Epoch {
+		return knots[0].LR
+	}
+	for i := 1; i < len(knots); i++ {
+		a, b := knots[i-1], knots[i]
+		if e <= b.Epoch {
+			if b.Epoch == a.Epoch {
+				return b.LR
+			}
+			return a.LR + (b.LR-a.LR)*(e-a.Epoch)/(b.Epoch-a.Epoch)
+		}
+	}
+	return knots[len(knots)-1].LR
+}
+
+// schedulePoints returns the polyline of a schedule over [0, epochs]: the
+// knots inside the range plus both ends.
+func schedulePoints(knots []stages.Knot, epochs int) plotter.XYs {
+	end := float64(epochs)
+	if end <= 0 && len(knots) > 0 {
+		end = knots[len(knots)-1].Epoch
+	}
+	pts := plotter.XYs{{X: 0, Y: LRAt(knots, 0)}}
+	for _, k := range knots {
+		if k.Epoch > 0 && k.Epoch < end {
+			pts = append(pts, plotter.XY{X: k.Epoch, Y: LRAt(knots, k.Epoch)})
+		}
+	}
+	return append(pts, plotter.XY{X: end, Y: LRAt(knots, end)})
+}
+
+// Schedule draws each variant's learning-rate schedule (the per-example
+// lambda of blog-stages.md §0) from its resolved config's knots over its
+// epochs. Variants whose runs carry no config are left out.
+func Schedule(sec Section) (*Figure, error) {
+	p := newPlot(fmt.Sprintf("%s (%s): learning-rate schedule", sec.Stage.Name, sec.Profile), "epoch", "lambda (per-example LR)")
+	drawn := 0
+	for i, g := range sec.Groups {
+		if g.Config == nil || len(g.Config.Train.LR) == 0 {
+			continue
+		}
+		pts := schedulePoints(g.Config.Train.LR, g.Config.Train.Epochs)
+		line, err := plotter.NewLine(pts)
+		if err != nil {
+			return nil, fmt.Errorf("schedule %s: %s: %w", sec.Stage.Name, g.Variant.Name, err)
+		}
+		// Offset dashes a little per variant so identical schedules stay
+		// visible as overlapping dashed lines.
+		line.LineStyle = draw.LineStyle{Color: Color(i), Width: vg.Points(1.8)}
+		if i > 0 {
+			line.LineStyle.Dashes = []vg.Length{vg.Points(6), vg.Points(3)}
+			line.LineStyle.DashOffs = vg.Points(float64(3 * i))
+		}
+		p.Add(line)
+		p.Legend.Add(label(g.Variant.Name), line)
+		drawn++
+	}
+	if drawn == 0 {
+		return nil, fmt.Errorf("schedule %s/%s: %w", sec.Stage.Name, sec.Profile, ErrNoData)
+	}
+	p.Y.Min = 0
+	return Single(p), nil
+}

@@ -1,0 +1,108 @@
+package plots
+
+import (
+	"errors"
+	"image/color"
+	"math"
+	"strconv"
+	"unicode/utf8"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+)
+
+// ErrNoData is returned by a chart constructor with nothing to draw; the
+// report leaves such a chart out and says so.
+var ErrNoData = errors.New("nothing to plot")
+
+// palette10 is a ten-colour qualitative palette (Tableau 10); variant i
+// takes colour i mod 10.
+var palette10 = []color.RGBA{
+	{31, 119, 180, 255}, {255, 127, 14, 255}, {44, 160, 44, 255}, {214, 39, 40, 255},
+	{148, 103, 189, 255}, {140, 86, 75, 255}, {227, 119, 194, 255}, {127, 127, 127, 255},
+	{188, 189, 34, 255}, {23, 190, 207, 255},
+}
+
+// Color returns the i-th series colour.
+func Color(i int) color.RGBA { return palette10[((i%len(palette10))+len(palette10))%len(palette10)] }
+
+func withAlpha(c color.RGBA, a uint8) color.NRGBA {
+	return color.NRGBA{R: c.R, G: c.G, B: c.B, A: a}
+}
+
+// newPlot returns a plot with the report's common styling.
+func newPlot(title, xlabel, ylabel string) *plot.Plot {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = xlabel
+	p.Y.Label.Text = ylabel
+	p.Legend.Top = true
+	p.Legend.TextStyle.Font.Size = vg.Points(9)
+	p.Add(plotter.NewGrid())
+	return p
+}
+
+// label shortens a user-supplied name for a legend or tick: charts are
+// images, so hostile text is harmless there but a long one wrecks the
+// layout.
+func label(s string) string {
+	const maxRunes = 28
+	if utf8.RuneCountInString(s) <= maxRunes {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:maxRunes-1]) + "…"
+}
+
+func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+
+// useLogX switches an axis to a log scale when its positive values span
+// more than a factor of 20 (our CPU smoke runs beside the blog's V100
+// times, say).
+func useLog(a *plot.Axis, xs []float64) bool {
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, x := range xs {
+		if !finite(x) || x <= 0 {
+			continue
+		}
+		lo, hi = math.Min(lo, x), math.Max(hi, x)
+	}
+	if !(hi/lo > 20) {
+		return false
+	}
+	setLog(a)
+	return true
+}
+
+// setLog gives an axis a log scale with 1-2-5 ticks.
+func setLog(a *plot.Axis) {
+	a.Scale = plot.LogScale{}
+	a.Tick.Marker = ticks125{}
+}
+
+// ticks125 labels 1, 2 and 5 times each power of ten: plot.LogTicks
+// labels only the powers, which leaves a range within one decade bare.
+type ticks125 struct{}
+
+func (ticks125) Ticks(lo, hi float64) []plot.Tick {
+	if !(lo > 0) || !(hi > lo) {
+		return nil
+	}
+	var ts []plot.Tick
+	for e := math.Floor(math.Log10(lo)); e <= math.Ceil(math.Log10(hi)); e++ {
+		p := math.Pow(10, e)
+		for m := 1; m < 10; m++ {
+			v := float64(m) * p
+			if v < lo*(1-1e-9) || v > hi*(1+1e-9) {
+				continue
+			}
+			t := plot.Tick{Value: v}
+			if m == 1 || m == 2 || m == 5 {
+				t.Label = strconv.FormatFloat(v, 'g', 4, 64)
+			}
+			ts = append(ts, t)
+		}
+	}
+	return ts
+}

@@ -70,3 +70,27 @@ func TestTrainLearns(t *testing.T) {
 		t.Errorf("test accuracy %.3f, want well above chance (0.1)", res.TestAcc)
 	}
 }
+
+// TestTrainDeterministic trains twice with one seed: every step's loss
+// must be bit-identical.
+func TestTrainDeterministic(t *testing.T) {
+	cfg := smokeConfig()
+	cfg.Train.Epochs = 1
+	cfg.Train.EMAMomentum, cfg.Train.EMAEvery = 0.99, 2
+	cfg.Data.Cutout = 8
+	cfg.Data.TrainSize, cfg.Data.TestSize = 256, 100 // also exercises Subset
+	_, a := trainOnce(t, cfg, 42)
+	_, b := trainOnce(t, cfg, 42)
+	if len(a.losses) == 0 || len(a.losses) != len(b.losses) {
+		t.Fatalf("%d and %d steps", len(a.losses), len(b.losses))
+	}
+	for i := range a.losses {
+		if a.losses[i] != b.losses[i] {
+			t.Fatalf("step %d: loss %v then %v with the same seed", i+1, a.losses[i], b.losses[i])
+		}
+	}
+	_, c := trainOnce(t, cfg, 43)
+	if c.losses[len(c.losses)-1] == a.losses[len(a.losses)-1] {
+		t.Errorf("seeds 42 and 43 gave the same last loss %v", a.losses[len(a.losses)-1])
+	}
+}

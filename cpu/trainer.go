@@ -129,6 +129,17 @@ func (t *Trainer) BNStats() []Tensor {
 // len(y) NHWC examples with per-example learning rate lr (λ, applied as
 // λ/N to the summed loss). It returns the loss summed over the batch.
 func (t *Trainer) Step(x []float32, y []int32, lr float64) (float64, error) {
+	loss, err := t.forwardBackward(x, y)
+	if err != nil {
+		return 0, err
+	}
+	t.opt.step(t.st.params, t.grads, lr)
+	return loss, nil
+}
+
+// forwardBackward runs the training graph (BN in training mode, updating
+// the running stats) and collects the gradients, without an update.
+func (t *Trainer) forwardBackward(x []float32, y []int32) (float64, error) {
 	n := len(y)
 	if n == 0 || len(x) != n*t.inputLen() {
 		return 0, fmt.Errorf("cpu: Step: %d floats for %d labels, want %d per example", len(x), n, t.inputLen())
@@ -153,7 +164,6 @@ func (t *Trainer) Step(x []float32, y []int32, lr float64) (float64, error) {
 			return 0, fmt.Errorf("cpu: gradient of %s: %w", t.spec.Params[p].Name, err)
 		}
 	}
-	t.opt.step(t.st.params, t.grads, lr)
 	t.lastCorrect = g.loss.correct
 	return g.loss.sum, nil
 }

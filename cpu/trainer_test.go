@@ -18,14 +18,14 @@ func testConfig(batch int) stages.Config {
 		WeightDecay: 5e-4, BNBiasLRMul: 1, BNBiasWDDiv: 1, Optimizer: "sgd", Schedule: "step", EvalEvery: 1}}
 }
 
-func randBatch(rng *rand.Rand, n, il int) ([]float32, []int32) {
+func randBatch(rng *rand.Rand, n, il, classes int) ([]float32, []int32) {
 	x := make([]float32, n*il)
 	for i := range x {
 		x[i] = float32(rng.NormFloat64())
 	}
 	y := make([]int32, n)
 	for i := range y {
-		y[i] = int32(rng.IntN(10))
+		y[i] = int32(rng.IntN(classes))
 	}
 	return x, y
 }
@@ -41,7 +41,7 @@ func TestTrainerStepRuns(t *testing.T) {
 	}
 	defer tr.Close()
 	rng := rand.New(rand.NewPCG(1, 2))
-	x, y := randBatch(rng, 8, 3*32*32)
+	x, y := randBatch(rng, 8, 3*32*32, 10)
 	for i := range 3 {
 		loss, err := tr.Step(x, y, 0.4)
 		if err != nil {

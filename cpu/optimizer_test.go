@@ -1,0 +1,108 @@
+package cpu
+
+import (
+	"math"
+	"testing"
+
+	"speedrun/model"
+	"speedrun/stages"
+)
+
+// TestOptimizerByHand runs two steps of Nesterov SGD with coupled weight
+// decay and a BN-bias group on tiny tensors and checks each value against
+// the update written out by hand.
+func TestOptimizerByHand(t *testing.T) {
+	spec := &model.Spec{Params: []model.Param{
+		{Name: "w", Shape: []int{2}, Role: model.RoleWeight},
+		{Name: "b", Shape: []int{1}, Role: model.RoleBNBias},
+		{Name: "s", Shape: []int{1}, Role: model.RoleBNScale, Frozen: true},
+	}}
+	tc := stages.Train{BatchSize: 4, Momentum: 0.9, Nesterov: true, WeightDecay: 0.01, BNBiasLRMul: 8, BNBiasWDDiv: 2, Optimizer: "sgd"}
+	o, err := newOptimizer(spec, tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := [][]float32{{1, -2}, {0.5}, {3}}
+	grads := [][]float32{{0.2, 0.1}, {-0.4}, {7}}
+	lambda := []float64{0.4, 0.2}
+
+	// Hand computation in float64 of PyTorch's SGD: lr = λ/N (x8 for the
+	// bias), wd = 0.01*N (/2 for the bias); g' = g + wd*w; v = 0.9v + g';
+	// w -= lr*(g' + 0.9v).
+	type st struct{ w, v, g, lrMul, wd float64 }
+	hand := []st{{1, 0, 0.2, 1, 0.04}, {-2, 0, 0.1, 1, 0.04}, {0.5, 0, -0.4, 8, 0.02}}
+	for _, lam := range lambda {
+		o.step(params, grads, lam)
+		for i := range hand {
+			h := &hand[i]
+			g := h.g + h.wd*h.w
+			h.v = 0.9*h.v + g
+			h.w -= lam / 4 * h.lrMul * (g + 0.9*h.v)
+		}
+	}
+	got := []float32{params[0][0], params[0][1], params[1][0]}
+	for i, h := range hand {
+		if math.Abs(float64(got[i])-h.w) > 1e-6 {
+			t.Errorf("param %d after two steps: %v, hand computation %v", i, got[i], h.w)
+		}
+	}
+	if params[2][0] != 3 {
+		t.Errorf("frozen param changed to %v", params[2][0])
+	}
+
+	// Plain momentum (no Nesterov): w -= lr*v.
+	tc.Nesterov, tc.BNBiasLRMul, tc.BNBiasWDDiv, tc.WeightDecay = false, 1, 1, 0
+	o, _ = newOptimizer(spec, tc)
+	p := [][]float32{{1, 1}, {1}, {1}}
+	g := [][]float32{{1, 2}, {0}, {0}}
+	o.step(p, g, 0.4)
+	o.step(p, g, 0.4)
+	// v1 = g, w1 = 1 - 0.1g; v2 = 1.9g, w2 = w1 - 0.19g = 1 - 0.29g.
+	if math.Abs(float64(p[0][0])-0.71) > 1e-6 || math.Abs(float64(p[0][1])-0.42) > 1e-6 {
+		t.Errorf("heavy-ball SGD: %v, want [0.71 0.42]", p[0])
+	}
+}
+
+func TestOptimizerLARS(t *testing.T) {
+	spec := &model.Spec{Params: []model.Param{{Name: "w", Shape: []int{2, 2}, Role: model.RoleWeight}}}
+	tc := stages.Train{BatchSize: 1, Momentum: 0, Optimizer: "lars"}
+	o, err := newOptimizer(spec, tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := [][]float32{{3, 4, 1, 0}}
+	g := [][]float32{{0.6, 0.8, 0, 2}}
+	o.step(p, g, 0.1)
+	// Per row: lr·‖w_r‖/(‖g_r‖+0.01): row 0: 0.1·5/1.01, row 1: 0.1·1/2.01.
+	want := []float64{3 - 0.1*5/1.01*0.6, 4 - 0.1*5/1.01*0.8, 1, 0 - 0.1/2.01*2}
+	for i, w := range want {
+		if math.Abs(float64(p[0][i])-w) > 1e-6 {
+			t.Errorf("LARS w[%d] = %v, want %v", i, p[0][i], w)
+		}
+	}
+	if _, err := newOptimizer(spec, stages.Train{BatchSize: 1, Optimizer: "adam"}); err == nil {
+		t.Error("optimizer adam accepted")
+	}
+}
+
+func TestLRSchedule(t *testing.T) {
+	knots := []stages.Knot{{Epoch: 0, LR: 0}, {Epoch: 5, LR: 0.4}, {Epoch: 24, LR: 0}}
+	tests := []struct{ e, want float64 }{
+		{-1, 0}, {0, 0}, {2.5, 0.2}, {5, 0.4}, {14.5, 0.2}, {24, 0}, {30, 0},
+	}
+	for _, tt := range tests {
+		if got := lrAt(knots, tt.e); math.Abs(got-tt.want) > 1e-12 {
+			t.Errorf("lrAt(%v) = %v, want %v", tt.e, got, tt.want)
+		}
+	}
+	held := []stages.Knot{{Epoch: 0, LR: 0}, {Epoch: 2, LR: 1}, {Epoch: 8, LR: 0.1}}
+	if got := lrAt(held, 9.5); got != 0.1 {
+		t.Errorf("lrAt past the last knot = %v, want the last value 0.1", got)
+	}
+	if got := stepEpoch("fractional", 2, 0, 4); got != 1 {
+		t.Errorf("fractional epoch 2 step 0 of 4 = %v, want 1", got)
+	}
+	if got := stepEpoch("step", 2, 0, 4); got != 1.25 {
+		t.Errorf("step-schedule epoch 2 step 0 of 4 = %v, want 1.25", got)
+	}
+}

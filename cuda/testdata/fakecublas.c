@@ -19,7 +19,7 @@ static void gemm(int ta, int tb, int m, int n, int k, float alpha, const float *
 		for (int i = 0; i < m; i++) {
 			float s = 0;
 			for (int p = 0; p < k; p++) s += at(A, ta, lda, i, p) * at(B, tb, ldb, p, j);
-			C[i + j * ldc] = alpha * s + beta * C[i + j * ldc];
+			C[i + j * ldc] = beta == 0 ? alpha * s : alpha * s + beta * C[i + j * ldc]; // beta 0 never reads C, like cuBLAS
 		}
 }
 

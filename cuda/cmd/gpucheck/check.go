@@ -1,0 +1,204 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+
+	"speedrun/cuda"
+	"speedrun/cuda/kernels"
+)
+
+// checker runs device-vs-reference comparisons and writes one JSON line
+// per comparison. It must be used on the device thread (inside Do).
+type checker struct {
+	d      *cuda.Driver
+	rng    *rand.Rand
+	out    io.Writer
+	allocs []cuda.DevicePtr
+	failed int
+	total  int
+	err    error // the first allocation or copy error of the current check
+}
+
+// note keeps the first error.
+func (c *checker) note(err error) error {
+	if err != nil && c.err == nil {
+		c.err = err
+	}
+	return err
+}
+
+// Line is one result.
+type Line struct {
+	Check  string  `json:"check"` // kernel, blas, conv
+	Name   string  `json:"name"`
+	Prec   string  `json:"prec,omitempty"`
+	Shape  string  `json:"shape,omitempty"`
+	MaxRel float64 `json:"max_rel_err"`
+	Tol    float64 `json:"tol"`
+	Pass   bool    `json:"pass"`
+	MS     float64 `json:"gpu_ms,omitempty"`
+	Err    string  `json:"error,omitempty"`
+	Note   string  `json:"note,omitempty"`
+}
+
+func (c *checker) emit(l Line) {
+	c.total++
+	if !l.Pass {
+		c.failed++
+	}
+	b, _ := json.Marshal(l)
+	fmt.Fprintln(c.out, string(b))
+}
+
+// compare emits a line for got against want.
+func (c *checker) compare(l Line, got, want []float32) {
+	if len(got) != len(want) {
+		l.Err = fmt.Sprintf("length %d, want %d", len(got), len(want))
+		c.emit(l)
+		return
+	}
+	l.MaxRel = maxRel(got, want)
+	l.Pass = l.MaxRel <= l.Tol
+	if math.IsInf(l.MaxRel, 0) {
+		// JSON has no Inf; keep the line parseable.
+		l.MaxRel, l.Err = math.MaxFloat64, "non-finite output"
+	}
+	c.emit(l)
+}
+
+// fail emits a failed line for err.
+func (c *checker) fail(l Line, err error) {
+	l.Err = err.Error()
+	c.emit(l)
+}
+
+// maxRel is max |a-b| / max(1, |b|); NaN anywhere makes it +Inf.
+func maxRel(a, b []float32) float64 {
+	var m float64
+	for i := range a {
+		d := math.Abs(float64(a[i])-float64(b[i])) / math.Max(1, math.Abs(float64(b[i])))
+		if math.IsNaN(d) {
+			return math.Inf(1)
+		}
+		m = max(m, d)
+	}
+	return m
+}
+
+func (c *checker) randn(n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = float32(c.rng.NormFloat64())
+	}
+	return s
+}
+
+// round returns x as precision p can hold it.
+func round(x []float32, p cuda.Prec) []float32 {
+	if p == cuda.F32 {
+		return x
+	}
+	out := make([]float32, len(x))
+	for i, v := range x {
+		out[i] = kernels.BF16ToF32(kernels.F32ToBF16(v))
+	}
+	return out
+}
+
+func (c *checker) alloc(bytes int) (cuda.DevicePtr, error) {
+	p, err := c.d.Alloc(max(bytes, 4))
+	if c.note(err) != nil {
+		return 0, err
+	}
+	c.allocs = append(c.allocs, p)
+	return p, nil
+}
+
+// up uploads x in precision p (x must already be rounded for bf16).
+func (c *checker) up(x []float32, p cuda.Prec) (cuda.DevicePtr, error) {
+	ptr, err := c.alloc(len(x) * p.Bytes())
+	if err != nil {
+		return 0, err
+	}
+	if p == cuda.F32 {
+		return ptr, c.note(cuda.CopyHtoD(c.d, ptr, x))
+	}
+	b := make([]uint16, len(x))
+	for i, v := range x {
+		b[i] = kernels.F32ToBF16(v)
+	}
+	return ptr, c.note(cuda.CopyHtoD(c.d, ptr, b))
+}
+
+func (c *checker) upI(x []int32) (cuda.DevicePtr, error) {
+	ptr, err := c.alloc(4 * len(x))
+	if err != nil {
+		return 0, err
+	}
+	return ptr, c.note(cuda.CopyHtoD(c.d, ptr, x))
+}
+
+// zeros allocates n elements of p, filled with NaN bits so that a kernel
+// that skips an element is caught.
+func (c *checker) zeros(n int, p cuda.Prec) (cuda.DevicePtr, error) {
+	ptr, err := c.alloc(n * p.Bytes())
+	if err != nil {
+		return 0, err
+	}
+	return ptr, c.note(c.d.MemsetD8(ptr, 0xff, n*p.Bytes()))
+}
+
+func (c *checker) down(ptr cuda.DevicePtr, n int, p cuda.Prec) ([]float32, error) {
+	out := make([]float32, n)
+	if p == cuda.F32 {
+		return out, c.note(cuda.CopyDtoH(c.d, out, ptr))
+	}
+	b := make([]uint16, n)
+	if err := c.note(cuda.CopyDtoH(c.d, b, ptr)); err != nil {
+		return out, err
+	}
+	for i, v := range b {
+		out[i] = kernels.BF16ToF32(v)
+	}
+	return out, nil
+}
+
+// freeAll releases everything allocated so far.
+func (c *checker) freeAll() {
+	for _, p := range c.allocs {
+		c.d.Free(p)
+	}
+	c.allocs = c.allocs[:0]
+}
+
+// timed runs f between two events on the default stream and returns ms.
+func (c *checker) timed(f func() error) (float64, error) {
+	e0, err := c.d.NewEvent()
+	if err != nil {
+		return 0, err
+	}
+	defer c.d.DestroyEvent(e0)
+	e1, err := c.d.NewEvent()
+	if err != nil {
+		return 0, err
+	}
+	defer c.d.DestroyEvent(e1)
+	if err := c.d.Record(e0, 0); err != nil {
+		return 0, err
+	}
+	if err := f(); err != nil {
+		return 0, err
+	}
+	if err := c.d.Record(e1, 0); err != nil {
+		return 0, err
+	}
+	if err := c.d.SyncEvent(e1); err != nil {
+		return 0, err
+	}
+	ms, err := c.d.Elapsed(e0, e1)
+	return float64(ms), err
+}

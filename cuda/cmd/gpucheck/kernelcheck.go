@@ -1,0 +1,456 @@
+package main
+
+import (
+	"fmt"
+
+	"speedrun/cuda"
+	"speedrun/cuda/kernels"
+)
+
+// Tolerances on max |got-want| / max(1, |want|). fp32 kernels accumulate
+// in fp32 (tree reductions) against float64 references; bf16 outputs carry
+// a half-ulp rounding of 2^-9.
+const (
+	tolExact = 0
+	tolF32   = 1e-5
+	tolRed   = 1e-4 // reductions over thousands of rows
+	tolBF16  = 1e-2
+)
+
+func tolFor(p cuda.Prec, f32 float64) float64 {
+	if p == cuda.BF16 {
+		return tolBF16
+	}
+	return f32
+}
+
+// runKernelChecks compares every kernel with its Go reference.
+func runKernelChecks(c *checker, k *cuda.Kernels) {
+	checks := []struct {
+		name string
+		f    func(c *checker, k *cuda.Kernels) error
+	}{
+		{"elementwise", checkElementwise},
+		{"bn", checkBN},
+		{"pool", checkPool},
+		{"loss", checkLoss},
+		{"optim", checkOptim},
+		{"augment", checkAugment},
+	}
+	for _, ch := range checks {
+		err := ch.f(c, k)
+		if err == nil {
+			err = c.err
+		}
+		if err != nil {
+			c.fail(Line{Check: "kernel", Name: ch.name}, err)
+		}
+		c.err = nil
+		c.freeAll()
+	}
+}
+
+func checkElementwise(c *checker, k *cuda.Kernels) error {
+	n := 1<<20 + 3
+	a, b := c.randn(n), c.randn(n)
+	y, _ := c.zeros(n, cuda.F32)
+	ms, err := c.timed(func() error { return k.Fill(0, y, 2.5, n) })
+	if err != nil {
+		return err
+	}
+	got, err := c.down(y, n, cuda.F32)
+	if err != nil {
+		return err
+	}
+	want := make([]float32, n)
+	for i := range want {
+		want[i] = 2.5
+	}
+	c.compare(Line{Check: "kernel", Name: "fill_f32", Shape: fmt.Sprint(n), Tol: tolExact, MS: ms}, got, want)
+
+	for _, p := range []cuda.Prec{cuda.F32, cuda.BF16} {
+		ra, rb := round(a, p), round(b, p)
+		pa, _ := c.up(ra, p)
+		pb, _ := c.up(rb, p)
+		py, _ := c.zeros(n, p)
+		ms, err := c.timed(func() error { return k.Add(0, p, py, pa, pb, n) })
+		if err != nil {
+			return err
+		}
+		got, err := c.down(py, n, p)
+		if err != nil {
+			return err
+		}
+		want := make([]float32, n)
+		for i := range want {
+			want[i] = ra[i] + rb[i]
+		}
+		c.compare(Line{Check: "kernel", Name: "add_" + p.String(), Prec: p.String(), Shape: fmt.Sprint(n), Tol: tolFor(p, tolExact), MS: ms}, got, round(want, p))
+	}
+
+	for _, beta := range []float32{0, 0.75} {
+		pa, _ := c.up(a, cuda.F32)
+		py, _ := c.up(b, cuda.F32)
+		if beta == 0 {
+			c.d.MemsetD8(py, 0xff, 4*n) // b = 0 must not read y (NaN here)
+		}
+		if err := k.Axpby(0, py, pa, -1.5, beta, n); err != nil {
+			return err
+		}
+		got, err := c.down(py, n, cuda.F32)
+		if err != nil {
+			return err
+		}
+		want := append([]float32(nil), b...)
+		kernels.AxpbyRef(want, a, -1.5, beta)
+		c.compare(Line{Check: "kernel", Name: "axpby_f32", Shape: fmt.Sprintf("%d b=%g", n, beta), Tol: tolF32}, got, want)
+	}
+
+	// Casts: exact, including ties, NaN-free specials.
+	special := append([]float32{1 + 1.0/256, 1 + 3.0/256, -0, 65504, 3.4e38, 1e-40}, a[:1000]...)
+	px, _ := c.up(special, cuda.F32)
+	pb, _ := c.alloc(2 * len(special))
+	if err := k.CastF32BF16(0, pb, px, len(special)); err != nil {
+		return err
+	}
+	got, err = c.down(pb, len(special), cuda.BF16)
+	if err != nil {
+		return err
+	}
+	c.compare(Line{Check: "kernel", Name: "cast_f32_bf16", Shape: fmt.Sprint(len(special)), Tol: tolExact}, got, round(special, cuda.BF16))
+	pf, _ := c.zeros(len(special), cuda.F32)
+	if err := k.CastBF16F32(0, pf, pb, len(special)); err != nil {
+		return err
+	}
+	got, err = c.down(pf, len(special), cuda.F32)
+	if err != nil {
+		return err
+	}
+	c.compare(Line{Check: "kernel", Name: "cast_bf16_f32", Shape: fmt.Sprint(len(special)), Tol: tolExact}, got, round(special, cuda.BF16))
+
+	m := 1000
+	ps, _ := c.up(a[:m], cuda.F32)
+	po, _ := c.zeros(1, cuda.F32)
+	if err := k.Sum(0, po, ps, m); err != nil {
+		return err
+	}
+	got, err = c.down(po, 1, cuda.F32)
+	if err != nil {
+		return err
+	}
+	var s float64
+	for _, v := range a[:m] {
+		s += float64(v)
+	}
+	c.compare(Line{Check: "kernel", Name: "sum_f32", Shape: fmt.Sprint(m), Tol: tolF32}, got, []float32{float32(s)})
+	return nil
+}
+
+func checkBN(c *checker, k *cuda.Kernels) error {
+	const N, HW, C, ghost, eps = 64, 256, 64, 32, 1e-5
+	G, R := N/ghost, ghost*HW
+	shape := cuda.BNShape{G: G, R: R, C: C}
+	desc := fmt.Sprintf("N=%d HW=%d C=%d ghost=%d", N, HW, C, ghost)
+	for _, p := range []cuda.Prec{cuda.F32, cuda.BF16} {
+		x := round(c.randn(N*HW*C), p)
+		for i := range x {
+			x[i] = x[i]*1.5 + 0.25 // a non-trivial mean and variance
+		}
+		x = round(x, p)
+		dy := round(c.randn(len(x)), p)
+		gamma, beta := c.randn(C), c.randn(C)
+		px, _ := c.up(x, p)
+		pdy, _ := c.up(dy, p)
+		pg, _ := c.up(gamma, cuda.F32)
+		pb, _ := c.up(beta, cuda.F32)
+		pm, _ := c.zeros(G*C, cuda.F32)
+		pv, _ := c.zeros(G*C, cuda.F32)
+		ms, err := c.timed(func() error { return k.BNStats(0, p, shape, px, pm, pv) })
+		if err != nil {
+			return err
+		}
+		mean, variance := kernels.BNStatsRef(x, G, R, C)
+		gm, err := c.down(pm, G*C, cuda.F32)
+		if err != nil {
+			return err
+		}
+		gv, _ := c.down(pv, G*C, cuda.F32)
+		name := "bn_stats_" + p.String()
+		c.compare(Line{Check: "kernel", Name: name, Prec: p.String(), Shape: desc + " mean", Tol: tolRed, MS: ms}, gm, mean)
+		c.compare(Line{Check: "kernel", Name: name, Prec: p.String(), Shape: desc + " var", Tol: tolRed}, gv, variance)
+		// Feed the reference statistics so each kernel is checked alone.
+		rm, _ := c.up(mean, cuda.F32)
+		rv, _ := c.up(variance, cuda.F32)
+		for _, act := range []cuda.BNAct{{Kind: kernels.ActIdentity}, {Kind: kernels.ActReLU}, {Kind: kernels.ActCELU, Alpha: 0.3}, {Kind: kernels.ActShiftScaleReLU}} {
+			a := fmt.Sprintf(" act=%d alpha=%g", act.Kind, act.Alpha)
+			py, _ := c.zeros(len(x), p)
+			ms, err := c.timed(func() error { return k.BNActFwd(0, p, shape, px, py, rm, rv, pg, pb, eps, act) })
+			if err != nil {
+				return err
+			}
+			got, err := c.down(py, len(x), p)
+			if err != nil {
+				return err
+			}
+			want := kernels.BNActFwdRef(x, mean, variance, gamma, beta, R, C, eps, act.Kind, float64(act.Alpha))
+			c.compare(Line{Check: "kernel", Name: "bn_act_fwd_" + p.String(), Prec: p.String(), Shape: desc + a, Tol: tolFor(p, tolF32), MS: ms}, got, round(want, p))
+
+			pdx, _ := c.zeros(len(x), p)
+			psdz, _ := c.zeros(G*C, cuda.F32)
+			psdzx, _ := c.zeros(G*C, cuda.F32)
+			ms, err = c.timed(func() error {
+				return k.BNActBwd(0, p, shape, px, pdy, pdx, rm, rv, pg, pb, psdz, psdzx, eps, act)
+			})
+			if err != nil {
+				return err
+			}
+			wdx, wsdz, wsdzx := kernels.BNActBwdRef(x, dy, mean, variance, gamma, beta, R, C, eps, act.Kind, float64(act.Alpha))
+			gdx, err := c.down(pdx, len(x), p)
+			if err != nil {
+				return err
+			}
+			gsdz, _ := c.down(psdz, G*C, cuda.F32)
+			gsdzx, _ := c.down(psdzx, G*C, cuda.F32)
+			c.compare(Line{Check: "kernel", Name: "bn_act_bwd_dx_" + p.String(), Prec: p.String(), Shape: desc + a, Tol: tolFor(p, tolRed), MS: ms}, gdx, round(wdx, p))
+			// Sums over R = 8192 rows: compare relative to their scale.
+			c.compare(Line{Check: "kernel", Name: "bn_act_bwd_reduce_" + p.String(), Prec: p.String(), Shape: desc + a + " sum dz", Tol: tolRed * 10}, scaleDown(gsdz, R), scaleDown(wsdz, R))
+			c.compare(Line{Check: "kernel", Name: "bn_act_bwd_reduce_" + p.String(), Prec: p.String(), Shape: desc + a + " sum dz*xhat", Tol: tolRed * 10}, scaleDown(gsdzx, R), scaleDown(wsdzx, R))
+			if p == cuda.F32 && act.Kind == kernels.ActCELU {
+				pdg, _ := c.zeros(C, cuda.F32)
+				pdb, _ := c.zeros(C, cuda.F32)
+				if err := k.BNParamGrad(0, pdg, pdb, psdz, psdzx, G, C); err != nil {
+					return err
+				}
+				wdg, wdb := kernels.BNParamGradRef(gsdz, gsdzx, G, C)
+				gdg, _ := c.down(pdg, C, cuda.F32)
+				gdb, _ := c.down(pdb, C, cuda.F32)
+				c.compare(Line{Check: "kernel", Name: "bn_param_grad", Shape: fmt.Sprintf("G=%d C=%d dgamma", G, C), Tol: tolF32}, gdg, wdg)
+				c.compare(Line{Check: "kernel", Name: "bn_param_grad", Shape: fmt.Sprintf("G=%d C=%d dbeta", G, C), Tol: tolF32}, gdb, wdb)
+			}
+		}
+	}
+	// Running statistics and the split average.
+	n := G * C
+	runM, runV, bm, bv := c.randn(n), c.randn(n), c.randn(n), c.randn(n)
+	for i := range runV {
+		runV[i], bv[i] = runV[i]*runV[i], bv[i]*bv[i]
+	}
+	prm, _ := c.up(runM, cuda.F32)
+	prv, _ := c.up(runV, cuda.F32)
+	pbm, _ := c.up(bm, cuda.F32)
+	pbv, _ := c.up(bv, cuda.F32)
+	unbias := float32(R) / float32(R-1)
+	if err := k.BNRunningUpdate(0, prm, prv, pbm, pbv, n, 0.1, unbias); err != nil {
+		return err
+	}
+	kernels.BNRunningUpdateRef(runM, runV, bm, bv, 0.1, float64(unbias))
+	gm, err := c.down(prm, n, cuda.F32)
+	if err != nil {
+		return err
+	}
+	gv, _ := c.down(prv, n, cuda.F32)
+	c.compare(Line{Check: "kernel", Name: "bn_running_update", Shape: fmt.Sprintf("n=%d mean", n), Tol: tolF32}, gm, runM)
+	c.compare(Line{Check: "kernel", Name: "bn_running_update", Shape: fmt.Sprintf("n=%d var", n), Tol: tolF32}, gv, runV)
+	pam, _ := c.zeros(C, cuda.F32)
+	pav, _ := c.zeros(C, cuda.F32)
+	if err := k.BNSplitAverage(0, pam, pav, prm, prv, G, C); err != nil {
+		return err
+	}
+	wm, wv := kernels.BNSplitAverageRef(gm, gv, G, C)
+	am, _ := c.down(pam, C, cuda.F32)
+	av, _ := c.down(pav, C, cuda.F32)
+	c.compare(Line{Check: "kernel", Name: "bn_split_average", Shape: fmt.Sprintf("G=%d C=%d mean", G, C), Tol: tolF32}, am, wm)
+	c.compare(Line{Check: "kernel", Name: "bn_split_average", Shape: fmt.Sprintf("G=%d C=%d var", G, C), Tol: tolF32}, av, wv)
+	return nil
+}
+
+// scaleDown divides sums by their count so the tolerance is per element.
+func scaleDown(x []float32, n int) []float32 {
+	out := make([]float32, len(x))
+	for i, v := range x {
+		out[i] = v / float32(n)
+	}
+	return out
+}
+
+func checkPool(c *checker, k *cuda.Kernels) error {
+	const N, H, W, C = 32, 16, 16, 64
+	desc := fmt.Sprintf("N=%d H=%d W=%d C=%d", N, H, W, C)
+	for _, p := range []cuda.Prec{cuda.F32, cuda.BF16} {
+		x := round(c.randn(N*H*W*C), p)
+		dy := round(c.randn(N*H/2*W/2*C), p)
+		px, _ := c.up(x, p)
+		pdy, _ := c.up(dy, p)
+		py, _ := c.zeros(len(dy), p)
+		ms, err := c.timed(func() error { return k.MaxPool2Fwd(0, p, px, py, N, H, W, C) })
+		if err != nil {
+			return err
+		}
+		got, err := c.down(py, len(dy), p)
+		if err != nil {
+			return err
+		}
+		c.compare(Line{Check: "kernel", Name: "maxpool2_fwd_" + p.String(), Prec: p.String(), Shape: desc, Tol: tolExact, MS: ms}, got, kernels.MaxPool2FwdRef(x, N, H, W, C))
+		pdx, _ := c.zeros(len(x), p)
+		ms, err = c.timed(func() error { return k.MaxPool2Bwd(0, p, px, pdy, pdx, N, H, W, C) })
+		if err != nil {
+			return err
+		}
+		got, _ = c.down(pdx, len(x), p)
+		c.compare(Line{Check: "kernel", Name: "maxpool2_bwd_" + p.String(), Prec: p.String(), Shape: desc, Tol: tolExact, MS: ms}, got, kernels.MaxPool2BwdRef(x, dy, N, H, W, C))
+
+		gN, HW, gC := 64, 16, 512
+		gx := round(c.randn(gN*HW*gC), p)
+		gdy := round(c.randn(gN*gC), p)
+		pgx, _ := c.up(gx, p)
+		pgdy, _ := c.up(gdy, p)
+		pgy, _ := c.zeros(gN*gC, p)
+		gdesc := fmt.Sprintf("N=%d HW=%d C=%d", gN, HW, gC)
+		if err := k.GMaxPoolFwd(0, p, pgx, pgy, gN, HW, gC); err != nil {
+			return err
+		}
+		got, _ = c.down(pgy, gN*gC, p)
+		c.compare(Line{Check: "kernel", Name: "gmaxpool_fwd_" + p.String(), Prec: p.String(), Shape: gdesc, Tol: tolExact}, got, kernels.GMaxPoolFwdRef(gx, gN, HW, gC))
+		pgdx, _ := c.zeros(len(gx), p)
+		if err := k.GMaxPoolBwd(0, p, pgx, pgdy, pgdx, gN, HW, gC); err != nil {
+			return err
+		}
+		got, _ = c.down(pgdx, len(gx), p)
+		c.compare(Line{Check: "kernel", Name: "gmaxpool_bwd_" + p.String(), Prec: p.String(), Shape: gdesc, Tol: tolExact}, got, kernels.GMaxPoolBwdRef(gx, gdy, gN, HW, gC))
+
+		pf, _ := c.zeros(len(x), p)
+		if err := k.FlipW(0, p, px, pf, N, H, W, C); err != nil {
+			return err
+		}
+		got, _ = c.down(pf, len(x), p)
+		c.compare(Line{Check: "kernel", Name: "flip_w_" + p.String(), Prec: p.String(), Shape: desc, Tol: tolExact}, got, kernels.FlipWRef(x, N, H, W, C))
+	}
+	return nil
+}
+
+func checkLoss(c *checker, k *cuda.Kernels) error {
+	const N, K, eps = 512, 10, 0.2
+	scale := float32(1) / N
+	logits := c.randn(N * K)
+	for i := range logits {
+		logits[i] *= 3
+	}
+	labels := make([]int32, N)
+	for i := range labels {
+		labels[i] = int32(c.rng.IntN(K))
+	}
+	pl, _ := c.up(logits, cuda.F32)
+	plab, _ := c.upI(labels)
+	pd, _ := c.zeros(N*K, cuda.F32)
+	ploss, _ := c.zeros(N, cuda.F32)
+	pcor, _ := c.zeros(N, cuda.F32)
+	ms, err := c.timed(func() error { return k.XentLS(0, pl, plab, pd, ploss, pcor, N, K, eps, scale) })
+	if err != nil {
+		return err
+	}
+	wd, wl, wc := kernels.XentLSRef(logits, labels, N, K, eps, float64(scale))
+	desc := fmt.Sprintf("N=%d K=%d eps=%g", N, K, eps)
+	gd, err := c.down(pd, N*K, cuda.F32)
+	if err != nil {
+		return err
+	}
+	gl, _ := c.down(ploss, N, cuda.F32)
+	gc, _ := c.down(pcor, N, cuda.F32)
+	c.compare(Line{Check: "kernel", Name: "xent_ls_f32", Shape: desc + " dlogits*N", Tol: tolF32, MS: ms}, scaleUp(gd, N), scaleUp(wd, N))
+	c.compare(Line{Check: "kernel", Name: "xent_ls_f32", Shape: desc + " loss", Tol: tolF32}, gl, wl)
+	c.compare(Line{Check: "kernel", Name: "xent_ls_f32", Shape: desc + " correct", Tol: tolExact}, gc, wc)
+	// Eval mode: no dlogits.
+	if err := k.XentLS(0, pl, plab, 0, ploss, pcor, N, K, eps, scale); err != nil {
+		return err
+	}
+	gl, _ = c.down(ploss, N, cuda.F32)
+	c.compare(Line{Check: "kernel", Name: "xent_ls_f32", Shape: desc + " loss (no dlogits)", Tol: tolF32}, gl, wl)
+	return nil
+}
+
+func scaleUp(x []float32, n int) []float32 {
+	out := make([]float32, len(x))
+	for i, v := range x {
+		out[i] = v * float32(n)
+	}
+	return out
+}
+
+func checkOptim(c *checker, k *cuda.Kernels) error {
+	n := 6573120 // ResNet-9's parameter count: one flat buffer
+	w, v := c.randn(n), c.randn(n)
+	pw, _ := c.up(w, cuda.F32)
+	pv, _ := c.up(v, cuda.F32)
+	// Two groups, as in p8: weights, then "BN biases" with lr x64, wd /64.
+	split := n - 4096
+	const lr, wd, mom = 1.0 / 512 * 0.4, 5e-4 * 512, 0.9
+	for step := 0; step < 3; step++ {
+		g := c.randn(n)
+		pg, _ := c.up(g, cuda.F32)
+		ms, err := c.timed(func() error {
+			if err := k.SGDNesterov(0, pw, pg, pv, split, lr, wd, mom); err != nil {
+				return err
+			}
+			return k.SGDNesterov(0, pw.Add(4*split), pg.Add(4*split), pv.Add(4*split), n-split, lr*64, wd/64, mom)
+		})
+		if err != nil {
+			return err
+		}
+		kernels.SGDNesterovRef(w[:split], g[:split], v[:split], lr, wd, mom)
+		kernels.SGDNesterovRef(w[split:], g[split:], v[split:], lr*64, wd/64, mom)
+		if step == 2 {
+			got, err := c.down(pw, n, cuda.F32)
+			if err != nil {
+				return err
+			}
+			c.compare(Line{Check: "kernel", Name: "sgd_nesterov_f32", Shape: fmt.Sprintf("n=%d, 2 groups, 3 steps", n), Tol: tolF32, MS: ms}, got, w)
+		}
+	}
+	ema := c.randn(n)
+	pe, _ := c.up(ema, cuda.F32)
+	ms, err := c.timed(func() error { return k.EMA(0, pe, pw, n, 0.99*0.99*0.99*0.99*0.99) })
+	if err != nil {
+		return err
+	}
+	kernels.EMARef(ema, w, 0.99*0.99*0.99*0.99*0.99)
+	got, err := c.down(pe, n, cuda.F32)
+	if err != nil {
+		return err
+	}
+	c.compare(Line{Check: "kernel", Name: "ema_f32", Shape: fmt.Sprintf("n=%d", n), Tol: tolF32, MS: ms}, got, ema)
+	return nil
+}
+
+func checkAugment(c *checker, k *cuda.Kernels) error {
+	const M, PH, PW, H, W, C, N = 200, 40, 40, 32, 32, 3, 512
+	src := c.randn(M * PH * PW * C)
+	idx := make([]int32, N)
+	par := make([]int32, N*kernels.AugParams)
+	for i := range idx {
+		idx[i] = int32(c.rng.IntN(M))
+		p := par[i*kernels.AugParams:]
+		p[0], p[1], p[2] = int32(c.rng.IntN(PH-H+1)), int32(c.rng.IntN(PW-W+1)), int32(c.rng.IntN(2))
+		if i%2 == 0 { // 8x8 cutout on half the batch
+			p[3], p[4], p[5], p[6] = int32(c.rng.IntN(H-8+1)), int32(c.rng.IntN(W-8+1)), 8, 8
+		}
+	}
+	ps, _ := c.up(src, cuda.F32)
+	pi, _ := c.upI(idx)
+	pp, _ := c.upI(par)
+	want := kernels.AugmentRef(src, idx, par, N, PH, PW, H, W, C)
+	for _, p := range []cuda.Prec{cuda.F32, cuda.BF16} {
+		py, _ := c.zeros(N*H*W*C, p)
+		ms, err := c.timed(func() error {
+			return k.Augment(0, p, cuda.AugShape{N: N, PH: PH, PW: PW, H: H, W: W, C: C}, ps, pi, pp, py)
+		})
+		if err != nil {
+			return err
+		}
+		got, err := c.down(py, N*H*W*C, p)
+		if err != nil {
+			return err
+		}
+		c.compare(Line{Check: "kernel", Name: "augment_" + p.String(), Prec: p.String(), Shape: fmt.Sprintf("N=%d from %dx%d", N, PH, PW), Tol: tolExact, MS: ms}, got, round(want, p))
+	}
+	return nil
+}

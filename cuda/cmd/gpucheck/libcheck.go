@@ -1,0 +1,235 @@
+package main
+
+import (
+	"fmt"
+
+	"speedrun/cuda"
+	"speedrun/cuda/kernels"
+)
+
+// fp32 tolerances allow for k-term fp32 sums in any order (a sequential
+// sum over k = 576 is off by about 3e-5 relative).
+//
+// runBLASChecks compares cuBLAS GEMMs (fp32 pedantic, TF32, bf16 inputs)
+// with the Go reference on the linear layer's shape and a conv-sized one.
+func runBLASChecks(c *checker, b *cuda.Backend) {
+	bl := b.BLAS
+	h, err := bl.Create()
+	if err != nil {
+		c.fail(Line{Check: "blas", Name: "cublasCreate"}, err)
+		return
+	}
+	defer bl.Destroy(h)
+	for _, s := range []struct{ m, n, k int }{{512, 10, 512}, {2048, 64, 576}} {
+		A, B := c.randn(s.m*s.k), c.randn(s.k*s.n)
+		desc := fmt.Sprintf("m=%d n=%d k=%d", s.m, s.n, s.k)
+		want := kernels.GemmRef(s.m, s.n, s.k, A, B)
+		pa, _ := c.up(A, cuda.F32)
+		pb, _ := c.up(B, cuda.F32)
+		pc, _ := c.zeros(s.m*s.n, cuda.F32)
+		// Row-major C = A B is column-major C^T = B^T A^T.
+		run := func(name string, mode int, tol float64, f func() error) {
+			if err := bl.SetMathMode(h, mode); err != nil {
+				c.fail(Line{Check: "blas", Name: name, Shape: desc}, err)
+				return
+			}
+			ms, err := c.timed(f)
+			if err != nil {
+				c.fail(Line{Check: "blas", Name: name, Shape: desc}, err)
+				return
+			}
+			got, err := c.down(pc, s.m*s.n, cuda.F32)
+			if err != nil {
+				c.fail(Line{Check: "blas", Name: name, Shape: desc}, err)
+				return
+			}
+			c.compare(Line{Check: "blas", Name: name, Shape: desc, Tol: tol, MS: ms}, got, want)
+		}
+		run("sgemm_pedantic", cuda.BLASPedanticMath, 1e-4, func() error {
+			return bl.Sgemm(h, cuda.OpN, cuda.OpN, s.n, s.m, s.k, 1, pb, s.n, pa, s.k, 0, pc, s.n)
+		})
+		run("gemmex_f32", cuda.BLASDefaultMath, 1e-4, func() error {
+			return bl.GemmEx(h, cuda.OpN, cuda.OpN, s.n, s.m, s.k, 1, pb, cuda.DataF32, s.n, pa, cuda.DataF32, s.k, 0, pc, cuda.DataF32, s.n, cuda.ComputeF32, cuda.GemmDefault)
+		})
+		run("gemmex_tf32", cuda.BLASTF32Math, 5e-3, func() error {
+			return bl.GemmEx(h, cuda.OpN, cuda.OpN, s.n, s.m, s.k, 1, pb, cuda.DataF32, s.n, pa, cuda.DataF32, s.k, 0, pc, cuda.DataF32, s.n, cuda.ComputeF32FastTF32, cuda.GemmDefault)
+		})
+		// bf16 inputs: the reference uses the same rounded inputs.
+		rA, rB := round(A, cuda.BF16), round(B, cuda.BF16)
+		want = kernels.GemmRef(s.m, s.n, s.k, rA, rB)
+		qa, _ := c.up(rA, cuda.BF16)
+		qb, _ := c.up(rB, cuda.BF16)
+		run("gemmex_bf16_in_f32_out", cuda.BLASDefaultMath, 1e-4, func() error {
+			return bl.GemmEx(h, cuda.OpN, cuda.OpN, s.n, s.m, s.k, 1, qb, cuda.DataBF16, s.n, qa, cuda.DataBF16, s.k, 0, pc, cuda.DataF32, s.n, cuda.ComputeF32, cuda.GemmDefault)
+		})
+		c.freeAll()
+	}
+	if c.err != nil {
+		c.fail(Line{Check: "blas", Name: "setup"}, c.err)
+		c.err = nil
+	}
+}
+
+// convShapes are N3's (post-8 final net) convolutions at a small batch.
+var convShapes = []struct {
+	name string
+	s    kernels.ConvShape
+}{
+	{"whiten 3->27", kernels.ConvShape{N: 4, H: 32, W: 32, C: 3, K: 27, R: 3, Stride: 1, Pad: 1}},
+	{"prep 1x1 27->64", kernels.ConvShape{N: 4, H: 32, W: 32, C: 27, K: 64, R: 1, Stride: 1, Pad: 0}},
+	{"layer1 64->128", kernels.ConvShape{N: 4, H: 32, W: 32, C: 64, K: 128, R: 3, Stride: 1, Pad: 1}},
+	{"res1 128->128", kernels.ConvShape{N: 4, H: 16, W: 16, C: 128, K: 128, R: 3, Stride: 1, Pad: 1}},
+	{"layer2 128->256", kernels.ConvShape{N: 4, H: 16, W: 16, C: 128, K: 256, R: 3, Stride: 1, Pad: 1}},
+	{"layer3 256->512", kernels.ConvShape{N: 4, H: 8, W: 8, C: 256, K: 512, R: 3, Stride: 1, Pad: 1}},
+	{"res3 512->512", kernels.ConvShape{N: 4, H: 4, W: 4, C: 512, K: 512, R: 3, Stride: 1, Pad: 1}},
+}
+
+// convVariant is one way of calling cuDNN on NHWC activations.
+type convVariant struct {
+	name       string
+	prec       cuda.Prec
+	dtype      int
+	filterNHWC bool // KRSC weights instead of OIHW
+	math       int
+	tol        float64
+}
+
+var convVariants = []convVariant{
+	{"f32 nhwc, oihw filter, fma", cuda.F32, cuda.DNNFloat, false, cuda.DNNFMAMath, 1e-4},
+	{"f32 nhwc, ohwi filter, fma", cuda.F32, cuda.DNNFloat, true, cuda.DNNFMAMath, 1e-4},
+	{"bf16 nhwc, ohwi filter, tensor op", cuda.BF16, cuda.DNNBF16, true, cuda.DNNTensorOp, 2e-2},
+}
+
+// runConvChecks compares cuDNN's forward, backward-data and
+// backward-filter convolutions with the Go references.
+func runConvChecks(c *checker, b *cuda.Backend) {
+	dnn := b.DNN
+	h, err := dnn.Create()
+	if err != nil {
+		c.fail(Line{Check: "conv", Name: "cudnnCreate"}, err)
+		return
+	}
+	defer dnn.Destroy(h)
+	for _, cs := range convShapes {
+		s := cs.s
+		x, w, dy := c.randn(s.N*s.H*s.W*s.C), c.randn(s.K*s.C*s.R*s.R), c.randn(s.N*s.P()*s.Q()*s.K)
+		for _, v := range convVariants {
+			rx, rw, rdy := round(x, v.prec), round(w, v.prec), round(dy, v.prec)
+			if err := convCheck(c, dnn, h, cs.name, s, v, rx, rw, rdy); err != nil {
+				c.fail(Line{Check: "conv", Name: cs.name, Prec: v.prec.String(), Note: v.name}, err)
+			}
+			c.err = nil
+			c.freeAll()
+		}
+	}
+}
+
+func convCheck(c *checker, dnn *cuda.DNN, h cuda.DNNHandle, name string, s kernels.ConvShape, v convVariant, x, w, dy []float32) error {
+	xd, err := dnn.Tensor4d(cuda.DNNTensorNHWC, v.dtype, s.N, s.C, s.H, s.W)
+	if err != nil {
+		return err
+	}
+	defer dnn.DestroyTensor(xd)
+	yd, err := dnn.Tensor4d(cuda.DNNTensorNHWC, v.dtype, s.N, s.K, s.P(), s.Q())
+	if err != nil {
+		return err
+	}
+	defer dnn.DestroyTensor(yd)
+	ffmt, wdev := cuda.DNNTensorNCHW, w
+	if v.filterNHWC {
+		ffmt, wdev = cuda.DNNTensorNHWC, kernels.OIHWToOHWI(w, s.K, s.C, s.R)
+	}
+	wd, err := dnn.Filter4d(v.dtype, ffmt, s.K, s.C, s.R, s.R)
+	if err != nil {
+		return err
+	}
+	defer dnn.DestroyFilter(wd)
+	cd, err := dnn.Conv2d(s.Pad, s.Stride, cuda.DNNFloat, v.math)
+	if err != nil {
+		return err
+	}
+	defer dnn.DestroyConv(cd)
+	px, _ := c.up(x, v.prec)
+	pw, _ := c.up(wdev, v.prec)
+	pdy, _ := c.up(dy, v.prec)
+	py, _ := c.zeros(len(dy), v.prec)
+	pdx, _ := c.zeros(len(x), v.prec)
+	pdw, _ := c.zeros(len(w), v.prec)
+	if c.err != nil {
+		return c.err
+	}
+	// work picks the first heuristic algorithm that succeeds and sizes
+	// its workspace.
+	work := func(perf []cuda.ConvAlgoPerf, ws func(algo int) (int, error)) (cuda.ConvWork, error) {
+		for _, p := range perf {
+			if p.Status != 0 {
+				continue
+			}
+			n, err := ws(p.Algo)
+			if err != nil {
+				continue
+			}
+			var space cuda.DevicePtr
+			if n > 0 {
+				if space, err = c.alloc(n); err != nil {
+					return cuda.ConvWork{}, err
+				}
+			}
+			return cuda.ConvWork{Algo: p.Algo, Space: space, Bytes: n}, nil
+		}
+		return cuda.ConvWork{}, fmt.Errorf("no usable algorithm among %d", len(perf))
+	}
+	desc := fmt.Sprintf("N=%d H=%d W=%d C=%d K=%d R=%d", s.N, s.H, s.W, s.C, s.K, s.R)
+	emit := func(pass string, wk cuda.ConvWork, f func() error, out cuda.DevicePtr, n int, want []float32) {
+		l := Line{Check: "conv", Name: name + " " + pass, Prec: v.prec.String(), Shape: desc, Tol: v.tol,
+			Note: fmt.Sprintf("%s; algo %d, workspace %d B", v.name, wk.Algo, wk.Bytes)}
+		ms, err := c.timed(f)
+		if err != nil {
+			c.fail(l, err)
+			return
+		}
+		l.MS = ms
+		got, err := c.down(out, n, v.prec)
+		if err != nil {
+			c.fail(l, err)
+			return
+		}
+		c.compare(l, got, want)
+	}
+
+	perf, err := dnn.ForwardAlgos(h, xd, wd, cd, yd)
+	if err != nil {
+		return err
+	}
+	wk, err := work(perf, func(a int) (int, error) { return dnn.ForwardWorkspace(h, xd, wd, cd, yd, a) })
+	if err != nil {
+		return fmt.Errorf("forward: %w", err)
+	}
+	emit("fwd", wk, func() error { return dnn.Forward(h, 1, xd, px, wd, pw, cd, wk, 0, yd, py) }, py, len(dy), kernels.ConvFwdRef(s, x, w))
+
+	perf, err = dnn.BackwardDataAlgos(h, wd, yd, cd, xd)
+	if err != nil {
+		return err
+	}
+	wk, err = work(perf, func(a int) (int, error) { return dnn.BackwardDataWorkspace(h, wd, yd, cd, xd, a) })
+	if err != nil {
+		return fmt.Errorf("backward data: %w", err)
+	}
+	emit("bwd_data", wk, func() error { return dnn.BackwardData(h, 1, wd, pw, yd, pdy, cd, wk, 0, xd, pdx) }, pdx, len(x), kernels.ConvBwdDataRef(s, dy, w))
+
+	perf, err = dnn.BackwardFilterAlgos(h, xd, yd, cd, wd)
+	if err != nil {
+		return err
+	}
+	wk, err = work(perf, func(a int) (int, error) { return dnn.BackwardFilterWorkspace(h, xd, yd, cd, wd, a) })
+	if err != nil {
+		return fmt.Errorf("backward filter: %w", err)
+	}
+	wantDW := kernels.ConvBwdFilterRef(s, x, dy)
+	if v.filterNHWC {
+		wantDW = kernels.OIHWToOHWI(wantDW, s.K, s.C, s.R)
+	}
+	// dw sums over N*P*Q products: compare per contributing element.
+	emit("bwd_filter", wk, func() error { return dnn.BackwardFilter(h, 1, xd, px, yd, pdy, cd, wk, 0, wd, pdw) }, pdw, len(w), wantDW)
+	return nil
+}

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// fakeLibs builds the fake CUDA libraries of ../../testdata into a temp dir.
+func fakeLibs(t *testing.T) string {
+	t.Helper()
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Skip("gcc not found: cannot build the fake CUDA libraries")
+	}
+	dir := t.TempDir()
+	for src, out := range map[string]string{"fakecuda.c": "libcuda.so.1", "fakecublas.c": "libcublas.so.13",
+		"fakecublasLt.c": "libcublasLt.so.13", "fakecudnn.c": "libcudnn.so.9"} {
+		cmd := exec.Command("gcc", "-shared", "-fPIC", "-O1", "-o", filepath.Join(dir, out), filepath.Join("..", "..", "testdata", src))
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("gcc %s: %v\n%s", src, err, b)
+		}
+	}
+	return dir
+}
+
+func lines(t *testing.T, out []byte) []Line {
+	t.Helper()
+	var ls []Line
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		var l Line
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatalf("bad JSON line %q: %v", sc.Text(), err)
+		}
+		ls = append(ls, l)
+	}
+	return ls
+}
+
+// On the fake driver no kernel runs, so every output stays NaN and every
+// kernel comparison must fail: the checker cannot pass a device that does
+// nothing. The fake cuBLAS computes fp32 GEMMs, which must pass, and
+// rejects bf16, which must be reported.
+func TestChecksOnFakeLibraries(t *testing.T) {
+	dir := fakeLibs(t)
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"kernels", "-lib-path", dir}, &out)
+	ls := lines(t, out.Bytes())
+	if err == nil || len(ls) < 40 {
+		t.Fatalf("kernels on the fake: err %v, %d lines", err, len(ls))
+	}
+	for _, l := range ls {
+		if l.Pass {
+			t.Errorf("kernel check passed on a device that runs nothing: %+v", l)
+		}
+	}
+	out.Reset()
+	err = run(context.Background(), []string{"blas", "-lib-path", dir}, &out)
+	if err == nil || !strings.Contains(err.Error(), "2 of 8 comparisons failed") {
+		t.Errorf("blas on the fake: got %v", err)
+	}
+	for _, l := range lines(t, out.Bytes()) {
+		bf16 := strings.Contains(l.Name, "bf16")
+		if l.Pass == bf16 {
+			t.Errorf("blas line %+v: pass=%v", l, l.Pass)
+		}
+		if bf16 && !strings.Contains(l.Err, "CUBLAS_STATUS_NOT_SUPPORTED") {
+			t.Errorf("bf16 error %q", l.Err)
+		}
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"env", "-lib-path", dir}, &out); err != nil {
+		t.Fatal(err)
+	}
+	var env map[string]any
+	if err := json.Unmarshal(out.Bytes(), &env); err != nil || env["name"] != "Fake GPU" || env["cudnn_version"] != float64(92400) {
+		t.Errorf("env %v (%v)", env, err)
+	}
+}
+
+func TestSplitJoinCommands(t *testing.T) {
+	src, chunks, dst := t.TempDir(), t.TempDir(), t.TempDir()
+	data := bytes.Repeat([]byte("cifar"), 1000)
+	f := filepath.Join(src, "data_batch_1.bin")
+	os.WriteFile(f, data, 0o644)
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"split", "-out", chunks, "-size", "1024", f}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); got != "1 files in 5 chunks under "+chunks+"\n" {
+		t.Errorf("split said %q", got)
+	}
+	if err := run(context.Background(), []string{"join", "-dir", chunks, "-out", dst}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dst, "data_batch_1.bin")); !bytes.Equal(b, data) {
+		t.Error("join did not rebuild the file")
+	}
+}
+
+func TestTrainIsHonest(t *testing.T) {
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"train"}, &out)
+	if err == nil || !strings.Contains(out.String(), "not implemented") {
+		t.Errorf("train: %v, %q", err, out.String())
+	}
+}

@@ -2,12 +2,103 @@ package main
 
 import (
 	"context"
-	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"text/tabwriter"
+
+	"speedrun/stages"
 )
 
-// TODO(owner): replace this placeholder with the real subcommand.
+// listOptions are the flags of `runner list`.
+type listOptions struct {
+	global globalOptions
+	stage  string // "" = every stage
+}
+
 func listCommand() command {
-	return command{name: "list", short: "(not yet implemented)", run: func(ctx context.Context, env *cmdEnv, args []string) error {
-		return errors.New("list: not implemented yet")
+	return command{name: "list", short: "list the stages and variants with the blog's published numbers", run: func(ctx context.Context, env *cmdEnv, args []string) error {
+		var o listOptions
+		fs := flag.NewFlagSet("list", flag.ContinueOnError)
+		fs.SetOutput(env.stderr)
+		o.global.register(fs)
+		fs.StringVar(&o.stage, "stage", "", "show only stage `N` (an id, or a name such as fenwicks)")
+		pos, err := parseArgs(fs, args)
+		if err != nil {
+			return err
+		}
+		if len(pos) > 0 {
+			return usageErr(fmt.Errorf("list: unexpected arguments %q", pos))
+		}
+		return runList(ctx, env.stdout, o)
 	}}
+}
+
+// runList prints the registry as one table per stage. Published values
+// that the reference marks unverified end in "?"; "-" means the blog gives
+// none.
+func runList(ctx context.Context, w io.Writer, o listOptions) error {
+	reg, err := stages.Load(o.global.config)
+	if err != nil {
+		return usageErr(err)
+	}
+	var sel []stages.Stage
+	if o.stage == "" {
+		sel = reg.Stages()
+	} else {
+		s, err := reg.Stage(o.stage)
+		if err != nil {
+			return usageErr(fmt.Errorf("list: --stage: %w", err))
+		}
+		sel = []stages.Stage{s}
+	}
+	for i, s := range sel {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "stage %d %s: %s\n", s.ID, s.Name, s.Title)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  VARIANT\tKIND\tTIME\tACC\tEPOCHS\tRUNS>=94%\tHARDWARE\tSRC\tCHANGE")
+		for _, v := range s.Variants {
+			p := v.Published
+			mark := func(field, s string) string {
+				if s != "-" && p.IsUnverified(field) {
+					return s + "?"
+				}
+				return s
+			}
+			tm, acc, epochs, runs, hw := "-", "-", "-", "-", "-"
+			if p.TimeSeconds > 0 {
+				tm = strconv.FormatFloat(p.TimeSeconds, 'f', -1, 64) + " s"
+			}
+			if p.Accuracy > 0 {
+				acc = strconv.FormatFloat(100*p.Accuracy, 'f', 2, 64) + "%"
+			}
+			if p.Epochs > 0 {
+				epochs = strconv.Itoa(p.Epochs)
+			}
+			if p.Runs94 != "" {
+				runs = p.Runs94
+			}
+			if p.Hardware != "" {
+				hw = p.Hardware
+			}
+			src := p.Source
+			if src == "" {
+				src = "-"
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Name, v.Kind,
+				mark("time_s", tm), mark("accuracy", acc), mark("epochs", epochs), mark("runs94", runs), mark("hardware", hw), src, v.Title)
+		}
+		if err := tw.Flush(); err != nil {
+			return fmt.Errorf("list: %w", err)
+		}
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, `"?" marks a published value the reference marks unverified; "-" means the blog gives none.`)
+	return nil
 }

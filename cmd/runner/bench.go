@@ -2,12 +2,121 @@ package main
 
 import (
 	"context"
-	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"speedrun/cpu"
+	"speedrun/cpu/kernels"
+	"speedrun/model"
 )
 
-// TODO(owner): replace this placeholder with the real subcommand.
+// fmaPeakGFLOPS is the FMA peak of this project's 2-core reference machine
+// (2 cores x AVX-512 FMA), the denominator of "fraction of peak".
+const fmaPeakGFLOPS = 232.7
+
+// benchOptions are the flags of `runner bench`.
+type benchOptions struct {
+	global  globalOptions
+	net     string
+	batch   int
+	steps   int
+	warmup  int
+	width   float64
+	seed    uint64
+	threads int
+	peak    float64
+}
+
 func benchCommand() command {
-	return command{name: "bench", short: "(not yet implemented)", run: func(ctx context.Context, env *cmdEnv, args []string) error {
-		return errors.New("bench: not implemented yet")
+	return command{name: "bench", short: "time CPU training steps: images/s, peak RSS, per-op profile, fraction of peak", run: func(ctx context.Context, env *cmdEnv, args []string) error {
+		var o benchOptions
+		fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+		fs.SetOutput(env.stderr)
+		o.global.register(fs)
+		fs.StringVar(&o.net, "net", "resnet9", "network `NAME` from the catalogue (blog defaults of its stage)")
+		fs.IntVar(&o.batch, "batch", 128, "batch size")
+		fs.IntVar(&o.steps, "steps", 5, "timed training steps")
+		fs.IntVar(&o.warmup, "warmup", 1, "untimed warm-up steps")
+		fs.Float64Var(&o.width, "width", 1, "channel width multiplier")
+		fs.Uint64Var(&o.seed, "seed", 1, "seed of the weights and the random batch")
+		fs.IntVar(&o.threads, "threads", 0, "kernel threads (0: the kernels' default)")
+		fs.Float64Var(&o.peak, "peak", fmaPeakGFLOPS, "machine FMA peak in `GFLOP/s` for the fraction of peak")
+		pos, err := parseArgs(fs, args)
+		if err != nil {
+			return err
+		}
+		if len(pos) > 0 {
+			return usageErr(fmt.Errorf("bench: unexpected arguments %q", pos))
+		}
+		if o.batch <= 0 || o.steps <= 0 || o.warmup < 0 || !(o.width > 0) || !(o.peak > 0) {
+			return usageErr(fmt.Errorf("bench: --batch %d, --steps %d, --warmup %d, --width %v, --peak %v: want positive values (warmup >= 0)", o.batch, o.steps, o.warmup, o.width, o.peak))
+		}
+		return runBench(ctx, env.stdout, o)
 	}}
+}
+
+// benchNet is the network with the settings of the stage that made it
+// (ResNet-9 and the post-4 nets as in p4.s10, final as in p8).
+func benchNet(name string, width float64) model.Net {
+	n := model.Net{Name: name, Width: width, BN: "bn", BNScaleInit: "one", Act: "relu", Order: "conv-bn-act-pool", ClassifierScale: 0.125, Depth: 50, FCWidth: 2048}
+	switch name {
+	case "dawn-resnet18", "dawn-net", "b1", "b2", "b3", "b4", "b5":
+		n.BNScaleInit, n.ClassifierScale = "uniform", 1
+	case "final":
+		n.BN, n.GhostBatch, n.FreezeBNScale = "ghost", 32, true
+		n.Act, n.CELUAlpha, n.Order, n.ClassifierScale = "celu", 0.3, "conv-pool-bn-act", 1.0/16
+		n.Whiten, n.WhitenEps, n.WhitenImages = true, 1e-2, 10000
+	}
+	return n
+}
+
+func runBench(ctx context.Context, w io.Writer, o benchOptions) error {
+	if o.threads > 0 {
+		if err := kernels.SetThreads(o.threads); err != nil {
+			return usageErr(fmt.Errorf("bench: --threads %d: %w", o.threads, err))
+		}
+	}
+	net := benchNet(o.net, o.width)
+	if net.Name == "final" && o.batch%net.GhostBatch != 0 {
+		net.GhostBatch = o.batch
+	}
+	if err := model.Validate(net); err != nil {
+		return usageErr(fmt.Errorf("bench: --net: %w", err))
+	}
+	r, err := cpu.Bench(ctx, cpu.BenchOptions{Net: net, Batch: o.batch, Warmup: o.warmup, Steps: o.steps, Seed: o.seed})
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	gflops := r.ImagesPerSec * r.GFLOPPerImage
+	fmt.Fprintf(w, "net %s width %g batch %d: %d timed steps after %d warm-up, kernel threads %d\n", o.net, o.width, o.batch, o.steps, o.warmup, kernels.Threads())
+	fmt.Fprintf(w, "training: %.2f images/s (median step %.3f s; steps %s)\n", r.ImagesPerSec, float64(o.batch)/r.ImagesPerSec, fmtSteps(r.StepSeconds))
+	fmt.Fprintf(w, "compute: %.4f GFLOP per training image (conv+linear, 3 passes) = %.1f GFLOP/s = %.1f%% of the %.1f GFLOP/s FMA peak\n", r.GFLOPPerImage, gflops, 100*gflops/o.peak, o.peak)
+	fmt.Fprintf(w, "memory: peak RSS %.2f GiB; %.0f heap allocations (%.1f KiB) per step\n", float64(r.PeakRSSBytes)/(1<<30), r.AllocsPerStep, r.BytesPerStep/1024)
+	var stepTotal float64
+	for _, s := range r.StepSeconds {
+		stepTotal += s
+	}
+	fmt.Fprintf(w, "per-op profile over the timed steps (share of step time; the rest is graph and optimizer):\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "op\tms/step\tshare\tcalls/step\t\n")
+	for _, op := range r.Ops {
+		ms := op.Total.Seconds() * 1000 / float64(o.steps)
+		fmt.Fprintf(tw, "%s\t%.1f\t%.1f%%\t%d\t\n", op.Kind, ms, 100*op.Total.Seconds()/stepTotal, op.Calls/o.steps)
+	}
+	rest := stepTotal - r.OpsTotal.Seconds()
+	fmt.Fprintf(tw, "(graph, optimizer)\t%.1f\t%.1f%%\t\t\n", rest*1000/float64(o.steps), 100*rest/stepTotal)
+	return tw.Flush()
+}
+
+func fmtSteps(s []float64) string {
+	out := ""
+	for i, v := range s {
+		if i > 0 {
+			out += " "
+		}
+		out += fmt.Sprintf("%.2f", v)
+	}
+	return out
 }

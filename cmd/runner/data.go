@@ -2,12 +2,123 @@ package main
 
 import (
 	"context"
-	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+
+	"speedrun/data"
 )
 
-// TODO(owner): replace this placeholder with the real subcommand.
+// dataFetchOptions are the flags of `runner data fetch`.
+type dataFetchOptions struct {
+	global   globalOptions
+	dir      string // destination; "" = data.DefaultDir()
+	url, md5 string // archive and its MD5; "" = the official ones
+	progress io.Writer
+	terminal bool // progress is a terminal: draw a bar, not lines
+}
+
+// dataCheckOptions are the flags of `runner data check`.
+type dataCheckOptions struct {
+	global globalOptions
+	dir    string // a CIFAR-10 folder or "synthetic"; "" = the --data rule
+	out    io.Writer
+}
+
 func dataCommand() command {
-	return command{name: "data", short: "(not yet implemented)", run: func(ctx context.Context, env *cmdEnv, args []string) error {
-		return errors.New("data: not implemented yet")
+	return command{name: "data", short: "fetch the CIFAR-10 dataset, or check a dataset's counts and statistics", run: func(ctx context.Context, env *cmdEnv, args []string) error {
+		usage := func() error {
+			return usageErr(fmt.Errorf("data: expected a subcommand: 'data fetch [--dir DIR]' or 'data check [--dir DIR]'"))
+		}
+		if len(args) == 0 {
+			return usage()
+		}
+		switch args[0] {
+		case "fetch":
+			o := dataFetchOptions{progress: env.stderr, terminal: isTerminal(env.stderr)}
+			fs := flag.NewFlagSet("data fetch", flag.ContinueOnError)
+			fs.SetOutput(env.stderr)
+			o.global.register(fs)
+			fs.StringVar(&o.dir, "dir", "", "destination `folder` (default $SPEEDRUN_DATA, else $XDG_DATA_HOME/speedrun/cifar-10-batches-bin, else ~/.local/share/speedrun/cifar-10-batches-bin)")
+			fs.StringVar(&o.url, "url", data.CIFAR10URL, "archive `URL` (a mirror)")
+			fs.StringVar(&o.md5, "md5", data.CIFAR10MD5, "expected hex `MD5` of the archive")
+			pos, err := parseArgs(fs, args[1:])
+			if err != nil {
+				return err
+			}
+			if len(pos) > 0 {
+				return usageErr(fmt.Errorf("data fetch: unexpected arguments %q", pos))
+			}
+			return runDataFetch(ctx, o)
+		case "check":
+			o := dataCheckOptions{out: env.stdout}
+			fs := flag.NewFlagSet("data check", flag.ContinueOnError)
+			fs.SetOutput(env.stderr)
+			o.global.register(fs)
+			fs.StringVar(&o.dir, "dir", "", "CIFAR-10 `folder`, or 'synthetic' (default: --data, else the user's CIFAR-10 folder when present, else synthetic)")
+			pos, err := parseArgs(fs, args[1:])
+			if err != nil {
+				return err
+			}
+			if len(pos) > 0 {
+				return usageErr(fmt.Errorf("data check: unexpected arguments %q", pos))
+			}
+			return runDataCheck(ctx, o)
+		default:
+			return usage()
+		}
 	}}
+}
+
+// isTerminal reports whether w is a character device, so that progress
+// can be a redrawn bar rather than plain lines.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// runDataFetch downloads and unpacks CIFAR-10 (see data.Fetch).
+func runDataFetch(ctx context.Context, o dataFetchOptions) error {
+	return data.Fetch(ctx, data.FetchOptions{Dir: o.dir, URL: o.url, MD5: o.md5, Progress: o.progress, Terminal: o.terminal})
+}
+
+// runDataCheck prints a dataset's images per class and its training set's
+// per-channel mean and std on the 0-1 scale.
+func runDataCheck(ctx context.Context, o dataCheckOptions) error {
+	spec := o.dir
+	if spec == "" {
+		spec = o.global.data
+	}
+	s, err := data.Open(ctx, spec)
+	if err != nil {
+		return usageErr(err)
+	}
+	w := o.out
+	fmt.Fprintf(w, "dataset %s: %d train, %d test images\n", s.Name, s.Train.Len(), s.Test.Len())
+	fmt.Fprintf(w, "checksum %s\n", s.Checksum)
+	var train, test [data.Classes]int
+	for _, l := range s.Train.Labels {
+		train[l]++
+	}
+	for _, l := range s.Test.Labels {
+		test[l]++
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "label\tclass\ttrain\ttest\t")
+	for c := range data.Classes {
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t\n", c, s.Classes[c], train[c], test[c])
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	mean, std := data.ChannelStats(s.Train)
+	fmt.Fprintf(w, "train mean (R G B, 0-1): %.4f %.4f %.4f\n", mean[0], mean[1], mean[2])
+	fmt.Fprintf(w, "train std  (R G B, 0-1): %.4f %.4f %.4f\n", std[0], std[1], std[2])
+	return nil
 }

@@ -27,7 +27,7 @@ go test -c -o "$out.test" ./cpu/kernels
 trap 'rm -f "$out" "$out.test"' EXIT
 for n in $BATCHES; do
   OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS GOMAXPROCS=$THREADS \
-    "$out.test" -test.run '^$' -test.bench "BenchmarkConv/($LIBS)/.*_b$n/" -test.benchtime "${REPS}x" | tee -a "$out" | grep '^Benchmark'
+    "$out.test" -test.run '^$' -test.bench "BenchmarkConv/($LIBS)/.*_b$n/" -test.benchtime "${REPS}x" | tee -a "$out" | grep --line-buffered '^Benchmark'
   "$PY" bench/torch_conv.py --batch "$n" --reps "$REPS" --threads "$THREADS" | tee -a "$out"
 done
 echo

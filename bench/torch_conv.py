@@ -25,11 +25,12 @@ LAYERS = [  # name, H=W, C, K; every conv 3x3 pad 1
 
 
 def bench(f, reps):
+    """Returns wall and process CPU seconds per call."""
     f()  # warm-up: page faults, oneDNN kernel generation
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(reps):
         f()
-    return (time.perf_counter() - t0) / reps
+    return (time.perf_counter() - t0) / reps, (time.process_time() - c0) / reps
 
 
 def main():
@@ -60,8 +61,9 @@ def main():
                     passes.append(("bwd_data", lambda: cb(*args, [True, False, False])))
                 passes.append(("bwd_weights", lambda: cb(*args, [False, True, False])))
                 for pname, f in passes:
-                    s = bench(f, a.reps)
-                    print(f"BenchmarkConv/torch/{name}_b{n}/{pname}-{a.threads}\t{a.reps}\t{s*1e9:.0f} ns/op\t{flops/s/1e9:.2f} GFLOP/s", flush=True)
+                    s, cpu = bench(f, a.reps)
+                    print(f"BenchmarkConv/torch/{name}_b{n}/{pname}-{a.threads}\t{a.reps}\t{s*1e9:.0f} ns/op"
+                          f"\t{flops/s/1e9:.2f} GFLOP/s\t{cpu*1e3:.2f} cpu-ms/op\t{flops/cpu/1e9:.2f} GFLOP/cpu-s", flush=True)
 
 
 if __name__ == "__main__":

@@ -92,13 +92,9 @@ func actForward(a Activation, x, y []float32) {
 			y[i] = reluBits(v)
 		}
 	case ActCELU:
-		al := float64(a.Alpha)
+		al, ia := a.Alpha, 1/a.Alpha
 		for i, v := range x {
-			if v > 0 {
-				y[i] = v
-			} else {
-				y[i] = float32(al * math.Expm1(float64(v)/al))
-			}
+			y[i] = celu(v, al, ia)
 		}
 	case ActShiftScaleReLU:
 		sh, sc := float32(ssrShift), float32(ssrScale)
@@ -119,13 +115,9 @@ func actBackward(a Activation, x, dy, dx []float32) {
 			dx[i] = keepIfPositive(v, dy[i])
 		}
 	case ActCELU:
-		al := float64(a.Alpha)
+		ia := 1 / a.Alpha
 		for i, v := range x {
-			if v > 0 {
-				dx[i] = dy[i]
-			} else {
-				dx[i] = dy[i] * float32(math.Exp(float64(v)/al))
-			}
+			dx[i] = dy[i] * celuGrad(v, ia)
 		}
 	case ActShiftScaleReLU:
 		sc := float32(ssrScale)

@@ -81,8 +81,11 @@ func benchConvShape(b *testing.B, lib benchLib, s ConvShape) {
 			continue // the network never needs the image gradient
 		}
 		b.Run(p.name, func(b *testing.B) {
-			timeLoop(b, p.f) // the warm-up call takes page faults and JIT
+			cpu := timeLoop(b, p.f) // the warm-up call takes page faults and JIT
 			b.ReportMetric(s.FLOPs()*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			// FLOPs per CPU-second: the efficiency figure that survives a
+			// loaded machine (spinning OpenMP/OpenBLAS threads count against it).
+			b.ReportMetric(s.FLOPs()/cpu/1e9, "GFLOP/cpu-s")
 		})
 	}
 }

@@ -354,7 +354,7 @@ func (b *BNAct) bwdEval(t *bnTask, c0, c1 int) {
 				if z > 0 {
 					d = dyr[j]
 				} else {
-					d = dyr[j] * float32(math.Exp(float64(z)/float64(b.act.Alpha)))
+					d = dyr[j] * celuGrad(z, 1/b.act.Alpha)
 				}
 			}
 			sdz[j] += float64(d)

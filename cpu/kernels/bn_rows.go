@@ -61,15 +61,11 @@ func normRow(a Activation, x, xh, y, mean, inv, gamma, beta []float32) {
 			y[j] = (reluBits(gamma[j]*h+beta[j]) - sh) * sc
 		}
 	case ActCELU:
-		al := float64(a.Alpha)
+		al, ia := a.Alpha, 1/a.Alpha
 		for j, v := range x {
 			h := (v - mean[j]) * inv[j]
 			xh[j] = h
-			z := gamma[j]*h + beta[j]
-			if z <= 0 {
-				z = float32(al * math.Expm1(float64(z)/al))
-			}
-			y[j] = z
+			y[j] = celu(gamma[j]*h+beta[j], al, ia)
 		}
 	}
 }
@@ -103,12 +99,9 @@ func dzRow(a Activation, xh, dy, dz, gamma, beta, s, q []float32) {
 			q[j] += d * h
 		}
 	case ActCELU:
-		al := float64(a.Alpha)
+		ia := 1 / a.Alpha
 		for j, h := range xh {
-			d := dy[j]
-			if z := gamma[j]*h + beta[j]; z <= 0 {
-				d *= float32(math.Exp(float64(z) / al))
-			}
+			d := dy[j] * celuGrad(gamma[j]*h+beta[j], ia)
 			dz[j] = d
 			s[j] += d
 			q[j] += d * h

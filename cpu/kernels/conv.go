@@ -122,6 +122,16 @@ func (c *Conv) Shape() ConvShape { return c.s }
 // Lib returns the library that runs the convolution.
 func (c *Conv) Lib() ConvLib { return c.lib }
 
+// Impl describes the implementation of each pass, e.g. oneDNN's kernel
+// names ("fwd=brgconv:avx512_core bwd_data=... bwd_weights=..."), for logs
+// and reports.
+func (c *Conv) Impl() string {
+	if d, ok := c.impl.(*dnnlConv); ok {
+		return fmt.Sprintf("fwd=%s bwd_data=%s bwd_weights=%s", d.impl(0), d.impl(1), d.impl(2))
+	}
+	return c.lib.String()
+}
+
 // Forward computes y = conv(x, w).
 func (c *Conv) Forward(x, w, y []float32) error {
 	if err := checkLens("Conv.Forward", []lenCheck{{"x", len(x), c.s.XLen()}, {"w", len(w), c.s.WLen()}, {"y", len(y), c.s.YLen()}}); err != nil {

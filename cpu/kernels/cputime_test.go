@@ -18,8 +18,9 @@ func processCPU(b *testing.B) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// timeLoop runs f b.N times after one warm-up call and reports cpu-ms/op.
-func timeLoop(b *testing.B, f func() error) {
+// timeLoop runs f b.N times after one warm-up call, reports cpu-ms/op and
+// returns the CPU seconds per op.
+func timeLoop(b *testing.B, f func() error) float64 {
 	if err := f(); err != nil {
 		b.Fatal(err)
 	}
@@ -31,5 +32,7 @@ func timeLoop(b *testing.B, f func() error) {
 		}
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(processCPU(b)-c0)/1e6/float64(b.N), "cpu-ms/op")
+	cpu := float64(processCPU(b)-c0) / 1e9 / float64(b.N)
+	b.ReportMetric(cpu*1e3, "cpu-ms/op")
+	return cpu
 }

@@ -38,6 +38,7 @@ func TestConv(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer c.Close()
+				t.Logf("%s", c.Impl())
 				x, w, dy := randF32(rng, s.XLen()), randF32(rng, s.WLen()), randF32(rng, s.YLen())
 				y, dx, dw := make([]float32, s.YLen()), make([]float32, s.XLen()), make([]float32, s.WLen())
 				// Run twice with garbage in the outputs: results must overwrite.

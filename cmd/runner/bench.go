@@ -1,10 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"speedrun/cpu"
@@ -27,6 +33,8 @@ type benchOptions struct {
 	seed    uint64
 	threads int
 	peak    float64
+	torch   bool
+	python  string
 }
 
 func benchCommand() command {
@@ -43,6 +51,8 @@ func benchCommand() command {
 		fs.Uint64Var(&o.seed, "seed", 1, "seed of the weights and the random batch")
 		fs.IntVar(&o.threads, "threads", 0, "kernel threads (0: the kernels' default)")
 		fs.Float64Var(&o.peak, "peak", fmaPeakGFLOPS, "machine FMA peak in `GFLOP/s` for the fraction of peak")
+		fs.BoolVar(&o.torch, "torch", false, "also time PyTorch's ResNet-9 step (channels_last) in the same run and print the ratio")
+		fs.StringVar(&o.python, "python", "/usr/bin/python3", "python with torch, for --torch")
 		pos, err := parseArgs(fs, args)
 		if err != nil {
 			return err
@@ -107,7 +117,60 @@ func runBench(ctx context.Context, w io.Writer, o benchOptions) error {
 	}
 	rest := stepTotal - r.OpsTotal.Seconds()
 	fmt.Fprintf(tw, "(graph, optimizer)\t%.1f\t%.1f%%\t\t\n", rest*1000/float64(o.steps), 100*rest/stepTotal)
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if !o.torch {
+		return nil
+	}
+	if o.net != "resnet9" {
+		return usageErr(fmt.Errorf("bench: --torch compares resnet9 only, not %q", o.net))
+	}
+	tr, err := torchBench(ctx, o)
+	if err != nil {
+		return fmt.Errorf("bench: --torch: %w", err)
+	}
+	fmt.Fprintf(w, "pytorch %s (%d threads, channels_last), same shapes in this run: %.2f images/s (steps %s); speedrun/pytorch = %.2f\n",
+		tr.Torch, tr.Threads, tr.ImagesPerSec, fmtSteps(tr.StepSeconds), r.ImagesPerSec/tr.ImagesPerSec)
+	return nil
+}
+
+// torchResult is the JSON line of cpu.TorchResNet9Script.
+type torchResult struct {
+	ImagesPerSec float64   `json:"images_per_sec"`
+	StepSeconds  []float64 `json:"step_seconds"`
+	Torch        string    `json:"torch"`
+	Threads      int       `json:"threads"`
+}
+
+// torchBench runs the PyTorch ResNet-9 step script with o's shapes.
+func torchBench(ctx context.Context, o benchOptions) (torchResult, error) {
+	var r torchResult
+	f, err := os.CreateTemp("", "speedrun-torch-*.py")
+	if err != nil {
+		return r, err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.WriteString(cpu.TorchResNet9Script); err != nil {
+		f.Close()
+		return r, err
+	}
+	if err := f.Close(); err != nil {
+		return r, err
+	}
+	threads := kernels.Threads()
+	cmd := exec.CommandContext(ctx, o.python, f.Name(), strconv.Itoa(o.batch), strconv.Itoa(o.steps), strconv.Itoa(o.warmup),
+		strconv.FormatFloat(o.width, 'g', -1, 64), strconv.Itoa(threads), strconv.FormatUint(o.seed, 10))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return r, fmt.Errorf("%s: %w: %s", o.python, err, strings.TrimSpace(stderr.String()))
+	}
+	if err := json.Unmarshal(bytes.TrimSpace(out), &r); err != nil {
+		return r, fmt.Errorf("%s: output %q: %w", o.python, out, err)
+	}
+	return r, nil
 }
 
 func fmtSteps(s []float64) string {

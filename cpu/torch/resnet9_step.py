@@ -1,0 +1,73 @@
+"""PyTorch reference for `runner bench --torch`: times ResNet-9 training
+steps (forward, summed cross-entropy, backward, Nesterov SGD with coupled
+weight decay) on random data, channels_last, and prints one JSON line.
+
+Usage: python3 resnet9_step.py BATCH STEPS WARMUP WIDTH THREADS SEED
+"""
+import json
+import sys
+import time
+
+import torch
+import torch.nn as nn
+
+
+def cba(ci, co):
+    return [nn.Conv2d(ci, co, 3, padding=1, bias=False), nn.BatchNorm2d(co), nn.ReLU()]
+
+
+class Res(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.f = nn.Sequential(*cba(c, c), *cba(c, c))
+
+    def forward(self, x):
+        return x + self.f(x)
+
+
+class Scale(nn.Module):
+    def __init__(self, s):
+        super().__init__()
+        self.s = s
+
+    def forward(self, x):
+        return x * self.s
+
+
+def resnet9(width):
+    w = lambda c: max(1, round(c * width))
+    return nn.Sequential(
+        *cba(3, w(64)),
+        *cba(w(64), w(128)), nn.MaxPool2d(2), Res(w(128)),
+        *cba(w(128), w(256)), nn.MaxPool2d(2),
+        *cba(w(256), w(512)), nn.MaxPool2d(2), Res(w(512)),
+        nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(w(512), 10, bias=False), Scale(0.125),
+    )
+
+
+def main():
+    batch, steps, warmup = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    width, threads, seed = float(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    model = resnet9(width).to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(model.parameters(), lr=0.4 / batch, momentum=0.9, nesterov=True, weight_decay=5e-4 * batch)
+    x = torch.randn(batch, 3, 32, 32).to(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (batch,))
+    loss_fn = nn.CrossEntropyLoss(reduction="sum")
+    times = []
+    for i in range(warmup + steps):
+        t0 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    s = sorted(times)
+    med = s[len(s) // 2] if len(s) % 2 else (s[len(s) // 2 - 1] + s[len(s) // 2]) / 2
+    print(json.dumps({"images_per_sec": batch / med, "step_seconds": times, "torch": torch.__version__, "threads": torch.get_num_threads()}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const python = "/usr/bin/python3"
+
+// torchPython skips unless Debian's python3 can import torch.
+func torchPython(t *testing.T) {
+	t.Helper()
+	if err := exec.Command(python, "-c", "import torch").Run(); err != nil {
+		t.Skipf("%s cannot import torch (%v): skipping the PyTorch reference smoke test", python, err)
+	}
+}
+
+var script = filepath.Join("..", "..", "..", "bench", "torch_p8_reference.py")
+
+func TestTorchReferenceSmoke(t *testing.T) {
+	torchPython(t)
+	args := []string{script, "--smoke", "--seeds", "3"}
+	shared := os.Getenv("SPEEDRUN_SHARED")
+	if shared == "" {
+		shared = filepath.Join("..", "..", "..", "..", "shared")
+	}
+	mini := filepath.Join(shared, "data", "cifar-10-mini")
+	if _, err := os.Stat(filepath.Join(mini, "test_batch.bin")); err == nil {
+		args = append(args, "--data", mini)
+	} else {
+		t.Logf("no %s: smoke run on synthetic data", mini)
+	}
+	cmd := exec.Command(python, args...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("smoke run: %v\n%s", err, stderr.String())
+	}
+	var r struct {
+		Seed          int                             `json:"seed"`
+		StepsPerEpoch int                             `json:"steps_per_epoch"`
+		Epochs        int                             `json:"epochs"`
+		TrainSeconds  float64                         `json:"train_seconds"`
+		TestAcc       float64                         `json:"test_acc_ema"`
+		TTAAcc        float64                         `json:"tta_acc_ema"`
+		TestLoss      float64                         `json:"test_loss_ema"`
+		Params        struct{ Trainable, Frozen int } `json:"full_width_params"`
+		Log           []struct {
+			Epoch     int     `json:"epoch"`
+			LR        float64 `json:"lr"`
+			TrainLoss float64 `json:"train_loss"`
+		} `json:"epochs_log"`
+	}
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("%q: %v", out, err)
+	}
+	if r.Seed != 3 || r.Epochs != 3 || r.StepsPerEpoch != 2 || len(r.Log) != 3 {
+		t.Errorf("run shape: %+v", r)
+	}
+	// The N3 net must have the blog's parameter count (blog-stages.md §1
+	// N3: 6,570,880 trainable; the 729 whitening weights and the 2,240
+	// frozen BN scales are not).
+	if r.Params.Trainable != 6570880 || r.Params.Frozen != 729+2240 {
+		t.Errorf("N3 params %+v, want 6570880 trainable and 2969 frozen", r.Params)
+	}
+	for _, e := range r.Log {
+		// Summed label-smoothed CE per example starts near ln 10.
+		if math.IsNaN(e.TrainLoss) || e.TrainLoss < 0.5 || e.TrainLoss > 5 {
+			t.Errorf("epoch %d train loss %v", e.Epoch, e.TrainLoss)
+		}
+	}
+	// Knots (0,0)(0.6,1)(1,0.1) for 3 epochs: held at 0.1 after epoch 1.
+	if last := r.Log[len(r.Log)-1].LR; math.Abs(last-0.1) > 1e-9 {
+		t.Errorf("final lr %v, want 0.1", last)
+	}
+	for _, a := range []float64{r.TestAcc, r.TTAAcc} {
+		if a < 0 || a > 1 {
+			t.Errorf("accuracy %v outside [0, 1]", a)
+		}
+	}
+	if math.IsNaN(r.TestLoss) || r.TrainSeconds <= 0 {
+		t.Errorf("test loss %v, train seconds %v", r.TestLoss, r.TrainSeconds)
+	}
+}

@@ -21,6 +21,15 @@ type sourceMap struct {
 	file    string
 	lines   []string
 	headers []header
+	stages  []stageRegion
+}
+
+// stageRegion is where the i-th [[stage]] table lies: its own keys in
+// [start, firstVariant), each [[stage.variant]] (with its subtables) in
+// variants[j] = [start, end).
+type stageRegion struct {
+	start, firstVariant, end int
+	variants                 [][2]int
 }
 
 func newSourceMap(file string, src []byte) *sourceMap {
@@ -42,7 +51,55 @@ func newSourceMap(file string, src []byte) *sourceMap {
 		h.name = strings.NewReplacer(" ", "", "\t", "", `"`, "").Replace(t)
 		sm.headers = append(sm.headers, h)
 	}
+	sm.indexStages()
 	return sm
+}
+
+// indexStages finds every stage and variant region in one pass, so that
+// placing an error costs no more than scanning its region.
+func (sm *sourceMap) indexStages() {
+	inStage, inVariant := false, false
+	closeVariant := func(line int) {
+		if inVariant {
+			st := &sm.stages[len(sm.stages)-1]
+			st.variants[len(st.variants)-1][1] = line
+			inVariant = false
+		}
+	}
+	closeStage := func(line int) {
+		closeVariant(line)
+		if inStage {
+			st := &sm.stages[len(sm.stages)-1]
+			st.end = line
+			if len(st.variants) == 0 {
+				st.firstVariant = line
+			}
+			inStage = false
+		}
+	}
+	for _, h := range sm.headers {
+		switch {
+		case h.array && h.name == "stage":
+			closeStage(h.line)
+			sm.stages = append(sm.stages, stageRegion{start: h.line})
+			inStage = true
+		case inStage && h.array && h.name == "stage.variant":
+			closeVariant(h.line)
+			st := &sm.stages[len(sm.stages)-1]
+			if len(st.variants) == 0 {
+				st.firstVariant = h.line
+			}
+			st.variants = append(st.variants, [2]int{h.line, 0})
+			inVariant = true
+		case inVariant && !h.array && strings.HasPrefix(h.name, "stage.variant."):
+			// A subtable of the current variant.
+		case inStage && strings.HasPrefix(h.name, "stage."):
+			closeVariant(h.line)
+		default:
+			closeStage(h.line)
+		}
+	}
+	closeStage(len(sm.lines))
 }
 
 // scope names a table of the registry.
@@ -86,37 +143,17 @@ func (sm *sourceMap) region(sc scope) (start, end int, ok bool) {
 				}
 			}
 		}
-	case "stage", "variant":
-		k := -1
-		for _, h := range sm.headers {
-			if !(h.array && h.name == "stage") {
-				continue
+	case "stage":
+		if sc.stage >= 0 && sc.stage < len(sm.stages) {
+			st := sm.stages[sc.stage]
+			return st.start, st.firstVariant, true
+		}
+	case "variant":
+		if sc.stage >= 0 && sc.stage < len(sm.stages) {
+			vs := sm.stages[sc.stage].variants
+			if sc.variant >= 0 && sc.variant < len(vs) {
+				return vs[sc.variant][0], vs[sc.variant][1], true
 			}
-			if k++; k != sc.stage {
-				continue
-			}
-			stageEnd := after(h.line, func(h header) bool {
-				return strings.HasPrefix(h.name, "stage.") && !(h.array && h.name == "stage")
-			})
-			firstVariant := stageEnd
-			j := -1
-			for _, v := range sm.headers {
-				if v.line <= h.line || v.line >= stageEnd || !(v.array && v.name == "stage.variant") {
-					continue
-				}
-				if firstVariant == stageEnd {
-					firstVariant = v.line
-				}
-				if j++; sc.kind == "variant" && j == sc.variant {
-					return v.line, after(v.line, func(x header) bool {
-						return !x.array && strings.HasPrefix(x.name, "stage.variant.")
-					}), true
-				}
-			}
-			if sc.kind == "stage" {
-				return h.line, firstVariant, true
-			}
-			return 0, 0, false
 		}
 	}
 	return 0, 0, false

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/BurntSushi/toml"
 
@@ -128,8 +129,11 @@ func where(sc scope, stageID int, variant string) string {
 	case "stage":
 		return fmt.Sprintf("stage %d", stageID)
 	case "variant":
-		if variant == "" {
+		switch {
+		case variant == "":
 			return fmt.Sprintf("stage %d variant %d", stageID, sc.variant+1)
+		case !isWord(variant):
+			return fmt.Sprintf("stage %d variant %q", stageID, variant)
 		}
 		return fmt.Sprintf("stage %d variant %s", stageID, variant)
 	}
@@ -167,7 +171,9 @@ func Parse(name string, src []byte) (*Registry, error) {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
 			col := max(pe.Position.Col, 1)
-			msg := pe.Message
+			// The message may quote the input, newlines included; keep
+			// the error on one line.
+			msg := strings.ReplaceAll(pe.Message, "\n", `\n`)
 			if pe.LastKey != "" {
 				msg += fmt.Sprintf(" (after key %q)", pe.LastKey)
 			}
@@ -252,7 +258,7 @@ func Parse(name string, src []byte) (*Registry, error) {
 		case len(r.stages) > 0 && sd.ID <= r.stages[len(r.stages)-1].ID:
 			p.errs = append(p.errs, p.errorf(sc, []string{"id"}, "", "stage %d: ids must increase through the file (previous stage is %d)", sd.ID, r.stages[len(r.stages)-1].ID))
 		}
-		if sd.Name == "" || strings.ContainsAny(sd.Name, " \t") {
+		if !isWord(sd.Name) {
 			p.errs = append(p.errs, p.errorf(sc, []string{"name"}, "", "stage %d: name must be a non-empty word, got %q", sd.ID, sd.Name))
 		} else if _, err := strconv.Atoi(sd.Name); err == nil {
 			p.errs = append(p.errs, p.errorf(sc, []string{"name"}, "", "stage %d: name %q must not be a number (it would clash with stage ids)", sd.ID, sd.Name))
@@ -281,7 +287,7 @@ func Parse(name string, src []byte) (*Registry, error) {
 			if !p.decode(&vd, vr, vsc, stageID, vname) {
 				continue
 			}
-			if vd.Name == "" || strings.ContainsAny(vd.Name, " \t") {
+			if !isWord(vd.Name) {
 				p.errs = append(p.errs, p.errorf(vsc, []string{"name"}, "", "%s: name must be a non-empty word, got %q", where(vsc, sd.ID, ""), vd.Name))
 				continue
 			}
@@ -346,9 +352,12 @@ func (p *parser) parseProfiles(r *Registry, raw map[string]any) {
 	// Profiles are listed in file order, which a map loses: order them by
 	// their header lines.
 	names := slices.Collect(maps.Keys(raw))
-	line := func(n string) int { l, _ := p.sm.pos(scope{kind: "profile", profile: n}, []string{n}); return l }
+	line := make(map[string]int, len(names))
+	for _, n := range names {
+		line[n], _ = p.sm.pos(scope{kind: "profile", profile: n}, []string{n})
+	}
 	slices.SortFunc(names, func(a, b string) int {
-		if d := line(a) - line(b); d != 0 {
+		if d := line[a] - line[b]; d != 0 {
 			return d
 		}
 		return strings.Compare(a, b)
@@ -377,6 +386,12 @@ func (p *parser) parseProfiles(r *Registry, raw map[string]any) {
 }
 
 func noID() int { return 0 }
+
+// isWord reports whether a stage or variant name is usable as a key on a
+// command line: non-empty printable text without spaces.
+func isWord(s string) bool {
+	return s != "" && !strings.ContainsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) })
+}
 
 // errPath reads the key path that a validation message starts with
 // ("train.lr[2]: ..." or "net.ghost_batch 24 ..."), to place the error.
@@ -496,12 +511,29 @@ func (r *Registry) Resolve(stage int, variant, profile string) (Config, error) {
 
 // withProfile returns a copy of c scaled by the profile named name.
 func (c Config) withProfile(name string, p Profile) Config {
+	c = c.clone()
 	c.Profile = name
+	p.apply(&c)
+	return c
+}
+
+// clone returns a deep copy of c, so that callers may change what Resolve
+// returns without touching the registry.
+func (c Config) clone() Config {
 	c.Train.LR = slices.Clone(c.Train.LR)
+	c.Published.UnverifiedFields = slices.Clone(c.Published.UnverifiedFields)
 	if c.Analysis != nil {
 		a := *c.Analysis
+		a.LRGrid = slices.Clone(a.LRGrid)
+		a.AxisGrid = slices.Clone(a.AxisGrid)
+		a.Depths = slices.Clone(a.Depths)
+		a.Order = slices.Clone(a.Order)
+		a.InitScales = slices.Clone(a.InitScales)
+		a.Layers = slices.Clone(a.Layers)
+		a.Inputs = slices.Clone(a.Inputs)
+		a.Acts = slices.Clone(a.Acts)
+		a.BNs = slices.Clone(a.BNs)
 		c.Analysis = &a
 	}
-	p.apply(&c)
 	return c
 }

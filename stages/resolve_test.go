@@ -309,3 +309,23 @@ func near(a, b float64) bool { d := a - b; return d < 1e-12 && d > -1e-12 }
 func net9Ghost() model.Net {
 	return model.Net{Name: "resnet9", Width: 1, BN: "ghost", GhostBatch: 32, BNScaleInit: "one", Act: "relu", Order: "conv-bn-act-pool", ClassifierScale: 0.125}
 }
+
+// TestResolveReturnsCopies: changing a resolved config leaves the registry
+// as it was.
+func TestResolveReturnsCopies(t *testing.T) {
+	r := loadBase(t)
+	c, err := r.Resolve(2, "b.s3", "paper")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Train.LR[1].LR = 99
+	c.Analysis.LRGrid[0] = 99
+	c.Analysis.Axis = "x"
+	d, err := r.Resolve(2, "b.s3", "paper")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Train.LR[1].LR == 99 || d.Analysis.LRGrid[0] == 99 || d.Analysis.Axis != "batch" {
+		t.Errorf("a change to a resolved config reached the registry: %+v %+v", d.Train.LR, d.Analysis)
+	}
+}

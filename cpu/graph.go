@@ -189,7 +189,18 @@ func compile(st *state, n int, train bool, smoothing float64, prof *profile) (_ 
 			if len(xs) != 3 {
 				return nil, fmt.Errorf("layer %s: BN needs a C,H,W input, got %v", l.Name, xs)
 			}
-			s := kernels.BNShape{N: n, HW: xs[1] * xs[2], C: xs[0], Ghost: l.BN.Ghost}
+			// Ghost BN keeps its number of splits (and per-split running
+			// stats) for any batch, as Page's GhostBatchNorm does, so a
+			// short last batch gets smaller ghost batches.
+			ghost := 0
+			if l.BN.Ghost > 0 {
+				sp := st.bn[i].splits
+				if n%sp != 0 {
+					return nil, fmt.Errorf("layer %s: batch %d does not split into the %d ghost batches of the running stats (use drop_last)", l.Name, n, sp)
+				}
+				ghost = n / sp
+			}
+			s := kernels.BNShape{N: n, HW: xs[1] * xs[2], C: xs[0], Ghost: ghost}
 			shape := nhwc(n, xs)
 			if train {
 				op, err = c.newBNActOp(s, l.BN.Eps, a, st.bn[i], shape, needX, trainable(l.Params[0]), trainable(l.Params[1]))

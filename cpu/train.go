@@ -66,6 +66,18 @@ func (b *Backend) Train(ctx context.Context, req backend.Request) (res backend.R
 	if err != nil {
 		return res, fmt.Errorf("cpu: train: %w", err)
 	}
+	// Compile the short last batch's graph now: it fails early (ghost BN
+	// splits) and keeps compilation out of the timed epoch.
+	if rem := prep.TrainLen() % tc.BatchSize; !tc.DropLast && rem > 0 && prep.TrainLen() > tc.BatchSize {
+		if _, err := tr.trainGraph(rem); err != nil {
+			return res, err
+		}
+	}
+	var stats *layerStats
+	logEvery := 0
+	if a := cfg.Analysis; a != nil && a.LogEvery > 0 {
+		stats, logEvery = newLayerStats(spec), a.LogEvery
+	}
 	var avg *ema
 	if tc.EMAMomentum > 0 {
 		avg = newEMA(tr.st)
@@ -84,7 +96,12 @@ func (b *Backend) Train(ctx context.Context, req backend.Request) (res backend.R
 			if err != nil {
 				return res, fmt.Errorf("cpu: train epoch %d: %w", e, err)
 			}
-			lr = lrAt(tc.LR, stepEpoch(tc.Schedule, e, batch.Index, steps))
+			at := stepEpoch(tc.Schedule, e, batch.Index, steps)
+			lr = lrAt(tc.LR, at)
+			logNow := stats != nil && (k+1)%logEvery == 0
+			if logNow {
+				stats.save(tr.st)
+			}
 			loss, err := tr.Step(batch.X[:batch.N*il], batch.Y[:batch.N], lr)
 			if err != nil {
 				return res, fmt.Errorf("cpu: train epoch %d step %d: %w", e, batch.Index+1, err)
@@ -95,6 +112,9 @@ func (b *Backend) Train(ctx context.Context, req backend.Request) (res backend.R
 				res.Diverged, res.DivergedEpoch = true, e
 				res.PeakRSSBytes = PeakRSS()
 				return res, nil
+			}
+			if logNow {
+				obs.Layers(stats.measure(spec, tr.st, tr.grads, k, at))
 			}
 			lossSum += loss
 			correct += tr.lastCorrect

@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"context"
+	"math"
 	"testing"
 
 	"speedrun/backend"
@@ -94,5 +95,59 @@ func TestTrainDeterministic(t *testing.T) {
 	_, c := trainOnce(t, cfg, 43)
 	if c.losses[len(c.losses)-1] == a.losses[len(a.losses)-1] {
 		t.Errorf("seeds 42 and 43 gave the same last loss %v", a.losses[len(a.losses)-1])
+	}
+}
+
+type layerRecorder struct {
+	recorder
+	stats []backend.LayerStat
+}
+
+func (r *layerRecorder) Layers(s []backend.LayerStat) { r.stats = append(r.stats, s...) }
+
+// TestTrainFinalNet runs the post-8 recipe end to end on a small set:
+// whitening, ghost BN (with a short last batch), CELU, frozen BN scales
+// with a BN-bias group, label smoothing, EMA, TTA and per-layer stats.
+func TestTrainFinalNet(t *testing.T) {
+	cfg := smokeConfig()
+	n := &cfg.Net
+	n.Name, n.BN, n.GhostBatch, n.FreezeBNScale = "final", "ghost", 16, true
+	n.Act, n.CELUAlpha, n.Order, n.ClassifierScale = "celu", 0.3, "conv-pool-bn-act", 1.0/16
+	n.Whiten, n.WhitenEps, n.WhitenImages = true, 1e-2, 200
+	cfg.Train.Epochs, cfg.Train.LabelSmoothing = 2, 0.2
+	cfg.Train.BNBiasLRMul, cfg.Train.BNBiasWDDiv = 64, 64
+	cfg.Train.EMAMomentum, cfg.Train.EMAEvery = 0.99, 5
+	cfg.Train.LR = []stages.Knot{{Epoch: 0, LR: 0}, {Epoch: 1, LR: 1}, {Epoch: 2, LR: 0.1}}
+	cfg.Data.TrainSize, cfg.Data.TestSize = 296, 100 // 296 = 4*64 + 40: the last batch has 4 ghost batches of 10
+	cfg.Analysis = &stages.Analysis{LogEvery: 3}
+
+	set, err := data.Synthetic(data.SyntheticOptions{Train: 1000, Test: 500, Seed: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := model.Build(cfg.Net)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := New(Options{})
+	rec := &layerRecorder{}
+	res, err := b.Train(context.Background(), backend.Request{Config: cfg, Spec: spec, Data: set, Seed: 5, Observer: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Diverged || math.IsNaN(res.TestLoss) || math.IsNaN(res.TTAAcc) || len(res.Epochs) != 2 {
+		t.Fatalf("result %+v", res)
+	}
+	if len(rec.losses) != 10 {
+		t.Errorf("%d steps, want 2 epochs x 5", len(rec.losses))
+	}
+	// 10 steps, logged every 3rd: 3 logs of the 9 trainable conv/linear weights.
+	if len(rec.stats) != 3*9 {
+		t.Errorf("%d layer stats, want 27", len(rec.stats))
+	}
+	for _, s := range rec.stats {
+		if !(s.WeightNorm > 0 && s.GradNorm > 0 && s.Update > 0) {
+			t.Errorf("layer stat %+v: want positive norms", s)
+		}
 	}
 }

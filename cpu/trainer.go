@@ -57,6 +57,16 @@ func NewTrainer(spec *model.Spec, cfg stages.Config, seed uint64, batch int) (*T
 	if err := initParams(spec, st.params, rand.New(rand.NewPCG(seed, 0x1a17))); err != nil {
 		return nil, fmt.Errorf("cpu: network %s: %w", spec.Name, err)
 	}
+	if a := cfg.Analysis; a != nil && a.InitScale > 0 && a.InitScale != 1 {
+		// E6.3: rescale the initial conv and linear weights.
+		for i, p := range spec.Params {
+			if p.Role == model.RoleWeight {
+				for j := range st.params[i] {
+					st.params[i][j] *= float32(a.InitScale)
+				}
+			}
+		}
+	}
 	opt, err := newOptimizer(spec, cfg.Train)
 	if err != nil {
 		return nil, fmt.Errorf("cpu: %w", err)

@@ -1,0 +1,240 @@
+// Package analysis runs the analysis experiments of posts 5-7 (blog-stages.md
+// §3): hyperparameter slices and the cyclical tuner (post 5), per-layer
+// weight-norm dynamics and LARS (post 6) and the batch-norm experiments
+// (post 7). Each experiment kind lives in its own file; Run dispatches on the
+// config's Kind and stores what it measures in the results database, from
+// which WriteCharts draws every chart.
+package analysis
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+
+	"speedrun/backend"
+	"speedrun/data"
+	"speedrun/results"
+	"speedrun/stages"
+)
+
+// Request is one analysis cell.
+type Request struct {
+	// Config is the resolved config; Kind and Analysis select the
+	// experiment.
+	Config stages.Config
+	// Data is the dataset (already subset to the config's sizes or not:
+	// every experiment subsets again, which is a no-op when it already is).
+	Data *data.Set
+	Seed uint64
+	// Backend trains the plain runs (E5.1 grid points, E5.2 steps, E7.1).
+	// Experiments that log inside the training loop (E6.x) drive the CPU
+	// engine directly.
+	Backend backend.Backend
+	// DB and RunID say where measurements go; RunID is the analysis
+	// cell's own run.
+	DB       *results.DB
+	RunID    int64
+	Observer backend.Observer
+	Log      *slog.Logger
+}
+
+// Outcome is how an analysis cell ended.
+type Outcome struct {
+	// Accuracy is the headline test accuracy (the best grid point, the
+	// tuner's best, the trained run's); NaN when the experiment has none.
+	Accuracy      float64
+	Diverged      bool
+	DivergedEpoch int
+	// Train is the plain training result for kinds that are one training
+	// run (lr_stress), so the caller can record its times; nil otherwise.
+	Train *backend.Result
+}
+
+// Chart is one PNG that WriteCharts wrote.
+type Chart struct {
+	Title string
+	File  string
+}
+
+// Kinds lists the experiment kinds Run understands.
+func Kinds() []string {
+	return []string{KindLRBatch, KindLRMomentum, KindLRWD, KindTune, KindNorms, KindLARS, KindEquilibrium,
+		KindLRStress, KindBNHistograms, KindDeepFC, KindConvHistograms}
+}
+
+// The experiment kinds (stages.Config.Kind).
+const (
+	KindLRBatch        = "lr_batch"
+	KindLRMomentum     = "lr_momentum"
+	KindLRWD           = "lr_wd"
+	KindTune           = "tune"
+	KindNorms          = "norms"
+	KindLARS           = "lars"
+	KindEquilibrium    = "equilibrium"
+	KindLRStress       = "lr_stress"
+	KindBNHistograms   = "bn_histograms"
+	KindDeepFC         = "deepfc"
+	KindConvHistograms = "conv_histograms"
+)
+
+// Run runs the analysis experiment req.Config.Kind.
+func Run(ctx context.Context, req Request) (Outcome, error) {
+	if req.Data == nil {
+		return none(), fmt.Errorf("analysis: %s %s: no dataset", req.Config.Variant, req.Config.Kind)
+	}
+	if req.DB == nil {
+		return none(), fmt.Errorf("analysis: %s %s: no results database", req.Config.Variant, req.Config.Kind)
+	}
+	if req.Observer == nil {
+		req.Observer = backend.NopObserver{}
+	}
+	if req.Log == nil {
+		req.Log = slog.New(slog.DiscardHandler)
+	}
+	a := req.Config.Analysis
+	if a == nil {
+		a = &stages.Analysis{}
+		req.Config.Analysis = a
+	}
+	var (
+		out Outcome
+		err error
+	)
+	switch req.Config.Kind {
+	case KindLRBatch, KindLRMomentum, KindLRWD:
+		out, err = runGrid(ctx, req)
+	case KindTune:
+		out, err = runTuneCell(ctx, req)
+	case KindNorms, KindLARS:
+		out, err = runNorms(ctx, req)
+	case KindEquilibrium:
+		out, err = runEquilibrium(ctx, req)
+	case KindLRStress:
+		out, err = runStress(ctx, req)
+	case KindBNHistograms, KindConvHistograms:
+		out, err = runConvHistograms(ctx, req)
+	case KindDeepFC:
+		out, err = runDeepFC(ctx, req)
+	default:
+		return none(), fmt.Errorf("analysis: %s: kind %q: want one of %q", req.Config.Variant, req.Config.Kind, Kinds())
+	}
+	if err != nil {
+		return out, fmt.Errorf("analysis: %s (%s): %w", req.Config.Variant, req.Config.Kind, err)
+	}
+	return out, nil
+}
+
+func none() Outcome { return Outcome{Accuracy: math.NaN()} }
+
+// put stores v as the JSON measurement name of the request's run.
+func put(ctx context.Context, req Request, name string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("measurement %s: %w", name, err)
+	}
+	return req.DB.PutMeasurement(ctx, results.Measurement{RunID: req.RunID, Name: name, JSON: string(b)})
+}
+
+// stored returns the run's measurements by name (for resuming a cell whose
+// run row was kept).
+func stored(ctx context.Context, db *results.DB, runID int64) (map[string]string, error) {
+	ms, err := db.Measurements(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(ms))
+	for _, m := range ms {
+		out[m.Name] = m.JSON
+	}
+	return out, nil
+}
+
+// jsonFloat is a float64 that stores NaN and ±Inf as null.
+type jsonFloat float64
+
+func (f jsonFloat) MarshalJSON() ([]byte, error) {
+	if math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) {
+		return []byte("null"), nil
+	}
+	return json.Marshal(float64(f))
+}
+
+func (f *jsonFloat) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*f = jsonFloat(math.NaN())
+		return nil
+	}
+	var v float64
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*f = jsonFloat(v)
+	return nil
+}
+
+var errNoKnots = errors.New("train.lr has no knots")
+
+// withPeakLR returns knots scaled so that their largest value is peak.
+func withPeakLR(knots []stages.Knot, peak float64) ([]stages.Knot, error) {
+	top := 0.0
+	for _, k := range knots {
+		top = math.Max(top, k.LR)
+	}
+	if len(knots) == 0 {
+		return nil, errNoKnots
+	}
+	if top <= 0 {
+		return nil, fmt.Errorf("train.lr %v: peak is %g, want > 0 to rescale", knots, top)
+	}
+	out := make([]stages.Knot, len(knots))
+	for i, k := range knots {
+		out[i] = stages.Knot{Epoch: k.Epoch, LR: k.LR * peak / top}
+	}
+	return out, nil
+}
+
+// peakLR is the largest knot value.
+func peakLR(knots []stages.Knot) float64 {
+	top := 0.0
+	for _, k := range knots {
+		top = math.Max(top, k.LR)
+	}
+	return top
+}
+
+// lrAt evaluates knots at epoch e like np.interp: linear between knots,
+// the end values held outside.
+func lrAt(knots []stages.Knot, e float64) float64 {
+	if len(knots) == 0 {
+		return 0
+	}
+	if e <= knots[0].Epoch {
+		return knots[0].LR
+	}
+	for i := 1; i < len(knots); i++ {
+		if e <= knots[i].Epoch {
+			a, b := knots[i-1], knots[i]
+			return a.LR + (b.LR-a.LR)*(e-a.Epoch)/(b.Epoch-a.Epoch)
+		}
+	}
+	return knots[len(knots)-1].LR
+}
+
+// stepEpoch is the fractional epoch at which step i (from 0) of epoch e
+// (from 1) reads the schedule (stages.Train.Schedule).
+func stepEpoch(schedule string, e, i, steps int) float64 {
+	if schedule == "step" {
+		return float64(e-1) + float64(i+1)/float64(steps)
+	}
+	return float64(e-1) + float64(i)/float64(steps)
+}
+
+// trainConfig is cfg as a plain training run.
+func trainConfig(cfg stages.Config) stages.Config {
+	cfg.Kind = "train"
+	cfg.Analysis = nil
+	return cfg
+}

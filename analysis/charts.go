@@ -1,0 +1,502 @@
+package analysis
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+
+	"speedrun/plots"
+	"speedrun/results"
+	"speedrun/stages"
+)
+
+// runData is one run with what the charts read.
+type runData struct {
+	run  results.Run
+	cfg  stages.Config
+	meas map[string]string
+}
+
+// WriteCharts draws every analysis chart of stage from the stored
+// measurements only and writes them as PNGs (temp file + rename) into
+// dir. Chart.File is the file name relative to dir. A stage without
+// analysis measurements gives no charts and no error.
+func WriteCharts(ctx context.Context, db *results.DB, stage int, dir string) ([]Chart, error) {
+	runs, err := db.Runs(ctx, results.Filter{Stages: []int{stage}})
+	if err != nil {
+		return nil, fmt.Errorf("analysis: charts of stage %d: %w", stage, err)
+	}
+	var rds []runData
+	for _, r := range runs {
+		rd := runData{run: r}
+		if r.ConfigJSON != "" {
+			if err := json.Unmarshal([]byte(r.ConfigJSON), &rd.cfg); err != nil {
+				return nil, fmt.Errorf("analysis: charts: run %d config: %w", r.ID, err)
+			}
+		}
+		if rd.meas, err = stored(ctx, db, r.ID); err != nil {
+			return nil, fmt.Errorf("analysis: charts: run %d: %w", r.ID, err)
+		}
+		rds = append(rds, rd)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("analysis: charts: %w", err)
+	}
+	w := &chartWriter{dir: dir}
+	for _, rd := range rds {
+		if err := ctx.Err(); err != nil {
+			return w.charts, err
+		}
+		tag := fmt.Sprintf("%s %s run %d", rd.run.Variant, rd.run.Profile, rd.run.ID)
+		switch rd.cfg.Kind {
+		case KindLRBatch, KindLRMomentum, KindLRWD:
+			w.add(gridChart(rd, tag))
+		case KindBNHistograms, KindConvHistograms, KindDeepFC:
+			for _, f := range histCharts(rd, tag) {
+				w.add(f.title, f.fig, f.err)
+			}
+		case KindNorms, KindLARS:
+			ls, err := db.LayerStats(ctx, rd.run.ID)
+			if err != nil {
+				return nil, err
+			}
+			w.add(normsChart(rd, ls, tag))
+			w.add(weightNormChart(rd, ls, tag))
+		case KindEquilibrium:
+			ls, err := db.LayerStats(ctx, rd.run.ID)
+			if err != nil {
+				return nil, err
+			}
+			w.add(equilibriumRatioChart(rd, ls, tag))
+			w.add(equilibriumNormChart(rd, ls, tag))
+		}
+	}
+	w.add(tuneChart(rds, stage))
+	w.add(stressChart(rds, stage))
+	return w.charts, w.err
+}
+
+type chartWriter struct {
+	dir    string
+	charts []Chart
+	err    error
+}
+
+// add saves fig; a chart with nothing to draw is left out silently.
+func (w *chartWriter) add(title string, fig *plots.Figure, err error) {
+	if errors.Is(err, plots.ErrNoData) || (err == nil && fig == nil) {
+		return
+	}
+	if err != nil {
+		w.err = errors.Join(w.err, fmt.Errorf("analysis: chart %q: %w", title, err))
+		return
+	}
+	file := plots.Slug(title) + ".png"
+	if err := fig.Save(filepath.Join(w.dir, file)); err != nil {
+		w.err = errors.Join(w.err, fmt.Errorf("analysis: chart %q: %w", title, err))
+		return
+	}
+	w.charts = append(w.charts, Chart{Title: title, File: file})
+}
+
+// tile puts the single panels of figs into one figure, cols per row.
+func tile(figs []*plots.Figure, cols int) *plots.Figure {
+	rows := (len(figs) + cols - 1) / cols
+	out := &plots.Figure{Width: vg.Length(cols) * 4 * vg.Inch, Height: vg.Length(rows) * 3 * vg.Inch}
+	for i, f := range figs {
+		r, c := i/cols, i%cols
+		for _, p := range f.Panels {
+			out.Panels = append(out.Panels, plots.Panel{Plot: p.Plot,
+				X0: float64(c) / float64(cols), X1: float64(c+1) / float64(cols),
+				Y0: 1 - float64(r+1)/float64(rows), Y1: 1 - float64(r)/float64(rows)})
+		}
+	}
+	return out
+}
+
+// gridChart is the E5.1 heat map of final accuracy with the predicted
+// flat ridge through the best point: lambda/N, lambda/(1-rho) or
+// lambda*alpha constant.
+func gridChart(rd runData, tag string) (string, *plots.Figure, error) {
+	var pts []gridPoint
+	for name, s := range rd.meas {
+		if !strings.HasPrefix(name, "grid/") {
+			continue
+		}
+		var p gridPoint
+		if err := json.Unmarshal([]byte(s), &p); err != nil {
+			return tag, nil, fmt.Errorf("measurement %s: %w", name, err)
+		}
+		pts = append(pts, p)
+	}
+	if len(pts) == 0 {
+		return tag, nil, plots.ErrNoData
+	}
+	var xs, ys []float64
+	for _, p := range pts {
+		if !slices.Contains(xs, p.LR) {
+			xs = append(xs, p.LR)
+		}
+		if !slices.Contains(ys, p.Value) {
+			ys = append(ys, p.Value)
+		}
+	}
+	slices.Sort(xs)
+	slices.Sort(ys)
+	z := make([][]float64, len(ys))
+	for j := range z {
+		z[j] = make([]float64, len(xs))
+		for i := range z[j] {
+			z[j][i] = math.NaN()
+		}
+	}
+	best := -1
+	for k, p := range pts {
+		z[slices.Index(ys, p.Value)][slices.Index(xs, p.LR)] = float64(p.Acc)
+		if !math.IsNaN(float64(p.Acc)) && (best < 0 || p.Acc > pts[best].Acc) {
+			best = k
+		}
+	}
+	axis := pts[0].Axis
+	ylabel := map[string]string{"batch": "batch size N", "one_minus_momentum": "1 - momentum", "weight_decay": "weight decay alpha"}[axis]
+	ridge := map[string]string{"batch": "lambda/N", "one_minus_momentum": "lambda/(1-rho)", "weight_decay": "lambda*alpha"}[axis]
+	title := fmt.Sprintf("E5.1 accuracy, %s (ridge: %s const) — %s", ylabel, ridge, tag)
+	overlay := func(p *plot.Plot, at plots.Coords) error {
+		if best < 0 {
+			return nil
+		}
+		b := pts[best]
+		var line plotter.XYs
+		lo, hi := math.Log(xs[0]), math.Log(xs[len(xs)-1])
+		for s := range 41 {
+			x := math.Exp(lo + (hi-lo)*float64(s)/40)
+			var y float64
+			switch axis {
+			case "batch", "one_minus_momentum":
+				y = b.Value * x / b.LR
+			default:
+				y = b.Value * b.LR / x
+			}
+			if y < ys[0] || y > ys[len(ys)-1] {
+				continue
+			}
+			px, py := at(x, y)
+			line = append(line, plotter.XY{X: px, Y: py})
+		}
+		if len(line) < 2 {
+			return nil
+		}
+		l, err := plotter.NewLine(line)
+		if err != nil {
+			return err
+		}
+		l.LineStyle = draw.LineStyle{Color: plots.Color(0), Width: vg.Points(2), Dashes: []vg.Length{vg.Points(5), vg.Points(3)}}
+		p.Add(l)
+		p.Legend.Add("predicted ridge "+ridge+" = const", l)
+		return nil
+	}
+	fig, err := plots.Heatmap(title, "peak lambda", ylabel, xs, ys, z, overlay)
+	return title, fig, err
+}
+
+// tuneChart draws every E5.2 trajectory of the stage: accuracy per
+// training and the best so far.
+func tuneChart(rds []runData, stage int) (string, *plots.Figure, error) {
+	byTune := map[string][]TuneStep{}
+	for _, rd := range rds {
+		for name, s := range rd.meas {
+			if !strings.HasPrefix(name, "tune/step") {
+				continue
+			}
+			var st TuneStep
+			if err := json.Unmarshal([]byte(s), &st); err != nil {
+				return "", nil, fmt.Errorf("run %d measurement %s: %w", rd.run.ID, name, err)
+			}
+			byTune[st.Tune] = append(byTune[st.Tune], st)
+		}
+	}
+	title := fmt.Sprintf("E5.2 cyclical coordinate descent (stage %d): accuracy per tuning run", stage)
+	var series []plots.Series
+	for _, name := range sortedKeys(byTune) {
+		steps := byTune[name]
+		slices.SortFunc(steps, func(a, b TuneStep) int { return cmp.Compare(a.Run, b.Run) })
+		acc, bestSoFar := plots.Series{Name: name, Points: true}, plots.Series{Name: name + " best so far"}
+		top := math.NaN()
+		for _, s := range steps {
+			acc.X, acc.Y = append(acc.X, float64(s.Run)), append(acc.Y, float64(s.Acc))
+			top = maxAcc(top, float64(s.Acc))
+			bestSoFar.X, bestSoFar.Y = append(bestSoFar.X, float64(s.Run)), append(bestSoFar.Y, top)
+		}
+		series = append(series, acc, bestSoFar)
+	}
+	if len(series) == 0 {
+		return title, nil, plots.ErrNoData
+	}
+	fig, err := plots.Lines(title, "tuning run", "test accuracy", series, plots.Axes{})
+	return title, fig, err
+}
+
+// stressChart is E7.1: training accuracy against lambda (log axis), one
+// line per run, the diverged ones marked in the legend.
+func stressChart(rds []runData, stage int) (string, *plots.Figure, error) {
+	title := fmt.Sprintf("E7.1 LR stress test (stage %d): train accuracy against lambda", stage)
+	var series []plots.Series
+	for _, rd := range rds {
+		s, ok := rd.meas["stress"]
+		if !ok {
+			continue
+		}
+		var m stressResult
+		if err := json.Unmarshal([]byte(s), &m); err != nil {
+			return title, nil, fmt.Errorf("run %d stress: %w", rd.run.ID, err)
+		}
+		name := fmt.Sprintf("%s %s (%s)", rd.run.Variant, rd.run.Profile, m.BN)
+		if m.Diverged {
+			name += fmt.Sprintf(" NaN at epoch %d", m.DivergedEpoch)
+		}
+		ser := plots.Series{Name: name, Points: true}
+		for _, e := range m.Epochs {
+			ser.X, ser.Y = append(ser.X, float64(e.LR)), append(ser.Y, float64(e.TrainAcc))
+		}
+		series = append(series, ser)
+	}
+	if len(series) == 0 {
+		return title, nil, plots.ErrNoData
+	}
+	fig, err := plots.Lines(title, "lambda (end of epoch)", "train accuracy", series, plots.Axes{LogX: true})
+	return title, fig, err
+}
+
+type titledFig struct {
+	title string
+	fig   *plots.Figure
+	err   error
+}
+
+// histCharts draws one figure per group of a histogram run: a panel per
+// layer (or depth), a line per channel and the pooled histogram scaled to
+// one channel.
+func histCharts(rd runData, tag string) []titledFig {
+	groups := map[string][]histogram{}
+	for name, s := range rd.meas {
+		if !strings.HasPrefix(name, "hist/") {
+			continue
+		}
+		var h histogram
+		if err := json.Unmarshal([]byte(s), &h); err != nil {
+			return []titledFig{{title: tag, err: fmt.Errorf("measurement %s: %w", name, err)}}
+		}
+		groups[h.Group] = append(groups[h.Group], h)
+	}
+	var out []titledFig
+	for _, g := range sortedKeys(groups) {
+		hs := groups[g]
+		slices.SortFunc(hs, func(a, b histogram) int { return cmp.Compare(a.Order, b.Order) })
+		title := fmt.Sprintf("per-channel histograms, %s — %s", g, tag)
+		var figs []*plots.Figure
+		for _, h := range hs {
+			xs := h.centres()
+			var series []plots.Series
+			for _, c := range h.Channels {
+				ys := make([]float64, len(c.Counts))
+				for i, n := range c.Counts {
+					ys[i] = float64(n)
+				}
+				series = append(series, plots.Series{Name: fmt.Sprintf("ch %d", c.Channel), X: xs, Y: ys})
+			}
+			if nc := len(h.Means); nc > 0 {
+				ys := make([]float64, len(h.Pooled))
+				for i, n := range h.Pooled {
+					ys[i] = float64(n) / float64(nc)
+				}
+				series = append(series, plots.Series{Name: "all channels / C", X: xs, Y: ys})
+			}
+			f, err := plots.Lines(h.Layer, "activation", "count", series, plots.Axes{})
+			if err != nil {
+				out = append(out, titledFig{title: title, err: err})
+				continue
+			}
+			f.Panels[0].Plot.Legend.Top = true
+			figs = append(figs, f)
+		}
+		if len(figs) > 0 {
+			out = append(out, titledFig{title: title, fig: tile(figs, min(3, len(figs)))})
+		}
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// prediction is the post-6 equilibrium angular step sqrt(2 lambda alpha /
+// (1 - rho)) at fractional epoch ep of cfg's schedule.
+func prediction(cfg stages.Config, ep float64) float64 {
+	return math.Sqrt(2 * lrAt(cfg.Train.LR, ep) * cfg.Train.WeightDecay / (1 - cfg.Train.Momentum))
+}
+
+// effective is lambda|g|/((1-rho)|w|) in the engine's units: the step
+// lambda/N applied to the gradient of the summed loss.
+func effective(cfg stages.Config, s results.LayerStat) float64 {
+	n := float64(max(cfg.Train.BatchSize, 1))
+	return lrAt(cfg.Train.LR, s.Epoch) / n * s.GradNorm / ((1 - cfg.Train.Momentum) * s.WeightNorm)
+}
+
+// normsChart is E6.1/E6.2: a panel per layer with |dw|/|w|, the
+// effective step lambda|g|/((1-rho)|w|) and the equilibrium prediction.
+func normsChart(rd runData, ls []results.LayerStat, tag string) (string, *plots.Figure, error) {
+	title := fmt.Sprintf("E6 per-layer angular update against the equilibrium prediction — %s", tag)
+	byLayer := map[string][]results.LayerStat{}
+	var order []string
+	for _, s := range ls {
+		if _, ok := byLayer[s.Layer]; !ok {
+			order = append(order, s.Layer)
+		}
+		byLayer[s.Layer] = append(byLayer[s.Layer], s)
+	}
+	if len(order) == 0 {
+		return title, nil, plots.ErrNoData
+	}
+	var figs []*plots.Figure
+	for _, l := range order {
+		upd, eff, pred := plots.Series{Name: "|dw|/|w|"}, plots.Series{Name: "lambda|g|/((1-rho)|w|)"}, plots.Series{Name: "sqrt(2 lambda alpha/(1-rho))"}
+		for _, s := range byLayer[l] {
+			upd.X, upd.Y = append(upd.X, s.Epoch), append(upd.Y, s.UpdateRatio)
+			eff.X, eff.Y = append(eff.X, s.Epoch), append(eff.Y, effective(rd.cfg, s))
+			pred.X, pred.Y = append(pred.X, s.Epoch), append(pred.Y, prediction(rd.cfg, s.Epoch))
+		}
+		f, err := plots.Lines(l, "epoch", "ratio", []plots.Series{upd, eff, pred}, plots.Axes{LogY: true})
+		if err != nil {
+			if errors.Is(err, plots.ErrNoData) {
+				continue
+			}
+			return title, nil, err
+		}
+		figs = append(figs, f)
+	}
+	if len(figs) == 0 {
+		return title, nil, plots.ErrNoData
+	}
+	return title, tile(figs, min(4, len(figs))), nil
+}
+
+// weightNormChart draws |w| per layer over training.
+func weightNormChart(rd runData, ls []results.LayerStat, tag string) (string, *plots.Figure, error) {
+	title := fmt.Sprintf("E6 per-layer weight norm |w| — %s", tag)
+	idx := map[string]int{}
+	var series []plots.Series
+	for _, s := range ls {
+		i, ok := idx[s.Layer]
+		if !ok {
+			i = len(series)
+			idx[s.Layer] = i
+			series = append(series, plots.Series{Name: s.Layer})
+		}
+		series[i].X, series[i].Y = append(series[i].X, s.Epoch), append(series[i].Y, s.WeightNorm)
+	}
+	if len(series) == 0 {
+		return title, nil, plots.ErrNoData
+	}
+	fig, err := plots.Lines(title, "epoch", "|w|", series, plots.Axes{LogY: true})
+	return title, fig, err
+}
+
+// prefixed groups E6.3 layer stats by sub-run prefix ("wd=..." or
+// "init=...") and step, reducing over layers with f.
+func prefixed(ls []results.LayerStat, kind string, f func([]results.LayerStat) float64) []plots.Series {
+	type key struct {
+		prefix string
+		step   int
+	}
+	groups := map[key][]results.LayerStat{}
+	var prefixes []string
+	for _, s := range ls {
+		p, _, ok := strings.Cut(s.Layer, "/")
+		if !ok || !strings.HasPrefix(p, kind+"=") {
+			continue
+		}
+		if !slices.Contains(prefixes, p) {
+			prefixes = append(prefixes, p)
+		}
+		groups[key{p, s.Step}] = append(groups[key{p, s.Step}], s)
+	}
+	var out []plots.Series
+	for _, p := range prefixes {
+		ser := plots.Series{Name: p}
+		var steps []int
+		for k := range groups {
+			if k.prefix == p {
+				steps = append(steps, k.step)
+			}
+		}
+		slices.Sort(steps)
+		for _, st := range steps {
+			g := groups[key{p, st}]
+			ser.X, ser.Y = append(ser.X, g[0].Epoch), append(ser.Y, f(g))
+		}
+		out = append(out, ser)
+	}
+	return out
+}
+
+// equilibriumRatioChart is E6.3 (a): with lambda*alpha fixed, the mean
+// angular update over layers relaxes to the same sqrt(2 lambda alpha /
+// (1-rho)) for every alpha.
+func equilibriumRatioChart(rd runData, ls []results.LayerStat, tag string) (string, *plots.Figure, error) {
+	title := fmt.Sprintf("E6.3 mean |dw|/|w| over layers, alpha varied at fixed lambda*alpha — %s", tag)
+	series := prefixed(ls, "wd", func(g []results.LayerStat) float64 {
+		s := 0.0
+		for _, x := range g {
+			s += x.UpdateRatio
+		}
+		return s / float64(len(g))
+	})
+	if len(series) == 0 {
+		return title, nil, plots.ErrNoData
+	}
+	if len(series[0].X) > 0 {
+		pred := plots.Series{Name: "sqrt(2 lambda alpha/(1-rho))"}
+		for _, x := range series[0].X {
+			pred.X, pred.Y = append(pred.X, x), append(pred.Y, prediction(rd.cfg, x))
+		}
+		series = append(series, pred)
+	}
+	fig, err := plots.Lines(title, "epoch", "|dw|/|w|", series, plots.Axes{LogY: true})
+	return title, fig, err
+}
+
+// equilibriumNormChart is E6.3 (b): the total weight norm over layers for
+// each initial scale relaxes to the same value.
+func equilibriumNormChart(rd runData, ls []results.LayerStat, tag string) (string, *plots.Figure, error) {
+	title := fmt.Sprintf("E6.3 total weight norm, initial scale varied — %s", tag)
+	series := prefixed(ls, "init", func(g []results.LayerStat) float64 {
+		s := 0.0
+		for _, x := range g {
+			s += x.WeightNorm * x.WeightNorm
+		}
+		return math.Sqrt(s)
+	})
+	if len(series) == 0 {
+		return title, nil, plots.ErrNoData
+	}
+	fig, err := plots.Lines(title, "epoch", "sqrt(sum |w|^2)", series, plots.Axes{LogY: true})
+	return title, fig, err
+}

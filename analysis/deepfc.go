@@ -1,0 +1,121 @@
+package analysis
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+
+	"speedrun/cpu/kernels"
+)
+
+// deepFCWidth is the layer width E7.3 uses: net.fc_width times net.width
+// when the profile shrinks the nets (at least 16), so smoke and quick stay
+// small.
+func deepFCWidth(fcWidth int, width float64) int {
+	if fcWidth <= 0 {
+		fcWidth = 2048
+	}
+	if width > 0 && width < 1 {
+		return max(16, int(math.Round(float64(fcWidth)*width)))
+	}
+	return fcWidth
+}
+
+// deepFCBound is the half-width of the uniform init of a layer with fan-in
+// fan for activation act: He-scaled sqrt(6/fan) for ReLU (the blog), and
+// sqrt(3/fan) (unit gain) for the linear net and for the shifted-and-scaled
+// ReLU, whose output already has zero mean and unit variance.
+func deepFCBound(act string, fan int) float64 {
+	if act == "relu" {
+		return math.Sqrt(6 / float64(fan))
+	}
+	return math.Sqrt(3 / float64(fan))
+}
+
+// runDeepFC is E7.3: a Depth-layer, bias-free fully connected net at init
+// on N(0,1) inputs, for each activation, with per-channel histograms of
+// the layer outputs at the chosen depths.
+func runDeepFC(ctx context.Context, req Request) (Outcome, error) {
+	a, net := req.Config.Analysis, req.Config.Net
+	depth := net.Depth
+	if depth <= 0 {
+		depth = 50
+	}
+	width := deepFCWidth(net.FCWidth, net.Width)
+	batch := a.Batch
+	if batch <= 0 {
+		batch = 512
+	}
+	acts := a.Acts
+	if len(acts) == 0 {
+		acts = []string{"relu"}
+	}
+	depths := a.Depths
+	if len(depths) == 0 {
+		depths = []int{1, depth}
+	}
+	channels := max(a.Channels, 1)
+	for _, act := range acts {
+		if err := ctx.Err(); err != nil {
+			return none(), err
+		}
+		err := deepFC(act, depth, width, batch, req.Seed, func(d int, y []float32) error {
+			if !slices.Contains(depths, d) {
+				return nil
+			}
+			h, err := channelHistogram(y, width, channels, histBins)
+			if err != nil {
+				return err
+			}
+			h.Group, h.Layer, h.Order = "act="+act, fmt.Sprintf("depth %d", d), d
+			return put(ctx, req, fmt.Sprintf("hist/act=%s/depth%03d", act, d), h)
+		})
+		if err != nil {
+			return none(), fmt.Errorf("act %s: %w", act, err)
+		}
+	}
+	return none(), nil
+}
+
+// deepFC runs the net for one activation and calls visit with the output
+// of every linear layer (depth 1..depth), before the next activation.
+// Weights come from seed's stream, the same uniform draws for every
+// activation, scaled by deepFCBound.
+func deepFC(act string, depth, width, batch int, seed uint64, visit func(d int, y []float32) error) error {
+	var ka kernels.Activation
+	switch act {
+	case "relu":
+		ka.Kind = kernels.ActReLU
+	case "linear":
+		ka.Kind = kernels.ActIdentity
+	case "shiftscale_relu":
+		ka.Kind = kernels.ActShiftScaleReLU
+	default:
+		return fmt.Errorf("analysis.acts: %q: want \"relu\", \"linear\" or \"shiftscale_relu\"", act)
+	}
+	x := gaussian(batch*width, seed)
+	y := make([]float32, batch*width)
+	w := make([]float32, width*width)
+	rng := rand.New(rand.NewPCG(seed, 0xdeefc))
+	bound := deepFCBound(act, width)
+	for d := 1; d <= depth; d++ {
+		for i := range w {
+			w[i] = float32((2*rng.Float64() - 1) * bound)
+		}
+		if d > 1 {
+			if err := kernels.ActForward(ka, y, x); err != nil {
+				return err
+			}
+		}
+		// y = x W^T (linear weights are Out x In).
+		if err := kernels.Sgemm(false, true, batch, width, width, 1, x, width, w, width, 0, y, width); err != nil {
+			return err
+		}
+		if err := visit(d, y); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,171 @@
+package analysis
+
+import (
+	"fmt"
+
+	"speedrun/cpu/kernels"
+	"speedrun/model"
+)
+
+// forward runs spec on n NHWC examples x with the given parameter values
+// (in Spec.Params order), batch norm in training mode (batch statistics,
+// as at the first step of training), and calls visit with every layer's
+// output as it is computed. It is a plain interpreter over the Spec, built
+// for the post-7 histograms of a network at initialisation: it holds each
+// output only until its last consumer has run.
+func forward(spec *model.Spec, params [][]float32, x []float32, n int, visit func(i int, l model.Layer, y []float32) error) error {
+	if len(params) != len(spec.Params) {
+		return fmt.Errorf("forward %s: %d parameter tensors, want %d", spec.Name, len(params), len(spec.Params))
+	}
+	last := make([]int, len(spec.Layers))
+	for i, l := range spec.Layers {
+		for _, in := range l.Inputs {
+			last[in] = i
+		}
+	}
+	outs := make([][]float32, len(spec.Layers))
+	for i, l := range spec.Layers {
+		y, err := forwardLayer(spec, l, params, outs, x, n)
+		if err != nil {
+			return fmt.Errorf("forward %s: layer %s: %w", spec.Name, l.Name, err)
+		}
+		outs[i] = y
+		if visit != nil {
+			if err := visit(i, l, y); err != nil {
+				return err
+			}
+		}
+		for _, in := range l.Inputs {
+			if last[in] == i {
+				outs[in] = nil
+			}
+		}
+	}
+	return nil
+}
+
+func numel(shape []int) int {
+	p := 1
+	for _, d := range shape {
+		p *= d
+	}
+	return p
+}
+
+func forwardLayer(spec *model.Spec, l model.Layer, params [][]float32, outs [][]float32, x []float32, n int) ([]float32, error) {
+	if l.Op == model.OpInput {
+		if len(x) != n*numel(l.Out) {
+			return nil, fmt.Errorf("input has %d floats, want %d x %v", len(x), n, l.Out)
+		}
+		return x, nil
+	}
+	if len(l.Inputs) == 0 {
+		return nil, fmt.Errorf("op %s has no input", l.Op)
+	}
+	in := outs[l.Inputs[0]]
+	xs := spec.Layers[l.Inputs[0]].Out
+	y := make([]float32, n*numel(l.Out))
+	switch l.Op {
+	case model.OpScale:
+		for j, v := range in {
+			y[j] = v * float32(l.Scale)
+		}
+	case model.OpFlatten:
+		copy(y, in)
+	case model.OpConv:
+		c := l.Conv
+		if c.Bias {
+			return nil, fmt.Errorf("conv bias is not supported")
+		}
+		cv, err := kernels.NewConv(kernels.ConvShape{N: n, H: xs[1], W: xs[2], C: xs[0], K: c.Out, R: c.K, S: c.K, Stride: c.Stride, Pad: c.Pad})
+		if err != nil {
+			return nil, err
+		}
+		defer cv.Close()
+		if err := cv.Forward(in, params[l.Params[0]], y); err != nil {
+			return nil, err
+		}
+	case model.OpBN:
+		if l.BN.Identity {
+			copy(y, in)
+			return y, nil
+		}
+		hw := 1
+		if len(xs) == 3 {
+			hw = xs[1] * xs[2]
+		}
+		c := xs[0]
+		splits := 1
+		if l.BN.Ghost > 0 {
+			splits = n / l.BN.Ghost
+		}
+		mean, vr := make([]float32, splits*c), make([]float32, splits*c)
+		s := kernels.BNShape{N: n, HW: hw, C: c, Ghost: l.BN.Ghost}
+		if err := kernels.BNActForwardTrainRef(s, l.BN.Eps, kernels.Activation{Kind: kernels.ActIdentity}, in, params[l.Params[0]], params[l.Params[1]], y, mean, vr); err != nil {
+			return nil, err
+		}
+	case model.OpAct:
+		a, err := activation(l.Act)
+		if err != nil {
+			return nil, err
+		}
+		if err := kernels.ActForward(a, in, y); err != nil {
+			return nil, err
+		}
+	case model.OpMaxPool:
+		if err := kernels.MaxPoolForward(in, n, xs[1], xs[2], xs[0], l.Pool.K, y, make([]int32, len(y))); err != nil {
+			return nil, err
+		}
+	case model.OpAvgPool:
+		if err := kernels.AvgPoolForward(in, n, xs[1], xs[2], xs[0], l.Pool.K, y); err != nil {
+			return nil, err
+		}
+	case model.OpGlobalMaxPool:
+		if err := kernels.GlobalMaxPoolForward(in, n, xs[1]*xs[2], xs[0], y, make([]int32, len(y))); err != nil {
+			return nil, err
+		}
+	case model.OpGlobalAvgPool:
+		if err := kernels.GlobalAvgPoolForward(in, n, xs[1]*xs[2], xs[0], y); err != nil {
+			return nil, err
+		}
+	case model.OpAdd:
+		b := outs[l.Inputs[1]]
+		for j := range y {
+			y[j] = in[j] + b[j]
+		}
+	case model.OpLinear:
+		li := l.Linear
+		if err := kernels.Sgemm(false, true, n, li.Out, li.In, 1, in, li.In, params[l.Params[0]], li.In, 0, y, li.Out); err != nil {
+			return nil, err
+		}
+		if li.Bias {
+			b := params[l.Params[1]]
+			for r := range n {
+				for j := range li.Out {
+					y[r*li.Out+j] += b[j]
+				}
+			}
+		}
+	default:
+		return nil, fmt.Errorf("op %q is not supported by the analysis forward pass", l.Op)
+	}
+	return y, nil
+}
+
+// activation maps a model activation to the kernels' one.
+func activation(a *model.Act) (kernels.Activation, error) {
+	if a == nil {
+		return kernels.Activation{Kind: kernels.ActIdentity}, nil
+	}
+	switch a.Kind {
+	case model.ActReLU:
+		return kernels.Activation{Kind: kernels.ActReLU}, nil
+	case model.ActCELU:
+		return kernels.Activation{Kind: kernels.ActCELU, Alpha: float32(a.Alpha)}, nil
+	case model.ActShiftScaleReLU:
+		return kernels.Activation{Kind: kernels.ActShiftScaleReLU}, nil
+	case model.ActIdentity, "":
+		return kernels.Activation{Kind: kernels.ActIdentity}, nil
+	}
+	return kernels.Activation{}, fmt.Errorf("unknown activation %q", a.Kind)
+}

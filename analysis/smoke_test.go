@@ -1,0 +1,152 @@
+package analysis
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"speedrun/cpu"
+	"speedrun/data"
+	"speedrun/results"
+	"speedrun/stages"
+)
+
+// smokeEnv is what the smoke tests share: the registry, a synthetic
+// dataset at the smoke sizes, the cpu backend and a temp database.
+type smokeEnv struct {
+	reg *stages.Registry
+	set *data.Set
+	be  *cpu.Backend
+	db  *results.DB
+}
+
+func newSmokeEnv(t *testing.T) *smokeEnv {
+	t.Helper()
+	reg, err := stages.Load("../experiments.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := data.Synthetic(data.SyntheticOptions{Train: 512, Test: 256, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	be, err := cpu.New(cpu.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := results.Open(context.Background(), filepath.Join(t.TempDir(), "r.sqlite"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return &smokeEnv{reg: reg, set: set, be: be, db: db}
+}
+
+// claim writes a run row for cfg, as the runner does before calling Run.
+func (e *smokeEnv) claim(t *testing.T, cfg stages.Config) int64 {
+	t.Helper()
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner, err := results.NewOwner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := results.Start{Cell: results.Cell{Stage: cfg.Stage, Variant: cfg.Variant, Profile: cfg.Profile, ConfigHash: cfg.Hash(), DataSum: e.set.Checksum},
+		Seed: 1, ConfigJSON: string(b), Dataset: e.set.Name, Backend: "cpu"}
+	id, ok, err := e.db.Claim(context.Background(), s, owner, time.Minute)
+	if err != nil || !ok {
+		t.Fatalf("claim %s: %v %v", cfg.Variant, ok, err)
+	}
+	return id
+}
+
+// runStage runs every variant of stage at the smoke profile and returns
+// the outcomes by variant.
+func (e *smokeEnv) runStage(t *testing.T, stage int) map[string]Outcome {
+	t.Helper()
+	st, err := e.reg.Stage(fmt.Sprint(stage))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]Outcome{}
+	for _, v := range st.Variants {
+		cfg, err := e.reg.Resolve(stage, v.Name, "smoke")
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := e.claim(t, cfg)
+		start := time.Now()
+		o, err := Run(context.Background(), Request{Config: cfg, Data: e.set, Seed: 1, Backend: e.be, DB: e.db, RunID: id})
+		if err != nil {
+			t.Fatalf("%s: %v", v.Name, err)
+		}
+		t.Logf("%s (%s): %.1fs, acc %.3f diverged %v (epoch %d)", v.Name, cfg.Kind, time.Since(start).Seconds(), o.Accuracy, o.Diverged, o.DivergedEpoch)
+		out[v.Name] = o
+	}
+	return out
+}
+
+// checkCharts draws the stage's charts and checks that each file exists
+// and is a PNG.
+func (e *smokeEnv) checkCharts(t *testing.T, stage, want int) {
+	t.Helper()
+	dir := t.TempDir()
+	charts, err := WriteCharts(context.Background(), e.db, stage, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(charts) < want {
+		t.Errorf("stage %d: %d charts, want at least %d: %v", stage, len(charts), want, charts)
+	}
+	for _, c := range charts {
+		b, err := os.ReadFile(filepath.Join(dir, c.File))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) < 8 || string(b[1:4]) != "PNG" {
+			t.Errorf("%s (%s): not a PNG", c.File, c.Title)
+		}
+	}
+}
+
+func TestSmokeStage5(t *testing.T) {
+	e := newSmokeEnv(t)
+	start := time.Now()
+	out := e.runStage(t, 5)
+	t.Logf("stage 5 smoke: %.1fs", time.Since(start).Seconds())
+	for v, o := range out {
+		if math.IsNaN(o.Accuracy) {
+			t.Errorf("%s: no headline accuracy", v)
+		}
+	}
+	e.checkCharts(t, 5, 4) // three heat maps and the tuning trajectory
+}
+
+func TestSmokeStage6(t *testing.T) {
+	e := newSmokeEnv(t)
+	start := time.Now()
+	e.runStage(t, 6)
+	t.Logf("stage 6 smoke: %.1fs", time.Since(start).Seconds())
+	e.checkCharts(t, 6, 6) // norms and |w| for E6.1 and E6.2, two for E6.3
+}
+
+func TestSmokeStage7(t *testing.T) {
+	e := newSmokeEnv(t)
+	start := time.Now()
+	out := e.runStage(t, 7)
+	t.Logf("stage 7 smoke: %.1fs", time.Since(start).Seconds())
+	if o := out["p7.e1.nobn"]; !o.Diverged {
+		t.Errorf("E7.1 without BN did not diverge: %+v", o)
+	}
+	if o := out["p7.e1.bn"]; o.Diverged {
+		t.Errorf("E7.1 with BN diverged at epoch %d", o.DivergedEpoch)
+	}
+	e.checkCharts(t, 7, 1+1+3+4) // stress, E7.2, E7.3 per act, E7.4 per (bn, input)
+}

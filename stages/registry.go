@@ -480,7 +480,11 @@ func (r *Registry) Profiles() []string { return slices.Clone(r.order) }
 func (r *Registry) Profile(name string) (Profile, error) {
 	p, ok := r.profiles[name]
 	if !ok {
-		return Profile{}, fmt.Errorf("%s: unknown profile %q (known: %s)", r.file, name, strings.Join(r.order, ", "))
+		err := fmt.Errorf("%s: unknown profile %q (known: %s)", r.file, name, strings.Join(r.order, ", "))
+		if s := closest(name, slices.Clone(r.order)); s != "" {
+			err = fmt.Errorf("%w; did you mean %q?", err, s)
+		}
+		return Profile{}, err
 	}
 	return p, nil
 }
@@ -506,7 +510,11 @@ func (r *Registry) Resolve(stage int, variant, profile string) (Config, error) {
 		}
 		names = append(names, v.info.Name)
 	}
-	return Config{}, fmt.Errorf("%s: stage %d has no variant %q (known: %s)", r.file, stage, variant, strings.Join(names, ", "))
+	err = fmt.Errorf("%s: stage %d has no variant %q (known: %s)", r.file, stage, variant, strings.Join(names, ", "))
+	if s := closest(variant, names); s != "" {
+		err = fmt.Errorf("%w; did you mean %q?", err, s)
+	}
+	return Config{}, err
 }
 
 // withProfile returns a copy of c scaled by the profile named name.

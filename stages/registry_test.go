@@ -43,3 +43,57 @@ func TestEveryVariantResolves(t *testing.T) {
 		t.Fatal("no variants")
 	}
 }
+
+// TestRepoProfiles checks what each profile of the repo registry promises.
+func TestRepoProfiles(t *testing.T) {
+	r := loadRepo(t)
+	if p, err := r.Profile("paper"); err != nil || p != (Profile{Dataset: "cifar10"}) {
+		t.Errorf("paper profile = %+v, %v; want no scaling", p, err)
+	}
+	for _, s := range r.Stages() {
+		for _, v := range s.Variants {
+			paper, err := r.Resolve(s.ID, v.Name, "paper")
+			if err != nil {
+				t.Fatal(err)
+			}
+			smoke, err := r.Resolve(s.ID, v.Name, "smoke")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if smoke.Dataset != "synthetic" || smoke.Train.Epochs > 2 || smoke.Data.TrainSize != 512 || smoke.Train.BatchSize > 128 {
+				t.Errorf("%s smoke: dataset %s, %d epochs, %d images, batch %d", v.Name, smoke.Dataset, smoke.Train.Epochs, smoke.Data.TrainSize, smoke.Train.BatchSize)
+			}
+			quick, err := r.Resolve(s.ID, v.Name, "quick")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if quick.Dataset != "cifar10" || quick.Train.Epochs > 15 || quick.Data.TrainSize != 5000 {
+				t.Errorf("%s quick: dataset %s, %d epochs, %d images", v.Name, quick.Dataset, quick.Train.Epochs, quick.Data.TrainSize)
+			}
+			// Profiles keep what a variant ablates: the kind, the network's
+			// shape and every switch stay as in the paper.
+			for _, c := range []Config{smoke, quick} {
+				if c.Kind != paper.Kind || c.Net.Name != paper.Net.Name || c.Net.Order != paper.Net.Order || c.Net.Act != paper.Net.Act ||
+					c.Data.Cutout != paper.Data.Cutout || c.Train.TTA != paper.Train.TTA || c.Train.LabelSmoothing != paper.Train.LabelSmoothing {
+					t.Errorf("%s %s changed what the variant ablates", v.Name, c.Profile)
+				}
+				// The schedule keeps its shape: the peak LR is unchanged and
+				// sits at the same fraction of the run.
+				pe, pl := peak(paper)
+				ce, cl := peak(c)
+				if pl != cl || !near(pe/float64(paper.Train.Epochs), ce/float64(c.Train.Epochs)) {
+					t.Errorf("%s %s: peak %v at epoch %v of %d; paper %v at %v of %d", v.Name, c.Profile, cl, ce, c.Train.Epochs, pl, pe, paper.Train.Epochs)
+				}
+			}
+		}
+	}
+}
+
+func peak(c Config) (epoch, lr float64) {
+	for _, k := range c.Train.LR {
+		if k.LR > lr {
+			epoch, lr = k.Epoch, k.LR
+		}
+	}
+	return epoch, lr
+}

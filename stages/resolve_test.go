@@ -329,3 +329,21 @@ func TestResolveReturnsCopies(t *testing.T) {
 		t.Errorf("a change to a resolved config reached the registry: %+v %+v", d.Train.LR, d.Analysis)
 	}
 }
+
+func TestDidYouMean(t *testing.T) {
+	r := loadBase(t)
+	if _, err := r.Resolve(1, "a.s1", "smok"); err == nil || !strings.Contains(err.Error(), `did you mean "smoke"?`) {
+		t.Errorf("unknown profile: %v", err)
+	}
+	if _, err := r.Resolve(1, "a.S2", "paper"); err == nil || !strings.Contains(err.Error(), `did you mean "a.s2"?`) {
+		t.Errorf("unknown variant: %v", err)
+	}
+	tests := []struct{ key, want string }{
+		{"lables", "labels"}, {"Epochs", "epochs"}, {"cutuot", "cutout"}, {"zzz", ""}, {"lr", ""},
+	}
+	for _, tt := range tests {
+		if got := closest(tt.key, []string{"labels", "epochs", "cutout", "tta", "lars"}); got != tt.want {
+			t.Errorf("closest(%q) = %q, want %q", tt.key, got, tt.want)
+		}
+	}
+}

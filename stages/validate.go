@@ -25,7 +25,11 @@ func oneOf(key, v string, allowed ...string) error {
 	if slices.Contains(allowed, v) {
 		return nil
 	}
-	return fmt.Errorf("%s must be one of %s, not %q", key, quoteList(allowed), v)
+	err := fmt.Errorf("%s must be one of %s, not %q", key, quoteList(allowed), v)
+	if s := closest(v, slices.Clone(allowed)); s != "" {
+		err = fmt.Errorf("%w; did you mean %q?", err, s)
+	}
+	return err
 }
 
 func quoteList(xs []string) string {

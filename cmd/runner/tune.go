@@ -153,4 +153,3 @@ func pct(a float64) string {
 	}
 	return fmt.Sprintf("%.2f%%", 100*a)
 }
-

@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"context"
+	"errors"
 	"math"
 	"testing"
 
@@ -149,5 +150,32 @@ func TestTrainFinalNet(t *testing.T) {
 		if !(s.WeightNorm > 0 && s.GradNorm > 0 && s.Update > 0) {
 			t.Errorf("layer stat %+v: want positive norms", s)
 		}
+	}
+}
+
+func TestTrainDivergesAndCancels(t *testing.T) {
+	set, err := data.Synthetic(data.SyntheticOptions{Train: 256, Test: 64, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := smokeConfig()
+	cfg.Train.LR = []stages.Knot{{Epoch: 0, LR: 1e8}}
+	cfg.Train.Epochs = 3
+	spec, _ := model.Build(cfg.Net)
+	b, _ := New(Options{})
+	res, err := b.Train(context.Background(), backend.Request{Config: cfg, Spec: spec, Data: set, Seed: 1})
+	if err != nil {
+		t.Fatalf("diverging run: error %v, want a nil error", err)
+	}
+	if !res.Diverged || res.DivergedEpoch < 1 {
+		t.Errorf("LR 1e8: Diverged %v at epoch %d, want a divergence", res.Diverged, res.DivergedEpoch)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	cfg = smokeConfig()
+	_, err = b.Train(ctx, backend.Request{Config: cfg, Spec: spec, Data: set, Seed: 1})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled run: error %v, want context.Canceled", err)
 	}
 }

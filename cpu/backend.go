@@ -1,7 +1,3 @@
-// Package cpu is the CPU training engine: it compiles a model.Spec into a
-// gorgonia ExprGraph run by a TapeMachine with symbolic gradients, where
-// every layer is one of our own Ops over the oneDNN/OpenBLAS kernels of
-// package kernels; it adds our optimizer, LR schedule, EMA and TTA.
 package cpu
 
 import (

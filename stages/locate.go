@@ -161,11 +161,12 @@ func (sm *sourceMap) region(sc scope) (start, end int, ok bool) {
 
 // pos returns the 1-based line and column of the key path inside the
 // scope: the last key of path as a bare word, else its parents, else the
-// scope's first line. It returns 0, 0 when the scope is not found.
+// scope's first line. A scope written in a form the scan does not see
+// (inline tables, say) is searched for in the whole file.
 func (sm *sourceMap) pos(sc scope, path []string) (line, col int) {
 	start, end, ok := sm.region(sc)
 	if !ok {
-		return 0, 0
+		start, end = 0, len(sm.lines)
 	}
 	keys := make([]string, 0, len(path))
 	for _, k := range path {

@@ -125,6 +125,9 @@ func where(sc scope, stageID int, variant string) string {
 	case "defaults":
 		return "[defaults]"
 	case "profile":
+		if !isWord(sc.profile) {
+			return fmt.Sprintf("profile %q", sc.profile)
+		}
 		return "profile " + sc.profile
 	case "stage":
 		return fmt.Sprintf("stage %d", stageID)
@@ -179,7 +182,7 @@ func Parse(name string, src []byte) (*Registry, error) {
 			}
 			return nil, &Error{File: name, Line: pe.Position.Line, Col: col, Msg: "TOML syntax: " + msg}
 		}
-		return nil, &Error{File: name, Msg: err.Error()}
+		return nil, &Error{File: name, Line: 1, Col: 1, Msg: strings.ReplaceAll(err.Error(), "\n", `\n`)}
 	}
 	r := &Registry{file: name, profiles: map[string]Profile{}}
 	top := scope{kind: "top"}
@@ -214,7 +217,7 @@ func Parse(name string, src []byte) (*Registry, error) {
 		}
 	}
 	if len(stagesRaw) == 0 && len(p.errs) == 0 {
-		p.errs = append(p.errs, &Error{File: name, Msg: "no [[stage]] tables"})
+		p.errs = append(p.errs, &Error{File: name, Line: 1, Col: 1, Msg: "no [[stage]] tables"})
 	}
 	p.parseProfiles(r, profilesRaw)
 
@@ -381,7 +384,7 @@ func (p *parser) parseProfiles(r *Registry, raw map[string]any) {
 		r.order = append(r.order, n)
 	}
 	if _, ok := r.profiles["paper"]; !ok && len(p.errs) == 0 {
-		p.errs = append(p.errs, &Error{File: p.sm.file, Msg: "no [profile.paper] table (the unscaled blog recipe)"})
+		p.errs = append(p.errs, &Error{File: p.sm.file, Line: 1, Col: 1, Msg: "no [profile.paper] table (the unscaled blog recipe)"})
 	}
 }
 

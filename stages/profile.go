@@ -16,7 +16,8 @@ type Profile struct {
 	// TrainSize / TestSize cap the class-balanced subsets (0 = no cap).
 	TrainSize int `toml:"train_size"`
 	TestSize  int `toml:"test_size"`
-	// Width multiplies the variant's width multiplier.
+	// Width multiplies the variant's width multiplier (and deepfc's
+	// FCWidth).
 	Width float64 `toml:"width"`
 	// Epochs become max(1, ceil(epochs*EpochsScale)), capped at MaxEpochs
 	// when it is > 0; every LR knot's epoch is multiplied by new/old
@@ -76,6 +77,10 @@ func (p Profile) apply(c *Config) {
 	}
 	if p.Width > 0 {
 		c.Net.Width *= p.Width
+		if c.Net.Name == "deepfc" {
+			// deepfc has one width, FCWidth, that Net.Width does not reach.
+			c.Net.FCWidth = max(1, int(math.Round(float64(c.Net.FCWidth)*p.Width)))
+		}
 	}
 	if p.EpochsScale > 0 || p.MaxEpochs > 0 {
 		old := c.Train.Epochs

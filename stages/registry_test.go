@@ -32,6 +32,9 @@ func TestEveryVariantResolves(t *testing.T) {
 				if err := model.Validate(c.Net); err != nil {
 					t.Errorf("%s/%s: %v", v.Name, p, err)
 				}
+				if _, err := model.Build(c.Net); err != nil {
+					t.Errorf("%s/%s: %v", v.Name, p, err)
+				}
 				if c.Variant != v.Name || c.Stage != s.ID || c.Profile != p {
 					t.Errorf("%s/%s: identity is %d/%s/%s", v.Name, p, c.Stage, c.Variant, c.Profile)
 				}
@@ -96,4 +99,20 @@ func peak(c Config) (epoch, lr float64) {
 		}
 	}
 	return epoch, lr
+}
+
+func TestDeepFCWidthScales(t *testing.T) {
+	r := loadRepo(t)
+	for _, tt := range []struct {
+		profile string
+		want    int
+	}{{"paper", 2048}, {"quick", 512}, {"smoke", 128}} {
+		c, err := r.Resolve(7, "p7.e3", tt.profile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Net.FCWidth != tt.want || c.Net.Depth != 50 {
+			t.Errorf("p7.e3 %s: fc_width %d depth %d, want %d and 50", tt.profile, c.Net.FCWidth, c.Net.Depth, tt.want)
+		}
+	}
 }

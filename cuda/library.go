@@ -80,6 +80,8 @@ func pipLibDirs(sites []string) []string {
 			"/usr/lib/python3/dist-packages",
 			"/usr/lib/python3*/site-packages",
 			"/opt/conda/lib/python3*/site-packages",
+			"/opt/*/.venv/lib/python3*/site-packages", // the GPU image's torch venv
+			"/opt/*/lib/python3*/site-packages",
 		} {
 			m, _ := filepath.Glob(pat)
 			sites = append(sites, m...)

@@ -3,6 +3,7 @@
 // which has no Go (see scripts/gpu-check.sh).
 //
 //	gpucheck env                   driver, device and library facts (JSON)
+//	gpucheck constants             the enum values and layouts we assume ("NAME VALUE")
 //	gpucheck kernels|blas|conv|all each check against its Go reference (JSON lines)
 //	gpucheck train                 the GPU training engine (not implemented yet)
 //	gpucheck split -out DIR FILE…  chunk files for transfer, with a manifest
@@ -60,7 +61,7 @@ func (o *options) cuda() cuda.Options {
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: gpucheck env|kernels|blas|conv|all|train|split|join [flags]")
+		return errors.New("usage: gpucheck env|constants|kernels|blas|conv|all|train|split|join [flags]")
 	}
 	cmd, args := args[0], args[1:]
 	fs := flag.NewFlagSet("gpucheck "+cmd, flag.ContinueOnError)
@@ -95,6 +96,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(stdout, "rebuilt and verified %d files in %s\n", len(m.Files), *out)
+		return nil
+	case "constants":
+		for _, c := range cuda.Constants() {
+			fmt.Fprintf(stdout, "%s %d\n", c.Name, c.Value)
+		}
 		return nil
 	case "env", "kernels", "blas", "conv", "all", "train":
 		o.register(fs)

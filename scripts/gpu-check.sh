@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# gpu-check.sh: the CUDA backend's device check, run on the GPU machine
+# (CUDA 13, cuDNN 9, PyTorch; no Go, no network) from the repository root.
+# Everything it measures goes to $OUT (at most 8 files) within 9 minutes.
+#
+# Prepare here first (builds .device/gpucheck with CGO_ENABLED=0 and, with
+# "data", splits CIFAR-10 into 40 MB chunks under .device/chunks):
+#   scripts/gpu-prepare.sh [data]
+# then, with the device tool, carry .device/gpucheck (and .device/mini, and
+# one chunk per call plus .device/chunks/manifest.json) and run:
+#   scripts/gpu-check.sh          full check (uses the data that is there)
+#   scripts/gpu-check.sh stage    only report and join the chunks carried so far
+# Chunks carried in earlier calls stay on the warm machine (.device/ is
+# ignored), so five calls of one chunk each move the 184 MB set.
+#
+# Files in $OUT: run.log (stage times, stderr, memcheck report), env.txt, constants.txt,
+# gpu_env.json, checks.jsonl, train.jsonl, torch_p8.jsonl.
+# Environment: SEEDS (default 0,1,2), EPOCHS (default 10), TORCH_ARGS (extra
+# arguments for bench/torch_p8_reference.py, e.g. --smoke for a dry run here).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-/tmp/gpu-check-out}
+mkdir -p "$OUT"
+LOG="$OUT/run.log"
+BIN=.device/gpucheck
+SEEDS=${SEEDS:-0,1,2}
+EPOCHS=${EPOCHS:-10}
+PY=${PY:-python3}
+start=$(date +%s)
+
+log() { echo "[$(( $(date +%s) - start ))s] $*" | tee -a "$LOG" >&2; }
+
+# stage NAME SECONDS CMD...: run one stage under a timeout, log its status.
+stage() {
+  local name=$1 secs=$2; shift 2
+  local t0=$(date +%s)
+  timeout --kill-after=5 "$secs" "$@" 2>>"$LOG"
+  local rc=$?
+  log "stage $name: rc=$rc in $(( $(date +%s) - t0 ))s (limit ${secs}s)"
+  return $rc
+}
+
+# The NVIDIA pip wheels' lib folders: cuDNN dlopens its sub-libraries and
+# needs cublasLt and nvrtc, so the loader must see them from the start.
+nvlibs=$($PY - <<'PY' 2>/dev/null
+import glob, os
+try:
+    import nvidia
+    roots = list(nvidia.__path__)
+except Exception:
+    roots = []
+dirs = []
+for r in roots:
+    for p in sorted(glob.glob(os.path.join(r, "**", "lib*.so*"), recursive=True)):
+        d = os.path.dirname(p)
+        if d not in dirs:
+            dirs.append(d)
+print(":".join(dirs))
+PY
+)
+export LD_LIBRARY_PATH="${nvlibs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export SPEEDRUN_CUDA_LIB_PATH="${SPEEDRUN_CUDA_LIB_PATH:+$SPEEDRUN_CUDA_LIB_PATH:}$nvlibs"
+
+join_chunks() {
+  if [ -f .device/chunks/manifest.json ]; then
+    if [ -f .device/cifar/.verified ]; then
+      log "data: .device/cifar already rebuilt and verified"
+    elif stage join 90 "$BIN" join -dir .device/chunks -out .device/cifar >>"$LOG"; then
+      touch .device/cifar/.verified
+      cp .device/cifar/../chunks/manifest.json .device/cifar/manifest.json 2>/dev/null
+    fi
+  else
+    log "data: no .device/chunks/manifest.json carried"
+  fi
+}
+
+if [ ! -x "$BIN" ]; then
+  log "missing $BIN: run scripts/gpu-prepare.sh here and carry .device/gpucheck"
+  exit 2
+fi
+
+if [ "${1:-}" = "stage" ]; then
+  ls -la .device/chunks 2>&1 | tee -a "$LOG" >&2
+  join_chunks
+  exit 0
+fi
+
+# 1. Environment.
+{
+  echo "== date"; date -u
+  echo "== uname"; uname -a
+  echo "== nvidia-smi"; nvidia-smi 2>&1
+  echo "== glibc"; ldd --version 2>&1 | head -1
+  echo "== python/torch"; $PY -c 'import sys, torch; print(sys.executable, torch.__version__, torch.version.cuda, torch.backends.cudnn.version())' 2>&1
+  echo "== nvcc"; nvcc --version 2>&1 | tail -2
+  echo "== NVIDIA lib folders"; echo "$nvlibs" | tr ':' '\n'
+  echo "== libraries"
+  for d in $(echo "$nvlibs" | tr ':' ' ') /usr/local/nvidia/lib64 /usr/lib/x86_64-linux-gnu; do
+    ls "$d" 2>/dev/null | grep -E '^lib(cuda|cublas|cublasLt|cudnn|nvrtc)\.so' | sed "s|^|$d/|"
+  done
+  echo "== CIFAR-10 on the image?"; find / -xdev -name 'data_batch_1.bin' -size +1M 2>/dev/null | head -5
+} >"$OUT/env.txt" 2>&1
+log "env written"
+
+# 2. Header probe: the constants and layouts we wrote from the docs.
+incs=""
+for d in /usr/local/cuda/include $($PY -c 'import nvidia,glob,os;print(" ".join(sorted({os.path.dirname(p) for r in nvidia.__path__ for p in glob.glob(r+"/**/include/*.h",recursive=True)})))' 2>/dev/null); do
+  incs="$incs -I$d"
+done
+{
+  if cc $incs -o /tmp/gpu-probe scripts/gpu-probe.c 2>/tmp/probe.err; then
+    /tmp/gpu-probe >/tmp/probe.txt
+    "$BIN" constants >/tmp/ours.txt
+    echo "== diff (ours vs headers); absent headers print 'absent'"
+    diff /tmp/ours.txt /tmp/probe.txt && echo "all constants match"
+  else
+    echo "probe did not compile:"; cat /tmp/probe.err
+  fi
+} >"$OUT/constants.txt" 2>&1
+log "constants: $(tail -1 "$OUT/constants.txt")"
+
+# 3. Our bindings and kernels against their Go references.
+stage gpu-env 30 "$BIN" env >"$OUT/gpu_env.json"
+stage checks 200 "$BIN" all -seed 1 >"$OUT/checks.jsonl"
+log "checks: $(grep -c '"pass":true' "$OUT/checks.jsonl") passed, $(grep -c '"pass":false' "$OUT/checks.jsonl") failed"
+
+# 4. Data, then training: ours (not yet) and PyTorch's, side by side.
+join_chunks
+data=""
+if [ -f .device/cifar/.verified ]; then data=.device/cifar
+elif [ -f .device/mini/test_batch.bin ]; then data=.device/mini
+fi
+log "data: ${data:-synthetic}"
+stage train 30 "$BIN" train >"$OUT/train.jsonl"
+left=$(( 520 - ($(date +%s) - start) ))
+if [ "$left" -gt 30 ]; then
+  PYTHONUNBUFFERED=1 stage torch-p8 "$left" $PY bench/torch_p8_reference.py ${data:+--data "$data"} \
+    --seeds "$SEEDS" --epochs "$EPOCHS" ${TORCH_ARGS:-} >"$OUT/torch_p8.jsonl"
+else
+  log "torch-p8 skipped: only ${left}s left"
+fi
+
+# 5. Our kernels under compute-sanitizer's memcheck, with what time is left.
+left=$(( 530 - ($(date +%s) - start) ))
+if command -v compute-sanitizer >/dev/null && [ "$left" -gt 40 ]; then
+  stage memcheck "$left" compute-sanitizer --tool memcheck --print-limit 20 "$BIN" kernels -seed 2 >/dev/null
+else
+  log "memcheck skipped (compute-sanitizer: $(command -v compute-sanitizer || echo absent), ${left}s left)"
+fi
+log "done"

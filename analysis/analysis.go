@@ -191,7 +191,7 @@ func withPeakLR(knots []stages.Knot, peak float64) ([]stages.Knot, error) {
 	}
 	out := make([]stages.Knot, len(knots))
 	for i, k := range knots {
-		out[i] = stages.Knot{Epoch: k.Epoch, LR: k.LR * peak / top}
+		out[i] = stages.Knot{Epoch: k.Epoch, LR: k.LR / top * peak}
 	}
 	return out, nil
 }

@@ -1,0 +1,263 @@
+package analysis
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"speedrun/cpu"
+	"speedrun/model"
+	"speedrun/stages"
+)
+
+// tinyFC is a one-layer linear classifier (deepfc of depth 1, 10 wide):
+// small enough to compute its gradient by hand.
+func tinyFC(t *testing.T) (*model.Spec, stages.Config) {
+	t.Helper()
+	net := model.Net{Name: "deepfc", Depth: 1, FCWidth: 10, Width: 1, BN: "none", Act: "relu", BNScaleInit: "one", Order: "conv-bn-act-pool", ClassifierScale: 1}
+	spec, err := model.Build(net)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := stages.Config{Kind: "train", Net: net, Train: stages.Train{Epochs: 1, BatchSize: 4, Momentum: 0.9, Nesterov: true,
+		WeightDecay: 5e-4, Optimizer: "sgd", BNBiasLRMul: 1, BNBiasWDDiv: 1, LR: []stages.Knot{{Epoch: 0, LR: 0.4}}}}
+	return spec, cfg
+}
+
+// TestLayerStatTinyNet checks |w|, |g| and |dw|/|w| of one step of the
+// engine against a direct float64 computation: the softmax cross-entropy
+// gradient of a linear layer, and the first Nesterov step with coupled
+// weight decay, dw = -(lambda/N)(1+rho)(g + alpha N w).
+func TestLayerStatTinyNet(t *testing.T) {
+	spec, cfg := tinyFC(t)
+	const n, k = 4, 10
+	tr, err := cpu.NewTrainer(spec, cfg, 7, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	rng := rand.New(rand.NewPCG(3, 4))
+	x := make([]float32, n*k)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	y := []int32{0, 3, 7, 9}
+	w := tr.Params()[0].Data
+	before := slices.Clone(w)
+	const lr = 0.4
+	if _, err := tr.Step(x, y, lr); err != nil {
+		t.Fatal(err)
+	}
+	wn, gn, ratio := layerStat(before, w, tr.Grads()[0].Data)
+
+	// Direct: logits = W x, dL/dW = sum_i (softmax_i - onehot_i) x_i^T.
+	grad := make([]float64, k*k)
+	for i := range n {
+		logits := make([]float64, k)
+		top := math.Inf(-1)
+		for o := range k {
+			for j := range k {
+				logits[o] += float64(before[o*k+j]) * float64(x[i*k+j])
+			}
+			top = math.Max(top, logits[o])
+		}
+		var z float64
+		for o := range logits {
+			z += math.Exp(logits[o] - top)
+		}
+		for o := range k {
+			p := math.Exp(logits[o]-top) / z
+			if int32(o) == y[i] {
+				p--
+			}
+			for j := range k {
+				grad[o*k+j] += p * float64(x[i*k+j])
+			}
+		}
+	}
+	var wantW, wantG, wantD float64
+	for i, g := range grad {
+		b := float64(before[i])
+		wantW += b * b
+		wantG += g * g
+		d := lr / n * (1 + cfg.Train.Momentum) * (g + cfg.Train.WeightDecay*n*b)
+		wantD += d * d
+	}
+	wantW, wantG, wantD = math.Sqrt(wantW), math.Sqrt(wantG), math.Sqrt(wantD)
+	for _, c := range []struct {
+		name      string
+		got, want float64
+	}{{"|w|", wn, wantW}, {"|g|", gn, wantG}, {"|dw|/|w|", ratio, wantD / wantW}} {
+		if math.Abs(c.got-c.want) > 1e-4*math.Abs(c.want) {
+			t.Errorf("%s = %.8g, direct computation %.8g", c.name, c.got, c.want)
+		}
+	}
+}
+
+// TestChannelHistogram checks counts, ranges and moments against a tensor
+// whose histogram is known.
+func TestChannelHistogram(t *testing.T) {
+	// 4 rows of 3 channels: channel 0 = 0,1,2,3; channel 1 = 4 x 10;
+	// channel 2 = -1,-1,NaN,3.
+	nan := float32(math.NaN())
+	y := []float32{0, 10, -1, 1, 10, -1, 2, 10, nan, 3, 10, 3}
+	h, err := channelHistogram(y, 3, 2, 11)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Lo != -1 || h.Hi != 10 || h.NonFinite != 1 {
+		t.Fatalf("range [%g, %g], %d non-finite; want [-1, 10], 1", h.Lo, h.Hi, h.NonFinite)
+	}
+	// Bins of width 1 from -1: value v lands in bin v+1 (10 in the last).
+	wantPooled := []int{2, 1, 1, 1, 2, 0, 0, 0, 0, 0, 4}
+	if !slices.Equal(h.Pooled, wantPooled) {
+		t.Errorf("pooled %v, want %v", h.Pooled, wantPooled)
+	}
+	if len(h.Channels) != 2 {
+		t.Fatalf("%d channel histograms, want 2", len(h.Channels))
+	}
+	if want := []int{0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0}; !slices.Equal(h.Channels[0].Counts, want) {
+		t.Errorf("channel 0 %v, want %v", h.Channels[0].Counts, want)
+	}
+	if h.Channels[1].Counts[10] != 4 || h.Channels[1].Min != 10 || h.Channels[1].Max != 10 {
+		t.Errorf("channel 1: %+v", h.Channels[1])
+	}
+	if h.Means[0] != 1.5 || math.Abs(float64(h.Stds[0])-math.Sqrt(1.25)) > 1e-12 || h.Means[1] != 10 || h.Stds[1] != 0 {
+		t.Errorf("means %v stds %v", h.Means, h.Stds)
+	}
+	if math.Abs(float64(h.Means[2])-1.0/3) > 1e-12 {
+		t.Errorf("channel 2 mean %g, want 1/3 (NaN skipped)", h.Means[2])
+	}
+	if _, err := channelHistogram(y, 5, 2, 10); err == nil {
+		t.Error("12 values into channels of 5: no error")
+	}
+}
+
+// TestForwardMatchesEngine checks the analysis forward pass against the
+// engine's eval-mode logits on the no-BN 8-layer net (where eval and
+// training mode agree).
+func TestForwardMatchesEngine(t *testing.T) {
+	net := model.Net{Name: "simple8", Width: 1.0 / 16, BN: "none", Act: "relu", BNScaleInit: "one", FreezeBNScale: true,
+		Order: "conv-bn-act-pool", ClassifierScale: 0.125}
+	spec, err := model.Build(net)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := stages.Config{Kind: "train", Net: net, Train: stages.Train{Epochs: 1, BatchSize: 4, Momentum: 0.9, Optimizer: "sgd", BNBiasLRMul: 1, BNBiasWDDiv: 1}}
+	const n = 4
+	tr, err := cpu.NewTrainer(spec, cfg, 5, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	x := gaussian(n*32*32*3, 9)
+	want, err := tr.Eval(x, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var params [][]float32
+	for _, p := range tr.Params() {
+		params = append(params, p.Data)
+	}
+	var got []float32
+	visited := 0
+	err = forward(spec, params, x, n, func(i int, l model.Layer, y []float32) error {
+		visited++
+		if i == len(spec.Layers)-1 {
+			got = slices.Clone(y)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if visited != len(spec.Layers) {
+		t.Errorf("visited %d layers, want %d", visited, len(spec.Layers))
+	}
+	for i := range want {
+		if d := math.Abs(float64(got[i] - want[i])); d > 1e-4*(1+math.Abs(float64(want[i]))) {
+			t.Fatalf("logit %d: forward %g, engine %g", i, got[i], want[i])
+		}
+	}
+}
+
+// TestDeepFCLinearKeepsVariance checks the E7.3 init scales: with unit
+// gain the linear net keeps unit variance, and ReLU with He scaling keeps
+// the second moment (the pre-activations stay O(1) at depth 10).
+func TestDeepFCLinearKeepsVariance(t *testing.T) {
+	for _, act := range []string{"linear", "relu", "shiftscale_relu"} {
+		var last []float32
+		err := deepFC(act, 10, 256, 256, 1, func(d int, y []float32) error {
+			last = y
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s float64
+		for _, v := range last {
+			s += float64(v) * float64(v)
+		}
+		if ms := s / float64(len(last)); ms < 0.3 || ms > 3 {
+			t.Errorf("%s: mean square at depth 10 = %g, want O(1)", act, ms)
+		}
+	}
+	if err := deepFC("tanh", 1, 16, 4, 1, func(int, []float32) error { return nil }); err == nil {
+		t.Error("act tanh: no error")
+	}
+}
+
+func TestWithPeakLRAndStretch(t *testing.T) {
+	knots := []stages.Knot{{Epoch: 0, LR: 0}, {Epoch: 5, LR: 0.4}, {Epoch: 24, LR: 0}}
+	got, err := withPeakLR(knots, 0.1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []stages.Knot{{Epoch: 0, LR: 0}, {Epoch: 5, LR: 0.1}, {Epoch: 24, LR: 0}}; !slices.Equal(got, want) {
+		t.Errorf("withPeakLR: %v, want %v", got, want)
+	}
+	if _, err := withPeakLR(nil, 1); err == nil {
+		t.Error("no knots: no error")
+	}
+	if _, err := withPeakLR([]stages.Knot{{Epoch: 0, LR: 0}}, 1); err == nil {
+		t.Error("zero peak: no error")
+	}
+	for _, c := range []struct {
+		e    float64
+		want float64
+	}{{-1, 0}, {0, 0}, {2.5, 0.2}, {5, 0.4}, {14.5, 0.2}, {30, 0}} {
+		if got := lrAt(knots, c.e); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("lrAt(%g) = %g, want %g", c.e, got, c.want)
+		}
+	}
+	cfg := stages.Config{Train: stages.Train{Epochs: 2, LR: []stages.Knot{{Epoch: 0, LR: 0.005}, {Epoch: 2, LR: 29}}}}
+	s := stretchRamp(cfg)
+	if s.Train.Epochs != stressMinEpochs || s.Train.LR[1] != (stages.Knot{Epoch: stressMinEpochs, LR: 29}) {
+		t.Errorf("stretchRamp: %+v", s.Train)
+	}
+	if cfg.Train.LR[1].Epoch != 2 {
+		t.Error("stretchRamp changed its input's knots")
+	}
+}
+
+// FuzzJSONFloat checks that every float, NaN and Inf included, survives
+// the measurement encoding (non-finite values as null, read back as NaN).
+func FuzzJSONFloat(f *testing.F) {
+	for _, v := range []float64{0, -1.5, 1e300, math.NaN(), math.Inf(1), 5e-324} {
+		f.Add(v)
+	}
+	f.Fuzz(func(t *testing.T, v float64) {
+		b, err := jsonFloat(v).MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got jsonFloat
+		if err := got.UnmarshalJSON(b); err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+		if finite := !math.IsNaN(v) && !math.IsInf(v, 0); finite && float64(got) != v || !finite && !math.IsNaN(float64(got)) {
+			t.Errorf("%g -> %s -> %g", v, b, float64(got))
+		}
+	})
+}

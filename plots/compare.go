@@ -72,9 +72,9 @@ func verdict(c Comparison) string {
 	case c.Time.TooFew || math.IsNaN(c.Time.P):
 		parts = append(parts, "time: too few runs to tell")
 	case c.Time.Significant() && c.DeltaTime < 0:
-		parts = append(parts, fmt.Sprintf("faster (%+.3g s, %+.0f%%, p=%s)", c.DeltaTime, c.DeltaTimePct, fmtP(c.Time.P)))
+		parts = append(parts, fmt.Sprintf("faster (%+.3g s, %+.3g%%, p=%s)", c.DeltaTime, c.DeltaTimePct, fmtP(c.Time.P)))
 	case c.Time.Significant():
-		parts = append(parts, fmt.Sprintf("slower (%+.3g s, %+.0f%%, p=%s)", c.DeltaTime, c.DeltaTimePct, fmtP(c.Time.P)))
+		parts = append(parts, fmt.Sprintf("slower (%+.3g s, %+.3g%%, p=%s)", c.DeltaTime, c.DeltaTimePct, fmtP(c.Time.P)))
 	default:
 		parts = append(parts, fmt.Sprintf("time unchanged (p=%s)", fmtP(c.Time.P)))
 	}

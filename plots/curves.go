@@ -81,9 +81,23 @@ func Curves(sec Section, epochs map[int64][]results.Epoch) (*Figure, error) {
 	}
 	acc.Legend.Top, acc.Legend.Left = false, false
 	loss.Legend.Top = true
-	return &Figure{Width: Width, Height: 8 * vg.Inch, Panels: []Panel{
-		{Plot: acc, X0: 0, Y0: 0.5, X1: 1, Y1: 1},
-		{Plot: loss, X0: 0, Y0: 0, X1: 1, Y1: 0.5},
+	if len(sec.Groups) <= 6 {
+		return &Figure{Width: Width, Height: 8 * vg.Inch, Panels: []Panel{
+			{Plot: acc, X0: 0, Y0: 0.5, X1: 1, Y1: 1},
+			{Plot: loss, X0: 0, Y0: 0, X1: 1, Y1: 0.5},
+		}}, nil
+	}
+	// Many variants: one legend in its own column, off the data.
+	lp := plot.New()
+	lp.HideAxes()
+	lp.Legend = acc.Legend
+	lp.Legend.Top, lp.Legend.Left = true, true
+	acc.Legend, loss.Legend = plot.NewLegend(), plot.NewLegend()
+	const frac = 0.8
+	return &Figure{Width: Width * 1.2, Height: 8 * vg.Inch, Panels: []Panel{
+		{Plot: acc, X0: 0, Y0: 0.5, X1: frac, Y1: 1},
+		{Plot: loss, X0: 0, Y0: 0, X1: frac, Y1: 0.5},
+		{Plot: lp, X0: frac, Y0: 0.5, X1: 1, Y1: 0.97},
 	}}, nil
 }
 

@@ -51,6 +51,9 @@ type SectionView struct {
 	Runs        []results.Run // capped
 	RunsTotal   int
 	Warnings    []string
+	// Notes are the statistics' warnings, each once (e.g. too few runs
+	// for a finite interval of the median).
+	Notes []string
 }
 
 // StagePage is one stage's page.
@@ -277,6 +280,15 @@ func buildSection(sec Section, d *Data, opt Options) (*SectionView, error) {
 			sv.Warnings = append(sv.Warnings, fmt.Sprintf("variant %s has runs but is not in the registry", g.Variant.Name))
 		}
 	}
+	seen := map[string]bool{}
+	for _, r := range sv.Rows {
+		for _, w := range r.Stats.Median.Warnings {
+			if !seen[w] {
+				seen[w] = true
+				sv.Notes = append(sv.Notes, "median interval: "+w)
+			}
+		}
+	}
 	for i := 1; i < len(sv.Rows); i++ {
 		a, b := sv.Rows[i-1], sv.Rows[i]
 		cv := ComparisonView{Comparison: Compare(a.Group, b.Group, a.Stats, b.Stats)}
@@ -322,6 +334,9 @@ var funcs = template.FuncMap{
 		if !finite(x) || x == 0 {
 			return "–"
 		}
+		if math.Abs(x) < 1 {
+			return fmt.Sprintf("%.3g", x)
+		}
 		if math.Abs(x) >= 100 {
 			return fmt.Sprintf("%.0f", x)
 		}
@@ -348,7 +363,13 @@ var funcs = template.FuncMap{
 		}
 		return fmt.Sprintf("%.1f%%", 100*c)
 	},
-	"mulf":   func(a, b float64) float64 { return a * b },
+	"mulf": func(a, b float64) float64 { return a * b },
+	"sig": func(x float64) string {
+		if !finite(x) {
+			return "–"
+		}
+		return fmt.Sprintf("%+.3g", x)
+	},
 	"acc":    Accuracy,
 	"timein": TimeIn,
 }

@@ -130,7 +130,7 @@ func Scatter(sec Section, stats []*Stats) (*Figure, error) {
 	ylo, yhi := minMax(allY)
 	p.Y.Min = math.Min(ylo, 100*Target) - 0.5
 	p.Y.Max = math.Max(yhi, 100*Target) + 0.5
-	return Single(p), nil
+	return sideLegend(p, len(ss)+3, Width, Height), nil
 }
 
 // legendGlyph adds a black legend entry explaining a marker shape.

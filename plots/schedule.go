@@ -80,5 +80,5 @@ func Schedule(sec Section) (*Figure, error) {
 		return nil, fmt.Errorf("schedule %s/%s: %w", sec.Stage.Name, sec.Profile, ErrNoData)
 	}
 	p.Y.Min = 0
-	return Single(p), nil
+	return sideLegend(p, drawn, Width, Height), nil
 }

@@ -90,6 +90,8 @@ func (ticks125) Ticks(lo, hi float64) []plot.Tick {
 		return nil
 	}
 	var ts []plot.Tick
+	// Over more than three decades only the powers of ten get labels.
+	dense := math.Log10(hi/lo) <= 3
 	for e := math.Floor(math.Log10(lo)); e <= math.Ceil(math.Log10(hi)); e++ {
 		p := math.Pow(10, e)
 		for m := 1; m < 10; m++ {
@@ -98,11 +100,30 @@ func (ticks125) Ticks(lo, hi float64) []plot.Tick {
 				continue
 			}
 			t := plot.Tick{Value: v}
-			if m == 1 || m == 2 || m == 5 {
+			if m == 1 || dense && (m == 2 || m == 5) {
 				t.Label = strconv.FormatFloat(v, 'g', 4, 64)
 			}
 			ts = append(ts, t)
 		}
 	}
 	return ts
+}
+
+// sideLegend moves p's legend into its own panel on the right when it has
+// more than a few entries, so that it never hides data. frac is the
+// width of the plot panel.
+func sideLegend(p *plot.Plot, entries int, w, h vg.Length) *Figure {
+	if entries <= 6 {
+		return &Figure{Width: w, Height: h, Panels: []Panel{{Plot: p, X1: 1, Y1: 1}}}
+	}
+	lp := plot.New()
+	lp.HideAxes()
+	lp.Legend = p.Legend
+	lp.Legend.Top, lp.Legend.Left = true, true
+	p.Legend = plot.NewLegend()
+	const frac = 0.78
+	return &Figure{Width: w, Height: h, Panels: []Panel{
+		{Plot: p, X1: frac, Y1: 1},
+		{Plot: lp, X0: frac, X1: 1, Y0: 0, Y1: 0.95},
+	}}
 }

@@ -1,13 +1,152 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"speedrun/plots"
+	"speedrun/results"
+	"speedrun/stages"
 )
 
-// TODO(owner): replace this placeholder with the real subcommand.
+// reportOptions are the flags of `runner report`.
+type reportOptions struct {
+	global  globalOptions
+	format  string // html, csv or json
+	table   string // csv only: runs or variants
+	stage   string
+	profile string
+	out     string
+	maxRuns int
+}
+
 func reportCommand() command {
-	return command{name: "report", short: "(not yet implemented)", run: func(ctx context.Context, env *cmdEnv, args []string) error {
-		return errors.New("report: not implemented yet")
+	return command{name: "report", short: "write the HTML report, or export runs and variants as CSV or JSON", run: func(ctx context.Context, env *cmdEnv, args []string) error {
+		var o reportOptions
+		fs := flag.NewFlagSet("report", flag.ContinueOnError)
+		fs.SetOutput(env.stderr)
+		o.global.register(fs)
+		fs.StringVar(&o.format, "format", "html", "output `FORMAT`: html (pages and charts in --out or --reports), csv (one table) or json (both tables)")
+		fs.StringVar(&o.table, "table", "runs", "with --format csv: the `TABLE` to write, runs (one line per run) or variants (one line per stage, profile and variant)")
+		fs.StringVar(&o.stage, "stage", "", "only stage `N` (id or name)")
+		fs.StringVar(&o.profile, "profile", "", "only runs of `profile`")
+		fs.StringVar(&o.out, "out", "", "output `path`: a folder for html (default --reports), a file for csv and json (default stdout)")
+		fs.IntVar(&o.maxRuns, "max-runs", 200, "html: per-run rows shown per stage and profile (all runs are in runs.csv)")
+		fs.Usage = func() {
+			fmt.Fprintln(env.stderr, "usage: runner report [--format html|csv|json] [--table runs|variants] [--stage N] [--profile P] [--out PATH]")
+			fs.PrintDefaults()
+		}
+		pos, err := parseArgs(fs, args)
+		if err != nil {
+			return err
+		}
+		if len(pos) > 0 {
+			return usageErr(fmt.Errorf("report: unexpected arguments %q", pos))
+		}
+		switch o.format {
+		case "html", "csv", "json":
+		default:
+			return usageErr(fmt.Errorf("report: --format %q: want html, csv or json", o.format))
+		}
+		if o.table != "runs" && o.table != "variants" {
+			return usageErr(fmt.Errorf("report: --table %q: want runs or variants", o.table))
+		}
+		if o.maxRuns <= 0 {
+			return usageErr(fmt.Errorf("report: --max-runs %d: want > 0", o.maxRuns))
+		}
+		return runReport(ctx, env, o)
 	}}
+}
+
+func runReport(ctx context.Context, env *cmdEnv, o reportOptions) error {
+	reg, err := stages.Load(o.global.config)
+	if err != nil {
+		return usageErr(fmt.Errorf("report: %w", err))
+	}
+	// results.Open would create a missing database; a report of nothing
+	// is a mistake worth saying.
+	if _, err := os.Stat(o.global.db); err != nil {
+		return usageErr(fmt.Errorf("report: no results database at %s: %w", o.global.db, err))
+	}
+	db, err := results.Open(ctx, o.global.db)
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	defer db.Close()
+	var f results.Filter
+	stageID := -1
+	if o.stage != "" {
+		st, err := reg.Stage(o.stage)
+		if err != nil {
+			return usageErr(fmt.Errorf("report: --stage: %w", err))
+		}
+		stageID = st.ID
+		f.Stages = []int{st.ID}
+	}
+	f.Profile = o.profile
+	d, err := plots.Load(ctx, db, reg, f)
+	if err != nil {
+		return err
+	}
+	if stageID >= 0 {
+		d = d.OnlyStage(stageID)
+	}
+
+	if o.format == "html" {
+		dir := o.out
+		if dir == "" {
+			dir = o.global.reports
+		}
+		w, err := plots.Write(ctx, d, dir, plots.Options{RunsPerSection: o.maxRuns, Generated: time.Now()})
+		if err != nil {
+			return err
+		}
+		env.log.Info("report written", "dir", dir, "files", len(w.Files), "runs", len(d.Runs), "index", filepath.Join(dir, "index.html"))
+		return nil
+	}
+	var buf bytes.Buffer
+	switch {
+	case o.format == "json":
+		err = plots.WriteJSON(&buf, d.Runs, plots.VariantRows(d))
+	case o.table == "variants":
+		err = plots.WriteVariantsCSV(&buf, plots.VariantRows(d))
+	default:
+		err = plots.WriteRunsCSV(&buf, d.Runs)
+	}
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	return writeOut(env.stdout, o.out, buf.Bytes())
+}
+
+// writeOut writes b to path through a temporary file and a rename, or to
+// stdout when path is empty or "-".
+func writeOut(stdout io.Writer, path string, b []byte) error {
+	if path == "" || path == "-" {
+		_, err := stdout.Write(b)
+		return err
+	}
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("report: --out: %w", err)
+	}
+	_, werr := tmp.Write(b)
+	cerr := tmp.Close()
+	if err := errors.Join(werr, cerr, os.Chmod(tmp.Name(), 0o644)); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("report: --out %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("report: --out %s: %w", path, err)
+	}
+	return nil
 }

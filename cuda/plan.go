@@ -1,0 +1,234 @@
+package cuda
+
+import (
+	"fmt"
+
+	"speedrun/model"
+)
+
+// Plan is the first stage of compiling a model.Spec for the GPU: where
+// every parameter, running statistic and activation lives, and which
+// kernel or library call runs each layer. It is plain data, so it is
+// tested without a GPU; the engine that executes it is not written yet.
+//
+// Parameters share one flat fp32 buffer ordered by optimizer group, so one
+// SGD launch covers each group and one EMA launch covers all of it.
+type Plan struct {
+	Batch  int
+	Params []ParamSlot // by Spec.Params index
+	// Groups are contiguous ranges of the flat parameter buffer, in order:
+	// GroupWeights, GroupBNBias, GroupFrozen.
+	Groups   [3]Range
+	ParamLen int // floats in the flat parameter buffer
+	// Stats holds every BN layer's per-split running mean and variance,
+	// also one flat fp32 buffer (the EMA covers it too).
+	StatsLen int
+	Layers   []LayerPlan // by Spec.Layers index
+	// ActBytes is the activation arena: every layer's output and its
+	// gradient, each 256-byte aligned.
+	ActBytes int64
+}
+
+// Optimizer groups of the flat parameter buffer.
+const (
+	GroupWeights = iota // conv/linear weights and biases, learnable BN scales
+	GroupBNBias         // BN biases (p8.s6: lr x BNBiasLRMul, wd / BNBiasWDDiv)
+	GroupFrozen         // whitening filters and frozen BN scales: never updated
+)
+
+// Range is [Off, Off+Len) in floats.
+type Range struct{ Off, Len int }
+
+// ParamSlot places one parameter.
+type ParamSlot struct {
+	Name  string
+	Group int
+	Range
+}
+
+// Kernel names what runs a layer.
+type Kernel string
+
+// Layer kernels.
+const (
+	KInput      Kernel = "augment"          // augment_* writes the batch
+	KConv       Kernel = "cudnn-conv"       // cuDNN forward / backward data / backward filter
+	KBNAct      Kernel = "bn+act"           // bn_stats, bn_act_fwd with the next Act fused
+	KBN         Kernel = "bn"               // bn_stats, bn_act_fwd with identity
+	KAct        Kernel = "act"              // a standalone activation (identity BN)
+	KFused      Kernel = "fused-into-bn"    // an Act folded into the preceding BN
+	KMaxPool    Kernel = "maxpool2"         // maxpool2_fwd/bwd
+	KGlobalMax  Kernel = "gmaxpool"         // gmaxpool_fwd/bwd
+	KAdd        Kernel = "add"              // add_*; backward fans the gradient out
+	KLinear     Kernel = "cublas-gemm"      // GemmEx
+	KScale      Kernel = "axpby"            // axpby_f32 with b = 0
+	KIdentityBN Kernel = "identity-bn"      // a BN marked Identity: a no-op
+	KView       Kernel = "view"             // flatten: N x 1 x 1 x C is already N x C
+	KUnplanned  Kernel = "unsupported-here" // ops the GPU engine does not run yet
+)
+
+// LayerPlan is one layer's placement.
+type LayerPlan struct {
+	Name   string
+	Kernel Kernel
+	// Shape is the output per batch, NHWC: N, H, W, C (N, 1, 1, C for 2-D).
+	Shape [4]int
+	// Out and Grad are byte offsets of the output and its gradient in the
+	// activation arena; Bytes is the size of each.
+	Out, Grad, Bytes int64
+	// Stats is the offset (floats) of a BN layer's running mean in the
+	// stats buffer; its variance follows after Splits*C floats.
+	Stats  int
+	Splits int
+}
+
+// NewPlan lays out spec for batches of batch images with activations of
+// precision p. Ghost BN needs batch to be a multiple of its ghost size.
+func NewPlan(spec *model.Spec, batch int, p Prec) (*Plan, error) {
+	if batch < 1 {
+		return nil, fmt.Errorf("cuda: plan %s: batch %d: want >= 1", spec.Name, batch)
+	}
+	pl := &Plan{Batch: batch, Params: make([]ParamSlot, len(spec.Params)), Layers: make([]LayerPlan, len(spec.Layers))}
+	// Parameters: group by role, keeping Spec order inside each group.
+	for g := range pl.Groups {
+		pl.Groups[g].Off = pl.ParamLen
+		for i, prm := range spec.Params {
+			if paramGroup(prm) != g {
+				continue
+			}
+			n := 1
+			for _, d := range prm.Shape {
+				n *= d
+			}
+			pl.Params[i] = ParamSlot{Name: prm.Name, Group: g, Range: Range{Off: pl.ParamLen, Len: n}}
+			pl.ParamLen += n
+		}
+		pl.Groups[g].Len = pl.ParamLen - pl.Groups[g].Off
+	}
+	consumers := make([]int, len(spec.Layers))
+	for _, l := range spec.Layers {
+		for _, in := range l.Inputs {
+			consumers[in]++
+		}
+	}
+	for i, l := range spec.Layers {
+		lp := &pl.Layers[i]
+		lp.Name = l.Name
+		switch len(l.Out) {
+		case 3:
+			lp.Shape = [4]int{batch, l.Out[1], l.Out[2], l.Out[0]}
+		case 1:
+			lp.Shape = [4]int{batch, 1, 1, l.Out[0]}
+		default:
+			return nil, fmt.Errorf("cuda: plan %s: layer %d (%s): output shape %v: want C,H,W or C", spec.Name, i, l.Name, l.Out)
+		}
+		var err error
+		lp.Kernel, err = layerKernel(spec, i, consumers)
+		if err != nil {
+			return nil, fmt.Errorf("cuda: plan %s: layer %d (%s): %w", spec.Name, i, l.Name, err)
+		}
+		if l.Op == model.OpBN && !l.BN.Identity {
+			lp.Splits = 1
+			if l.BN.Ghost > 0 {
+				if batch%l.BN.Ghost != 0 {
+					return nil, fmt.Errorf("cuda: plan %s: layer %s: batch %d is not a multiple of ghost batch %d", spec.Name, l.Name, batch, l.BN.Ghost)
+				}
+				lp.Splits = batch / l.BN.Ghost
+			}
+			lp.Stats = pl.StatsLen
+			pl.StatsLen += 2 * lp.Splits * l.BN.C
+		}
+		// Fused activations write in place of their BN's output; every
+		// other layer gets its own output and gradient.
+		if lp.Kernel == KFused || lp.Kernel == KView {
+			prev := pl.Layers[l.Inputs[0]]
+			lp.Out, lp.Grad, lp.Bytes = prev.Out, prev.Grad, prev.Bytes
+			continue
+		}
+		elem := int64(p.Bytes())
+		if l.Op == model.OpLinear || l.Op == model.OpScale {
+			elem = 4 // logits stay fp32 for the loss
+		}
+		lp.Bytes = int64(lp.Shape[0]*lp.Shape[1]*lp.Shape[2]*lp.Shape[3]) * elem
+		lp.Out = pl.ActBytes
+		pl.ActBytes += align256(lp.Bytes)
+		lp.Grad = pl.ActBytes
+		pl.ActBytes += align256(lp.Bytes)
+	}
+	return pl, nil
+}
+
+func align256(n int64) int64 { return (n + 255) &^ 255 }
+
+func paramGroup(p model.Param) int {
+	switch {
+	case p.Frozen || p.Role == model.RoleWhiten:
+		return GroupFrozen
+	case p.Role == model.RoleBNBias:
+		return GroupBNBias
+	}
+	return GroupWeights
+}
+
+// layerKernel picks what runs layer i; a BN whose only consumer is an Act
+// runs that Act fused, and the Act becomes KFused.
+func layerKernel(spec *model.Spec, i int, consumers []int) (Kernel, error) {
+	l := spec.Layers[i]
+	switch l.Op {
+	case model.OpInput:
+		return KInput, nil
+	case model.OpConv:
+		return KConv, nil
+	case model.OpBN:
+		if l.BN.Identity {
+			return KIdentityBN, nil
+		}
+		if consumers[i] == 1 && i+1 < len(spec.Layers) && spec.Layers[i+1].Op == model.OpAct &&
+			len(spec.Layers[i+1].Inputs) == 1 && spec.Layers[i+1].Inputs[0] == i {
+			if _, err := actCode(spec.Layers[i+1].Act); err != nil {
+				return "", err
+			}
+			return KBNAct, nil
+		}
+		return KBN, nil
+	case model.OpAct:
+		if _, err := actCode(l.Act); err != nil {
+			return "", err
+		}
+		if in := l.Inputs[0]; in == i-1 && spec.Layers[in].Op == model.OpBN && !spec.Layers[in].BN.Identity && consumers[in] == 1 {
+			return KFused, nil
+		}
+		return KAct, nil
+	case model.OpMaxPool:
+		if l.Pool.K != 2 {
+			return KUnplanned, fmt.Errorf("max pool %dx%d: only 2x2 has a kernel", l.Pool.K, l.Pool.K)
+		}
+		return KMaxPool, nil
+	case model.OpGlobalMaxPool:
+		return KGlobalMax, nil
+	case model.OpAdd:
+		return KAdd, nil
+	case model.OpLinear:
+		return KLinear, nil
+	case model.OpScale:
+		return KScale, nil
+	case model.OpFlatten:
+		return KView, nil
+	}
+	return KUnplanned, fmt.Errorf("op %q has no GPU kernel yet", l.Op)
+}
+
+// actCode maps a model activation to the kernels' act code.
+func actCode(a *model.Act) (int, error) {
+	switch a.Kind {
+	case model.ActIdentity:
+		return 0, nil
+	case model.ActReLU:
+		return 1, nil
+	case model.ActCELU:
+		return 2, nil
+	case model.ActShiftScaleReLU:
+		return 3, nil
+	}
+	return 0, fmt.Errorf("activation %q has no GPU kernel", a.Kind)
+}

@@ -294,6 +294,9 @@ func Parse(name string, src []byte) (*Registry, error) {
 				p.errs = append(p.errs, p.errorf(vsc, []string{"name"}, "", "%s: name must be a non-empty word, got %q", where(vsc, sd.ID, ""), vd.Name))
 				continue
 			}
+			if strings.TrimSpace(vd.Title) == "" {
+				p.errs = append(p.errs, p.errorf(vsc, []string{"name"}, vd.Name, "%s: title is missing (say in words what the variant changes)", where(vsc, sd.ID, vd.Name)))
+			}
 			if first, dup := seen[vd.Name]; dup {
 				fl, _ := p.sm.pos(first.scope, nil)
 				p.errs = append(p.errs, p.errorf(vsc, []string{"name"}, vd.Name, "%s: duplicate variant name (first defined in stage %d at line %d)", where(vsc, sd.ID, vd.Name), first.id, fl))

@@ -59,7 +59,7 @@ func (c Config) validate() error {
 	}
 	if c.Kind == "train" {
 		if c.Analysis != nil {
-			return fmt.Errorf("analysis: kind \"train\" takes no analysis table")
+			return fmt.Errorf("analysis: kind \"train\" takes no analysis table (start the variant from a train variant with from = \"...\")")
 		}
 		return nil
 	}
@@ -285,6 +285,12 @@ func validatePublished(p Published) error {
 		return fmt.Errorf("epochs must be >= 0, got %d", p.Epochs)
 	case len(p.UnverifiedFields) > 0 && !p.Unverified:
 		return fmt.Errorf("unverified_fields is set but unverified is not")
+	}
+	if p.Runs94 != "" {
+		var k, n int
+		if _, err := fmt.Sscanf(p.Runs94, "%d/%d", &k, &n); err != nil || fmt.Sprintf("%d/%d", k, n) != p.Runs94 || k < 0 || n < 1 || k > n {
+			return fmt.Errorf("runs94 must be \"k/n\" with 0 <= k <= n (e.g. \"7/10\"), got %q", p.Runs94)
+		}
 	}
 	for i, f := range p.UnverifiedFields {
 		if err := oneOf(fmt.Sprintf("unverified_fields[%d]", i), f, "time_s", "accuracy", "epochs", "hardware", "runs94"); err != nil {

@@ -2,6 +2,7 @@ package plots
 
 import (
 	"fmt"
+	"math"
 
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -64,6 +65,11 @@ func Overview(title string, pts []OverviewPoint) (*Figure, error) {
 	p.Y.Min, p.Y.Max = lo/2, hi*2
 	p.NominalX(names...)
 	p.X.Min, p.X.Max = -0.5, float64(len(pts))-0.5
+	if len(pts) > 4 {
+		p.X.Tick.Label.Rotation = math.Pi / 6
+		p.X.Tick.Label.XAlign = draw.XRight
+		p.X.Tick.Label.YAlign = draw.YCenter
+	}
 	p.Legend.Left = false
 	return Single(p), nil
 }

@@ -201,7 +201,7 @@ func Write(ctx context.Context, d *Data, dir string, opt Options) (*Written, err
 			if r.Final == nil || r.Final.Group.Variant.Kind != "" && r.Final.Group.Variant.Kind != "train" {
 				continue
 			}
-			pts = append(pts, OverviewPoint{Stage: r.Page.Stage.Name, Variant: r.Final.Group.Variant.Name,
+			pts = append(pts, OverviewPoint{Stage: fmt.Sprintf("%d %s", r.Page.Stage.ID, r.Page.Stage.Name), Variant: r.Final.Group.Variant.Name,
 				Ours: r.Final.Stats.Time, Published: r.Final.Group.Variant.Published.TimeSeconds})
 		}
 		f, err := Overview(fmt.Sprintf("Time of each stage's final variant (%s)", p), pts)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -196,5 +197,33 @@ func TestReportInChromium(t *testing.T) {
 				os.WriteFile(filepath.Join(dir, "stage-08.png"), b, 0o644)
 			}
 		}
+	}
+}
+
+func TestWriteJSON(t *testing.T) {
+	d := loadFixture(t)
+	var buf bytes.Buffer
+	if err := WriteJSON(&buf, d.Runs, VariantRows(d)); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Runs     []map[string]any `json:"runs"`
+		Variants []map[string]any `json:"variants"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
+		t.Fatalf("export is not valid JSON: %v", err)
+	}
+	if len(doc.Runs) != len(d.Runs) || len(doc.Variants) != 7 {
+		t.Errorf("json has %d runs and %d variants, want %d and 7", len(doc.Runs), len(doc.Variants), len(d.Runs))
+	}
+	// NaN travels as null: the diverged run has no accuracy.
+	nulls := 0
+	for _, r := range doc.Runs {
+		if r["status"] == "diverged" && r["accuracy"] == nil {
+			nulls++
+		}
+	}
+	if nulls != 1 {
+		t.Errorf("%d diverged runs with a null accuracy, want 1", nulls)
 	}
 }

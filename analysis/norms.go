@@ -46,6 +46,9 @@ func layerStat(before, after, grad []float32) (wn, gn, ratio float64) {
 		gn += float64(g) * float64(g)
 	}
 	wn, gn = math.Sqrt(wn), math.Sqrt(gn)
+	if wn == 0 {
+		return wn, gn, math.NaN()
+	}
 	return wn, gn, math.Sqrt(dw) / wn
 }
 

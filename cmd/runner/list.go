@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"strconv"
 	"text/tabwriter"
 
@@ -31,14 +30,15 @@ func listCommand() command {
 		if len(pos) > 0 {
 			return usageErr(fmt.Errorf("list: unexpected arguments %q", pos))
 		}
-		return runList(ctx, env.stdout, o)
+		return runList(ctx, env, o)
 	}}
 }
 
 // runList prints the registry as one table per stage. Published values
 // that the reference marks unverified end in "?"; "-" means the blog gives
 // none.
-func runList(ctx context.Context, w io.Writer, o listOptions) error {
+func runList(ctx context.Context, env *cmdEnv, o listOptions) error {
+	w := env.stdout
 	reg, err := stages.Load(o.global.config)
 	if err != nil {
 		return usageErr(err)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,7 +26,7 @@ func TestList(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
 			o := listOptions{global: globalOptions{config: config}, stage: tt.stage}
-			if err := runList(context.Background(), &out, o); err != nil {
+			if err := runList(context.Background(), &cmdEnv{stdout: &out, stderr: io.Discard}, o); err != nil {
 				t.Fatal(err)
 			}
 			golden := filepath.Join("testdata", tt.golden)
@@ -56,7 +57,7 @@ func TestListErrors(t *testing.T) {
 		{listOptions{global: globalOptions{config: filepath.Join("testdata", "nonexistent.toml")}}, "nonexistent.toml"},
 	}
 	for _, tt := range tests {
-		err := runList(context.Background(), new(bytes.Buffer), tt.o)
+		err := runList(context.Background(), &cmdEnv{stdout: io.Discard, stderr: io.Discard}, tt.o)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("runList(%+v) error = %v, want it to contain %q", tt.o, err, tt.want)
 		}

@@ -2,6 +2,7 @@ package stages
 
 import (
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"speedrun/model"
@@ -32,8 +33,18 @@ func TestEveryVariantResolves(t *testing.T) {
 				if err := model.Validate(c.Net); err != nil {
 					t.Errorf("%s/%s: %v", v.Name, p, err)
 				}
-				if _, err := model.Build(c.Net); err != nil {
+				spec, err := model.Build(c.Net)
+				if err != nil {
 					t.Errorf("%s/%s: %v", v.Name, p, err)
+					continue
+				}
+				// Histogram layers must name layers of the built net.
+				if c.Analysis != nil {
+					for _, name := range c.Analysis.Layers {
+						if !slices.ContainsFunc(spec.Layers, func(l model.Layer) bool { return l.Name == name }) {
+							t.Errorf("%s/%s: analysis.layers names %q, which %s does not have", v.Name, p, name, c.Net.Name)
+						}
+					}
 				}
 				if c.Variant != v.Name || c.Stage != s.ID || c.Profile != p {
 					t.Errorf("%s/%s: identity is %d/%s/%s", v.Name, p, c.Stage, c.Variant, c.Profile)

@@ -283,7 +283,10 @@ func parseSums(b []byte, path string) (map[string]string, error) {
 		}
 		sums[name] = strings.ToLower(sum)
 	}
-	return sums, sc.Err()
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("cifar10: %s: %w", path, err)
+	}
+	return sums, nil
 }
 
 // checksum is the hex SHA-256 over train labels, train images, test labels

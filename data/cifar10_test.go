@@ -244,3 +244,43 @@ func BenchmarkLoadCIFAR10(b *testing.B) {
 		}
 	}
 }
+
+func FuzzParseMeta(f *testing.F) {
+	f.Add([]byte(strings.Join(CIFAR10Classes(), "\n") + "\n"))
+	f.Add([]byte("a\nb\n"))
+	f.Add([]byte("a\nb\nc\nd\ne\nf\ng\nh\ni\nj\nk\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		names, err := parseMeta(b)
+		if err != nil {
+			return
+		}
+		if len(names) != Classes {
+			t.Fatalf("%d names accepted", len(names))
+		}
+		for _, n := range names {
+			if n == "" || n != strings.TrimSpace(n) {
+				t.Fatalf("name %q", n)
+			}
+		}
+	})
+}
+
+func FuzzParseSums(f *testing.F) {
+	f.Add([]byte("377b517cf76445a7097d10fd64b323b16a13ad176eaa4ceba34f9db60abc6bba  data_batch_1.bin\n"))
+	f.Add([]byte("# comment\n\nABCDEF  x\n"))
+	f.Add([]byte("377b517cf76445a7097d10fd64b323b16a13ad176eaa4ceba34f9db60abc6bba *test_batch.bin\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		sums, err := parseSums(b, "SHA256SUMS")
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "cifar10: SHA256SUMS:") {
+				t.Fatalf("error %q does not name the file and line", err)
+			}
+			return
+		}
+		for name, sum := range sums {
+			if name == "" || len(sum) != 64 || sum != strings.ToLower(sum) {
+				t.Fatalf("accepted %q -> %q", name, sum)
+			}
+		}
+	})
+}

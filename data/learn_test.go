@@ -5,6 +5,7 @@ package data
 
 import (
 	"math"
+	"math/cmplx"
 	"math/rand/v2"
 )
 
@@ -77,22 +78,18 @@ func softmaxAccuracy(s *Set, epochs int, seed uint64) float64 {
 		return out
 	}
 	tr, te := feats(s.Train), feats(s.Test)
-	// Standardise with the training statistics.
-	for k := range d - 1 {
-		var m, sq float64
-		for _, v := range tr {
-			m += v[k]
-			sq += v[k] * v[k]
-		}
-		m /= float64(len(tr))
-		sd := math.Sqrt(max(sq/float64(len(tr))-m*m, 1e-12))
-		for _, set := range [][][]float64{tr, te} {
-			for _, v := range set {
-				v[k] = (v[k] - m) / sd
-			}
-		}
+	standardise(tr, te)
+	return softmaxFeat(tr, s.Train.Labels, te, s.Test.Labels, epochs, seed)
+}
+
+// softmaxFeat trains a linear softmax classifier with plain SGD on the
+// given feature vectors and returns its accuracy on the test vectors.
+func softmaxFeat(tr [][]float64, trY []uint8, te [][]float64, teY []uint8, epochs int, seed uint64) float64 {
+	d := len(tr[0])
+	w := make([][]float64, Classes)
+	for c := range w {
+		w[c] = make([]float64, d)
 	}
-	var w [Classes][d]float64
 	rng := rand.New(rand.NewPCG(seed, 0))
 	order := make([]int32, len(tr))
 	var p [Classes]float64
@@ -100,7 +97,7 @@ func softmaxAccuracy(s *Set, epochs int, seed uint64) float64 {
 		ShuffledOrder(order, rng)
 		lr := 0.01 / float64(1+e)
 		for _, i := range order {
-			x, y := tr[i], s.Train.Labels[i]
+			x, y := tr[i], trY[i]
 			mx := math.Inf(-1)
 			for c := range w {
 				p[c] = 0
@@ -137,9 +134,77 @@ func softmaxAccuracy(s *Set, epochs int, seed uint64) float64 {
 				best, bestV = c, v
 			}
 		}
-		if uint8(best) == s.Test.Labels[i] {
+		if uint8(best) == teY[i] {
 			correct++
 		}
 	}
 	return float64(correct) / float64(len(te))
+}
+
+// standardise scales every feature but a constant one to zero mean and
+// unit variance over tr, applying the same map to te.
+func standardise(tr, te [][]float64) {
+	for k := range len(tr[0]) {
+		var m, sq float64
+		for _, v := range tr {
+			m += v[k]
+			sq += v[k] * v[k]
+		}
+		m /= float64(len(tr))
+		v := sq/float64(len(tr)) - m*m
+		if v < 1e-12 {
+			continue // the bias feature
+		}
+		sd := math.Sqrt(v)
+		for _, set := range [][][]float64{tr, te} {
+			for _, x := range set {
+				x[k] = (x[k] - m) / sd
+			}
+		}
+	}
+}
+
+// spectralFeatures returns, per image, each channel's mean and the log
+// magnitudes of its 2-D DFT at frequencies |kx| <= k, 0 <= ky <= k: a
+// translation- and phase-invariant description, standing in for what a
+// convolutional net can learn to see.
+func spectralFeatures(sp Split, k int) [][]float64 {
+	n := 2*k + 1
+	tw := make([]complex128, Width*n) // tw[x*n + kk] = exp(-2πi (kk-k) x / 32)
+	for x := range Width {
+		for kk := range n {
+			tw[x*n+kk] = cmplx.Exp(complex(0, -2*math.Pi*float64((kk-k)*x)/Width))
+		}
+	}
+	rows := make([]complex128, Height*n)
+	out := make([][]float64, sp.Len())
+	for i := range out {
+		img := sp.Images[i*ImageLen : (i+1)*ImageLen]
+		v := make([]float64, 0, Channels*(1+(k+1)*n)+1)
+		for c := range Channels {
+			clear(rows)
+			mean := 0.0
+			for y := range Height {
+				for x := range Width {
+					p := float64(img[(c*Height+y)*Width+x]) / 255
+					mean += p
+					for kk := range n {
+						rows[y*n+kk] += complex(p, 0) * tw[x*n+kk]
+					}
+				}
+			}
+			v = append(v, mean/(Height*Width))
+			for ky := k; ky < n; ky++ {
+				for kx := range n {
+					var acc complex128
+					for y := range Height {
+						acc += rows[y*n+kx] * tw[y*n+ky]
+					}
+					v = append(v, math.Log1p(cmplx.Abs(acc)))
+				}
+			}
+		}
+		out[i] = append(v, 1)
+	}
+	return out
 }

@@ -48,31 +48,43 @@ func Open(ctx context.Context, spec string) (*Set, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	dir, err := resolve(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	if dir == SyntheticSpec {
+		return Synthetic(SyntheticOptions{})
+	}
+	return Load(dir)
+}
+
+// resolve turns a spec into a folder to Load, or SyntheticSpec.
+func resolve(ctx context.Context, spec string) (string, error) {
 	switch spec {
 	case SyntheticSpec:
-		return Synthetic(SyntheticOptions{})
+		return SyntheticSpec, nil
 	case "":
 		dir, err := DefaultDir()
 		if err == nil && HasCIFAR10(dir) {
 			slog.InfoContext(ctx, "data: using CIFAR-10 from the default folder", "dir", dir)
-			return Load(dir)
+			return dir, nil
 		}
 		if err != nil {
 			slog.InfoContext(ctx, "data: using the synthetic set", "reason", err.Error())
 		} else {
 			slog.InfoContext(ctx, "data: no CIFAR-10 in the default folder; using the synthetic set (run 'runner data fetch' for the real one)", "dir", dir)
 		}
-		return Synthetic(SyntheticOptions{})
+		return SyntheticSpec, nil
 	}
 	st, err := os.Stat(spec)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("data: %s: no such folder; expected a cifar-10-batches-bin folder or %q", spec, SyntheticSpec)
+		return "", fmt.Errorf("data: %s: no such folder; expected a cifar-10-batches-bin folder or %q", spec, SyntheticSpec)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("data: %w", err)
+		return "", fmt.Errorf("data: %w", err)
 	}
 	if !st.IsDir() {
-		return nil, fmt.Errorf("data: %s is not a folder; expected a cifar-10-batches-bin folder or %q", spec, SyntheticSpec)
+		return "", fmt.Errorf("data: %s is not a folder; expected a cifar-10-batches-bin folder or %q", spec, SyntheticSpec)
 	}
-	return Load(spec)
+	return spec, nil
 }

@@ -97,17 +97,3 @@ func TestPrepareErrors(t *testing.T) {
 		t.Error("empty set accepted")
 	}
 }
-
-func TestChannelStatsReal(t *testing.T) {
-	s, err := Load(sharedDir(t, "cifar-10-batches-bin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mean, std := ChannelStats(s.Train)
-	want := [2][3]float64{{0.4914, 0.4822, 0.4465}, {0.2470, 0.2435, 0.2616}}
-	for c := range Channels {
-		if math.Abs(mean[c]-want[0][c]) > 5e-5 || math.Abs(std[c]-want[1][c]) > 5e-5 {
-			t.Errorf("channel %d: mean %.4f std %.4f, want %.4f %.4f", c, mean[c], std[c], want[0][c], want[1][c])
-		}
-	}
-}

@@ -38,27 +38,27 @@ const (
 // It is built to be learnable but not trivial, so the stages' relative
 // effects stay visible without the real data:
 //
-//   - Each class has a colour (mean RGB), a stripe orientation (class c at
-//     c*10 degrees, so a mirrored image, at -c*10 degrees, still belongs to
-//     no other class), a stripe frequency and a stripe colour.
-//   - Each class has 4 prototypes on a 40x40 canvas: the class colour
-//     shifted by a per-prototype offset, a low-frequency random field (a
-//     sum of random cosines, the same statistics for every class), 1-3
-//     Gaussian blobs of class-tinted colour, and the class stripes with
-//     jittered orientation, frequency and phase.
-//   - An image is a random 32x32 window of a random prototype of its class
-//     (translation 0-8 px), mirrored with probability 1/2, with random
-//     contrast (x0.6-1.4) and brightness (+-0.15), plus strong uniform
-//     pixel noise (+-0.3 on the 0-1 scale).
-//   - 15% of images are blends with a prototype of another class at a
+//   - Each class has a mean colour (classes differ by a few percent), a
+//     stripe orientation (class c at c*10 degrees, so a mirrored image, at
+//     -c*10 degrees, looks like no other class), a stripe frequency and a
+//     stripe colour direction.
+//   - Each class has 4 prototypes on a 40x40 canvas: the class colour with
+//     a small offset, the class stripes with jittered orientation and
+//     frequency, a low-frequency random background (3 cosines per channel)
+//     and a Gaussian blob of class-tinted colour and class-typical size.
+//   - An image is a random 32x32 window of one of its class's prototypes
+//     (translation 0-8 px), mirrored with probability 1/2, with its own
+//     stripe phase, background phase, stripe strength and blob position,
+//     random contrast (x0.6-1.4) and brightness (+-0.15), and strong
+//     uniform pixel noise (+-0.35 on the 0-1 scale).
+//   - 25% of images are blends with a prototype of another class at a
 //     weight of 30-50%, keeping their own label, so ~100% accuracy is not
 //     reachable at once.
 //
-// Colour alone separates the classes only partly, and the stripes are
-// invariant to the translation only for a convolutional learner, so a
-// linear model on pixels stays well below what a small ResNet reaches
-// after several epochs. Image i of a split depends only on (seed, split,
-// i), so generation runs in parallel and the result is the same for any
+// With the stripe phase random per image, a linear model on pixels sees
+// mostly the weak colour cue, while orientation and frequency need a
+// convolutional learner. Image i of a split depends only on (seed, split,
+// i), so generation runs in parallel and gives the same bytes for any
 // number of workers.
 func Synthetic(opt SyntheticOptions) (*Set, error) {
 	if opt.Train == 0 {

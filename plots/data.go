@@ -109,10 +109,13 @@ func (g *Group) Timing() string {
 // of stages or variants missing from the registry come after the
 // registered ones, marked unregistered, so that no run is silently dropped.
 func (d *Data) Sections() []Section {
+	// Deep enough a copy that appending unregistered variants never
+	// writes into the caller's slices.
 	stageList := slices.Clone(d.Stages)
 	known := map[int]int{} // stage ID -> index in stageList
 	for i, s := range stageList {
 		known[s.ID] = i
+		stageList[i].Variants = slices.Clone(s.Variants)
 	}
 	registered := map[[2]string]bool{}
 	for _, s := range stageList {

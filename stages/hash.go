@@ -13,9 +13,11 @@ import (
 )
 
 // Hash is the hex SHA-256 of the config's canonical JSON (struct field
-// order, Go's shortest float formatting). Published and Dataset are not
-// part of it.
+// order, Go's shortest float formatting). Published, Dataset and Title are
+// not part of it: they describe a run rather than change it, so rewording a
+// title must not turn finished cells into new ones.
 func (c Config) Hash() string {
+	c.Title = ""
 	b, err := json.Marshal(c)
 	if err != nil {
 		// Config holds only strings, numbers, bools and slices of them,

@@ -32,12 +32,14 @@ func TestHashStable(t *testing.T) {
 			t.Errorf("reparsed registry: hash %s, want %s", cc.Hash(), a.Hash())
 		}
 	}
-	// Published and Dataset describe the blog and the data, not the run.
+	// Published, Dataset and Title describe the blog, the data and the
+	// change in words, not the run.
 	c := a
 	c.Published.Accuracy = 0.5
 	c.Dataset = "synthetic"
+	c.Title = "reworded"
 	if c.Hash() != a.Hash() {
-		t.Errorf("Published/Dataset changed the hash")
+		t.Errorf("Published/Dataset/Title changed the hash")
 	}
 }
 

@@ -40,6 +40,9 @@ func (b *Backend) Train(ctx context.Context, req backend.Request) (res backend.R
 		return res, err
 	}
 	defer tr.Close()
+	if err := tr.compileEval(); err != nil {
+		return res, err
+	}
 
 	start := time.Now()
 	set := req.Data

@@ -195,12 +195,8 @@ func (t *Trainer) evalInto(x []float32, n int, out []float32) error {
 	if len(x) != n*il || len(out) != n*k {
 		return fmt.Errorf("cpu: Eval: %d floats and %d outputs for %d examples", len(x), len(out), n)
 	}
-	if t.eval == nil {
-		g, err := compile(t.st, t.batch, false, 0, t.prof)
-		if err != nil {
-			return fmt.Errorf("cpu: compile %s for eval: %w", t.spec.Name, err)
-		}
-		t.eval = g
+	if err := t.compileEval(); err != nil {
+		return err
 	}
 	g := t.eval
 	for lo := 0; lo < n; lo += g.n {
@@ -216,6 +212,19 @@ func (t *Trainer) evalInto(x []float32, n int, out []float32) error {
 		}
 		copy(out[lo*k:(lo+m)*k], logits[:m*k])
 	}
+	return nil
+}
+
+// compileEval compiles the eval graph once.
+func (t *Trainer) compileEval() error {
+	if t.eval != nil {
+		return nil
+	}
+	g, err := compile(t.st, t.batch, false, 0, t.prof)
+	if err != nil {
+		return fmt.Errorf("cpu: compile %s for eval: %w", t.spec.Name, err)
+	}
+	t.eval = g
 	return nil
 }
 

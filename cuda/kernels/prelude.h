@@ -1,6 +1,7 @@
 // prelude.h: the few CUDA declarations our kernels need, written for
 // clang's freestanding CUDA mode (-nocudainc -nocudalib). No NVIDIA headers.
 #pragma once
+#ifndef SPEEDRUN_HOST
 #include <__clang_cuda_builtin_vars.h>
 
 #define __global__ __attribute__((global))
@@ -8,6 +9,24 @@
 #define __shared__ __attribute__((shared))
 #define DEV static __device__ __attribute__((always_inline)) inline
 #define KERNEL extern "C" __global__ void
+#else
+// SPEEDRUN_HOST compiles the same kernels as plain C++ for the CPU, so a
+// test can run their logic without a GPU (hostexec_test.go): each CUDA
+// thread is one call on an OS thread that first sets threadIdx; blocks run
+// one at a time, so function-static "shared" memory is per block.
+#include <math.h>
+struct speedrun_dim3 { unsigned x, y, z; };
+inline thread_local speedrun_dim3 threadIdx;
+inline speedrun_dim3 blockIdx, blockDim, gridDim;
+extern "C" void speedrun_host_sync(void);
+#define __shared__ static
+#define __syncthreads() speedrun_host_sync()
+#define __nvvm_ex2_approx_f(x) exp2f(x)
+#define __nvvm_lg2_approx_f(x) log2f(x)
+#define __nvvm_sqrt_rn_f(x) sqrtf(x)
+#define DEV static inline
+#define KERNEL extern "C" void
+#endif
 
 // bf16 is stored as its upper 16 float bits; a struct keeps the overloads
 // of ld/st apart from plain integers.

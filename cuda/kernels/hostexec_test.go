@@ -1,0 +1,388 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"sync"
+	"testing"
+	"unsafe"
+
+	"github.com/ebitengine/purego"
+)
+
+// The kernels' own CUDA C, compiled for the CPU (prelude.h's SPEEDRUN_HOST
+// build) and run thread by thread, against the Go references: this checks
+// their indexing, grid-stride loops, block reductions and bf16 rounding
+// without a GPU. What it cannot check is the PTX itself (the JIT, the
+// hardware approximations), which gpucheck does on the device.
+
+// hostKernels is the host build, loaded once per test binary.
+type hostKernels struct {
+	fns           map[string]reflect.Value
+	block, thread func(a, b, c, d, e, f, g, h, i uint32)
+	setThread     func(x, y, z uint32)
+}
+
+var hostOnce struct {
+	sync.Once
+	k   *hostKernels
+	err error
+}
+
+// barrierKernels use __syncthreads: their threads must run concurrently.
+var barrierKernels = map[string]bool{"sum_f32": true, "bn_stats_f32": true, "bn_stats_bf16": true,
+	"bn_act_bwd_reduce_f32": true, "bn_act_bwd_reduce_bf16": true}
+
+func loadHost(t *testing.T) *hostKernels {
+	t.Helper()
+	if _, err := exec.LookPath("clang-16"); err != nil {
+		t.Skip("clang-16 not found: cannot build the host version of the kernels")
+	}
+	hostOnce.Do(func() {
+		dir := t.TempDir()
+		srcs, _ := filepath.Glob("*.cu")
+		so := filepath.Join(dir, "kernels.so")
+		args := append([]string{"-x", "c++", "-std=c++17", "-O1", "-fPIC", "-shared", "-DSPEEDRUN_HOST", "-Wall", "-Werror", "-o", so}, srcs...)
+		args = append(args, "internal/host.cc", "-lpthread")
+		if out, err := exec.Command("clang-16", args...).CombinedOutput(); err != nil {
+			hostOnce.err = fmt.Errorf("clang-16 host build: %v\n%s", err, out)
+			return
+		}
+		lib, err := purego.Dlopen(so, purego.RTLD_NOW|purego.RTLD_LOCAL)
+		if err != nil {
+			hostOnce.err = err
+			return
+		}
+		k := &hostKernels{fns: map[string]reflect.Value{}}
+		kind := map[Kind]reflect.Type{Ptr: reflect.TypeOf(uintptr(0)), I32: reflect.TypeOf(int32(0)), F32: reflect.TypeOf(float32(0))}
+		for _, s := range Signatures {
+			var in []reflect.Type
+			for _, p := range s.Params {
+				in = append(in, kind[p.Kind])
+			}
+			fn := reflect.New(reflect.FuncOf(in, nil, false))
+			sym, err := purego.Dlsym(lib, s.Name)
+			if err != nil {
+				hostOnce.err = fmt.Errorf("host build lacks %s: %w", s.Name, err)
+				return
+			}
+			purego.RegisterFunc(fn.Interface(), sym)
+			k.fns[s.Name] = fn.Elem()
+		}
+		purego.RegisterLibFunc(&k.block, lib, "speedrun_host_block")
+		purego.RegisterLibFunc(&k.setThread, lib, "speedrun_host_thread")
+		hostOnce.k = k
+	})
+	if hostOnce.err != nil {
+		t.Fatal(hostOnce.err)
+	}
+	return hostOnce.k
+}
+
+// arg converts a Go value to the kernel's parameter type; slices become
+// pointers to their first element.
+func arg(v any) reflect.Value {
+	switch x := v.(type) {
+	case []float32:
+		return reflect.ValueOf(uintptr(unsafe.Pointer(unsafe.SliceData(x))))
+	case []uint16:
+		return reflect.ValueOf(uintptr(unsafe.Pointer(unsafe.SliceData(x))))
+	case []int32:
+		return reflect.ValueOf(uintptr(unsafe.Pointer(unsafe.SliceData(x))))
+	case nil:
+		return reflect.ValueOf(uintptr(0))
+	case int:
+		return reflect.ValueOf(int32(x))
+	case float32:
+		return reflect.ValueOf(x)
+	case float64:
+		return reflect.ValueOf(float32(x))
+	}
+	panic(fmt.Sprintf("arg of type %T", v))
+}
+
+var hostMu sync.Mutex // one emulated launch at a time (shared grid state)
+
+// launch runs name over grid x block, one call per CUDA thread.
+func (k *hostKernels) launch(t *testing.T, name string, grid, block [3]int, args ...any) {
+	t.Helper()
+	fn, ok := k.fns[name]
+	if !ok {
+		t.Fatalf("no kernel %s", name)
+	}
+	in := make([]reflect.Value, len(args))
+	for i, a := range args {
+		in[i] = arg(a)
+	}
+	hostMu.Lock()
+	defer hostMu.Unlock()
+	for bz := 0; bz < grid[2]; bz++ {
+		for by := 0; by < grid[1]; by++ {
+			for bx := 0; bx < grid[0]; bx++ {
+				k.block(uint32(bx), uint32(by), uint32(bz), uint32(block[0]), uint32(block[1]), uint32(block[2]),
+					uint32(grid[0]), uint32(grid[1]), uint32(grid[2]))
+				k.runBlock(fn, in, block, barrierKernels[name])
+			}
+		}
+	}
+	runtime.KeepAlive(args)
+}
+
+func (k *hostKernels) runBlock(fn reflect.Value, in []reflect.Value, block [3]int, concurrent bool) {
+	var wg sync.WaitGroup
+	one := func(x, y, z int) {
+		runtime.LockOSThread() // threadIdx is thread-local in C
+		defer runtime.UnlockOSThread()
+		k.setThread(uint32(x), uint32(y), uint32(z))
+		fn.Call(in)
+	}
+	for z := 0; z < block[2]; z++ {
+		for y := 0; y < block[1]; y++ {
+			for x := 0; x < block[0]; x++ {
+				if !concurrent {
+					one(x, y, z)
+					continue
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					one(x, y, z)
+				}()
+			}
+		}
+	}
+	wg.Wait()
+	runtime.KeepAlive(in)
+}
+
+func nanF(n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = float32(nan())
+	}
+	return s
+}
+
+func toBF16(x []float32) []uint16 {
+	out := make([]uint16, len(x))
+	for i, v := range x {
+		out[i] = F32ToBF16(v)
+	}
+	return out
+}
+
+func fromBF16(x []uint16) []float32 {
+	out := make([]float32, len(x))
+	for i, v := range x {
+		out[i] = BF16ToF32(v)
+	}
+	return out
+}
+
+func roundBF16(x []float32) []float32 { return fromBF16(toBF16(x)) }
+
+var (
+	elem1 = [3]int{1, 1, 1}
+	b64   = [3]int{64, 1, 1}
+	g3    = [3]int{3, 1, 1} // fewer threads than elements: exercises grid-stride loops
+)
+
+func TestHostElementwise(t *testing.T) {
+	k := loadHost(t)
+	rng := rand.New(rand.NewPCG(21, 22))
+	n := 1000
+	a, b := randn(rng, n), randn(rng, n)
+	y := nanF(n)
+	k.launch(t, "fill_f32", g3, b64, y, float32(2.5), n)
+	for i := range y {
+		if y[i] != 2.5 {
+			t.Fatalf("fill y[%d] = %v", i, y[i])
+		}
+	}
+	k.launch(t, "add_f32", g3, b64, y, a, b, n)
+	want := make([]float32, n)
+	for i := range want {
+		want[i] = a[i] + b[i]
+	}
+	close(t, "add_f32", y, want, 0)
+	yb := make([]uint16, n)
+	k.launch(t, "add_bf16", g3, b64, yb, toBF16(a), toBF16(b), n)
+	ra, rb := roundBF16(a), roundBF16(b)
+	for i := range want {
+		want[i] = ra[i] + rb[i]
+	}
+	close(t, "add_bf16", fromBF16(yb), roundBF16(want), 0)
+	y = nanF(n)
+	k.launch(t, "axpby_f32", g3, b64, y, a, float32(-1.5), float32(0), n)
+	want = make([]float32, n)
+	AxpbyRef(want, a, -1.5, 0)
+	close(t, "axpby b=0 over NaN", y, want, 0)
+	y = append([]float32(nil), b...)
+	k.launch(t, "axpby_f32", g3, b64, y, a, float32(2), float32(0.5), n)
+	want = append([]float32(nil), b...)
+	AxpbyRef(want, a, 2, 0.5)
+	close(t, "axpby", y, want, 1e-6)
+	special := append([]float32{1 + 1.0/256, 1 + 3.0/256, 65504, 3.4e38, 1e-40, -0}, a...)
+	cb := make([]uint16, len(special))
+	k.launch(t, "cast_f32_bf16", g3, b64, cb, special, len(special))
+	for i, v := range special {
+		if cb[i] != F32ToBF16(v) {
+			t.Fatalf("cast_f32_bf16(%v) = %#x, want %#x", v, cb[i], F32ToBF16(v))
+		}
+	}
+	cf := nanF(len(special))
+	k.launch(t, "cast_bf16_f32", g3, b64, cf, cb, len(special))
+	close(t, "cast_bf16_f32", cf, fromBF16(cb), 0)
+	out := nanF(1)
+	k.launch(t, "sum_f32", elem1, [3]int{256, 1, 1}, out, a, n)
+	var s float64
+	for _, v := range a {
+		s += float64(v)
+	}
+	close(t, "sum_f32", out, []float32{float32(s)}, 1e-5)
+}
+
+func TestHostBN(t *testing.T) {
+	k := loadHost(t)
+	rng := rand.New(rand.NewPCG(23, 24))
+	const N, HW, C, ghost, eps = 8, 9, 40, 4, 1e-5
+	G, R := N/ghost, ghost*HW
+	red := [3]int{(C + 31) / 32, G, 1}
+	rb := [3]int{32, 8, 1}
+	for _, bf := range []bool{false, true} {
+		sfx, tol := "_f32", 1e-5
+		x, dy := randn(rng, N*HW*C), randn(rng, N*HW*C)
+		for i := range x {
+			x[i] = 2*x[i] + 0.5
+		}
+		var xa, dya, ya, dxa any = x, dy, nanF(len(x)), nanF(len(x))
+		if bf {
+			sfx, tol = "_bf16", 1e-2
+			x, dy = roundBF16(x), roundBF16(dy)
+			xa, dya, ya, dxa = toBF16(x), toBF16(dy), toBF16(nanF(len(x))), toBF16(nanF(len(x)))
+		}
+		read := func(v any) []float32 {
+			if b, ok := v.([]uint16); ok {
+				return fromBF16(b)
+			}
+			return v.([]float32)
+		}
+		gamma, beta := randn(rng, C), randn(rng, C)
+		mean, variance := nanF(G*C), nanF(G*C)
+		k.launch(t, "bn_stats"+sfx, red, rb, xa, mean, variance, R, C)
+		wm, wv := BNStatsRef(x, G, R, C)
+		close(t, "bn_stats mean"+sfx, mean, wm, 1e-5)
+		close(t, "bn_stats var"+sfx, variance, wv, 1e-5)
+		for act, alpha := range []float64{0, 0, 0.3, 0} {
+			k.launch(t, "bn_act_fwd"+sfx, g3, b64, xa, ya, wm, wv, gamma, beta, R, C, len(x), eps, act, alpha)
+			want := BNActFwdRef(x, wm, wv, gamma, beta, R, C, eps, act, alpha)
+			if bf {
+				want = roundBF16(want)
+			}
+			close(t, fmt.Sprintf("bn_act_fwd%s act %d", sfx, act), read(ya), want, tol)
+			sdz, sdzx := nanF(G*C), nanF(G*C)
+			k.launch(t, "bn_act_bwd_reduce"+sfx, red, rb, xa, dya, wm, wv, gamma, beta, sdz, sdzx, R, C, eps, act, alpha)
+			k.launch(t, "bn_act_bwd_dx"+sfx, g3, b64, xa, dya, dxa, wm, wv, gamma, beta, sdz, sdzx, R, C, len(x), eps, act, alpha)
+			wdx, wsdz, wsdzx := BNActBwdRef(x, dy, wm, wv, gamma, beta, R, C, eps, act, alpha)
+			if bf {
+				wdx = roundBF16(wdx)
+			}
+			close(t, fmt.Sprintf("bn_act_bwd_reduce%s sdz act %d", sfx, act), sdz, wsdz, 1e-4)
+			close(t, fmt.Sprintf("bn_act_bwd_reduce%s sdzx act %d", sfx, act), sdzx, wsdzx, 1e-4)
+			close(t, fmt.Sprintf("bn_act_bwd_dx%s act %d", sfx, act), read(dxa), wdx, tol)
+			if !bf && act == ActCELU {
+				dg, db := nanF(C), nanF(C)
+				k.launch(t, "bn_param_grad", g3, b64, dg, db, sdz, sdzx, G, C)
+				wdg, wdb := BNParamGradRef(sdz, sdzx, G, C)
+				close(t, "bn_param_grad dgamma", dg, wdg, 1e-6)
+				close(t, "bn_param_grad dbeta", db, wdb, 1e-6)
+			}
+		}
+	}
+	rm, rv, bm, bv := randn(rng, 2*C), randn(rng, 2*C), randn(rng, 2*C), randn(rng, 2*C)
+	wrm, wrv := append([]float32(nil), rm...), append([]float32(nil), rv...)
+	k.launch(t, "bn_running_update", g3, b64, rm, rv, bm, bv, 2*C, float32(0.1), float32(36.0/35))
+	BNRunningUpdateRef(wrm, wrv, bm, bv, 0.1, float64(float32(36.0/35)))
+	close(t, "bn_running_update mean", rm, wrm, 1e-6)
+	close(t, "bn_running_update var", rv, wrv, 1e-6)
+	am, av := nanF(C), nanF(C)
+	k.launch(t, "bn_split_average", g3, b64, am, av, rm, rv, 2, C)
+	wam, wav := BNSplitAverageRef(rm, rv, 2, C)
+	close(t, "bn_split_average mean", am, wam, 1e-6)
+	close(t, "bn_split_average var", av, wav, 1e-6)
+}
+
+func TestHostPoolLossOptimAugment(t *testing.T) {
+	k := loadHost(t)
+	rng := rand.New(rand.NewPCG(25, 26))
+	const N, H, W, C = 2, 6, 4, 3
+	x, dy := randn(rng, N*H*W*C), randn(rng, N*H/2*W/2*C)
+	x[0], x[C] = 1, 1 // a tie: the first maximum takes the gradient
+	y, dx := nanF(len(dy)), nanF(len(x))
+	k.launch(t, "maxpool2_fwd_f32", g3, b64, x, y, N, H, W, C)
+	close(t, "maxpool2_fwd", y, MaxPool2FwdRef(x, N, H, W, C), 0)
+	k.launch(t, "maxpool2_bwd_f32", g3, b64, x, dy, dx, N, H, W, C)
+	close(t, "maxpool2_bwd", dx, MaxPool2BwdRef(x, dy, N, H, W, C), 0)
+	yb, dxb := make([]uint16, len(dy)), make([]uint16, len(x))
+	rx, rdy := roundBF16(x), roundBF16(dy)
+	k.launch(t, "maxpool2_fwd_bf16", g3, b64, toBF16(rx), yb, N, H, W, C)
+	close(t, "maxpool2_fwd_bf16", fromBF16(yb), MaxPool2FwdRef(rx, N, H, W, C), 0)
+	k.launch(t, "maxpool2_bwd_bf16", g3, b64, toBF16(rx), toBF16(rdy), dxb, N, H, W, C)
+	close(t, "maxpool2_bwd_bf16", fromBF16(dxb), MaxPool2BwdRef(rx, rdy, N, H, W, C), 0)
+	gy, gdy, gdx := nanF(N*C), randn(rng, N*C), nanF(len(x))
+	k.launch(t, "gmaxpool_fwd_f32", g3, b64, x, gy, N, H*W, C)
+	close(t, "gmaxpool_fwd", gy, GMaxPoolFwdRef(x, N, H*W, C), 0)
+	k.launch(t, "gmaxpool_bwd_f32", g3, b64, x, gdy, gdx, N, H*W, C)
+	close(t, "gmaxpool_bwd", gdx, GMaxPoolBwdRef(x, gdy, N, H*W, C), 0)
+	fy := nanF(len(x))
+	k.launch(t, "flip_w_f32", g3, b64, x, fy, N, H, W, C)
+	close(t, "flip_w", fy, FlipWRef(x, N, H, W, C), 0)
+
+	const B, K = 37, 10
+	logits := randn(rng, B*K)
+	labels := make([]int32, B)
+	for i := range labels {
+		labels[i] = int32(rng.IntN(K))
+	}
+	dl, loss, cor := nanF(B*K), nanF(B), nanF(B)
+	k.launch(t, "xent_ls_f32", g3, b64, logits, labels, dl, loss, cor, B, K, float32(0.2), float32(0.5))
+	wdl, wl, wc := XentLSRef(logits, labels, B, K, 0.2, 0.5)
+	close(t, "xent dlogits", dl, wdl, 1e-6)
+	close(t, "xent loss", loss, wl, 1e-5)
+	close(t, "xent correct", cor, wc, 0)
+	loss2 := nanF(B)
+	k.launch(t, "xent_ls_f32", g3, b64, logits, labels, nil, loss2, cor, B, K, float32(0.2), float32(0.5))
+	close(t, "xent loss without dlogits", loss2, wl, 1e-5)
+
+	n := 500
+	w, g, v := randn(rng, n), randn(rng, n), randn(rng, n)
+	ww, wv := append([]float32(nil), w...), append([]float32(nil), v...)
+	k.launch(t, "sgd_nesterov_f32", g3, b64, w, g, v, n, float32(0.01), float32(0.256), float32(0.9))
+	SGDNesterovRef(ww, g, wv, 0.01, 0.256, 0.9)
+	close(t, "sgd w", w, ww, 1e-6)
+	close(t, "sgd v", v, wv, 1e-6)
+	ema := randn(rng, n)
+	wema := append([]float32(nil), ema...)
+	k.launch(t, "ema_f32", g3, b64, ema, w, n, float32(0.95))
+	EMARef(wema, w, 0.95)
+	close(t, "ema", ema, wema, 1e-6)
+
+	const M, PH, PW, AH, AW, AN = 5, 10, 10, 6, 5, 4 // non-square: H and W must not be swappable
+	src := randn(rng, M*PH*PW*C)
+	idx := []int32{4, 0, 2, 4}
+	par := []int32{0, 0, 0, 0, 0, 0, 0, 4, 4, 1, 0, 0, 0, 0, 2, 1, 0, 1, 2, 3, 2, 3, 3, 1, 5, 5, 1, 1}
+	ay := nanF(AN * AH * AW * C)
+	k.launch(t, "augment_f32", g3, b64, src, idx, par, ay, AN, PH, PW, AH, AW, C)
+	want := AugmentRef(src, idx, par, AN, PH, PW, AH, AW, C)
+	close(t, "augment_f32", ay, want, 0)
+	ab := make([]uint16, len(ay))
+	k.launch(t, "augment_bf16", g3, b64, src, idx, par, ab, AN, PH, PW, AH, AW, C)
+	close(t, "augment_bf16", fromBF16(ab), roundBF16(want), 0)
+}
+
+func nan() float64 { return math.NaN() }

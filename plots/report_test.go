@@ -158,7 +158,7 @@ func TestReportInChromium(t *testing.T) {
 		t.Skipf("%s not installed (%v): skipping the browser check", chromium, err)
 	}
 	dir, _ := writeFixtureReport(t)
-	for _, page := range []string{"index.html", "stage-04.html", "stage-08.html"} {
+	for _, page := range []string{"index.html", "stage-08.html"} { // each launch costs ~10 s
 		profile := t.TempDir()
 		shot := filepath.Join(t.TempDir(), "shot.png")
 		args := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

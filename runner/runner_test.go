@@ -280,3 +280,48 @@ func TestPlan(t *testing.T) {
 		t.Error("seeds")
 	}
 }
+
+// TestLeaseLost: a process that stalls past its lease loses the cell to
+// another; its own result is dropped, the other's stands.
+func TestLeaseLost(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "r.sqlite")
+	fb := &fakeBackend{started: make(chan struct{}, 1)}
+	slow := newTestRunner(t, path, fb)
+	// The heartbeat comes too late to keep the lease: by the first one,
+	// the other process has taken the cell over.
+	slow.Lease, slow.Heartbeat = 50*time.Millisecond, 300*time.Millisecond
+	cells := plan(t, 1, "block")
+	done := make(chan Summary)
+	go func() {
+		sum, err := slow.Sweep(ctx, cells)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- sum
+	}()
+	<-fb.started
+	time.Sleep(100 * time.Millisecond) // the lease expires
+	// The other process runs the same cell with a backend that finishes.
+	other := newTestRunner(t, path, finishing{&fakeBackend{}})
+	sum2, err := other.Sweep(ctx, cells)
+	if err != nil || sum2.Done != 1 {
+		t.Fatalf("take over: %+v %v", sum2, err)
+	}
+	sum := <-done
+	if sum.Skipped != 1 || sum.Done+sum.Failed != 0 {
+		t.Fatalf("stalled sweep: %+v, want the cell skipped", sum)
+	}
+	runs, _ := other.DB.Runs(ctx, results.Filter{})
+	if len(runs) != 1 || runs[0].Status != results.StatusDone || runs[0].Attempts != 2 {
+		t.Fatalf("runs %+v", runs)
+	}
+}
+
+// finishing trains any variant as "ok".
+type finishing struct{ *fakeBackend }
+
+func (f finishing) Train(ctx context.Context, req backend.Request) (backend.Result, error) {
+	req.Config.Variant = "ok"
+	return f.fakeBackend.Train(ctx, req)
+}

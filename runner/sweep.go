@@ -211,6 +211,13 @@ func (r *Runner) run(ctx context.Context, c Cell, label string) (Outcome, error)
 	fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer fcancel()
 	if err := r.DB.Finish(fctx, id, r.Owner, o); err != nil {
+		if errors.Is(err, results.ErrLeaseLost) {
+			// This process stalled past its lease and another took the
+			// cell over: that one's result counts, not ours.
+			r.Log.Warn("lost the cell to another process; its result counts", "cell", c.String(), "run_id", id)
+			out.Skipped = true
+			return out, ctx.Err()
+		}
 		return out, fmt.Errorf("%v: %s, and recording that failed: %w", c, o.Status, err)
 	}
 	run, err := r.DB.Run(fctx, id)

@@ -48,6 +48,8 @@ func TestScripts(t *testing.T) {
 			switch cond {
 			case "short":
 				return testing.Short(), nil
+			case "acceptance":
+				return os.Getenv("SPEEDRUN_ACCEPTANCE") != "", nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},

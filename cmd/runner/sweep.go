@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 
+	"speedrun/plots"
 	"speedrun/results"
 	"speedrun/runner"
 	"speedrun/stages"
@@ -107,7 +107,6 @@ func planSweep(reg *stages.Registry, o sweepOptions) ([]runner.Cell, error) {
 }
 
 // writeReport refreshes the HTML report from the database.
-// TODO(runner): call the plots package once it exposes a report from a DB.
 func writeReport(ctx context.Context, db *results.DB, reg *stages.Registry, dir string) error {
-	return errors.New("report: not wired yet")
+	return plots.WriteReport(ctx, db, reg, dir)
 }

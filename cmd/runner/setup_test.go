@@ -1,0 +1,80 @@
+package main
+
+import (
+	"flag"
+	"io"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestParseArgs(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		wantPos []string
+		wantDB  string
+		wantErr bool
+	}{
+		{[]string{"a", "b"}, []string{"a", "b"}, "def", false},
+		{[]string{"a", "--db", "x", "b"}, []string{"a", "b"}, "x", false},
+		{[]string{"--db", "x", "a"}, []string{"a"}, "x", false},
+		{[]string{"a", "--", "--db"}, []string{"a", "--db"}, "def", false},
+		{[]string{"a", "--nosuch"}, nil, "def", true},
+	} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		db := fs.String("db", "def", "")
+		pos, err := parseArgs(fs, tc.args)
+		if (err != nil) != tc.wantErr {
+			t.Errorf("parseArgs(%q) error %v, want error %v", tc.args, err, tc.wantErr)
+			continue
+		}
+		if err == nil && (!slices.Equal(pos, tc.wantPos) || *db != tc.wantDB) {
+			t.Errorf("parseArgs(%q) = %q, db %q; want %q, db %q", tc.args, pos, *db, tc.wantPos, tc.wantDB)
+		}
+	}
+}
+
+// FuzzParseArgs: any argument list either parses or fails cleanly, and
+// every non-flag argument comes back in order.
+func FuzzParseArgs(f *testing.F) {
+	f.Add("a\x00--db\x00x\x00b")
+	f.Add("--\x00-x")
+	f.Add("--db=\x00\x00-")
+	f.Fuzz(func(t *testing.T, joined string) {
+		args := strings.Split(joined, "\x00")
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		fs.String("db", "", "")
+		pos, err := parseArgs(fs, args)
+		if err != nil {
+			return
+		}
+		for _, p := range pos {
+			if !slices.Contains(args, p) {
+				t.Fatalf("positional %q not among the arguments %q", p, args)
+			}
+		}
+	})
+}
+
+func TestStringsFlag(t *testing.T) {
+	var s stringsFlag
+	for _, v := range []string{"a,b", " c ", ",,d,"} {
+		s.Set(v)
+	}
+	if want := []string{"a", "b", "c", "d"}; !slices.Equal(s, want) {
+		t.Fatalf("got %q, want %q", s, want)
+	}
+}
+
+func TestShellJoin(t *testing.T) {
+	got := shellJoin([]string{"sweep", "--stage", "1,2", "a b", "it's", "", "$HOME"})
+	want := `sweep --stage 1,2 'a b' 'it'\''s' '' '$HOME'`
+	if got != want {
+		t.Fatalf("got %s\nwant %s", got, want)
+	}
+	if got := sanitizeName("speedrun-Quick-stage1,4_x"); got != "speedrun-quick-stage1-4-x" {
+		t.Fatalf("sanitizeName: %s", got)
+	}
+}

@@ -1,0 +1,66 @@
+package kernels
+
+import (
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+)
+
+// Concurrent callers share the worker pool: one runs in parallel, the
+// others serially on their own goroutine. Results must be bit-identical to
+// a lone call either way.
+func TestConcurrentCallersDeterministic(t *testing.T) {
+	s := BNShape{N: 4, HW: 8, C: 40, Ghost: 2}
+	m := s.N * s.HW * s.C
+	rng := rand.New(rand.NewPCG(6, 6))
+	x, dy := randF32(rng, m), randF32(rng, m)
+	g, be := randF32(rng, s.C), randF32(rng, s.C)
+	px := randF32(rng, 2*8*8*16)
+
+	type out struct{ y, dx, dg, db, pool []float32 }
+	run := func() (out, error) {
+		b, err := NewBNAct(s, 1e-5, Activation{Kind: ActCELU, Alpha: 0.5})
+		if err != nil {
+			return out{}, err
+		}
+		o := out{y: make([]float32, m), dx: make([]float32, m), dg: make([]float32, s.C), db: make([]float32, s.C), pool: make([]float32, 2*4*4*16)}
+		mean, vr := make([]float32, b.Splits()*s.C), make([]float32, b.Splits()*s.C)
+		if err := b.ForwardTrain(x, g, be, o.y, mean, vr); err != nil {
+			return o, err
+		}
+		if err := b.Backward(dy, g, o.dx, o.dg, o.db); err != nil {
+			return o, err
+		}
+		err = MaxPoolForward(px, 2, 8, 8, 16, 2, o.pool, make([]int32, len(o.pool)))
+		return o, err
+	}
+	want, err := run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const workers = 4
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for i := range workers {
+		wg.Go(func() {
+			for range 20 {
+				o, err := run()
+				if err != nil {
+					errs <- err
+					return
+				}
+				if !slices.Equal(o.y, want.y) || !slices.Equal(o.dx, want.dx) || !slices.Equal(o.dg, want.dg) ||
+					!slices.Equal(o.db, want.db) || !slices.Equal(o.pool, want.pool) {
+					t.Errorf("worker %d: results differ from a lone call", i)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}

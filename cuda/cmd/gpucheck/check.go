@@ -21,6 +21,15 @@ type checker struct {
 	failed int
 	total  int
 	err    error // the first allocation or copy error of the current check
+	small  bool  // shrink the tensors (tests on the fake libraries)
+}
+
+// size returns full, or small when c.small.
+func (c *checker) size(full, small int) int {
+	if c.small {
+		return small
+	}
+	return full
 }
 
 // note keeps the first error.

@@ -51,7 +51,7 @@ func runKernelChecks(c *checker, k *cuda.Kernels) {
 }
 
 func checkElementwise(c *checker, k *cuda.Kernels) error {
-	n := 1<<20 + 3
+	n := c.size(1<<20+3, 5000)
 	a, b := c.randn(n), c.randn(n)
 	y, _ := c.zeros(n, cuda.F32)
 	ms, err := c.timed(func() error { return k.Fill(0, y, 2.5, n) })
@@ -147,7 +147,8 @@ func checkElementwise(c *checker, k *cuda.Kernels) error {
 }
 
 func checkBN(c *checker, k *cuda.Kernels) error {
-	const N, HW, C, ghost, eps = 64, 256, 64, 32, 1e-5
+	const N, C, ghost, eps = 64, 64, 32, 1e-5
+	HW := c.size(256, 4)
 	G, R := N/ghost, ghost*HW
 	shape := cuda.BNShape{G: G, R: R, C: C}
 	desc := fmt.Sprintf("N=%d HW=%d C=%d ghost=%d", N, HW, C, ghost)
@@ -274,7 +275,8 @@ func scaleDown(x []float32, n int) []float32 {
 }
 
 func checkPool(c *checker, k *cuda.Kernels) error {
-	const N, H, W, C = 32, 16, 16, 64
+	const H, W, C = 16, 16, 64
+	N := c.size(32, 2)
 	desc := fmt.Sprintf("N=%d H=%d W=%d C=%d", N, H, W, C)
 	for _, p := range []cuda.Prec{cuda.F32, cuda.BF16} {
 		x := round(c.randn(N*H*W*C), p)
@@ -299,7 +301,7 @@ func checkPool(c *checker, k *cuda.Kernels) error {
 		got, _ = c.down(pdx, len(x), p)
 		c.compare(Line{Check: "kernel", Name: "maxpool2_bwd_" + p.String(), Prec: p.String(), Shape: desc, Tol: tolExact, MS: ms}, got, kernels.MaxPool2BwdRef(x, dy, N, H, W, C))
 
-		gN, HW, gC := 64, 16, 512
+		gN, HW, gC := c.size(64, 2), 16, 512
 		gx := round(c.randn(gN*HW*gC), p)
 		gdy := round(c.randn(gN*gC), p)
 		pgx, _ := c.up(gx, p)
@@ -377,12 +379,12 @@ func scaleUp(x []float32, n int) []float32 {
 }
 
 func checkOptim(c *checker, k *cuda.Kernels) error {
-	n := 6573120 // ResNet-9's parameter count: one flat buffer
+	n := c.size(6573120, 65731) // ResNet-9's parameter count: one flat buffer
 	w, v := c.randn(n), c.randn(n)
 	pw, _ := c.up(w, cuda.F32)
 	pv, _ := c.up(v, cuda.F32)
 	// Two groups, as in p8: weights, then "BN biases" with lr x64, wd /64.
-	split := n - 4096
+	split := n - c.size(4096, 1024)
 	const lr, wd, mom = 1.0 / 512 * 0.4, 5e-4 * 512, 0.9
 	for step := 0; step < 3; step++ {
 		g := c.randn(n)
@@ -422,7 +424,8 @@ func checkOptim(c *checker, k *cuda.Kernels) error {
 }
 
 func checkAugment(c *checker, k *cuda.Kernels) error {
-	const M, PH, PW, H, W, C, N = 200, 40, 40, 32, 32, 3, 512
+	const M, PH, PW, H, W, C = 200, 40, 40, 32, 32, 3
+	N := c.size(512, 16)
 	src := c.randn(M * PH * PW * C)
 	idx := make([]int32, N)
 	par := make([]int32, N*kernels.AugParams)

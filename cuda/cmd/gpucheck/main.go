@@ -42,11 +42,13 @@ func main() {
 type options struct {
 	seed    uint64
 	libPath string
+	small   bool
 }
 
 func (o *options) register(fs *flag.FlagSet) {
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the random test tensors")
 	fs.StringVar(&o.libPath, "lib-path", "", "extra library folders, colon-separated (also $"+cuda.EnvLibPath+")")
+	fs.BoolVar(&o.small, "small", false, "small tensors (for tests of this program)")
 }
 
 func (o *options) cuda() cuda.Options {
@@ -126,7 +128,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if cmd == "env" {
 		return b.Do(ctx, func() error { return writeEnv(b, stdout) })
 	}
-	c := &checker{d: b.Driver, rng: rand.New(rand.NewPCG(o.seed, 0x9e3779b97f4a7c15)), out: stdout}
+	c := &checker{d: b.Driver, rng: rand.New(rand.NewPCG(o.seed, 0x9e3779b97f4a7c15)), out: stdout, small: o.small}
 	err = b.Do(ctx, func() error {
 		defer c.freeAll()
 		if cmd == "kernels" || cmd == "all" {

@@ -50,7 +50,7 @@ func lines(t *testing.T, out []byte) []Line {
 func TestChecksOnFakeLibraries(t *testing.T) {
 	dir := fakeLibs(t)
 	var out bytes.Buffer
-	err := run(context.Background(), []string{"kernels", "-lib-path", dir}, &out)
+	err := run(context.Background(), []string{"kernels", "-small", "-lib-path", dir}, &out)
 	ls := lines(t, out.Bytes())
 	if err == nil || len(ls) < 40 {
 		t.Fatalf("kernels on the fake: err %v, %d lines", err, len(ls))

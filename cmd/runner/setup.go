@@ -192,6 +192,7 @@ func stagePicks(reg *stages.Registry, stageList string, variants []string, only 
 			sel = append(sel, st)
 		}
 	}
+	filter := len(variants) > 0
 	want := map[string]bool{}
 	for _, v := range variants {
 		want[v] = false
@@ -202,14 +203,16 @@ func stagePicks(reg *stages.Registry, stageList string, variants []string, only 
 			continue
 		}
 		vs := st.Variants
-		if only == "final" && len(want) == 0 {
+		if only == "final" && !filter {
 			vs = vs[len(vs)-1:]
 		}
 		for _, v := range vs {
-			if _, ok := want[v.Name]; len(want) > 0 && !ok {
+			if _, ok := want[v.Name]; filter && !ok {
 				continue
 			}
-			want[v.Name] = true
+			if filter {
+				want[v.Name] = true
+			}
 			picks = append(picks, runner.Pick{Stage: st.ID, Variant: v.Name})
 		}
 	}

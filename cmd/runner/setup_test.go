@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"speedrun/stages"
 )
 
 func TestParseArgs(t *testing.T) {
@@ -76,5 +78,64 @@ func TestShellJoin(t *testing.T) {
 	}
 	if got := sanitizeName("speedrun-Quick-stage1,4_x"); got != "speedrun-quick-stage1-4-x" {
 		t.Fatalf("sanitizeName: %s", got)
+	}
+}
+
+func TestStagePicks(t *testing.T) {
+	reg, err := stages.Load("../../experiments.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := reg.Stage("4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Variants) < 2 {
+		t.Fatalf("stage 4 has %d variants; the test needs several", len(st.Variants))
+	}
+	last := st.Variants[len(st.Variants)-1].Name
+	for _, tc := range []struct {
+		name     string
+		stages   string
+		variants []string
+		only     string
+		want     []string // variant names; nil: all of stage 4
+		wantErr  string
+	}{
+		{name: "whole stage", stages: "4"},
+		{name: "by name", stages: "architecture"},
+		{name: "final", stages: "4", only: "final", want: []string{last}},
+		{name: "filter", stages: "4", variants: []string{last, st.Variants[0].Name}, want: []string{st.Variants[0].Name, last}},
+		{name: "filter beats final", stages: "4", variants: []string{st.Variants[0].Name}, only: "final", want: []string{st.Variants[0].Name}},
+		{name: "unknown variant", stages: "4", variants: []string{"zz", "aa"}, wantErr: "--variant aa, zz: no such variant"},
+		{name: "unknown stage", stages: "4,99", wantErr: "no stage \"99\""},
+	} {
+		picks, err := stagePicks(reg, tc.stages, tc.variants, tc.only)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("%s: error %v, want %q", tc.name, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		want := tc.want
+		if want == nil {
+			for _, v := range st.Variants {
+				want = append(want, v.Name)
+			}
+		}
+		var got []string
+		for _, p := range picks {
+			if p.Stage != 4 {
+				t.Errorf("%s: pick of stage %d", tc.name, p.Stage)
+			}
+			got = append(got, p.Variant)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: got %q, want %q", tc.name, got, want)
+		}
 	}
 }

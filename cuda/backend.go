@@ -125,8 +125,18 @@ func (b *Backend) open() error {
 // BLAS and DNN method. Do returns ctx.Err() if ctx ends before f starts.
 func (b *Backend) Do(ctx context.Context, f func() error) error {
 	errc := make(chan error, 1)
+	run := func() {
+		// A panic in f must not kill the device thread and hang every
+		// later Do; report it as this call's error instead.
+		defer func() {
+			if r := recover(); r != nil {
+				errc <- fmt.Errorf("cuda: panic on the device thread: %v", r)
+			}
+		}()
+		errc <- f()
+	}
 	select {
-	case b.work <- func() { errc <- f() }:
+	case b.work <- run:
 	case <-ctx.Done():
 		return fmt.Errorf("cuda: %w", ctx.Err())
 	case <-b.done:

@@ -96,3 +96,41 @@ func TestKernelHelpersFake(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A launch through the helpers allocates at most what purego.SyscallN
+// itself does (one small object per call): the training loop's launches
+// stay allocation-free on our side.
+func TestLaunchAllocs(t *testing.T) {
+	b := fakeBackend(t)
+	err := b.Do(context.Background(), func() error {
+		k, err := LoadKernels(b.Driver)
+		if err != nil {
+			return err
+		}
+		defer k.Close()
+		bn := BNShape{G: 16, R: 32 * 16, C: 128}
+		act := BNAct{Kind: kernels.ActCELU, Alpha: 0.3}
+		allocs := testing.AllocsPerRun(100, func() {
+			k.BNActFwd(0, BF16, bn, 1, 2, 3, 4, 5, 6, 1e-5, act)
+		})
+		t.Logf("allocations per BNActFwd launch: %v", allocs)
+		if allocs > 1 {
+			t.Errorf("BNActFwd allocates %v objects per launch, want <= 1 (purego's)", allocs)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDoRecoversPanic(t *testing.T) {
+	b := fakeBackend(t)
+	err := b.Do(context.Background(), func() error { panic("boom") })
+	if err == nil || !strings.Contains(err.Error(), "panic on the device thread: boom") {
+		t.Fatalf("got %v", err)
+	}
+	if err := b.Do(context.Background(), func() error { return nil }); err != nil {
+		t.Fatalf("device thread dead after a panic: %v", err)
+	}
+}

@@ -14,7 +14,7 @@
 # ignored), so five calls of one chunk each move the 184 MB set.
 #
 # Files in $OUT: run.log (stage times, stderr, memcheck report), env.txt, constants.txt,
-# gpu_env.json, checks.jsonl, train.jsonl, torch_p8.jsonl.
+# gpu_env.json, checks.jsonl, bench.jsonl, train.jsonl, torch_p8.jsonl.
 # Environment: SEEDS (default 0,1,2), EPOCHS (default 10), TORCH_ARGS (extra
 # arguments for bench/torch_p8_reference.py, e.g. --smoke for a dry run here).
 set -uo pipefail
@@ -123,6 +123,7 @@ log "constants: $(tail -1 "$OUT/constants.txt")"
 stage gpu-env 30 "$BIN" env >"$OUT/gpu_env.json"
 stage checks 200 "$BIN" all -seed 1 >"$OUT/checks.jsonl"
 log "checks: $(grep -c '"pass":true' "$OUT/checks.jsonl") passed, $(grep -c '"pass":false' "$OUT/checks.jsonl") failed"
+stage bench 90 "$BIN" bench >"$OUT/bench.jsonl"
 
 # 4. Data, then training: ours (not yet) and PyTorch's, side by side.
 join_chunks

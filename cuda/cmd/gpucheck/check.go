@@ -59,8 +59,9 @@ func (c *checker) emit(l Line) {
 	if !l.Pass {
 		c.failed++
 	}
-	b, _ := json.Marshal(l)
-	fmt.Fprintln(c.out, string(b))
+	enc := json.NewEncoder(c.out)
+	enc.SetEscapeHTML(false) // names hold "->"
+	enc.Encode(l)
 }
 
 // compare emits a line for got against want.

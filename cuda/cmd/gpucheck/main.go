@@ -5,6 +5,7 @@
 //	gpucheck env                   driver, device and library facts (JSON)
 //	gpucheck constants             the enum values and layouts we assume ("NAME VALUE")
 //	gpucheck kernels|blas|conv|all each check against its Go reference (JSON lines)
+//	gpucheck bench                 N3's convs (cuDNN) and BN kernels at batch 512, timed
 //	gpucheck train                 the GPU training engine (not implemented yet)
 //	gpucheck split -out DIR FILE…  chunk files for transfer, with a manifest
 //	gpucheck join -dir DIR -out DIR check chunks and rebuild the files
@@ -63,7 +64,7 @@ func (o *options) cuda() cuda.Options {
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: gpucheck env|constants|kernels|blas|conv|all|train|split|join [flags]")
+		return errors.New("usage: gpucheck env|constants|kernels|blas|conv|all|bench|train|split|join [flags]")
 	}
 	cmd, args := args[0], args[1:]
 	fs := flag.NewFlagSet("gpucheck "+cmd, flag.ContinueOnError)
@@ -104,7 +105,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			fmt.Fprintf(stdout, "%s %d\n", c.Name, c.Value)
 		}
 		return nil
-	case "env", "kernels", "blas", "conv", "all", "train":
+	case "env", "kernels", "blas", "conv", "all", "bench", "train":
 		o.register(fs)
 		if err := fs.Parse(args); err != nil {
 			return err
@@ -131,12 +132,16 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	c := &checker{d: b.Driver, rng: rand.New(rand.NewPCG(o.seed, 0x9e3779b97f4a7c15)), out: stdout, small: o.small}
 	err = b.Do(ctx, func() error {
 		defer c.freeAll()
-		if cmd == "kernels" || cmd == "all" {
+		if cmd == "kernels" || cmd == "all" || cmd == "bench" {
 			k, err := cuda.LoadKernels(b.Driver)
 			if err != nil {
 				return err
 			}
 			defer k.Close()
+			if cmd == "bench" {
+				runBench(c, b, k)
+				return nil
+			}
 			runKernelChecks(c, k)
 		}
 		if cmd == "blas" || cmd == "all" {

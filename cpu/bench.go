@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"syscall"
 	"time"
 
 	"speedrun/model"
@@ -52,6 +53,7 @@ type BenchResult struct {
 	GFLOPPerImage float64   // conv + linear, forward + 2 backward passes
 	Ops           []OpTime  // over the timed steps
 	OpsTotal      time.Duration
+	CPUSeconds    float64 // process CPU time (user+sys) over the timed steps
 	AllocsPerStep float64 // heap allocations per timed step
 	BytesPerStep  float64
 	PeakRSSBytes  int64
@@ -96,6 +98,7 @@ func Bench(ctx context.Context, o BenchOptions) (BenchResult, error) {
 	tr.ResetOpTimes()
 	var m0, m1 runtime.MemStats
 	runtime.ReadMemStats(&m0)
+	cpu0 := cpuTime()
 	for range o.Steps {
 		if err := ctx.Err(); err != nil {
 			return res, fmt.Errorf("cpu: bench: %w", err)
@@ -106,6 +109,7 @@ func Bench(ctx context.Context, o BenchOptions) (BenchResult, error) {
 		}
 		res.StepSeconds = append(res.StepSeconds, time.Since(t0).Seconds())
 	}
+	res.CPUSeconds = cpuTime() - cpu0
 	runtime.ReadMemStats(&m1)
 	res.AllocsPerStep = float64(m1.Mallocs-m0.Mallocs) / float64(o.Steps)
 	res.BytesPerStep = float64(m1.TotalAlloc-m0.TotalAlloc) / float64(o.Steps)
@@ -116,6 +120,15 @@ func Bench(ctx context.Context, o BenchOptions) (BenchResult, error) {
 	res.ImagesPerSec = float64(o.Batch) / median(res.StepSeconds)
 	res.PeakRSSBytes = PeakRSS()
 	return res, nil
+}
+
+// cpuTime is the process's user+sys CPU time in seconds.
+func cpuTime() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 func median(x []float64) float64 {

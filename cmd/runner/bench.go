@@ -102,6 +102,10 @@ func runBench(ctx context.Context, w io.Writer, o benchOptions) error {
 	gflops := r.ImagesPerSec * r.GFLOPPerImage
 	fmt.Fprintf(w, "net %s width %g batch %d: %d timed steps after %d warm-up, kernel threads %d\n", o.net, o.width, o.batch, o.steps, o.warmup, kernels.Threads())
 	fmt.Fprintf(w, "training: %.2f images/s (median step %.3f s; steps %s)\n", r.ImagesPerSec, float64(o.batch)/r.ImagesPerSec, fmtSteps(r.StepSeconds))
+	cpuPerStep := r.CPUSeconds / float64(o.steps)
+	// CPU time is less sensitive than wall time to other tenants, though
+	// spinning worker threads count in it too.
+	fmt.Fprintf(w, "cpu time: %.3f CPU-s per step = %.2f images per CPU-second\n", cpuPerStep, float64(o.batch)/cpuPerStep)
 	fmt.Fprintf(w, "compute: %.4f GFLOP per training image (conv+linear, 3 passes) = %.1f GFLOP/s = %.1f%% of the %.1f GFLOP/s FMA peak\n", r.GFLOPPerImage, gflops, 100*gflops/o.peak, o.peak)
 	fmt.Fprintf(w, "memory: peak RSS %.2f GiB; %.0f heap allocations (%.1f KiB) per step\n", float64(r.PeakRSSBytes)/(1<<30), r.AllocsPerStep, r.BytesPerStep/1024)
 	var stepTotal float64
@@ -132,6 +136,8 @@ func runBench(ctx context.Context, w io.Writer, o benchOptions) error {
 	}
 	fmt.Fprintf(w, "pytorch %s (%d threads, channels_last), same shapes in this run: %.2f images/s (steps %s); speedrun/pytorch = %.2f\n",
 		tr.Torch, tr.Threads, tr.ImagesPerSec, fmtSteps(tr.StepSeconds), r.ImagesPerSec/tr.ImagesPerSec)
+	torchPerCPU := float64(o.batch) * float64(len(tr.StepSeconds)) / tr.CPUSeconds
+	fmt.Fprintf(w, "pytorch cpu time: %.2f images per CPU-second; speedrun/pytorch per CPU-second = %.2f\n", torchPerCPU, float64(o.batch)/cpuPerStep/torchPerCPU)
 	return nil
 }
 
@@ -141,6 +147,7 @@ type torchResult struct {
 	StepSeconds  []float64 `json:"step_seconds"`
 	Torch        string    `json:"torch"`
 	Threads      int       `json:"threads"`
+	CPUSeconds   float64   `json:"cpu_seconds"`
 }
 
 // torchBench runs the PyTorch ResNet-9 step script with o's shapes.

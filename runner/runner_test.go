@@ -27,6 +27,9 @@ func (fakeRegistry) Resolve(stage int, variant, profile string) (stages.Config, 
 	if variant == "missing" {
 		return stages.Config{}, fmt.Errorf("stage %d has no variant %q", stage, variant)
 	}
+	if variant == "badnet" {
+		return stages.Config{Stage: stage, Variant: variant, Profile: profile, Net: model.Net{Name: "nosuch"}}, nil
+	}
 	return stages.Config{Stage: stage, Variant: variant, Profile: profile, Kind: "train",
 		Net:   model.Net{Name: "resnet9", Width: 0.125, BN: "bn", BNScaleInit: "one", Act: "relu", Order: "conv-bn-act-pool", ClassifierScale: 1},
 		Train: stages.Train{Epochs: 3, BatchSize: 8}}, nil
@@ -119,12 +122,12 @@ func TestSweepOutcomes(t *testing.T) {
 	ctx := context.Background()
 	fb := &fakeBackend{}
 	r := newTestRunner(t, filepath.Join(t.TempDir(), "r.sqlite"), fb)
-	cells := plan(t, 2, "ok", "nan", "fail", "panic", "ok2")
+	cells := plan(t, 2, "ok", "nan", "fail", "panic", "badnet", "ok2")
 	sum, err := r.Sweep(ctx, cells)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum.Done != 4 || sum.Diverged != 2 || sum.Failed != 4 || sum.Skipped != 0 {
+	if sum.Done != 4 || sum.Diverged != 2 || sum.Failed != 6 || sum.Skipped != 0 {
 		t.Fatalf("summary %+v", sum)
 	}
 	runs, err := r.DB.Runs(ctx, results.Filter{})
@@ -139,8 +142,8 @@ func TestSweepOutcomes(t *testing.T) {
 			if run.Status != results.StatusDiverged || run.DivergedEpoch != 2 {
 				t.Errorf("nan run: %+v", run)
 			}
-		case "fail", "panic":
-			if run.Status != results.StatusFailed || !strings.Contains(run.Error, map[string]string{"fail": "exploded", "panic": "panicked"}[run.Variant]) {
+		case "fail", "panic", "badnet":
+			if run.Status != results.StatusFailed || !strings.Contains(run.Error, map[string]string{"fail": "exploded", "panic": "panicked", "badnet": "unknown network"}[run.Variant]) {
 				t.Errorf("%s run: status %s error %q", run.Variant, run.Status, run.Error)
 			}
 		default:
@@ -159,8 +162,8 @@ func TestSweepOutcomes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := fb.trained.Load() - before; got != 4 || sum.Skipped != 6 {
-		t.Fatalf("second sweep trained %d (want the 4 failed) and skipped %d (want 6)", got, sum.Skipped)
+	if got := fb.trained.Load() - before; got != 4 || sum.Failed != 6 || sum.Skipped != 6 {
+		t.Fatalf("second sweep trained %d (want the 4 failed with a network), failed %d (want 6) and skipped %d (want 6)", got, sum.Failed, sum.Skipped)
 	}
 }
 

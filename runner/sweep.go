@@ -137,10 +137,6 @@ func (r *Runner) run(ctx context.Context, c Cell, label string) (Outcome, error)
 	if err != nil {
 		return out, fmt.Errorf("%v: dataset: %w", c, err)
 	}
-	spec, err := model.Build(c.Config.Net)
-	if err != nil {
-		return out, fmt.Errorf("%v: network: %w", c, err)
-	}
 	cfgJSON, err := json.Marshal(c.Config)
 	if err != nil {
 		return out, fmt.Errorf("%v: config: %w", c, err)
@@ -166,6 +162,9 @@ func (r *Runner) run(ctx context.Context, c Cell, label string) (Outcome, error)
 	}
 	r.Log.Info("run", "cell", label, "run_id", id, "seed", seed, "config", shortHash(c.Hash), "data", ds.Name, "backend", r.Backend.Name())
 
+	// A network that does not build fails its own run, not the sweep.
+	spec, specErr := model.Build(c.Config.Net)
+
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	prog := newRunProgress(r.Log, r.Progress, isTerminal(r.Progress), c.String(), c.Config.Train.Epochs)
@@ -173,7 +172,11 @@ func (r *Runner) run(ctx context.Context, c Cell, label string) (Outcome, error)
 	hbCtx, hbStop := context.WithCancel(runCtx)
 	go heartbeat(hbCtx, r.DB, id, r.Owner, r.Lease, r.Heartbeat, cancel)
 
-	res, trainErr := train(runCtx, r.Backend, backend.Request{Config: c.Config, Spec: spec, Data: ds, Seed: seed, Observer: rec})
+	var res backend.Result
+	trainErr := fmt.Errorf("network: %w", specErr)
+	if specErr == nil {
+		res, trainErr = train(runCtx, r.Backend, backend.Request{Config: c.Config, Spec: spec, Data: ds, Seed: seed, Observer: rec})
+	}
 	hbStop()
 	prog.done()
 

@@ -38,6 +38,7 @@ var ErrNoLibrary = errors.New("CUDA library missing")
 // Available reports whether New would find a usable driver and device
 // (and libraries, unless DriverOnly). It starts and stops a Backend.
 func Available(o Options) error {
+	o.Checks = true
 	b, err := New(o)
 	if err != nil {
 		return err
@@ -58,16 +59,19 @@ func New(o Options) (*Backend, error) {
 	if err := <-started; err != nil {
 		return nil, err
 	}
-	if o.DriverOnly {
-		return b, nil
+	if !o.DriverOnly {
+		if b.BLAS, err = OpenBLAS(o); err != nil {
+			b.Close()
+			return nil, fmt.Errorf("%w: %w", ErrNoLibrary, err)
+		}
+		if b.DNN, err = OpenDNN(o); err != nil {
+			b.Close()
+			return nil, fmt.Errorf("%w: %w", ErrNoLibrary, err)
+		}
 	}
-	if b.BLAS, err = OpenBLAS(o); err != nil {
+	if !o.Checks {
 		b.Close()
-		return nil, fmt.Errorf("%w: %w", ErrNoLibrary, err)
-	}
-	if b.DNN, err = OpenDNN(o); err != nil {
-		b.Close()
-		return nil, fmt.Errorf("%w: %w", ErrNoLibrary, err)
+		return nil, fmt.Errorf("%s: %w", b.Device(), ErrTrainUnsupported)
 	}
 	return b, nil
 }
@@ -171,7 +175,8 @@ var _ backend.Backend = (*Backend)(nil)
 // exists: the bindings and kernels are here, the Spec compiler is not.
 var ErrTrainUnsupported = errors.New("cuda: training is not implemented yet (bindings and kernels only); use --backend cpu")
 
-// Train is not implemented yet; it fails rather than pretend.
+// Train is not implemented yet; it fails rather than pretend. (New only
+// returns a Backend with Options.Checks, so the runner never gets here.)
 func (b *Backend) Train(ctx context.Context, req backend.Request) (backend.Result, error) {
 	return backend.Result{}, ErrTrainUnsupported
 }

@@ -64,7 +64,7 @@ func fakeLibs(t *testing.T) string {
 
 // fakeOpts searches only dir.
 func fakeOpts(dir string) Options {
-	return Options{LibPaths: []string{dir}, NoEnv: true, NoPip: true, NoSystem: true}
+	return Options{LibPaths: []string{dir}, NoEnv: true, NoPip: true, NoSystem: true, Checks: true}
 }
 
 func TestNoDriverError(t *testing.T) {
@@ -83,6 +83,20 @@ func TestNoDriverError(t *testing.T) {
 	}
 	if err := Available(fakeOpts(empty)); !errors.Is(err, ErrNoDriver) {
 		t.Errorf("Available: got %v, want ErrNoDriver", err)
+	}
+}
+
+// Without Options.Checks, New finds the device and then refuses: there is
+// no training engine yet, so the runner's auto mode must fall back to cpu.
+func TestNewRefusesWithoutTrainingEngine(t *testing.T) {
+	o := fakeOpts(fakeLibs(t))
+	o.Checks = false
+	_, err := New(o)
+	if !errors.Is(err, ErrTrainUnsupported) || errors.Is(err, ErrNoDriver) || !strings.Contains(err.Error(), "Fake GPU") {
+		t.Fatalf("got %v, want ErrTrainUnsupported naming the device", err)
+	}
+	if err := Available(o); err != nil {
+		t.Errorf("Available: %v (the device itself is fine)", err)
 	}
 }
 

@@ -59,7 +59,7 @@ func (o *options) cuda() cuda.Options {
 			paths = append(paths, p)
 		}
 	}
-	return cuda.Options{LibPaths: paths}
+	return cuda.Options{LibPaths: paths, Checks: true}
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {

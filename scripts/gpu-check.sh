@@ -26,6 +26,7 @@ BIN=.device/gpucheck
 SEEDS=${SEEDS:-0,1,2}
 EPOCHS=${EPOCHS:-10}
 PY=${PY:-python3}
+export PYTHONUNBUFFERED=1
 start=$(date +%s)
 
 log() { echo "[$(( $(date +%s) - start ))s] $*" | tee -a "$LOG" >&2; }
@@ -98,7 +99,7 @@ fi
   for d in $(echo "$nvlibs" | tr ':' ' ') /usr/local/nvidia/lib64 /usr/lib/x86_64-linux-gnu; do
     ls "$d" 2>/dev/null | grep -E '^lib(cuda|cublas|cublasLt|cudnn|nvrtc)\.so' | sed "s|^|$d/|"
   done
-  echo "== CIFAR-10 on the image?"; find / -xdev -name 'data_batch_1.bin' -size +1M 2>/dev/null | head -5
+  echo "== CIFAR-10 on the image?"; timeout 15 find / -xdev -name 'data_batch_1.bin' -size +1M 2>/dev/null | head -5
 } >"$OUT/env.txt" 2>&1
 log "env written"
 
@@ -135,7 +136,7 @@ log "data: ${data:-synthetic}"
 stage train 30 "$BIN" train >"$OUT/train.jsonl"
 left=$(( 520 - ($(date +%s) - start) ))
 if [ "$left" -gt 30 ]; then
-  PYTHONUNBUFFERED=1 stage torch-p8 "$left" $PY bench/torch_p8_reference.py ${data:+--data "$data"} \
+  stage torch-p8 "$left" $PY bench/torch_p8_reference.py ${data:+--data "$data"} \
     --seeds "$SEEDS" --epochs "$EPOCHS" ${TORCH_ARGS:-} >"$OUT/torch_p8.jsonl"
 else
   log "torch-p8 skipped: only ${left}s left"
@@ -144,7 +145,7 @@ fi
 # 5. Our kernels under compute-sanitizer's memcheck, with what time is left.
 left=$(( 530 - ($(date +%s) - start) ))
 if command -v compute-sanitizer >/dev/null && [ "$left" -gt 40 ]; then
-  stage memcheck "$left" compute-sanitizer --tool memcheck --print-limit 20 "$BIN" kernels -seed 2 >/dev/null
+  stage memcheck "$left" compute-sanitizer --tool memcheck --print-limit 20 "$BIN" kernels -small -seed 2 >/dev/null
 else
   log "memcheck skipped (compute-sanitizer: $(command -v compute-sanitizer || echo absent), ${left}s left)"
 fi

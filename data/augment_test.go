@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 )
 
 // handPrepared returns a Prepared with n padded images whose value at
@@ -352,5 +353,28 @@ func BenchmarkAugment(b *testing.B) {
 			}
 			b.ReportMetric(float64(images)/b.Elapsed().Seconds(), "images/s")
 		})
+	}
+}
+
+// TestLoaderPrefetch checks that batches are prepared ahead: while the
+// consumer holds the first batch, the producer takes every other buffer.
+func TestLoaderPrefetch(t *testing.T) {
+	p := handPrepared(40, 4)
+	l, err := NewLoader(p, Augment{Crop: true}, 4, false, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for b := range l.Epoch(context.Background(), 1) {
+		if b.Index != 0 {
+			t.Fatalf("first batch has index %d", b.Index)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for len(l.free) > 0 && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		if n := len(l.free); n != 0 {
+			t.Errorf("%d buffers still free while the consumer holds batch 0; want the producer to fill them all", n)
+		}
+		break
 	}
 }

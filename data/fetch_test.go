@@ -94,6 +94,16 @@ func TestFetch(t *testing.T) {
 	if !strings.Contains(progress.String(), "(100%)") || !strings.Contains(progress.String(), "ready in "+dir) {
 		t.Errorf("progress output:\n%s", progress.String())
 	}
+	// With a terminal, progress is a bar rather than lines.
+	progress.Reset()
+	dir2 := filepath.Join(parent, "cifar2")
+	if err := Fetch(context.Background(), FetchOptions{Dir: dir2, URL: url, MD5: sum, Progress: &progress, Terminal: true}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(progress.String(), "(100%)") || !strings.Contains(progress.String(), "cifar-10-binary.tar.gz") {
+		t.Errorf("terminal progress output:\n%q", progress.String())
+	}
+	assertClean(t, parent, "cifar", "cifar2")
 	// A second fetch finds it and does nothing.
 	progress.Reset()
 	if err := Fetch(context.Background(), opt); err != nil {

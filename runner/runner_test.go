@@ -293,7 +293,7 @@ func TestLeaseLost(t *testing.T) {
 	slow := newTestRunner(t, path, fb)
 	// The heartbeat comes too late to keep the lease: by the first one,
 	// the other process has taken the cell over.
-	slow.Lease, slow.Heartbeat = 50*time.Millisecond, 300*time.Millisecond
+	slow.Lease, slow.Heartbeat = 50*time.Millisecond, time.Second
 	cells := plan(t, 1, "block")
 	done := make(chan Summary)
 	go func() {

@@ -34,7 +34,7 @@ func sweepCommand() command {
 		fs.Var(&o.variants, "variant", "only these variants (`NAME`, repeatable or comma-separated; default: all)")
 		fs.IntVar(&o.repeats, "repeats", 1, "runs per variant")
 		fs.BoolVar(&o.noReport, "no-report", false, "do not refresh the report afterwards")
-		fs.StringVar(&o.emit, "emit", "", "print a `slurm` job-array script or a `k8s` Indexed Job manifest (one task per cell) instead of running")
+		fs.StringVar(&o.emit, "emit", "", "instead of running, print a cluster job with one task per cell: `KIND` slurm (a job-array script) or k8s (an Indexed Job manifest)")
 		fs.IntVar(&o.cellIndex, "cell-index", -1, "run only cell `I` of the plan (0-based; what an array task runs)")
 		pos, err := parseArgs(fs, args)
 		if err != nil {

@@ -42,13 +42,13 @@ demo: build
 	$(RUNNER) sweep --stage 8 --profile smoke --repeats 2 --data synthetic --db results/demo.sqlite --reports reports/demo
 	@echo "report: reports/demo/index.html"
 
-# CIFAR-10 into the user's data folder unless it is already there.
+# CIFAR-10 into the user's data folder; a no-op when it is already there.
 data: build
-	$(RUNNER) data fetch --if-missing
+	$(RUNNER) data fetch
 
 # make stage-N: sweep every registered variant of stage N, then refresh the report.
 $(addprefix stage-,$(STAGES)): stage-%: build
-	@if [ "$(PROFILE)" != "smoke" ] && [ -z "$(DATA)" ]; then $(RUNNER) data fetch --if-missing; fi
+	@if [ "$(PROFILE)" != "smoke" ] && [ -z "$(DATA)" ]; then $(RUNNER) data fetch; fi
 	$(RUNNER) sweep --stage $* --profile $(PROFILE) --repeats $(REPEATS) $(DATAFLAG)
 
 sweep: build

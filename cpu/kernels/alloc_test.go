@@ -33,8 +33,15 @@ func TestZeroAllocs(t *testing.T) {
 	}
 
 	s := BNShape{N: 4, HW: 16, C: 64, Ghost: 2}
-	for _, a := range testActs {
-		b, err := NewBNAct(s, 1e-5, a)
+	for _, tc := range []struct {
+		a    Activation
+		impl bnImpl
+	}{
+		{testActs[0], bnGo}, {testActs[1], bnGo}, {testActs[2], bnGo}, {testActs[3], bnGo},
+		{testActs[0], bnDnnl}, {testActs[1], bnDnnl},
+	} {
+		a := tc.a
+		b, err := newBNAct(s, 1e-5, a, tc.impl)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -54,8 +61,9 @@ func TestZeroAllocs(t *testing.T) {
 				t.Fatal(err)
 			}
 		}); n != 0 {
-			t.Errorf("BNAct %v: %v allocs per ForwardTrain+Backward+ForwardEval, want 0", a.Kind, n)
+			t.Errorf("BNAct %v (%s): %v allocs per ForwardTrain+Backward+ForwardEval, want 0", a.Kind, b.Impl(), n)
 		}
+		b.Close()
 	}
 
 	logits, labels, d := randF32(rng, 64*10), make([]int32, 64), make([]float32, 64*10)

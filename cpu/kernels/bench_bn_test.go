@@ -20,35 +20,43 @@ var resnet9BNs = []struct {
 }
 
 // BenchmarkBNAct measures the fused BN+ReLU passes on the ResNet-9 shapes
-// at batch 128 and reports the bytes each pass must move (GB/s).
+// at batch 128, through oneDNN and through the Go loops, and reports the
+// bytes each pass must move (GB/s).
 func BenchmarkBNAct(b *testing.B) {
 	const n = 128
 	for _, l := range resnet9BNs {
 		for _, ghost := range []int{0, 32} {
-			s := BNShape{N: n, HW: l.hw, C: l.c, Ghost: ghost}
-			bn, err := NewBNAct(s, 1e-5, Activation{Kind: ActReLU})
-			if err != nil {
-				b.Fatal(err)
-			}
-			rng := rand.New(rand.NewPCG(1, 1))
-			m := n * l.hw * l.c
-			x, y, dx := randF32(rng, m), make([]float32, m), make([]float32, m)
-			g, be := randF32(rng, l.c), randF32(rng, l.c)
-			mean, vr := make([]float32, bn.Splits()*l.c), make([]float32, bn.Splits()*l.c)
-			dg, db := make([]float32, l.c), make([]float32, l.c)
-			name := fmt.Sprintf("%s_b%d_ghost%d", l.name, n, ghost)
-			// Streams: forward reads x, writes xhat and y; backward reads
-			// xhat and dy, writes dx, then reads xhat and dx, writes dx.
-			run := func(pass string, streams int, f func() error) {
-				b.Run(name+"/"+pass, func(b *testing.B) {
-					timeLoop(b, f)
-					b.ReportMetric(float64(streams*4*m)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
-				})
-			}
-			run("fwd", 3, func() error { return bn.ForwardTrain(x, g, be, y, mean, vr) })
-			run("bwd", 6, func() error { return bn.Backward(y, g, dx, dg, db) })
-			if ghost == 0 {
-				run("fwd_eval", 2, func() error { return bn.ForwardEval(x, g, be, mean, vr, y) })
+			for _, impl := range []string{"onednn", "go"} {
+				s := BNShape{N: n, HW: l.hw, C: l.c, Ghost: ghost}
+				mode := bnGo
+				if impl == "onednn" {
+					mode = bnDnnl
+				}
+				bn, err := newBNAct(s, 1e-5, Activation{Kind: ActReLU}, mode)
+				if err != nil {
+					b.Fatal(err)
+				}
+				rng := rand.New(rand.NewPCG(1, 1))
+				m := n * l.hw * l.c
+				x, y, dx := randF32(rng, m), make([]float32, m), make([]float32, m)
+				g, be := randF32(rng, l.c), randF32(rng, l.c)
+				mean, vr := make([]float32, bn.Splits()*l.c), make([]float32, bn.Splits()*l.c)
+				dg, db := make([]float32, l.c), make([]float32, l.c)
+				name := fmt.Sprintf("%s/%s_b%d_ghost%d", impl, l.name, n, ghost)
+				// Streams: forward reads x, writes xhat and y; backward reads
+				// xhat and dy, writes dx, then reads xhat and dx, writes dx.
+				run := func(pass string, streams int, f func() error) {
+					b.Run(name+"/"+pass, func(b *testing.B) {
+						timeLoop(b, f)
+						b.ReportMetric(float64(streams*4*m)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+					})
+				}
+				run("fwd", 3, func() error { return bn.ForwardTrain(x, g, be, y, mean, vr) })
+				run("bwd", 6, func() error { return bn.Backward(y, g, dx, dg, db) })
+				if ghost == 0 {
+					run("fwd_eval", 2, func() error { return bn.ForwardEval(x, g, be, mean, vr, y) })
+				}
+				bn.Close()
 			}
 		}
 	}

@@ -237,3 +237,172 @@ void sr_conv_destroy(sr_conv *cv) {
 	if (cv->eng) dnnl_engine_destroy(cv->eng);
 	free(cv);
 }
+
+struct sr_bn {
+	dnnl_engine_t eng;
+	dnnl_stream_t strm;
+	dnnl_primitive_desc_t fpd, bpd;
+	dnnl_primitive_t fwd, bwd;
+	// Memories without buffers; handles are set per call.
+	dnnl_memory_t src, dst, dsrc, ddst, mean, var, scale, shift, dscale, dshift, ws;
+	dnnl_memory_t fscratch, bscratch; // user scratchpads: no allocation per call
+	size_t ws_size;
+};
+
+// bn_pd creates a primitive descriptor with a user scratchpad, allocating
+// the scratchpad memory once.
+static dnnl_status_t bn_pd(dnnl_primitive_desc_t *pd, const_dnnl_op_desc_t desc, dnnl_engine_t eng,
+                           const_dnnl_primitive_desc_t hint, dnnl_memory_t *scratch) {
+	dnnl_primitive_attr_t attr;
+	dnnl_status_t st = dnnl_primitive_attr_create(&attr);
+	if (st != dnnl_success) return st;
+	st = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
+	if (st == dnnl_success) st = dnnl_primitive_desc_create(pd, desc, attr, eng, hint);
+	dnnl_primitive_attr_destroy(attr);
+	if (st != dnnl_success) return st;
+	const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(*pd, dnnl_query_scratchpad_md, 0);
+	if (smd && dnnl_memory_desc_get_size(smd) > 0)
+		st = dnnl_memory_create(scratch, smd, eng, DNNL_MEMORY_ALLOCATE);
+	return st;
+}
+
+sr_bn *sr_bn_create(int n, int hw, int c, float eps, int relu, char *err, int errlen) {
+	sr_bn *bn = calloc(1, sizeof *bn);
+	if (!bn) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	dnnl_dims_t d = {n, c, hw, 1};
+	dnnl_memory_desc_t md;
+	unsigned flags = dnnl_use_scale | dnnl_use_shift | (relu ? dnnl_fuse_norm_relu : 0);
+	dnnl_batch_normalization_desc_t fd, bd;
+	CHECK(dnnl_engine_create(&bn->eng, dnnl_cpu, 0), "engine");
+	CHECK(dnnl_stream_create(&bn->strm, bn->eng, dnnl_stream_default_flags), "stream");
+	CHECK(dnnl_memory_desc_init_by_tag(&md, 4, d, dnnl_f32, dnnl_nhwc), "data md");
+	CHECK(dnnl_batch_normalization_forward_desc_init(&fd, dnnl_forward_training, &md, eps, flags), "bn forward desc");
+	CHECK(bn_pd(&bn->fpd, &fd, bn->eng, NULL, &bn->fscratch), "bn forward pd");
+	CHECK(dnnl_batch_normalization_backward_desc_init(&bd, dnnl_backward, &md, &md, eps, flags), "bn backward desc");
+	CHECK(bn_pd(&bn->bpd, &bd, bn->eng, bn->fpd, &bn->bscratch), "bn backward pd");
+	CHECK(dnnl_primitive_create(&bn->fwd, bn->fpd), "bn forward primitive");
+	CHECK(dnnl_primitive_create(&bn->bwd, bn->bpd), "bn backward primitive");
+	const dnnl_memory_desc_t *stat = dnnl_primitive_desc_query_md(bn->fpd, dnnl_query_exec_arg_md, DNNL_ARG_MEAN);
+	const dnnl_memory_desc_t *ss = dnnl_primitive_desc_query_md(bn->fpd, dnnl_query_exec_arg_md, DNNL_ARG_SCALE);
+	const dnnl_memory_desc_t *wsmd = dnnl_primitive_desc_query_md(bn->fpd, dnnl_query_workspace_md, 0);
+	if (!stat || !ss) {
+		snprintf(err, errlen, "bn: no mean or scale memory desc");
+		goto fail;
+	}
+	CHECK(dnnl_memory_create(&bn->src, &md, bn->eng, DNNL_MEMORY_NONE), "src");
+	CHECK(dnnl_memory_create(&bn->dst, &md, bn->eng, DNNL_MEMORY_NONE), "dst");
+	CHECK(dnnl_memory_create(&bn->dsrc, &md, bn->eng, DNNL_MEMORY_NONE), "diff src");
+	CHECK(dnnl_memory_create(&bn->ddst, &md, bn->eng, DNNL_MEMORY_NONE), "diff dst");
+	CHECK(dnnl_memory_create(&bn->mean, stat, bn->eng, DNNL_MEMORY_NONE), "mean");
+	CHECK(dnnl_memory_create(&bn->var, stat, bn->eng, DNNL_MEMORY_NONE), "var");
+	CHECK(dnnl_memory_create(&bn->scale, ss, bn->eng, DNNL_MEMORY_NONE), "scale");
+	CHECK(dnnl_memory_create(&bn->shift, ss, bn->eng, DNNL_MEMORY_NONE), "shift");
+	CHECK(dnnl_memory_create(&bn->dscale, ss, bn->eng, DNNL_MEMORY_NONE), "diff scale");
+	CHECK(dnnl_memory_create(&bn->dshift, ss, bn->eng, DNNL_MEMORY_NONE), "diff shift");
+	if (wsmd && dnnl_memory_desc_get_size(wsmd) > 0) {
+		bn->ws_size = dnnl_memory_desc_get_size(wsmd);
+		CHECK(dnnl_memory_create(&bn->ws, wsmd, bn->eng, DNNL_MEMORY_NONE), "workspace");
+	}
+	return bn;
+fail:
+	sr_bn_destroy(bn);
+	return NULL;
+}
+
+size_t sr_bn_workspace_size(sr_bn *bn) { return bn->ws_size; }
+
+static void bn_unset(sr_bn *bn) {
+	dnnl_memory_t ms[] = {bn->src, bn->dst, bn->dsrc, bn->ddst, bn->mean, bn->var,
+	                      bn->scale, bn->shift, bn->dscale, bn->dshift, bn->ws};
+	for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
+		if (ms[i]) dnnl_memory_set_data_handle(ms[i], NULL);
+}
+
+int sr_bn_forward(sr_bn *bn, float *x, float *y, float *gamma, float *beta,
+                  float *mean, float *var, void *ws) {
+	dnnl_memory_set_data_handle(bn->src, x);
+	dnnl_memory_set_data_handle(bn->dst, y);
+	dnnl_memory_set_data_handle(bn->scale, gamma);
+	dnnl_memory_set_data_handle(bn->shift, beta);
+	dnnl_memory_set_data_handle(bn->mean, mean);
+	dnnl_memory_set_data_handle(bn->var, var);
+	dnnl_exec_arg_t a[8] = {{DNNL_ARG_SRC, bn->src}, {DNNL_ARG_DST, bn->dst}, {DNNL_ARG_SCALE, bn->scale},
+	                        {DNNL_ARG_SHIFT, bn->shift}, {DNNL_ARG_MEAN, bn->mean}, {DNNL_ARG_VARIANCE, bn->var}};
+	int n = 6;
+	if (bn->fscratch) {
+		a[n].arg = DNNL_ARG_SCRATCHPAD;
+		a[n].memory = bn->fscratch;
+		n++;
+	}
+	if (bn->ws) {
+		dnnl_memory_set_data_handle(bn->ws, ws);
+		a[n].arg = DNNL_ARG_WORKSPACE;
+		a[n].memory = bn->ws;
+		n++;
+	}
+	dnnl_status_t st = dnnl_primitive_execute(bn->fwd, bn->strm, n, a);
+	if (st == dnnl_success) st = dnnl_stream_wait(bn->strm);
+	bn_unset(bn);
+	return st;
+}
+
+int sr_bn_backward(sr_bn *bn, float *x, float *dy, float *gamma, float *beta,
+                   float *mean, float *var, void *ws, float *dx,
+                   float *dgamma, float *dbeta) {
+	dnnl_memory_set_data_handle(bn->src, x);
+	dnnl_memory_set_data_handle(bn->ddst, dy);
+	dnnl_memory_set_data_handle(bn->dsrc, dx);
+	dnnl_memory_set_data_handle(bn->scale, gamma);
+	dnnl_memory_set_data_handle(bn->shift, beta);
+	dnnl_memory_set_data_handle(bn->mean, mean);
+	dnnl_memory_set_data_handle(bn->var, var);
+	dnnl_memory_set_data_handle(bn->dscale, dgamma);
+	dnnl_memory_set_data_handle(bn->dshift, dbeta);
+	dnnl_exec_arg_t a[11] = {{DNNL_ARG_SRC, bn->src}, {DNNL_ARG_DIFF_DST, bn->ddst}, {DNNL_ARG_DIFF_SRC, bn->dsrc},
+	                         {DNNL_ARG_SCALE, bn->scale}, {DNNL_ARG_SHIFT, bn->shift}, {DNNL_ARG_MEAN, bn->mean},
+	                         {DNNL_ARG_VARIANCE, bn->var}, {DNNL_ARG_DIFF_SCALE, bn->dscale},
+	                         {DNNL_ARG_DIFF_SHIFT, bn->dshift}};
+	int n = 9;
+	if (bn->bscratch) {
+		a[n].arg = DNNL_ARG_SCRATCHPAD;
+		a[n].memory = bn->bscratch;
+		n++;
+	}
+	if (bn->ws) {
+		dnnl_memory_set_data_handle(bn->ws, ws);
+		a[n].arg = DNNL_ARG_WORKSPACE;
+		a[n].memory = bn->ws;
+		n++;
+	}
+	dnnl_status_t st = dnnl_primitive_execute(bn->bwd, bn->strm, n, a);
+	if (st == dnnl_success) st = dnnl_stream_wait(bn->strm);
+	bn_unset(bn);
+	return st;
+}
+
+const char *sr_bn_impl(sr_bn *bn, int pass) {
+	const char *s = NULL;
+	dnnl_primitive_desc_t pd = pass == 0 ? bn->fpd : bn->bpd;
+	if (!pd || dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &s) != dnnl_success || !s)
+		return "unknown";
+	return s;
+}
+
+void sr_bn_destroy(sr_bn *bn) {
+	if (!bn) return;
+	dnnl_memory_t ms[] = {bn->src, bn->dst, bn->dsrc, bn->ddst, bn->mean, bn->var,
+	                      bn->scale, bn->shift, bn->dscale, bn->dshift, bn->ws,
+	                      bn->fscratch, bn->bscratch};
+	for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
+		if (ms[i]) dnnl_memory_destroy(ms[i]);
+	if (bn->fwd) dnnl_primitive_destroy(bn->fwd);
+	if (bn->bwd) dnnl_primitive_destroy(bn->bwd);
+	if (bn->fpd) dnnl_primitive_desc_destroy(bn->fpd);
+	if (bn->bpd) dnnl_primitive_desc_destroy(bn->bpd);
+	if (bn->strm) dnnl_stream_destroy(bn->strm);
+	if (bn->eng) dnnl_engine_destroy(bn->eng);
+	free(bn);
+}

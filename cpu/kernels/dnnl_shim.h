@@ -22,3 +22,28 @@ const char *sr_conv_impl(sr_conv *cv, int pass);
 void sr_conv_destroy(sr_conv *cv);
 
 #endif
+
+#ifndef SPEEDRUN_DNNL_SHIM_BN_H
+#define SPEEDRUN_DNNL_SHIM_BN_H
+#include <stddef.h>
+
+typedef struct sr_bn sr_bn;
+
+// sr_bn_create plans training-mode batch norm with scale and shift over n
+// images of hw pixels and c channels (nhwc), optionally with a fused ReLU.
+// Every buffer is the caller's and is set per call.
+sr_bn *sr_bn_create(int n, int hw, int c, float eps, int relu, char *err, int errlen);
+// sr_bn_workspace_size is the workspace (bytes) one forward call leaves for
+// its backward call: the ReLU mask, 0 without ReLU.
+size_t sr_bn_workspace_size(sr_bn *bn);
+// sr_bn_forward writes y, the batch mean and the biased variance.
+int sr_bn_forward(sr_bn *bn, float *x, float *y, float *gamma, float *beta,
+                  float *mean, float *var, void *ws);
+// sr_bn_backward writes dx, dgamma and dbeta for the forward call that
+// produced mean, var and ws from x.
+int sr_bn_backward(sr_bn *bn, float *x, float *dy, float *gamma, float *beta,
+                   float *mean, float *var, void *ws, float *dx,
+                   float *dgamma, float *dbeta);
+const char *sr_bn_impl(sr_bn *bn, int pass);
+void sr_bn_destroy(sr_bn *bn);
+#endif

@@ -51,9 +51,17 @@
 // (b512) of torch's CPU time. Repeat on a quiet machine before quoting
 // absolute GFLOP/s.
 //
-// # Batch norm, pools, loss: Go
+// # Batch norm: oneDNN for identity and ReLU, Go otherwise
 //
-// BNAct fuses (ghost) batch norm with the activation: ForwardTrain makes two
+// BNAct fuses (ghost) batch norm with the activation. For identity and ReLU
+// its training passes run oneDNN's batch-norm primitive (bnorm_jit, ReLU
+// fused, one call per ghost split, user scratchpads; ForwardTrain keeps a
+// copy of x because oneDNN's backward recomputes from it). It needed 4 to 6
+// times less CPU than the Go loops in BenchmarkBNAct (OMP_NUM_THREADS=1,
+// see dnnlBNMinElems); on the loaded machine with 2 OpenMP threads it still
+// won 2.5x to 3.8x on the large un-split layers.
+//
+// CELU, shift-scale ReLU and eval mode use Go loops: ForwardTrain makes two
 // passes (float32 partial sums over 32-row blocks, flushed to float64; then
 // normalise+activate, saving xhat), Backward two (dz and its sums with dz
 // kept in dx; then dx). Work is split by 16-channel blocks over a fixed pool
@@ -61,17 +69,19 @@
 // outputs and the results do not depend on the split. The loops are
 // bounds-check free and branch-free (ReLU selects and max-pool compares go
 // through integer bit patterns, which compile to conditional moves; CELU
-// uses a float32 exp, exp.go). MaxPoolForward is parallel the same way; the
-// other pools and the loss are cheap and serial.
+// uses a float32 exp, exp.go). They cost about 3.4 ns of CPU per element
+// forward and 5.6 backward on the loaded machine.
 //
-// BenchmarkBNAct (same loaded machine, batch 128, ReLU, n = 5): 3.4 ns of
-// CPU per element forward and 5.6 backward on layer1 (128x32x32x128), about
-// 0.5 CPU-s per training step for all BN layers, a quarter of the conv
-// work: the scalar Go loops are the next thing to speed up (SIMD, or
-// oneDNN's batch norm primitive run per ghost split). Max pool 2x2 on
-// layer1 takes 40 cpu-ms forward, 11 backward; the loss at batch 512 0.13.
+// # Pools and loss: Go
 //
-// Threads: SetThreads before the first kernel call, or runtime.NumCPU. For
-// OpenBLAS (Sgemm, used by linear layers) set OPENBLAS_NUM_THREADS before
-// the process starts: idle OpenBLAS threads spin.
+// MaxPoolForward is parallel over output rows on the same pool; the other
+// pools and the loss are cheap and serial. Loaded machine, batch 128: max
+// pool 2x2 on 32x32x128 takes 40 cpu-ms forward, 11 backward; the loss at
+// batch 512 0.13.
+//
+// Threads: SetThreads before the first kernel call, or runtime.NumCPU.
+// oneDNN's OpenMP pool follows OMP_NUM_THREADS, OpenBLAS (Sgemm, used by
+// linear layers) OPENBLAS_NUM_THREADS; set both before the process starts
+// (idle OpenBLAS threads spin, and OpenMP barriers spin when the machine is
+// oversubscribed).
 package kernels

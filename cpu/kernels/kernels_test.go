@@ -3,6 +3,7 @@ package kernels
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -128,67 +129,86 @@ func TestBNAct(t *testing.T) {
 		{N: 6, HW: 16, C: 64, Ghost: 3},
 		{N: 1, HW: 1, C: 3},
 	}
-	for _, a := range testActs {
-		for _, s := range shapes {
-			t.Run(fmt.Sprintf("%v/%+v", a.Kind, s), func(t *testing.T) {
-				rng := rand.New(rand.NewPCG(2, uint64(s.C)))
-				b, err := NewBNAct(s, eps, a)
-				if err != nil {
-					t.Fatal(err)
-				}
-				m, c, sc := s.N*s.HW*s.C, s.C, b.Splits()*s.C
-				x, dy := randF32(rng, m), randF32(rng, m)
-				for i := range x {
-					x[i] = 3*x[i] + 2 // a mean and scale far from 0 and 1
-				}
-				gamma, beta := randF32(rng, c), randF32(rng, c)
-				y, mean, vr := make([]float32, m), make([]float32, sc), make([]float32, sc)
-				dx, dg, db := make([]float32, m), make([]float32, c), make([]float32, c)
-				if err := b.ForwardTrain(x, gamma, beta, y, mean, vr); err != nil {
-					t.Fatal(err)
-				}
-				if err := b.Backward(dy, gamma, dx, dg, db); err != nil {
-					t.Fatal(err)
-				}
-				x64, dy64, g64, b64 := to64(x), to64(dy), to64(gamma), to64(beta)
-				y64, mean64, vr64 := make([]float64, m), make([]float64, sc), make([]float64, sc)
-				dx64, dg64, db64 := make([]float64, m), make([]float64, c), make([]float64, c)
-				if err := BNActForwardTrainRef(s, eps, a, x64, g64, b64, y64, mean64, vr64); err != nil {
-					t.Fatal(err)
-				}
-				if err := BNActBackwardTrainRef(s, eps, a, x64, dy64, g64, b64, dx64, dg64, db64); err != nil {
-					t.Fatal(err)
-				}
-				closeTo(t, "y", y, y64, tol32)
-				closeTo(t, "mean", mean, mean64, tol32)
-				closeTo(t, "var", vr, vr64, tol32)
-				if s.N*s.HW/b.Splits() > 1 { // a one-row split has no gradient but rounding
-					closeTo(t, "dx", dx, dx64, tol32)
-				}
-				closeTo(t, "dgamma", dg, dg64, tol32)
-				closeTo(t, "dbeta", db, db64, tol32)
+	for _, useDnnl := range []bool{true, false} {
+		for _, a := range testActs {
+			for _, s := range shapes {
+				t.Run(fmt.Sprintf("dnnl=%v/%v/%+v", useDnnl, a.Kind, s), func(t *testing.T) {
+					rng := rand.New(rand.NewPCG(2, uint64(s.C)))
+					impl := bnGo
+					if useDnnl {
+						impl = bnDnnl
+					}
+					b, err := newBNAct(s, eps, a, impl)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer b.Close()
+					if wantGo := !useDnnl || a.Kind == ActCELU || a.Kind == ActShiftScaleReLU; wantGo != (b.Impl() == "go") {
+						t.Errorf("Impl() = %q with useDnnl=%v, %v", b.Impl(), useDnnl, a.Kind)
+					}
+					m, c, sc := s.N*s.HW*s.C, s.C, b.Splits()*s.C
+					x, dy := randF32(rng, m), randF32(rng, m)
+					for i := range x {
+						x[i] = 3*x[i] + 2 // a mean and scale far from 0 and 1
+					}
+					gamma, beta := randF32(rng, c), randF32(rng, c)
+					y, mean, vr := make([]float32, m), make([]float32, sc), make([]float32, sc)
+					dx, dg, db := make([]float32, m), make([]float32, c), make([]float32, c)
+					if err := b.ForwardTrain(x, gamma, beta, y, mean, vr); err != nil {
+						t.Fatal(err)
+					}
+					if err := b.Backward(dy, gamma, dx, dg, db); err != nil {
+						t.Fatal(err)
+					}
+					x64, dy64, g64, b64 := to64(x), to64(dy), to64(gamma), to64(beta)
+					y64, mean64, vr64 := make([]float64, m), make([]float64, sc), make([]float64, sc)
+					dx64, dg64, db64 := make([]float64, m), make([]float64, c), make([]float64, c)
+					if err := BNActForwardTrainRef(s, eps, a, x64, g64, b64, y64, mean64, vr64); err != nil {
+						t.Fatal(err)
+					}
+					if err := BNActBackwardTrainRef(s, eps, a, x64, dy64, g64, b64, dx64, dg64, db64); err != nil {
+						t.Fatal(err)
+					}
+					closeTo(t, "y", y, y64, tol32)
+					closeTo(t, "mean", mean, mean64, tol32)
+					closeTo(t, "var", vr, vr64, tol32)
+					if s.N*s.HW/b.Splits() > 1 { // a one-row split has no gradient but rounding
+						closeTo(t, "dx", dx, dx64, tol32)
+					}
+					closeTo(t, "dgamma", dg, dg64, tol32)
+					closeTo(t, "dbeta", db, db64, tol32)
 
-				rm, rv := randF32(rng, c), randF32(rng, c)
-				for i := range rv {
-					rv[i] = rv[i]*rv[i] + 0.5
-				}
-				if err := b.ForwardEval(x, gamma, beta, rm, rv, y); err != nil {
-					t.Fatal(err)
-				}
-				if err := b.BackwardEval(x, dy, gamma, beta, rm, rv, dx, dg, db); err != nil {
-					t.Fatal(err)
-				}
-				if err := BNActForwardEvalRef(c, eps, a, x64, g64, b64, to64(rm), to64(rv), y64); err != nil {
-					t.Fatal(err)
-				}
-				if err := BNActBackwardEvalRef(c, eps, a, x64, dy64, g64, b64, to64(rm), to64(rv), dx64, dg64, db64); err != nil {
-					t.Fatal(err)
-				}
-				closeTo(t, "eval y", y, y64, tol32)
-				closeTo(t, "eval dx", dx, dx64, tol32)
-				closeTo(t, "eval dgamma", dg, dg64, tol32)
-				closeTo(t, "eval dbeta", db, db64, tol32)
-			})
+					// dx may alias dy.
+					alias := append([]float32(nil), dy...)
+					if err := b.Backward(alias, gamma, alias, dg, db); err != nil {
+						t.Fatal(err)
+					}
+					if !slices.Equal(alias, dx) {
+						t.Error("Backward with dx aliasing dy differs from separate buffers")
+					}
+
+					rm, rv := randF32(rng, c), randF32(rng, c)
+					for i := range rv {
+						rv[i] = rv[i]*rv[i] + 0.5
+					}
+					if err := b.ForwardEval(x, gamma, beta, rm, rv, y); err != nil {
+						t.Fatal(err)
+					}
+					if err := b.BackwardEval(x, dy, gamma, beta, rm, rv, dx, dg, db); err != nil {
+						t.Fatal(err)
+					}
+					if err := BNActForwardEvalRef(c, eps, a, x64, g64, b64, to64(rm), to64(rv), y64); err != nil {
+						t.Fatal(err)
+					}
+					if err := BNActBackwardEvalRef(c, eps, a, x64, dy64, g64, b64, to64(rm), to64(rv), dx64, dg64, db64); err != nil {
+						t.Fatal(err)
+					}
+					closeTo(t, "eval y", y, y64, tol32)
+					closeTo(t, "eval dx", dx, dx64, tol32)
+					closeTo(t, "eval dgamma", dg, dg64, tol32)
+					closeTo(t, "eval dbeta", db, db64, tol32)
+				})
+			}
 		}
 	}
 }

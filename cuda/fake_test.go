@@ -25,7 +25,10 @@ var fakeOnce struct {
 // fakeLibs returns a folder with libcuda.so.1, libcublas.so.13,
 // libcublasLt.so.13 and libcudnn.so.9 built from testdata/*.c, and a
 // libcuda missing cuEventElapsedTime in sub folder "broken".
-func fakeLibs(t *testing.T) string {
+func fakeLibs(t *testing.T) string { return fakeLibsB(t) }
+
+// fakeLibsB is fakeLibs for tests and benchmarks.
+func fakeLibsB(t testing.TB) string {
 	t.Helper()
 	if _, err := exec.LookPath("gcc"); err != nil {
 		t.Skip("gcc not found: cannot build the fake CUDA libraries")

@@ -134,3 +134,34 @@ func TestDoRecoversPanic(t *testing.T) {
 		t.Fatalf("device thread dead after a panic: %v", err)
 	}
 }
+
+// BenchmarkLaunchFake is the host-side cost of one launch through the
+// helpers (signature check, Args, purego.SyscallN) against the fake driver,
+// whose cuLaunchKernel only records its arguments.
+func BenchmarkLaunchFake(b *testing.B) {
+	be, err := New(fakeOpts(fakeLibsB(b)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer be.Close()
+	err = be.Do(context.Background(), func() error {
+		k, err := LoadKernels(be.Driver)
+		if err != nil {
+			return err
+		}
+		defer k.Close()
+		bn := BNShape{G: 16, R: 32 * 16, C: 128}
+		act := BNAct{Kind: kernels.ActCELU, Alpha: 0.3}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if err := k.BNActFwd(0, BF16, bn, 1, 2, 3, 4, 5, 6, 1e-5, act); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+}

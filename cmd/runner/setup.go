@@ -38,7 +38,7 @@ type trainFlags struct {
 
 func (t *trainFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&t.profile, "profile", "quick", "`profile` of the registry (paper, quick, smoke, ...)")
-	fs.StringVar(&t.seed, "seed", "", "seed base: run seeds are `S`+repeat (default: derived from the config hash and the repeat)")
+	fs.StringVar(&t.seed, "seed", "", "seed base: run seeds are `S`+repeat (default: derived from the config hash and the repeat); a finished cell is not rerun for a new seed")
 	fs.StringVar(&t.backend, "backend", "auto", "training engine: auto, cpu or cuda")
 	fs.DurationVar(&t.lease, "lease", 2*time.Minute, "how long a claimed cell stays taken without a heartbeat")
 	fs.DurationVar(&t.heartbeat, "heartbeat", 5*time.Second, "how often a running cell renews its lease")

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"path/filepath"
 	"unsafe"
 
 	"github.com/ebitengine/purego"
@@ -69,7 +70,18 @@ func OpenDNN(o Options) (*DNN, error) {
 		return nil, fmt.Errorf("cuDNN: %w", err)
 	}
 	d := &DNN{Path: lib.path}
-	err = lib.bind([]symbol{
+	libs := []*library{lib}
+	// cuDNN 9's libcudnn.so.9 is a front that loads its sub-libraries; if
+	// a build does not re-export the legacy API from it, look in the
+	// sub-library that holds it (descriptors: graph; convolutions: cnn).
+	for _, sub := range []string{"libcudnn_graph.so.9", "libcudnn_cnn.so.9"} {
+		o2 := o
+		o2.LibPaths = append([]string{filepath.Dir(lib.path)}, o.LibPaths...)
+		if l, err := openLibrary(o2, []string{sub}); err == nil {
+			libs = append(libs, l)
+		}
+	}
+	err = bindAny(libs, []symbol{
 		{&d.getVersion, []string{"cudnnGetVersion"}, false},
 		{&d.create, []string{"cudnnCreate"}, false},
 		{&d.destroy, []string{"cudnnDestroy"}, false},

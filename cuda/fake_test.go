@@ -48,8 +48,11 @@ func fakeLibsB(t testing.TB) string {
 			{"fakecublasLt.c", "libcublasLt.so.13", nil},
 			{"fakecudnn.c", "libcudnn.so.9", nil},
 			{"fakecuda.c", "broken/libcuda.so.1", []string{"-DOMIT_ELAPSED"}},
+			{"fakecudnn.c", "split/libcudnn.so.9", []string{"-DCORE_ONLY"}},
+			{"fakecudnn.c", "split/libcudnn_cnn.so.9", nil},
 		}
 		os.Mkdir(filepath.Join(dir, "broken"), 0o755)
+		os.Mkdir(filepath.Join(dir, "split"), 0o755)
 		for _, b := range builds {
 			args := append([]string{"-shared", "-fPIC", "-O1", "-o", filepath.Join(dir, b.out), filepath.Join("testdata", b.src)}, b.flags...)
 			if out, err := exec.Command("gcc", args...).CombinedOutput(); err != nil {
@@ -108,6 +111,27 @@ func TestMissingSymbol(t *testing.T) {
 	_, err := OpenDriver(fakeOpts(filepath.Join(dir, "broken")))
 	if err == nil || !errors.Is(err, ErrNoDriver) || !strings.Contains(err.Error(), "cuEventElapsedTime_v2|cuEventElapsedTime") {
 		t.Fatalf("got %v, want ErrNoDriver naming cuEventElapsedTime", err)
+	}
+}
+
+// A cuDNN front library without the convolution API is completed from
+// libcudnn_cnn.so.9 beside it; without that, the error names the symbols.
+func TestDNNSubLibraries(t *testing.T) {
+	dir := filepath.Join(fakeLibs(t), "split")
+	d, err := OpenDNN(fakeOpts(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.fwd == 0 || d.bwdFilter == 0 || d.Version() != 92400 {
+		t.Errorf("convolutions not bound from libcudnn_cnn.so.9")
+	}
+	alone := t.TempDir()
+	if err := os.Symlink(filepath.Join(dir, "libcudnn.so.9"), filepath.Join(alone, "libcudnn.so.9")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = OpenDNN(fakeOpts(alone))
+	if err == nil || !strings.Contains(err.Error(), "missing symbols") || !strings.Contains(err.Error(), "cudnnConvolutionForward") {
+		t.Errorf("front library alone: got %v", err)
 	}
 }
 

@@ -184,14 +184,20 @@ type symbol struct {
 
 // bind resolves syms in l. Missing required symbols are all reported at
 // once; missing optional ones leave *dst zero.
-func (l *library) bind(syms []symbol) error {
+func (l *library) bind(syms []symbol) error { return bindAny([]*library{l}, syms) }
+
+// bindAny resolves each symbol in the first library of libs that has it.
+func bindAny(libs []*library, syms []symbol) error {
 	var missing []string
 	for _, s := range syms {
 		*s.dst = 0
-		for _, n := range s.names {
-			if p, err := purego.Dlsym(l.handle, n); err == nil && p != 0 {
-				*s.dst = p
-				break
+	search:
+		for _, l := range libs {
+			for _, n := range s.names {
+				if p, err := purego.Dlsym(l.handle, n); err == nil && p != 0 {
+					*s.dst = p
+					break search
+				}
 			}
 		}
 		if *s.dst == 0 && !s.optional {
@@ -199,7 +205,11 @@ func (l *library) bind(syms []symbol) error {
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("%s: missing symbols %s", l.path, strings.Join(missing, ", "))
+		var paths []string
+		for _, l := range libs {
+			paths = append(paths, l.path)
+		}
+		return fmt.Errorf("%s: missing symbols %s", strings.Join(paths, " + "), strings.Join(missing, ", "))
 	}
 	return nil
 }

@@ -43,6 +43,7 @@ st cudnnSetConvolution2dDescriptor(struct conv *c, int ph, int pw, int u, int v,
 }
 st cudnnSetConvolutionMathType(struct conv *c, int m) { c->math = m; return m > 3 ? 2000 : 0; }
 
+#ifndef CORE_ONLY // -DCORE_ONLY: a front library without the convolutions (they live in libcudnn_cnn.so.9)
 // perf rows: algo, status, time, memory (offset 16), determinism, mathType.
 struct perf { int algo, status; float time; size_t memory; int det, math, reserved[3]; };
 static st algos(int want, int *got, struct perf *p) {
@@ -110,3 +111,4 @@ st cudnnConvolutionBackwardFilter(void *h, const float *alpha, struct tensor *xd
 	run(2, xd, x, dwd, dw, c, dyd, dy, *alpha, *beta);
 	return 0;
 }
+#endif

@@ -9,6 +9,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -88,6 +89,9 @@ func exitCode(ctx context.Context, err error, stderr io.Writer) int {
 	}
 	var ee *exitError
 	switch {
+	case errors.Is(err, flag.ErrHelp):
+		// The flag package has already printed the command's usage.
+		return exitOK
 	case errors.Is(err, context.Canceled) || ctx.Err() != nil:
 		fmt.Fprintf(stderr, "runner: interrupted: %v\n", err)
 		return exitInterrupted

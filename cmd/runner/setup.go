@@ -110,7 +110,7 @@ func openSession(ctx context.Context, env *cmdEnv, g globalOptions, t trainFlags
 	prov := runner.CollectProvenance(ctx, gitRevision, gitDirty == "true", versions)
 	env.log.Debug("provenance", "prov", prov.String(), "owner", owner.ID)
 	r := &runner.Runner{
-		DB: db, Backend: be, Data: datasets(g.data, t.backend == "fake"), Owner: owner, Provenance: prov,
+		DB: db, Backend: be, Data: datasets(g.data), Owner: owner, Provenance: prov,
 		Seed: seed, HaveSeed: haveSeed, Lease: t.lease, Heartbeat: t.heartbeat,
 		Log: env.log, Progress: env.stderr,
 	}
@@ -128,10 +128,9 @@ func (s *session) Close() error {
 // datasets returns the runner's dataset source: the --data choice, or the
 // profile's (a "synthetic" profile gets the synthetic set unless --data
 // names a folder), subset to each config's sizes. Sets are loaded once per
-// process. With the fake backend (a test double) a synthetic set is
-// generated at the config's sizes directly, since generating the full set
-// first would dominate the runner's own tests.
-func datasets(flagData string, fake bool) runner.DataFunc {
+// process. A synthetic set is generated at the config's sizes directly:
+// generating the full 60,000 images first would dominate a smoke run.
+func datasets(flagData string) runner.DataFunc {
 	var mu sync.Mutex
 	cache := map[string]*data.Set{}
 	return func(ctx context.Context, cfg stages.Config) (*data.Set, error) {
@@ -145,7 +144,7 @@ func datasets(flagData string, fake bool) runner.DataFunc {
 		if s, ok := cache[key]; ok {
 			return s, nil
 		}
-		if fake && spec == data.SyntheticSpec {
+		if spec == data.SyntheticSpec {
 			s, err := data.Synthetic(data.SyntheticOptions{Train: cfg.Data.TrainSize, Test: cfg.Data.TestSize})
 			if err != nil {
 				return nil, err

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image/color"
 	"math"
 	"os"
 	"path/filepath"
@@ -144,6 +145,7 @@ func gridChart(rd runData, tag string) (string, *plots.Figure, error) {
 	if len(pts) == 0 {
 		return tag, nil, plots.ErrNoData
 	}
+	slices.SortFunc(pts, func(a, b gridPoint) int { return cmp.Or(cmp.Compare(a.LR, b.LR), cmp.Compare(a.Value, b.Value)) })
 	var xs, ys []float64
 	for _, p := range pts {
 		if !slices.Contains(xs, p.LR) {
@@ -173,36 +175,43 @@ func gridChart(rd runData, tag string) (string, *plots.Figure, error) {
 	ylabel := map[string]string{"batch": "batch size N", "one_minus_momentum": "1 - momentum", "weight_decay": "weight decay alpha"}[axis]
 	ridge := map[string]string{"batch": "lambda/N", "one_minus_momentum": "lambda/(1-rho)", "weight_decay": "lambda*alpha"}[axis]
 	title := fmt.Sprintf("E5.1 accuracy, %s (ridge: %s const) — %s", ylabel, ridge, tag)
-	overlay := func(p *plot.Plot, at plots.Coords) error {
-		if best < 0 {
-			return nil
-		}
-		b := pts[best]
+	// The ridge goes through the best point; when it would only touch the
+	// grid's corner (fewer than two points inside), through the grid's
+	// centre instead, so the predicted direction is always visible.
+	ridgeLine := func(lr, v float64) plotter.XYs {
 		var line plotter.XYs
 		lo, hi := math.Log(xs[0]), math.Log(xs[len(xs)-1])
 		for s := range 41 {
 			x := math.Exp(lo + (hi-lo)*float64(s)/40)
-			var y float64
-			switch axis {
-			case "batch", "one_minus_momentum":
-				y = b.Value * x / b.LR
-			default:
-				y = b.Value * b.LR / x
+			y := v * lr / x // lambda*alpha const
+			if axis == "batch" || axis == "one_minus_momentum" {
+				y = v * x / lr // lambda/N or lambda/(1-rho) const
 			}
-			if y < ys[0] || y > ys[len(ys)-1] {
-				continue
+			if y >= ys[0] && y <= ys[len(ys)-1] {
+				line = append(line, plotter.XY{X: x, Y: y})
 			}
-			px, py := at(x, y)
-			line = append(line, plotter.XY{X: px, Y: py})
+		}
+		return line
+	}
+	overlay := func(p *plot.Plot, at plots.Coords) error {
+		var line plotter.XYs
+		if best >= 0 {
+			line = ridgeLine(pts[best].LR, pts[best].Value)
+		}
+		if len(line) < 2 {
+			line = ridgeLine(math.Sqrt(xs[0]*xs[len(xs)-1]), math.Sqrt(ys[0]*ys[len(ys)-1]))
 		}
 		if len(line) < 2 {
 			return nil
+		}
+		for i := range line {
+			line[i].X, line[i].Y = at(line[i].X, line[i].Y)
 		}
 		l, err := plotter.NewLine(line)
 		if err != nil {
 			return err
 		}
-		l.LineStyle = draw.LineStyle{Color: plots.Color(0), Width: vg.Points(2), Dashes: []vg.Length{vg.Points(5), vg.Points(3)}}
+		l.LineStyle = draw.LineStyle{Color: color.Black, Width: vg.Points(2), Dashes: []vg.Length{vg.Points(5), vg.Points(3)}}
 		p.Add(l)
 		p.Legend.Add("predicted ridge "+ridge+" = const", l)
 		return nil

@@ -4,6 +4,18 @@
 // (post 7). Each experiment kind lives in its own file; Run dispatches on the
 // config's Kind and stores what it measures in the results database, from
 // which WriteCharts draws every chart.
+//
+// What is stored, all under the analysis cell's run id (JSON measurements
+// unless noted):
+//
+//	grid/II/JJ        E5.1: one grid point (peak LR II x axis value JJ)
+//	tune/step-NNN     E5.2: one training of the tuner's trajectory (`runner
+//	                  tune` puts it on that training's own run instead)
+//	layer_stats rows  E6.x: |w|, |g|, |dw|/|w| per weight and logged step;
+//	                  E6.3 prefixes the layer with its sub-run ("wd=..."/...)
+//	equilibrium/P     E6.3: sub-run P's settings and test accuracy
+//	stress            E7.1: per-epoch lambda and train accuracy, divergence
+//	hist/GROUP/LAYER  E7.2-E7.4: per-channel histograms of one layer
 package analysis
 
 import (

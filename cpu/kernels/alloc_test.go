@@ -35,10 +35,10 @@ func TestZeroAllocs(t *testing.T) {
 	s := BNShape{N: 4, HW: 16, C: 64, Ghost: 2}
 	for _, tc := range []struct {
 		a    Activation
-		impl bnImpl
+		impl BNLib
 	}{
-		{testActs[0], bnGo}, {testActs[1], bnGo}, {testActs[2], bnGo}, {testActs[3], bnGo},
-		{testActs[0], bnDnnl}, {testActs[1], bnDnnl},
+		{testActs[0], BNGo}, {testActs[1], BNGo}, {testActs[2], BNGo}, {testActs[3], BNGo},
+		{testActs[0], BNOneDNN}, {testActs[1], BNOneDNN},
 	} {
 		a := tc.a
 		b, err := newBNAct(s, 1e-5, a, tc.impl)

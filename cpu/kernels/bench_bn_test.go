@@ -28,9 +28,9 @@ func BenchmarkBNAct(b *testing.B) {
 		for _, ghost := range []int{0, 32} {
 			for _, impl := range []string{"onednn", "go"} {
 				s := BNShape{N: n, HW: l.hw, C: l.c, Ghost: ghost}
-				mode := bnGo
+				mode := BNGo
 				if impl == "onednn" {
-					mode = bnDnnl
+					mode = BNOneDNN
 				}
 				bn, err := newBNAct(s, 1e-5, Activation{Kind: ActReLU}, mode)
 				if err != nil {

@@ -29,7 +29,7 @@ type BNAct struct {
 
 	sum, sumsq []float64 // per-channel accumulators, len C
 	ps, pq     []float32 // per-channel partial sums of a block of rows
-	k3         []float32 // backward: mean of dz*xhat per channel
+	k3         []float32 // forward: the shift of the sums; backward: mean of dz*xhat
 	scale      []float32 // eval: gamma/sqrt(var+eps); train backward: gamma*invstd
 	shift      []float32 // eval: beta - mean*scale; train backward: mean of dz
 
@@ -37,35 +37,35 @@ type BNAct struct {
 	dn *dnnlBN // oneDNN training passes; nil: the Go loops
 }
 
-// NewBNAct allocates the saved state and workspaces for shape s. The
-// training passes run on oneDNN's batch-norm primitive for identity and
-// ReLU (see the package doc) and on Go loops otherwise.
+// NewBNAct allocates the saved state and workspaces for shape s; its
+// training passes run the Go loops (NewBNActLib can pick oneDNN).
 func NewBNAct(s BNShape, eps float32, a Activation) (*BNAct, error) {
-	return newBNAct(s, eps, a, bnAuto)
+	return NewBNActLib(s, eps, a, BNGo)
 }
 
-// bnImpl selects BNAct's training-pass implementation.
-type bnImpl int
+// BNLib selects the implementation of BNAct's training passes.
+type BNLib int
 
 const (
-	bnAuto bnImpl = iota // oneDNN for identity and ReLU on large splits
-	bnGo                 // always the Go loops
-	bnDnnl               // oneDNN whenever it fuses the activation
+	// BNGo runs the Go loops for every activation.
+	BNGo BNLib = iota
+	// BNOneDNN runs oneDNN's batch-norm primitive for identity and ReLU
+	// (the activations it fuses) and the Go loops for the others. It needs
+	// 4 to 6 times less CPU (package doc) but rounds differently: about
+	// 1e-6 relative to the float64 reference where the Go loops, which
+	// accumulate in float64, reach 1e-7; badly conditioned nets notice.
+	BNOneDNN
 )
 
-// dnnlBNMinElems is the smallest split (rows x channels) given to oneDNN's
-// batch norm; below it the per-call cost outweighs the vector loops.
-// BenchmarkBNAct, batch 128, ReLU, OMP_NUM_THREADS=1 (CPU ms, forward +
-// backward, oneDNN vs Go): 16x16x128 10.1 vs 30.4, and 6.4 vs 33.3 in
-// 32-image ghost splits; 8x8x512 8.1 vs 37.6, and 6.5 vs 39.7 in splits. With 2 OpenMP threads on the heavily loaded shared machine the
-// ghost-split forwards lost to Go instead (OpenMP barriers spin while the
-// other thread is descheduled), so set OMP_NUM_THREADS=1 when the machine
-// is oversubscribed.
-const dnnlBNMinElems = 1 << 16
+// NewBNActLib is NewBNAct with the training-pass implementation chosen.
+func NewBNActLib(s BNShape, eps float32, a Activation, lib BNLib) (*BNAct, error) {
+	if lib != BNGo && lib != BNOneDNN {
+		return nil, fmt.Errorf("kernels: NewBNActLib: unknown library %d", int(lib))
+	}
+	return newBNAct(s, eps, a, lib)
+}
 
-// newBNAct is NewBNAct with the implementation chosen by the caller, so
-// tests and benchmarks can run both on any shape.
-func newBNAct(s BNShape, eps float32, a Activation, impl bnImpl) (*BNAct, error) {
+func newBNAct(s BNShape, eps float32, a Activation, impl BNLib) (*BNAct, error) {
 	if s.N < 1 || s.HW < 1 || s.C < 1 || s.Ghost < 0 {
 		return nil, fmt.Errorf("kernels: NewBNAct: bad shape %+v: N, HW, C must be >= 1 and Ghost >= 0", s)
 	}
@@ -97,8 +97,9 @@ func newBNAct(s BNShape, eps float32, a Activation, impl bnImpl) (*BNAct, error)
 		shift:  make([]float32, s.C),
 	}
 	b.tk.b = b
-	if impl == bnDnnl || impl == bnAuto && b.rows*s.C >= dnnlBNMinElems {
-		// A primitive oneDNN cannot build (an old ISA, say) leaves the Go path.
+	if impl == BNOneDNN {
+		// A primitive oneDNN cannot build (an old ISA, say), or an activation
+		// it does not fuse, leaves the Go path.
 		b.dn, _ = newDnnlBN(s, splits, eps, a)
 	}
 	if b.dn == nil {
@@ -307,11 +308,13 @@ func (b *BNAct) fwdTrain(t *bnTask, c0, c1 int) {
 	for g := 0; g < b.splits; g++ {
 		clear(sum)
 		clear(sumsq)
+		k := b.k3[c0:c1] // the split's first row: the shift for the sums
+		copy(k, t.x[g*rows*c+c0:g*rows*c+c1])
 		for r0 := g * rows; r0 < (g+1)*rows; r0 += statBlock {
 			clear(ps)
 			clear(pq)
 			for r := r0; r < min(r0+statBlock, (g+1)*rows); r++ {
-				rowSums(t.x[r*c+c0:r*c+c1], ps, pq)
+				rowSums(t.x[r*c+c0:r*c+c1], k, ps, pq)
 			}
 			for j := range sum {
 				sum[j] += float64(ps[j])
@@ -321,8 +324,9 @@ func (b *BNAct) fwdTrain(t *bnTask, c0, c1 int) {
 		mean, vr := t.mean[g*c+c0:g*c+c1], t.vr[g*c+c0:g*c+c1]
 		invstd := b.invstd[g*c+c0 : g*c+c1]
 		for j := range sum {
-			mu := sum[j] / float64(rows)
-			v := max(sumsq[j]/float64(rows)-mu*mu, 0)
+			d := sum[j] / float64(rows) // mean - k
+			mu := float64(k[j]) + d
+			v := max(sumsq[j]/float64(rows)-d*d, 0)
 			mean[j] = float32(mu)
 			if rows > 1 {
 				vr[j] = float32(v * float64(rows) / float64(rows-1))

@@ -9,12 +9,15 @@ import "math"
 // move: the signs are random, and a branch would mispredict half the time.
 // Consequence: a ReLU maps -0 and negative NaNs to +0.
 
-// rowSums adds x into s and x*x into q.
-func rowSums(x, s, q []float32) {
-	s, q = s[:len(x)], q[:len(x)]
+// rowSums adds x-k into s and (x-k)^2 into q. k is a per-channel shift
+// (a sample of the channel): sums of squares about a nearby point keep
+// float32 precision when the mean is large against the spread.
+func rowSums(x, k, s, q []float32) {
+	k, s, q = k[:len(x)], s[:len(x)], q[:len(x)]
 	for j, v := range x {
-		s[j] += v
-		q[j] += v * v
+		d := v - k[j]
+		s[j] += d
+		q[j] += d * d
 	}
 }
 

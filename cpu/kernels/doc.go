@@ -51,18 +51,27 @@
 // (b512) of torch's CPU time. Repeat on a quiet machine before quoting
 // absolute GFLOP/s.
 //
-// # Batch norm: oneDNN for identity and ReLU, Go otherwise
+// # Batch norm: Go by default, oneDNN on request
 //
-// BNAct fuses (ghost) batch norm with the activation. For identity and ReLU
-// its training passes run oneDNN's batch-norm primitive (bnorm_jit, ReLU
-// fused, one call per ghost split, user scratchpads; ForwardTrain keeps a
-// copy of x because oneDNN's backward recomputes from it). It needed 4 to 6
-// times less CPU than the Go loops in BenchmarkBNAct (OMP_NUM_THREADS=1,
-// see dnnlBNMinElems); on the loaded machine with 2 OpenMP threads it still
-// won 2.5x to 3.8x on the large un-split layers.
+// BNAct fuses (ghost) batch norm with the activation. NewBNActLib with
+// BNOneDNN runs the training passes for identity and ReLU on oneDNN's
+// batch-norm primitive (bnorm_jit, ReLU fused, one call per ghost split,
+// user scratchpads; ForwardTrain keeps a copy of x because oneDNN's
+// backward recomputes from it). BenchmarkBNAct, batch 128, ReLU,
+// OMP_NUM_THREADS=1, CPU ms forward + backward, oneDNN vs Go: 16x16x128
+// 10.1 vs 30.4 (6.4 vs 33.3 in 32-image ghost splits), 8x8x512 8.1 vs 37.6
+// (6.5 vs 39.7); raw output in bench/results/bn_onednn_vs_go_b128.txt.
+// With 2 OpenMP threads on the heavily loaded machine it still won 2.5x to
+// 3.8x on the large un-split layers but lost on small ghost-split forwards
+// (OpenMP barriers spin while the other thread is descheduled). It is not
+// the default: its float32 reductions round to about 1e-6 against the
+// float64 reference where the Go loops reach 1e-7, and the cpu package's
+// PyTorch cross-check of the badly conditioned width-1/16 DAWN net moved
+// from within its 1% tolerance to 1.8% with it.
 //
-// CELU, shift-scale ReLU and eval mode use Go loops: ForwardTrain makes two
-// passes (float32 partial sums over 32-row blocks, flushed to float64; then
+// The Go loops serve every activation and eval mode: ForwardTrain makes two
+// passes (float32 partial sums, shifted by the split's first row to avoid
+// cancellation, over 32-row blocks, flushed to float64; then
 // normalise+activate, saving xhat), Backward two (dz and its sums with dz
 // kept in dx; then dx). Work is split by 16-channel blocks over a fixed pool
 // of Threads() goroutines created on first use, so every worker owns its

@@ -3,11 +3,13 @@ package cpu
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"speedrun/model"
@@ -16,13 +18,6 @@ import (
 
 // torchPython is the interpreter with torch (Debian's python3-torch).
 const torchPython = "/usr/bin/python3"
-
-func haveTorch(t *testing.T) {
-	t.Helper()
-	if err := exec.Command(torchPython, "-c", "import torch").Run(); err != nil {
-		t.Skipf("PyTorch cross-check skipped: %s cannot import torch (%v); install python3-torch", torchPython, err)
-	}
-}
 
 type xcLayer struct {
 	Op     string  `json:"op"`
@@ -58,7 +53,6 @@ type xcOut struct {
 // torch.nn.functional, torch.optim.SGD) and here, and compares the losses,
 // the last step's gradients, the updated weights and the BN running stats.
 func TestTorchCrossCheck(t *testing.T) {
-	haveTorch(t)
 	final := testNet("final", 1.0/16)
 	final.BN, final.GhostBatch, final.FreezeBNScale = "ghost", 4, true
 	final.Act, final.CELUAlpha, final.Order, final.ClassifierScale = "celu", 0.3, "conv-pool-bn-act", 1.0/16
@@ -78,24 +72,64 @@ func TestTorchCrossCheck(t *testing.T) {
 		// tolerance.
 		{testNet("dawn-net", 1.0/16), []float64{0.4}, 1e-2},
 	}
-	for _, tt := range tests {
-		t.Run(tt.net.Name, func(t *testing.T) { crossCheck(t, tt.net, tt.lrs, tt.gradTol) })
+	// Prepare every case, run PyTorch once for all (its import is slow),
+	// then step and compare each case here.
+	cases := make([]*xcCase, len(tests))
+	var files []string
+	for i, tt := range tests {
+		c, err := newXCCase(tt.net, tt.lrs, filepath.Join(t.TempDir(), tt.net.Name+".json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.tr.Close()
+		cases[i] = c
+		files = append(files, c.file)
+	}
+	cmd := exec.Command(torchPython, append([]string{"testdata/crosscheck.py"}, files...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	outJS, err := cmd.Output()
+	if err != nil {
+		if errors.Is(err, exec.ErrNotFound) || strings.Contains(stderr.String(), "No module named 'torch'") {
+			t.Skipf("PyTorch cross-check skipped: %s has no torch (%v); install python3-torch", torchPython, err)
+		}
+		t.Fatalf("crosscheck.py: %v\n%s", err, stderr.String())
+	}
+	var want []xcOut
+	if err := json.Unmarshal(outJS, &want); err != nil {
+		t.Fatal(err)
+	}
+	if len(want) != len(cases) {
+		t.Fatalf("crosscheck.py answered %d cases, want %d", len(want), len(cases))
+	}
+	for i, tt := range tests {
+		t.Run(tt.net.Name, func(t *testing.T) { cases[i].compare(t, want[i], tt.gradTol) })
 	}
 }
 
-func crossCheck(t *testing.T, net model.Net, lrs []float64, gradTol float64) {
+// xcCase is one network's trainer, batch and steps.
+type xcCase struct {
+	spec *model.Spec
+	tr   *Trainer
+	x    []float32
+	y    []int32
+	lrs  []float64
+	file string
+}
+
+// newXCCase makes the trainer and writes PyTorch's input to file.
+func newXCCase(net model.Net, lrs []float64, file string) (*xcCase, error) {
 	spec, err := model.Build(net)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	const n = 8
 	cfg := stages.Config{Net: net, Train: stages.Train{BatchSize: n, Momentum: 0.9, Nesterov: true, WeightDecay: 5e-4,
 		BNBiasLRMul: 4, BNBiasWDDiv: 4, Optimizer: "sgd", LabelSmoothing: 0.2}}
 	tr, err := NewTrainer(spec, cfg, 11, n)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	defer tr.Close()
 	rng := rand.New(rand.NewPCG(3, 4))
 	for i, p := range spec.Params {
 		if p.Init == model.InitWhiten {
@@ -105,7 +139,6 @@ func crossCheck(t *testing.T, net model.Net, lrs []float64, gradTol float64) {
 		}
 	}
 	x, y := randBatch(rng, n, tr.inputLen(), spec.Classes)
-
 	in := map[string]any{"x": x, "y": y, "config": map[string]any{"batch": n, "lr": lrs[0], "lrs": lrs, "wd": 5e-4, "momentum": 0.9,
 		"nesterov": true, "bias_lr_mul": 4.0, "bias_wd_div": 4.0, "smoothing": 0.2}}
 	layers := make([]xcLayer, len(spec.Layers))
@@ -139,26 +172,21 @@ func crossCheck(t *testing.T, net model.Net, lrs []float64, gradTol float64) {
 	in["bn"] = bn
 	js, err := json.Marshal(in)
 	if err != nil {
-		t.Fatal(err)
+		tr.Close()
+		return nil, err
 	}
-	file := filepath.Join(t.TempDir(), "in.json")
 	if err := os.WriteFile(file, js, 0o644); err != nil {
-		t.Fatal(err)
+		tr.Close()
+		return nil, err
 	}
-	cmd := exec.Command(torchPython, "testdata/crosscheck.py", file)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	outJS, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("crosscheck.py: %v\n%s", err, stderr.String())
-	}
-	var want xcOut
-	if err := json.Unmarshal(outJS, &want); err != nil {
-		t.Fatal(err)
-	}
+	return &xcCase{spec: spec, tr: tr, x: x, y: y, lrs: lrs, file: file}, nil
+}
 
-	for k, lr := range lrs {
-		loss, err := tr.Step(x, y, lr)
+// compare takes the steps here and checks them against PyTorch's.
+func (c *xcCase) compare(t *testing.T, want xcOut, gradTol float64) {
+	spec, tr := c.spec, c.tr
+	for k, lr := range c.lrs {
+		loss, err := tr.Step(c.x, c.y, lr)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,11 +1,12 @@
 """PyTorch side of cpu's TestTorchCrossCheck.
 
-Reads a JSON file written by the Go test: the Spec (layers and params),
+Reads JSON files written by the Go test, one per case, each with: the Spec (layers and params),
 the initial params, BN running stats, an NHWC batch with labels and the
 training recipe. Interprets the Spec with torch.nn.functional in float64,
-takes `steps` steps of torch.optim.SGD, and prints JSON with the loss
-sum of each step, the gradients of the last step and the final params and
-BN running stats, all in the Go layouts (OIHW weights; split-major stats).
+takes one torch.optim.SGD step per entry of config.lrs, and prints a JSON
+list (one object per case) with the loss sum of each step, the gradients
+of the last step and the final params and BN running stats, all in the Go
+layouts (OIHW weights; split-major stats).
 """
 import json
 import sys
@@ -16,7 +17,10 @@ import torch.nn.functional as F
 
 def main():
     torch.set_num_threads(2)
-    d = json.load(open(sys.argv[1]))
+    print(json.dumps([run(json.load(open(f))) for f in sys.argv[1:]]))
+
+
+def run(d):
     spec, cfg = d["spec"], d["config"]
     dt = torch.float64
     params = [torch.tensor(p["data"], dtype=dt).reshape(p["shape"]).requires_grad_(not p["frozen"]) for p in d["params"]]
@@ -111,7 +115,7 @@ def main():
         "params": [flat(p) for p in params],
         "bn": {str(k): [flat(v[0]), flat(v[1])] for k, v in stats.items()},
     }
-    print(json.dumps(out))
+    return out
 
 
 if __name__ == "__main__":

@@ -73,6 +73,7 @@ func (c *compiler) newBNActOp(s kernels.BNShape, eps float64, act kernels.Activa
 	if err != nil {
 		return nil, err
 	}
+	c.closers = append(c.closers, k.Close)
 	if k.Splits() != st.splits {
 		return nil, fmt.Errorf("BN %s: batch %d gives %d ghost splits, but the running stats have %d (use drop_last with ghost BN)", st.name, s.N, k.Splits(), st.splits)
 	}
@@ -170,6 +171,7 @@ func (c *compiler) newBNActEvalOp(s kernels.BNShape, eps float64, act kernels.Ac
 	if err != nil {
 		return nil, err
 	}
+	c.closers = append(c.closers, k.Close)
 	return &bnActEvalOp{base: c.base("bn_act.eval", []int{len(xShape), 1, 1}, xShape), k: k, st: st, y: newBuffer(xShape),
 		mean: make([]float32, st.c), vr: make([]float32, st.c)}, nil
 }

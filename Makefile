@@ -36,10 +36,10 @@ vet:
 test: build vet
 	$(GO) test -count=1 -timeout 25m ./...
 
-# The main job on the embedded default: stage 8 at smoke scale on the
+# The main job on the embedded default: stage 8 at demo scale on the
 # synthetic set, into its own database and report folder.
 demo: build
-	$(RUNNER) sweep --stage 8 --profile smoke --repeats 2 --data synthetic --db results/demo.sqlite --reports reports/demo
+	$(RUNNER) sweep --stage 8 --profile demo --repeats 1 --data synthetic --db results/demo.sqlite --reports reports/demo
 	@echo "report: reports/demo/index.html"
 
 # CIFAR-10 into the user's data folder; a no-op when it is already there.

@@ -230,7 +230,7 @@ func TestStageLookup(t *testing.T) {
 	if !slices.Equal(ids, []int{1, 2, 3, 4, 5, 6, 7, 8, 9}) {
 		t.Errorf("stage ids = %v", ids)
 	}
-	if got := r.Profiles(); !slices.Equal(got, []string{"paper", "quick", "smoke"}) {
+	if got := r.Profiles(); !slices.Equal(got, []string{"paper", "quick", "smoke", "demo"}) {
 		t.Errorf("Profiles() = %v", got)
 	}
 }

@@ -42,6 +42,9 @@ func newDnnlConvAlg(s ConvShape, alg dnnlAlg) (*dnnlConv, error) {
 	return &dnnlConv{cv: cv}, nil
 }
 
+// setDnnlThreads makes every later oneDNN call use n OpenMP threads.
+func setDnnlThreads(n int) bool { return C.sr_set_threads(C.int(n)) != 0 }
+
 func fp(v []float32) *C.float { return (*C.float)(unsafe.Pointer(&v[0])) }
 
 func dnnlErr(pass string, st C.int) error {

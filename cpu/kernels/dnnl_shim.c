@@ -1,3 +1,5 @@
+#include <dlfcn.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +31,28 @@ struct sr_conv {
 	prim fwd, bwd_d, bwd_w;
 	reorder fwd_w, bwd_d_w, bwd_w_dw;         // oihw->fwd, oihw->bwd_d, bwd_w->oihw
 };
+
+// OpenMP's thread count is a per-OS-thread setting and cgo calls run on
+// any OS thread, so every entry point applies the count set by
+// sr_set_threads. omp_set_num_threads is looked up at run time from the
+// libgomp that libdnnl loaded: Debian ships no unversioned libgomp.so to
+// link against.
+static int sr_nthreads; // 0: OpenMP's default (OMP_NUM_THREADS or all cores)
+static void (*sr_omp_set)(int);
+static pthread_once_t sr_omp_once = PTHREAD_ONCE_INIT;
+
+static void sr_omp_lookup(void) { sr_omp_set = (void (*)(int))dlsym(RTLD_DEFAULT, "omp_set_num_threads"); }
+
+int sr_set_threads(int n) {
+	pthread_once(&sr_omp_once, sr_omp_lookup);
+	__atomic_store_n(&sr_nthreads, n, __ATOMIC_RELAXED);
+	return sr_omp_set != NULL;
+}
+
+static void apply_threads(void) {
+	int n = __atomic_load_n(&sr_nthreads, __ATOMIC_RELAXED);
+	if (n > 0 && sr_omp_set) sr_omp_set(n);
+}
 
 #define CHECK(call, what)                                                    \
 	do {                                                                     \
@@ -73,6 +97,7 @@ static dnnl_status_t make_reorder(reorder *r, const dnnl_memory_desc_t *from,
 
 sr_conv *sr_conv_create(int n, int h, int w, int c, int k, int r, int s,
                         int stride, int pad, int alg, char *err, int errlen) {
+	apply_threads(); // oneDNN plans its work split for the count at creation
 	sr_conv *cv = calloc(1, sizeof *cv);
 	if (!cv) {
 		snprintf(err, errlen, "out of memory");
@@ -158,6 +183,7 @@ static int nargs_with_scratch(dnnl_exec_arg_t *a, int n, prim *pr) {
 }
 
 int sr_conv_forward(sr_conv *cv, float *x, float *w, float *y) {
+	apply_threads();
 	dnnl_memory_t wm;
 	dnnl_status_t st;
 	dnnl_memory_set_data_handle(cv->src, x);
@@ -173,6 +199,7 @@ int sr_conv_forward(sr_conv *cv, float *x, float *w, float *y) {
 }
 
 int sr_conv_backward_data(sr_conv *cv, float *dy, float *w, float *dx) {
+	apply_threads();
 	dnnl_memory_t wm;
 	dnnl_status_t st;
 	dnnl_memory_set_data_handle(cv->src, dx);
@@ -188,6 +215,7 @@ int sr_conv_backward_data(sr_conv *cv, float *dy, float *w, float *dx) {
 }
 
 int sr_conv_backward_weights(sr_conv *cv, float *x, float *dy, float *dw) {
+	apply_threads();
 	dnnl_status_t st;
 	dnnl_memory_set_data_handle(cv->src, x);
 	dnnl_memory_set_data_handle(cv->wt, dw);
@@ -267,6 +295,7 @@ static dnnl_status_t bn_pd(dnnl_primitive_desc_t *pd, const_dnnl_op_desc_t desc,
 }
 
 sr_bn *sr_bn_create(int n, int hw, int c, float eps, int relu, char *err, int errlen) {
+	apply_threads();
 	sr_bn *bn = calloc(1, sizeof *bn);
 	if (!bn) {
 		snprintf(err, errlen, "out of memory");
@@ -323,6 +352,7 @@ static void bn_unset(sr_bn *bn) {
 
 int sr_bn_forward(sr_bn *bn, float *x, float *y, float *gamma, float *beta,
                   float *mean, float *var, void *ws) {
+	apply_threads();
 	dnnl_memory_set_data_handle(bn->src, x);
 	dnnl_memory_set_data_handle(bn->dst, y);
 	dnnl_memory_set_data_handle(bn->scale, gamma);
@@ -352,6 +382,7 @@ int sr_bn_forward(sr_bn *bn, float *x, float *y, float *gamma, float *beta,
 int sr_bn_backward(sr_bn *bn, float *x, float *dy, float *gamma, float *beta,
                    float *mean, float *var, void *ws, float *dx,
                    float *dgamma, float *dbeta) {
+	apply_threads();
 	dnnl_memory_set_data_handle(bn->src, x);
 	dnnl_memory_set_data_handle(bn->ddst, dy);
 	dnnl_memory_set_data_handle(bn->dsrc, dx);

@@ -6,6 +6,11 @@
 
 typedef struct sr_conv sr_conv;
 
+// sr_set_threads sets the OpenMP thread count of every later oneDNN call
+// (0: OpenMP's default). It returns 0 when libgomp's omp_set_num_threads
+// was not found.
+int sr_set_threads(int n);
+
 // sr_conv_create plans forward, backward-data and backward-weights
 // convolutions for NHWC activations and OIHW user weights. alg: 0 direct,
 // 1 Winograd, 2 let oneDNN choose. On failure it returns NULL and writes a

@@ -33,23 +33,25 @@
 // adds PyTorch side by side. Measured 2026-11-25 on this 2-vCPU machine
 // (Zen-class, AVX-512), 2 threads, n = 3 timed calls per shape and pass at
 // batch 128 (n = 2 at 512) after a warm-up call, raw output in
-// bench/results/. The machine was shared and heavily loaded (load average
-// 19 to 24 on 2 cores), so wall times are several times the quiet ones; the
-// process CPU time per call (cpu-ms/op, GFLOP/cpu-s) is the steadier figure,
-// and all three libraries ran in the same run, one after another:
+// bench/results/. The machine was shared and loaded (load average 19 to 24
+// on 2 cores in run 1, 5 to 7 in run 2), so wall times swing; the process
+// CPU time per call (cpu-ms/op, GFLOP/cpu-s) is the steadier figure (run 1
+// and run 2 agree within 1% for oneDNN and OpenBLAS, 7% for torch). All
+// libraries ran in the same run, one after another:
 //
 //	conv work of one ResNet-9 training step (fwd + bwd data + bwd weights,
 //	res convs twice), CPU seconds (wall seconds):
-//	batch 128: oneDNN 2.08 (8.3), OpenBLAS 5.93 (22.5), PyTorch 1.13 3.26 (16.0)
-//	batch 512: oneDNN 8.32 (35.6),                      PyTorch 1.13 14.87 (60.4)
+//	b128 run 1: oneDNN 2.08 (8.3), OpenBLAS 5.93 (22.5), PyTorch 1.13 3.26 (16.0)
+//	b128 run 2: oneDNN 2.06 (4.2), OpenBLAS 5.95 (8.1),  PyTorch 1.13 3.04 (5.4)
+//	b512 run 1: oneDNN 8.32 (35.6),                      PyTorch 1.13 14.87 (60.4)
 //
-// So oneDNN needs 2.85x less CPU than im2col + OpenBLAS (2.7x by wall time)
-// and won every shape and pass: 120 to 185 nominal GFLOP/cpu-s on the
-// 16x16 to 32x32 layers (80 to 120 on 4x4 res3 and on the 3-channel prep
-// conv), against 31 to 82 for OpenBLAS. Against PyTorch's own calls (which
-// also allocate a fresh output per call) it needs 0.64x (b128) and 0.56x
-// (b512) of torch's CPU time. Repeat on a quiet machine before quoting
-// absolute GFLOP/s.
+// So oneDNN needs 2.9x less CPU than im2col + OpenBLAS (1.9x to 2.7x by
+// wall time) and wins almost every shape and pass: 120 to 185 nominal
+// GFLOP/cpu-s on the 16x16 to 32x32 layers (80 to 120 on 4x4 res3 and on
+// the 3-channel prep conv), against 31 to 82 for OpenBLAS. Against
+// PyTorch's own calls (which also allocate a fresh output per call) it
+// needs 0.64x to 0.68x (b128) and 0.56x (b512) of torch's CPU time. Repeat
+// on a quiet machine before quoting absolute GFLOP/s.
 //
 // # Batch norm: Go by default, oneDNN on request
 //
@@ -88,9 +90,10 @@
 // pool 2x2 on 32x32x128 takes 40 cpu-ms forward, 11 backward; the loss at
 // batch 512 0.13.
 //
-// Threads: SetThreads before the first kernel call, or runtime.NumCPU.
-// oneDNN's OpenMP pool follows OMP_NUM_THREADS, OpenBLAS (Sgemm, used by
-// linear layers) OPENBLAS_NUM_THREADS; set both before the process starts
-// (idle OpenBLAS threads spin, and OpenMP barriers spin when the machine is
-// oversubscribed).
+// Threads: SetThreads before the first kernel call sets the Go pool and
+// oneDNN's OpenMP thread count (oneDNN fixes its work split when a Conv or
+// BNAct is created); without it both use all cores (or OMP_NUM_THREADS).
+// OpenBLAS (Sgemm, used by linear layers) follows OPENBLAS_NUM_THREADS, to
+// be set before the process starts: idle OpenBLAS threads spin, and so do
+// OpenMP barriers when the machine is oversubscribed.
 package kernels

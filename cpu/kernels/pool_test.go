@@ -64,3 +64,19 @@ func TestConcurrentCallersDeterministic(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestSetThreads(t *testing.T) {
+	n := Threads() // starts the pool
+	if err := SetThreads(n); err != nil {
+		t.Errorf("SetThreads(%d) with the pool running at %d: %v", n, n, err)
+	}
+	if err := SetThreads(n + 1); err == nil {
+		t.Errorf("SetThreads(%d) with the pool running at %d: no error", n+1, n)
+	}
+	if err := SetThreads(0); err == nil {
+		t.Error("SetThreads(0): no error")
+	}
+	if !setDnnlThreads(0) { // 0 restores OpenMP's default for later tests
+		t.Error("omp_set_num_threads not found in the loaded libgomp")
+	}
+}

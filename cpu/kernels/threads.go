@@ -16,9 +16,10 @@ var (
 	thePool     *workerPool
 )
 
-// SetThreads sets the number of workers the Go kernels use. It must be
-// called before any kernel runs; a later call is a no-op when n matches the
-// running pool and an error otherwise.
+// SetThreads sets the number of workers the Go kernels use and the OpenMP
+// thread count of oneDNN's calls. It must be called before any kernel runs;
+// a later call is a no-op when n matches the running pool and an error
+// otherwise.
 func SetThreads(n int) error {
 	if n < 1 {
 		return fmt.Errorf("kernels: SetThreads(%d): need at least 1", n)
@@ -32,6 +33,9 @@ func SetThreads(n int) error {
 		return fmt.Errorf("kernels: SetThreads(%d): the worker pool already runs with %d workers", n, thePool.n)
 	}
 	poolThreads = n
+	if !setDnnlThreads(n) {
+		return fmt.Errorf("kernels: SetThreads(%d): omp_set_num_threads not found in the loaded libgomp", n)
+	}
 	return nil
 }
 

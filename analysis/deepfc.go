@@ -10,15 +10,12 @@ import (
 	"speedrun/cpu/kernels"
 )
 
-// deepFCWidth is the layer width E7.3 uses: net.fc_width times net.width
-// when the profile shrinks the nets (at least 16), so smoke and quick stay
-// small.
-func deepFCWidth(fcWidth int, width float64) int {
+// deepFCWidth is the layer width E7.3 uses: net.fc_width as resolved (the
+// profile's width already scales it: 2048 in paper, 512 in quick, 128 in
+// smoke).
+func deepFCWidth(fcWidth int) int {
 	if fcWidth <= 0 {
-		fcWidth = 2048
-	}
-	if width > 0 && width < 1 {
-		return max(16, int(math.Round(float64(fcWidth)*width)))
+		return 2048
 	}
 	return fcWidth
 }
@@ -43,7 +40,7 @@ func runDeepFC(ctx context.Context, req Request) (Outcome, error) {
 	if depth <= 0 {
 		depth = 50
 	}
-	width := deepFCWidth(net.FCWidth, net.Width)
+	width := deepFCWidth(net.FCWidth)
 	batch := a.Batch
 	if batch <= 0 {
 		batch = 512

@@ -20,7 +20,7 @@ var resnet9Convs = []struct {
 	{"res3", 4, 512, 512},
 }
 
-// ResNet9ConvShapes returns the ResNet-9 conv shapes at batch n, by layer name.
+// resnet9ConvShapes returns the ResNet-9 conv shapes at batch n, by layer name.
 func resnet9ConvShapes(n int) (names []string, shapes []ConvShape) {
 	for _, l := range resnet9Convs {
 		names = append(names, l.name)

@@ -18,7 +18,7 @@ func (s ConvShape) OutH() int { return (s.H+2*s.Pad-s.R)/s.Stride + 1 }
 // OutW returns the output width.
 func (s ConvShape) OutW() int { return (s.W+2*s.Pad-s.S)/s.Stride + 1 }
 
-// XLen, WLen and YLen return the lengths of the input, weights and output.
+// XLen returns N*H*W*C, the input length.
 func (s ConvShape) XLen() int { return s.N * s.H * s.W * s.C }
 
 // WLen returns K*C*R*S.

@@ -10,6 +10,7 @@ import (
 	"math"
 	"time"
 
+	"speedrun/analysis"
 	"speedrun/backend"
 	"speedrun/data"
 	"speedrun/model"
@@ -162,9 +163,6 @@ func (r *Runner) run(ctx context.Context, c Cell, label string) (Outcome, error)
 	}
 	r.Log.Info("run", "cell", label, "run_id", id, "seed", seed, "config", shortHash(c.Hash), "data", ds.Name, "backend", r.Backend.Name())
 
-	// A network that does not build fails its own run, not the sweep.
-	spec, specErr := model.Build(c.Config.Net)
-
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	prog := newRunProgress(r.Log, r.Progress, isTerminal(r.Progress), c.String(), c.Config.Train.Epochs)
@@ -173,8 +171,13 @@ func (r *Runner) run(ctx context.Context, c Cell, label string) (Outcome, error)
 	go heartbeat(hbCtx, r.DB, id, r.Owner, r.Lease, r.Heartbeat, cancel)
 
 	var res backend.Result
-	trainErr := fmt.Errorf("network: %w", specErr)
-	if specErr == nil {
+	var trainErr error
+	if k := c.Config.Kind; k != "" && k != "train" {
+		res, trainErr = analyse(runCtx, r, c.Config, ds, seed, id, rec)
+	} else if spec, err := model.Build(c.Config.Net); err != nil {
+		// A network that does not build fails its own run, not the sweep.
+		trainErr = fmt.Errorf("network: %w", err)
+	} else {
 		res, trainErr = train(runCtx, r.Backend, backend.Request{Config: c.Config, Spec: spec, Data: ds, Seed: seed, Observer: rec})
 	}
 	hbStop()
@@ -252,4 +255,36 @@ func train(ctx context.Context, b backend.Backend, req backend.Request) (res bac
 		}
 	}()
 	return b.Train(ctx, req)
+}
+
+// analyse runs a post 5-7 analysis cell (every Kind but "train"). Its
+// measurements go to the database under the cell's run id; its headline
+// accuracy and divergence fill the run row like a training run's.
+func analyse(ctx context.Context, r *Runner, cfg stages.Config, ds *data.Set, seed uint64, runID int64, obs backend.Observer) (res backend.Result, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("analysis %s panicked: %v", cfg.Kind, p)
+		}
+	}()
+	log := r.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	out, err := analysis.Run(ctx, analysis.Request{
+		Config: cfg, Data: ds, Seed: seed, Backend: r.Backend,
+		DB: r.DB, RunID: runID, Observer: obs, Log: log,
+	})
+	if err != nil {
+		return res, fmt.Errorf("analysis %s: %w", cfg.Kind, err)
+	}
+	if out.Train != nil {
+		res = *out.Train
+	} else {
+		res.TestAcc, res.TTAAcc, res.TestLoss = math.NaN(), math.NaN(), math.NaN()
+	}
+	if !math.IsNaN(out.Accuracy) {
+		res.TestAcc = out.Accuracy
+	}
+	res.Diverged, res.DivergedEpoch = out.Diverged, out.DivergedEpoch
+	return res, nil
 }

@@ -63,9 +63,10 @@
 // OMP_NUM_THREADS=1, CPU ms forward + backward, oneDNN vs Go: 16x16x128
 // 10.1 vs 30.4 (6.4 vs 33.3 in 32-image ghost splits), 8x8x512 8.1 vs 37.6
 // (6.5 vs 39.7); raw output in bench/results/bn_onednn_vs_go_b128.txt.
-// With 2 OpenMP threads on the heavily loaded machine it still won 2.5x to
-// 3.8x on the large un-split layers but lost on small ghost-split forwards
-// (OpenMP barriers spin while the other thread is descheduled). It is not
+// With 2 OpenMP threads (load average 3) it won on the un-split layers
+// (32x32x128: 50 vs 160 CPU ms; 8x8x512: 10 vs 39) but its forward lost in
+// ghost splits (16x16x128 in 32-image splits: 51 vs 16 CPU ms), so ghost
+// BN wants OMP_NUM_THREADS=1 or the Go loops. It is not
 // the default: its float32 reductions round to about 1e-6 against the
 // float64 reference where the Go loops reach 1e-7, and the cpu package's
 // PyTorch cross-check of the badly conditioned width-1/16 DAWN net moved

@@ -67,11 +67,17 @@ func (d *Data) OnlyStage(id int) *Data {
 // WriteReport rebuilds the HTML report in dir from every run in db: the
 // call the runner makes after a sweep.
 func WriteReport(ctx context.Context, db *results.DB, reg *stages.Registry, dir string) error {
+	return WriteReportWith(ctx, db, reg, dir, nil)
+}
+
+// WriteReportWith is WriteReport with extra charts per stage page (the
+// analysis charts of posts 5-7, drawn by a caller that knows them).
+func WriteReportWith(ctx context.Context, db *results.DB, reg *stages.Registry, dir string, extra ExtraCharts) error {
 	d, err := Load(ctx, db, reg, results.Filter{})
 	if err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
-	if _, err := Write(ctx, d, dir, Options{Generated: time.Now()}); err != nil {
+	if _, err := Write(ctx, d, dir, Options{Generated: time.Now(), Extra: extra}); err != nil {
 		return err
 	}
 	return nil

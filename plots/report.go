@@ -26,7 +26,14 @@ type Options struct {
 	RunsPerSection int
 	// Generated, when not zero, is printed on every page.
 	Generated time.Time
+	// Extra, when set, draws the charts a stage page shows besides its run
+	// charts (the post 5-7 analysis charts). It writes them into dir itself
+	// and returns their titles and file names relative to dir.
+	Extra ExtraCharts
 }
+
+// ExtraCharts draws a stage's extra charts into dir (see Options.Extra).
+type ExtraCharts func(ctx context.Context, stage int, dir string) ([]Chart, error)
 
 // Chart is one image on a page, or the reason it is missing.
 type Chart struct {
@@ -61,6 +68,8 @@ type StagePage struct {
 	Stage    Stage
 	File     string
 	Sections []*SectionView
+	// Extra are the stage's analysis charts (Options.Extra).
+	Extra []Chart
 }
 
 // IndexRow is one stage under one profile on the index page.
@@ -245,6 +254,18 @@ func Write(ctx context.Context, d *Data, dir string, opt Options) (*Written, err
 		return nil
 	}
 	for _, page := range idx.Pages {
+		if opt.Extra != nil {
+			extra, err := opt.Extra(ctx, page.Stage.ID, dir)
+			if err != nil {
+				return nil, fmt.Errorf("report: stage %d analysis charts: %w", page.Stage.ID, err)
+			}
+			page.Extra = extra
+			for _, c := range extra {
+				if c.File != "" {
+					w.Files = append(w.Files, c.File)
+				}
+			}
+		}
 		title := fmt.Sprintf("Stage %d: %s", page.Stage.ID, page.Stage.Title)
 		if err := render(page.File, "stage.tmpl", pageData{Title: title, Generated: opt.Generated, Index: idx, Page: page}); err != nil {
 			return nil, err

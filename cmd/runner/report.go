@@ -104,7 +104,7 @@ func runReport(ctx context.Context, env *cmdEnv, o reportOptions) error {
 		if dir == "" {
 			dir = o.global.reports
 		}
-		w, err := plots.Write(ctx, d, dir, plots.Options{RunsPerSection: o.maxRuns, Generated: time.Now()})
+		w, err := plots.Write(ctx, d, dir, plots.Options{RunsPerSection: o.maxRuns, Generated: time.Now(), Extra: analysisCharts(db)})
 		if err != nil {
 			return err
 		}

@@ -108,5 +108,5 @@ func planSweep(reg *stages.Registry, o sweepOptions) ([]runner.Cell, error) {
 
 // writeReport refreshes the HTML report from the database.
 func writeReport(ctx context.Context, db *results.DB, reg *stages.Registry, dir string) error {
-	return plots.WriteReport(ctx, db, reg, dir)
+	return plots.WriteReportWith(ctx, db, reg, dir, analysisCharts(db))
 }

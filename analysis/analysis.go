@@ -217,33 +217,6 @@ func peakLR(knots []stages.Knot) float64 {
 	return top
 }
 
-// lrAt evaluates knots at epoch e like np.interp: linear between knots,
-// the end values held outside.
-func lrAt(knots []stages.Knot, e float64) float64 {
-	if len(knots) == 0 {
-		return 0
-	}
-	if e <= knots[0].Epoch {
-		return knots[0].LR
-	}
-	for i := 1; i < len(knots); i++ {
-		if e <= knots[i].Epoch {
-			a, b := knots[i-1], knots[i]
-			return a.LR + (b.LR-a.LR)*(e-a.Epoch)/(b.Epoch-a.Epoch)
-		}
-	}
-	return knots[len(knots)-1].LR
-}
-
-// stepEpoch is the fractional epoch at which step i (from 0) of epoch e
-// (from 1) reads the schedule (stages.Train.Schedule).
-func stepEpoch(schedule string, e, i, steps int) float64 {
-	if schedule == "step" {
-		return float64(e-1) + float64(i+1)/float64(steps)
-	}
-	return float64(e-1) + float64(i)/float64(steps)
-}
-
 // trainConfig is cfg as a plain training run.
 func trainConfig(cfg stages.Config) stages.Config {
 	cfg.Kind = "train"

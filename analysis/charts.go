@@ -359,14 +359,14 @@ func sortedKeys[V any](m map[string]V) []string {
 // prediction is the post-6 equilibrium angular step sqrt(2 lambda alpha /
 // (1 - rho)) at fractional epoch ep of cfg's schedule.
 func prediction(cfg stages.Config, ep float64) float64 {
-	return math.Sqrt(2 * lrAt(cfg.Train.LR, ep) * cfg.Train.WeightDecay / (1 - cfg.Train.Momentum))
+	return math.Sqrt(2 * stages.InterpLR(cfg.Train.LR, ep) * cfg.Train.WeightDecay / (1 - cfg.Train.Momentum))
 }
 
 // effective is lambda|g|/((1-rho)|w|) in the engine's units: the step
 // lambda/N applied to the gradient of the summed loss.
 func effective(cfg stages.Config, s results.LayerStat) float64 {
 	n := float64(max(cfg.Train.BatchSize, 1))
-	return lrAt(cfg.Train.LR, s.Epoch) / n * s.GradNorm / ((1 - cfg.Train.Momentum) * s.WeightNorm)
+	return stages.InterpLR(cfg.Train.LR, s.Epoch) / n * s.GradNorm / ((1 - cfg.Train.Momentum) * s.WeightNorm)
 }
 
 // normsChart is E6.1/E6.2: a panel per layer with |dw|/|w|, the

@@ -227,8 +227,8 @@ func TestWithPeakLRAndStretch(t *testing.T) {
 		e    float64
 		want float64
 	}{{-1, 0}, {0, 0}, {2.5, 0.2}, {5, 0.4}, {14.5, 0.2}, {30, 0}} {
-		if got := lrAt(knots, c.e); math.Abs(got-c.want) > 1e-12 {
-			t.Errorf("lrAt(%g) = %g, want %g", c.e, got, c.want)
+		if got := stages.InterpLR(knots, c.e); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("stages.InterpLR(%g) = %g, want %g", c.e, got, c.want)
 		}
 	}
 	cfg := stages.Config{Train: stages.Train{Epochs: 2, LR: []stages.Knot{{Epoch: 0, LR: 0.005}, {Epoch: 2, LR: 29}}}}

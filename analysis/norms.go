@@ -135,8 +135,8 @@ func runLogged(ctx context.Context, req Request, r loggedRun) (trainResult, erro
 			if err != nil {
 				return trainResult{}, fmt.Errorf("epoch %d: %w", e, err)
 			}
-			ep := stepEpoch(tc.Schedule, e, batch.Index, steps)
-			lr = lrAt(tc.LR, ep)
+			ep := stages.StepEpoch(tc.Schedule, e, batch.Index, steps)
+			lr = stages.InterpLR(tc.LR, ep)
 			log := k%every == 0
 			if log {
 				for _, i := range logged {

@@ -95,7 +95,7 @@ func runStress(ctx context.Context, req Request) (Outcome, error) {
 		m.Epochs = append(m.Epochs, stressEpoch{Epoch: e.Epoch, LR: jsonFloat(e.LR), TrainAcc: jsonFloat(e.TrainAcc), TrainLoss: jsonFloat(e.TrainLoss)})
 	}
 	if res.Diverged {
-		m.DivergedLR = jsonFloat(lrAt(cfg.Train.LR, float64(res.DivergedEpoch)))
+		m.DivergedLR = jsonFloat(stages.InterpLR(cfg.Train.LR, float64(res.DivergedEpoch)))
 	}
 	if err := put(ctx, req, "stress", m); err != nil {
 		return none(), err

@@ -91,18 +91,18 @@ func TestLRSchedule(t *testing.T) {
 		{-1, 0}, {0, 0}, {2.5, 0.2}, {5, 0.4}, {14.5, 0.2}, {24, 0}, {30, 0},
 	}
 	for _, tt := range tests {
-		if got := lrAt(knots, tt.e); math.Abs(got-tt.want) > 1e-12 {
-			t.Errorf("lrAt(%v) = %v, want %v", tt.e, got, tt.want)
+		if got := stages.InterpLR(knots, tt.e); math.Abs(got-tt.want) > 1e-12 {
+			t.Errorf("stages.InterpLR(%v) = %v, want %v", tt.e, got, tt.want)
 		}
 	}
 	held := []stages.Knot{{Epoch: 0, LR: 0}, {Epoch: 2, LR: 1}, {Epoch: 8, LR: 0.1}}
-	if got := lrAt(held, 9.5); got != 0.1 {
+	if got := stages.InterpLR(held, 9.5); got != 0.1 {
 		t.Errorf("lrAt past the last knot = %v, want the last value 0.1", got)
 	}
-	if got := stepEpoch("fractional", 2, 0, 4); got != 1 {
+	if got := stages.StepEpoch("fractional", 2, 0, 4); got != 1 {
 		t.Errorf("fractional epoch 2 step 0 of 4 = %v, want 1", got)
 	}
-	if got := stepEpoch("step", 2, 0, 4); got != 1.25 {
+	if got := stages.StepEpoch("step", 2, 0, 4); got != 1.25 {
 		t.Errorf("step-schedule epoch 2 step 0 of 4 = %v, want 1.25", got)
 	}
 }

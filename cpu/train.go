@@ -10,6 +10,7 @@ import (
 	"speedrun/cpu/kernels"
 	"speedrun/data"
 	"speedrun/model"
+	"speedrun/stages"
 )
 
 // Train runs one training run (backend.Backend).
@@ -100,8 +101,8 @@ func (b *Backend) Train(ctx context.Context, req backend.Request) (res backend.R
 			if err != nil {
 				return res, fmt.Errorf("cpu: train epoch %d: %w", e, err)
 			}
-			at := stepEpoch(tc.Schedule, e, batch.Index, steps)
-			lr = lrAt(tc.LR, at)
+			at := stages.StepEpoch(tc.Schedule, e, batch.Index, steps)
+			lr = stages.InterpLR(tc.LR, at)
 			logNow := stats != nil && (k+1)%logEvery == 0
 			if logNow {
 				stats.save(tr.st)

@@ -11,27 +11,13 @@ import (
 	"speedrun/stages"
 )
 
-// LRAt evaluates a piecewise-linear schedule at epoch e the way the blog's
-// code does (np.interp): linear between knots, the first value before the
-// first knot and the last value held after the last one. NaN when there
-// are no knots.
+// LRAt evaluates a schedule like the engines do (stages.InterpLR), but is
+// NaN when there are no knots, so that a chart draws nothing rather than 0.
 func LRAt(knots []stages.Knot, e float64) float64 {
 	if len(knots) == 0 {
 		return math.NaN()
 	}
-	if e <= knots[0].Epoch {
-		return knots[0].LR
-	}
-	for i := 1; i < len(knots); i++ {
-		a, b := knots[i-1], knots[i]
-		if e <= b.Epoch {
-			if b.Epoch == a.Epoch {
-				return b.LR
-			}
-			return a.LR + (b.LR-a.LR)*(e-a.Epoch)/(b.Epoch-a.Epoch)
-		}
-	}
-	return knots[len(knots)-1].LR
+	return stages.InterpLR(knots, e)
 }
 
 // schedulePoints returns the polyline of a schedule over [0, epochs]: the

@@ -9,20 +9,29 @@
 #
 #   bench/compare.sh                      # batch 128, oneDNN vs torch
 #   BATCHES="128 512" LIBS="onednn|openblas" REPS=5 bench/compare.sh
+#   SECTIONS=step BATCHES="128 512" STEPS=5 WARMUP=2 bench/compare.sh
+#
+# SECTIONS picks "conv" (per-layer conv kernels) and/or "step" (the whole
+# ResNet-9 training step: images/s, ratio and peak RSS, both sides).
 #
 # The machine is shared: note `uptime` (printed) when reading the numbers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+STEP_BATCHES=${BATCHES:-128 512}
 BATCHES=${BATCHES:-128}
 LIBS=${LIBS:-onednn}
 REPS=${REPS:-3}
 THREADS=${THREADS:-2}
 PY=${PY:-/usr/bin/python3}
+SECTIONS=${SECTIONS:-conv step}
+STEPS=${STEPS:-5}
+WARMUP=${WARMUP:-2}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 
 echo "# $(date -u +%FT%TZ) $(uptime)"
-echo "# threads=$THREADS reps=$REPS batches=$BATCHES libs=$LIBS"
+echo "# threads=$THREADS reps=$REPS batches=$BATCHES libs=$LIBS sections=$SECTIONS"
+if [[ " $SECTIONS " == *" conv "* ]]; then
 go test -c -o "$out.test" ./cpu/kernels
 trap 'rm -f "$out" "$out.test"' EXIT
 for n in $BATCHES; do
@@ -33,7 +42,36 @@ done
 echo
 echo "# per-layer conv comparison (nominal GFLOP/s, padding taps counted)"
 "$PY" bench/compare.py <"$out"
+fi
 
 # --- Training step comparison -------------------------------------------------
-# The full ResNet-9 training-step comparison (our cpu backend vs PyTorch,
-# img/s and ratio) goes here; it is added by the cpu engine owner.
+# Our ResNet-9 training step (cpu backend) and PyTorch's (cpu/torch/
+# resnet9_step.py: THREADS threads, channels_last, same batch, warm-up steps
+# untimed) in one `runner bench --torch` process per batch, so both see the
+# same load. Peak RSS: ours is the runner's getrusage (its python child is
+# not counted); PyTorch's is recorded by bench/pyrss.py around the script.
+if [[ " $SECTIONS " == *" step "* ]]; then
+  go build -o bin/runner ./cmd/runner
+  rss=$(mktemp)
+  trap 'rm -f "$out" "$out.test" "$rss"' EXIT
+  echo
+  echo "# training step: batches=$STEP_BATCHES steps=$STEPS warmup=$WARMUP threads=$THREADS"
+  summary=()
+  for n in $STEP_BATCHES; do
+    echo "# $(date -u +%FT%TZ) batch $n: $(uptime)"
+    log=$(OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS PYRSS_OUT=$rss \
+      bin/runner bench --net resnet9 --batch "$n" --steps "$STEPS" --warmup "$WARMUP" \
+      --threads "$THREADS" --torch --python bench/pyrss.py)
+    echo "$log"
+    ours=$(sed -n 's/^training: \([0-9.]*\) images\/s.*/\1/p' <<<"$log")
+    torch=$(sed -n 's/^pytorch .*: \([0-9.]*\) images\/s.*/\1/p' <<<"$log")
+    ours_rss=$(sed -n 's/^memory: peak RSS \([0-9.]*\) GiB.*/\1/p' <<<"$log")
+    torch_rss=$(awk '{printf "%.2f", $1/1073741824}' "$rss")
+    summary+=("$(awk -v n="$n" -v o="$ours" -v t="$torch" -v orss="$ours_rss" -v trss="$torch_rss" \
+      'BEGIN{printf "%5d %10.2f %10.2f %7.2f %12.2f %12.2f", n, o, t, o/t, orss, trss}')")
+  done
+  echo
+  echo "# ResNet-9 training step, speedrun cpu vs pytorch (images/s from the median step)"
+  printf '%5s %10s %10s %7s %12s %12s\n' batch ours_img/s torch_img/s ratio ours_rss_GiB torch_rss_GiB
+  printf '%s\n' "${summary[@]}"
+fi

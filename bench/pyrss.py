@@ -4,15 +4,27 @@
 `runner bench --torch` reports PyTorch's images/s but not its memory, and
 its own peak RSS is getrusage(RUSAGE_SELF), which leaves the python child
 out. Passing this file as `--python` runs the torch step script unchanged
-(same interpreter, same argv) and, once it finishes, writes ru_maxrss in
-bytes to the file named by $PYRSS_OUT.
+(same interpreter, same argv) and, once it finishes, writes its peak RSS
+in bytes (VmHWM of /proc/self/status) to the file named by $PYRSS_OUT.
+
+Not getrusage's ru_maxrss: Linux carries the pre-exec address space's
+high-water mark into it on execve, and Go starts children with a
+vfork-like clone that shares the parent's memory, so ru_maxrss here
+reads the runner's own peak, not python's.
 
 Usage: PYRSS_OUT=FILE bench/pyrss.py SCRIPT ARGS...
 """
 import os
-import resource
 import runpy
 import sys
+
+
+def vm_hwm():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024  # kB
+    raise SystemExit("pyrss.py: no VmHWM in /proc/self/status")
 
 
 def main():
@@ -24,8 +36,7 @@ def main():
     script = sys.argv[1]
     sys.argv = sys.argv[1:]
     runpy.run_path(script, run_name="__main__")
-    # ru_maxrss is in KiB on Linux.
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    rss = vm_hwm()
     with open(out, "w") as f:
         f.write(f"{rss}\n")
 

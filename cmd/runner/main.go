@@ -16,6 +16,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"speedrun/backend"
 )
 
 // Exit codes, documented in `runner help`.
@@ -39,6 +41,10 @@ type command struct {
 type cmdEnv struct {
 	stdout, stderr io.Writer
 	log            *slog.Logger
+	// extraBackends are selectable by --backend besides the real engines.
+	// Only the test binary sets it (a test double for the runner's own
+	// fault tests); the production binary has none.
+	extraBackends map[string]func() (backend.Backend, error)
 }
 
 func commands() []command {
@@ -56,14 +62,14 @@ func commands() []command {
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := mainCode(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := mainCode(ctx, os.Args[1:], os.Stdout, os.Stderr, nil)
 	stop()
 	os.Exit(code)
 }
 
 // mainCode runs the command line and returns the exit code.
-func mainCode(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	env := &cmdEnv{stdout: stdout, stderr: stderr, log: newLogger(stderr)}
+func mainCode(ctx context.Context, args []string, stdout, stderr io.Writer, extra map[string]func() (backend.Backend, error)) int {
+	env := &cmdEnv{stdout: stdout, stderr: stderr, log: newLogger(stderr), extraBackends: extra}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		printHelp(stdout)
 		if len(args) == 0 {

@@ -2,33 +2,48 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3"
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"speedrun/backend"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/script/*.txtar")
+
+// testMain is main with the fake backend selectable (--backend fake), a
+// test double that exists only in the test binary.
+func testMain() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := mainCode(ctx, os.Args[1:], os.Stdout, os.Stderr,
+		map[string]func() (backend.Backend, error){"fake": newFakeBackend})
+	stop()
+	os.Exit(code)
+}
 
 // TestMain lets the scripts run the real runner main as the command
 // "runner" (the test binary re-executed), so signals and exit codes are
 // those of the real process.
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){"runner": main})
+	testscript.Main(m, map[string]func(){"runner": testMain})
 }
 
 // TestScripts runs the end-to-end scripts in testdata/script. Most use the
-// fake backend (a test double: see backend_fake.go) so that killing,
+// fake backend (a test double: see backend_fake_test.go) so that killing,
 // interrupting and racing sweeps is fast; acceptance_cpu.txtar uses the
 // real cpu backend.
 func TestScripts(t *testing.T) {

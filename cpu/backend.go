@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"speedrun/cpu/kernels"
 	"strings"
 	"syscall"
 )
@@ -33,6 +34,10 @@ func (b *Backend) Name() string { return "cpu" }
 
 // Device is the CPU model from /proc/cpuinfo.
 func (b *Backend) Device() string { return b.device }
+
+// Versions names the kernel libraries loaded (runner.Versioner), recorded
+// in every run's provenance.
+func (b *Backend) Versions() string { return kernels.Versions() }
 
 // cpuModel reads the first "model name" of /proc/cpuinfo.
 func cpuModel() string {

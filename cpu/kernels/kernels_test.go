@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -364,5 +365,12 @@ func TestSgemm(t *testing.T) {
 	}
 	if err := Sgemm(false, false, m, n, k, 1, make([]float32, m*k-1), k, make([]float32, k*n), n, 0, make([]float32, m*n), n); err == nil {
 		t.Error("short a: no error")
+	}
+}
+
+func TestVersions(t *testing.T) {
+	v := Versions()
+	if !strings.HasPrefix(v, "oneDNN ") || !strings.Contains(v, "OpenBLAS") {
+		t.Errorf("Versions() = %q, want the loaded oneDNN and OpenBLAS", v)
 	}
 }

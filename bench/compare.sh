@@ -9,7 +9,7 @@
 #
 #   bench/compare.sh                      # batch 128, oneDNN vs torch
 #   BATCHES="128 512" LIBS="onednn|openblas" REPS=5 bench/compare.sh
-#   SECTIONS=step BATCHES="128 512" STEPS=5 WARMUP=2 bench/compare.sh
+#   SECTIONS=step BATCHES="128 512" STEPS=5 WARMUP=4 bench/compare.sh
 #
 # SECTIONS picks "conv" (per-layer conv kernels) and/or "step" (the whole
 # ResNet-9 training step: images/s, ratio and peak RSS, both sides).
@@ -25,7 +25,7 @@ THREADS=${THREADS:-2}
 PY=${PY:-/usr/bin/python3}
 SECTIONS=${SECTIONS:-conv step}
 STEPS=${STEPS:-5}
-WARMUP=${WARMUP:-2}
+WARMUP=${WARMUP:-4} # PyTorch still speeds up over its first steps
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 

@@ -81,8 +81,8 @@ func TestRepoProfiles(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if quick.Dataset != "cifar10" || quick.Train.Epochs > 15 || quick.Data.TrainSize != 5000 {
-				t.Errorf("%s quick: dataset %s, %d epochs, %d images", v.Name, quick.Dataset, quick.Train.Epochs, quick.Data.TrainSize)
+			if quick.Dataset != "cifar10" || quick.Train.Epochs > 8 || quick.Data.TrainSize != 8000 || quick.Train.BatchSize > 256 {
+				t.Errorf("%s quick: dataset %s, %d epochs, %d images, batch %d", v.Name, quick.Dataset, quick.Train.Epochs, quick.Data.TrainSize, quick.Train.BatchSize)
 			}
 			// Profiles keep what a variant ablates: the kind, the network's
 			// shape and every switch stay as in the paper.

@@ -71,15 +71,10 @@ func OpenBLAS(o Options) (*BLAS, error) {
 }
 
 func (b *BLAS) check(fn string, r uintptr) error {
-	code := int32(r)
-	if code == 0 {
-		return nil
+	if e := statusError(fn, r, blasStatusNames, "cublasStatus"); e != nil {
+		return e
 	}
-	name, ok := blasStatusNames[code]
-	if !ok {
-		name = fmt.Sprintf("cublasStatus(%d)", code)
-	}
-	return &Error{Func: fn, Code: code, Name: name}
+	return nil
 }
 
 // BLASHandle is a cublasHandle_t.

@@ -114,17 +114,12 @@ func OpenDNN(o Options) (*DNN, error) {
 }
 
 func (d *DNN) check(fn string, r uintptr) error {
-	code := int32(r)
-	if code == 0 {
+	e := statusError(fn, r, dnnStatusNames, "cudnnStatus")
+	if e == nil {
 		return nil
 	}
-	name, ok := dnnStatusNames[code]
-	if !ok {
-		name = fmt.Sprintf("cudnnStatus(%d)", code)
-	}
-	e := &Error{Func: fn, Code: code, Name: name}
 	if d.errString != 0 {
-		if p, _, _ := purego.SyscallN(d.errString, uintptr(code)); p != 0 {
+		if p, _, _ := purego.SyscallN(d.errString, uintptr(e.Code)); p != 0 {
 			e.Detail = cstr(*(**byte)(unsafe.Pointer(&p)))
 		}
 	}

@@ -65,6 +65,21 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s: %s (%d)", e.Func, e.Name, e.Code)
 }
 
+// statusError is the *Error for a library call that returned status r, its
+// name looked up in names (kind(code) when unknown); nil when r is 0, the
+// success status of every CUDA library.
+func statusError(fn string, r uintptr, names map[int32]string, kind string) *Error {
+	code := int32(r)
+	if code == 0 {
+		return nil
+	}
+	name, ok := names[code]
+	if !ok {
+		name = fmt.Sprintf("%s(%d)", kind, code)
+	}
+	return &Error{Func: fn, Code: code, Name: name}
+}
+
 // Is lets errors.Is(err, cuda.ErrOutOfMemory) match driver errors.
 func (e *Error) Is(target error) bool {
 	r, ok := target.(Result)

@@ -34,7 +34,16 @@ type Profile struct {
 	MaxGrid int `toml:"max_grid"`
 	// MaxRuns > 0 caps an analysis run budget (E5.2 max_runs).
 	MaxRuns int `toml:"max_runs"`
+	// EMAHorizon says what an EMA keeps when the profile changes the number
+	// of optimizer steps: "steps" (or empty) keeps the per-step momentum,
+	// "run" rescales it so the EMA averages the same fraction of the run.
+	EMAHorizon string `toml:"ema_horizon"`
 }
+
+// cifar10Train is the size of the training split the blog's runs use: a
+// variant's own step count (the reference for ema_horizon = "run") is
+// counted on it.
+const cifar10Train = 50000
 
 func (p Profile) validate() error {
 	switch p.Dataset {
@@ -50,6 +59,11 @@ func (p Profile) validate() error {
 			return fmt.Errorf("%s must be >= 0, got %d", f.key, f.v)
 		}
 	}
+	switch p.EMAHorizon {
+	case "", "steps", "run":
+	default:
+		return fmt.Errorf("ema_horizon must be \"steps\" or \"run\", not %q", p.EMAHorizon)
+	}
 	if p.Width < 0 {
 		return fmt.Errorf("width must be > 0 (or absent), got %v", p.Width)
 	}
@@ -64,6 +78,12 @@ func (p Profile) validate() error {
 
 // apply scales c in place.
 func (p Profile) apply(c *Config) {
+	steps := runSteps(*c, cifar10Train)
+	defer func() {
+		if p.EMAHorizon == "run" && c.Train.EMAMomentum > 0 {
+			c.Train.EMAMomentum = emaRescale(c.Train.EMAMomentum, steps, runSteps(*c, cifar10Train))
+		}
+	}()
 	c.Dataset = p.Dataset
 	if c.Dataset == "" {
 		c.Dataset = "cifar10"
@@ -140,6 +160,31 @@ func capSize(v, limit int) int {
 		return limit
 	}
 	return min(v, limit)
+}
+
+// runSteps is the number of optimizer steps c takes, counting a training
+// split of full images when c.Data.TrainSize is 0 ("all").
+func runSteps(c Config, full int) int {
+	n := c.Data.TrainSize
+	if n == 0 {
+		n = full
+	}
+	b := max(c.Train.BatchSize, 1)
+	per := (n + b - 1) / b
+	if c.Train.DropLast {
+		per = max(n/b, 1)
+	}
+	return per * c.Train.Epochs
+}
+
+// emaRescale returns the per-step momentum whose horizon, in steps, is the
+// same fraction of a to-step run as m's is of a from-step run: the horizon
+// of m is -1/ln(m) steps, so m' = m^(from/to).
+func emaRescale(m float64, from, to int) float64 {
+	if from <= 0 || to <= 0 || from == to {
+		return m
+	}
+	return math.Pow(m, float64(from)/float64(to))
 }
 
 // thin keeps at most k values of xs, evenly spaced and keeping both ends.

@@ -1,6 +1,7 @@
 package stages
 
 import (
+	"math"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -344,6 +345,41 @@ func TestDidYouMean(t *testing.T) {
 	for _, tt := range tests {
 		if got := closest(tt.key, []string{"labels", "epochs", "cutout", "tta", "lars"}); got != tt.want {
 			t.Errorf("closest(%q) = %q, want %q", tt.key, got, tt.want)
+		}
+	}
+}
+
+// TestEMAHorizon checks ema_horizon = "run": the per-step momentum is
+// rescaled so -1/ln(m), the EMA's horizon in steps, keeps its fraction of
+// the run's optimizer steps.
+func TestEMAHorizon(t *testing.T) {
+	ema := func() Config {
+		return Config{Net: net9Ghost(), Train: Train{Epochs: 13, BatchSize: 512, DropLast: true,
+			EMAMomentum: 0.99, EMAEvery: 5, LR: []Knot{{0, 0}, {13, 0}}}}
+	}
+	tests := []struct {
+		name string
+		p    Profile
+		c    Config
+		want float64
+	}{
+		{"paper", Profile{EMAHorizon: "run"}, ema(), 0.99},
+		{"steps kept", Profile{TrainSize: 8000, EpochsScale: 0.25, BatchCap: 0.032}, ema(), 0.99},
+		// 97 x 13 = 1,261 steps become 31 x 4 = 124.
+		{"quick-like", Profile{TrainSize: 8000, EpochsScale: 0.25, BatchCap: 0.032, EMAHorizon: "run"}, ema(), math.Pow(0.99, 1261.0/124)},
+		{"no EMA", Profile{TrainSize: 8000, EMAHorizon: "run"}, Config{Net: net9Ghost(), Train: Train{Epochs: 13, BatchSize: 512}}, 0},
+	}
+	for _, tt := range tests {
+		c := tt.c
+		tt.p.apply(&c)
+		if math.Abs(c.Train.EMAMomentum-tt.want) > 1e-12 {
+			t.Errorf("%s: momentum %v, want %v", tt.name, c.Train.EMAMomentum, tt.want)
+		}
+		if tt.want > 0 {
+			frac := func(m float64, steps int) float64 { return -1 / math.Log(m) / float64(steps) }
+			if tt.p.EMAHorizon == "run" && math.Abs(frac(c.Train.EMAMomentum, runSteps(c, cifar10Train))-frac(0.99, 1261)) > 1e-9 {
+				t.Errorf("%s: horizon fraction %v, want %v", tt.name, frac(c.Train.EMAMomentum, runSteps(c, cifar10Train)), frac(0.99, 1261))
+			}
 		}
 	}
 }

@@ -270,6 +270,17 @@ func (k *Kernels) SGDNesterov(s Stream, w, g, v DevicePtr, n int, lr, wd, mom fl
 	return k.elem(s, "sgd_nesterov_f32", n)
 }
 
+// SGD updates one parameter group of n floats in place with the CPU
+// engine's rule (PyTorch's SGD, coupled L2, heavy-ball or Nesterov).
+func (k *Kernels) SGD(s Stream, w, g, v DevicePtr, n int, lr, wd, mom float32, nesterov bool) error {
+	nest := 0
+	if nesterov {
+		nest = 1
+	}
+	k.args.Reset().Ptr(w).Ptr(g).Ptr(v).I32(n).F32(lr).F32(wd).F32(mom).I32(nest)
+	return k.elem(s, "sgd_f32", n)
+}
+
 // EMA sets ema = rho*ema + (1-rho)*w over n floats.
 func (k *Kernels) EMA(s Stream, ema, w DevicePtr, n int, rho float32) error {
 	k.args.Reset().Ptr(ema).Ptr(w).I32(n).F32(rho)

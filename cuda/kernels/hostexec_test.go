@@ -366,6 +366,12 @@ func TestHostPoolLossOptimAugment(t *testing.T) {
 	SGDNesterovRef(ww, g, wv, 0.01, 0.256, 0.9)
 	close(t, "sgd w", w, ww, 1e-6)
 	close(t, "sgd v", v, wv, 1e-6)
+	for _, nest := range []int{0, 1} {
+		k.launch(t, "sgd_f32", g3, b64, w, g, v, n, float32(0.01), float32(0.256), float32(0.9), nest)
+		SGDRef(ww, g, wv, 0.01, 0.256, 0.9, nest == 1)
+		close(t, fmt.Sprintf("sgd_f32 nesterov=%d w", nest), w, ww, 1e-6)
+		close(t, fmt.Sprintf("sgd_f32 nesterov=%d v", nest), v, wv, 1e-6)
+	}
 	ema := randn(rng, n)
 	wema := append([]float32(nil), ema...)
 	k.launch(t, "ema_f32", g3, b64, ema, w, n, float32(0.95))

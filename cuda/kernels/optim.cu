@@ -14,6 +14,18 @@ KERNEL sgd_nesterov_f32(float *w, const float *g, float *v, int n, float lr, flo
 	}
 }
 
+// sgd_f32 is PyTorch's SGD with coupled L2, the CPU engine's rule:
+//   g' = g + wd*w; v = mom*v + g'; w -= lr*(nesterov ? g' + mom*v : v).
+// It differs from sgd_nesterov_f32 while lr changes (lr sits outside v).
+KERNEL sgd_f32(float *w, const float *g, float *v, int n, float lr, float wd, float mom, int nesterov) {
+	for (long i = gtid(); i < n; i += gstride()) {
+		float gi = g[i] + wd * w[i];
+		float vi = mom * v[i] + gi;
+		v[i] = vi;
+		w[i] -= lr * (nesterov ? gi + mom * vi : vi);
+	}
+}
+
 // ema_f32: ema = rho*ema + (1-rho)*w.
 KERNEL ema_f32(float *ema, const float *w, int n, float rho) {
 	for (long i = gtid(); i < n; i += gstride()) ema[i] = rho * ema[i] + (1 - rho) * w[i];

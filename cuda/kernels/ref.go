@@ -296,6 +296,19 @@ func SGDNesterovRef(w, g, v []float32, lr, wd, mom float32) {
 	}
 }
 
+// SGDRef is sgd_f32, in place (the CPU engine's optimizer rule).
+func SGDRef(w, g, v []float32, lr, wd, mom float32, nesterov bool) {
+	for i := range w {
+		gi := g[i] + wd*w[i]
+		v[i] = mom*v[i] + gi
+		s := v[i]
+		if nesterov {
+			s = gi + mom*v[i]
+		}
+		w[i] -= lr * s
+	}
+}
+
 // EMARef is ema_f32, in place.
 func EMARef(ema, w []float32, rho float32) {
 	for i := range ema {

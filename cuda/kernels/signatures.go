@@ -76,6 +76,7 @@ var Signatures = func() []Signature {
 	s = append(s,
 		sig("loss", "xent_ls_f32", "logits:ptr", "labels:ptr", "dlogits:ptr", "loss:ptr", "correct:ptr", "N:i32", "K:i32", "eps:f32", "scale:f32"),
 		sig("optim", "sgd_nesterov_f32", "w:ptr", "g:ptr", "v:ptr", "n:i32", "lr:f32", "wd:f32", "mom:f32"),
+		sig("optim", "sgd_f32", "w:ptr", "g:ptr", "v:ptr", "n:i32", "lr:f32", "wd:f32", "mom:f32", "nesterov:i32"),
 		sig("optim", "ema_f32", "ema:ptr", "w:ptr", "n:i32", "rho:f32"),
 	)
 	s = append(s, both("augment", "augment", aug...)...)

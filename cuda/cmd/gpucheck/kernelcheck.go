@@ -408,6 +408,30 @@ func checkOptim(c *checker, k *cuda.Kernels) error {
 			c.compare(Line{Check: "kernel", Name: "sgd_nesterov_f32", Shape: fmt.Sprintf("n=%d, 2 groups, 3 steps", n), Tol: tolF32, MS: ms}, got, w)
 		}
 	}
+	// sgd_f32, the training engine's rule, with a changing lr as in a run.
+	for step := 0; step < 3; step++ {
+		g := c.randn(n)
+		pg, _ := c.up(g, cuda.F32)
+		slr := float32(lr * float64(step+1))
+		ms, err := c.timed(func() error {
+			if err := k.SGD(0, pw, pg, pv, split, slr, wd, mom, true); err != nil {
+				return err
+			}
+			return k.SGD(0, pw.Add(4*split), pg.Add(4*split), pv.Add(4*split), n-split, slr*64, wd/64, mom, true)
+		})
+		if err != nil {
+			return err
+		}
+		kernels.SGDRef(w[:split], g[:split], v[:split], slr, wd, mom, true)
+		kernels.SGDRef(w[split:], g[split:], v[split:], slr*64, wd/64, mom, true)
+		if step == 2 {
+			got, err := c.down(pw, n, cuda.F32)
+			if err != nil {
+				return err
+			}
+			c.compare(Line{Check: "kernel", Name: "sgd_f32", Shape: fmt.Sprintf("n=%d, 2 groups, 3 steps, lr changing", n), Tol: tolF32, MS: ms}, got, w)
+		}
+	}
 	ema := c.randn(n)
 	pe, _ := c.up(ema, cuda.F32)
 	ms, err := c.timed(func() error { return k.EMA(0, pe, pw, n, 0.99*0.99*0.99*0.99*0.99) })

@@ -79,7 +79,7 @@ func (c *compiler) newBNActOp(s kernels.BNShape, eps float64, act kernels.Activa
 	}
 	op := &bnActOp{base: c.base("bn_act", []int{len(xShape), 1, 1}, xShape), k: k, st: st, y: newBuffer(xShape),
 		bmean: make([]float32, st.splits*st.c), bvar: make([]float32, st.splits*st.c), needDX: needDX, trainG: trainG, trainB: trainB}
-	op.bwd = &bnActBwdOp{base: c.base("bn_act.bwd", []int{len(xShape), 1}, xShape), k: k, dx: newBuffer(xShape),
+	op.bwd = &bnActBwdOp{base: c.base("bn_act.bwd", []int{len(xShape), 1, len(xShape)}, xShape), k: k, dx: newBuffer(xShape),
 		dgamma: newBuffer(tensor.Shape{s.C}), dbeta: newBuffer(tensor.Shape{s.C})}
 	op.bwd.gammaGrad = &pickOp{base: c.base("bn_act.dgamma", []int{len(xShape)}, tensor.Shape{s.C}), out: op.bwd.dgamma}
 	op.bwd.betaGrad = &pickOp{base: c.base("bn_act.dbeta", []int{len(xShape)}, tensor.Shape{s.C}), out: op.bwd.dbeta}
@@ -105,7 +105,7 @@ func (op *bnActOp) DiffWRT(int) []bool { return []bool{op.needDX, op.trainG, op.
 // dbeta are handed out by two pick ops that take dx as their input, which
 // orders them after it.
 func (op *bnActOp) SymDiff(in gorgonia.Nodes, out, grad *gorgonia.Node) (gorgonia.Nodes, error) {
-	dx, err := gorgonia.ApplyOp(op.bwd, grad, in[1])
+	dx, err := gorgonia.ApplyOp(op.bwd, grad, in[1], in[0])
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +127,8 @@ func (op *bnActOp) SymDiff(in gorgonia.Nodes, out, grad *gorgonia.Node) (gorgoni
 }
 
 // bnActBwdOp computes dx (and, kept for the pick ops, dgamma and dbeta)
-// from (dy, gamma).
+// from (dy, gamma, x): the kernel recomputes xhat from the forward input x,
+// which the graph keeps alive until then, instead of saving a copy.
 type bnActBwdOp struct {
 	base
 	k                   *kernels.BNAct
@@ -141,7 +142,7 @@ func (op *bnActBwdOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := op.k.Backward(in[0], in[1], op.dx.data, op.dgamma.data, op.dbeta.data); err != nil {
+	if err := op.k.Backward(in[2], in[0], in[1], op.dx.data, op.dgamma.data, op.dbeta.data); err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	return op.dx.t, nil

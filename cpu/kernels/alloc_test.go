@@ -54,7 +54,7 @@ func TestZeroAllocs(t *testing.T) {
 			if err := b.ForwardTrain(x, g, be, y, mean, vr); err != nil {
 				t.Fatal(err)
 			}
-			if err := b.Backward(y, g, dx, dg, db); err != nil {
+			if err := b.Backward(x, y, g, dx, dg, db); err != nil {
 				t.Fatal(err)
 			}
 			if err := b.ForwardEval(x, g, be, mean[:s.C], g, y); err != nil {

@@ -43,16 +43,16 @@ func BenchmarkBNAct(b *testing.B) {
 				mean, vr := make([]float32, bn.Splits()*l.c), make([]float32, bn.Splits()*l.c)
 				dg, db := make([]float32, l.c), make([]float32, l.c)
 				name := fmt.Sprintf("%s/%s_b%d_ghost%d", impl, l.name, n, ghost)
-				// Streams: forward reads x, writes xhat and y; backward reads
-				// xhat and dy, writes dx, then reads xhat and dx, writes dx.
+				// Streams: forward reads x, writes y; backward reads x and dy,
+				// writes dx, then reads x and dx, writes dx.
 				run := func(pass string, streams int, f func() error) {
 					b.Run(name+"/"+pass, func(b *testing.B) {
 						timeLoop(b, f)
 						b.ReportMetric(float64(streams*4*m)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
 					})
 				}
-				run("fwd", 3, func() error { return bn.ForwardTrain(x, g, be, y, mean, vr) })
-				run("bwd", 6, func() error { return bn.Backward(y, g, dx, dg, db) })
+				run("fwd", 2, func() error { return bn.ForwardTrain(x, g, be, y, mean, vr) })
+				run("bwd", 6, func() error { return bn.Backward(x, y, g, dx, dg, db) })
 				if ghost == 0 {
 					run("fwd_eval", 2, func() error { return bn.ForwardEval(x, g, be, mean, vr, y) })
 				}

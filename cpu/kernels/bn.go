@@ -11,8 +11,10 @@ import (
 type BNShape struct{ N, HW, C, Ghost int }
 
 // BNAct is a fused batch norm (optionally ghost) followed by an activation.
-// It keeps xhat and 1/std from ForwardTrain for Backward, so one BNAct
-// serves one layer instance.
+// It keeps the batch mean and 1/std from ForwardTrain for Backward, which
+// recomputes xhat from the forward input rather than storing it (an
+// activation-sized buffer per layer), so one BNAct serves one layer
+// instance.
 type BNAct struct {
 	s      BNShape
 	eps    float32
@@ -20,7 +22,8 @@ type BNAct struct {
 	splits int
 	rows   int // rows per split: Ghost*HW (or N*HW)
 
-	xhat   []float32 // M x C, saved by ForwardTrain
+	mean   []float32 // splits x C, saved by ForwardTrain
+	xrow   []float32 // C: one row of xhat, recomputed in Backward
 	gammaF []float32 // gamma and beta of the last ForwardTrain: Backward
 	betaF  []float32 // needs z = gamma*xhat + beta for act'(z)
 	invstd []float32 // splits x C
@@ -86,6 +89,8 @@ func newBNAct(s BNShape, eps float32, a Activation, impl BNLib) (*BNAct, error) 
 	b := &BNAct{
 		s: s, eps: eps, act: a, splits: splits, rows: m / splits,
 		invstd: make([]float32, splits*s.C),
+		mean:   make([]float32, splits*s.C),
+		xrow:   make([]float32, s.C),
 		gammaF: make([]float32, s.C),
 		betaF:  make([]float32, s.C),
 		sum:    make([]float64, s.C),
@@ -101,9 +106,6 @@ func newBNAct(s BNShape, eps float32, a Activation, impl BNLib) (*BNAct, error) 
 		// A primitive oneDNN cannot build (an old ISA, say), or an activation
 		// it does not fuse, leaves the Go path.
 		b.dn, _ = newDnnlBN(s, splits, eps, a)
-	}
-	if b.dn == nil {
-		b.xhat = make([]float32, m*s.C)
 	}
 	return b, nil
 }
@@ -165,20 +167,21 @@ func (b *BNAct) ForwardTrain(x, gamma, beta, y, mean, varUnbiased []float32) err
 }
 
 // Backward, after ForwardTrain, writes dx (overwritten, len M*C) and
-// dgamma, dbeta (overwritten, len C). dx may alias dy.
-func (b *BNAct) Backward(dy, gamma, dx, dgamma, dbeta []float32) error {
+// dgamma, dbeta (overwritten, len C). x must be the ForwardTrain input,
+// unchanged since. dx may alias dy but not x.
+func (b *BNAct) Backward(x, dy, gamma, dx, dgamma, dbeta []float32) error {
 	m, c := b.s.N*b.s.HW*b.s.C, b.s.C
 	if err := checkLens("BNAct.Backward", []lenCheck{
-		{"dy", len(dy), m}, {"dx", len(dx), m}, {"gamma", len(gamma), c}, {"dgamma", len(dgamma), c}, {"dbeta", len(dbeta), c}}); err != nil {
+		{"x", len(x), m}, {"dy", len(dy), m}, {"dx", len(dx), m}, {"gamma", len(gamma), c}, {"dgamma", len(dgamma), c}, {"dbeta", len(dbeta), c}}); err != nil {
 		return err
 	}
 	if !b.valid {
 		return fmt.Errorf("kernels: BNAct.Backward: no ForwardTrain ran before")
 	}
 	if b.dn != nil {
-		return b.dn.backward(b, dy, dx, dgamma, dbeta)
+		return b.dn.backward(b, x, dy, dx, dgamma, dbeta)
 	}
-	b.tk = bnTask{b: b, op: bnBwdTrain, dy: dy, dx: dx, gamma: gamma, dgamma: dgamma, dbeta: dbeta}
+	b.tk = bnTask{b: b, op: bnBwdTrain, x: x, dy: dy, dx: dx, gamma: gamma, dgamma: dgamma, dbeta: dbeta}
 	pool().do(&b.tk)
 	b.tk = bnTask{b: b}
 	return nil
@@ -298,7 +301,7 @@ func (b *BNAct) fwdTrain(t *bnTask, c0, c1 int) {
 				sumsq[j] += float64(pq[j])
 			}
 		}
-		mean, vr := t.mean[g*c+c0:g*c+c1], t.vr[g*c+c0:g*c+c1]
+		mean, vr := b.mean[g*c+c0:g*c+c1], t.vr[g*c+c0:g*c+c1]
 		invstd := b.invstd[g*c+c0 : g*c+c1]
 		for j := range sum {
 			d := sum[j] / float64(rows) // mean - k
@@ -314,8 +317,9 @@ func (b *BNAct) fwdTrain(t *bnTask, c0, c1 int) {
 		}
 		gamma, beta := t.gamma[c0:c1], t.beta[c0:c1]
 		for r := g * rows; r < (g+1)*rows; r++ {
-			normRow(b.act, t.x[r*c+c0:r*c+c1], b.xhat[r*c+c0:r*c+c1], t.y[r*c+c0:r*c+c1], mean, invstd, gamma, beta)
+			normRow(b.act, t.x[r*c+c0:r*c+c1], t.y[r*c+c0:r*c+c1], mean, invstd, gamma, beta)
 		}
+		copy(t.mean[g*c+c0:g*c+c1], mean)
 	}
 }
 
@@ -326,24 +330,26 @@ func (b *BNAct) bwdTrain(t *bnTask, c0, c1 int) {
 	gammaF, betaF := b.gammaF[c0:c1], b.betaF[c0:c1]
 	k1, k2, k3 := b.scale[c0:c1], b.shift[c0:c1], b.k3[c0:c1]
 	dgamma, dbeta := t.dgamma[c0:c1], t.dbeta[c0:c1]
+	xrow := b.xrow[c0:c1] // this worker's channels of the shared row
 	clear(dgamma)
 	clear(dbeta)
 	for g := 0; g < b.splits; g++ {
 		clear(sdz)
 		clear(sdzx)
+		mean, invstd := b.mean[g*c+c0:g*c+c1], b.invstd[g*c+c0:g*c+c1]
 		for r0 := g * rows; r0 < (g+1)*rows; r0 += statBlock {
 			clear(ps)
 			clear(pq)
 			for r := r0; r < min(r0+statBlock, (g+1)*rows); r++ {
 				// dx doubles as scratch for dz = dy * act'(gamma*xhat+beta).
-				dzRow(b.act, b.xhat[r*c+c0:r*c+c1], t.dy[r*c+c0:r*c+c1], t.dx[r*c+c0:r*c+c1], gammaF, betaF, ps, pq)
+				xh := xhatRow(t.x[r*c+c0:r*c+c1], xrow, mean, invstd)
+				dzRow(b.act, xh, t.dy[r*c+c0:r*c+c1], t.dx[r*c+c0:r*c+c1], gammaF, betaF, ps, pq)
 			}
 			for j := range sdz {
 				sdz[j] += float64(ps[j])
 				sdzx[j] += float64(pq[j])
 			}
 		}
-		invstd := b.invstd[g*c+c0 : g*c+c1]
 		gamma := t.gamma[c0:c1]
 		for j := range sdz {
 			dbeta[j] += float32(sdz[j])
@@ -353,7 +359,7 @@ func (b *BNAct) bwdTrain(t *bnTask, c0, c1 int) {
 			k3[j] = float32(sdzx[j] / float64(rows))
 		}
 		for r := g * rows; r < (g+1)*rows; r++ {
-			dxRow(b.xhat[r*c+c0:r*c+c1], t.dx[r*c+c0:r*c+c1], k1, k2, k3)
+			dxRow(xhatRow(t.x[r*c+c0:r*c+c1], xrow, mean, invstd), t.dx[r*c+c0:r*c+c1], k1, k2, k3)
 		}
 	}
 }

@@ -12,11 +12,10 @@ import (
 // (JIT, vectorised), one call per ghost split. It serves the activations
 // oneDNN can fuse exactly, identity and ReLU; BNAct keeps the Go loops for
 // CELU and shift-scale ReLU and for eval mode. oneDNN's backward needs the
-// forward input, so ForwardTrain keeps a copy of x.
+// forward input, which the caller passes again to Backward.
 type dnnlBN struct {
 	bn     *C.sr_bn
 	wsSize int
-	xsave  []float32 // M x C: the last ForwardTrain input
 	mean   []float32 // splits x C batch means
 	varB   []float32 // splits x C biased variances
 	ws     []byte    // splits x wsSize: ReLU masks
@@ -38,7 +37,6 @@ func newDnnlBN(s BNShape, splits int, eps float32, a Activation) (*dnnlBN, error
 		return nil, fmt.Errorf("oneDNN: %s", C.GoString(&msg[0]))
 	}
 	d := &dnnlBN{bn: bn, wsSize: int(C.sr_bn_workspace_size(bn))}
-	d.xsave = make([]float32, s.N*s.HW*s.C)
 	d.mean = make([]float32, splits*s.C)
 	d.varB = make([]float32, splits*s.C)
 	d.ws = make([]byte, max(1, splits*d.wsSize))
@@ -59,10 +57,9 @@ func (d *dnnlBN) close() {
 }
 
 func (d *dnnlBN) forwardTrain(b *BNAct, x, gamma, beta, y, mean, varUnbiased []float32) error {
-	copy(d.xsave, x)
 	c, per := b.s.C, b.rows*b.s.C
 	for g := 0; g < b.splits; g++ {
-		st := C.sr_bn_forward(d.bn, fp(d.xsave[g*per:]), fp(y[g*per:]), fp(gamma), fp(beta),
+		st := C.sr_bn_forward(d.bn, fp(x[g*per:]), fp(y[g*per:]), fp(gamma), fp(beta),
 			fp(d.mean[g*c:]), fp(d.varB[g*c:]), unsafe.Pointer(&d.ws[g*d.wsSize]))
 		if st != 0 {
 			return fmt.Errorf("kernels: BNAct.ForwardTrain: oneDNN split %d: dnnl status %d", g, int(st))
@@ -79,12 +76,12 @@ func (d *dnnlBN) forwardTrain(b *BNAct, x, gamma, beta, y, mean, varUnbiased []f
 	return nil
 }
 
-func (d *dnnlBN) backward(b *BNAct, dy, dx, dgamma, dbeta []float32) error {
+func (d *dnnlBN) backward(b *BNAct, x, dy, dx, dgamma, dbeta []float32) error {
 	c, per := b.s.C, b.rows*b.s.C
 	clear(dgamma)
 	clear(dbeta)
 	for g := 0; g < b.splits; g++ {
-		st := C.sr_bn_backward(d.bn, fp(d.xsave[g*per:]), fp(dy[g*per:]), fp(b.gammaF), fp(b.betaF),
+		st := C.sr_bn_backward(d.bn, fp(x[g*per:]), fp(dy[g*per:]), fp(b.gammaF), fp(b.betaF),
 			fp(d.mean[g*c:]), fp(d.varB[g*c:]), unsafe.Pointer(&d.ws[g*d.wsSize]), fp(dx[g*per:]), fp(d.dg), fp(d.db))
 		if st != 0 {
 			return fmt.Errorf("kernels: BNAct.Backward: oneDNN split %d: dnnl status %d", g, int(st))

@@ -39,38 +39,44 @@ func keepIfPositive(z, d float32) float32 {
 	return math.Float32frombits(db)
 }
 
-// normRow writes xh = (x-mean)*inv and y = act(gamma*xh + beta).
-func normRow(a Activation, x, xh, y, mean, inv, gamma, beta []float32) {
-	xh, y = xh[:len(x)], y[:len(x)]
+// normRow writes y = act(gamma*xh + beta) with xh = (x-mean)*inv.
+func normRow(a Activation, x, y, mean, inv, gamma, beta []float32) {
+	y = y[:len(x)]
 	mean, inv, gamma, beta = mean[:len(x)], inv[:len(x)], gamma[:len(x)], beta[:len(x)]
 	switch a.Kind {
 	case ActIdentity:
 		for j, v := range x {
 			h := (v - mean[j]) * inv[j]
-			xh[j] = h
 			y[j] = gamma[j]*h + beta[j]
 		}
 	case ActReLU:
 		for j, v := range x {
 			h := (v - mean[j]) * inv[j]
-			xh[j] = h
 			y[j] = reluBits(gamma[j]*h + beta[j])
 		}
 	case ActShiftScaleReLU:
 		sh, sc := float32(ssrShift), float32(ssrScale)
 		for j, v := range x {
 			h := (v - mean[j]) * inv[j]
-			xh[j] = h
 			y[j] = (reluBits(gamma[j]*h+beta[j]) - sh) * sc
 		}
 	case ActCELU:
 		al, ia := a.Alpha, 1/a.Alpha
 		for j, v := range x {
 			h := (v - mean[j]) * inv[j]
-			xh[j] = h
 			y[j] = celu(gamma[j]*h+beta[j], al, ia)
 		}
 	}
+}
+
+// xhatRow writes xh = (x-mean)*inv, bit for bit what normRow computed,
+// and returns it.
+func xhatRow(x, xh, mean, inv []float32) []float32 {
+	xh, mean, inv = xh[:len(x)], mean[:len(x)], inv[:len(x)]
+	for j, v := range x {
+		xh[j] = (v - mean[j]) * inv[j]
+	}
+	return xh
 }
 
 // dzRow writes dz = dy * act'(gamma*xh + beta) and adds dz into s and

@@ -75,8 +75,10 @@
 // The Go loops serve every activation and eval mode: ForwardTrain makes two
 // passes (float32 partial sums, shifted by the split's first row to avoid
 // cancellation, over 32-row blocks, flushed to float64; then
-// normalise+activate, saving xhat), Backward two (dz and its sums with dz
-// kept in dx; then dx). Work is split by 16-channel blocks over a fixed pool
+// normalise+activate, saving only mean and 1/std), Backward two (dz and its
+// sums with dz kept in dx; then dx), each recomputing xhat from the forward
+// input, which the caller keeps anyway, rather than reading a saved copy:
+// one activation-sized buffer less per layer. Work is split by 16-channel blocks over a fixed pool
 // of Threads() goroutines created on first use, so every worker owns its
 // outputs and the results do not depend on the split. The loops are
 // bounds-check free and branch-free (ReLU selects and max-pool compares go

@@ -158,7 +158,7 @@ func TestBNAct(t *testing.T) {
 					if err := b.ForwardTrain(x, gamma, beta, y, mean, vr); err != nil {
 						t.Fatal(err)
 					}
-					if err := b.Backward(dy, gamma, dx, dg, db); err != nil {
+					if err := b.Backward(x, dy, gamma, dx, dg, db); err != nil {
 						t.Fatal(err)
 					}
 					x64, dy64, g64, b64 := to64(x), to64(dy), to64(gamma), to64(beta)
@@ -181,7 +181,7 @@ func TestBNAct(t *testing.T) {
 
 					// dx may alias dy.
 					alias := append([]float32(nil), dy...)
-					if err := b.Backward(alias, gamma, alias, dg, db); err != nil {
+					if err := b.Backward(x, alias, gamma, alias, dg, db); err != nil {
 						t.Fatal(err)
 					}
 					if !slices.Equal(alias, dx) {
@@ -224,7 +224,7 @@ func TestBNActErrors(t *testing.T) {
 	}
 	v := make([]float32, 4)
 	c := make([]float32, 2)
-	if err := b.Backward(v, c, v, c, c); err == nil {
+	if err := b.Backward(v, v, c, v, c, c); err == nil {
 		t.Error("Backward before ForwardTrain: no error")
 	}
 	if err := b.ForwardTrain(v[:3], c, c, v, c, c); err == nil {

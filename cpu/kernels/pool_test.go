@@ -29,7 +29,7 @@ func TestConcurrentCallersDeterministic(t *testing.T) {
 		if err := b.ForwardTrain(x, g, be, o.y, mean, vr); err != nil {
 			return o, err
 		}
-		if err := b.Backward(dy, g, o.dx, o.dg, o.db); err != nil {
+		if err := b.Backward(x, dy, g, o.dx, o.dg, o.db); err != nil {
 			return o, err
 		}
 		err = MaxPoolForward(px, 2, 8, 8, 16, 2, o.pool, make([]int32, len(o.pool)))

@@ -101,12 +101,17 @@ func TestChartsGolden(t *testing.T) {
 	d := loadFixture(t)
 	s8, st8 := sectionOf(t, d, 8, "smoke")
 	s4, st4 := sectionOf(t, d, 4, "smoke")
+	// Stage 4 has 25 variants: every one must stay distinct.
+	many, stMany, epMany := manySection(t)
 	mk := map[string]func() (*Figure, error){
-		"scatter-p8":   func() (*Figure, error) { return Scatter(s8, st8) },
-		"scatter-p4":   func() (*Figure, error) { return Scatter(s4, st4) },
-		"waterfall-p8": func() (*Figure, error) { return Waterfall(s8, st8) },
-		"curves-p4":    func() (*Figure, error) { return Curves(s4, d.Epochs) },
-		"schedule-p8":  func() (*Figure, error) { return Schedule(s8) },
+		"scatter-many":  func() (*Figure, error) { return Scatter(many, stMany) },
+		"curves-many":   func() (*Figure, error) { return Curves(many, epMany) },
+		"schedule-many": func() (*Figure, error) { return Schedule(many) },
+		"scatter-p8":    func() (*Figure, error) { return Scatter(s8, st8) },
+		"scatter-p4":    func() (*Figure, error) { return Scatter(s4, st4) },
+		"waterfall-p8":  func() (*Figure, error) { return Waterfall(s8, st8) },
+		"curves-p4":     func() (*Figure, error) { return Curves(s4, d.Epochs) },
+		"schedule-p8":   func() (*Figure, error) { return Schedule(s8) },
 		"overview": func() (*Figure, error) {
 			return Overview("overview", []OverviewPoint{{Stage: "p1", Ours: 300, Published: 297}, {Stage: "p4", Ours: 90, Published: 79}, {Stage: "p8", Ours: 30, Published: 26}})
 		},

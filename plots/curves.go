@@ -2,7 +2,6 @@ package plots
 
 import (
 	"fmt"
-	"image/color"
 	"sort"
 
 	"gonum.org/v1/plot"
@@ -50,13 +49,15 @@ func epochBand(g *Group, epochs map[int64][]results.Epoch, metric func(results.E
 
 // Curves draws learning curves for one section: test accuracy (top) and
 // training loss (bottom) per epoch, for each variant the mean over its
-// done runs as a line and the min-max range over runs as a shaded band.
+// done runs as a line with markers (StyleOf: colour, marker shape and
+// dashes tell up to 25 variants apart) and the min-max range over runs as
+// a shaded band.
 func Curves(sec Section, epochs map[int64][]results.Epoch) (*Figure, error) {
 	acc := newPlot(fmt.Sprintf("%s (%s): test accuracy per epoch (mean, min-max band)", sec.Stage.Name, sec.Profile), "epoch", "test accuracy (%)")
 	loss := newPlot("training loss per epoch (mean, min-max band)", "epoch", "train loss")
 	drawn := 0
 	for i, g := range sec.Groups {
-		col := Color(i)
+		sty := StyleOf(i)
 		a := epochBand(g, epochs, func(e results.Epoch) float64 { return 100 * e.TestAcc })
 		l := epochBand(g, epochs, func(e results.Epoch) float64 { return e.TrainLoss })
 		for _, pb := range []struct {
@@ -66,12 +67,12 @@ func Curves(sec Section, epochs map[int64][]results.Epoch) (*Figure, error) {
 			if len(pb.b.epochs) == 0 {
 				continue
 			}
-			line, err := addBand(pb.p, pb.b, col)
+			thumbs, err := addBand(pb.p, pb.b, sty)
 			if err != nil {
 				return nil, fmt.Errorf("curves %s: %s: %w", sec.Stage.Name, g.Variant.Name, err)
 			}
 			if pb.p == acc || len(a.epochs) == 0 {
-				pb.p.Legend.Add(label(g.Variant.Name), line)
+				pb.p.Legend.Add(label(g.Variant.Name), thumbs...)
 			}
 			drawn++
 		}
@@ -88,22 +89,17 @@ func Curves(sec Section, epochs map[int64][]results.Epoch) (*Figure, error) {
 		}}, nil
 	}
 	// Many variants: one legend in its own column, off the data.
-	lp := plot.New()
-	lp.HideAxes()
-	lp.Legend = acc.Legend
-	lp.Legend.Top, lp.Legend.Left = true, true
+	l := acc.Legend
 	acc.Legend, loss.Legend = plot.NewLegend(), plot.NewLegend()
-	const frac = 0.8
-	return &Figure{Width: Width * 1.2, Height: 8 * vg.Inch, Panels: []Panel{
-		{Plot: acc, X0: 0, Y0: 0.5, X1: frac, Y1: 1},
-		{Plot: loss, X0: 0, Y0: 0, X1: frac, Y1: 0.5},
-		{Plot: lp, X0: frac, Y0: 0.5, X1: 1, Y1: 0.97},
-	}}, nil
+	return legendColumn(l, Width, 8*vg.Inch,
+		Panel{Plot: acc, X0: 0, Y0: 0.5, X1: 1, Y1: 1},
+		Panel{Plot: loss, X0: 0, Y0: 0, X1: 1, Y1: 0.5}), nil
 }
 
-// addBand adds a shaded min-max band and a mean line; it returns the
-// line for the legend.
-func addBand(p *plot.Plot, b band, col color.RGBA) (*plotter.Line, error) {
+// addBand adds a shaded min-max band and a mean line with markers in
+// style sty; it returns the legend thumbnails.
+func addBand(p *plot.Plot, b band, sty SeriesStyle) ([]plot.Thumbnailer, error) {
+	col := sty.Color
 	if len(b.epochs) > 1 {
 		poly := make(plotter.XYs, 0, 2*len(b.epochs))
 		for i := range b.epochs {
@@ -128,8 +124,8 @@ func addBand(p *plot.Plot, b band, col color.RGBA) (*plotter.Line, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mean line: %w", err)
 	}
-	line.LineStyle = draw.LineStyle{Color: col, Width: vg.Points(1.5)}
-	sc.GlyphStyle = draw.GlyphStyle{Color: col, Radius: vg.Points(1.8), Shape: draw.CircleGlyph{}}
+	line.LineStyle = draw.LineStyle{Color: col, Width: vg.Points(1.5), Dashes: sty.Dashes}
+	sc.GlyphStyle = draw.GlyphStyle{Color: col, Radius: lineMarkerRadius, Shape: sty.Marker}
 	p.Add(line, sc)
-	return line, nil
+	return []plot.Thumbnailer{line, sc}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
@@ -24,7 +25,7 @@ type Axes struct {
 	LogX, LogY bool
 }
 
-// Lines draws named series as coloured lines (series i takes Color(i)),
+// Lines draws named series as lines in StyleOf(i) for series i,
 // with optional bands and log axes: the generic helper for the post-6 and
 // post-7 analysis plots (weight norms per layer and step, eigenvalues,
 // accuracy against LR). NaN values break a line into segments' worth of
@@ -63,13 +64,13 @@ func Lines(title, xlabel, ylabel string, series []Series, axes Axes) (*Figure, e
 		if len(b.epochs) == 0 {
 			continue
 		}
-		col := Color(i)
+		sty := StyleOf(i)
 		if len(s.Lo) == len(s.X) && len(s.Hi) == len(s.X) {
-			line, err := addBand(p, b, col)
+			thumbs, err := addBand(p, b, sty)
 			if err != nil {
 				return nil, fmt.Errorf("lines %q: %s: %w", title, s.Name, err)
 			}
-			p.Legend.Add(label(s.Name), line)
+			p.Legend.Add(label(s.Name), thumbs...)
 		} else {
 			pts := make(plotter.XYs, len(b.epochs))
 			for j := range pts {
@@ -79,17 +80,19 @@ func Lines(title, xlabel, ylabel string, series []Series, axes Axes) (*Figure, e
 			if err != nil {
 				return nil, fmt.Errorf("lines %q: %s: %w", title, s.Name, err)
 			}
-			line.LineStyle = draw.LineStyle{Color: col, Width: vg.Points(1.5)}
+			line.LineStyle = draw.LineStyle{Color: sty.Color, Width: vg.Points(1.5), Dashes: sty.Dashes}
 			p.Add(line)
+			thumbs := []plot.Thumbnailer{line}
 			if s.Points {
 				sc, err := plotter.NewScatter(pts)
 				if err != nil {
 					return nil, fmt.Errorf("lines %q: %s: %w", title, s.Name, err)
 				}
-				sc.GlyphStyle = draw.GlyphStyle{Color: col, Radius: vg.Points(2), Shape: draw.CircleGlyph{}}
+				sc.GlyphStyle = draw.GlyphStyle{Color: sty.Color, Radius: lineMarkerRadius, Shape: sty.Marker}
 				p.Add(sc)
+				thumbs = append(thumbs, sc)
 			}
-			p.Legend.Add(label(s.Name), line)
+			p.Legend.Add(label(s.Name), thumbs...)
 		}
 		drawn++
 	}
@@ -103,7 +106,7 @@ func Lines(title, xlabel, ylabel string, series []Series, axes Axes) (*Figure, e
 	if axes.LogY && ylo == yhi {
 		p.Y.Min, p.Y.Max = ylo/2, yhi*2
 	}
-	return Single(p), nil
+	return sideLegend(p, drawn, Width, Height), nil
 }
 
 // Histogram draws the distribution of values in bins equal-width bins

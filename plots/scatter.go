@@ -12,10 +12,11 @@ import (
 	"speedrun/results"
 )
 
-// Scatter plots time against accuracy for one section: each done run a
-// small point, each variant a colour, the variant's mean with ±1 std bars
-// on both axes, the blog's published point as a hollow marker of the same
-// colour, and a line at 94%. stats[i] belongs to sec.Groups[i].
+// Scatter plots time against accuracy for one section: each variant a
+// colour and marker shape (StyleOf), each done run a small marker, the
+// variant's mean a large outlined one with ±1 std bars on both axes, the
+// blog's published point a ring around the variant's marker (PublishedMark),
+// and a line at 94%. stats[i] belongs to sec.Groups[i].
 func Scatter(sec Section, stats []*Stats) (*Figure, error) {
 	if len(stats) != len(sec.Groups) {
 		return nil, fmt.Errorf("scatter: %d stats for %d groups", len(stats), len(sec.Groups))
@@ -24,18 +25,18 @@ func Scatter(sec Section, stats []*Stats) (*Figure, error) {
 		"time (s)", "test accuracy (%)")
 	var allX, allY []float64
 	type series struct {
-		runs     plotter.XYs
-		mean     plotter.XYs
-		xerr     plotter.XErrors
-		yerr     plotter.YErrors
-		pub      plotter.XYs
-		name     string
-		colorIdx int
+		runs  plotter.XYs
+		mean  plotter.XYs
+		xerr  plotter.XErrors
+		yerr  plotter.YErrors
+		pub   plotter.XYs
+		name  string
+		style SeriesStyle
 	}
 	var ss []series
 	for i, g := range sec.Groups {
 		st := stats[i]
-		s := series{name: label(g.Variant.Name), colorIdx: i}
+		s := series{name: label(g.Variant.Name), style: StyleOf(i)}
 		for _, r := range g.Runs {
 			if r.Status != results.StatusDone {
 				continue
@@ -68,22 +69,26 @@ func Scatter(sec Section, stats []*Stats) (*Figure, error) {
 		p.X.Label.Text = "time (s, log scale)"
 	}
 	for _, s := range ss {
-		col := Color(s.colorIdx)
+		col, mk := s.style.Color, s.style.Marker
+		if len(s.runs)+len(s.mean)+len(s.pub) > 0 {
+			// The legend shows the mean's marker: colour and shape together
+			// name the variant.
+			p.Legend.Add(s.name, glyphThumb{draw.GlyphStyle{Color: col, Radius: vg.Points(3.5), Shape: Marker{Shape: mk.Shape, Edge: true}}})
+		}
 		if len(s.runs) > 0 {
 			sc, err := plotter.NewScatter(s.runs)
 			if err != nil {
 				return nil, fmt.Errorf("scatter %s: runs of %s: %w", sec.Stage.Name, s.name, err)
 			}
-			sc.GlyphStyle = draw.GlyphStyle{Color: withAlpha(col, 150), Radius: vg.Points(2.2), Shape: draw.CircleGlyph{}}
+			sc.GlyphStyle = draw.GlyphStyle{Color: withAlpha(col, 150), Radius: runRadius, Shape: mk}
 			p.Add(sc)
-			p.Legend.Add(s.name, sc)
 		}
 		if len(s.mean) > 0 {
 			m, err := plotter.NewScatter(s.mean)
 			if err != nil {
 				return nil, fmt.Errorf("scatter %s: mean of %s: %w", sec.Stage.Name, s.name, err)
 			}
-			m.GlyphStyle = draw.GlyphStyle{Color: col, Radius: vg.Points(4), Shape: draw.BoxGlyph{}}
+			m.GlyphStyle = draw.GlyphStyle{Color: col, Radius: meanRadius, Shape: Marker{Shape: mk.Shape, Edge: true}}
 			if s.yerr[0].High > 0 {
 				ye := &plotter.YErrorBars{XYs: s.mean, YErrors: s.yerr, LineStyle: draw.LineStyle{Color: col, Width: vg.Points(1.2)}, CapWidth: vg.Points(6)}
 				p.Add(ye)
@@ -93,16 +98,13 @@ func Scatter(sec Section, stats []*Stats) (*Figure, error) {
 				p.Add(xe)
 			}
 			p.Add(m)
-			if len(s.runs) == 0 {
-				p.Legend.Add(s.name, m)
-			}
 		}
 		if len(s.pub) > 0 {
 			pb, err := plotter.NewScatter(s.pub)
 			if err != nil {
 				return nil, fmt.Errorf("scatter %s: published %s: %w", sec.Stage.Name, s.name, err)
 			}
-			pb.GlyphStyle = draw.GlyphStyle{Color: col, Radius: vg.Points(6), Shape: draw.RingGlyph{}}
+			pb.GlyphStyle = draw.GlyphStyle{Color: col, Radius: pubRadius, Shape: PublishedMark{Inner: mk}}
 			p.Add(pb)
 		}
 	}
@@ -118,8 +120,9 @@ func Scatter(sec Section, stats []*Stats) (*Figure, error) {
 	target.LineStyle = draw.LineStyle{Color: Color(3), Width: vg.Points(1), Dashes: []vg.Length{vg.Points(4), vg.Points(3)}}
 	p.Add(target)
 	p.Legend.Add("94%", target)
-	legendGlyph(p, "mean ± 1 std", draw.BoxGlyph{}, false)
-	legendGlyph(p, "published (blog)", draw.RingGlyph{}, true)
+	legendGlyph(p, "one run", runRadius, Marker{})
+	legendGlyph(p, "mean ± 1 std", meanRadius, Marker{Edge: true})
+	legendGlyph(p, "published (blog)", pubRadius, PublishedMark{})
 	// Keep the extreme points off the frame.
 	if logX {
 		p.X.Min, p.X.Max = xmin/1.15, xmax*1.15
@@ -130,16 +133,26 @@ func Scatter(sec Section, stats []*Stats) (*Figure, error) {
 	ylo, yhi := minMax(allY)
 	p.Y.Min = math.Min(ylo, 100*Target) - 0.5
 	p.Y.Max = math.Max(yhi, 100*Target) + 0.5
-	return sideLegend(p, len(ss)+3, Width, Height), nil
+	// The legend always gets its own column: the key alone has four
+	// entries, and the blog's points sit at the top where an inset legend
+	// would cover them.
+	l := p.Legend
+	p.Legend = plot.NewLegend()
+	return legendColumn(l, Width, Height, Panel{Plot: p, X1: 1, Y1: 1}), nil
 }
 
-// legendGlyph adds a black legend entry explaining a marker shape.
-func legendGlyph(p *plot.Plot, text string, shape draw.GlyphDrawer, big bool) {
-	r := vg.Points(4)
-	if big {
-		r = vg.Points(5)
-	}
-	p.Legend.Add(text, glyphThumb{draw.GlyphStyle{Color: Color(7), Radius: r, Shape: shape}})
+// Marker sizes in the scatter: runs small and translucent under their
+// variant's mean.
+const (
+	runRadius  = vg.Length(2.6)
+	meanRadius = vg.Length(4.5)
+	pubRadius  = vg.Length(6.5)
+)
+
+// legendGlyph adds a grey legend entry explaining a marker, at most as
+// large as a legend row.
+func legendGlyph(p *plot.Plot, text string, r vg.Length, shape draw.GlyphDrawer) {
+	p.Legend.Add(text, glyphThumb{draw.GlyphStyle{Color: Color(7), Radius: min(r, vg.Points(5)), Shape: shape}})
 }
 
 type glyphThumb struct{ style draw.GlyphStyle }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
@@ -39,9 +40,15 @@ func schedulePoints(knots []stages.Knot, epochs int) plotter.XYs {
 // Schedule draws each variant's learning-rate schedule (the per-example
 // lambda of blog-stages.md §0) from its resolved config's knots over its
 // epochs. Variants whose runs carry no config are left out.
+//
+// A stage's schedules are often identical and hide each other, so each
+// line carries one marker in its variant's style (StyleOf), on the line
+// at its own share of the way along: variant i of n at (i+1)/(n+1) of its
+// epochs. Overlapping lines then still show every variant's marker.
 func Schedule(sec Section) (*Figure, error) {
 	p := newPlot(fmt.Sprintf("%s (%s): learning-rate schedule", sec.Stage.Name, sec.Profile), "epoch", "lambda (per-example LR)")
 	drawn := 0
+	var markers []plot.Plotter // drawn last, over every line
 	for i, g := range sec.Groups {
 		if g.Config == nil || len(g.Config.Train.LR) == 0 {
 			continue
@@ -51,20 +58,30 @@ func Schedule(sec Section) (*Figure, error) {
 		if err != nil {
 			return nil, fmt.Errorf("schedule %s: %s: %w", sec.Stage.Name, g.Variant.Name, err)
 		}
+		end := pts[len(pts)-1].X
+		at := end * float64(i+1) / float64(len(sec.Groups)+1)
+		sc, err := plotter.NewScatter(plotter.XYs{{X: at, Y: LRAt(g.Config.Train.LR, at)}})
+		if err != nil {
+			return nil, fmt.Errorf("schedule %s: %s: %w", sec.Stage.Name, g.Variant.Name, err)
+		}
 		// Offset dashes a little per variant so identical schedules stay
 		// visible as overlapping dashed lines.
-		line.LineStyle = draw.LineStyle{Color: Color(i), Width: vg.Points(1.8)}
+		sty := StyleOf(i)
+		line.LineStyle = draw.LineStyle{Color: sty.Color, Width: vg.Points(1.8)}
 		if i > 0 {
 			line.LineStyle.Dashes = []vg.Length{vg.Points(6), vg.Points(3)}
 			line.LineStyle.DashOffs = vg.Points(float64(3 * i))
 		}
+		sc.GlyphStyle = draw.GlyphStyle{Color: sty.Color, Radius: vg.Points(3.5), Shape: Marker{Shape: sty.Marker.Shape, Edge: true}}
 		p.Add(line)
-		p.Legend.Add(label(g.Variant.Name), line)
+		markers = append(markers, sc)
+		p.Legend.Add(label(g.Variant.Name), line, sc)
 		drawn++
 	}
 	if drawn == 0 {
 		return nil, fmt.Errorf("schedule %s/%s: %w", sec.Stage.Name, sec.Profile, ErrNoData)
 	}
+	p.Add(markers...)
 	p.Y.Min = 0
 	return sideLegend(p, drawn, Width, Height), nil
 }

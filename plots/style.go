@@ -10,14 +10,15 @@ import (
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
 )
 
 // ErrNoData is returned by a chart constructor with nothing to draw; the
 // report leaves such a chart out and says so.
 var ErrNoData = errors.New("nothing to plot")
 
-// palette10 is a ten-colour qualitative palette (Tableau 10); variant i
-// takes colour i mod 10.
+// palette10 is a ten-colour qualitative palette (Tableau 10); series i
+// takes colour i mod 10, and a marker shape and dashes from StyleOf.
 var palette10 = []color.RGBA{
 	{31, 119, 180, 255}, {255, 127, 14, 255}, {44, 160, 44, 255}, {214, 39, 40, 255},
 	{148, 103, 189, 255}, {140, 86, 75, 255}, {227, 119, 194, 255}, {127, 127, 127, 255},
@@ -26,6 +27,10 @@ var palette10 = []color.RGBA{
 
 // Color returns the i-th series colour.
 func Color(i int) color.RGBA { return palette10[((i%len(palette10))+len(palette10))%len(palette10)] }
+
+// lineMarkerRadius sizes the markers on lines: big enough to tell the
+// shapes apart.
+const lineMarkerRadius = vg.Length(2.4)
 
 func withAlpha(c color.RGBA, a uint8) color.NRGBA {
 	return color.NRGBA{R: c.R, G: c.G, B: c.B, A: a}
@@ -109,21 +114,42 @@ func (ticks125) Ticks(lo, hi float64) []plot.Tick {
 	return ts
 }
 
-// sideLegend moves p's legend into its own panel on the right when it has
-// more than a few entries, so that it never hides data. frac is the
-// width of the plot panel.
+// sideLegend moves p's legend into a column of its own on the right when
+// it has more than a few entries, so that it never hides data.
 func sideLegend(p *plot.Plot, entries int, w, h vg.Length) *Figure {
 	if entries <= 6 {
 		return &Figure{Width: w, Height: h, Panels: []Panel{{Plot: p, X1: 1, Y1: 1}}}
 	}
+	l := p.Legend
+	p.Legend = plot.NewLegend()
+	return legendColumn(l, w, h, Panel{Plot: p, X1: 1, Y1: 1})
+}
+
+// legendColumn sets panels, placed as fractions of a w by h figure, beside
+// a column holding l. The figure widens by the legend's width and grows
+// taller when the legend needs it (25 variants and the key, say), so
+// neither the data nor the legend is squeezed; the panels must no longer
+// draw l themselves.
+func legendColumn(l plot.Legend, w, h vg.Length, panels ...Panel) *Figure {
+	// The legend starts level with the first plot's data area, below the
+	// title, and keeps a margin at the right edge and the bottom.
+	const top, margin = vg.Length(22), vg.Length(8)
 	lp := plot.New()
 	lp.HideAxes()
-	lp.Legend = p.Legend
+	lp.Legend = l
 	lp.Legend.Top, lp.Legend.Left = true, true
-	p.Legend = plot.NewLegend()
-	const frac = 0.78
-	return &Figure{Width: w, Height: h, Panels: []Panel{
-		{Plot: p, X1: frac, Y1: 1},
-		{Plot: lp, X0: frac, X1: 1, Y0: 0, Y1: 0.95},
-	}}
+	// A little air between rows keeps neighbouring markers apart.
+	lp.Legend.Padding = vg.Points(2)
+	r := lp.Legend.Rectangle(draw.Canvas{})
+	lw := r.Max.X - r.Min.X + 2*margin
+	h = max(h, r.Max.Y-r.Min.Y+top+margin)
+	fw := w + lw
+	frac := float64(w / fw)
+	f := &Figure{Width: fw, Height: h}
+	for _, p := range panels {
+		p.X0, p.X1 = p.X0*frac, p.X1*frac
+		f.Panels = append(f.Panels, p)
+	}
+	f.Panels = append(f.Panels, Panel{Plot: lp, X0: frac, X1: 1, Y0: 0, Y1: 1 - float64(top/h)})
+	return f
 }

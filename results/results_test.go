@@ -2,6 +2,7 @@ package results
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"math"
@@ -291,5 +292,55 @@ func TestDiskFull(t *testing.T) {
 	runs, _ := db.Runs(ctx, Filter{})
 	if len(runs) != 2 || runs[0].Status != StatusDone || runs[0].TestAcc != 0.7 || runs[1].Status != StatusFailed {
 		t.Fatalf("runs after disk full: %+v", runs)
+	}
+}
+
+// TestMigrateFromSchema1: a database written before cpu_s and load_start
+// existed opens, keeps its runs (with those fields unknown), and records
+// them for new runs.
+func TestMigrateFromSchema1(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v1.sqlite")
+	raw, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{migrations[0], "PRAGMA user_version = 1",
+		`INSERT INTO runs (stage, variant, profile, repeat, config_hash, data_sum, seed, config_json, dataset, status, total_s)
+		 VALUES (4, 'old', 'smoke', 0, 'h', 'd', 1, '{}', 'synthetic', 'done', 12.5)`} {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	raw.Close()
+
+	db := openTest(t, path)
+	var v int
+	if err := db.sql.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != SchemaVersion {
+		t.Fatalf("user_version %d (%v), want %d", v, err, SchemaVersion)
+	}
+	a := mustOwner(t)
+	id, ok, err := db.Claim(ctx, start(4, 1), a, time.Minute)
+	if err != nil || !ok {
+		t.Fatalf("claim: %v %v", ok, err)
+	}
+	if err := db.Finish(ctx, id, a, Outcome{Status: StatusDone, CPUSeconds: 3.25, LoadStart: 1.5}); err != nil {
+		t.Fatal(err)
+	}
+	runs, err := db.Runs(ctx, Filter{})
+	if err != nil || len(runs) != 2 {
+		t.Fatalf("runs: %d, %v", len(runs), err)
+	}
+	for _, r := range runs {
+		switch r.Variant {
+		case "old":
+			if r.TotalSeconds != 12.5 || !math.IsNaN(r.CPUSeconds) || !math.IsNaN(r.LoadStart) {
+				t.Errorf("old run: total %v cpu %v load %v; want 12.5, NaN, NaN", r.TotalSeconds, r.CPUSeconds, r.LoadStart)
+			}
+		default:
+			if r.CPUSeconds != 3.25 || r.LoadStart != 1.5 {
+				t.Errorf("new run: cpu %v load %v; want 3.25, 1.5", r.CPUSeconds, r.LoadStart)
+			}
+		}
 	}
 }

@@ -59,6 +59,12 @@ type Run struct {
 	Attempts     int       // how many times the cell was claimed
 	LeaseOwner   string    // the process holding the cell while it runs
 	Heartbeat    time.Time // the owner's last sign of life
+	// CPUSeconds is the run's process CPU time (user + system, all
+	// threads) and LoadStart the 1-minute load average when it started:
+	// wall times from a shared machine are read against them. NaN when
+	// unknown (runs from schema 1, or a platform without them).
+	CPUSeconds float64
+	LoadStart  float64
 }
 
 // Cell is what identifies a run: the same cell is never run twice.

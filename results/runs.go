@@ -11,17 +11,17 @@ import (
 const runColumns = `id, stage, variant, profile, repeat, config_hash, data_sum, seed, config_json, dataset,
 	status, error, attempts, preprocess_s, train_s, eval_s, total_s, test_acc, tta_acc, test_loss,
 	diverged_epoch, peak_rss, host, backend, device, git_rev, git_dirty, go_version, lib_version,
-	started_ns, finished_ns, lease_owner, heartbeat_ns`
+	started_ns, finished_ns, lease_owner, heartbeat_ns, cpu_s, load_start`
 
 func scanRun(sc interface{ Scan(...any) error }) (Run, error) {
 	var r Run
 	var seed, started, finished, heartbeat int64
 	var status string
-	var pre, train, eval, total, acc, tta, loss sql.NullFloat64
+	var pre, train, eval, total, acc, tta, loss, cpu, load sql.NullFloat64
 	err := sc.Scan(&r.ID, &r.Stage, &r.Variant, &r.Profile, &r.Repeat, &r.ConfigHash, &r.DataSum, &seed,
 		&r.ConfigJSON, &r.Dataset, &status, &r.Error, &r.Attempts, &pre, &train, &eval, &total, &acc, &tta, &loss,
 		&r.DivergedEpoch, &r.PeakRSSBytes, &r.Host, &r.Backend, &r.Device, &r.GitRev, &r.GitDirty, &r.GoVersion,
-		&r.LibVersion, &started, &finished, &r.LeaseOwner, &heartbeat)
+		&r.LibVersion, &started, &finished, &r.LeaseOwner, &heartbeat, &cpu, &load)
 	if err != nil {
 		return Run{}, err
 	}
@@ -29,6 +29,7 @@ func scanRun(sc interface{ Scan(...any) error }) (Run, error) {
 	r.Status = Status(status)
 	r.PreprocessSeconds, r.TrainSeconds, r.EvalSeconds = zeroNull(pre), zeroNull(train), zeroNull(eval)
 	r.TotalSeconds = zeroNull(total)
+	r.CPUSeconds, r.LoadStart = fromNull(cpu), fromNull(load)
 	r.TestAcc, r.TTAAcc, r.TestLoss = fromNull(acc), fromNull(tta), fromNull(loss)
 	r.Started, r.Finished, r.Heartbeat = unixTime(started), unixTime(finished), unixTime(heartbeat)
 	return r, nil

@@ -77,6 +77,11 @@ var migrations = []string{
 		value  TEXT    NOT NULL, -- JSON
 		PRIMARY KEY (run_id, name)
 	);`,
+	// 2: what the machine was doing, so that times taken on a shared
+	// machine can be read: the run's process CPU seconds (user + system)
+	// and the 1-minute load average when it started. NULL when unknown.
+	`ALTER TABLE runs ADD COLUMN cpu_s REAL;
+	ALTER TABLE runs ADD COLUMN load_start REAL;`,
 }
 
 // SchemaVersion is the schema this code writes.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -150,6 +151,9 @@ func TestSweepOutcomes(t *testing.T) {
 			eps, _ := r.DB.Epochs(ctx, run.ID)
 			if run.Status != results.StatusDone || len(eps) != 3 || run.TrainEvalSeconds() != 4 || run.DawnSeconds() != 3.5 || run.Backend != "fake" {
 				t.Errorf("ok run: %+v with %d epochs", run, len(eps))
+			}
+			if math.IsNaN(run.CPUSeconds) || run.CPUSeconds < 0 || (runtime.GOOS == "linux" && math.IsNaN(run.LoadStart)) {
+				t.Errorf("ok run: cpu %v s, load %v; want both recorded", run.CPUSeconds, run.LoadStart)
 			}
 		}
 	}

@@ -170,6 +170,7 @@ func (r *Runner) run(ctx context.Context, c Cell, label string) (Outcome, error)
 	hbCtx, hbStop := context.WithCancel(runCtx)
 	go heartbeat(hbCtx, r.DB, id, r.Owner, r.Lease, r.Heartbeat, cancel)
 
+	load, cpu0 := loadAverage("/proc/loadavg"), processCPU()
 	var res backend.Result
 	var trainErr error
 	if k := c.Config.Kind; k != "" && k != "train" {
@@ -186,7 +187,7 @@ func (r *Runner) run(ctx context.Context, c Cell, label string) (Outcome, error)
 	o := results.Outcome{
 		PreprocessSeconds: res.PreprocessSeconds, TrainSeconds: res.TrainSeconds, EvalSeconds: res.EvalSeconds,
 		TestAcc: res.TestAcc, TTAAcc: res.TTAAcc, TestLoss: res.TestLoss, PeakRSSBytes: res.PeakRSSBytes,
-		Device: r.Backend.Device(),
+		Device: r.Backend.Device(), CPUSeconds: processCPU() - cpu0, LoadStart: load,
 	}
 	cause := context.Cause(runCtx)
 	switch {

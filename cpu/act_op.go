@@ -20,9 +20,11 @@ type actOp struct {
 }
 
 func (c *compiler) newActOp(a kernels.Activation, shape tensor.Shape, needDX bool) *actOp {
-	op := &actOp{base: c.base("act", []int{len(shape)}, shape), a: a, y: newBuffer(shape)}
+	op := &actOp{base: c.base("act", []int{len(shape)}, shape), a: a}
+	c.plan(op, &op.y, shape)
 	if needDX {
-		op.bwd = &actBwdOp{base: c.base("act.bwd", []int{len(shape), len(shape)}, shape), a: a, dx: newBuffer(shape)}
+		op.bwd = &actBwdOp{base: c.base("act.bwd", []int{len(shape), len(shape)}, shape), a: a}
+		c.plan(op.bwd, &op.bwd.dx, shape)
 	}
 	return op
 }

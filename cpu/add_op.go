@@ -16,7 +16,9 @@ type addOp struct {
 }
 
 func (c *compiler) newAddOp(shape tensor.Shape, needA, needB bool) *addOp {
-	return &addOp{base: c.base("add", []int{len(shape), len(shape)}, shape), y: newBuffer(shape), need: [2]bool{needA, needB}}
+	op := &addOp{base: c.base("add", []int{len(shape), len(shape)}, shape), need: [2]bool{needA, needB}}
+	c.plan(op, &op.y, shape)
+	return op
 }
 
 func (op *addOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {

@@ -77,10 +77,12 @@ func (c *compiler) newBNActOp(s kernels.BNShape, eps float64, act kernels.Activa
 	if k.Splits() != st.splits {
 		return nil, fmt.Errorf("BN %s: batch %d gives %d ghost splits, but the running stats have %d (use drop_last with ghost BN)", st.name, s.N, k.Splits(), st.splits)
 	}
-	op := &bnActOp{base: c.base("bn_act", []int{len(xShape), 1, 1}, xShape), k: k, st: st, y: newBuffer(xShape),
+	op := &bnActOp{base: c.base("bn_act", []int{len(xShape), 1, 1}, xShape), k: k, st: st,
 		bmean: make([]float32, st.splits*st.c), bvar: make([]float32, st.splits*st.c), needDX: needDX, trainG: trainG, trainB: trainB}
-	op.bwd = &bnActBwdOp{base: c.base("bn_act.bwd", []int{len(xShape), 1, len(xShape)}, xShape), k: k, dx: newBuffer(xShape),
+	op.bwd = &bnActBwdOp{base: c.base("bn_act.bwd", []int{len(xShape), 1, len(xShape)}, xShape), k: k,
 		dgamma: newBuffer(tensor.Shape{s.C}), dbeta: newBuffer(tensor.Shape{s.C})}
+	c.plan(op, &op.y, xShape)
+	c.plan(op.bwd, &op.bwd.dx, xShape)
 	op.bwd.gammaGrad = &pickOp{base: c.base("bn_act.dgamma", []int{len(xShape)}, tensor.Shape{s.C}), out: op.bwd.dgamma}
 	op.bwd.betaGrad = &pickOp{base: c.base("bn_act.dbeta", []int{len(xShape)}, tensor.Shape{s.C}), out: op.bwd.dbeta}
 	return op, nil
@@ -173,8 +175,10 @@ func (c *compiler) newBNActEvalOp(s kernels.BNShape, eps float64, act kernels.Ac
 		return nil, err
 	}
 	c.closers = append(c.closers, k.Close)
-	return &bnActEvalOp{base: c.base("bn_act.eval", []int{len(xShape), 1, 1}, xShape), k: k, st: st, y: newBuffer(xShape),
-		mean: make([]float32, st.c), vr: make([]float32, st.c)}, nil
+	op := &bnActEvalOp{base: c.base("bn_act.eval", []int{len(xShape), 1, 1}, xShape), k: k, st: st,
+		mean: make([]float32, st.c), vr: make([]float32, st.c)}
+	c.plan(op, &op.y, xShape)
+	return op, nil
 }
 
 func (op *bnActEvalOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {

@@ -33,10 +33,12 @@ func (c *compiler) newConvOp(s kernels.ConvShape, needDX, trainW bool) (*convOp,
 	}
 	c.closers = append(c.closers, k.Close)
 	yShape := tensor.Shape{s.N, s.OutH(), s.OutW(), s.K}
-	op := &convOp{base: c.base("conv", []int{4, 4}, yShape), k: k, y: newBuffer(yShape), needDX: needDX, trainW: trainW,
+	op := &convOp{base: c.base("conv", []int{4, 4}, yShape), k: k, needDX: needDX, trainW: trainW,
 		shapeOfX: tensor.Shape{s.N, s.H, s.W, s.C}, shapeOfW: tensor.Shape{s.K, s.C, s.R, s.S}}
+	c.plan(op, &op.y, yShape)
 	if needDX {
-		op.dataOp = &convDataOp{base: c.base("conv.bwd_data", []int{4, 4}, op.shapeOfX), k: k, dx: newBuffer(op.shapeOfX)}
+		op.dataOp = &convDataOp{base: c.base("conv.bwd_data", []int{4, 4}, op.shapeOfX), k: k}
+		c.plan(op.dataOp, &op.dataOp.dx, op.shapeOfX)
 	}
 	if trainW {
 		op.weightsOp = &convWeightsOp{base: c.base("conv.bwd_weights", []int{4, 4}, op.shapeOfW), k: k, dw: newBuffer(op.shapeOfW)}

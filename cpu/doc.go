@@ -16,8 +16,11 @@
 //     model, so hash-consing never merges two stateful ops.
 //   - Each op returns the same op-owned tensor every step and never an
 //     input, so the steady state allocates no tensors; backward ops take
-//     what they need (x for dW, say) as graph inputs, so liveness keeps
-//     those values intact.
+//     what they need (x for dW, x for BN's xhat) as graph inputs, so
+//     liveness keeps those values intact.
+//   - The activation-sized outputs live in one arena per Trainer, placed by
+//     liveness over the tape (plan.go): outputs whose lifetimes do not
+//     overlap share memory, and all graphs of a Trainer share the arena.
 //   - The BN running stats live in state shared by all graphs of a model
 //     and are switched by our own train/eval graphs, not by TrainModeOp:
 //     a new TapeMachine never resets them, and there is no eval backward.

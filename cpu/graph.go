@@ -3,6 +3,7 @@ package cpu
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -69,6 +70,7 @@ type compiler struct {
 	next    int
 	prof    *profile
 	closers []func() error
+	reqs    map[gorgonia.Op]slotReq // outputs to place in the arena
 }
 
 func (c *compiler) base(kind string, in []int, shape tensor.Shape) base {
@@ -100,8 +102,9 @@ func nhwc(n int, out []int) tensor.Shape {
 }
 
 // compile builds the graph of st.spec for batch n. In training mode a BN
-// layer whose only consumer is an Act layer is fused with it.
-func compile(st *state, n int, train bool, smoothing float64, prof *profile) (_ *graph, err error) {
+// layer whose only consumer is an Act layer is fused with it. The
+// activation-sized op outputs are placed in ar (plan.go).
+func compile(st *state, n int, train bool, smoothing float64, prof *profile, ar *arena) (_ *graph, err error) {
 	spec := st.spec
 	c := &compiler{prof: prof}
 	gr := &graph{g: gorgonia.NewGraph(), n: n, train: train, grads: make([]*gorgonia.Node, len(spec.Params))}
@@ -285,6 +288,23 @@ func compile(st *state, n int, train bool, smoothing float64, prof *profile) (_ 
 	if err != nil {
 		return nil, fmt.Errorf("compile graph: %w", err)
 	}
+	// The tape runs the nodes in reverse topological order, as Compile
+	// sorted them (the sort is stable, so this is the same order).
+	order, err := gorgonia.Sort(gr.g)
+	if err != nil {
+		return nil, fmt.Errorf("sort graph: %w", err)
+	}
+	slices.Reverse(order)
+	regs := make(map[int64]string, len(locMap))
+	for nd, r := range locMap {
+		regs[nd.ID()] = fmt.Sprint(r)
+	}
+	pinned := append(gorgonia.Nodes{gr.logits}, gr.grads...)
+	p, err := planGraph(order, regs, c.reqs, pinned, gr.g)
+	if err != nil {
+		return nil, err
+	}
+	ar.add(p)
 	gr.vm = gorgonia.NewTapeMachine(gr.g, gorgonia.WithPrecompiled(prog, locMap))
 	gr.close = c.closers
 	return gr, nil

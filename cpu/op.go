@@ -94,6 +94,7 @@ func (p *profile) reset() {
 
 // buffer is an op-owned output: a float32 slice and a Dense over it that
 // is returned from Do every step, so the steady state allocates nothing.
+// Activation-sized ones are views into the Trainer's arena (plan.go).
 type buffer struct {
 	data []float32
 	t    *tensor.Dense

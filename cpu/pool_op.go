@@ -33,12 +33,14 @@ func (cp *compiler) newPoolOp(op model.Op, n, h, w, c, k int, needDX bool) *pool
 		yShape = tensor.Shape{n, h / k, w / k, c}
 	}
 	xShape := tensor.Shape{n, h, w, c}
-	p := &poolOp{base: cp.base(string(op), []int{4}, yShape), op: op, n: n, h: h, w: w, c: c, k: k, y: newBuffer(yShape)}
+	p := &poolOp{base: cp.base(string(op), []int{4}, yShape), op: op, n: n, h: h, w: w, c: c, k: k}
+	cp.plan(p, &p.y, yShape)
 	if op == model.OpMaxPool || op == model.OpGlobalMaxPool {
 		p.argmax = make([]int32, yShape.TotalSize())
 	}
 	if needDX {
-		p.bwd = &poolBwdOp{base: cp.base(string(op)+".bwd", []int{len(yShape)}, xShape), p: p, dx: newBuffer(xShape)}
+		p.bwd = &poolBwdOp{base: cp.base(string(op)+".bwd", []int{len(yShape)}, xShape), p: p}
+		cp.plan(p.bwd, &p.bwd.dx, xShape)
 	}
 	return p
 }

@@ -30,6 +30,7 @@ type Trainer struct {
 
 	train map[int]*graph // training graphs by batch size
 	eval  *graph         // eval graph at batch size `batch`
+	arena *arena         // activation memory shared by the graphs
 	grads [][]float32    // of the last step, per param (nil when frozen)
 
 	lastCorrect int // correct predictions of the last step
@@ -72,7 +73,7 @@ func NewTrainer(spec *model.Spec, cfg stages.Config, seed uint64, batch int) (*T
 		return nil, fmt.Errorf("cpu: %w", err)
 	}
 	t := &Trainer{spec: spec, cfg: cfg, batch: batch, st: st, opt: opt, prof: newProfile(),
-		train: map[int]*graph{}, grads: make([][]float32, len(spec.Params))}
+		train: map[int]*graph{}, arena: &arena{}, grads: make([][]float32, len(spec.Params))}
 	if _, err := t.trainGraph(batch); err != nil {
 		t.Close()
 		return nil, err
@@ -84,7 +85,7 @@ func (t *Trainer) trainGraph(n int) (*graph, error) {
 	if g := t.train[n]; g != nil {
 		return g, nil
 	}
-	g, err := compile(t.st, n, true, t.cfg.Train.LabelSmoothing, t.prof)
+	g, err := compile(t.st, n, true, t.cfg.Train.LabelSmoothing, t.prof, t.arena)
 	if err != nil {
 		return nil, fmt.Errorf("cpu: compile %s for training at batch %d: %w", t.spec.Name, n, err)
 	}
@@ -220,7 +221,7 @@ func (t *Trainer) compileEval() error {
 	if t.eval != nil {
 		return nil
 	}
-	g, err := compile(t.st, t.batch, false, 0, t.prof)
+	g, err := compile(t.st, t.batch, false, 0, t.prof, t.arena)
 	if err != nil {
 		return fmt.Errorf("cpu: compile %s for eval: %w", t.spec.Name, err)
 	}

@@ -38,6 +38,8 @@ var runColumns = []column[results.Run]{
 	{"total_s", func(r results.Run) any { return r.TotalSeconds }},
 	{"time_train_eval_s", func(r results.Run) any { return TimeIn(r, TimingTrainEval) }},
 	{"time_dawn_s", func(r results.Run) any { return TimeIn(r, TimingDawn) }},
+	{"cpu_s", func(r results.Run) any { return r.CPUSeconds }},
+	{"load_start", func(r results.Run) any { return r.LoadStart }},
 	{"config_hash", func(r results.Run) any { return r.ConfigHash }},
 	{"dataset", func(r results.Run) any { return r.Dataset }},
 	{"dataset_sum", func(r results.Run) any { return r.DataSum }},

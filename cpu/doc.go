@@ -1,6 +1,7 @@
 // Package cpu is the CPU training engine. It compiles a model.Spec into a
-// gorgonia ExprGraph run by a TapeMachine, with gorgonia's symbolic Grad
-// for the backward graph, and adds our optimizer, LR schedule, EMA and TTA.
+// gorgonia ExprGraph, with gorgonia's symbolic Grad for the backward graph,
+// run in gorgonia's order by our own allocation-free tape (plan.go), and
+// adds our optimizer, LR schedule, EMA and TTA.
 //
 // Every layer is one of our own gorgonia Ops over package kernels (oneDNN
 // and OpenBLAS): conv (conv_op.go), BN or ghost BN fused with the
@@ -23,9 +24,10 @@
 //     overlap share memory, and all graphs of a Trainer share the arena.
 //   - The BN running stats live in state shared by all graphs of a model
 //     and are switched by our own train/eval graphs, not by TrainModeOp:
-//     a new TapeMachine never resets them, and there is no eval backward.
-//   - Gradients are read from the gradient nodes after each run; no dual
-//     values are bound, so nothing accumulates across steps.
+//     compiling a graph never resets them, and there is no eval backward.
+//   - Gradients are read from the gradient nodes' values in the tape after
+//     each run; no dual values are bound, so nothing accumulates across
+//     steps.
 //
 // The Trainer holds one model: Params, Grads and BNStats alias its live
 // state for the PyTorch cross-check, Step takes one optimizer step, and

@@ -50,12 +50,12 @@ func numel(shape []int) int {
 	return n
 }
 
-// graph is one compiled ExprGraph + TapeMachine for a batch size, in
+// graph is one compiled ExprGraph and its tape for a batch size, in
 // training mode (forward, loss, symbolic gradients) or eval mode (forward
 // only, BN with running stats).
 type graph struct {
 	g      *gorgonia.ExprGraph
-	vm     gorgonia.VM
+	tape   *tape
 	n      int
 	train  bool
 	x      buffer
@@ -284,36 +284,28 @@ func compile(st *state, n int, train bool, smoothing float64, prof *profile, ar 
 			gr.grads[p] = gs[k]
 		}
 	}
-	prog, locMap, err := gorgonia.Compile(gr.g)
-	if err != nil {
-		return nil, fmt.Errorf("compile graph: %w", err)
-	}
-	// The tape runs the nodes in reverse topological order, as Compile
-	// sorted them (the sort is stable, so this is the same order).
+	// Nodes run in reverse topological order, as gorgonia's TapeMachine
+	// would run them (the same stable sort).
 	order, err := gorgonia.Sort(gr.g)
 	if err != nil {
 		return nil, fmt.Errorf("sort graph: %w", err)
 	}
 	slices.Reverse(order)
-	regs := make(map[int64]string, len(locMap))
-	for nd, r := range locMap {
-		regs[nd.ID()] = fmt.Sprint(r)
-	}
-	pinned := append(gorgonia.Nodes{gr.logits}, gr.grads...)
-	p, err := planGraph(order, regs, c.reqs, pinned, gr.g)
+	lv, err := liveness(order, gr.g, append(gorgonia.Nodes{gr.logits}, gr.grads...))
 	if err != nil {
 		return nil, err
 	}
-	ar.add(p)
-	gr.vm = gorgonia.NewTapeMachine(gr.g, gorgonia.WithPrecompiled(prog, locMap))
+	if gr.tape, err = newTape(lv); err != nil {
+		return nil, err
+	}
+	ar.add(planGraph(lv, c.reqs))
 	gr.close = c.closers
 	return gr, nil
 }
 
 // run executes the graph once on the batch already in gr.x.
 func (gr *graph) run() error {
-	gr.vm.Reset()
-	if err := gr.vm.RunAll(); err != nil {
+	if err := gr.tape.run(); err != nil {
 		return fmt.Errorf("run graph (batch %d): %w", gr.n, err)
 	}
 	return nil
@@ -321,18 +313,15 @@ func (gr *graph) run() error {
 
 func (gr *graph) Close() error {
 	var errs []error
-	if gr.vm != nil {
-		errs = append(errs, gr.vm.Close())
-	}
 	for _, f := range gr.close {
 		errs = append(errs, f())
 	}
 	return errors.Join(errs...)
 }
 
-// values returns the float32 backing of a node's current value.
-func values(n *gorgonia.Node) ([]float32, error) {
-	v := n.Value()
+// values returns the float32 backing of a node's value in the last run.
+func (gr *graph) values(n *gorgonia.Node) ([]float32, error) {
+	v := gr.tape.value(n)
 	if v == nil {
 		return nil, fmt.Errorf("node %s has no value", n.Name())
 	}

@@ -19,7 +19,8 @@ import (
 // not overlap share memory. All graphs of a Trainer (training graphs of
 // each batch size, the eval graph) run one at a time and keep nothing in
 // these buffers between runs, so they share the arena too; it is as large
-// as the largest plan.
+// as the largest plan. The same order drives our tape (below), which runs
+// the graph instead of gorgonia's TapeMachine.
 
 // planAlign keeps every place 64-byte aligned (AVX-512 rows, oneDNN).
 const planAlign = 16
@@ -85,43 +86,47 @@ func (c *compiler) plan(op gorgonia.Op, buf *buffer, shape tensor.Shape) {
 // ours is implemented by every op of this package (through base).
 type ours interface{ done(time.Time) }
 
-// planGraph places the requested outputs of g's nodes. order is the tape's
-// execution order, regs each node's register (by node ID), and pinned the
-// nodes whose values are read after the run (logits, gradients), which
-// live to its end.
+// live is a graph's execution order and the lifetime of each value.
+type live struct {
+	order gorgonia.Nodes
+	pos   map[int64]int // node ID -> position in order
+	kids  [][]int       // positions of each node's inputs, in argument order
+	// end[i] is the last step that needs node i's value: its last reader,
+	// len(order) for the pinned nodes (read after the run), extended over
+	// gorgonia's ops that may write into it.
+	end []int
+	// unsafe[i]: node i is a gorgonia op that may write its result into
+	// its first input, which no later step reads (what TapeMachine does).
+	unsafe []bool
+}
+
+// liveness computes the lifetimes of order's values (order is the
+// execution order; pinned the nodes read after the run: logits, gradients).
 //
 // gorgonia's own ops (the sums of gradients that reach a node along
-// several paths) may write into an input's value (UnsafeDo) or into the
-// value their register held before (UsePreallocDo), so each of them keeps
-// its inputs and its register's earlier values alive as long as itself.
-func planGraph(order gorgonia.Nodes, regs map[int64]string, reqs map[gorgonia.Op]slotReq, pinned gorgonia.Nodes, g *gorgonia.ExprGraph) (*plan, error) {
-	pos := make(map[int64]int, len(order))
+// several paths) write into their first input when it dies with them
+// (UnsafeDo), so each of them keeps its inputs alive as long as itself.
+func liveness(order gorgonia.Nodes, g *gorgonia.ExprGraph, pinned gorgonia.Nodes) (*live, error) {
+	lv := &live{order: order, pos: make(map[int64]int, len(order)), kids: make([][]int, len(order)),
+		end: make([]int, len(order)), unsafe: make([]bool, len(order))}
 	for i, n := range order {
-		pos[n.ID()] = i
+		lv.pos[n.ID()] = i
 	}
-	children := func(n *gorgonia.Node) []int {
-		var cs []int
+	for i, n := range order {
+		lv.end[i] = max(lv.end[i], i)
 		it := g.From(n.ID())
 		for it.Next() {
-			cs = append(cs, pos[it.Node().ID()])
-		}
-		return cs
-	}
-	end := make([]int, len(order)) // last step that needs node i's value
-	kids := make([][]int, len(order))
-	for i, n := range order {
-		end[i] = max(end[i], i)
-		kids[i] = children(n)
-		for _, c := range kids[i] {
-			if c >= i {
-				return nil, fmt.Errorf("plan: node %v runs before its input %v", n, order[c])
+			c, ok := lv.pos[it.Node().ID()]
+			if !ok || c >= i {
+				return nil, fmt.Errorf("plan: node %v does not run after its input %v", n, it.Node())
 			}
-			end[c] = max(end[c], i)
+			lv.kids[i] = append(lv.kids[i], c)
+			lv.end[c] = max(lv.end[c], i)
 		}
 	}
 	for _, n := range pinned {
 		if n != nil {
-			end[pos[n.ID()]] = len(order)
+			lv.end[lv.pos[n.ID()]] = len(order)
 		}
 	}
 	for i := len(order) - 1; i >= 0; i-- {
@@ -129,42 +134,106 @@ func planGraph(order gorgonia.Nodes, regs map[int64]string, reqs map[gorgonia.Op
 		if _, ok := n.Op().(ours); ok || n.Op() == nil {
 			continue
 		}
-		for _, c := range kids[i] {
-			end[c] = max(end[c], end[i])
+		if _, ok := n.Op().(gorgonia.UnsafeDoer); ok && len(lv.kids[i]) > 0 {
+			c := lv.kids[i][0]
+			lv.unsafe[i] = lv.end[c] == i && order[c].Op() != nil && !slices.Contains(lv.kids[i][1:], c)
 		}
-		for j := range i {
-			if regs[order[j].ID()] == regs[n.ID()] {
-				end[j] = max(end[j], end[i])
-			}
+		for _, c := range lv.kids[i] {
+			lv.end[c] = max(lv.end[c], lv.end[i])
 		}
 	}
+	return lv, nil
+}
 
+// planGraph places the requested outputs of lv's nodes, first fit by
+// offset, each for the steps it is live.
+func planGraph(lv *live, reqs map[gorgonia.Op]slotReq) *plan {
 	type block struct{ off, n, end int }
-	var live []block // by offset
+	var blocks []block // live ones, by offset
 	p := &plan{}
-	placed := map[gorgonia.Op]bool{}
-	for i, n := range order {
-		live = slices.DeleteFunc(live, func(b block) bool { return b.end < i })
+	for i, n := range lv.order {
+		blocks = slices.DeleteFunc(blocks, func(b block) bool { return b.end < i })
 		r, ok := reqs[n.Op()]
 		if !ok || n.Op() == nil {
 			continue
 		}
-		if placed[n.Op()] {
-			return nil, fmt.Errorf("plan: op %v is applied twice", n.Op())
-		}
-		placed[n.Op()] = true
 		size := (r.shape.TotalSize() + planAlign - 1) / planAlign * planAlign
-		off, at := 0, len(live) // first fit
-		for k, b := range live {
+		off, at := 0, len(blocks)
+		for k, b := range blocks {
 			if b.off-off >= size {
 				at = k
 				break
 			}
 			off = b.off + b.n
 		}
-		live = slices.Insert(live, at, block{off: off, n: size, end: end[i]})
+		blocks = slices.Insert(blocks, at, block{off: off, n: size, end: lv.end[i]})
 		p.size = max(p.size, off+size)
 		p.slots = append(p.slots, slot{slotReq: r, off: off})
 	}
-	return p, nil
+	return p
+}
+
+// tape runs a graph's nodes in order. It replaces gorgonia's TapeMachine,
+// which allocated about 350 small objects per step (argument slices,
+// boxed log arguments); this allocates nothing.
+type tape struct {
+	steps []tapeStep
+	vals  []gorgonia.Value // by position in order
+	pos   map[int64]int
+}
+
+type tapeStep struct {
+	at     int
+	op     gorgonia.Op
+	in     []int
+	args   []gorgonia.Value
+	unsafe gorgonia.UnsafeDoer // non-nil: write into the first input
+}
+
+func newTape(lv *live) (*tape, error) {
+	t := &tape{vals: make([]gorgonia.Value, len(lv.order)), pos: lv.pos}
+	for i, n := range lv.order {
+		if n.Op() == nil { // an input: the batch or a parameter, bound once
+			if t.vals[i] = n.Value(); t.vals[i] == nil {
+				return nil, fmt.Errorf("input node %s has no value", n.Name())
+			}
+			continue
+		}
+		s := tapeStep{at: i, op: n.Op(), in: lv.kids[i], args: make([]gorgonia.Value, len(lv.kids[i]))}
+		if lv.unsafe[i] {
+			s.unsafe = n.Op().(gorgonia.UnsafeDoer)
+		}
+		t.steps = append(t.steps, s)
+	}
+	return t, nil
+}
+
+func (t *tape) run() error {
+	for k := range t.steps {
+		s := &t.steps[k]
+		for j, c := range s.in {
+			s.args[j] = t.vals[c]
+		}
+		var v gorgonia.Value
+		var err error
+		if s.unsafe != nil {
+			v, err = s.unsafe.UnsafeDo(s.args...)
+		} else {
+			v, err = s.op.Do(s.args...)
+		}
+		if err != nil {
+			return fmt.Errorf("%v: %w", s.op, err)
+		}
+		t.vals[s.at] = v
+	}
+	return nil
+}
+
+// value is node n's value in the last run (nil if n is not in the graph).
+func (t *tape) value(n *gorgonia.Node) gorgonia.Value {
+	i, ok := t.pos[n.ID()]
+	if !ok {
+		return nil
+	}
+	return t.vals[i]
 }

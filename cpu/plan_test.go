@@ -98,3 +98,4 @@ func TestPlanSharesSafely(t *testing.T) {
 		t.Logf("%s: arena %d bytes, %d unshared", name, arenaBytes, planned)
 	}
 }
+

@@ -171,7 +171,7 @@ func (t *Trainer) forwardBackward(x []float32, y []int32) (float64, error) {
 			t.grads[p] = nil
 			continue
 		}
-		if t.grads[p], err = values(gn); err != nil {
+		if t.grads[p], err = g.values(gn); err != nil {
 			return 0, fmt.Errorf("cpu: gradient of %s: %w", t.spec.Params[p].Name, err)
 		}
 	}
@@ -207,7 +207,7 @@ func (t *Trainer) evalInto(x []float32, n int, out []float32) error {
 		if err := g.run(); err != nil {
 			return fmt.Errorf("cpu: eval: %w", err)
 		}
-		logits, err := values(g.logits)
+		logits, err := g.values(g.logits)
 		if err != nil {
 			return fmt.Errorf("cpu: eval: %w", err)
 		}

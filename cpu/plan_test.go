@@ -98,4 +98,3 @@ func TestPlanSharesSafely(t *testing.T) {
 		t.Logf("%s: arena %d bytes, %d unshared", name, arenaBytes, planned)
 	}
 }
-

@@ -28,6 +28,11 @@ type Backend struct {
 	CC      [2]int // compute capability
 	Memory  int64  // bytes
 
+	prec string // Options.Precision
+	// hook, set only by tests, gives each training engine a launch hook
+	// (Kernels.hook): the engine tests run the kernels' host build.
+	hook func(e *engine) func(name string, grid, block Dim3, a *Args) error
+
 	work chan func()
 	done chan struct{}
 }
@@ -53,7 +58,7 @@ func New(o Options) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Backend{Driver: d, Ordinal: o.Device, work: make(chan func()), done: make(chan struct{})}
+	b := &Backend{Driver: d, Ordinal: o.Device, prec: o.Precision, work: make(chan func()), done: make(chan struct{})}
 	started := make(chan error)
 	go b.loop(started)
 	if err := <-started; err != nil {
@@ -68,10 +73,6 @@ func New(o Options) (*Backend, error) {
 			b.Close()
 			return nil, fmt.Errorf("%w: %w", ErrNoLibrary, err)
 		}
-	}
-	if !o.Checks {
-		b.Close()
-		return nil, fmt.Errorf("%s: %w", b.Device(), ErrTrainUnsupported)
 	}
 	return b, nil
 }
@@ -171,12 +172,6 @@ func (b *Backend) Device() string {
 
 var _ backend.Backend = (*Backend)(nil)
 
-// ErrTrainUnsupported is returned by Train until the GPU training engine
-// exists: the bindings and kernels are here, the Spec compiler is not.
-var ErrTrainUnsupported = errors.New("cuda: training is not implemented yet (bindings and kernels only); use --backend cpu")
-
-// Train is not implemented yet; it fails rather than pretend. (New only
-// returns a Backend with Options.Checks, so the runner never gets here.)
-func (b *Backend) Train(ctx context.Context, req backend.Request) (backend.Result, error) {
-	return backend.Result{}, ErrTrainUnsupported
-}
+// ErrTrainUnsupported is wrapped by Train's error for a config the GPU
+// engine does not cover (see Supports); the caller may fall back to cpu.
+var ErrTrainUnsupported = errors.New("cuda: this config is not supported by the GPU engine; use --backend cpu")

@@ -120,10 +120,10 @@ func TestDNNFake(t *testing.T) {
 		if a, b := dot(dw, w), dot(want, want); math.Abs(a-b) > 1e-3*math.Abs(b) {
 			t.Errorf("filter adjoint: <dw, w> = %v, <y, y> = %v", a, b)
 		}
-		nhwc, _ := dnn.Tensor4d(DNNTensorNHWC, DNNFloat, N, C, H, W)
-		err = dnn.Forward(h, 1, nhwc, px, wd, pw, cd, work, 0, yd, py)
-		if err == nil || err.Error() != "cudnnConvolutionForward: CUDNN_STATUS_NOT_SUPPORTED (3000): fake: only NCHW float is implemented" {
-			t.Errorf("NHWC on fake: got %v", err)
+		bf, _ := dnn.Tensor4d(DNNTensorNHWC, DNNBF16, N, C, H, W)
+		err = dnn.Forward(h, 1, bf, px, wd, pw, cd, work, 0, yd, py)
+		if err == nil || err.Error() != "cudnnConvolutionForward: CUDNN_STATUS_NOT_SUPPORTED (3000): fake: only float or bfloat16 throughout is implemented" {
+			t.Errorf("bf16 input with fp32 filter on fake: got %v", err)
 		}
 		return nil
 	})

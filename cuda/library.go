@@ -35,12 +35,12 @@ type Options struct {
 	Device int
 	// DriverOnly skips cuBLAS and cuDNN (driver and our kernels only).
 	DriverOnly bool
-	// Checks opens the device for the bindings and kernels alone (gpucheck).
-	// Without it New fails with ErrTrainUnsupported once the device is
-	// found, because the training engine does not exist yet: the runner's
-	// --backend auto then falls back to the CPU instead of picking a
-	// backend that cannot train.
+	// Checks marks a caller that only checks the bindings and kernels
+	// (gpucheck); New behaves the same either way.
 	Checks bool
+	// Precision forces the training engine's activation type: "bf16" or
+	// "f32"; empty picks bf16 unless the config asks for fp32.
+	Precision string
 }
 
 // Library sonames, newest first where several majors work.

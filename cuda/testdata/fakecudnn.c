@@ -1,5 +1,8 @@
-// A fake libcudnn.so.9 for binding tests: NCHW fp32 convolutions on host
-// memory with KCRS filters; NHWC answers CUDNN_STATUS_NOT_SUPPORTED.
+// A fake libcudnn.so.9 for binding and engine tests: convolutions on host
+// memory, NCHW (KCRS filters) or NHWC (KRSC filters), fp32 or bf16 (fp32
+// accumulation, rounded to nearest even) with one data type throughout;
+// anything else answers CUDNN_STATUS_NOT_SUPPORTED. Every call checks that
+// the workspace it gets is the size its Get*WorkspaceSize reported.
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +16,7 @@ const char *cudnnGetErrorString(st s) {
 	switch (s) {
 	case 0: return "CUDNN_STATUS_SUCCESS";
 	case 2000: return "fake: bad param";
-	case 3000: return "fake: only NCHW float is implemented";
+	case 3000: return "fake: only float or bfloat16 throughout is implemented";
 	}
 	return "fake: unknown";
 }
@@ -62,14 +65,43 @@ st cudnnGetConvolutionBackwardDataWorkspaceSize(void *h, void *w, void *dy, void
 st cudnnGetConvolutionBackwardFilterWorkspaceSize(void *h, void *x, void *dy, void *c, void *dw, int algo, size_t *n) { return ws(algo, n); }
 
 static int ok(struct tensor *x, struct tensor *w, struct tensor *y) {
-	return x->fmt == 0 && x->dt == 0 && w->fmt == 0 && w->dt == 0 && y->fmt == 0 && y->dt == 0;
+	return (x->dt == 0 || x->dt == 9) && w->dt == x->dt && y->dt == x->dt && x->fmt <= 1 && w->fmt <= 1 && y->fmt <= 1;
+}
+
+static float ld(struct tensor *t, const void *p, size_t i) {
+	if (t->dt == 9) {
+		unsigned u = (unsigned)((const uint16_t *)p)[i] << 16;
+		float f;
+		memcpy(&f, &u, 4);
+		return f;
+	}
+	return ((const float *)p)[i];
+}
+
+static void stv(struct tensor *t, void *p, size_t i, float v) {
+	if (t->dt == 9) {
+		unsigned u;
+		memcpy(&u, &v, 4);
+		u += 0x7fffu + ((u >> 16) & 1u);
+		((uint16_t *)p)[i] = (uint16_t)(u >> 16);
+		return;
+	}
+	((float *)p)[i] = v;
+}
+
+// at is the offset of (n, c, h, w) in a tensor or (k, c, r, s) in a filter
+// of format 0 (NCHW / KCRS) or 1 (NHWC / KRSC).
+static size_t at(struct tensor *t, int n, int c, int h, int w) {
+	if (t->fmt == 1) return (((size_t)n * t->h + h) * t->w + w) * t->c + c;
+	return (((size_t)n * t->c + c) * t->h + h) * t->w + w;
 }
 
 // mode 0: y = conv(x, w); 1: dx = conv^T(dy, w); 2: dw = corr(x, dy).
-static void run(int mode, struct tensor *xd, float *x, struct tensor *wd, float *w, struct conv *c, struct tensor *yd,
-		float *y, float alpha, float beta) {
+static void run(int mode, struct tensor *xd, void *x, struct tensor *wd, void *w, struct conv *c, struct tensor *yd,
+		void *y, float alpha, float beta) {
 	int N = xd->n, C = xd->c, H = xd->h, W = xd->w, K = wd->n, R = wd->h, S = wd->w, P = yd->h, Q = yd->w;
-	float *out = mode == 0 ? y : mode == 1 ? x : w;
+	void *out = mode == 0 ? y : mode == 1 ? x : w;
+	struct tensor *od = mode == 0 ? yd : mode == 1 ? xd : wd;
 	size_t len = mode == 0 ? (size_t)N * K * P * Q : mode == 1 ? (size_t)N * C * H * W : (size_t)K * C * R * S;
 	float *acc = calloc(len, sizeof(float));
 	for (int n = 0; n < N; n++)
@@ -81,18 +113,18 @@ static void run(int mode, struct tensor *xd, float *x, struct tensor *wd, float 
 							for (int s = 0; s < S; s++) {
 								int ih = p * c->u - c->ph + r, iw = q * c->v - c->pw + s;
 								if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
-								size_t xi = (((size_t)n * C + ci) * H + ih) * W + iw;
-								size_t wi = (((size_t)k * C + ci) * R + r) * S + s;
-								size_t yi = (((size_t)n * K + k) * P + p) * Q + q;
-								if (mode == 0) acc[yi] += x[xi] * w[wi];
-								else if (mode == 1) acc[xi] += y[yi] * w[wi];
-								else acc[wi] += x[xi] * y[yi];
+								size_t xi = at(xd, n, ci, ih, iw);
+								size_t wi = at(wd, k, ci, r, s);
+								size_t yi = at(yd, n, k, p, q);
+								if (mode == 0) acc[yi] += ld(xd, x, xi) * ld(wd, w, wi);
+								else if (mode == 1) acc[xi] += ld(yd, y, yi) * ld(wd, w, wi);
+								else acc[wi] += ld(xd, x, xi) * ld(yd, y, yi);
 							}
-	for (size_t i = 0; i < len; i++) out[i] = alpha * acc[i] + (beta == 0 ? 0 : beta * out[i]);
+	for (size_t i = 0; i < len; i++) stv(od, out, i, alpha * acc[i] + (beta == 0 ? 0 : beta * ld(od, out, i)));
 	free(acc);
 }
 
-st cudnnConvolutionForward(void *h, const float *alpha, struct tensor *xd, float *x, struct tensor *wd, float *w,
+st cudnnConvolutionForward(void *h, const float *alpha, struct tensor *xd, void *x, struct tensor *wd, void *w,
 			   struct conv *c, int algo, void *ws, size_t wss, const float *beta, struct tensor *yd, float *y) {
 	if (!ok(xd, wd, yd)) return 3000;
 	if ((size_t)algo * 4096 > wss) return 2000;
@@ -102,12 +134,14 @@ st cudnnConvolutionForward(void *h, const float *alpha, struct tensor *xd, float
 st cudnnConvolutionBackwardData(void *h, const float *alpha, struct tensor *wd, float *w, struct tensor *dyd, float *dy,
 				struct conv *c, int algo, void *ws, size_t wss, const float *beta, struct tensor *dxd, float *dx) {
 	if (!ok(dxd, wd, dyd)) return 3000;
+	if ((size_t)algo * 4096 > wss) return 2000;
 	run(1, dxd, dx, wd, w, c, dyd, dy, *alpha, *beta);
 	return 0;
 }
 st cudnnConvolutionBackwardFilter(void *h, const float *alpha, struct tensor *xd, float *x, struct tensor *dyd, float *dy,
 				  struct conv *c, int algo, void *ws, size_t wss, const float *beta, struct tensor *dwd, float *dw) {
 	if (!ok(xd, dwd, dyd)) return 3000;
+	if ((size_t)algo * 4096 > wss) return 2000;
 	run(2, xd, x, dwd, dw, c, dyd, dy, *alpha, *beta);
 	return 0;
 }

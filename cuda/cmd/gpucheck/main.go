@@ -6,7 +6,8 @@
 //	gpucheck constants             the enum values and layouts we assume ("NAME VALUE")
 //	gpucheck kernels|blas|conv|all each check against its Go reference (JSON lines)
 //	gpucheck bench                 N3's convs (cuDNN) and BN kernels at batch 512, timed
-//	gpucheck train                 the GPU training engine (not implemented yet)
+//	gpucheck train [-variant p8.s10 -data DIR -seeds 0,1,2 -epochs N -prec bf16|f32]
+//	                               the GPU training engine on a registry variant (JSON lines)
 //	gpucheck split -out DIR FILE…  chunk files for transfer, with a manifest
 //	gpucheck join -dir DIR -out DIR check chunks and rebuild the files
 //
@@ -69,6 +70,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	cmd, args := args[0], args[1:]
 	fs := flag.NewFlagSet("gpucheck "+cmd, flag.ContinueOnError)
 	var o options
+	var tf trainFlags
 	switch cmd {
 	case "split":
 		out := fs.String("out", "", "folder for the chunks and manifest.json")
@@ -107,6 +109,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return nil
 	case "env", "kernels", "blas", "conv", "all", "bench", "train":
 		o.register(fs)
+		if cmd == "train" {
+			tf.register(fs)
+		}
 		if err := fs.Parse(args); err != nil {
 			return err
 		}
@@ -114,18 +119,15 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("unknown subcommand %q", cmd)
 	}
 	opts := o.cuda()
-	if cmd == "train" {
-		// Honest placeholder: the bindings and kernels exist, the Spec
-		// compiler does not; say so in the results instead of faking.
-		b, _ := json.Marshal(map[string]string{"check": "train", "error": cuda.ErrTrainUnsupported.Error()})
-		fmt.Fprintln(stdout, string(b))
-		return cuda.ErrTrainUnsupported
-	}
+	opts.Precision = tf.prec
 	b, err := cuda.New(opts)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
+	if cmd == "train" {
+		return runTrain(ctx, b, tf, stdout)
+	}
 	if cmd == "env" {
 		return b.Do(ctx, func() error { return writeEnv(b, stdout) })
 	}

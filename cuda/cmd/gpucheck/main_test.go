@@ -104,10 +104,32 @@ func TestSplitJoinCommands(t *testing.T) {
 	}
 }
 
-func TestTrainIsHonest(t *testing.T) {
+// train runs a registry variant through the engine and reports per run
+// and in summary. On the fake driver no kernel runs (the numbers are not
+// a result; the cuda package's engine tests check those), so this checks
+// the plumbing: flags, registry, data, JSON lines.
+func TestTrainLines(t *testing.T) {
+	dir := fakeLibs(t)
 	var out bytes.Buffer
-	err := run(context.Background(), []string{"train"}, &out)
-	if err == nil || !strings.Contains(out.String(), "not implemented") {
-		t.Errorf("train: %v, %q", err, out.String())
+	args := []string{"train", "-lib-path", dir, "-config", "../../../experiments.toml", "-variant", "p4.s10", "-data", "synthetic",
+		"-train-size", "40", "-test-size", "20", "-epochs", "1", "-batch", "16", "-width", "0.0625", "-prec", "f32", "-seeds", "3,4"}
+	if err := run(context.Background(), args, &out); err != nil {
+		t.Fatal(err)
+	}
+	var got []TrainLine
+	sc := bufio.NewScanner(&out)
+	for sc.Scan() {
+		var l TrainLine
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatalf("bad JSON line %q: %v", sc.Text(), err)
+		}
+		got = append(got, l)
+	}
+	if len(got) != 3 || got[0].Check != "train" || got[1].Seed != 4 || got[2].Check != "train-summary" || got[2].N != 2 ||
+		got[0].Epochs != 1 || len(got[0].PerEpoch) != 1 || got[0].Prec != "f32" || got[0].Device != "Fake GPU (sm_90, 80.0 GiB)" {
+		t.Errorf("lines %+v", got)
+	}
+	if err := run(context.Background(), []string{"train", "-lib-path", dir, "-variant", "x"}, &out); err == nil || !strings.Contains(err.Error(), "want pN.sM") {
+		t.Errorf("bad variant: %v", err)
 	}
 }

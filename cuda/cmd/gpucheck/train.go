@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+
+	"speedrun/backend"
+	"speedrun/cuda"
+	"speedrun/data"
+	"speedrun/model"
+	"speedrun/stages"
+)
+
+// trainFlags are the train subcommand's options.
+type trainFlags struct {
+	config, variant, profile, data, seeds, prec string
+	epochs, trainSize, testSize, batch          int
+	width                                       float64
+}
+
+func (f *trainFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.config, "config", "experiments.toml", "experiment registry")
+	fs.StringVar(&f.variant, "variant", "p8.s10", "variant to train, e.g. p8.s10 or p4.s10")
+	fs.StringVar(&f.profile, "profile", "paper", "registry profile")
+	fs.StringVar(&f.data, "data", "synthetic", "cifar-10-batches-bin folder, or \"synthetic\"")
+	fs.StringVar(&f.seeds, "seeds", "0", "comma-separated seeds, one run each")
+	fs.StringVar(&f.prec, "prec", "", "activation precision: bf16 or f32 (default: from the config)")
+	fs.IntVar(&f.epochs, "epochs", 0, "override the config's epochs (its LR schedule unchanged)")
+	fs.IntVar(&f.trainSize, "train-size", 0, "override data.train_size (0: the profile's)")
+	fs.IntVar(&f.testSize, "test-size", 0, "override data.test_size (0: the profile's)")
+	fs.IntVar(&f.batch, "batch", 0, "override train.batch_size (tests of this program)")
+	fs.Float64Var(&f.width, "width", 0, "override net.width (tests of this program)")
+}
+
+// TrainLine is one training run's result.
+type TrainLine struct {
+	Check     string          `json:"check"` // "train" or "train-summary"
+	Variant   string          `json:"variant"`
+	Profile   string          `json:"profile"`
+	Data      string          `json:"data"`
+	Device    string          `json:"device"`
+	Prec      string          `json:"prec"`
+	Seed      uint64          `json:"seed"`
+	Epochs    int             `json:"epochs"`
+	Batch     int             `json:"batch"`
+	TimeS     float64         `json:"time_s"` // DAWNBench: preprocessing + training
+	PrepS     float64         `json:"prep_s"`
+	TrainS    float64         `json:"train_s"`
+	EvalS     float64         `json:"eval_s"`
+	TestAcc   float64         `json:"test_acc"`
+	TTAAcc    *float64        `json:"tta_acc,omitempty"`
+	TestLoss  float64         `json:"test_loss"`
+	Diverged  bool            `json:"diverged,omitempty"`
+	PerEpoch  []backend.Epoch `json:"per_epoch,omitempty"`
+	N         int             `json:"n,omitempty"` // summary: runs averaged
+	Err       string          `json:"error,omitempty"`
+	TargetAcc float64         `json:"target_acc,omitempty"`
+	TargetS   float64         `json:"target_s,omitempty"`
+}
+
+// runTrain trains the variant once per seed with the GPU engine, printing
+// a line per run as it ends (so a timeout keeps the finished ones) and a
+// summary with the means.
+func runTrain(ctx context.Context, b *cuda.Backend, f trainFlags, out io.Writer) error {
+	stage, err := stageOf(f.variant)
+	if err != nil {
+		return err
+	}
+	reg, err := stages.Load(f.config)
+	if err != nil {
+		return err
+	}
+	cfg, err := reg.Resolve(stage, f.variant, f.profile)
+	if err != nil {
+		return err
+	}
+	if f.epochs > 0 {
+		cfg.Train.Epochs = f.epochs
+	}
+	if f.trainSize > 0 {
+		cfg.Data.TrainSize = f.trainSize
+	}
+	if f.testSize > 0 {
+		cfg.Data.TestSize = f.testSize
+	}
+	if f.batch > 0 {
+		cfg.Train.BatchSize = f.batch
+	}
+	if f.width > 0 {
+		cfg.Net.Width = f.width
+	}
+	spec, err := model.Build(cfg.Net)
+	if err != nil {
+		return err
+	}
+	set, err := data.Open(ctx, f.data)
+	if err != nil {
+		return err
+	}
+	var seeds []uint64
+	for _, s := range strings.Split(f.seeds, ",") {
+		v, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
+		if err != nil {
+			return fmt.Errorf("-seeds %q: %w", f.seeds, err)
+		}
+		seeds = append(seeds, v)
+	}
+	prec := f.prec
+	if prec == "" {
+		prec = "bf16"
+		if cfg.Train.Precision == "fp32" {
+			prec = "f32"
+		}
+	}
+	enc := json.NewEncoder(out)
+	sum := TrainLine{Check: "train-summary", Variant: f.variant, Profile: f.profile, Data: set.Name, Device: b.Device(), Prec: prec,
+		Epochs: cfg.Train.Epochs, Batch: cfg.Train.BatchSize, TargetAcc: 0.94, TargetS: 26}
+	var tta float64
+	var errs []error
+	for _, seed := range seeds {
+		res, err := b.Train(ctx, backend.Request{Config: cfg, Spec: spec, Data: set, Seed: seed})
+		l := TrainLine{Check: "train", Variant: f.variant, Profile: f.profile, Data: set.Name, Device: b.Device(), Prec: prec,
+			Seed: seed, Epochs: cfg.Train.Epochs, Batch: cfg.Train.BatchSize, TimeS: res.PreprocessSeconds + res.TrainSeconds,
+			PrepS: res.PreprocessSeconds, TrainS: res.TrainSeconds, EvalS: res.EvalSeconds, TestAcc: res.TestAcc,
+			TestLoss: res.TestLoss, Diverged: res.Diverged, PerEpoch: res.Epochs}
+		if !math.IsNaN(res.TTAAcc) {
+			v := res.TTAAcc
+			l.TTAAcc = &v
+		}
+		if err != nil {
+			l.Err = err.Error()
+			errs = append(errs, fmt.Errorf("seed %d: %w", seed, err))
+		}
+		if err := enc.Encode(l); err != nil {
+			return err
+		}
+		if err == nil && !res.Diverged {
+			sum.N++
+			sum.TimeS += l.TimeS
+			sum.PrepS += l.PrepS
+			sum.TrainS += l.TrainS
+			sum.EvalS += l.EvalS
+			sum.TestAcc += l.TestAcc
+			sum.TestLoss += l.TestLoss
+			tta += res.TTAAcc
+		}
+	}
+	if n := float64(sum.N); n > 0 {
+		sum.TimeS, sum.PrepS, sum.TrainS, sum.EvalS = sum.TimeS/n, sum.PrepS/n, sum.TrainS/n, sum.EvalS/n
+		sum.TestAcc, sum.TestLoss = sum.TestAcc/n, sum.TestLoss/n
+		if cfg.Train.TTA {
+			v := tta / n
+			sum.TTAAcc = &v
+		}
+		if err := enc.Encode(sum); err != nil {
+			return err
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// stageOf reads the stage number of a variant name "pN.sM".
+func stageOf(variant string) (int, error) {
+	p, _, ok := strings.Cut(variant, ".")
+	n, err := strconv.Atoi(strings.TrimPrefix(p, "p"))
+	if !ok || err != nil || !strings.HasPrefix(p, "p") {
+		return 0, fmt.Errorf("variant %q: want pN.sM", variant)
+	}
+	return n, nil
+}

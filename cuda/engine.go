@@ -1,0 +1,456 @@
+package cuda
+
+import (
+	"errors"
+	"fmt"
+
+	"speedrun/cuda/kernels"
+	"speedrun/model"
+	"speedrun/stages"
+)
+
+// engine is one training run on the device: the Plan's buffers, the
+// cuDNN descriptors of every convolution at every batch size the run
+// uses, and the launch sequences of a training step and an evaluation
+// pass (pass.go). Every method runs on the device thread (Backend.Do).
+//
+// Everything is queued on the legacy default stream, in order, so no
+// launch needs an explicit dependency; the host only waits at epoch ends
+// (the per-step loss sums and the CUDA events).
+type engine struct {
+	d    *Driver
+	k    *Kernels
+	bl   *BLAS
+	dn   *DNN
+	hb   BLASHandle
+	hd   DNNHandle
+	spec *model.Spec
+	cfg  stages.Config
+	pl   *Plan
+	prec Prec
+	s    Stream
+
+	mem []devBuf // every allocation, in order; close frees them
+
+	// Flat fp32 state, laid out by the Plan: parameters, their gradients,
+	// momentum, and the EMA copies of parameters and running stats.
+	params, grads, vel, ema DevicePtr
+	stats, emaStats         DevicePtr
+	// lowW and lowG are the bf16 copies of the parameters and of the conv
+	// weight gradients that cuDNN reads and writes (BF16 only).
+	lowW, lowG DevicePtr
+	bstats     DevicePtr // this step's batch mean/var, at the stats' offsets
+	estats     DevicePtr // eval mean/var (split-averaged), 2*C per BN layer
+	estatOff   []int     // per layer: float offset of its eval mean in estats
+	sdz        DevicePtr // BN backward sums: sdz then sdzx, maxGC each
+	maxGC      int
+	act        DevicePtr // the activation arena
+	scratch    DevicePtr // one layer's output, for accumulated gradients
+	feat       DevicePtr // fp32 copy of the linear head's input (BF16)
+	dfeat      DevicePtr // fp32 gradient of the linear head's input (BF16)
+	loss, corr DevicePtr // per example
+	tta        DevicePtr // summed logits of image and flip
+	ws         DevicePtr // cuDNN workspace, the largest any call asked for
+	wsBytes    int
+
+	convs    map[[2]int]*convCall // by (layer, batch)
+	needGrad []bool               // per layer: its output gradient is used
+	owner    []int                // per layer: the layer whose buffers it shares
+	gradSet  []bool               // per owner, this backward pass
+	convOf   []int                // per param: its conv layer, or -1
+
+	// The dataset on the device, uploaded once.
+	trainX, testX, testY, testIdx DevicePtr
+	parZero, parFlip              DevicePtr // augment_* parameters for eval and flip TTA
+	epIdx, epPar, epY             DevicePtr // this epoch's plan
+	sums, evalSums                DevicePtr // per step: loss, correct; per test batch: loss, correct, TTA correct
+	trainN, testN, side           int
+	ev                            [2]Event
+}
+
+type devBuf struct {
+	name string
+	p    DevicePtr
+	n    int
+}
+
+// convCall is one convolution at one batch size: descriptors and the
+// algorithm and workspace of each direction.
+type convCall struct {
+	x, y            TensorDesc
+	w               FilterDesc
+	c               ConvDesc
+	fwd, bwdD, bwdF ConvWork
+}
+
+// wsLimit caps the workspace an algorithm may ask for.
+const wsLimit = 1 << 30
+
+// engineShape is what setup needs to know about the data.
+type engineShape struct {
+	trainN, testN, pad int
+	batches            []int // every batch size a pass will run
+}
+
+// newEngine plans spec for cfg, loads the kernels, and allocates every
+// buffer and descriptor of the run. On error it frees what it made.
+func newEngine(b *Backend, cfg stages.Config, spec *model.Spec, prec Prec, sh engineShape) (e *engine, err error) {
+	if b.BLAS == nil || b.DNN == nil {
+		return nil, errors.New("cuda: training needs cuBLAS and cuDNN (backend opened DriverOnly)")
+	}
+	pl, err := NewPlan(spec, cfg.Train.BatchSize, prec)
+	if err != nil {
+		return nil, err
+	}
+	e = &engine{d: b.Driver, bl: b.BLAS, dn: b.DNN, spec: spec, cfg: cfg, pl: pl, prec: prec,
+		convs: map[[2]int]*convCall{}, convOf: convWeightOf(spec),
+		trainN: sh.trainN, testN: sh.testN, side: data32 + 2*sh.pad}
+	defer func() {
+		if err != nil {
+			e.close()
+			e = nil
+		}
+	}()
+	if e.k, err = LoadKernels(e.d); err != nil {
+		return e, err
+	}
+	if b.hook != nil {
+		e.k.hook = b.hook(e)
+	}
+	if e.hb, err = e.bl.Create(); err != nil {
+		return e, err
+	}
+	if err = e.bl.SetStream(e.hb, e.s); err != nil {
+		return e, err
+	}
+	if e.hd, err = e.dn.Create(); err != nil {
+		return e, err
+	}
+	if err = e.dn.SetStream(e.hd, e.s); err != nil {
+		return e, err
+	}
+	for i := range e.ev {
+		if e.ev[i], err = e.d.NewEvent(); err != nil {
+			return e, err
+		}
+	}
+	e.graph()
+	if err = e.allocState(); err != nil {
+		return e, err
+	}
+	if err = e.allocData(sh); err != nil {
+		return e, err
+	}
+	for _, n := range sh.batches {
+		for i, l := range spec.Layers {
+			if l.Op == model.OpConv {
+				if err = e.newConv(i, n); err != nil {
+					return e, fmt.Errorf("cuda: conv %s at batch %d: %w", l.Name, n, err)
+				}
+			}
+		}
+	}
+	if e.wsBytes > 0 {
+		if e.ws, err = e.alloc("cudnn workspace", e.wsBytes); err != nil {
+			return e, err
+		}
+	}
+	for _, c := range e.convs {
+		c.fwd.Space, c.bwdD.Space, c.bwdF.Space = e.ws, e.ws, e.ws
+	}
+	return e, nil
+}
+
+// data32 is the side of a CIFAR image.
+const data32 = 32
+
+// graph derives the buffer owners and which gradients the backward pass
+// needs: a layer's output gradient is needed when a trainable parameter
+// lies at or before it.
+func (e *engine) graph() {
+	n := len(e.spec.Layers)
+	e.owner, e.needGrad, e.gradSet = make([]int, n), make([]bool, n), make([]bool, n)
+	for i, l := range e.spec.Layers {
+		e.owner[i] = i
+		if k := e.pl.Layers[i].Kernel; k == KFused || k == KView {
+			e.owner[i] = e.owner[l.Inputs[0]]
+		}
+		for _, p := range l.Params {
+			if e.pl.Params[p].Group != GroupFrozen {
+				e.needGrad[i] = true
+			}
+		}
+		for _, in := range l.Inputs {
+			e.needGrad[i] = e.needGrad[i] || e.needGrad[in]
+		}
+	}
+}
+
+// alloc allocates n bytes, zeroed, and records them for close.
+func (e *engine) alloc(name string, n int) (DevicePtr, error) {
+	p, err := e.d.Alloc(n)
+	if err != nil {
+		return 0, fmt.Errorf("cuda: %s: %w", name, err)
+	}
+	e.mem = append(e.mem, devBuf{name: name, p: p, n: n})
+	if err := e.d.MemsetD8(p, 0, n); err != nil {
+		return 0, fmt.Errorf("cuda: clear %s: %w", name, err)
+	}
+	return p, nil
+}
+
+// allocs allocates several buffers, stopping at the first error.
+func (e *engine) allocs(bufs ...bufSpec) error {
+	for _, b := range bufs {
+		p, err := e.alloc(b.name, max(b.n, 4))
+		if err != nil {
+			return err
+		}
+		*b.dst = p
+	}
+	return nil
+}
+
+// bufSpec is one buffer for allocs: where to store it, its name and size.
+type bufSpec struct {
+	dst  *DevicePtr
+	name string
+	n    int
+}
+
+func (e *engine) allocState() error {
+	pl, spec := e.pl, e.spec
+	B := pl.Batch
+	e.estatOff = make([]int, len(spec.Layers))
+	estats, maxBytes, linIn := 0, int64(0), 0
+	for i, l := range spec.Layers {
+		lp := pl.Layers[i]
+		if l.Op == model.OpBN && !l.BN.Identity {
+			e.estatOff[i] = estats
+			estats += 2 * l.BN.C
+			e.maxGC = max(e.maxGC, lp.Splits*l.BN.C)
+		}
+		maxBytes = max(maxBytes, lp.Bytes)
+		if l.Op == model.OpLinear {
+			linIn = max(linIn, l.Linear.In)
+		}
+	}
+	P, S, K := 4*pl.ParamLen, 4*pl.StatsLen, spec.Classes
+	bufs := []bufSpec{
+		{&e.params, "params", P}, {&e.grads, "grads", P}, {&e.vel, "momentum", P}, {&e.ema, "ema params", P},
+		{&e.stats, "running stats", S}, {&e.emaStats, "ema running stats", S}, {&e.bstats, "batch stats", S},
+		{&e.estats, "eval stats", 4 * estats}, {&e.sdz, "bn sums", 8 * e.maxGC},
+		{&e.act, "activations", int(pl.ActBytes)}, {&e.scratch, "gradient scratch", int(maxBytes)},
+		{&e.feat, "linear input", 4 * B * linIn}, {&e.dfeat, "linear input grad", 4 * B * linIn},
+		{&e.loss, "loss", 4 * B}, {&e.corr, "correct", 4 * B}, {&e.tta, "tta logits", 4 * B * K},
+	}
+	if e.prec == BF16 {
+		bufs = append(bufs, bufSpec{&e.lowW, "bf16 params", 2 * pl.ParamLen}, bufSpec{&e.lowG, "bf16 conv grads", 2 * pl.ParamLen})
+	}
+	if err := e.allocs(bufs...); err != nil {
+		return err
+	}
+	return e.initStats()
+}
+
+// initStats sets every running variance to PyTorch's initial 1 (the
+// means are zero from the allocation or the caller).
+func (e *engine) initStats() error {
+	for i, l := range e.spec.Layers {
+		if lp := e.pl.Layers[i]; lp.Splits > 0 {
+			n := lp.Splits * l.BN.C
+			if err := e.k.Fill(e.s, e.stats.Add(4*(lp.Stats+n)), 1, n); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (e *engine) allocData(sh engineShape) error {
+	B := e.pl.Batch
+	maxSteps := (sh.trainN + B - 1) / B
+	testBatches := (sh.testN + B - 1) / B
+	img := data32 * data32 * 3
+	return e.allocs(
+		bufSpec{&e.trainX, "training images", 4 * sh.trainN * e.side * e.side * 3},
+		bufSpec{&e.testX, "test images", 4 * sh.testN * img},
+		bufSpec{&e.testY, "test labels", 4 * sh.testN},
+		bufSpec{&e.testIdx, "test indices", 4 * sh.testN},
+		bufSpec{&e.parZero, "eval augment params", 4 * B * kernels.AugParams},
+		bufSpec{&e.parFlip, "tta augment params", 4 * B * kernels.AugParams},
+		bufSpec{&e.epIdx, "epoch order", 4 * sh.trainN},
+		bufSpec{&e.epPar, "epoch augment params", 4 * sh.trainN * kernels.AugParams},
+		bufSpec{&e.epY, "epoch labels", 4 * sh.trainN},
+		bufSpec{&e.sums, "step sums", 8 * maxSteps},
+		bufSpec{&e.evalSums, "eval sums", 12 * testBatches},
+	)
+}
+
+// dtype is the cuDNN data type of the activations.
+func (e *engine) dtype() int {
+	if e.prec == BF16 {
+		return DNNBF16
+	}
+	return DNNFloat
+}
+
+// newConv makes layer i's descriptors at batch n and picks its
+// algorithms: cuDNN's heuristic ranking, first that works within
+// wsLimit, its workspace asked for by size before any call uses it.
+func (e *engine) newConv(i, n int) error {
+	key := [2]int{i, n}
+	if e.convs[key] != nil {
+		return nil
+	}
+	l := e.spec.Layers[i]
+	in := e.spec.Layers[l.Inputs[0]].Out
+	cv := l.Conv
+	dn, dt := e.dn, e.dtype()
+	c := &convCall{}
+	e.convs[key] = c
+	var err error
+	if c.x, err = dn.Tensor4d(DNNTensorNHWC, dt, n, in[0], in[1], in[2]); err != nil {
+		return err
+	}
+	if c.y, err = dn.Tensor4d(DNNTensorNHWC, dt, n, l.Out[0], l.Out[1], l.Out[2]); err != nil {
+		return err
+	}
+	if c.w, err = dn.Filter4d(dt, DNNTensorNHWC, cv.Out, cv.In, cv.K, cv.K); err != nil {
+		return err
+	}
+	math := DNNTensorOp
+	if e.prec == F32 {
+		math = DNNFMAMath // no TF32: fp32 means fp32
+	}
+	if c.c, err = dn.Conv2d(cv.Pad, cv.Stride, DNNFloat, math); err != nil {
+		return err
+	}
+	perf, err := dn.ForwardAlgos(e.hd, c.x, c.w, c.c, c.y)
+	if err != nil {
+		return err
+	}
+	if c.fwd.Algo, err = pickAlgo(perf, "forward"); err != nil {
+		return err
+	}
+	if c.fwd.Bytes, err = dn.ForwardWorkspace(e.hd, c.x, c.w, c.c, c.y, c.fwd.Algo); err != nil {
+		return err
+	}
+	if perf, err = dn.BackwardDataAlgos(e.hd, c.w, c.y, c.c, c.x); err != nil {
+		return err
+	}
+	if c.bwdD.Algo, err = pickAlgo(perf, "backward data"); err != nil {
+		return err
+	}
+	if c.bwdD.Bytes, err = dn.BackwardDataWorkspace(e.hd, c.w, c.y, c.c, c.x, c.bwdD.Algo); err != nil {
+		return err
+	}
+	if perf, err = dn.BackwardFilterAlgos(e.hd, c.x, c.y, c.c, c.w); err != nil {
+		return err
+	}
+	if c.bwdF.Algo, err = pickAlgo(perf, "backward filter"); err != nil {
+		return err
+	}
+	if c.bwdF.Bytes, err = dn.BackwardFilterWorkspace(e.hd, c.x, c.y, c.c, c.w, c.bwdF.Algo); err != nil {
+		return err
+	}
+	e.wsBytes = max(e.wsBytes, c.fwd.Bytes, c.bwdD.Bytes, c.bwdF.Bytes)
+	return nil
+}
+
+// pickAlgo takes cuDNN's best-ranked algorithm that is supported and
+// within wsLimit.
+func pickAlgo(perf []ConvAlgoPerf, dir string) (int, error) {
+	for _, p := range perf {
+		if p.Status == 0 && p.Workspace <= wsLimit {
+			return p.Algo, nil
+		}
+	}
+	return 0, fmt.Errorf("no usable %s algorithm among %d", dir, len(perf))
+}
+
+// close frees everything; safe on a partly built engine.
+func (e *engine) close() error {
+	var errs []error
+	for _, c := range e.convs {
+		for _, t := range []TensorDesc{c.x, c.y} {
+			if t != 0 {
+				errs = append(errs, e.dn.DestroyTensor(t))
+			}
+		}
+		if c.w != 0 {
+			errs = append(errs, e.dn.DestroyFilter(c.w))
+		}
+		if c.c != 0 {
+			errs = append(errs, e.dn.DestroyConv(c.c))
+		}
+	}
+	e.convs = nil
+	for _, ev := range e.ev {
+		if ev != 0 {
+			errs = append(errs, e.d.DestroyEvent(ev))
+		}
+	}
+	if e.hd != 0 {
+		errs = append(errs, e.dn.Destroy(e.hd))
+	}
+	if e.hb != 0 {
+		errs = append(errs, e.bl.Destroy(e.hb))
+	}
+	for _, m := range e.mem {
+		errs = append(errs, e.d.Free(m.p))
+	}
+	e.mem = nil
+	if e.k != nil {
+		errs = append(errs, e.k.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// inAlloc reports whether [p, p+n) lies inside one of e's allocations.
+func (e *engine) inAlloc(p DevicePtr, n int) bool {
+	for _, m := range e.mem {
+		if p >= m.p && p+DevicePtr(n) <= m.p+DevicePtr(m.n) {
+			return true
+		}
+	}
+	return false
+}
+
+// downloadParams reads the fp32 parameters back in Spec order and
+// PyTorch layouts (tests and checks).
+func (e *engine) downloadParams() ([][]float32, error) {
+	flat := make([]float32, e.pl.ParamLen)
+	if err := CopyDtoH(e.d, flat, e.params); err != nil {
+		return nil, err
+	}
+	out := make([][]float32, len(e.spec.Params))
+	for i, s := range e.pl.Params {
+		src := flat[s.Off:][:s.Len]
+		out[i] = make([]float32, s.Len)
+		if l := e.convOf[i]; l >= 0 {
+			c := e.spec.Layers[l].Conv
+			krscToOIHW(out[i], src, c.Out, c.In, c.K)
+		} else {
+			copy(out[i], src)
+		}
+	}
+	return out, nil
+}
+
+// downloadStats reads the running stats back, mean then variance per BN
+// layer in layer order (cpu.Trainer.BNStats's order).
+func (e *engine) downloadStats() ([][]float32, error) {
+	flat := make([]float32, e.pl.StatsLen)
+	if err := CopyDtoH(e.d, flat, e.stats); err != nil {
+		return nil, err
+	}
+	var out [][]float32
+	for i, l := range e.spec.Layers {
+		if lp := e.pl.Layers[i]; lp.Splits > 0 {
+			n := lp.Splits * l.BN.C
+			out = append(out, flat[lp.Stats:][:n], flat[lp.Stats+n:][:n])
+		}
+	}
+	return out, nil
+}

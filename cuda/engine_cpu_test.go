@@ -1,0 +1,255 @@
+//go:build cgo
+
+// The CPU engine needs cgo (oneDNN, OpenBLAS); the CGO_ENABLED=0 vet of
+// this package (TestBuildsWithoutCgo) leaves these comparisons out.
+
+package cuda
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"testing"
+
+	"speedrun/backend"
+	"speedrun/cpu"
+	"speedrun/data"
+	"speedrun/model"
+	"speedrun/stages"
+)
+
+// hostBackend is a Backend on the fake libraries whose engines run the
+// kernels' host build.
+func hostBackend(t *testing.T, prec string) (*Backend, *hostRun) {
+	t.Helper()
+	h := loadHostRun(t)
+	o := fakeOpts(fakeLibs(t))
+	o.Precision = prec
+	b, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	b.hook = h.hook(t)
+	return b, h
+}
+
+// relDiff is max |a-b| / (max |b| + tiny) over two slices.
+func relDiff(a, b []float32) float64 {
+	var d, m float64
+	for i := range a {
+		d = max(d, math.Abs(float64(a[i])-float64(b[i])))
+		m = max(m, math.Abs(float64(b[i])))
+	}
+	return d / (m + 1e-12)
+}
+
+// The engine's training steps match the CPU engine's on the same batches:
+// loss, correct count, every parameter and every BN running statistic,
+// in fp32 (tight) and bf16 (loose: activations rounded to 8 bits).
+func TestEngineStepsMatchCPU(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short mode: the engine emulation takes a few seconds")
+	}
+	for _, tc := range []struct {
+		stage   int
+		variant string
+		prec    Prec
+		trainN  int
+		tol     float64
+	}{
+		{8, "p8.s10", F32, 48, 1e-5},
+		{4, "p4.s10", F32, 56, 1e-5}, // 56 = 3 x 16 + 8: a short last batch
+		{8, "p8.s10", BF16, 48, 1e-2},
+	} {
+		t.Run(fmt.Sprintf("%s/%s", tc.variant, tc.prec), func(t *testing.T) {
+			cfg, spec := tinyConfig(t, tc.stage, tc.variant, tc.trainN, 16)
+			set := synthetic(t, tc.trainN, 16)
+			b, _ := hostBackend(t, tc.prec.String())
+			req := backend.Request{Config: cfg, Spec: spec, Data: set, Seed: 7}
+			hp, err := prepareHost(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			prep := hp.prep
+			tr, err := cpu.NewTrainer(spec, cfg, req.Seed, cfg.Train.BatchSize)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tr.Close()
+			// Same initial weights (the whitening filters come from the data).
+			for i, p := range tr.Params() {
+				if spec.Params[i].Init == model.InitWhiten {
+					copy(p.Data, hp.params[i])
+					continue
+				}
+				if d := relDiff(hp.params[i], p.Data); d != 0 {
+					t.Fatalf("init of %s differs from the CPU engine's by %g", p.Name, d)
+				}
+			}
+			tc2 := cfg.Train
+			sh := engineShape{trainN: prep.TrainLen(), testN: prep.TestLen(), pad: prep.Pad,
+				batches: batchSizes(tc2.BatchSize, prep.TrainLen(), prep.TestLen(), tc2.DropLast)}
+			aug := data.Augment{Crop: cfg.Data.Crop, Flip: cfg.Data.Flip, Cutout: cfg.Data.Cutout, Grouped: cfg.Data.Grouped, MaxGroups: cfg.Data.MaxGroups}
+			loader, err := data.NewLoader(prep, aug, tc2.BatchSize, tc2.DropLast, req.Seed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			nSteps := loader.Steps()
+			err = b.Do(context.Background(), func() error {
+				e, err := newEngine(b, cfg, spec, tc.prec, sh)
+				if err != nil {
+					return err
+				}
+				defer e.close()
+				if err := e.upload(hp); err != nil {
+					return err
+				}
+				plan := newEpochPlan(aug, prep.Pad, prep.TrainLabels)
+				plan.draw(req.Seed, 1)
+				if err := e.uploadPlan(plan); err != nil {
+					return err
+				}
+				sums := make([]float32, 2*nSteps)
+				for batch, err := range loader.Epoch(context.Background(), 1) {
+					if err != nil {
+						return err
+					}
+					lr := stages.InterpLR(tc2.LR, stages.StepEpoch(tc2.Schedule, 1, batch.Index, nSteps)) + 0.2
+					loss, err := tr.Step(batch.X, batch.Y, lr)
+					if err != nil {
+						return err
+					}
+					if err := e.step(batch.Index, batch.N, lr); err != nil {
+						return err
+					}
+					if err := CopyDtoH(e.d, sums, e.sums); err != nil {
+						return err
+					}
+					got := float64(sums[2*batch.Index])
+					if d := math.Abs(got-loss) / math.Abs(loss); d > tc.tol {
+						t.Errorf("step %d (batch %d): loss %v, CPU %v (rel %.2g)", batch.Index, batch.N, got, loss, d)
+					}
+				}
+				got, err := e.downloadParams()
+				if err != nil {
+					return err
+				}
+				if tc.prec == BF16 {
+					// bf16 storage perturbs these tiny nets' gradients by
+					// tens of percent (rounding only the input images to
+					// bf16 in the CPU engine gives per-parameter update
+					// cosines from -0.2 to 0.97), so compare the direction
+					// of the whole update, which a layout, offset or sign
+					// error would scramble, and the losses above.
+					var all, cpuAll, init []float32
+					for i, p := range tr.Params() {
+						all, cpuAll, init = append(all, got[i]...), append(cpuAll, p.Data...), append(init, hp.params[i]...)
+					}
+					c := cosine(all, cpuAll, init)
+					t.Logf("bf16: cosine of the whole update with the CPU engine's: %.3f", c)
+					if c < 0.5 {
+						t.Errorf("after %d steps, the bf16 update has cosine %.3f with the CPU engine's", nSteps, c)
+					}
+					return nil
+				}
+				for i, p := range tr.Params() {
+					if d := relDiff(got[i], p.Data); d > tc.tol*100 || math.IsNaN(d) {
+						t.Errorf("after %d steps, %s differs from the CPU engine's by %.3g (relative to its max)", nSteps, p.Name, d)
+					}
+				}
+				stats, err := e.downloadStats()
+				if err != nil {
+					return err
+				}
+				for i, s := range tr.BNStats() {
+					if d := relDiff(stats[i], s.Data); d > tc.tol*100 || math.IsNaN(d) {
+						t.Errorf("after %d steps, %s differs from the CPU engine's by %.3g", nSteps, s.Name, d)
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// cosine is the cosine between the updates a-w0 and b-w0 (1 when both
+// are zero: a frozen parameter).
+func cosine(a, b, w0 []float32) float64 {
+	var ab, aa, bb float64
+	for i := range a {
+		x, y := float64(a[i]-w0[i]), float64(b[i]-w0[i])
+		ab, aa, bb = ab+x*y, aa+x*x, bb+y*y
+	}
+	if aa == 0 && bb == 0 {
+		return 1
+	}
+	return ab / math.Sqrt(aa*bb)
+}
+
+// recorder is an Observer that keeps everything.
+type recorder struct {
+	steps  []int
+	epochs []backend.Epoch
+}
+
+func (r *recorder) Step(k, total int, loss float64) { r.steps = append(r.steps, k) }
+func (r *recorder) Epoch(e backend.Epoch)           { r.epochs = append(r.epochs, e) }
+func (r *recorder) Layers([]backend.LayerStat)      {}
+
+// A whole run through Backend.Train (EMA, TTA, per-epoch evaluation)
+// against the CPU engine's run of the same request.
+func TestTrainMatchesCPU(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short mode: the engine emulation takes a few seconds")
+	}
+	cfg, spec := tinyConfig(t, 8, "p8.s10", 64, 32)
+	cfg.Train.Epochs = 2
+	cfg.Train.EMAEvery = 2
+	set := synthetic(t, 64, 32)
+	req := backend.Request{Config: cfg, Spec: spec, Data: set, Seed: 9}
+	b, h := hostBackend(t, "f32")
+	var rg recorder
+	req.Observer = &rg
+	got, err := b.Train(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, err := cpu.New(cpu.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Observer = nil
+	want, err := cb.Train(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Epochs) != 2 || len(rg.epochs) != 2 || len(rg.steps) != 2*4 || rg.steps[7] != 8 {
+		t.Fatalf("epochs %d, observed %d epochs and steps %v", len(got.Epochs), len(rg.epochs), rg.steps)
+	}
+	for i, g := range got.Epochs {
+		w := want.Epochs[i]
+		t.Logf("epoch %d: GPU loss %.5f acc %.3f test %.5f/%.3f; CPU %.5f %.3f %.5f/%.3f", g.Epoch, g.TrainLoss, g.TrainAcc, g.TestLoss, g.TestAcc, w.TrainLoss, w.TrainAcc, w.TestLoss, w.TestAcc)
+		if math.Abs(g.TrainLoss-w.TrainLoss) > 1e-3*w.TrainLoss || math.Abs(g.TestLoss-w.TestLoss) > 1e-3*w.TestLoss ||
+			g.LR != w.LR || math.Abs(g.TestAcc-w.TestAcc) > 1.5/32 {
+			t.Errorf("epoch %d: GPU %+v, CPU %+v", g.Epoch, g, w)
+		}
+	}
+	if math.IsNaN(got.TTAAcc) || math.Abs(got.TTAAcc-want.TTAAcc) > 1.5/32 || got.Diverged {
+		t.Errorf("TTA %v (CPU %v), diverged %v", got.TTAAcc, want.TTAAcc, got.Diverged)
+	}
+	// The fake events advance 1.5 ms per record: a time was measured.
+	if got.TrainSeconds <= 0 || got.EvalSeconds <= 0 || got.PreprocessSeconds <= 0 {
+		t.Errorf("times %v %v %v", got.PreprocessSeconds, got.TrainSeconds, got.EvalSeconds)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, k := range []string{"augment_f32", "sgd_f32", "ema_f32", "bn_split_average", "xent_ls_f32"} {
+		if h.launches[k] == 0 {
+			t.Errorf("kernel %s never launched", k)
+		}
+	}
+}

@@ -1,0 +1,153 @@
+package cuda
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"speedrun/backend"
+	"speedrun/cuda/kernels"
+	"speedrun/data"
+	"speedrun/model"
+	"speedrun/stages"
+)
+
+// stageConfig resolves a variant of the repository's registry.
+func stageConfig(t *testing.T, stage int, variant, profile string) stages.Config {
+	t.Helper()
+	r, err := stages.Load("../experiments.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := r.Resolve(stage, variant, profile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// tinyConfig shrinks a stage config to width 1/16 and batch 16 (ghost 8),
+// keeping every feature of its network and recipe.
+func tinyConfig(t *testing.T, stage int, variant string, trainN, testN int) (stages.Config, *model.Spec) {
+	t.Helper()
+	c := stageConfig(t, stage, variant, "paper")
+	c.Net.Width = 1.0 / 16
+	if c.Net.BN == "ghost" {
+		c.Net.GhostBatch = 8
+	}
+	c.Net.WhitenImages = min(c.Net.WhitenImages, trainN)
+	c.Train.BatchSize = 16
+	c.Data.TrainSize, c.Data.TestSize = trainN, testN
+	spec, err := model.Build(c.Net)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, spec
+}
+
+func synthetic(t *testing.T, train, test int) *data.Set {
+	t.Helper()
+	s, err := data.Synthetic(data.SyntheticOptions{Train: train, Test: test, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// The GPU's epoch plan gives the same batches as the CPU loader.
+func TestEpochPlanMatchesLoader(t *testing.T) {
+	set := synthetic(t, 100, 10)
+	prep, err := data.Prepare(set, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, aug := range []data.Augment{
+		{Crop: true, Flip: true, Cutout: 8},
+		{Crop: true, Flip: true, Grouped: true, MaxGroups: 7},
+		{Flip: true, Cutout: 12, Grouped: true},
+	} {
+		t.Run(aug.String(), func(t *testing.T) {
+			const batch, seed = 32, 5
+			l, err := data.NewLoader(prep, aug, batch, false, seed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := newEpochPlan(aug, prep.Pad, prep.TrainLabels)
+			side := prep.PaddedSide()
+			for ep := 1; ep <= 2; ep++ {
+				p.draw(seed, ep)
+				for b, err := range l.Epoch(context.Background(), ep) {
+					if err != nil {
+						t.Fatal(err)
+					}
+					lo := b.Index * batch
+					got := kernels.AugmentRef(prep.Train, p.order[lo:lo+b.N], p.par[lo*kernels.AugParams:(lo+b.N)*kernels.AugParams], b.N, side, side, 32, 32, 3)
+					for i, v := range b.X {
+						if got[i] != v {
+							t.Fatalf("epoch %d batch %d: pixel %d = %v, loader has %v", ep, b.Index, i, got[i], v)
+						}
+					}
+					for i, y := range b.Y {
+						if p.y[lo+i] != y {
+							t.Fatalf("epoch %d batch %d: label %d = %d, loader has %d", ep, b.Index, i, p.y[lo+i], y)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestSupports(t *testing.T) {
+	build := func(c stages.Config) *model.Spec {
+		s, err := model.Build(c.Net)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	for _, tc := range []struct {
+		stage   int
+		variant string
+		edit    func(*stages.Config)
+		want    string // "" = supported
+	}{
+		{8, "p8.s10", nil, ""},
+		{4, "p4.s10", nil, ""},
+		{8, "p8.s10", func(c *stages.Config) { c.Train.Optimizer = "lars" }, `optimizer "lars"`},
+		{8, "p8.s10", func(c *stages.Config) { c.Train.DropLast = false }, "ghost BN needs drop_last"},
+		{8, "p8.s10", func(c *stages.Config) { c.Net.Order = "conv-bn-pool-act" }, "act (act) has no GPU path"},
+		{4, "p4.s10", func(c *stages.Config) { c.Analysis = &stages.Analysis{LogEvery: 10} }, "per-layer statistics"},
+	} {
+		c := stageConfig(t, tc.stage, tc.variant, "paper")
+		if tc.edit != nil {
+			tc.edit(&c)
+		}
+		err := Supports(c, build(c))
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", tc.variant, err)
+		case tc.want != "" && (!errors.Is(err, ErrTrainUnsupported) || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s edited: got %v, want ErrTrainUnsupported with %q", tc.variant, err, tc.want)
+		}
+	}
+}
+
+// New finds the (fake) device and keeps it; a config the engine does not
+// cover fails in Train with ErrTrainUnsupported, before any device work.
+func TestTrainUnsupportedFallsBack(t *testing.T) {
+	o := fakeOpts(fakeLibs(t))
+	o.Checks = false
+	b, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	c, spec := tinyConfig(t, 8, "p8.s10", 64, 32)
+	c.Train.Optimizer = "lars"
+	_, err = b.Train(context.Background(), backend.Request{Config: c, Spec: spec, Data: synthetic(t, 64, 32), Seed: 1})
+	if !errors.Is(err, ErrTrainUnsupported) {
+		t.Fatalf("got %v, want ErrTrainUnsupported", err)
+	}
+}

@@ -1,0 +1,207 @@
+package cuda
+
+import (
+	"fmt"
+	"math"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"unsafe"
+
+	"github.com/ebitengine/purego"
+
+	"speedrun/cuda/kernels"
+)
+
+// The engine tests run the training engine end to end without a GPU: the
+// fake libcuda, cuBLAS and cuDNN (testdata/) do memory, GEMMs and
+// convolutions on the host, and every kernel launch goes, through
+// Kernels.hook, to the kernels' own CUDA C compiled for the CPU (the
+// SPEEDRUN_HOST build that cuda/kernels' host-exec tests use). So the
+// engine's launch sequence, offsets and arithmetic are all exercised; the
+// PTX, the JIT and real cuDNN algorithms are not.
+
+type hostRun struct {
+	fns           map[string]reflect.Value
+	block         func(bx, by, bz, dx, dy, dz, gx, gy, gz uint32)
+	setThread     func(x, y, z uint32)
+	mu            sync.Mutex
+	launches      map[string]int
+	barrierKernel map[string]bool
+}
+
+var hostRunOnce struct {
+	sync.Once
+	h   *hostRun
+	err error
+}
+
+func loadHostRun(t *testing.T) *hostRun {
+	t.Helper()
+	if _, err := exec.LookPath("clang-16"); err != nil {
+		t.Skip("clang-16 not found: cannot build the host version of the kernels")
+	}
+	hostRunOnce.Do(func() {
+		dir := t.TempDir()
+		srcs, _ := filepath.Glob("kernels/*.cu")
+		so := filepath.Join(dir, "kernels.so")
+		args := append([]string{"-x", "c++", "-std=c++17", "-O1", "-fPIC", "-shared", "-DSPEEDRUN_HOST", "-o", so}, srcs...)
+		args = append(args, "kernels/internal/host.cc", "-lpthread")
+		if out, err := exec.Command("clang-16", args...).CombinedOutput(); err != nil {
+			hostRunOnce.err = fmt.Errorf("clang-16 host build: %v\n%s", err, out)
+			return
+		}
+		lib, err := purego.Dlopen(so, purego.RTLD_NOW|purego.RTLD_LOCAL)
+		if err != nil {
+			hostRunOnce.err = err
+			return
+		}
+		h := &hostRun{fns: map[string]reflect.Value{}, launches: map[string]int{},
+			barrierKernel: map[string]bool{"sum_f32": true, "bn_stats_f32": true, "bn_stats_bf16": true,
+				"bn_act_bwd_reduce_f32": true, "bn_act_bwd_reduce_bf16": true}}
+		kind := map[kernels.Kind]reflect.Type{kernels.Ptr: reflect.TypeOf(uintptr(0)), kernels.I32: reflect.TypeOf(int32(0)), kernels.F32: reflect.TypeOf(float32(0))}
+		for _, s := range kernels.Signatures {
+			var in []reflect.Type
+			for _, p := range s.Params {
+				in = append(in, kind[p.Kind])
+			}
+			fn := reflect.New(reflect.FuncOf(in, nil, false))
+			sym, err := purego.Dlsym(lib, s.Name)
+			if err != nil {
+				hostRunOnce.err = fmt.Errorf("host build lacks %s: %w", s.Name, err)
+				return
+			}
+			purego.RegisterFunc(fn.Interface(), sym)
+			h.fns[s.Name] = fn.Elem()
+		}
+		purego.RegisterLibFunc(&h.block, lib, "speedrun_host_block")
+		purego.RegisterLibFunc(&h.setThread, lib, "speedrun_host_thread")
+		hostRunOnce.h = h
+	})
+	if hostRunOnce.err != nil {
+		t.Fatal(hostRunOnce.err)
+	}
+	return hostRunOnce.h
+}
+
+// elemSizes gives, for the kernels whose every pointer addresses n
+// elements, each pointer's element size: the hook checks their extents.
+var elemSizes = map[string][]int{
+	"fill_f32": {4}, "add_f32": {4, 4, 4}, "add_bf16": {2, 2, 2}, "axpby_f32": {4, 4},
+	"cast_f32_bf16": {2, 4}, "cast_bf16_f32": {4, 2}, "sgd_f32": {4, 4, 4}, "ema_f32": {4, 4},
+}
+
+// hook returns the launch hook for engine e: it checks every pointer
+// argument against e's allocations (and the extents of elementwise
+// kernels), then runs the host build as one thread (the loops are
+// grid-stride, so any grid is correct). The three kernels with
+// __syncthreads would need 256 OS threads per block, which makes a run
+// take minutes on a loaded machine; they run as their Go references
+// instead (cuda/kernels' host-exec tests hold the C to those).
+func (h *hostRun) hook(t *testing.T) func(e *engine) func(string, Dim3, Dim3, *Args) error {
+	return func(e *engine) func(string, Dim3, Dim3, *Args) error {
+		return func(name string, grid, block Dim3, a *Args) error {
+			sig, _ := kernels.Lookup(name)
+			in := make([]reflect.Value, a.n)
+			nArg := -1
+			for i := range a.n {
+				switch a.kinds[i] {
+				case KPtr:
+					in[i] = reflect.ValueOf(uintptr(a.slots[i]))
+				case KI32:
+					in[i] = reflect.ValueOf(int32(uint32(a.slots[i])))
+					if sig.Params[i].Name == "n" {
+						nArg = int(int32(uint32(a.slots[i])))
+					}
+				case KF32:
+					in[i] = reflect.ValueOf(math.Float32frombits(uint32(a.slots[i])))
+				default:
+					return fmt.Errorf("%s: arg %d of kind %v", name, i, a.kinds[i])
+				}
+			}
+			sizes := elemSizes[name]
+			np := 0
+			for i := range a.n {
+				if a.kinds[i] != KPtr {
+					continue
+				}
+				p := DevicePtr(a.slots[i])
+				extent := 1
+				if sizes != nil && nArg >= 0 {
+					extent = max(nArg*sizes[np], 1)
+				}
+				np++
+				if p == 0 && name == "xent_ls_f32" && sig.Params[i].Name == "dlogits" {
+					continue
+				}
+				if !e.inAlloc(p, extent) {
+					return fmt.Errorf("%s arg %d (%s): [%#x, +%d) is outside every engine allocation", name, i, sig.Params[i].Name, p, extent)
+				}
+			}
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.launches[name]++
+			if h.barrierKernel[name] {
+				return barrierRef(name, grid.norm().Y, a)
+			}
+			h.block(0, 0, 0, 1, 1, 1, 1, 1, 1)
+			h.setThread(0, 0, 0)
+			h.fns[name].Call(in)
+			return nil
+		}
+	}
+}
+
+// barrierRef runs sum_f32, bn_stats_* or bn_act_bwd_reduce_* (G groups)
+// as its Go reference on the fake's host-memory "device" buffers.
+func barrierRef(name string, G int, a *Args) error {
+	ptr := func(i int) uintptr { return uintptr(a.slots[i]) }
+	i32 := func(i int) int { return int(int32(uint32(a.slots[i]))) }
+	f32 := func(i int) float64 { return float64(math.Float32frombits(uint32(a.slots[i]))) }
+	bf16 := strings.HasSuffix(name, "_bf16")
+	act := func(i, n int) []float32 { // an activation buffer as fp32
+		if !bf16 {
+			return hostF32(ptr(i), n)
+		}
+		out := make([]float32, n)
+		for j, b := range hostU16(ptr(i), n) {
+			out[j] = kernels.BF16ToF32(b)
+		}
+		return out
+	}
+	switch {
+	case name == "sum_f32":
+		var s float32
+		for _, v := range hostF32(ptr(1), i32(2)) {
+			s += v
+		}
+		hostF32(ptr(0), 1)[0] = s
+	case strings.HasPrefix(name, "bn_stats_"):
+		R, C := i32(3), i32(4)
+		m, v := kernels.BNStatsRef(act(0, G*R*C), G, R, C)
+		copy(hostF32(ptr(1), G*C), m)
+		copy(hostF32(ptr(2), G*C), v)
+	case strings.HasPrefix(name, "bn_act_bwd_reduce_"):
+		R, C := i32(8), i32(9)
+		n := G * R * C
+		_, sdz, sdzx := kernels.BNActBwdRef(act(0, n), act(1, n), hostF32(ptr(2), G*C), hostF32(ptr(3), G*C),
+			hostF32(ptr(4), C), hostF32(ptr(5), C), R, C, f32(10), i32(11), f32(12))
+		copy(hostF32(ptr(6), G*C), sdz)
+		copy(hostF32(ptr(7), G*C), sdzx)
+	default:
+		return fmt.Errorf("no reference for barrier kernel %s", name)
+	}
+	return nil
+}
+
+// hostF32 and hostU16 view fake device memory (host memory) as slices.
+func hostF32(p uintptr, n int) []float32 {
+	return unsafe.Slice(*(**float32)(unsafe.Pointer(&p)), n)
+}
+
+func hostU16(p uintptr, n int) []uint16 {
+	return unsafe.Slice(*(**uint16)(unsafe.Pointer(&p)), n)
+}

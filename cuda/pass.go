@@ -1,0 +1,477 @@
+package cuda
+
+import (
+	"fmt"
+
+	"speedrun/model"
+)
+
+// Pointers into the engine's buffers.
+
+func (e *engine) out(j int) DevicePtr  { return e.act.Add(int(e.pl.Layers[j].Out)) }
+func (e *engine) grad(j int) DevicePtr { return e.act.Add(int(e.pl.Layers[j].Grad)) }
+
+// param is parameter p's fp32 slot in a flat buffer (params, grads, ema).
+func (e *engine) param(base DevicePtr, p int) DevicePtr { return base.Add(4 * e.pl.Params[p].Off) }
+
+// elems is layer j's output element count at batch n.
+func (e *engine) elems(j, n int) int {
+	s := e.pl.Layers[j].Shape
+	return n * s[1] * s[2] * s[3]
+}
+
+// precOf is the element type of layer j's output: logits are fp32.
+func (e *engine) precOf(j int) Prec {
+	if op := e.spec.Layers[j].Op; op == model.OpLinear || op == model.OpScale {
+		return F32
+	}
+	return e.prec
+}
+
+// bnAct is the activation fused into BN layer i (identity if none).
+func (e *engine) bnAct(i int) BNAct {
+	if e.pl.Layers[i].Kernel != KBNAct {
+		return BNAct{}
+	}
+	a := e.spec.Layers[i+1].Act
+	code, _ := actCode(a) // checked by the Plan
+	return BNAct{Kind: code, Alpha: float32(a.Alpha)}
+}
+
+// bnShape is BN layer i's input at batch n in training mode (per ghost
+// split) or eval mode (one group).
+func (e *engine) bnShape(i, n int, train bool) BNShape {
+	l := e.spec.Layers[i]
+	hw := l.Out[1] * l.Out[2]
+	g := 1
+	if train && l.BN.Ghost > 0 {
+		g = n / l.BN.Ghost
+	}
+	return BNShape{G: g, R: n / g * hw, C: l.BN.C}
+}
+
+// convW is the weight conv layer i reads: the bf16 copy (cast from the
+// fp32 weights w at the start of a pass) or w itself.
+func (e *engine) convW(w DevicePtr, i int) DevicePtr {
+	p := e.spec.Layers[i].Params[0]
+	if e.prec == BF16 {
+		return e.lowW.Add(2 * e.pl.Params[p].Off)
+	}
+	return e.param(w, p)
+}
+
+// castWeights refreshes the bf16 weights from w (BF16 only).
+func (e *engine) castWeights(w DevicePtr) error {
+	if e.prec != BF16 {
+		return nil
+	}
+	return e.k.CastF32BF16(e.s, e.lowW, w, e.pl.ParamLen)
+}
+
+// forward runs layers 1.. on the batch of n images already in layer 0's
+// output, with the fp32 parameters w; train uses batch statistics (and
+// updates the running stats), eval the split-averaged stats in estats.
+func (e *engine) forward(n int, train bool, w DevicePtr) error {
+	k, s := e.k, e.s
+	for i := 1; i < len(e.spec.Layers); i++ {
+		l := e.spec.Layers[i]
+		lp := e.pl.Layers[i]
+		in := 0
+		if len(l.Inputs) > 0 {
+			in = l.Inputs[0]
+		}
+		var err error
+		switch lp.Kernel {
+		case KConv:
+			c := e.convs[[2]int{i, n}]
+			if c == nil {
+				return fmt.Errorf("cuda: layer %s: no descriptors for batch %d", l.Name, n)
+			}
+			err = e.dn.Forward(e.hd, 1, c.x, e.out(in), c.w, e.convW(w, i), c.c, c.fwd, 0, c.y, e.out(i))
+		case KBNAct, KBN:
+			b := e.bnShape(i, n, train)
+			gamma, beta := e.param(w, l.Params[0]), e.param(w, l.Params[1])
+			eps := float32(l.BN.Eps)
+			if train {
+				mean := e.bstats.Add(4 * lp.Stats)
+				vr := mean.Add(4 * lp.Splits * l.BN.C)
+				if err = k.BNStats(s, e.prec, b, e.out(in), mean, vr); err != nil {
+					break
+				}
+				if err = k.BNActFwd(s, e.prec, b, e.out(in), e.out(i), mean, vr, gamma, beta, eps, e.bnAct(i)); err != nil {
+					break
+				}
+				rm := e.stats.Add(4 * lp.Stats)
+				rv := rm.Add(4 * lp.Splits * l.BN.C)
+				err = k.BNRunningUpdate(s, rm, rv, mean, vr, b.G*b.C, float32(l.BN.Momentum), float32(b.R)/float32(b.R-1))
+			} else {
+				mean := e.estats.Add(4 * e.estatOff[i])
+				err = k.BNActFwd(s, e.prec, b, e.out(in), e.out(i), mean, mean.Add(4*l.BN.C), gamma, beta, eps, e.bnAct(i))
+			}
+		case KFused, KView:
+		case KMaxPool:
+			x := e.pl.Layers[in].Shape
+			err = k.MaxPool2Fwd(s, e.prec, e.out(in), e.out(i), n, x[1], x[2], x[3])
+		case KGlobalMax:
+			x := e.pl.Layers[in].Shape
+			err = k.GMaxPoolFwd(s, e.prec, e.out(in), e.out(i), n, x[1]*x[2], x[3])
+		case KAdd:
+			err = k.Add(s, e.prec, e.out(i), e.out(l.Inputs[0]), e.out(l.Inputs[1]), e.elems(i, n))
+		case KLinear:
+			x := e.out(in)
+			if e.precOf(in) == BF16 {
+				if err = k.CastBF16F32(s, e.feat, x, n*l.Linear.In); err != nil {
+					break
+				}
+				x = e.feat
+			}
+			// Row-major Y (n x out) = X (n x in) W^T; column-major that is
+			// Y^T = op(W) X^T with W's buffer read as (in x out), transposed.
+			err = e.bl.Sgemm(e.hb, OpT, OpN, l.Linear.Out, n, l.Linear.In, 1, e.param(w, l.Params[0]), l.Linear.In, x, l.Linear.In, 0, e.out(i), l.Linear.Out)
+		case KScale:
+			err = k.Axpby(s, e.out(i), e.out(in), float32(l.Scale), 0, e.elems(i, n))
+		default:
+			err = fmt.Errorf("no GPU path for %s", lp.Kernel)
+		}
+		if err != nil {
+			return fmt.Errorf("cuda: forward %s: %w", l.Name, err)
+		}
+	}
+	return nil
+}
+
+// backward runs the gradient of the summed loss, already in the last
+// layer's gradient, back through the network at batch n (training mode),
+// leaving every trainable parameter's gradient in e.grads.
+func (e *engine) backward(n int) error {
+	k, s := e.k, e.s
+	clear(e.gradSet)
+	last := len(e.spec.Layers) - 1
+	e.gradSet[e.owner[last]] = true
+	for i := last; i >= 1; i-- {
+		l := e.spec.Layers[i]
+		lp := e.pl.Layers[i]
+		if !e.needGrad[i] || lp.Kernel == KFused || lp.Kernel == KView {
+			continue
+		}
+		if !e.gradSet[e.owner[i]] {
+			return fmt.Errorf("cuda: backward %s: no gradient reached it", l.Name)
+		}
+		in := l.Inputs[0]
+		var err error
+		switch lp.Kernel {
+		case KScale:
+			err = e.writeGrad(in, n, func(dst DevicePtr) error {
+				return k.Axpby(s, dst, e.grad(i), float32(l.Scale), 0, e.elems(i, n))
+			})
+		case KLinear:
+			err = e.linearBackward(i, n)
+		case KGlobalMax:
+			x := e.pl.Layers[in].Shape
+			err = e.writeGrad(in, n, func(dst DevicePtr) error {
+				return k.GMaxPoolBwd(s, e.prec, e.out(in), e.grad(i), dst, n, x[1]*x[2], x[3])
+			})
+		case KMaxPool:
+			x := e.pl.Layers[in].Shape
+			err = e.writeGrad(in, n, func(dst DevicePtr) error {
+				return k.MaxPool2Bwd(s, e.prec, e.out(in), e.grad(i), dst, n, x[1], x[2], x[3])
+			})
+		case KAdd:
+			for _, j := range l.Inputs {
+				if err == nil && e.needGrad[j] {
+					err = e.addGrad(j, e.grad(i), n)
+				}
+			}
+		case KBNAct, KBN:
+			err = e.bnBackward(i, n)
+		case KConv:
+			err = e.convBackward(i, n)
+		default:
+			err = fmt.Errorf("no GPU path for %s", lp.Kernel)
+		}
+		if err != nil {
+			return fmt.Errorf("cuda: backward %s: %w", l.Name, err)
+		}
+	}
+	return nil
+}
+
+// writeGrad has f write a gradient for layer j's output: straight into
+// j's gradient when it is the first this pass, else into scratch, then
+// added.
+func (e *engine) writeGrad(j, n int, f func(dst DevicePtr) error) error {
+	if !e.needGrad[j] {
+		return nil
+	}
+	o := e.owner[j]
+	if !e.gradSet[o] {
+		e.gradSet[o] = true
+		return f(e.grad(j))
+	}
+	if err := f(e.scratch); err != nil {
+		return err
+	}
+	return e.k.Add(e.s, e.precOf(j), e.grad(j), e.grad(j), e.scratch, e.elems(j, n))
+}
+
+// addGrad adds g (shaped like layer j's output) into j's gradient.
+func (e *engine) addGrad(j int, g DevicePtr, n int) error {
+	o := e.owner[j]
+	if !e.gradSet[o] {
+		e.gradSet[o] = true
+		return e.d.CopyDtoD(e.grad(j), g, e.elems(j, n)*e.precOf(j).Bytes())
+	}
+	return e.k.Add(e.s, e.precOf(j), e.grad(j), e.grad(j), g, e.elems(j, n))
+}
+
+func (e *engine) linearBackward(i, n int) error {
+	l := e.spec.Layers[i]
+	in, li := l.Inputs[0], l.Linear
+	x := e.out(in)
+	if e.precOf(in) == BF16 {
+		x = e.feat // cast in the forward pass
+	}
+	dy := e.grad(i)
+	// dW (out x in) = dY^T X: column-major dW^T (in x out) = X^T dY.
+	if e.pl.Params[l.Params[0]].Group != GroupFrozen {
+		if err := e.bl.Sgemm(e.hb, OpN, OpT, li.In, li.Out, n, 1, x, li.In, dy, li.Out, 0, e.param(e.grads, l.Params[0]), li.In); err != nil {
+			return err
+		}
+	}
+	// dX (n x in) = dY W: column-major dX^T (in x n) = W^T dY^T.
+	return e.writeGrad(in, n, func(dst DevicePtr) error {
+		out := dst
+		if e.precOf(in) == BF16 {
+			out = e.dfeat
+		}
+		if err := e.bl.Sgemm(e.hb, OpN, OpN, li.In, n, li.Out, 1, e.param(e.params, l.Params[0]), li.In, dy, li.Out, 0, out, li.In); err != nil {
+			return err
+		}
+		if out != dst {
+			return e.k.CastF32BF16(e.s, dst, out, n*li.In)
+		}
+		return nil
+	})
+}
+
+func (e *engine) bnBackward(i, n int) error {
+	l := e.spec.Layers[i]
+	lp := e.pl.Layers[i]
+	in := l.Inputs[0]
+	b := e.bnShape(i, n, true)
+	mean := e.bstats.Add(4 * lp.Stats)
+	vr := mean.Add(4 * lp.Splits * l.BN.C)
+	gamma, beta := e.param(e.params, l.Params[0]), e.param(e.params, l.Params[1])
+	sdz, sdzx := e.sdz, e.sdz.Add(4*e.maxGC)
+	bwd := func(dst DevicePtr) error {
+		return e.k.BNActBwd(e.s, e.prec, b, e.out(in), e.grad(i), dst, mean, vr, gamma, beta, sdz, sdzx, float32(l.BN.Eps), e.bnAct(i))
+	}
+	var err error
+	if e.needGrad[in] {
+		err = e.writeGrad(in, n, bwd)
+	} else {
+		err = bwd(e.scratch) // the sums are still needed for the parameters
+	}
+	if err != nil {
+		return err
+	}
+	return e.k.BNParamGrad(e.s, e.param(e.grads, l.Params[0]), e.param(e.grads, l.Params[1]), sdz, sdzx, b.G, b.C)
+}
+
+func (e *engine) convBackward(i, n int) error {
+	l := e.spec.Layers[i]
+	in := l.Inputs[0]
+	c := e.convs[[2]int{i, n}]
+	if c == nil {
+		return fmt.Errorf("no descriptors for batch %d", n)
+	}
+	p := l.Params[0]
+	if slot := e.pl.Params[p]; slot.Group != GroupFrozen {
+		dw := e.param(e.grads, p)
+		if e.prec == BF16 {
+			dw = e.lowG.Add(2 * slot.Off)
+		}
+		if err := e.dn.BackwardFilter(e.hd, 1, c.x, e.out(in), c.y, e.grad(i), c.c, c.bwdF, 0, c.w, dw); err != nil {
+			return err
+		}
+		if e.prec == BF16 {
+			if err := e.k.CastBF16F32(e.s, e.param(e.grads, p), dw, slot.Len); err != nil {
+				return err
+			}
+		}
+	}
+	if !e.needGrad[in] {
+		return nil
+	}
+	// cuDNN accumulates itself: beta 1 adds to a gradient already there.
+	o := e.owner[in]
+	beta := float32(0)
+	if e.gradSet[o] {
+		beta = 1
+	}
+	e.gradSet[o] = true
+	return e.dn.BackwardData(e.hd, 1, c.w, e.convW(e.params, i), c.y, e.grad(i), c.c, c.bwdD, beta, c.x, e.grad(in))
+}
+
+// update applies one SGD step with per-example learning rate lambda to
+// the weight group and the BN-bias group (the CPU engine's rule).
+func (e *engine) update(lambda float64) error {
+	tc := e.cfg.Train
+	B := float64(tc.BatchSize)
+	lrMul, wdDiv := tc.BNBiasLRMul, tc.BNBiasWDDiv
+	if lrMul == 0 {
+		lrMul = 1
+	}
+	if wdDiv == 0 {
+		wdDiv = 1
+	}
+	for _, g := range []struct {
+		r            Range
+		lrMul, wdMul float64
+	}{{e.pl.Groups[GroupWeights], 1, 1}, {e.pl.Groups[GroupBNBias], lrMul, 1 / wdDiv}} {
+		if g.r.Len == 0 {
+			continue
+		}
+		off := 4 * g.r.Off
+		if err := e.k.SGD(e.s, e.params.Add(off), e.grads.Add(off), e.vel.Add(off), g.r.Len,
+			float32(lambda/B*g.lrMul), float32(tc.WeightDecay*B*g.wdMul), float32(tc.Momentum), tc.Nesterov); err != nil {
+			return fmt.Errorf("cuda: sgd: %w", err)
+		}
+	}
+	return nil
+}
+
+// step trains on batch k of the epoch plan (n images at offset k*Batch)
+// and leaves its loss sum and correct count in sums[2*k], sums[2*k+1].
+func (e *engine) step(k, n int, lambda float64) error {
+	off := k * e.pl.Batch
+	if err := e.castWeights(e.params); err != nil {
+		return err
+	}
+	a := AugShape{N: n, PH: e.side, PW: e.side, H: data32, W: data32, C: 3}
+	if err := e.k.Augment(e.s, e.prec, a, e.trainX, e.epIdx.Add(4*off), e.epPar.Add(4*off*7), e.out(0)); err != nil {
+		return err
+	}
+	if err := e.forward(n, true, e.params); err != nil {
+		return err
+	}
+	last := len(e.spec.Layers) - 1
+	K := e.spec.Classes
+	if err := e.k.XentLS(e.s, e.out(last), e.epY.Add(4*off), e.grad(last), e.loss, e.corr, n, K, float32(e.cfg.Train.LabelSmoothing), 1); err != nil {
+		return err
+	}
+	if err := e.k.Sum(e.s, e.sums.Add(8*k), e.loss, n); err != nil {
+		return err
+	}
+	if err := e.k.Sum(e.s, e.sums.Add(8*k+4), e.corr, n); err != nil {
+		return err
+	}
+	if err := e.backward(n); err != nil {
+		return err
+	}
+	return e.update(lambda)
+}
+
+// emaUpdate blends parameters and running stats into their EMA copies.
+func (e *engine) emaUpdate(rho float64) error {
+	if err := e.k.EMA(e.s, e.ema, e.params, e.pl.ParamLen, float32(rho)); err != nil {
+		return err
+	}
+	if e.pl.StatsLen == 0 {
+		return nil
+	}
+	return e.k.EMA(e.s, e.emaStats, e.stats, e.pl.StatsLen, float32(rho))
+}
+
+// emaReset makes the EMA copies equal to the live state (run start).
+func (e *engine) emaReset() error {
+	if err := e.d.CopyDtoD(e.ema, e.params, 4*e.pl.ParamLen); err != nil {
+		return err
+	}
+	if e.pl.StatsLen == 0 {
+		return nil
+	}
+	return e.d.CopyDtoD(e.emaStats, e.stats, 4*e.pl.StatsLen)
+}
+
+// evalCounts are one evaluation's sums over the test set.
+type evalCounts struct {
+	loss            float64
+	correct, tta, n int
+}
+
+// evaluate runs the test set in eval mode with parameters w and running
+// stats st (the live ones or the EMA's), and with tta also the mirrored
+// images, summing the two logits (the argmax of the mean). Sums per batch
+// are read back once at the end.
+func (e *engine) evaluate(w, st DevicePtr, tta bool) (evalCounts, error) {
+	k, s := e.k, e.s
+	if err := e.castWeights(w); err != nil {
+		return evalCounts{}, err
+	}
+	for i, l := range e.spec.Layers {
+		if lp := e.pl.Layers[i]; lp.Splits > 0 {
+			rm := st.Add(4 * lp.Stats)
+			mean := e.estats.Add(4 * e.estatOff[i])
+			if err := k.BNSplitAverage(s, mean, mean.Add(4*l.BN.C), rm, rm.Add(4*lp.Splits*l.BN.C), lp.Splits, l.BN.C); err != nil {
+				return evalCounts{}, err
+			}
+		}
+	}
+	B, K, last := e.pl.Batch, e.spec.Classes, len(e.spec.Layers)-1
+	eps := float32(e.cfg.Train.LabelSmoothing)
+	nb := 0
+	for lo := 0; lo < e.testN; lo += B {
+		m := min(B, e.testN-lo)
+		a := AugShape{N: m, PH: data32, PW: data32, H: data32, W: data32, C: 3}
+		slot := e.evalSums.Add(12 * nb)
+		nb++
+		if err := k.Augment(s, e.prec, a, e.testX, e.testIdx.Add(4*lo), e.parZero, e.out(0)); err != nil {
+			return evalCounts{}, err
+		}
+		if err := e.forward(m, false, w); err != nil {
+			return evalCounts{}, err
+		}
+		if err := k.XentLS(s, e.out(last), e.testY.Add(4*lo), 0, e.loss, e.corr, m, K, eps, 1); err != nil {
+			return evalCounts{}, err
+		}
+		if err := k.Sum(s, slot, e.loss, m); err != nil {
+			return evalCounts{}, err
+		}
+		if err := k.Sum(s, slot.Add(4), e.corr, m); err != nil {
+			return evalCounts{}, err
+		}
+		if !tta {
+			continue
+		}
+		if err := e.d.CopyDtoD(e.tta, e.out(last), 4*m*K); err != nil {
+			return evalCounts{}, err
+		}
+		if err := k.Augment(s, e.prec, a, e.testX, e.testIdx.Add(4*lo), e.parFlip, e.out(0)); err != nil {
+			return evalCounts{}, err
+		}
+		if err := e.forward(m, false, w); err != nil {
+			return evalCounts{}, err
+		}
+		if err := k.Add(s, F32, e.tta, e.tta, e.out(last), m*K); err != nil {
+			return evalCounts{}, err
+		}
+		if err := k.XentLS(s, e.tta, e.testY.Add(4*lo), 0, e.loss, e.corr, m, K, eps, 1); err != nil {
+			return evalCounts{}, err
+		}
+		if err := k.Sum(s, slot.Add(8), e.corr, m); err != nil {
+			return evalCounts{}, err
+		}
+	}
+	sums := make([]float32, 3*nb)
+	if err := CopyDtoH(e.d, sums, e.evalSums); err != nil {
+		return evalCounts{}, err
+	}
+	c := evalCounts{n: e.testN}
+	for b := range nb {
+		c.loss += float64(sums[3*b])
+		c.correct += int(sums[3*b+1])
+		c.tta += int(sums[3*b+2])
+	}
+	return c, nil
+}

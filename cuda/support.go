@@ -1,0 +1,77 @@
+package cuda
+
+import (
+	"fmt"
+
+	"speedrun/model"
+	"speedrun/stages"
+)
+
+// Supports reports whether the GPU engine can train cfg's network. Its
+// error wraps ErrTrainUnsupported, so a caller can fall back to the CPU
+// engine with errors.Is. The engine covers the speed stages' networks
+// (ResNet-9 of stage 4 and the final N3 of stage 8, and any other Spec
+// built from the same layers): conv without bias, BN (plain or ghost)
+// fused with ReLU/CELU, 2x2 and global max pooling, residual adds, a
+// bias-free linear head and a logit scale.
+func Supports(cfg stages.Config, spec *model.Spec) error {
+	un := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", ErrTrainUnsupported, fmt.Sprintf(format, a...))
+	}
+	tc := cfg.Train
+	if spec == nil {
+		return un("no network spec")
+	}
+	if tc.Optimizer != "" && tc.Optimizer != "sgd" {
+		return un("optimizer %q (the GPU engine has SGD only)", tc.Optimizer)
+	}
+	if a := cfg.Analysis; a != nil && a.LogEvery > 0 {
+		return un("per-layer statistics (analysis.log_every) are CPU-only")
+	}
+	if len(spec.Input) != 3 || spec.Input[0] != 3 || spec.Input[1] != 32 || spec.Input[2] != 32 {
+		return un("input %v: want 3x32x32 images", spec.Input)
+	}
+	if tc.BatchSize <= 0 {
+		return un("batch size %d", tc.BatchSize)
+	}
+	pl, err := NewPlan(spec, tc.BatchSize, F32)
+	if err != nil {
+		return un("%v", err)
+	}
+	last := len(spec.Layers) - 1
+	for i, l := range spec.Layers {
+		lp := pl.Layers[i]
+		switch lp.Kernel {
+		case KInput, KBNAct, KBN, KFused, KMaxPool, KGlobalMax, KAdd:
+		case KConv:
+			if l.Conv.Bias {
+				return un("layer %s: conv bias", l.Name)
+			}
+		case KLinear:
+			if l.Linear.Bias {
+				return un("layer %s: linear bias", l.Name)
+			}
+			if in := spec.Layers[l.Inputs[0]]; len(in.Out) != 1 {
+				return un("layer %s: linear on a %v input", l.Name, in.Out)
+			}
+		case KScale:
+			if in := pl.Layers[l.Inputs[0]].Kernel; in != KLinear && in != KScale {
+				return un("layer %s: scale of a %s output (only logits are scaled on the GPU)", l.Name, in)
+			}
+		default:
+			return un("layer %s: %s (%s) has no GPU path yet", l.Name, l.Op, lp.Kernel)
+		}
+		if l.Op == model.OpBN && l.BN.Ghost > 0 && !tc.DropLast {
+			// The short last batch would have fewer ghost splits than the
+			// running stats (the CPU engine refuses it too).
+			return un("layer %s: ghost BN needs drop_last", l.Name)
+		}
+	}
+	if k := pl.Layers[last].Kernel; k != KLinear && k != KScale {
+		return un("the last layer is %s, want the linear head or its scale", k)
+	}
+	if spec.Layers[last].Out[0] != spec.Classes {
+		return un("logits %v for %d classes", spec.Layers[last].Out, spec.Classes)
+	}
+	return nil
+}

@@ -1,8 +1,3 @@
-// Package cuda is the GPU backend: the CUDA driver API, cuBLAS and cuDNN
-// bound at run time with purego (no cgo, no NVIDIA headers at build time),
-// and our own kernels compiled from CUDA C to PTX by clang (package
-// speedrun/cuda/kernels). A machine without a driver builds and runs the
-// binary; New then fails with an error that wraps ErrNoDriver.
 package cuda
 
 import (

@@ -14,9 +14,13 @@
 # ignored), so five calls of one chunk each move the 184 MB set.
 #
 # Files in $OUT: run.log (stage times, stderr, memcheck report), env.txt, constants.txt,
-# gpu_env.json, checks.jsonl, bench.jsonl, train.jsonl, torch_p8.jsonl.
-# Environment: SEEDS (default 0,1,2), EPOCHS (default 10), TORCH_ARGS (extra
-# arguments for bench/torch_p8_reference.py, e.g. --smoke for a dry run here).
+# gpu_env.json, checks.jsonl, bench.jsonl, train.jsonl (our engine: the one-epoch
+# quick run, then one line per p8.s10 seed and a train-summary line),
+# torch_p8.jsonl (bench/torch_p8_reference.py on the same data and seeds).
+# Stages run in order of value, each capped by what is left of the budget.
+# Environment: SEEDS (default 0,1,2), EPOCHS (default 10), PREC (our engine's
+# activations: bf16 default, or f32), TORCH_ARGS (extra arguments for
+# bench/torch_p8_reference.py, e.g. --smoke for a dry run here).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu-check-out}
@@ -25,15 +29,25 @@ LOG="$OUT/run.log"
 BIN=.device/gpucheck
 SEEDS=${SEEDS:-0,1,2}
 EPOCHS=${EPOCHS:-10}
+PREC=${PREC:-}
+BUDGET=${BUDGET:-530} # seconds for the whole script, under the 9-minute call
 PY=${PY:-python3}
 export PYTHONUNBUFFERED=1
 start=$(date +%s)
 
 log() { echo "[$(( $(date +%s) - start ))s] $*" | tee -a "$LOG" >&2; }
 
+# cap MAX RESERVE: seconds a stage may take, at most MAX, leaving RESERVE for
+# the stages after it (0 when too little is left to be worth starting).
+cap() {
+  local left=$(( BUDGET - ($(date +%s) - start) - $2 ))
+  if [ "$left" -lt 20 ]; then echo 0; elif [ "$left" -lt "$1" ]; then echo "$left"; else echo "$1"; fi
+}
+
 # stage NAME SECONDS CMD...: run one stage under a timeout, log its status.
 stage() {
   local name=$1 secs=$2; shift 2
+  if [ "$secs" -le 0 ]; then log "stage $name skipped: budget spent"; return 0; fi
   local t0=$(date +%s)
   timeout --kill-after=5 "$secs" "$@" 2>>"$LOG"
   local rc=$?
@@ -120,33 +134,50 @@ done
 } >"$OUT/constants.txt" 2>&1
 log "constants: $(tail -1 "$OUT/constants.txt")"
 
-# 3. Our bindings and kernels against their Go references.
+# 3. Our bindings and kernels against their Go references (everything
+# after this is suspect if they fail).
 stage gpu-env 30 "$BIN" env >"$OUT/gpu_env.json"
-stage checks 200 "$BIN" all -seed 1 >"$OUT/checks.jsonl"
+stage checks "$(cap 120 330)" "$BIN" all -seed 1 >"$OUT/checks.jsonl"
 log "checks: $(grep -c '"pass":true' "$OUT/checks.jsonl") passed, $(grep -c '"pass":false' "$OUT/checks.jsonl") failed"
-stage bench 90 "$BIN" bench >"$OUT/bench.jsonl"
 
-# 4. Data, then training: ours (not yet) and PyTorch's, side by side.
+# 4. Data, then training: our engine (a one-epoch quick run, then the p8
+# final config for each seed) and PyTorch's reference, side by side on the
+# same data, seeds and card.
 join_chunks
 data=""
 if [ -f .device/cifar/.verified ]; then data=.device/cifar
 elif [ -f .device/mini/test_batch.bin ]; then data=.device/mini
 fi
 log "data: ${data:-synthetic}"
-stage train 30 "$BIN" train >"$OUT/train.jsonl"
-left=$(( 520 - ($(date +%s) - start) ))
-if [ "$left" -gt 30 ]; then
-  stage torch-p8 "$left" $PY bench/torch_p8_reference.py ${data:+--data "$data"} \
+t=$(cap 90 320)
+if [ "$t" -gt 0 ]; then
+  stage train-quick "$t" "$BIN" train -variant p8.s10 -epochs 1 -seeds 0 -data "${data:-synthetic}" ${PREC:+-prec $PREC} >"$OUT/train.jsonl"
+else
+  log "train-quick skipped: budget spent"
+fi
+t=$(cap 240 140)
+if [ "$t" -gt 0 ]; then
+  stage train-p8 "$t" "$BIN" train -variant p8.s10 -epochs "$EPOCHS" -seeds "$SEEDS" -data "${data:-synthetic}" ${PREC:+-prec $PREC} >>"$OUT/train.jsonl"
+  log "ours: $(grep -c '"check":"train"' "$OUT/train.jsonl") runs; $(grep '"train-summary"' "$OUT/train.jsonl" | tail -1)"
+else
+  log "train-p8 skipped: budget spent"
+fi
+t=$(cap 150 20)
+if [ "$t" -gt 0 ]; then
+  stage torch-p8 "$t" $PY bench/torch_p8_reference.py ${data:+--data "$data"} \
     --seeds "$SEEDS" --epochs "$EPOCHS" ${TORCH_ARGS:-} >"$OUT/torch_p8.jsonl"
 else
-  log "torch-p8 skipped: only ${left}s left"
+  log "torch-p8 skipped: budget spent"
 fi
 
-# 5. Our kernels under compute-sanitizer's memcheck, with what time is left.
-left=$(( 530 - ($(date +%s) - start) ))
-if command -v compute-sanitizer >/dev/null && [ "$left" -gt 40 ]; then
-  stage memcheck "$left" compute-sanitizer --tool memcheck --print-limit 20 "$BIN" kernels -small -seed 2 >/dev/null
+# 5. Timings of the convs and BN kernels, then our kernels under
+# compute-sanitizer's memcheck, with what time is left.
+t=$(cap 60 0)
+[ "$t" -gt 0 ] && stage bench "$t" "$BIN" bench >"$OUT/bench.jsonl"
+t=$(cap 120 0)
+if command -v compute-sanitizer >/dev/null && [ "$t" -gt 0 ]; then
+  stage memcheck "$t" compute-sanitizer --tool memcheck --print-limit 20 "$BIN" kernels -small -seed 2 >/dev/null
 else
-  log "memcheck skipped (compute-sanitizer: $(command -v compute-sanitizer || echo absent), ${left}s left)"
+  log "memcheck skipped (compute-sanitizer: $(command -v compute-sanitizer || echo absent), ${t}s left)"
 fi
 log "done"

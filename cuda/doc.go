@@ -1,0 +1,65 @@
+// Package cuda is the GPU backend: the CUDA driver API, cuBLAS and cuDNN
+// bound at run time with purego (no cgo, no NVIDIA headers at build time),
+// our own kernels compiled from CUDA C to PTX by clang (package
+// speedrun/cuda/kernels), and the training engine that runs a model.Spec
+// on them. A machine without a driver builds and runs the binary; New
+// then fails with an error that wraps ErrNoDriver.
+//
+// # Training engine
+//
+// Backend.Train (train.go) compiles the Spec with NewPlan (plan.go: one
+// flat fp32 buffer of parameters by optimizer group, one of BN running
+// stats, one activation arena) and runs it (engine.go, pass.go):
+//
+//   - the dataset is uploaded once (fp32, normalised and reflect-padded on
+//     the host by data.Prepare); each epoch uploads only its plan (image
+//     order, crop/flip/cutout choices, labels: the CPU loader's exact draws,
+//     augplan.go) and augment_* builds every batch on the device;
+//   - activations are NHWC bf16 (Options.Precision "f32" for fp32): cuDNN
+//     convolutions (KRSC filters, fp32 accumulation, tensor-op math in
+//     bf16, FMA math in fp32) from a bf16 copy of the weights cast each
+//     step; BN (plain and ghost) with fp32 statistics fused with its
+//     ReLU/CELU, pooling, residual adds, loss, SGD and EMA are our kernels;
+//     the linear head is an fp32 cuBLAS Sgemm, logits are fp32;
+//   - the CPU engine's semantics: same init stream, same subset, LR read
+//     every step at stages.StepEpoch, PyTorch-form SGD (sgd_f32) with
+//     lambda/N, WD*N and the BN-bias group, EMA of parameters and running
+//     stats every EMAEvery steps, label smoothing, flip TTA on the EMA
+//     model (the mirrored test batch is augment_* with flip set);
+//   - times come from CUDA events around each epoch's steps (host planning
+//     included) and each evaluation; set-up (PTX JIT, cuDNN algorithm
+//     choice, allocation) and one warm-up step are untimed, as the CPU
+//     engine's graph compilation is; per-step losses are read back once
+//     per epoch, so Observer.Step calls and divergence detection come at
+//     the end of each epoch.
+//
+// Supports lists what the engine covers (ResNet-9, N3 and other Specs of
+// the same layers); anything else fails with ErrTrainUnsupported, which
+// the runner can take as "use the CPU engine".
+//
+// # What is tested here, without a GPU
+//
+// The engine tests run Train end to end on the fake libcuda, cuBLAS and
+// cuDNN of testdata/ (host memory, host convolutions in NHWC and bf16) with
+// every kernel launch executed by the kernels' own CUDA C compiled for the
+// CPU (hostrun_test.go): fp32 steps match the CPU engine's loss, weights
+// and running stats to 1e-5 for N3 (p8.s10) and ResNet-9 (p4.s10, short
+// last batch), a whole run's per-epoch losses and accuracies match, and
+// every launch's pointers lie inside the engine's allocations. bf16 is
+// checked only loosely (loss to 1%, update direction), because rounding
+// alone moves these tiny nets' gradients by tens of percent.
+//
+// # Unverified on hardware (run scripts/gpu-check.sh on a GPU)
+//
+//   - the PTX itself under the driver's JIT, and every kernel on the GPU
+//     (gpucheck kernels compares each with its Go reference);
+//   - real cuDNN on these descriptors: that the legacy API offers an NHWC
+//     bf16 algorithm for every layer (the 3-channel whitening conv and the
+//     27-channel 1x1 conv included), the algorithms and workspaces chosen,
+//     and bf16 accuracy end to end;
+//   - cuBLAS Sgemm for the linear head on the device;
+//   - the legacy-default-stream ordering of cuDNN, cuBLAS, our launches
+//     and cuMemcpyDtoD, and the CUDA-event timing;
+//   - speed: whether p8.s10 reaches 94% mean TTA accuracy within 26 s on
+//     an H100, and how it compares with bench/torch_p8_reference.py.
+package cuda

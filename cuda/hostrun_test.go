@@ -4,14 +4,11 @@ import (
 	"fmt"
 	"math"
 	"os/exec"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
 	"testing"
 	"unsafe"
-
-	"github.com/ebitengine/purego"
 
 	"speedrun/cuda/kernels"
 )
@@ -25,9 +22,7 @@ import (
 // PTX, the JIT and real cuDNN algorithms are not.
 
 type hostRun struct {
-	fns           map[string]reflect.Value
-	block         func(bx, by, bz, dx, dy, dz, gx, gy, gz uint32)
-	setThread     func(x, y, z uint32)
+	*kernels.Host
 	mu            sync.Mutex
 	launches      map[string]int
 	barrierKernel map[string]bool
@@ -45,41 +40,10 @@ func loadHostRun(t *testing.T) *hostRun {
 		t.Skip("clang-16 not found: cannot build the host version of the kernels")
 	}
 	hostRunOnce.Do(func() {
-		dir := t.TempDir()
-		srcs, _ := filepath.Glob("kernels/*.cu")
-		so := filepath.Join(dir, "kernels.so")
-		args := append([]string{"-x", "c++", "-std=c++17", "-O1", "-fPIC", "-shared", "-DSPEEDRUN_HOST", "-o", so}, srcs...)
-		args = append(args, "kernels/internal/host.cc", "-lpthread")
-		if out, err := exec.Command("clang-16", args...).CombinedOutput(); err != nil {
-			hostRunOnce.err = fmt.Errorf("clang-16 host build: %v\n%s", err, out)
-			return
-		}
-		lib, err := purego.Dlopen(so, purego.RTLD_NOW|purego.RTLD_LOCAL)
-		if err != nil {
-			hostRunOnce.err = err
-			return
-		}
-		h := &hostRun{fns: map[string]reflect.Value{}, launches: map[string]int{},
+		k, err := kernels.BuildHost("kernels", t.TempDir())
+		hostRunOnce.h, hostRunOnce.err = &hostRun{Host: k, launches: map[string]int{},
 			barrierKernel: map[string]bool{"sum_f32": true, "bn_stats_f32": true, "bn_stats_bf16": true,
-				"bn_act_bwd_reduce_f32": true, "bn_act_bwd_reduce_bf16": true}}
-		kind := map[kernels.Kind]reflect.Type{kernels.Ptr: reflect.TypeOf(uintptr(0)), kernels.I32: reflect.TypeOf(int32(0)), kernels.F32: reflect.TypeOf(float32(0))}
-		for _, s := range kernels.Signatures {
-			var in []reflect.Type
-			for _, p := range s.Params {
-				in = append(in, kind[p.Kind])
-			}
-			fn := reflect.New(reflect.FuncOf(in, nil, false))
-			sym, err := purego.Dlsym(lib, s.Name)
-			if err != nil {
-				hostRunOnce.err = fmt.Errorf("host build lacks %s: %w", s.Name, err)
-				return
-			}
-			purego.RegisterFunc(fn.Interface(), sym)
-			h.fns[s.Name] = fn.Elem()
-		}
-		purego.RegisterLibFunc(&h.block, lib, "speedrun_host_block")
-		purego.RegisterLibFunc(&h.setThread, lib, "speedrun_host_thread")
-		hostRunOnce.h = h
+				"bn_act_bwd_reduce_f32": true, "bn_act_bwd_reduce_bf16": true}}, err
 	})
 	if hostRunOnce.err != nil {
 		t.Fatal(hostRunOnce.err)
@@ -147,9 +111,9 @@ func (h *hostRun) hook(t *testing.T) func(e *engine) func(string, Dim3, Dim3, *A
 			if h.barrierKernel[name] {
 				return barrierRef(name, grid.norm().Y, a)
 			}
-			h.block(0, 0, 0, 1, 1, 1, 1, 1, 1)
-			h.setThread(0, 0, 0)
-			h.fns[name].Call(in)
+			h.Block(0, 0, 0, 1, 1, 1, 1, 1, 1)
+			h.SetThread(0, 0, 0)
+			h.Fns[name].Call(in)
 			return nil
 		}
 	}

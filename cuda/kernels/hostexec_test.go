@@ -5,14 +5,11 @@ import (
 	"math"
 	"math/rand/v2"
 	"os/exec"
-	"path/filepath"
 	"reflect"
 	"runtime"
 	"sync"
 	"testing"
 	"unsafe"
-
-	"github.com/ebitengine/purego"
 )
 
 // The kernels' own CUDA C, compiled for the CPU (prelude.h's SPEEDRUN_HOST
@@ -22,11 +19,7 @@ import (
 // hardware approximations), which gpucheck does on the device.
 
 // hostKernels is the host build, loaded once per test binary.
-type hostKernels struct {
-	fns           map[string]reflect.Value
-	block, thread func(a, b, c, d, e, f, g, h, i uint32)
-	setThread     func(x, y, z uint32)
-}
+type hostKernels struct{ *Host }
 
 var hostOnce struct {
 	sync.Once
@@ -44,39 +37,8 @@ func loadHost(t *testing.T) *hostKernels {
 		t.Skip("clang-16 not found: cannot build the host version of the kernels")
 	}
 	hostOnce.Do(func() {
-		dir := t.TempDir()
-		srcs, _ := filepath.Glob("*.cu")
-		so := filepath.Join(dir, "kernels.so")
-		args := append([]string{"-x", "c++", "-std=c++17", "-O1", "-fPIC", "-shared", "-DSPEEDRUN_HOST", "-Wall", "-Werror", "-o", so}, srcs...)
-		args = append(args, "internal/host.cc", "-lpthread")
-		if out, err := exec.Command("clang-16", args...).CombinedOutput(); err != nil {
-			hostOnce.err = fmt.Errorf("clang-16 host build: %v\n%s", err, out)
-			return
-		}
-		lib, err := purego.Dlopen(so, purego.RTLD_NOW|purego.RTLD_LOCAL)
-		if err != nil {
-			hostOnce.err = err
-			return
-		}
-		k := &hostKernels{fns: map[string]reflect.Value{}}
-		kind := map[Kind]reflect.Type{Ptr: reflect.TypeOf(uintptr(0)), I32: reflect.TypeOf(int32(0)), F32: reflect.TypeOf(float32(0))}
-		for _, s := range Signatures {
-			var in []reflect.Type
-			for _, p := range s.Params {
-				in = append(in, kind[p.Kind])
-			}
-			fn := reflect.New(reflect.FuncOf(in, nil, false))
-			sym, err := purego.Dlsym(lib, s.Name)
-			if err != nil {
-				hostOnce.err = fmt.Errorf("host build lacks %s: %w", s.Name, err)
-				return
-			}
-			purego.RegisterFunc(fn.Interface(), sym)
-			k.fns[s.Name] = fn.Elem()
-		}
-		purego.RegisterLibFunc(&k.block, lib, "speedrun_host_block")
-		purego.RegisterLibFunc(&k.setThread, lib, "speedrun_host_thread")
-		hostOnce.k = k
+		h, err := BuildHost(".", t.TempDir())
+		hostOnce.k, hostOnce.err = &hostKernels{h}, err
 	})
 	if hostOnce.err != nil {
 		t.Fatal(hostOnce.err)
@@ -111,7 +73,7 @@ var hostMu sync.Mutex // one emulated launch at a time (shared grid state)
 // launch runs name over grid x block, one call per CUDA thread.
 func (k *hostKernels) launch(t *testing.T, name string, grid, block [3]int, args ...any) {
 	t.Helper()
-	fn, ok := k.fns[name]
+	fn, ok := k.Fns[name]
 	if !ok {
 		t.Fatalf("no kernel %s", name)
 	}
@@ -124,7 +86,7 @@ func (k *hostKernels) launch(t *testing.T, name string, grid, block [3]int, args
 	for bz := 0; bz < grid[2]; bz++ {
 		for by := 0; by < grid[1]; by++ {
 			for bx := 0; bx < grid[0]; bx++ {
-				k.block(uint32(bx), uint32(by), uint32(bz), uint32(block[0]), uint32(block[1]), uint32(block[2]),
+				k.Block(uint32(bx), uint32(by), uint32(bz), uint32(block[0]), uint32(block[1]), uint32(block[2]),
 					uint32(grid[0]), uint32(grid[1]), uint32(grid[2]))
 				k.runBlock(fn, in, block, barrierKernels[name])
 			}
@@ -138,7 +100,7 @@ func (k *hostKernels) runBlock(fn reflect.Value, in []reflect.Value, block [3]in
 	one := func(x, y, z int) {
 		runtime.LockOSThread() // threadIdx is thread-local in C
 		defer runtime.UnlockOSThread()
-		k.setThread(uint32(x), uint32(y), uint32(z))
+		k.SetThread(uint32(x), uint32(y), uint32(z))
 		fn.Call(in)
 	}
 	for z := 0; z < block[2]; z++ {

@@ -151,8 +151,9 @@ fi
 log "data: ${data:-synthetic}"
 t=$(cap 90 320)
 if [ "$t" -gt 0 ]; then
-  if ! stage train-quick "$t" "$BIN" train -variant p8.s10 -epochs 1 -seeds 0 -data "${data:-synthetic}" ${PREC:+-prec $PREC} >"$OUT/train.jsonl" \
-    && [ -z "$PREC" ]; then
+  stage train-quick "$t" "$BIN" train -variant p8.s10 -epochs 1 -seeds 0 -data "${data:-synthetic}" ${PREC:+-prec $PREC} >"$OUT/train.jsonl"
+  rc=$?
+  if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && [ "$rc" -ne 137 ] && [ -z "$PREC" ]; then
     # bf16 failed (e.g. cuDNN offers no NHWC bf16 algorithm for a layer):
     # say why in run.log, and try fp32 for the rest of the script.
     log "train-quick failed in bf16: $(grep -o '"error":"[^"]*"' "$OUT/train.jsonl" | head -1); retrying in f32"

@@ -11,9 +11,13 @@
 // flat fp32 buffer of parameters by optimizer group, one of BN running
 // stats, one activation arena) and runs it (engine.go, pass.go):
 //
-//   - the dataset is uploaded once (fp32, normalised and reflect-padded on
-//     the host by data.Prepare); each epoch uploads only its plan (image
-//     order, crop/flip/cutout choices, labels: the CPU loader's exact draws,
+//   - the dataset is uploaded once, as its raw bytes; prep_nhwc normalises,
+//     transposes and reflect-pads it on the device, bit for bit as
+//     data.Prepare does. The host keeps two small parts of preprocessing:
+//     the channel statistics (an exact byte histogram) and the whitening
+//     filters (data.WhiteningFilters on the first WhitenImages prepared
+//     images, read back). Each epoch uploads only its plan (image order,
+//     crop/flip/cutout choices, labels: the CPU loader's exact draws,
 //     augplan.go) and augment_* builds every batch on the device;
 //   - activations are NHWC bf16 (Options.Precision "f32" for fp32): cuDNN
 //     convolutions (KRSC filters, fp32 accumulation, tensor-op math in
@@ -61,5 +65,8 @@
 //   - the legacy-default-stream ordering of cuDNN, cuBLAS, our launches
 //     and cuMemcpyDtoD, and the CUDA-event timing;
 //   - speed: whether p8.s10 reaches 94% mean TTA accuracy within 26 s on
-//     an H100, and how it compares with bench/torch_p8_reference.py.
+//     an H100, and how it compares with bench/torch_p8_reference.py. The
+//     host's share of preprocessing (histogram, whitening covariance and
+//     eigendecomposition) is in that time; on this 2-core machine under
+//     load the whitening alone took 10 s, so it may need the GPU too.
 package cuda

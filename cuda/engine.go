@@ -61,6 +61,7 @@ type engine struct {
 
 	// The dataset on the device, uploaded once.
 	trainX, testX, testY, testIdx DevicePtr
+	rawTrain, rawTest, lut        DevicePtr // the uint8 images and prep_nhwc's table
 	parZero, parFlip              DevicePtr // augment_* parameters for eval and flip TTA
 	epIdx, epPar, epY             DevicePtr // this epoch's plan
 	sums, evalSums                DevicePtr // per step: loss, correct; per test batch: loss, correct, TTA correct
@@ -274,6 +275,9 @@ func (e *engine) allocData(sh engineShape) error {
 	img := data32 * data32 * 3
 	return e.allocs(
 		bufSpec{&e.trainX, "training images", 4 * sh.trainN * e.side * e.side * 3},
+		bufSpec{&e.rawTrain, "training bytes", sh.trainN * img},
+		bufSpec{&e.rawTest, "test bytes", sh.testN * img},
+		bufSpec{&e.lut, "normalisation table", 4 * 3 * 256},
 		bufSpec{&e.testX, "test images", 4 * sh.testN * img},
 		bufSpec{&e.testY, "test labels", 4 * sh.testN},
 		bufSpec{&e.testIdx, "test indices", 4 * sh.testN},

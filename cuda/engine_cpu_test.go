@@ -67,26 +67,15 @@ func TestEngineStepsMatchCPU(t *testing.T) {
 			set := synthetic(t, tc.trainN, 16)
 			b, _ := hostBackend(t, tc.prec.String())
 			req := backend.Request{Config: cfg, Spec: spec, Data: set, Seed: 7}
-			hp, err := prepareHost(req)
+			prep, err := data.Prepare(set, 4)
 			if err != nil {
 				t.Fatal(err)
 			}
-			prep := hp.prep
 			tr, err := cpu.NewTrainer(spec, cfg, req.Seed, cfg.Train.BatchSize)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer tr.Close()
-			// Same initial weights (the whitening filters come from the data).
-			for i, p := range tr.Params() {
-				if spec.Params[i].Init == model.InitWhiten {
-					copy(p.Data, hp.params[i])
-					continue
-				}
-				if d := relDiff(hp.params[i], p.Data); d != 0 {
-					t.Fatalf("init of %s differs from the CPU engine's by %g", p.Name, d)
-				}
-			}
 			tc2 := cfg.Train
 			sh := engineShape{trainN: prep.TrainLen(), testN: prep.TestLen(), pad: prep.Pad,
 				batches: batchSizes(tc2.BatchSize, prep.TrainLen(), prep.TestLen(), tc2.DropLast)}
@@ -102,10 +91,48 @@ func TestEngineStepsMatchCPU(t *testing.T) {
 					return err
 				}
 				defer e.close()
+				hp, err := e.prepare(set, req)
+				if err != nil {
+					return err
+				}
+				// The device's preprocessing is data.Prepare's, bit for bit.
+				for _, c := range []struct {
+					name      string
+					got, want []float32
+				}{{"training images", make([]float32, len(prep.Train)), prep.Train}, {"test images", make([]float32, len(prep.Test)), prep.Test}} {
+					src := e.trainX
+					if c.name == "test images" {
+						src = e.testX
+					}
+					if err := CopyDtoH(e.d, c.got, src); err != nil {
+						return err
+					}
+					if d := relDiff(c.got, c.want); d != 0 {
+						t.Errorf("prepared %s differ from data.Prepare's by %g", c.name, d)
+					}
+				}
+				// Same initial weights; the whitening filters come from the
+				// data, so the host's filters must equal the engine's.
+				for i, p := range tr.Params() {
+					if spec.Params[i].Init == model.InitWhiten {
+						f, err := data.WhiteningFilters(prep, min(cfg.Net.WhitenImages, prep.TrainLen()), cfg.Net.WhitenEps)
+						if err != nil {
+							return err
+						}
+						if d := relDiff(hp.params[i], f); d != 0 {
+							t.Errorf("whitening filters differ from the host's by %g", d)
+						}
+						copy(p.Data, f)
+						continue
+					}
+					if d := relDiff(hp.params[i], p.Data); d != 0 {
+						t.Errorf("init of %s differs from the CPU engine's by %g", p.Name, d)
+					}
+				}
 				if err := e.upload(hp); err != nil {
 					return err
 				}
-				plan := newEpochPlan(aug, prep.Pad, prep.TrainLabels)
+				plan := newEpochPlan(aug, hp.pad, hp.labels)
 				plan.draw(req.Seed, 1)
 				if err := e.uploadPlan(plan); err != nil {
 					return err

@@ -303,3 +303,11 @@ func (k *Kernels) Augment(s Stream, p Prec, a AugShape, src, idx, par, y DeviceP
 	k.args.Reset().Ptr(src).Ptr(idx).Ptr(par).Ptr(y).I32(a.N).I32(a.PH).I32(a.PW).I32(a.H).I32(a.W).I32(a.C)
 	return k.elem(s, pick([2]string{"augment_f32", "augment_bf16"}, p), a.N*a.H*a.W*a.C)
 }
+
+// PrepNHWC normalises and reflect-pads n uint8 CHW images (src) into
+// fp32 NHWC dst through lut (3 x 256 fp32): data.Prepare on the device.
+func (k *Kernels) PrepNHWC(s Stream, src, lut, dst DevicePtr, n, pad int) error {
+	k.args.Reset().Ptr(src).Ptr(lut).Ptr(dst).I32(n).I32(pad)
+	side := 32 + 2*pad
+	return k.elem(s, "prep_nhwc", n*side*side*3)
+}

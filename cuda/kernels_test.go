@@ -80,6 +80,7 @@ func TestKernelHelpersFake(t *testing.T) {
 		call("XentLS", k.XentLS(0, p, p, p, p, p, 512, 10, 0.2, 1))
 		call("SGDNesterov", k.SGDNesterov(0, p, p, p, 100, 0.1, 5e-4, 0.9))
 		call("SGD", k.SGD(0, p, p, p, 100, 0.1, 5e-4, 0.9, true))
+		call("PrepNHWC", k.PrepNHWC(0, p, p, p, 2, 4))
 		call("EMA", k.EMA(0, p, p, 100, 0.99))
 		for _, s := range kernels.Signatures {
 			if !seen[s.Name] {

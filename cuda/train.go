@@ -76,29 +76,71 @@ func (b *Backend) precision(cfg stages.Config) (Prec, error) {
 	return 0, fmt.Errorf("cuda: precision %q: want f32 or bf16", b.prec)
 }
 
-// hostPrep is the host side of preprocessing: the subset, normalised and
-// padded images, and the initial parameters with the whitening filters.
+// hostPrep is what the host keeps of preprocessing: the training labels
+// (the epoch plans order them), the padding and the initial parameters.
 type hostPrep struct {
-	prep   *data.Prepared
+	labels []int32
+	pad    int
 	params [][]float32 // Spec order, PyTorch layouts
 }
 
-func prepareHost(req backend.Request) (*hostPrep, error) {
+// runSet is the data a run trains on: the class-balanced subset of the
+// config, drawn with seed 0 as the runner and the CPU engine do.
+func runSet(req backend.Request) (*data.Set, error) {
 	cfg, set := req.Config, req.Data
-	var err error
 	if n, m := cfg.Data.TrainSize, cfg.Data.TestSize; (n > 0 && set.Train.Len() > n) || (m > 0 && set.Test.Len() > m) {
-		// Seed 0, as the runner and the CPU engine use.
-		if set, err = set.Subset(min(n, set.Train.Len()), min(m, set.Test.Len()), 0); err != nil {
+		s, err := set.Subset(min(n, set.Train.Len()), min(m, set.Test.Len()), 0)
+		if err != nil {
 			return nil, fmt.Errorf("cuda: train: %w", err)
 		}
+		return s, nil
 	}
-	pad := 0
-	if cfg.Data.Crop {
-		pad = 4
+	return set, nil
+}
+
+// prepare is data.Prepare on the device: the raw bytes go up once and
+// prep_nhwc normalises, transposes and pads them in place of the host
+// (bit for bit the same values). The channel statistics are an exact
+// histogram on the host; the whitening filters are computed on the host
+// from the first WhitenImages prepared images, read back.
+func (e *engine) prepare(set *data.Set, req backend.Request) (*hostPrep, error) {
+	cfg := req.Config
+	if err := e.checkSet(set); err != nil {
+		return nil, err
 	}
-	prep, err := data.Prepare(set, pad)
-	if err != nil {
-		return nil, fmt.Errorf("cuda: train: %w", err)
+	mean, std := data.ChannelStats(set.Train)
+	for c, v := range std {
+		if v == 0 {
+			return nil, fmt.Errorf("cuda: prepare %s: channel %d of the training set is constant", set.Name, c)
+		}
+	}
+	hp := &hostPrep{labels: make([]int32, set.Train.Len()), pad: (e.side - data32) / 2}
+	for i, l := range set.Train.Labels {
+		hp.labels[i] = int32(l)
+	}
+	testY := make([]int32, set.Test.Len())
+	for i, l := range set.Test.Labels {
+		testY[i] = int32(l)
+	}
+	d := e.d
+	for _, c := range []struct {
+		name string
+		err  error
+	}{
+		{"training bytes", CopyHtoD(d, e.rawTrain, set.Train.Images)},
+		{"test bytes", CopyHtoD(d, e.rawTest, set.Test.Images)},
+		{"normalisation table", CopyHtoD(d, e.lut, kernels.PrepLUT(mean, std))},
+		{"test labels", CopyHtoD(d, e.testY, testY)},
+	} {
+		if c.err != nil {
+			return nil, fmt.Errorf("cuda: upload %s: %w", c.name, c.err)
+		}
+	}
+	if err := e.k.PrepNHWC(e.s, e.rawTrain, e.lut, e.trainX, e.trainN, hp.pad); err != nil {
+		return nil, err
+	}
+	if err := e.k.PrepNHWC(e.s, e.rawTest, e.lut, e.testX, e.testN, 0); err != nil {
+		return nil, err
 	}
 	initScale := 0.0
 	if a := cfg.Analysis; a != nil {
@@ -108,11 +150,21 @@ func prepareHost(req backend.Request) (*hostPrep, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cuda: network %s: %w", req.Spec.Name, err)
 	}
+	hp.params = params
 	for i, p := range req.Spec.Params {
 		if p.Init != model.InitWhiten {
 			continue
 		}
-		f, err := data.WhiteningFilters(prep, min(cfg.Net.WhitenImages, prep.TrainLen()), cfg.Net.WhitenEps)
+		n := min(cfg.Net.WhitenImages, e.trainN)
+		if n <= 0 {
+			return nil, fmt.Errorf("cuda: whitening filters for %s: %d images", p.Name, n)
+		}
+		imgs := make([]float32, n*e.side*e.side*3)
+		if err := CopyDtoH(d, imgs, e.trainX); err != nil {
+			return nil, fmt.Errorf("cuda: read back prepared images: %w", err)
+		}
+		sub := &data.Prepared{Train: imgs, TrainLabels: hp.labels[:n], Pad: hp.pad}
+		f, err := data.WhiteningFilters(sub, n, cfg.Net.WhitenEps)
 		if err != nil {
 			return nil, fmt.Errorf("cuda: whitening filters for %s: %w", p.Name, err)
 		}
@@ -121,7 +173,26 @@ func prepareHost(req backend.Request) (*hostPrep, error) {
 		}
 		copy(params[i], f)
 	}
-	return &hostPrep{prep: prep, params: params}, nil
+	return hp, nil
+}
+
+// checkSet checks the byte and label counts the device buffers assume.
+func (e *engine) checkSet(set *data.Set) error {
+	for _, sp := range []struct {
+		name string
+		s    data.Split
+		n    int
+	}{{"train", set.Train, e.trainN}, {"test", set.Test, e.testN}} {
+		if sp.s.Len() != sp.n || len(sp.s.Images) != sp.n*data.ImageLen {
+			return fmt.Errorf("cuda: prepare %s: %s split has %d labels and %d bytes, want %d images", set.Name, sp.name, sp.s.Len(), len(sp.s.Images), sp.n)
+		}
+		for i, l := range sp.s.Labels {
+			if int(l) >= data.Classes {
+				return fmt.Errorf("cuda: prepare %s: %s image %d: label %d", set.Name, sp.name, i, l)
+			}
+		}
+	}
+	return nil
 }
 
 // batchSizes lists every batch size the run's passes use.
@@ -162,13 +233,11 @@ func steps(n, batch int, dropLast bool) int {
 func train(ctx context.Context, b *Backend, req backend.Request, prec Prec, obs backend.Observer) (res backend.Result, err error) {
 	res.TTAAcc = math.NaN()
 	cfg, spec, tc := req.Config, req.Spec, req.Config.Train
-	trainN, testN := req.Data.Train.Len(), req.Data.Test.Len()
-	if n := cfg.Data.TrainSize; n > 0 {
-		trainN = min(trainN, n)
+	set, err := runSet(req)
+	if err != nil {
+		return res, err
 	}
-	if n := cfg.Data.TestSize; n > 0 {
-		testN = min(testN, n)
-	}
+	trainN, testN := set.Train.Len(), set.Test.Len()
 	nSteps := steps(trainN, tc.BatchSize, tc.DropLast)
 	if nSteps == 0 || testN == 0 {
 		return res, fmt.Errorf("cuda: train: %d training images make no batch of %d (drop_last %v), %d test images", trainN, tc.BatchSize, tc.DropLast, testN)
@@ -184,12 +253,9 @@ func train(ctx context.Context, b *Backend, req backend.Request, prec Prec, obs 
 	}
 	defer e.close()
 	start := time.Now()
-	hp, err := prepareHost(req)
+	hp, err := e.prepare(set, req)
 	if err != nil {
 		return res, err
-	}
-	if hp.prep.TrainLen() != trainN || hp.prep.TestLen() != testN {
-		return res, fmt.Errorf("cuda: train: prepared %d/%d images, planned for %d/%d", hp.prep.TrainLen(), hp.prep.TestLen(), trainN, testN)
 	}
 	if err := e.upload(hp); err != nil {
 		return res, err
@@ -201,7 +267,7 @@ func train(ctx context.Context, b *Backend, req backend.Request, prec Prec, obs 
 	if err := e.warmup(hp, req.Seed); err != nil {
 		return res, fmt.Errorf("cuda: warm-up: %w", err)
 	}
-	return e.run(ctx, req, hp.prep, nSteps, obs, res)
+	return e.run(ctx, req, hp, nSteps, obs, res)
 }
 
 // warmup runs one training step (without its update) and one evaluation
@@ -211,7 +277,7 @@ func train(ctx context.Context, b *Backend, req backend.Request, prec Prec, obs 
 func (e *engine) warmup(hp *hostPrep, seed uint64) error {
 	cfg := e.cfg
 	aug := data.Augment{Crop: cfg.Data.Crop, Flip: cfg.Data.Flip, Cutout: cfg.Data.Cutout, Grouped: cfg.Data.Grouped, MaxGroups: cfg.Data.MaxGroups}
-	plan := newEpochPlan(aug, hp.prep.Pad, hp.prep.TrainLabels)
+	plan := newEpochPlan(aug, hp.pad, hp.labels)
 	plan.draw(seed, 0) // epoch 0 is never trained: its own RNG stream
 	if err := e.uploadPlan(plan); err != nil {
 		return err
@@ -272,10 +338,9 @@ func (e *engine) uploadParams(hp *hostPrep) error {
 	return e.emaReset()
 }
 
-// upload copies the dataset, the epoch-independent augment parameters
-// and the initial state to the device.
+// upload copies the epoch-independent augment parameters and the
+// initial state to the device (the images are there: prepare).
 func (e *engine) upload(hp *hostPrep) error {
-	p := hp.prep
 	d := e.d
 	idx := make([]int32, e.testN)
 	for i := range idx {
@@ -291,9 +356,6 @@ func (e *engine) upload(hp *hostPrep) error {
 		name string
 		err  error
 	}{
-		{"training images", CopyHtoD(d, e.trainX, p.Train)},
-		{"test images", CopyHtoD(d, e.testX, p.Test)},
-		{"test labels", CopyHtoD(d, e.testY, p.TestLabels)},
 		{"test indices", CopyHtoD(d, e.testIdx, idx)},
 		{"eval params", CopyHtoD(d, e.parZero, zero)},
 		{"tta params", CopyHtoD(d, e.parFlip, flip)},
@@ -316,15 +378,15 @@ func (e *engine) bufLen(p DevicePtr) int {
 }
 
 // run is the epoch loop.
-func (e *engine) run(ctx context.Context, req backend.Request, prep *data.Prepared, nSteps int, obs backend.Observer, res backend.Result) (backend.Result, error) {
+func (e *engine) run(ctx context.Context, req backend.Request, hp *hostPrep, nSteps int, obs backend.Observer, res backend.Result) (backend.Result, error) {
 	cfg, tc := req.Config, req.Config.Train
 	aug := data.Augment{Crop: cfg.Data.Crop, Flip: cfg.Data.Flip, Cutout: cfg.Data.Cutout, Grouped: cfg.Data.Grouped, MaxGroups: cfg.Data.MaxGroups}
-	plan := newEpochPlan(aug, prep.Pad, prep.TrainLabels)
+	plan := newEpochPlan(aug, hp.pad, hp.labels)
 	useEMA := tc.EMAMomentum > 0
 	emaEvery := max(tc.EMAEvery, 1)
 	evalEvery := max(tc.EvalEvery, 1)
 	total := nSteps * tc.Epochs
-	n, B := prep.TrainLen(), tc.BatchSize
+	n, B := e.trainN, tc.BatchSize
 	sums := make([]float32, 2*nSteps)
 	k := 0
 	for ep := 1; ep <= tc.Epochs; ep++ {

@@ -35,3 +35,23 @@ KERNEL augment_bf16(const float *src, const int *idx, const int *par, bf16 *y, i
 		    int C) {
 	augment(src, idx, par, y, N, PH, PW, H, W, C);
 }
+
+// refl mirrors i into [0, n) about the edges without repeating them
+// (numpy's "reflect"): -1 -> 1, n -> n-2.
+DEV int refl(int i, int n) { return i < 0 ? -i : (i >= n ? 2 * (n - 1) - i : i); }
+
+// prep_nhwc is data.Prepare on the device: N CIFAR images, uint8 CHW
+// 3x32x32, become normalised fp32 NHWC images reflect-padded by pad on
+// every side, through lut (3 x 256: channel c's value of byte v).
+KERNEL prep_nhwc(const unsigned char *src, const float *lut, float *dst, int N, int pad) {
+	int side = 32 + 2 * pad;
+	long n = (long)N * side * side * 3;
+	for (long i = gtid(); i < n; i += gstride()) {
+		int c = i % 3;
+		long t = i / 3;
+		int x = t % side, y = (t / side) % side;
+		long b = t / ((long)side * side);
+		int sy = refl(y - pad, 32), sx = refl(x - pad, 32);
+		dst[i] = lut[c * 256 + src[b * 3072 + c * 1024 + sy * 32 + sx]];
+	}
+}

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"unsafe"
+
+	"speedrun/data"
 )
 
 // The kernels' own CUDA C, compiled for the CPU (prelude.h's SPEEDRUN_HOST
@@ -55,6 +57,8 @@ func arg(v any) reflect.Value {
 	case []uint16:
 		return reflect.ValueOf(uintptr(unsafe.Pointer(unsafe.SliceData(x))))
 	case []int32:
+		return reflect.ValueOf(uintptr(unsafe.Pointer(unsafe.SliceData(x))))
+	case []uint8:
 		return reflect.ValueOf(uintptr(unsafe.Pointer(unsafe.SliceData(x))))
 	case nil:
 		return reflect.ValueOf(uintptr(0))
@@ -354,3 +358,30 @@ func TestHostPoolLossOptimAugment(t *testing.T) {
 }
 
 func nan() float64 { return math.NaN() }
+
+// prep_nhwc reproduces data.Prepare bit for bit: padded training images
+// and unpadded test images.
+func TestHostPrepMatchesPrepare(t *testing.T) {
+	k := loadHost(t)
+	set, err := data.Synthetic(data.SyntheticOptions{Train: 5, Test: 3, Seed: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prep, err := data.Prepare(set, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lut := PrepLUT(data.ChannelStats(set.Train))
+	for _, c := range []struct {
+		name string
+		src  []uint8
+		n    int
+		pad  int
+		want []float32
+	}{{"train", set.Train.Images, 5, 4, prep.Train}, {"test", set.Test.Images, 3, 0, prep.Test}} {
+		got := nanF(len(c.want))
+		k.launch(t, "prep_nhwc", g3, b64, c.src, lut, got, c.n, c.pad)
+		close(t, "prep_nhwc "+c.name, got, c.want, 0)
+		close(t, "PrepNHWCRef "+c.name, PrepNHWCRef(c.src, lut, c.n, c.pad), c.want, 0)
+	}
+}

@@ -339,3 +339,41 @@ func AugmentRef(src []float32, idx, par []int32, N, PH, PW, H, W, C int) []float
 	}
 	return y
 }
+
+// PrepNHWCRef is prep_nhwc: n uint8 CHW 3x32x32 images to normalised
+// NHWC fp32 images reflect-padded by pad, through lut (3 x 256).
+func PrepNHWCRef(src []uint8, lut []float32, n, pad int) []float32 {
+	side := 32 + 2*pad
+	refl := func(i int) int {
+		if i < 0 {
+			return -i
+		}
+		if i >= 32 {
+			return 62 - i
+		}
+		return i
+	}
+	out := make([]float32, n*side*side*3)
+	for b := range n {
+		for y := range side {
+			for x := range side {
+				for c := range 3 {
+					out[((b*side+y)*side+x)*3+c] = lut[c*256+int(src[b*3072+c*1024+refl(y-pad)*32+refl(x-pad)])]
+				}
+			}
+		}
+	}
+	return out
+}
+
+// PrepLUT is prep_nhwc's table from per-channel mean and std on the 0-1
+// scale (data.ChannelStats), the values data.Prepare computes.
+func PrepLUT(mean, std [3]float64) []float32 {
+	lut := make([]float32, 3*256)
+	for c := range 3 {
+		for v := range 256 {
+			lut[c*256+v] = float32((float64(v)/255 - mean[c]) / std[c])
+		}
+	}
+	return lut
+}

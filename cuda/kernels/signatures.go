@@ -80,6 +80,7 @@ var Signatures = func() []Signature {
 		sig("optim", "ema_f32", "ema:ptr", "w:ptr", "n:i32", "rho:f32"),
 	)
 	s = append(s, both("augment", "augment", aug...)...)
+	s = append(s, sig("augment", "prep_nhwc", "src:ptr", "lut:ptr", "dst:ptr", "N:i32", "pad:i32"))
 	return s
 }()
 

@@ -479,5 +479,38 @@ func checkAugment(c *checker, k *cuda.Kernels) error {
 		}
 		c.compare(Line{Check: "kernel", Name: "augment_" + p.String(), Prec: p.String(), Shape: fmt.Sprintf("N=%d from %dx%d", N, PH, PW), Tol: tolExact, MS: ms}, got, round(want, p))
 	}
+	return checkPrep(c, k)
+}
+
+// checkPrep checks prep_nhwc (normalise, NHWC, reflect pad) on random
+// bytes and a random table; it must be exact.
+func checkPrep(c *checker, k *cuda.Kernels) error {
+	n := c.size(2000, 3)
+	raw := make([]uint8, n*3072)
+	for i := range raw {
+		raw[i] = uint8(c.rng.IntN(256))
+	}
+	lut := c.randn(3 * 256)
+	pr, err := c.alloc(len(raw))
+	if err != nil {
+		return err
+	}
+	if err := c.note(cuda.CopyHtoD(c.d, pr, raw)); err != nil {
+		return err
+	}
+	pl, _ := c.up(lut, cuda.F32)
+	for _, pad := range []int{4, 0} {
+		side := 32 + 2*pad
+		py, _ := c.zeros(n*side*side*3, cuda.F32)
+		ms, err := c.timed(func() error { return k.PrepNHWC(0, pr, pl, py, n, pad) })
+		if err != nil {
+			return err
+		}
+		got, err := c.down(py, n*side*side*3, cuda.F32)
+		if err != nil {
+			return err
+		}
+		c.compare(Line{Check: "kernel", Name: "prep_nhwc", Shape: fmt.Sprintf("N=%d pad %d", n, pad), Tol: tolExact, MS: ms}, got, kernels.PrepNHWCRef(raw, lut, n, pad))
+	}
 	return nil
 }

@@ -27,17 +27,17 @@ func stageConfig(t *testing.T, stage int, variant, profile string) stages.Config
 	return c
 }
 
-// tinyConfig shrinks a stage config to width 1/16 and batch 16 (ghost 8),
+// tinyConfig shrinks a stage config to width 1/16 and batch 8 (ghost 4),
 // keeping every feature of its network and recipe.
 func tinyConfig(t *testing.T, stage int, variant string, trainN, testN int) (stages.Config, *model.Spec) {
 	t.Helper()
 	c := stageConfig(t, stage, variant, "paper")
 	c.Net.Width = 1.0 / 16
 	if c.Net.BN == "ghost" {
-		c.Net.GhostBatch = 8
+		c.Net.GhostBatch = 4
 	}
 	c.Net.WhitenImages = min(c.Net.WhitenImages, trainN)
-	c.Train.BatchSize = 16
+	c.Train.BatchSize = 8
 	c.Data.TrainSize, c.Data.TestSize = trainN, testN
 	spec, err := model.Build(c.Net)
 	if err != nil {

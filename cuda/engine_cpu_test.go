@@ -221,10 +221,14 @@ func cosine(a, b, w0 []float32) float64 {
 // recorder is an Observer that keeps everything.
 type recorder struct {
 	steps  []int
+	losses []float64
 	epochs []backend.Epoch
 }
 
-func (r *recorder) Step(k, total int, loss float64) { r.steps = append(r.steps, k) }
+func (r *recorder) Step(k, total int, loss float64) {
+	r.steps = append(r.steps, k)
+	r.losses = append(r.losses, loss)
+}
 func (r *recorder) Epoch(e backend.Epoch)           { r.epochs = append(r.epochs, e) }
 func (r *recorder) Layers([]backend.LayerStat)      {}
 
@@ -234,10 +238,10 @@ func TestTrainMatchesCPU(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short mode: the engine emulation takes a few seconds")
 	}
-	cfg, spec := tinyConfig(t, 8, "p8.s10", 32, 16)
+	cfg, spec := tinyConfig(t, 8, "p8.s10", 32, 20) // 20 = 2 x 8 + 4: a short eval batch
 	cfg.Train.Epochs = 2
 	cfg.Train.EMAEvery = 2
-	set := synthetic(t, 32, 16)
+	set := synthetic(t, 32, 20)
 	req := backend.Request{Config: cfg, Spec: spec, Data: set, Seed: 9}
 	b, h := hostBackend(t, "f32")
 	var rg recorder
@@ -250,7 +254,8 @@ func TestTrainMatchesCPU(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Observer = nil
+	var rc recorder
+	req.Observer = &rc
 	want, err := cb.Train(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)
@@ -258,15 +263,31 @@ func TestTrainMatchesCPU(t *testing.T) {
 	if len(got.Epochs) != 2 || len(rg.epochs) != 2 || len(rg.steps) != 2*4 || rg.steps[7] != 8 {
 		t.Fatalf("epochs %d, observed %d epochs and steps %v", len(got.Epochs), len(rg.epochs), rg.steps)
 	}
+	// The steps agree to float rounding at first; at this tiny net's peak
+	// LR (lambda 1, BN biases x64) differences then grow about tenfold a
+	// step (maxpool near-ties flip), so later steps are compared loosely.
+	for i := range rg.losses {
+		tol := 1e-5
+		if i >= 4 {
+			tol = 1e-2
+		}
+		if d := math.Abs(rg.losses[i]-rc.losses[i]) / rc.losses[i]; d > tol {
+			t.Errorf("step %d: loss %.6f, CPU %.6f", rg.steps[i], rg.losses[i], rc.losses[i])
+		}
+	}
 	for i, g := range got.Epochs {
 		w := want.Epochs[i]
 		t.Logf("epoch %d: GPU loss %.5f acc %.3f test %.5f/%.3f; CPU %.5f %.3f %.5f/%.3f", g.Epoch, g.TrainLoss, g.TrainAcc, g.TestLoss, g.TestAcc, w.TrainLoss, w.TrainAcc, w.TestLoss, w.TestAcc)
-		if math.Abs(g.TrainLoss-w.TrainLoss) > 1e-3*w.TrainLoss || math.Abs(g.TestLoss-w.TestLoss) > 1e-3*w.TestLoss ||
-			g.LR != w.LR || math.Abs(g.TestAcc-w.TestAcc) > 1.5/16 {
+		tol := 1e-5
+		if i > 0 {
+			tol = 1e-2
+		}
+		if math.Abs(g.TrainLoss-w.TrainLoss) > tol*w.TrainLoss || math.Abs(g.TestLoss-w.TestLoss) > tol*w.TestLoss ||
+			g.LR != w.LR || math.Abs(g.TestAcc-w.TestAcc) > 1.5/20 || (i == 0 && (g.TestAcc != w.TestAcc || g.TrainAcc != w.TrainAcc)) {
 			t.Errorf("epoch %d: GPU %+v, CPU %+v", g.Epoch, g, w)
 		}
 	}
-	if math.IsNaN(got.TTAAcc) || math.Abs(got.TTAAcc-want.TTAAcc) > 1.5/16 || got.Diverged {
+	if math.IsNaN(got.TTAAcc) || math.Abs(got.TTAAcc-want.TTAAcc) > 1.5/20 || got.Diverged {
 		t.Errorf("TTA %v (CPU %v), diverged %v", got.TTAAcc, want.TTAAcc, got.Diverged)
 	}
 	// The fake events advance 1.5 ms per record: a time was measured.

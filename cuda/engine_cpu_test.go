@@ -229,8 +229,8 @@ func (r *recorder) Step(k, total int, loss float64) {
 	r.steps = append(r.steps, k)
 	r.losses = append(r.losses, loss)
 }
-func (r *recorder) Epoch(e backend.Epoch)           { r.epochs = append(r.epochs, e) }
-func (r *recorder) Layers([]backend.LayerStat)      {}
+func (r *recorder) Epoch(e backend.Epoch)      { r.epochs = append(r.epochs, e) }
+func (r *recorder) Layers([]backend.LayerStat) {}
 
 // A whole run through Backend.Train (EMA, TTA, per-epoch evaluation)
 // against the CPU engine's run of the same request.

@@ -23,7 +23,6 @@ type BNAct struct {
 	rows   int // rows per split: Ghost*HW (or N*HW)
 
 	mean   []float32 // splits x C, saved by ForwardTrain
-	xrow   []float32 // C: one row of xhat, recomputed in Backward
 	gammaF []float32 // gamma and beta of the last ForwardTrain: Backward
 	betaF  []float32 // needs z = gamma*xhat + beta for act'(z)
 	invstd []float32 // splits x C
@@ -90,7 +89,6 @@ func newBNAct(s BNShape, eps float32, a Activation, impl BNLib) (*BNAct, error) 
 		s: s, eps: eps, act: a, splits: splits, rows: m / splits,
 		invstd: make([]float32, splits*s.C),
 		mean:   make([]float32, splits*s.C),
-		xrow:   make([]float32, s.C),
 		gammaF: make([]float32, s.C),
 		betaF:  make([]float32, s.C),
 		sum:    make([]float64, s.C),
@@ -330,7 +328,6 @@ func (b *BNAct) bwdTrain(t *bnTask, c0, c1 int) {
 	gammaF, betaF := b.gammaF[c0:c1], b.betaF[c0:c1]
 	k1, k2, k3 := b.scale[c0:c1], b.shift[c0:c1], b.k3[c0:c1]
 	dgamma, dbeta := t.dgamma[c0:c1], t.dbeta[c0:c1]
-	xrow := b.xrow[c0:c1] // this worker's channels of the shared row
 	clear(dgamma)
 	clear(dbeta)
 	for g := 0; g < b.splits; g++ {
@@ -342,8 +339,7 @@ func (b *BNAct) bwdTrain(t *bnTask, c0, c1 int) {
 			clear(pq)
 			for r := r0; r < min(r0+statBlock, (g+1)*rows); r++ {
 				// dx doubles as scratch for dz = dy * act'(gamma*xhat+beta).
-				xh := xhatRow(t.x[r*c+c0:r*c+c1], xrow, mean, invstd)
-				dzRow(b.act, xh, t.dy[r*c+c0:r*c+c1], t.dx[r*c+c0:r*c+c1], gammaF, betaF, ps, pq)
+				dzRow(b.act, t.x[r*c+c0:r*c+c1], t.dy[r*c+c0:r*c+c1], t.dx[r*c+c0:r*c+c1], mean, invstd, gammaF, betaF, ps, pq)
 			}
 			for j := range sdz {
 				sdz[j] += float64(ps[j])
@@ -359,7 +355,7 @@ func (b *BNAct) bwdTrain(t *bnTask, c0, c1 int) {
 			k3[j] = float32(sdzx[j] / float64(rows))
 		}
 		for r := g * rows; r < (g+1)*rows; r++ {
-			dxRow(xhatRow(t.x[r*c+c0:r*c+c1], xrow, mean, invstd), t.dx[r*c+c0:r*c+c1], k1, k2, k3)
+			dxRow(t.x[r*c+c0:r*c+c1], t.dx[r*c+c0:r*c+c1], mean, invstd, k1, k2, k3)
 		}
 	}
 }

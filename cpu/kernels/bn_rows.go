@@ -69,31 +69,24 @@ func normRow(a Activation, x, y, mean, inv, gamma, beta []float32) {
 	}
 }
 
-// xhatRow writes xh = (x-mean)*inv, bit for bit what normRow computed,
-// and returns it.
-func xhatRow(x, xh, mean, inv []float32) []float32 {
-	xh, mean, inv = xh[:len(x)], mean[:len(x)], inv[:len(x)]
-	for j, v := range x {
-		xh[j] = (v - mean[j]) * inv[j]
-	}
-	return xh
-}
-
 // dzRow writes dz = dy * act'(gamma*xh + beta) and adds dz into s and
-// dz*xh into q. dz may alias dy.
-func dzRow(a Activation, xh, dy, dz, gamma, beta, s, q []float32) {
-	dy, dz = dy[:len(xh)], dz[:len(xh)]
-	gamma, beta, s, q = gamma[:len(xh)], beta[:len(xh)], s[:len(xh)], q[:len(xh)]
+// dz*xh into q, with xh = (x-mean)*inv recomputed bit for bit as normRow
+// computed it. dz may alias dy.
+func dzRow(a Activation, x, dy, dz, mean, inv, gamma, beta, s, q []float32) {
+	dy, dz, mean, inv = dy[:len(x)], dz[:len(x)], mean[:len(x)], inv[:len(x)]
+	gamma, beta, s, q = gamma[:len(x)], beta[:len(x)], s[:len(x)], q[:len(x)]
 	switch a.Kind {
 	case ActIdentity:
-		for j, h := range xh {
+		for j, v := range x {
+			h := (v - mean[j]) * inv[j]
 			d := dy[j]
 			dz[j] = d
 			s[j] += d
 			q[j] += d * h
 		}
 	case ActReLU:
-		for j, h := range xh {
+		for j, v := range x {
+			h := (v - mean[j]) * inv[j]
 			d := keepIfPositive(gamma[j]*h+beta[j], dy[j])
 			dz[j] = d
 			s[j] += d
@@ -101,7 +94,8 @@ func dzRow(a Activation, xh, dy, dz, gamma, beta, s, q []float32) {
 		}
 	case ActShiftScaleReLU:
 		sc := float32(ssrScale)
-		for j, h := range xh {
+		for j, v := range x {
+			h := (v - mean[j]) * inv[j]
 			d := keepIfPositive(gamma[j]*h+beta[j], dy[j]*sc)
 			dz[j] = d
 			s[j] += d
@@ -109,7 +103,8 @@ func dzRow(a Activation, xh, dy, dz, gamma, beta, s, q []float32) {
 		}
 	case ActCELU:
 		ia := 1 / a.Alpha
-		for j, h := range xh {
+		for j, v := range x {
+			h := (v - mean[j]) * inv[j]
 			d := dy[j] * celuGrad(gamma[j]*h+beta[j], ia)
 			dz[j] = d
 			s[j] += d
@@ -119,11 +114,13 @@ func dzRow(a Activation, xh, dy, dz, gamma, beta, s, q []float32) {
 }
 
 // dxRow turns dz (in dx) into the batch-norm input gradient:
-// dx = k1*(dz - k2 - xh*k3), with k1 = gamma*invstd, k2 = mean(dz) and
-// k3 = mean(dz*xh) over the split.
-func dxRow(xh, dx, k1, k2, k3 []float32) {
-	dx, k1, k2, k3 = dx[:len(xh)], k1[:len(xh)], k2[:len(xh)], k3[:len(xh)]
-	for j, h := range xh {
+// dx = k1*(dz - k2 - xh*k3), with xh = (x-mean)*inv, k1 = gamma*invstd,
+// k2 = mean(dz) and k3 = mean(dz*xh) over the split.
+func dxRow(x, dx, mean, inv, k1, k2, k3 []float32) {
+	dx, mean, inv = dx[:len(x)], mean[:len(x)], inv[:len(x)]
+	k1, k2, k3 = k1[:len(x)], k2[:len(x)], k3[:len(x)]
+	for j, v := range x {
+		h := (v - mean[j]) * inv[j]
 		dx[j] = k1[j] * (dx[j] - k2[j] - h*k3[j])
 	}
 }

@@ -3,6 +3,7 @@ package cuda
 import (
 	"context"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 
@@ -149,5 +150,39 @@ func TestTrainUnsupportedFallsBack(t *testing.T) {
 	_, err = b.Train(context.Background(), backend.Request{Config: c, Spec: spec, Data: synthetic(t, 64, 32), Seed: 1})
 	if !errors.Is(err, ErrTrainUnsupported) {
 		t.Fatalf("got %v, want ErrTrainUnsupported", err)
+	}
+}
+
+// relDiff is max |a-b| / (max |b| + tiny) over two slices.
+func relDiff(a, b []float32) float64 {
+	var d, m float64
+	for i := range a {
+		d = max(d, math.Abs(float64(a[i])-float64(b[i])))
+		m = max(m, math.Abs(float64(b[i])))
+	}
+	return d / (m + 1e-12)
+}
+
+// The parallel whitening filters are data.WhiteningFilters up to the
+// summation order.
+func TestWhiteningFiltersMatchData(t *testing.T) {
+	set := synthetic(t, 150, 10) // 3 chunks, the last one short
+	prep, err := data.Prepare(set, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := data.WhiteningFilters(prep, 150, 0.01)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := whiteningFilters(prep.Train, 150, prep.PaddedSide(), prep.Pad, 0.01)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := relDiff(got, want); d > 1e-5 {
+		t.Errorf("filters differ from data's by %.3g", d)
+	}
+	if _, err := whiteningFilters(prep.Train, 151, prep.PaddedSide(), prep.Pad, 0.01); err == nil {
+		t.Error("151 images from 150: no error")
 	}
 }

@@ -101,8 +101,8 @@ func runSet(req backend.Request) (*data.Set, error) {
 // prepare is data.Prepare on the device: the raw bytes go up once and
 // prep_nhwc normalises, transposes and pads them in place of the host
 // (bit for bit the same values). The channel statistics are an exact
-// histogram on the host; the whitening filters are computed on the host
-// from the first WhitenImages prepared images, read back.
+// histogram on the host; the whitening filters are computed on the host's
+// cores (whiten.go) from the first WhitenImages prepared images, read back.
 func (e *engine) prepare(set *data.Set, req backend.Request) (*hostPrep, error) {
 	cfg := req.Config
 	if err := e.checkSet(set); err != nil {
@@ -163,8 +163,7 @@ func (e *engine) prepare(set *data.Set, req backend.Request) (*hostPrep, error) 
 		if err := CopyDtoH(d, imgs, e.trainX); err != nil {
 			return nil, fmt.Errorf("cuda: read back prepared images: %w", err)
 		}
-		sub := &data.Prepared{Train: imgs, TrainLabels: hp.labels[:n], Pad: hp.pad}
-		f, err := data.WhiteningFilters(sub, n, cfg.Net.WhitenEps)
+		f, err := whiteningFilters(imgs, n, e.side, hp.pad, cfg.Net.WhitenEps)
 		if err != nil {
 			return nil, fmt.Errorf("cuda: whitening filters for %s: %w", p.Name, err)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 
 	"speedrun/backend"
 )
@@ -170,3 +171,28 @@ var _ backend.Backend = (*Backend)(nil)
 // ErrTrainUnsupported is wrapped by Train's error for a config the GPU
 // engine does not cover (see Supports); the caller may fall back to cpu.
 var ErrTrainUnsupported = errors.New("cuda: this config is not supported by the GPU engine; use --backend cpu")
+
+// Versions names the driver and libraries loaded (runner.Versioner),
+// recorded in every run's provenance, e.g. "CUDA driver 13000 (libcuda.so.1);
+// cuBLAS 130101 (...); cuDNN 92400 (...)".
+func (b *Backend) Versions() string {
+	var parts []string
+	_ = b.Do(context.Background(), func() error {
+		if v, err := b.Driver.Version(); err == nil {
+			parts = append(parts, fmt.Sprintf("CUDA driver %d (%s)", v, b.Driver.Path))
+		}
+		if b.BLAS != nil {
+			if h, err := b.BLAS.Create(); err == nil {
+				if v, err := b.BLAS.Version(h); err == nil {
+					parts = append(parts, fmt.Sprintf("cuBLAS %d (%s)", v, b.BLAS.Path))
+				}
+				b.BLAS.Destroy(h)
+			}
+		}
+		if b.DNN != nil {
+			parts = append(parts, fmt.Sprintf("cuDNN %d (%s)", b.DNN.Version(), b.DNN.Path))
+		}
+		return nil
+	})
+	return strings.Join(parts, "; ")
+}

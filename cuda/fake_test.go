@@ -434,3 +434,13 @@ func checkGemm(t *testing.T, name string, got, A, B []float32, m, n, k int) {
 		}
 	}
 }
+
+func TestVersions(t *testing.T) {
+	b := fakeBackend(t)
+	dir := fakeLibs(t)
+	want := "CUDA driver 13000 (" + filepath.Join(dir, "libcuda.so.1") + "); cuBLAS 130101 (" + filepath.Join(dir, "libcublas.so.13") +
+		"); cuDNN 92400 (" + filepath.Join(dir, "libcudnn.so.9") + ")"
+	if got := b.Versions(); got != want {
+		t.Errorf("Versions() = %q, want %q", got, want)
+	}
+}

@@ -135,8 +135,9 @@ func TestSupports(t *testing.T) {
 	}
 }
 
-// New finds the (fake) device and keeps it; a config the engine does not
-// cover fails in Train with ErrTrainUnsupported, before any device work.
+// New finds the (fake) device and keeps it, without Options.Checks too;
+// a config the engine does not cover fails in Train with
+// ErrTrainUnsupported, before any device work.
 func TestTrainUnsupportedFallsBack(t *testing.T) {
 	o := fakeOpts(fakeLibs(t))
 	o.Checks = false
@@ -145,6 +146,9 @@ func TestTrainUnsupportedFallsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
+	if err := Available(o); err != nil || !strings.Contains(b.Device(), "Fake GPU") {
+		t.Errorf("Available: %v; device %q", err, b.Device())
+	}
 	c, spec := tinyConfig(t, 8, "p8.s10", 64, 32)
 	c.Train.Optimizer = "lars"
 	_, err = b.Train(context.Background(), backend.Request{Config: c, Spec: spec, Data: synthetic(t, 64, 32), Seed: 1})

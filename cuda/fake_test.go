@@ -92,24 +92,6 @@ func TestNoDriverError(t *testing.T) {
 	}
 }
 
-// Without Options.Checks, New opens the device for training just the
-// same (TestTrainUnsupportedFallsBack covers configs it cannot train).
-func TestNewWithoutChecks(t *testing.T) {
-	o := fakeOpts(fakeLibs(t))
-	o.Checks = false
-	b, err := New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	if !strings.Contains(b.Device(), "Fake GPU") {
-		t.Errorf("device %q", b.Device())
-	}
-	if err := Available(o); err != nil {
-		t.Errorf("Available: %v", err)
-	}
-}
-
 func TestMissingSymbol(t *testing.T) {
 	dir := fakeLibs(t)
 	_, err := OpenDriver(fakeOpts(filepath.Join(dir, "broken")))

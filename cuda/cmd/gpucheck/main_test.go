@@ -112,7 +112,7 @@ func TestTrainLines(t *testing.T) {
 	dir := fakeLibs(t)
 	var out bytes.Buffer
 	args := []string{"train", "-lib-path", dir, "-config", "../../../experiments.toml", "-variant", "p4.s10", "-data", "synthetic",
-		"-train-size", "40", "-test-size", "20", "-epochs", "1", "-batch", "16", "-width", "0.0625", "-prec", "f32", "-seeds", "3,4"}
+		"-train-size", "16", "-test-size", "10", "-epochs", "1", "-batch", "8", "-width", "0.0625", "-prec", "f32", "-seeds", "3,4"}
 	if err := run(context.Background(), args, &out); err != nil {
 		t.Fatal(err)
 	}

@@ -151,11 +151,7 @@ func newEngine(b *Backend, cfg stages.Config, spec *model.Spec, prec Prec, sh en
 			}
 		}
 	}
-	if e.wsBytes > 0 {
-		if e.ws, err = e.alloc("cudnn workspace", e.wsBytes); err != nil {
-			return e, err
-		}
-	}
+	// The workspace may have moved while it grew: every call uses the last.
 	for _, c := range e.convs {
 		c.fwd.Space, c.bwdD.Space, c.bwdF.Space = e.ws, e.ws, e.ws
 	}
@@ -300,8 +296,7 @@ func (e *engine) dtype() int {
 }
 
 // newConv makes layer i's descriptors at batch n and picks its
-// algorithms: cuDNN's heuristic ranking, first that works within
-// wsLimit, its workspace asked for by size before any call uses it.
+// algorithms (choose).
 func (e *engine) newConv(i, n int) error {
 	key := [2]int{i, n}
 	if e.convs[key] != nil {
@@ -330,47 +325,97 @@ func (e *engine) newConv(i, n int) error {
 	if c.c, err = dn.Conv2d(cv.Pad, cv.Stride, DNNFloat, math); err != nil {
 		return err
 	}
+	// Trial calls run on the arena's (not yet meaningful) buffers: the
+	// full-batch buffers hold any batch n.
+	in0 := l.Inputs[0]
+	x, y, dy, dx := e.out(in0), e.out(i), e.grad(i), e.grad(in0)
+	w, dw := e.convW(e.params, i), e.param(e.grads, l.Params[0])
+	if e.prec == BF16 {
+		dw = e.lowG.Add(2 * e.pl.Params[l.Params[0]].Off)
+	}
 	perf, err := dn.ForwardAlgos(e.hd, c.x, c.w, c.c, c.y)
 	if err != nil {
 		return err
 	}
-	if c.fwd.Algo, err = pickAlgo(perf, "forward"); err != nil {
-		return err
-	}
-	if c.fwd.Bytes, err = dn.ForwardWorkspace(e.hd, c.x, c.w, c.c, c.y, c.fwd.Algo); err != nil {
+	c.fwd, err = e.choose(perf, "forward",
+		func(a int) (int, error) { return dn.ForwardWorkspace(e.hd, c.x, c.w, c.c, c.y, a) },
+		func(wk ConvWork) error { return dn.Forward(e.hd, 1, c.x, x, c.w, w, c.c, wk, 0, c.y, y) })
+	if err != nil {
 		return err
 	}
 	if perf, err = dn.BackwardDataAlgos(e.hd, c.w, c.y, c.c, c.x); err != nil {
 		return err
 	}
-	if c.bwdD.Algo, err = pickAlgo(perf, "backward data"); err != nil {
-		return err
-	}
-	if c.bwdD.Bytes, err = dn.BackwardDataWorkspace(e.hd, c.w, c.y, c.c, c.x, c.bwdD.Algo); err != nil {
+	c.bwdD, err = e.choose(perf, "backward data",
+		func(a int) (int, error) { return dn.BackwardDataWorkspace(e.hd, c.w, c.y, c.c, c.x, a) },
+		func(wk ConvWork) error { return dn.BackwardData(e.hd, 1, c.w, w, c.y, dy, c.c, wk, 0, c.x, dx) })
+	if err != nil {
 		return err
 	}
 	if perf, err = dn.BackwardFilterAlgos(e.hd, c.x, c.y, c.c, c.w); err != nil {
 		return err
 	}
-	if c.bwdF.Algo, err = pickAlgo(perf, "backward filter"); err != nil {
-		return err
-	}
-	if c.bwdF.Bytes, err = dn.BackwardFilterWorkspace(e.hd, c.x, c.y, c.c, c.w, c.bwdF.Algo); err != nil {
-		return err
-	}
-	e.wsBytes = max(e.wsBytes, c.fwd.Bytes, c.bwdD.Bytes, c.bwdF.Bytes)
-	return nil
+	c.bwdF, err = e.choose(perf, "backward filter",
+		func(a int) (int, error) { return dn.BackwardFilterWorkspace(e.hd, c.x, c.y, c.c, c.w, a) },
+		func(wk ConvWork) error { return dn.BackwardFilter(e.hd, 1, c.x, x, c.y, dy, c.c, wk, 0, c.w, dw) })
+	return err
 }
 
-// pickAlgo takes cuDNN's best-ranked algorithm that is supported and
-// within wsLimit.
-func pickAlgo(perf []ConvAlgoPerf, dir string) (int, error) {
+// choose takes cuDNN's ranked algorithms in order and keeps the first
+// that is supported, fits wsLimit and runs: the heuristics can rank an
+// algorithm that then refuses the descriptors. Its workspace size is
+// asked for, and the shared workspace grown to it, before the trial call.
+func (e *engine) choose(perf []ConvAlgoPerf, dir string, ws func(algo int) (int, error), run func(ConvWork) error) (ConvWork, error) {
+	var errs []error
 	for _, p := range perf {
-		if p.Status == 0 && p.Workspace <= wsLimit {
-			return p.Algo, nil
+		if p.Status != 0 || p.Workspace > wsLimit {
+			continue
 		}
+		n, err := ws(p.Algo)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("algo %d workspace: %w", p.Algo, err))
+			continue
+		}
+		if err := e.growWS(n); err != nil {
+			return ConvWork{}, err
+		}
+		wk := ConvWork{Algo: p.Algo, Space: e.ws, Bytes: n}
+		if err := run(wk); err != nil {
+			errs = append(errs, fmt.Errorf("algo %d: %w", p.Algo, err))
+			continue
+		}
+		return wk, nil
 	}
-	return 0, fmt.Errorf("no usable %s algorithm among %d", dir, len(perf))
+	return ConvWork{}, fmt.Errorf("no %s algorithm runs (%d ranked): %w", dir, len(perf), errors.Join(errs...))
+}
+
+// growWS makes the shared cuDNN workspace at least n bytes.
+func (e *engine) growWS(n int) error {
+	if n <= e.wsBytes {
+		return nil
+	}
+	if e.ws != 0 {
+		// Trial calls may still use the old one.
+		if err := e.d.Synchronize(); err != nil {
+			return err
+		}
+		for j, m := range e.mem {
+			if m.p == e.ws {
+				e.mem = append(e.mem[:j], e.mem[j+1:]...)
+				break
+			}
+		}
+		if err := e.d.Free(e.ws); err != nil {
+			return err
+		}
+		e.ws = 0
+	}
+	p, err := e.alloc("cudnn workspace", n)
+	if err != nil {
+		return err
+	}
+	e.ws, e.wsBytes = p, n
+	return nil
 }
 
 // close frees everything; safe on a partly built engine.

@@ -190,3 +190,44 @@ func TestWhiteningFiltersMatchData(t *testing.T) {
 		t.Error("151 images from 150: no error")
 	}
 }
+
+// An algorithm that cuDNN ranks but then refuses is passed over for the
+// next one (the fake ranks algorithm 1, then 0).
+func TestConvAlgorithmFallback(t *testing.T) {
+	c, spec := tinyConfig(t, 4, "p4.s10", 16, 8)
+	for _, refuse := range []string{"", "1"} {
+		t.Setenv("FAKECUDNN_REFUSE_ALGO", refuse)
+		o := fakeOpts(fakeLibs(t))
+		o.Precision = "f32"
+		b, err := New(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = b.Do(context.Background(), func() error {
+			e, err := newEngine(b, c, spec, F32, engineShape{trainN: 16, testN: 8, pad: 4, batches: []int{8}})
+			if err != nil {
+				return err
+			}
+			defer e.close()
+			want := 1
+			if refuse == "1" {
+				want = 0
+			}
+			for k, cc := range e.convs {
+				if cc.fwd.Algo != want || cc.bwdD.Algo != want || cc.bwdF.Algo != want {
+					t.Errorf("refuse %q: layer %d batch %d uses algorithms %d/%d/%d, want %d", refuse, k[0], k[1], cc.fwd.Algo, cc.bwdD.Algo, cc.bwdF.Algo, want)
+				}
+			}
+			// The fake checks each call's workspace against its size; the
+			// shared one grew for the refused trial and stays.
+			if e.wsBytes != 4096 || e.ws == 0 {
+				t.Errorf("refuse %q: workspace %d bytes at %#x, want 4096", refuse, e.wsBytes, e.ws)
+			}
+			return nil
+		})
+		b.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -3,6 +3,8 @@
 // accumulation, rounded to nearest even) with one data type throughout;
 // anything else answers CUDNN_STATUS_NOT_SUPPORTED. Every call checks that
 // the workspace it gets is the size its Get*WorkspaceSize reported.
+// FAKECUDNN_REFUSE_ALGO=N makes every call with algorithm N answer
+// CUDNN_STATUS_NOT_SUPPORTED, as real cuDNN can for a ranked algorithm.
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +65,11 @@ static st ws(int algo, size_t *n) { *n = 4096 * (size_t)algo; return 0; }
 st cudnnGetConvolutionForwardWorkspaceSize(void *h, void *x, void *w, void *c, void *y, int algo, size_t *n) { return ws(algo, n); }
 st cudnnGetConvolutionBackwardDataWorkspaceSize(void *h, void *w, void *dy, void *c, void *dx, int algo, size_t *n) { return ws(algo, n); }
 st cudnnGetConvolutionBackwardFilterWorkspaceSize(void *h, void *x, void *dy, void *c, void *dw, int algo, size_t *n) { return ws(algo, n); }
+
+static int refused(int algo) {
+	const char *e = getenv("FAKECUDNN_REFUSE_ALGO");
+	return e && atoi(e) == algo;
+}
 
 static int ok(struct tensor *x, struct tensor *w, struct tensor *y) {
 	return (x->dt == 0 || x->dt == 9) && w->dt == x->dt && y->dt == x->dt && x->fmt <= 1 && w->fmt <= 1 && y->fmt <= 1;
@@ -127,6 +134,7 @@ static void run(int mode, struct tensor *xd, void *x, struct tensor *wd, void *w
 st cudnnConvolutionForward(void *h, const float *alpha, struct tensor *xd, void *x, struct tensor *wd, void *w,
 			   struct conv *c, int algo, void *ws, size_t wss, const float *beta, struct tensor *yd, float *y) {
 	if (!ok(xd, wd, yd)) return 3000;
+	if (refused(algo)) return 3000;
 	if ((size_t)algo * 4096 > wss) return 2000;
 	run(0, xd, x, wd, w, c, yd, y, *alpha, *beta);
 	return 0;
@@ -134,6 +142,7 @@ st cudnnConvolutionForward(void *h, const float *alpha, struct tensor *xd, void 
 st cudnnConvolutionBackwardData(void *h, const float *alpha, struct tensor *wd, float *w, struct tensor *dyd, float *dy,
 				struct conv *c, int algo, void *ws, size_t wss, const float *beta, struct tensor *dxd, float *dx) {
 	if (!ok(dxd, wd, dyd)) return 3000;
+	if (refused(algo)) return 3000;
 	if ((size_t)algo * 4096 > wss) return 2000;
 	run(1, dxd, dx, wd, w, c, dyd, dy, *alpha, *beta);
 	return 0;
@@ -141,6 +150,7 @@ st cudnnConvolutionBackwardData(void *h, const float *alpha, struct tensor *wd, 
 st cudnnConvolutionBackwardFilter(void *h, const float *alpha, struct tensor *xd, float *x, struct tensor *dyd, float *dy,
 				  struct conv *c, int algo, void *ws, size_t wss, const float *beta, struct tensor *dwd, float *dw) {
 	if (!ok(xd, dwd, dyd)) return 3000;
+	if (refused(algo)) return 3000;
 	if ((size_t)algo * 4096 > wss) return 2000;
 	run(2, xd, x, dwd, dw, c, dyd, dy, *alpha, *beta);
 	return 0;

@@ -258,7 +258,9 @@ func tuneChart(rds []runData, stage int) (string, *plots.Figure, error) {
 }
 
 // stressChart is E7.1: training accuracy against lambda (log axis), one
-// line per run, the diverged ones marked in the legend.
+// line per run; a run that diverged gets a vertical line at the lambda of
+// the epoch it diverged in (that epoch never finished, so it has no
+// accuracy), and one that died (collapsed) is marked "(dead)".
 func stressChart(rds []runData, stage int) (string, *plots.Figure, error) {
 	title := fmt.Sprintf("E7.1 LR stress test (stage %d): train accuracy against lambda", stage)
 	var series []plots.Series
@@ -271,15 +273,22 @@ func stressChart(rds []runData, stage int) (string, *plots.Figure, error) {
 		if err := json.Unmarshal([]byte(s), &m); err != nil {
 			return title, nil, fmt.Errorf("run %d stress: %w", rd.run.ID, err)
 		}
-		name := fmt.Sprintf("%s %s (%s)", rd.run.Variant, rd.run.Profile, m.BN)
-		if m.Diverged {
-			name += fmt.Sprintf(" NaN at epoch %d", m.DivergedEpoch)
+		// Legend entries are cut at about 26 characters.
+		name := fmt.Sprintf("%s run %d", rd.run.Variant, rd.run.ID)
+		if m.Collapsed {
+			name += " (dead)"
 		}
 		ser := plots.Series{Name: name, Points: true}
 		for _, e := range m.Epochs {
 			ser.X, ser.Y = append(ser.X, float64(e.LR)), append(ser.Y, float64(e.TrainAcc))
 		}
-		series = append(series, ser)
+		if len(ser.X) > 0 {
+			series = append(series, ser)
+		}
+		if x := float64(m.DivergedLR); m.Diverged && x > 0 {
+			series = append(series, plots.Series{Name: fmt.Sprintf("run %d diverged, epoch %d", rd.run.ID, m.DivergedEpoch),
+				X: []float64{x, x}, Y: []float64{0, 1}})
+		}
 	}
 	if len(series) == 0 {
 		return title, nil, plots.ErrNoData

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"speedrun/backend"
+	"speedrun/data"
+	"speedrun/stages"
 )
 
 // scriptedBackend is a test double that reports a scripted loss per step
@@ -41,17 +43,29 @@ func (b *scriptedBackend) Train(ctx context.Context, req backend.Request) (backe
 }
 
 // TestStressRecordsDivergence checks how E7.1 records a run: a NaN
-// reported by the engine and a loss beyond fp16's range both end the run
-// as diverged in the right epoch; a finite run is not diverged.
+// reported by the engine and a loss summed over the batch beyond fp16's
+// range both end the run as diverged in the right epoch; a finite run is
+// not diverged, and one whose loss sits at ln 10 to the end is recorded
+// as collapsed from that epoch, not as diverged.
 func TestStressRecordsDivergence(t *testing.T) {
 	e := newSmokeEnv(t)
 	cfg, err := e.reg.Resolve(7, "p7.e1.nobn", "smoke")
 	if err != nil {
 		t.Fatal(err)
 	}
-	steps, err := stepsPerEpoch(cfg, e.set)
+	bs, err := stepBatches(cfg, e.set)
 	if err != nil {
 		t.Fatal(err)
+	}
+	steps, epochs := bs.perEpoch, stretchRamp(cfg, bs.perEpoch).Train.Epochs
+	// from returns a loss of v from step k on and 2.3 before.
+	from := func(k int, v float64) func(int) float64 {
+		return func(i int) float64 {
+			if i >= k {
+				return v
+			}
+			return 2.3
+		}
 	}
 	for _, c := range []struct {
 		name      string
@@ -59,11 +73,16 @@ func TestStressRecordsDivergence(t *testing.T) {
 		diverged  bool
 		epoch     int
 		epochsRec int
+		collapsed int // epoch, 0 = not collapsed
 	}{
-		{"finite", &scriptedBackend{loss: func(int) float64 { return 2.3 }}, false, 0, 25},
-		{"engine NaN", &scriptedBackend{loss: func(int) float64 { return 2.3 }, diverged: 5}, true, 5, 4},
-		{"fp16 overflow", &scriptedBackend{loss: func(k int) float64 { return map[bool]float64{true: 7e4, false: 2.3}[k >= 3*steps+2] }}, true, 4, 3},
-		{"inf", &scriptedBackend{loss: func(k int) float64 { return map[bool]float64{true: math.Inf(1), false: 2.3}[k >= 2] }}, true, 1, 0},
+		{"finite", &scriptedBackend{loss: from(1, 2.3)}, false, 0, epochs, 0},
+		{"engine NaN", &scriptedBackend{loss: from(1, 2.3), diverged: 5}, true, 5, 4, 0},
+		{"fp16 overflow", &scriptedBackend{loss: from(3*steps+2, 7e4)}, true, 4, 3, 0},
+		{"batch sum overflows", &scriptedBackend{loss: from(2*steps+1, 1.01*fp16Max/float64(bs.size))}, true, 3, 2, 0},
+		{"batch sum fits", &scriptedBackend{loss: from(2*steps+1, 0.99*fp16Max/float64(bs.size))}, false, 0, epochs, 0},
+		{"inf", &scriptedBackend{loss: from(2, math.Inf(1))}, true, 1, 0, 0},
+		{"collapsed", &scriptedBackend{loss: from(2*steps+1, math.Ln10)}, false, 0, epochs, 3},
+		{"recovered", &scriptedBackend{loss: func(k int) float64 { return map[bool]float64{true: math.Ln10, false: 2.2}[k <= epochs*steps-steps] }}, false, 0, epochs, 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			c.be.steps = steps
@@ -80,17 +99,65 @@ func TestStressRecordsDivergence(t *testing.T) {
 			if c.diverged != math.IsNaN(out.Accuracy) {
 				t.Errorf("accuracy %g with diverged %v", out.Accuracy, out.Diverged)
 			}
-			ms, err := stored(context.Background(), e.db, id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var m stressResult
-			if err := json.Unmarshal([]byte(ms["stress"]), &m); err != nil {
-				t.Fatal(err)
-			}
+			m := e.storedStress(t, id)
 			if m.Diverged != c.diverged || m.DivergedEpoch != c.epoch || len(m.Epochs) != c.epochsRec {
 				t.Errorf("stored %+v, want diverged %v at %d with %d epochs", m, c.diverged, c.epoch, c.epochsRec)
 			}
+			if m.Collapsed != (c.collapsed > 0) || m.CollapsedEpoch != c.collapsed {
+				t.Errorf("collapsed %v at %d, want at %d", m.Collapsed, m.CollapsedEpoch, c.collapsed)
+			}
 		})
 	}
+}
+
+// TestStepBatches checks the batch size of every step, with and without
+// a short last batch.
+func TestStepBatches(t *testing.T) {
+	for _, c := range []struct {
+		n, bs int
+		drop  bool
+		want  batches
+	}{
+		{512, 128, false, batches{4, 128, 128}},
+		{8000, 256, false, batches{32, 256, 64}},
+		{8000, 256, true, batches{31, 256, 256}},
+		{100, 512, false, batches{1, 100, 100}},
+	} {
+		var cfg stages.Config
+		cfg.Train.BatchSize, cfg.Train.DropLast = c.bs, c.drop
+		cfg.Data.TrainSize = c.n
+		set, err := data.Synthetic(data.SyntheticOptions{Train: c.n, Test: 10, Seed: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := stepBatches(cfg, set)
+		if err != nil || got != c.want {
+			t.Errorf("%d images, batch %d, drop %v: %+v %v, want %+v", c.n, c.bs, c.drop, got, err, c.want)
+			continue
+		}
+		for k := 1; k <= 2*got.perEpoch; k++ {
+			e, n := got.of(k)
+			wantN := got.size
+			if k%got.perEpoch == 0 {
+				wantN = got.last
+			}
+			if e != (k-1)/got.perEpoch+1 || n != wantN {
+				t.Errorf("%+v: step %d in epoch %d with %d examples, want %d with %d", got, k, e, n, (k-1)/got.perEpoch+1, wantN)
+			}
+		}
+	}
+}
+
+// storedStress reads the stress measurement of run id.
+func (e *smokeEnv) storedStress(t *testing.T, id int64) stressResult {
+	t.Helper()
+	ms, err := stored(context.Background(), e.db, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m stressResult
+	if err := json.Unmarshal([]byte(ms["stress"]), &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

@@ -60,8 +60,9 @@
 //     (gpucheck kernels compares each with its Go reference);
 //   - real cuDNN on these descriptors: that the legacy API offers an NHWC
 //     bf16 algorithm for every layer (the 3-channel whitening conv and the
-//     27-channel 1x1 conv included), the algorithms and workspaces chosen,
-//     and bf16 accuracy end to end;
+//     27-channel 1x1 conv included), the algorithms the set-up's timed
+//     trials choose among cuDNN's ranked candidates, and bf16 accuracy end
+//     to end;
 //   - cuBLAS Sgemm for the linear head on the device;
 //   - the legacy-default-stream ordering of cuDNN, cuBLAS, our launches
 //     and cuMemcpyDtoD, and the CUDA-event timing;

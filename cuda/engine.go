@@ -3,6 +3,7 @@ package cuda
 import (
 	"errors"
 	"fmt"
+	"math"
 
 	"speedrun/cuda/kernels"
 	"speedrun/model"
@@ -318,11 +319,11 @@ func (e *engine) newConv(i, n int) error {
 	if c.w, err = dn.Filter4d(dt, DNNTensorNHWC, cv.Out, cv.In, cv.K, cv.K); err != nil {
 		return err
 	}
-	math := DNNTensorOp
+	mathType := DNNTensorOp
 	if e.prec == F32 {
-		math = DNNFMAMath // no TF32: fp32 means fp32
+		mathType = DNNFMAMath // no TF32: fp32 means fp32
 	}
-	if c.c, err = dn.Conv2d(cv.Pad, cv.Stride, DNNFloat, math); err != nil {
+	if c.c, err = dn.Conv2d(cv.Pad, cv.Stride, DNNFloat, mathType); err != nil {
 		return err
 	}
 	// Trial calls run on the arena's (not yet meaningful) buffers: the
@@ -361,12 +362,15 @@ func (e *engine) newConv(i, n int) error {
 	return err
 }
 
-// choose takes cuDNN's ranked algorithms in order and keeps the first
-// that is supported, fits wsLimit and runs: the heuristics can rank an
-// algorithm that then refuses the descriptors. Its workspace size is
-// asked for, and the shared workspace grown to it, before the trial call.
+// choose runs every algorithm cuDNN ranks as supported within wsLimit
+// and keeps the fastest that runs (what cudnn.benchmark does in PyTorch;
+// ties keep the better-ranked): the heuristics' first pick is often not
+// the fastest, and can even refuse the descriptors. Each workspace size is
+// asked for, and the shared workspace grown to it, before the trial.
 func (e *engine) choose(perf []ConvAlgoPerf, dir string, ws func(algo int) (int, error), run func(ConvWork) error) (ConvWork, error) {
+	const reps = 3
 	var errs []error
+	best, bestMS := ConvWork{Algo: -1}, float32(math.Inf(1))
 	for _, p := range perf {
 		if p.Status != 0 || p.Workspace > wsLimit {
 			continue
@@ -380,13 +384,37 @@ func (e *engine) choose(perf []ConvAlgoPerf, dir string, ws func(algo int) (int,
 			return ConvWork{}, err
 		}
 		wk := ConvWork{Algo: p.Algo, Space: e.ws, Bytes: n}
-		if err := run(wk); err != nil {
+		if err := run(wk); err != nil { // the trial, and a warm-up
 			errs = append(errs, fmt.Errorf("algo %d: %w", p.Algo, err))
 			continue
 		}
-		return wk, nil
+		if err := e.d.Record(e.ev[0], e.s); err != nil {
+			return ConvWork{}, err
+		}
+		for range reps {
+			if err := run(wk); err != nil {
+				return ConvWork{}, fmt.Errorf("algo %d: %w", p.Algo, err)
+			}
+		}
+		if err := e.d.Record(e.ev[1], e.s); err != nil {
+			return ConvWork{}, err
+		}
+		if err := e.d.SyncEvent(e.ev[1]); err != nil {
+			return ConvWork{}, err
+		}
+		ms, err := e.d.Elapsed(e.ev[0], e.ev[1])
+		if err != nil {
+			return ConvWork{}, err
+		}
+		if ms < bestMS {
+			best, bestMS = wk, ms
+		}
 	}
-	return ConvWork{}, fmt.Errorf("no %s algorithm runs (%d ranked): %w", dir, len(perf), errors.Join(errs...))
+	if best.Algo < 0 {
+		return ConvWork{}, fmt.Errorf("no %s algorithm runs (%d ranked): %w", dir, len(perf), errors.Join(errs...))
+	}
+	best.Space = e.ws
+	return best, nil
 }
 
 // growWS makes the shared cuDNN workspace at least n bytes.

@@ -332,3 +332,42 @@ func (f finishing) Train(ctx context.Context, req backend.Request) (backend.Resu
 	req.Config.Variant = "ok"
 	return f.fakeBackend.Train(ctx, req)
 }
+
+// namedFake is a fakeBackend under another name.
+type namedFake struct {
+	fakeBackend
+	name string
+}
+
+func (n *namedFake) Name() string   { return n.name }
+func (n *namedFake) Device() string { return n.name + " device" }
+
+// TestSweepChooser: under a backend.Chooser (--backend auto) each run is
+// trained by, and records, the engine chosen for its config.
+func TestSweepChooser(t *testing.T) {
+	ctx := context.Background()
+	gpu, cpu := &namedFake{name: "cuda"}, &namedFake{name: "cpu"}
+	fb := &backend.Fallback{Primary: gpu, Secondary: cpu, Supports: func(cfg stages.Config, _ *model.Spec) error {
+		if cfg.Variant == "ok2" {
+			return errors.New("unsupported here")
+		}
+		return nil
+	}}
+	r := newTestRunner(t, filepath.Join(t.TempDir(), "r.sqlite"), fb)
+	if _, err := r.Sweep(ctx, plan(t, 1, "ok", "ok2")); err != nil {
+		t.Fatal(err)
+	}
+	runs, err := r.DB.Runs(ctx, results.Filter{})
+	if err != nil || len(runs) != 2 {
+		t.Fatalf("runs: %d, %v", len(runs), err)
+	}
+	for _, run := range runs {
+		want := map[string]string{"ok": "cuda", "ok2": "cpu"}[run.Variant]
+		if run.Status != results.StatusDone || run.Backend != want || run.Device != want+" device" {
+			t.Errorf("%s: status %s backend %q device %q, want done on %s", run.Variant, run.Status, run.Backend, run.Device, want)
+		}
+	}
+	if gpu.trained.Load() != 1 || cpu.trained.Load() != 1 {
+		t.Errorf("trained: cuda %d, cpu %d; want 1 each", gpu.trained.Load(), cpu.trained.Load())
+	}
+}

@@ -144,11 +144,17 @@ func (r *Runner) run(ctx context.Context, c Cell, label string) (Outcome, error)
 	}
 	seed := Seed(c.Hash, c.Repeat, r.Seed, r.HaveSeed)
 	p := r.Provenance
+	// The engine that trains this cell: under --backend auto, the GPU for
+	// the configs it supports and the CPU for the rest.
+	be := r.Backend
+	if ch, ok := be.(backend.Chooser); ok {
+		be = ch.For(c.Config)
+	}
 	st := results.Start{
 		Cell: results.Cell{Stage: c.Config.Stage, Variant: c.Config.Variant, Profile: c.Config.Profile,
 			Repeat: c.Repeat, ConfigHash: c.Hash, DataSum: ds.Checksum},
 		Seed: seed, ConfigJSON: string(cfgJSON), Dataset: ds.Name,
-		Host: p.Host, Backend: r.Backend.Name(), Device: r.Backend.Device(),
+		Host: p.Host, Backend: be.Name(), Device: be.Device(),
 		GitRev: p.GitRev, GitDirty: p.GitDirty, GoVersion: p.GoVersion, LibVersion: p.LibVersion,
 	}
 	id, ok, err := r.DB.Claim(ctx, st, r.Owner, r.Lease)
@@ -161,7 +167,7 @@ func (r *Runner) run(ctx context.Context, c Cell, label string) (Outcome, error)
 		r.Log.Debug("skip: finished or running elsewhere", "cell", c.String())
 		return out, nil
 	}
-	r.Log.Info("run", "cell", label, "run_id", id, "seed", seed, "config", shortHash(c.Hash), "data", ds.Name, "backend", r.Backend.Name())
+	r.Log.Info("run", "cell", label, "run_id", id, "seed", seed, "config", shortHash(c.Hash), "data", ds.Name, "backend", be.Name())
 
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -179,7 +185,7 @@ func (r *Runner) run(ctx context.Context, c Cell, label string) (Outcome, error)
 		// A network that does not build fails its own run, not the sweep.
 		trainErr = fmt.Errorf("network: %w", err)
 	} else {
-		res, trainErr = train(runCtx, r.Backend, backend.Request{Config: c.Config, Spec: spec, Data: ds, Seed: seed, Observer: rec})
+		res, trainErr = train(runCtx, be, backend.Request{Config: c.Config, Spec: spec, Data: ds, Seed: seed, Observer: rec})
 	}
 	hbStop()
 	prog.done()
@@ -187,7 +193,7 @@ func (r *Runner) run(ctx context.Context, c Cell, label string) (Outcome, error)
 	o := results.Outcome{
 		PreprocessSeconds: res.PreprocessSeconds, TrainSeconds: res.TrainSeconds, EvalSeconds: res.EvalSeconds,
 		TestAcc: res.TestAcc, TTAAcc: res.TTAAcc, TestLoss: res.TestLoss, PeakRSSBytes: res.PeakRSSBytes,
-		Device: r.Backend.Device(), CPUSeconds: processCPU() - cpu0, LoadStart: load,
+		Device: be.Device(), CPUSeconds: processCPU() - cpu0, LoadStart: load,
 	}
 	cause := context.Cause(runCtx)
 	switch {

@@ -14,7 +14,7 @@ import (
 var errNoCUDA = errors.New("no CUDA driver found (libcuda.so.1 not loadable)")
 
 // openBackend selects the training engine: "cpu", "cuda", or "auto" (cuda
-// when a driver loads, else cpu). extra names further backends; only the
+// when a driver loads, for the configs it supports, and cpu for the rest). extra names further backends; only the
 // test binary passes any (a test double, backend_fake_test.go).
 func openBackend(name string, extra map[string]func() (backend.Backend, error)) (backend.Backend, error) {
 	if open, ok := extra[name]; ok {
@@ -34,10 +34,17 @@ func openBackend(name string, extra map[string]func() (backend.Backend, error)) 
 		}
 		return b, nil
 	case "auto", "":
-		if b, err := newCUDA(); err == nil {
-			return b, nil
+		g, err := newCUDA()
+		if err != nil {
+			return openBackend("cpu", nil)
 		}
-		return openBackend("cpu", nil)
+		c, err := openBackend("cpu", nil)
+		if err != nil {
+			return nil, err
+		}
+		// The GPU engine covers the speed stages' networks; the rest
+		// (LARS, per-layer statistics, the post-7 nets) train on the CPU.
+		return &backend.Fallback{Primary: g, Secondary: c, Supports: cuda.Supports}, nil
 	default:
 		return nil, usageErr(fmt.Errorf("--backend %q: want auto, cpu or cuda", name))
 	}

@@ -1,0 +1,62 @@
+package backend
+
+import (
+	"context"
+	"strings"
+
+	"speedrun/model"
+	"speedrun/stages"
+)
+
+// Chooser is a Backend that picks, per config, the engine that trains it.
+// The runner asks it before a run starts, so the run records the engine
+// that actually trained it.
+type Chooser interface {
+	Backend
+	For(cfg stages.Config) Backend
+}
+
+// Fallback trains on Primary every config Primary supports and the rest on
+// Secondary: the runner's "auto" mode, where the GPU engine covers the speed
+// stages' networks and the CPU engine everything else.
+type Fallback struct {
+	Primary, Secondary Backend
+	// Supports reports whether Primary trains cfg with spec (nil: yes).
+	Supports func(cfg stages.Config, spec *model.Spec) error
+}
+
+// For returns the backend that trains cfg. A network that does not build
+// goes to Primary, whose run then fails with the build error.
+func (f *Fallback) For(cfg stages.Config) Backend {
+	spec, err := model.Build(cfg.Net)
+	if err != nil || f.Supports(cfg, spec) == nil {
+		return f.Primary
+	}
+	return f.Secondary
+}
+
+// Name is Primary's; Chooser users record For(cfg).Name() per run.
+func (f *Fallback) Name() string { return f.Primary.Name() }
+
+// Device is Primary's.
+func (f *Fallback) Device() string { return f.Primary.Device() }
+
+// Train runs req on the backend that supports it (analysis runs hand their
+// inner trainings here without asking For).
+func (f *Fallback) Train(ctx context.Context, req Request) (Result, error) {
+	if req.Spec != nil && f.Supports(req.Config, req.Spec) != nil {
+		return f.Secondary.Train(ctx, req)
+	}
+	return f.Primary.Train(ctx, req)
+}
+
+// Versions names both engines' kernel libraries, for the run provenance.
+func (f *Fallback) Versions() string {
+	var vs []string
+	for _, b := range []Backend{f.Primary, f.Secondary} {
+		if v, ok := b.(interface{ Versions() string }); ok && v.Versions() != "" {
+			vs = append(vs, v.Versions())
+		}
+	}
+	return strings.Join(vs, "; ")
+}

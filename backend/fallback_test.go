@@ -1,0 +1,66 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"speedrun/model"
+	"speedrun/stages"
+)
+
+type named struct {
+	name   string
+	trains int
+}
+
+func (n *named) Name() string   { return n.name }
+func (n *named) Device() string { return n.name + "-device" }
+func (n *named) Train(context.Context, Request) (Result, error) {
+	n.trains++
+	return Result{}, nil
+}
+
+func TestFallback(t *testing.T) {
+	errNo := errors.New("unsupported")
+	gpu, cpu := &named{name: "cuda"}, &named{name: "cpu"}
+	f := &Fallback{Primary: gpu, Secondary: cpu, Supports: func(cfg stages.Config, _ *model.Spec) error {
+		if cfg.Train.Optimizer == "lars" {
+			return errNo
+		}
+		return nil
+	}}
+	net := model.Net{Name: "resnet9", Width: 0.125, BN: "bn", BNScaleInit: "one", Act: "relu", Order: "conv-bn-act-pool", ClassifierScale: 0.125}
+	sgd := stages.Config{Net: net, Train: stages.Train{Optimizer: "sgd"}}
+	lars := stages.Config{Net: net, Train: stages.Train{Optimizer: "lars"}}
+	bad := stages.Config{Net: model.Net{Name: "no-such-net"}, Train: stages.Train{Optimizer: "lars"}}
+	spec, err := model.Build(net)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		cfg  stages.Config
+		want *named
+	}{
+		{"supported", sgd, gpu},
+		{"unsupported", lars, cpu},
+		{"network does not build", bad, gpu},
+	}
+	for _, tt := range tests {
+		if got := f.For(tt.cfg); got != tt.want {
+			t.Errorf("%s: For chose %s, want %s", tt.name, got.Name(), tt.want.name)
+		}
+	}
+	for _, cfg := range []stages.Config{sgd, lars, lars} {
+		if _, err := f.Train(context.Background(), Request{Config: cfg, Spec: spec}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if gpu.trains != 1 || cpu.trains != 2 {
+		t.Errorf("Train: primary ran %d, secondary %d; want 1 and 2", gpu.trains, cpu.trains)
+	}
+	if f.Name() != "cuda" || f.Device() != "cuda-device" {
+		t.Errorf("Name/Device = %s/%s, want the primary's", f.Name(), f.Device())
+	}
+}

@@ -5,6 +5,8 @@ package backend
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"speedrun/data"
 	"speedrun/model"
@@ -85,3 +87,14 @@ type NopObserver struct{}
 func (NopObserver) Step(int, int, float64) {}
 func (NopObserver) Epoch(Epoch)            {}
 func (NopObserver) Layers([]LayerStat)     {}
+
+// Validate checks what every engine needs of a request before it starts.
+func (r Request) Validate() error {
+	if r.Spec == nil || r.Data == nil {
+		return errors.New("request needs a spec and a dataset")
+	}
+	if t := r.Config.Train; t.Epochs <= 0 || t.BatchSize <= 0 {
+		return fmt.Errorf("epochs %d and batch_size %d must be > 0", t.Epochs, t.BatchSize)
+	}
+	return nil
+}

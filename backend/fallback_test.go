@@ -3,8 +3,10 @@ package backend
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
+	"speedrun/data"
 	"speedrun/model"
 	"speedrun/stages"
 )
@@ -62,5 +64,28 @@ func TestFallback(t *testing.T) {
 	}
 	if f.Name() != "cuda" || f.Device() != "cuda-device" {
 		t.Errorf("Name/Device = %s/%s, want the primary's", f.Name(), f.Device())
+	}
+}
+
+func TestRequestValidate(t *testing.T) {
+	spec := &model.Spec{}
+	set := &data.Set{}
+	ok := stages.Train{Epochs: 1, BatchSize: 8}
+	tests := []struct {
+		name string
+		req  Request
+		want string // "" = valid
+	}{
+		{"valid", Request{Spec: spec, Data: set, Config: stages.Config{Train: ok}}, ""},
+		{"no spec", Request{Data: set, Config: stages.Config{Train: ok}}, "needs a spec"},
+		{"no data", Request{Spec: spec, Config: stages.Config{Train: ok}}, "needs a spec"},
+		{"no epochs", Request{Spec: spec, Data: set, Config: stages.Config{Train: stages.Train{BatchSize: 8}}}, "epochs 0"},
+		{"no batch", Request{Spec: spec, Data: set, Config: stages.Config{Train: stages.Train{Epochs: 1}}}, "batch_size 0"},
+	}
+	for _, tt := range tests {
+		err := tt.req.Validate()
+		if (tt.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.want)) {
+			t.Errorf("%s: Validate() = %v, want %q", tt.name, err, tt.want)
+		}
 	}
 }

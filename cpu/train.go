@@ -18,11 +18,8 @@ func (b *Backend) Train(ctx context.Context, req backend.Request) (res backend.R
 	res.TTAAcc = math.NaN()
 	cfg, spec := req.Config, req.Spec
 	tc := cfg.Train
-	if spec == nil || req.Data == nil {
-		return res, fmt.Errorf("cpu: train: request needs a spec and a dataset")
-	}
-	if tc.Epochs <= 0 || tc.BatchSize <= 0 {
-		return res, fmt.Errorf("cpu: train: epochs %d and batch_size %d must be > 0", tc.Epochs, tc.BatchSize)
+	if err := req.Validate(); err != nil {
+		return res, fmt.Errorf("cpu: train: %w", err)
 	}
 	if b.opts.Threads > 0 {
 		if err := kernels.SetThreads(b.opts.Threads); err != nil {

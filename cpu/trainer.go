@@ -55,7 +55,7 @@ func NewTrainer(spec *model.Spec, cfg stages.Config, seed uint64, batch int) (*T
 	}
 	// The init stream is its own PCG stream of the run's seed, so the
 	// weights do not depend on how much data augmentation draws.
-	if err := initParams(spec, st.params, rand.New(rand.NewPCG(seed, 0x1a17))); err != nil {
+	if err := model.InitParams(spec, st.params, rand.New(rand.NewPCG(seed, 0x1a17))); err != nil {
 		return nil, fmt.Errorf("cpu: network %s: %w", spec.Name, err)
 	}
 	if a := cfg.Analysis; a != nil && a.InitScale > 0 && a.InitScale != 1 {

@@ -1,54 +1,34 @@
 package cuda
 
 import (
-	"fmt"
-	"math"
 	"math/rand/v2"
 
 	"speedrun/model"
 )
 
 // initParams draws spec's parameters from seed exactly as the CPU engine
-// does (cpu/init.go: one PCG stream (seed, 0x1a17), Spec order, PyTorch
-// layouts), so that both engines start a run from the same weights.
-// Whitening filters stay zero; the caller sets them from the data.
+// does (model.InitParams on one PCG stream (seed, 0x1a17), PyTorch
+// layouts), so that both engines start a run from the same weights; conv
+// and linear weights are then multiplied by initScale (E6.3). Whitening
+// filters stay zero; the caller sets them from the data.
 func initParams(spec *model.Spec, seed uint64, initScale float64) ([][]float32, error) {
-	rng := rand.New(rand.NewPCG(seed, 0x1a17))
 	out := make([][]float32, len(spec.Params))
 	for i, p := range spec.Params {
 		n := 1
 		for _, d := range p.Shape {
 			n *= d
 		}
-		w := make([]float32, n)
-		out[i] = w
-		switch p.Init {
-		case model.InitUniformFanIn, model.InitHeUniform:
-			if p.FanIn <= 0 {
-				return nil, fmt.Errorf("param %s: init %s needs fan_in > 0", p.Name, p.Init)
-			}
-			bound := 1 / math.Sqrt(float64(p.FanIn))
-			if p.Init == model.InitHeUniform {
-				bound = math.Sqrt(6 / float64(p.FanIn))
-			}
-			for j := range w {
-				w[j] = float32((2*rng.Float64() - 1) * bound)
-			}
-		case model.InitUniform01:
-			for j := range w {
-				w[j] = float32(rng.Float64())
-			}
-		case model.InitOnes:
-			for j := range w {
-				w[j] = 1
-			}
-		case model.InitZeros, model.InitWhiten:
-		default:
-			return nil, fmt.Errorf("param %s: unknown init %q", p.Name, p.Init)
-		}
-		if initScale > 0 && initScale != 1 && p.Role == model.RoleWeight {
-			for j := range w {
-				w[j] *= float32(initScale)
+		out[i] = make([]float32, n)
+	}
+	if err := model.InitParams(spec, out, rand.New(rand.NewPCG(seed, 0x1a17))); err != nil {
+		return nil, err
+	}
+	if initScale > 0 && initScale != 1 {
+		for i, p := range spec.Params {
+			if p.Role == model.RoleWeight {
+				for j := range out[i] {
+					out[i][j] *= float32(initScale)
+				}
 			}
 		}
 	}

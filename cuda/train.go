@@ -31,12 +31,8 @@ import (
 func (b *Backend) Train(ctx context.Context, req backend.Request) (res backend.Result, err error) {
 	res.TTAAcc = math.NaN()
 	cfg, spec := req.Config, req.Spec
-	tc := cfg.Train
-	if spec == nil || req.Data == nil {
-		return res, fmt.Errorf("cuda: train: request needs a spec and a dataset")
-	}
-	if tc.Epochs <= 0 || tc.BatchSize <= 0 {
-		return res, fmt.Errorf("cuda: train: epochs %d and batch_size %d must be > 0", tc.Epochs, tc.BatchSize)
+	if err := req.Validate(); err != nil {
+		return res, fmt.Errorf("cuda: train: %w", err)
 	}
 	if err := Supports(cfg, spec); err != nil {
 		return res, err

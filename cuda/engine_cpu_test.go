@@ -122,7 +122,10 @@ func TestEngineStepsMatchCPU(t *testing.T) {
 				if err := e.upload(hp); err != nil {
 					return err
 				}
-				plan := newEpochPlan(aug, hp.pad, hp.labels)
+				plan, err := newEpochPlan(aug, hp.pad, hp.labels)
+				if err != nil {
+					return err
+				}
 				plan.draw(req.Seed, 1)
 				if err := e.uploadPlan(plan); err != nil {
 					return err

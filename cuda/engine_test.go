@@ -74,7 +74,10 @@ func TestEpochPlanMatchesLoader(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p := newEpochPlan(aug, prep.Pad, prep.TrainLabels)
+			p, err := newEpochPlan(aug, prep.Pad, prep.TrainLabels)
+			if err != nil {
+				t.Fatal(err)
+			}
 			side := prep.PaddedSide()
 			for ep := 1; ep <= 2; ep++ {
 				p.draw(seed, ep)

@@ -272,7 +272,10 @@ func train(ctx context.Context, b *Backend, req backend.Request, prec Prec, obs 
 func (e *engine) warmup(hp *hostPrep, seed uint64) error {
 	cfg := e.cfg
 	aug := data.Augment{Crop: cfg.Data.Crop, Flip: cfg.Data.Flip, Cutout: cfg.Data.Cutout, Grouped: cfg.Data.Grouped, MaxGroups: cfg.Data.MaxGroups}
-	plan := newEpochPlan(aug, hp.pad, hp.labels)
+	plan, err := newEpochPlan(aug, hp.pad, hp.labels)
+	if err != nil {
+		return err
+	}
 	plan.draw(seed, 0) // epoch 0 is never trained: its own RNG stream
 	if err := e.uploadPlan(plan); err != nil {
 		return err
@@ -376,7 +379,10 @@ func (e *engine) bufLen(p DevicePtr) int {
 func (e *engine) run(ctx context.Context, req backend.Request, hp *hostPrep, nSteps int, obs backend.Observer, res backend.Result) (backend.Result, error) {
 	cfg, tc := req.Config, req.Config.Train
 	aug := data.Augment{Crop: cfg.Data.Crop, Flip: cfg.Data.Flip, Cutout: cfg.Data.Cutout, Grouped: cfg.Data.Grouped, MaxGroups: cfg.Data.MaxGroups}
-	plan := newEpochPlan(aug, hp.pad, hp.labels)
+	plan, err := newEpochPlan(aug, hp.pad, hp.labels)
+	if err != nil {
+		return res, err
+	}
 	useEMA := tc.EMAMomentum > 0
 	emaEvery := max(tc.EMAEvery, 1)
 	evalEvery := max(tc.EvalEvery, 1)

@@ -100,6 +100,38 @@ func ShuffledOrder(dst []int32, rng *rand.Rand) {
 	rng.Shuffle(len(dst), func(i, j int) { dst[i], dst[j] = dst[j], dst[i] })
 }
 
+// EpochPlan is one epoch's shuffle and augmentation choices, drawn as the
+// Loader draws them. An engine that augments elsewhere (the GPU) draws the
+// same plan, so every engine trains on the same images for a seed.
+type EpochPlan struct {
+	planner
+	// Order is the image index of each position in the epoch.
+	Order []int32
+}
+
+// NewEpochPlan returns a plan for n training images padded by pad.
+func NewEpochPlan(aug Augment, pad, n int) (*EpochPlan, error) {
+	if err := aug.validate(pad); err != nil {
+		return nil, err
+	}
+	return &EpochPlan{planner: *newPlanner(aug, pad, n), Order: make([]int32, n)}, nil
+}
+
+// Draw fills the plan of epoch e of seed: the choices, then the order,
+// from one PCG stream seeded by (seed, e).
+func (p *EpochPlan) Draw(seed uint64, e int) {
+	rng := rand.New(rand.NewPCG(seed^augSalt, uint64(e)))
+	p.plan(rng)
+	ShuffledOrder(p.Order, rng)
+}
+
+// Choice returns image i's crop offset into the padded image, its cutout
+// corner in the 32x32 output and whether it is mirrored.
+func (p *EpochPlan) Choice(i int32) (cx, cy, kx, ky int, flip bool) {
+	c := p.choice[i]
+	return int(c.cx), int(c.cy), int(c.kx), int(c.ky), c.flip
+}
+
 // planner draws one epoch's choices into reusable buffers.
 type planner struct {
 	aug    Augment

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"math/rand/v2"
 	"sync/atomic"
 )
 
@@ -45,18 +44,14 @@ type Loader struct {
 	dropLast bool
 	seed     uint64
 
-	plan  *planner
-	order []int32
-	free  chan *Batch
-	busy  atomic.Bool
+	plan *EpochPlan
+	free chan *Batch
+	busy atomic.Bool
 }
 
 // NewLoader returns a loader over p's training images. Epoch e's shuffle
 // and augmentation choices depend only on (seed, e).
 func NewLoader(p *Prepared, aug Augment, batch int, dropLast bool, seed uint64) (*Loader, error) {
-	if err := aug.validate(p.Pad); err != nil {
-		return nil, fmt.Errorf("loader: %w", err)
-	}
 	n := p.TrainLen()
 	if n == 0 {
 		return nil, errors.New("loader: no training images")
@@ -71,11 +66,14 @@ func NewLoader(p *Prepared, aug Augment, batch int, dropLast bool, seed uint64) 
 	if len(p.Train) != n*side*side*Channels {
 		return nil, fmt.Errorf("loader: %d training floats for %d images of %dx%dx%d", len(p.Train), n, side, side, Channels)
 	}
+	plan, err := NewEpochPlan(aug, p.Pad, n)
+	if err != nil {
+		return nil, fmt.Errorf("loader: %w", err)
+	}
 	l := &Loader{
 		p: p, aug: aug, batch: batch, dropLast: dropLast, seed: seed,
-		plan:  newPlanner(aug, p.Pad, n),
-		order: make([]int32, n),
-		free:  make(chan *Batch, ringSize),
+		plan: plan,
+		free: make(chan *Batch, ringSize),
 	}
 	for range ringSize {
 		l.free <- newBatch(batch)
@@ -109,9 +107,7 @@ func (l *Loader) Epoch(ctx context.Context, e int) iter.Seq2[*Batch, error] {
 			yield(nil, err)
 			return
 		}
-		rng := rand.New(rand.NewPCG(l.seed^augSalt, uint64(e)))
-		l.plan.plan(rng)
-		ShuffledOrder(l.order, rng)
+		l.plan.Draw(l.seed, e)
 
 		ctx, cancel := context.WithCancel(ctx)
 		ready := make(chan *Batch, ringSize)
@@ -143,7 +139,7 @@ func (l *Loader) produce(ctx context.Context, ready chan<- *Batch, done chan<- s
 	defer close(ready)
 	side := l.p.PaddedSide()
 	img := side * side * Channels
-	n := len(l.order)
+	n := len(l.plan.Order)
 	for k := range l.Steps() {
 		var b *Batch
 		select {
@@ -155,7 +151,7 @@ func (l *Loader) produce(ctx context.Context, ready chan<- *Batch, done chan<- s
 		hi := min(lo+l.batch, n)
 		b.setLen(hi - lo)
 		b.Index = k
-		for j, i := range l.order[lo:hi] {
+		for j, i := range l.plan.Order[lo:hi] {
 			apply(b.X[j*ImageLen:(j+1)*ImageLen], l.p.Train[int(i)*img:(int(i)+1)*img], side, l.plan.choice[i], l.aug.Cutout)
 			b.Y[j] = l.p.TrainLabels[i]
 		}

@@ -60,6 +60,7 @@ type Outcome struct {
 	Accuracy      float64
 	Diverged      bool
 	DivergedEpoch int
+	DivergedWhy   string // as backend.Result.DivergedWhy
 	// Train is the plain training result for kinds that are one training
 	// run (lr_stress), so the caller can record its times; nil otherwise.
 	Train *backend.Result

@@ -260,7 +260,8 @@ func tuneChart(rds []runData, stage int) (string, *plots.Figure, error) {
 // stressChart is E7.1: training accuracy against lambda (log axis), one
 // line per run; a run that diverged gets a vertical line at the lambda of
 // the epoch it diverged in (that epoch never finished, so it has no
-// accuracy), and one that died (collapsed) is marked "(dead)".
+// accuracy; for a net that died, the first of its dead epochs), and a
+// run that died is marked "(dead)".
 func stressChart(rds []runData, stage int) (string, *plots.Figure, error) {
 	title := fmt.Sprintf("E7.1 LR stress test (stage %d): train accuracy against lambda", stage)
 	var series []plots.Series
@@ -275,7 +276,7 @@ func stressChart(rds []runData, stage int) (string, *plots.Figure, error) {
 		}
 		// Legend entries are cut at about 26 characters.
 		name := fmt.Sprintf("%s run %d", rd.run.Variant, rd.run.ID)
-		if m.Collapsed {
+		if m.Cause == causeDied {
 			name += " (dead)"
 		}
 		ser := plots.Series{Name: name, Points: true}

@@ -157,11 +157,11 @@ func TestSmokeStage7(t *testing.T) {
 }
 
 // TestSmokeStressSeeds is E7.1 at smoke scale over several seeds: the BN
-// net trains through the whole LR ramp (no divergence, no collapse, final
-// train loss below chance), and the no-BN net never does. At this width
-// (4-32 channels) the no-BN net fails in one of two ways, both recorded:
-// its batch loss overflows fp16 (diverged, about 14 of 20 seeds) or every
-// ReLU of a layer dies and the loss sits at ln 10 (collapsed).
+// net trains through the whole LR ramp (not diverged, final train loss
+// below chance), and the no-BN net diverges in every seed. At this width
+// (4-32 channels) it does so in one of two ways: its batch loss overflows
+// fp16 (about 14 of 20 seeds) or every ReLU of a layer dies and the loss
+// sits at ln 10 to the end.
 func TestSmokeStressSeeds(t *testing.T) {
 	e := newSmokeEnv(t)
 	const seeds = 3
@@ -170,7 +170,7 @@ func TestSmokeStressSeeds(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		diverged, collapsed := 0, 0
+		causes := map[string]int{}
 		for seed := uint64(1); seed <= seeds; seed++ {
 			c := cfg
 			c.Variant = fmt.Sprintf("%s seed %d", v, seed)
@@ -184,21 +184,18 @@ func TestSmokeStressSeeds(t *testing.T) {
 			if len(m.Epochs) > 0 {
 				last = float64(m.Epochs[len(m.Epochs)-1].TrainLoss)
 			}
-			survived := !m.Diverged && !m.Collapsed && last < math.Ln10
-			t.Logf("%s: diverged %v (epoch %d, lambda %.3g), collapsed %v (epoch %d), last train loss %.4g", c.Variant, m.Diverged, m.DivergedEpoch, float64(m.DivergedLR), m.Collapsed, m.CollapsedEpoch, last)
+			t.Logf("%s: diverged %v (%s, epoch %d, lambda %.3g), last train loss %.4g", c.Variant, m.Diverged, m.Cause, m.DivergedEpoch, float64(m.DivergedLR), last)
 			if m.Diverged != o.Diverged {
 				t.Errorf("%s: stored diverged %v, outcome %v", c.Variant, m.Diverged, o.Diverged)
 			}
-			if want := v == "p7.e1.bn"; survived != want {
-				t.Errorf("%s: survived the ramp %v, want %v", c.Variant, survived, want)
+			if want := v == "p7.e1.nobn"; m.Diverged != want {
+				t.Errorf("%s: diverged %v, want %v", c.Variant, m.Diverged, want)
 			}
-			if m.Diverged {
-				diverged++
+			if v == "p7.e1.bn" && !(last < math.Ln10) {
+				t.Errorf("%s: last train loss %.4g, want below chance (ln 10)", c.Variant, last)
 			}
-			if m.Collapsed {
-				collapsed++
-			}
+			causes[m.Cause]++
 		}
-		t.Logf("%s: %d of %d seeds diverged, %d collapsed", v, diverged, seeds, collapsed)
+		t.Logf("%s over %d seeds: %v", v, seeds, causes)
 	}
 }

@@ -27,50 +27,55 @@ type stressResult struct {
 	DivergedEpoch int           `json:"diverged_epoch,omitempty"`
 	// DivergedLR is lambda at the end of the epoch that diverged.
 	DivergedLR jsonFloat `json:"diverged_lr,omitempty"`
-	// Collapsed says the run did not diverge but died: from
-	// CollapsedEpoch to the end every epoch's train loss is ln 10 (all
-	// logits equal: every ReLU of some layer is dead, so no gradient
-	// flows). That is a failure of a different kind, recorded apart from
-	// divergence.
-	Collapsed      bool `json:"collapsed,omitempty"`
-	CollapsedEpoch int  `json:"collapsed_epoch,omitempty"`
+	// Cause says how the run diverged: causeNaN, causeOverflow or
+	// causeDied.
+	Cause string `json:"cause,omitempty"`
 }
 
-// collapseTol is how close to ln 10 an epoch's mean train loss must be to
-// count as collapsed. A dead net's logits are exactly zero (no biases), so
-// its loss is ln 10 to float32 rounding; a live net is never this close
-// for a whole epoch.
-const collapseTol = 1e-4
+// How an E7.1 run diverges. The blog stopped at the first NaN of its fp16
+// run. Our fp32 engine meets the same blow-up in one of three ways:
+//   - causeNaN: the loss was NaN or Inf;
+//   - causeOverflow: the loss summed over the batch passed fp16's range,
+//     which is where the blog's fp16 backward turned to Inf and NaN;
+//   - causeDied: a huge step left every ReLU of some layer dead, so the
+//     logits are exactly zero (the nets have no biases), the loss is
+//     exactly ln 10 and no gradient flows; the run ends that way. At
+//     narrow widths (smoke's 4-32 channels) this comes before any
+//     overflow in about a quarter of seeds. Its train accuracy falls to
+//     chance at that lambda, as the blog's chart shows for the no-BN net.
+const (
+	causeNaN      = "nan"
+	causeOverflow = "fp16 overflow"
+	causeDied     = "died"
+)
 
-// collapse returns the first epoch from which every epoch's train loss is
-// ln 10 (0: none, or the run diverged).
-func collapse(epochs []stressEpoch) int {
-	first := 0
-	for _, e := range epochs {
-		if math.Abs(float64(e.TrainLoss)-math.Ln10) < collapseTol {
-			if first == 0 {
-				first = e.Epoch
-			}
-		} else {
-			first = 0
-		}
-	}
-	return first
-}
+// deadTol is how close to ln 10 a step's loss must be for a dead net: its
+// logits are exactly zero, so its loss is ln 10 to float32 rounding
+// (2.3025851), while a live net's loss moves by far more than this from
+// step to step.
+const deadTol = 1e-5
+
+// stressDeadSteps is how many final steps must all be dead for a run to
+// count as died; death is absorbing (no gradient flows, weight decay only
+// shrinks the weights), so two is already beyond chance.
+const stressDeadSteps = 2
 
 // recorder passes everything on to an Observer, keeps the epochs and
 // stops the run (through cancel) at the first step whose loss summed over
 // the batch is not finite or exceeds fp16's largest value. The blog ran
 // E7.1 in fp16 and backpropagated loss.sum() (blog-stages.md §0), so a
 // batch sum above 65504 was Inf there and the weights NaN after that
-// step; our fp32 engine would carry on with a finite but meaningless loss
-// (and the blown-up net then often dies at chance level instead).
+// step; our fp32 engine would carry on with a finite but meaningless loss.
+// It also tracks the trailing run of dead steps (loss exactly ln 10).
 type recorder struct {
 	backend.Observer
 	epochs   []backend.Epoch
 	batches  batches
 	cancel   context.CancelFunc
-	overflow int // the epoch of the overflowing step, 0 = none
+	overflow int  // the epoch of the overflowing step, 0 = none
+	inf      bool // that step's loss was NaN or Inf itself
+	last     int  // the last step seen
+	deadFrom int  // the first step of the trailing dead run, 0 = none
 }
 
 // batches says how many examples each training step of a run has.
@@ -100,16 +105,33 @@ func (r *recorder) Epoch(e backend.Epoch) {
 // Step gets the step's mean loss per example.
 func (r *recorder) Step(k, total int, loss float64) {
 	r.Observer.Step(k, total, loss)
+	r.last = k
+	switch {
+	case math.Abs(loss-math.Ln10) >= deadTol:
+		r.deadFrom = 0
+	case r.deadFrom == 0:
+		r.deadFrom = k
+	}
 	epoch, n := r.batches.of(k)
 	if r.overflow == 0 && !(math.Abs(loss*float64(n)) <= fp16Max) {
-		r.overflow = epoch
+		r.overflow, r.inf = epoch, math.IsNaN(loss) || math.IsInf(loss, 0)
 		r.cancel()
 	}
 }
 
+// died returns the epoch in which the net died for good (0: it did not).
+func (r *recorder) died() int {
+	if r.deadFrom == 0 || r.last-r.deadFrom+1 < stressDeadSteps {
+		return 0
+	}
+	e, _ := r.batches.of(r.deadFrom)
+	return e
+}
+
 // runStress is E7.1: one training run whose LR rises every epoch; the
 // run stops at the first non-finite or fp16-overflowing loss and is
-// recorded as diverged in that epoch.
+// recorded as diverged in that epoch, and a run that ends dead is
+// recorded as diverged in the epoch it died.
 func runStress(ctx context.Context, req Request) (Outcome, error) {
 	if req.Backend == nil {
 		return none(), fmt.Errorf("lr_stress needs a backend")
@@ -131,30 +153,49 @@ func runStress(ctx context.Context, req Request) (Outcome, error) {
 	if err != nil && (rec.overflow == 0 || ctx.Err() != nil) {
 		return none(), err
 	}
-	if rec.overflow > 0 && !res.Diverged {
-		res.Diverged, res.DivergedEpoch = true, rec.overflow
+	cause := ""
+	switch {
+	case res.Diverged:
+		cause = causeNaN
+	case rec.overflow > 0 && rec.inf:
+		res.Diverged, res.DivergedEpoch, cause = true, rec.overflow, causeNaN
+	case rec.overflow > 0:
+		res.Diverged, res.DivergedEpoch, cause = true, rec.overflow, causeOverflow
+	case rec.died() > 0:
+		res.Diverged, res.DivergedEpoch, cause = true, rec.died(), causeDied
 	}
 	bn := cfg.Net.BN
 	if bn == "" {
 		bn = "bn"
 	}
-	m := stressResult{BN: bn, Diverged: res.Diverged, DivergedEpoch: res.DivergedEpoch}
+	m := stressResult{BN: bn, Diverged: res.Diverged, DivergedEpoch: res.DivergedEpoch, Cause: cause}
 	for _, e := range rec.epochs {
 		m.Epochs = append(m.Epochs, stressEpoch{Epoch: e.Epoch, LR: jsonFloat(e.LR), TrainAcc: jsonFloat(e.TrainAcc), TrainLoss: jsonFloat(e.TrainLoss)})
 	}
 	if res.Diverged {
 		m.DivergedLR = jsonFloat(stages.InterpLR(cfg.Train.LR, float64(res.DivergedEpoch)))
-	} else if e := collapse(m.Epochs); e > 0 {
-		m.Collapsed, m.CollapsedEpoch = true, e
+		res.DivergedWhy = stressWhy(m)
 	}
 	if err := put(ctx, req, "stress", m); err != nil {
 		return none(), err
 	}
-	out := Outcome{Accuracy: res.TestAcc, Diverged: res.Diverged, DivergedEpoch: res.DivergedEpoch, Train: &res}
+	out := Outcome{Accuracy: res.TestAcc, Diverged: res.Diverged, DivergedEpoch: res.DivergedEpoch, DivergedWhy: res.DivergedWhy, Train: &res}
 	if res.Diverged {
 		out.Accuracy = math.NaN()
 	}
 	return out, nil
+}
+
+// stressWhy is the run's error text for a diverged E7.1 run.
+func stressWhy(m stressResult) string {
+	lr := float64(m.DivergedLR)
+	switch m.Cause {
+	case causeOverflow:
+		return fmt.Sprintf("the loss summed over the batch passed fp16's range (%d) in epoch %d, lambda %.3g", fp16Max, m.DivergedEpoch, lr)
+	case causeDied:
+		return fmt.Sprintf("the net died in epoch %d, lambda %.3g: every ReLU of a layer dead, the loss exactly ln 10 to the end", m.DivergedEpoch, lr)
+	}
+	return fmt.Sprintf("the loss became NaN or Inf in epoch %d, lambda %.3g", m.DivergedEpoch, lr)
 }
 
 // stepsPerEpoch is the number of training batches per epoch of cfg on ds.
@@ -190,9 +231,12 @@ func stepBatches(cfg stages.Config, ds *data.Set) (batches, error) {
 // gradient element): the no-BN net overflowed in 2/20 runs at 12 steps,
 // 8/20 at 20, 14/20 at 25, 9/20 at 32 and 40, 12/20 at 50, 4/12 at 100 and
 // 0/6 at 200; in the other runs every ReLU of some layer died at lambda
-// 0.3-30 (the loss stays at ln 10) before anything overflowed. That is the
-// width: at quick's width (0.25) on the same data it overflowed in 9/10
-// runs at 25 steps. The BN net survived every ramp (0/20 at 12-50 steps).
+// 0.3-30 (the loss stays at ln 10) before anything overflowed (causeDied).
+// That is the width: at width 0.125 it overflowed in 15/20 runs at 25
+// steps and at 0.25 in 17/20, the rest dying. Counting death as
+// divergence, 19/20 seeds diverge at smoke width; the 20th blew up in the
+// ramp's last step (loss 27.9, 12x chance) without overflowing. The BN net
+// survived every ramp (0/20 at 12-50 steps and at these widths).
 const stressMinSteps = 25
 
 // stressMaxEpochs is the blog's ramp length (one epoch per knot).

@@ -43,10 +43,10 @@ func (b *scriptedBackend) Train(ctx context.Context, req backend.Request) (backe
 }
 
 // TestStressRecordsDivergence checks how E7.1 records a run: a NaN
-// reported by the engine and a loss summed over the batch beyond fp16's
-// range both end the run as diverged in the right epoch; a finite run is
-// not diverged, and one whose loss sits at ln 10 to the end is recorded
-// as collapsed from that epoch, not as diverged.
+// reported by the engine, a loss summed over the batch beyond fp16's range
+// and a net that ends dead (loss exactly ln 10 for its last steps) all end
+// the run as diverged in the right epoch with their cause; a finite run,
+// and one whose loss sat at ln 10 but left it, are not diverged.
 func TestStressRecordsDivergence(t *testing.T) {
 	e := newSmokeEnv(t)
 	cfg, err := e.reg.Resolve(7, "p7.e1.nobn", "smoke")
@@ -58,6 +58,7 @@ func TestStressRecordsDivergence(t *testing.T) {
 		t.Fatal(err)
 	}
 	steps, epochs := bs.perEpoch, stretchRamp(cfg, bs.perEpoch).Train.Epochs
+	total := steps * epochs
 	// from returns a loss of v from step k on and 2.3 before.
 	from := func(k int, v float64) func(int) float64 {
 		return func(i int) float64 {
@@ -67,22 +68,37 @@ func TestStressRecordsDivergence(t *testing.T) {
 			return 2.3
 		}
 	}
+	// spikeThenDead is a blow-up at step k followed by death.
+	spikeThenDead := func(k int) func(int) float64 {
+		return func(i int) float64 {
+			switch {
+			case i < k:
+				return 2.3
+			case i == k:
+				return 20.3
+			}
+			return float64(float32(math.Ln10))
+		}
+	}
 	for _, c := range []struct {
 		name      string
 		be        *scriptedBackend
 		diverged  bool
 		epoch     int
 		epochsRec int
-		collapsed int // epoch, 0 = not collapsed
+		cause     string
 	}{
-		{"finite", &scriptedBackend{loss: from(1, 2.3)}, false, 0, epochs, 0},
-		{"engine NaN", &scriptedBackend{loss: from(1, 2.3), diverged: 5}, true, 5, 4, 0},
-		{"fp16 overflow", &scriptedBackend{loss: from(3*steps+2, 7e4)}, true, 4, 3, 0},
-		{"batch sum overflows", &scriptedBackend{loss: from(2*steps+1, 1.01*fp16Max/float64(bs.size))}, true, 3, 2, 0},
-		{"batch sum fits", &scriptedBackend{loss: from(2*steps+1, 0.99*fp16Max/float64(bs.size))}, false, 0, epochs, 0},
-		{"inf", &scriptedBackend{loss: from(2, math.Inf(1))}, true, 1, 0, 0},
-		{"collapsed", &scriptedBackend{loss: from(2*steps+1, math.Ln10)}, false, 0, epochs, 3},
-		{"recovered", &scriptedBackend{loss: func(k int) float64 { return map[bool]float64{true: math.Ln10, false: 2.2}[k <= epochs*steps-steps] }}, false, 0, epochs, 0},
+		{"finite", &scriptedBackend{loss: from(1, 2.3)}, false, 0, epochs, ""},
+		{"engine NaN", &scriptedBackend{loss: from(1, 2.3), diverged: 5}, true, 5, 4, causeNaN},
+		{"fp16 overflow", &scriptedBackend{loss: from(3*steps+2, 7e4)}, true, 4, 3, causeOverflow},
+		{"batch sum overflows", &scriptedBackend{loss: from(2*steps+1, 1.01*fp16Max/float64(bs.size))}, true, 3, 2, causeOverflow},
+		{"batch sum fits", &scriptedBackend{loss: from(2*steps+1, 0.99*fp16Max/float64(bs.size))}, false, 0, epochs, ""},
+		{"inf", &scriptedBackend{loss: from(2, math.Inf(1))}, true, 1, 0, causeNaN},
+		{"died", &scriptedBackend{loss: from(2*steps+1, math.Ln10)}, true, 3, epochs, causeDied},
+		{"died in the last steps", &scriptedBackend{loss: spikeThenDead(total - stressDeadSteps)}, true, epochs, epochs, causeDied},
+		{"dead for one step only", &scriptedBackend{loss: spikeThenDead(total - 1)}, false, 0, epochs, ""},
+		{"near ln 10 but alive", &scriptedBackend{loss: from(2*steps+1, math.Ln10+2*deadTol)}, false, 0, epochs, ""},
+		{"recovered", &scriptedBackend{loss: func(k int) float64 { return map[bool]float64{true: math.Ln10, false: 2.2}[k <= total-steps] }}, false, 0, epochs, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			c.be.steps = steps
@@ -99,12 +115,12 @@ func TestStressRecordsDivergence(t *testing.T) {
 			if c.diverged != math.IsNaN(out.Accuracy) {
 				t.Errorf("accuracy %g with diverged %v", out.Accuracy, out.Diverged)
 			}
-			m := e.storedStress(t, id)
-			if m.Diverged != c.diverged || m.DivergedEpoch != c.epoch || len(m.Epochs) != c.epochsRec {
-				t.Errorf("stored %+v, want diverged %v at %d with %d epochs", m, c.diverged, c.epoch, c.epochsRec)
+			if c.diverged != (out.DivergedWhy != "") {
+				t.Errorf("diverged %v with error text %q", c.diverged, out.DivergedWhy)
 			}
-			if m.Collapsed != (c.collapsed > 0) || m.CollapsedEpoch != c.collapsed {
-				t.Errorf("collapsed %v at %d, want at %d", m.Collapsed, m.CollapsedEpoch, c.collapsed)
+			m := e.storedStress(t, id)
+			if m.Diverged != c.diverged || m.DivergedEpoch != c.epoch || len(m.Epochs) != c.epochsRec || m.Cause != c.cause {
+				t.Errorf("stored %+v, want diverged %v at %d (%q) with %d epochs", m, c.diverged, c.epoch, c.cause, c.epochsRec)
 			}
 		})
 	}

@@ -77,8 +77,11 @@ type Result struct {
 	TestLoss          float64
 	Diverged          bool
 	DivergedEpoch     int
-	Epochs            []Epoch
-	PeakRSSBytes      int64
+	// DivergedWhy says how the run diverged, for its error text; empty
+	// means the loss became NaN or Inf.
+	DivergedWhy  string
+	Epochs       []Epoch
+	PeakRSSBytes int64
 }
 
 // NopObserver ignores everything.

@@ -216,6 +216,9 @@ func (r *Runner) run(ctx context.Context, c Cell, label string) (Outcome, error)
 			o.DivergedEpoch = rec.divergedEpoch
 		}
 		o.Error = fmt.Sprintf("loss became NaN or Inf at epoch %d", o.DivergedEpoch)
+		if res.DivergedWhy != "" {
+			o.Error = res.DivergedWhy
+		}
 	default:
 		o.Status = results.StatusDone
 	}
@@ -292,6 +295,6 @@ func analyse(ctx context.Context, r *Runner, cfg stages.Config, ds *data.Set, se
 	if !math.IsNaN(out.Accuracy) {
 		res.TestAcc = out.Accuracy
 	}
-	res.Diverged, res.DivergedEpoch = out.Diverged, out.DivergedEpoch
+	res.Diverged, res.DivergedEpoch, res.DivergedWhy = out.Diverged, out.DivergedEpoch, out.DivergedWhy
 	return res, nil
 }

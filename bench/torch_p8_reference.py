@@ -10,8 +10,11 @@ splits, scale frozen at 1; CELU alpha 0.3; conv->pool->BN->act; residuals at
 L1 and L3; global max pool; linear 512->10 without bias; logits x 1/16),
 batch 512, 10 epochs, lambda knots (0,0)(2,1.0)(8,0.1) held after 8, evaluated
 per step at k/steps (k from 1); step lambda/512 with wd 5e-4*512, BN biases
-lambda*64/512 with wd 5e-4*512/64; cifar10-fast's Nesterov update
-(dw = -lr(g + wd w); v = 0.9 v + dw; w += dw + 0.9 v); summed cross-entropy with
+lambda*64/512 with wd 5e-4*512/64; Nesterov momentum 0.9 in torch.optim.SGD's
+form (g = grad + wd w; v = 0.9 v + g; w -= lr (g + 0.9 v)), which speedrun's
+engines use (--update page: cifar10-fast's dw = -lr(g + wd w); v = 0.9 v + dw;
+w += dw + 0.9 v, which puts lr inside v; the two differ only while lr
+changes); summed cross-entropy with
 label smoothing 0.2; reflect pad 4, random 32x32 crop and flip (no cutout),
 drop_last; EMA (0.99 per step, applied every 5 steps as 0.99^5) of all float
 state, BN running stats included; flip TTA on the EMA model (mean of logits).
@@ -284,9 +287,14 @@ def run(args, seed, data, device, dtype):
                     lr, wd = lam * lr_mul / bs, 5e-4 * bs * wd_mul
                     for p in ps:
                         g, v = p.grad, moms[id(p)]
-                        dw = (g + wd * p).mul_(-lr)
-                        v.mul_(0.9).add_(dw)
-                        p.add_(dw.add_(v, alpha=0.9))
+                        if args.update == "page":
+                            dw = (g + wd * p).mul_(-lr)
+                            v.mul_(0.9).add_(dw)
+                            p.add_(dw.add_(v, alpha=0.9))
+                        else:
+                            g = g + wd * p
+                            v.mul_(0.9).add_(g)
+                            p.add_(g.add_(v, alpha=0.9), alpha=-lr)
                 if step % 5 == 0:
                     rho = 0.99 ** 5
                     for (k, ve), vm in zip(ema.state_dict().items(), model.state_dict().values()):
@@ -321,7 +329,7 @@ def run(args, seed, data, device, dtype):
     eval_s = time.perf_counter() - t
     return {
         "seed": seed, "device": str(device), "device_name": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
-        "torch": torch.__version__, "dtype": str(dtype).replace("torch.", ""), "channels_last": args.channels_last,
+        "torch": torch.__version__, "update": args.update, "dtype": str(dtype).replace("torch.", ""), "channels_last": args.channels_last,
         "train_images": len(ytr_np), "test_images": len(yte_np), "batch": bs, "epochs": epochs,
         "steps_per_epoch": steps, "width": args.width,
         "preprocess_seconds": pre_s, "train_seconds": train_s, "dawnbench_seconds": pre_s + train_s,
@@ -350,6 +358,8 @@ def main():
     ap.add_argument("--dtype", default="auto", help="auto (fp16 on cuda, fp32 on cpu), fp32, fp16, bf16")
     ap.add_argument("--warmup", type=int, default=-1, help="random warm-up steps (default 3 on cuda, 0 on cpu)")
     ap.add_argument("--threads", type=int, default=2, help="CPU threads")
+    ap.add_argument("--update", default="torch", choices=["torch", "page"],
+                    help="SGD update form: torch (speedrun's engines) or page (cifar10-fast)")
     ap.add_argument("--smoke", action="store_true", help="tiny CPU run for tests")
     ap.add_argument("--count-params", action="store_true")
     args = ap.parse_args()

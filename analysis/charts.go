@@ -68,6 +68,9 @@ func WriteCharts(ctx context.Context, db *results.DB, stage int, dir string) ([]
 			for _, f := range histCharts(rd, tag) {
 				w.add(f.title, f.fig, f.err)
 			}
+			if rd.cfg.Kind == KindDeepFC {
+				w.add(spectrumChart(rd, tag))
+			}
 		case KindNorms, KindLARS:
 			ls, err := db.LayerStats(ctx, rd.run.ID)
 			if err != nil {
@@ -287,7 +290,11 @@ func stressChart(rds []runData, stage int) (string, *plots.Figure, error) {
 			series = append(series, ser)
 		}
 		if x := float64(m.DivergedLR); m.Diverged && x > 0 {
-			series = append(series, plots.Series{Name: fmt.Sprintf("run %d diverged, epoch %d", rd.run.ID, m.DivergedEpoch),
+			what := "diverged"
+			if m.Cause == causeDied {
+				what = "died"
+			}
+			series = append(series, plots.Series{Name: fmt.Sprintf("run %d %s, epoch %d", rd.run.ID, what, m.DivergedEpoch),
 				X: []float64{x, x}, Y: []float64{0, 1}})
 		}
 	}
@@ -355,6 +362,48 @@ func histCharts(rd runData, tag string) []titledFig {
 		}
 	}
 	return out
+}
+
+// spectrumChart is E7.3's singular values of the linear net's map, one
+// line per depth against the singular value's rank as a fraction of the
+// width, on a log axis: the spread widens with depth.
+func spectrumChart(rd runData, tag string) (string, *plots.Figure, error) {
+	title := "E7.3 singular values of the linear net's map by depth — " + tag
+	var specs []spectrum
+	for _, name := range sortedKeys(rd.meas) {
+		if !strings.HasPrefix(name, "svd/") {
+			continue
+		}
+		var sp spectrum
+		if err := json.Unmarshal([]byte(rd.meas[name]), &sp); err != nil {
+			return title, nil, fmt.Errorf("measurement %s: %w", name, err)
+		}
+		specs = append(specs, sp)
+	}
+	slices.SortFunc(specs, func(a, b spectrum) int { return cmp.Compare(a.Depth, b.Depth) })
+	var series []plots.Series
+	for _, sp := range specs {
+		n := len(sp.Values)
+		if n == 0 {
+			continue
+		}
+		ser := plots.Series{Name: fmt.Sprintf("depth %d", sp.Depth), X: make([]float64, n), Y: make([]float64, n)}
+		for i, v := range sp.Values {
+			ser.X[i] = float64(i+1) / float64(n)
+			// A log axis cannot show 0; a map that lost rank in float32
+			// has such values, and they are left out.
+			ser.Y[i] = float64(v)
+			if !(ser.Y[i] > 0) {
+				ser.Y[i] = math.NaN()
+			}
+		}
+		series = append(series, ser)
+	}
+	if len(series) == 0 {
+		return title, nil, plots.ErrNoData
+	}
+	fig, err := plots.Lines(title, "rank / width", "singular value", series, plots.Axes{LogY: true})
+	return title, fig, err
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -188,7 +188,7 @@ func TestForwardMatchesEngine(t *testing.T) {
 func TestDeepFCLinearKeepsVariance(t *testing.T) {
 	for _, act := range []string{"linear", "relu", "shiftscale_relu"} {
 		var last []float32
-		err := deepFC(act, 10, 256, 256, 1, func(d int, y []float32) error {
+		err := deepFC(act, 10, 256, 256, 1, func(d int, y, _ []float32) error {
 			last = y
 			return nil
 		})
@@ -203,8 +203,76 @@ func TestDeepFCLinearKeepsVariance(t *testing.T) {
 			t.Errorf("%s: mean square at depth 10 = %g, want O(1)", act, ms)
 		}
 	}
-	if err := deepFC("tanh", 1, 16, 4, 1, func(int, []float32) error { return nil }); err == nil {
+	if err := deepFC("tanh", 1, 16, 4, 1, func(int, []float32, []float32) error { return nil }); err == nil {
 		t.Error("act tanh: no error")
+	}
+}
+
+// TestLinearMapSpectrum checks E7.3's singular values against a direct
+// computation on a tiny linear net: the map P = W_d ... W_1 multiplied out
+// in float64 from the net's own weights, whose squared singular values
+// sum to its squared Frobenius norm and multiply to det(P)^2 (3x3, by
+// cofactors). A single layer's output must also be x W^T.
+func TestLinearMapSpectrum(t *testing.T) {
+	const n, depth, batch = 3, 4, 2
+	lm := newLinearMap(n)
+	p := [n][n]float64{{1, 0, 0}, {0, 1, 0}, {0, 0, 1}}
+	x := gaussian(batch*n, 9)
+	err := deepFC("linear", depth, n, batch, 9, func(d int, y, w []float32) error {
+		if err := lm.push(w); err != nil {
+			return err
+		}
+		var q [n][n]float64
+		for i := range n {
+			for j := range n {
+				for k := range n {
+					q[i][j] += float64(w[i*n+k]) * p[k][j]
+				}
+			}
+		}
+		p = q
+		if d == 1 {
+			for b := range batch {
+				for i := range n {
+					var want float64
+					for k := range n {
+						want += float64(x[b*n+k]) * float64(w[i*n+k])
+					}
+					if math.Abs(float64(y[b*n+i])-want) > 1e-5 {
+						t.Errorf("layer 1 output [%d][%d] = %g, want %g", b, i, y[b*n+i], want)
+					}
+				}
+			}
+		}
+		sv, err := lm.singularValues()
+		if err != nil {
+			return err
+		}
+		var frob, sum2, prod2 float64
+		prod2 = 1
+		for i := range n {
+			for j := range n {
+				frob += p[i][j] * p[i][j]
+			}
+		}
+		for i, v := range sv {
+			sum2 += float64(v) * float64(v)
+			prod2 *= float64(v) * float64(v)
+			if i > 0 && v > sv[i-1] {
+				t.Errorf("depth %d: singular values not decreasing: %v", d, sv)
+			}
+		}
+		det := p[0][0]*(p[1][1]*p[2][2]-p[1][2]*p[2][1]) - p[0][1]*(p[1][0]*p[2][2]-p[1][2]*p[2][0]) + p[0][2]*(p[1][0]*p[2][1]-p[1][1]*p[2][0])
+		if math.Abs(sum2-frob) > 1e-5*frob {
+			t.Errorf("depth %d: sum of squared singular values %g, |P|_F^2 %g", d, sum2, frob)
+		}
+		if math.Abs(prod2-det*det) > 1e-4*det*det {
+			t.Errorf("depth %d: product of squared singular values %g, det^2 %g", d, prod2, det*det)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 

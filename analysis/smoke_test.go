@@ -153,7 +153,7 @@ func TestSmokeStage7(t *testing.T) {
 	if o := out["p7.e1.bn"]; o.Diverged {
 		t.Errorf("E7.1 with BN diverged at epoch %d", o.DivergedEpoch)
 	}
-	e.checkCharts(t, 7, 1+1+3+4) // stress, E7.2, E7.3 per act, E7.4 per (bn, input)
+	e.checkCharts(t, 7, 1+1+3+1+4) // stress, E7.2, E7.3 per act and its spectra, E7.4 per (bn, input)
 }
 
 // TestSmokeStressSeeds is E7.1 at smoke scale over several seeds: the BN

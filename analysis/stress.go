@@ -72,8 +72,8 @@ type recorder struct {
 	epochs   []backend.Epoch
 	batches  batches
 	cancel   context.CancelFunc
-	overflow int  // the epoch of the overflowing step, 0 = none
-	inf      bool // that step's loss was NaN or Inf itself
+	overflow int    // the epoch of the overflowing step, 0 = none
+	why      string // its cause: causeNaN or causeOverflow
 	last     int  // the last step seen
 	deadFrom int  // the first step of the trailing dead run, 0 = none
 }
@@ -114,7 +114,10 @@ func (r *recorder) Step(k, total int, loss float64) {
 	}
 	epoch, n := r.batches.of(k)
 	if r.overflow == 0 && !(math.Abs(loss*float64(n)) <= fp16Max) {
-		r.overflow, r.inf = epoch, math.IsNaN(loss) || math.IsInf(loss, 0)
+		r.overflow, r.why = epoch, causeOverflow
+		if math.IsNaN(loss) || math.IsInf(loss, 0) {
+			r.why = causeNaN
+		}
 		r.cancel()
 	}
 }
@@ -157,10 +160,8 @@ func runStress(ctx context.Context, req Request) (Outcome, error) {
 	switch {
 	case res.Diverged:
 		cause = causeNaN
-	case rec.overflow > 0 && rec.inf:
-		res.Diverged, res.DivergedEpoch, cause = true, rec.overflow, causeNaN
 	case rec.overflow > 0:
-		res.Diverged, res.DivergedEpoch, cause = true, rec.overflow, causeOverflow
+		res.Diverged, res.DivergedEpoch, cause = true, rec.overflow, rec.why
 	case rec.died() > 0:
 		res.Diverged, res.DivergedEpoch, cause = true, rec.died(), causeDied
 	}

@@ -74,8 +74,8 @@ type recorder struct {
 	cancel   context.CancelFunc
 	overflow int    // the epoch of the overflowing step, 0 = none
 	why      string // its cause: causeNaN or causeOverflow
-	last     int  // the last step seen
-	deadFrom int  // the first step of the trailing dead run, 0 = none
+	last     int    // the last step seen
+	deadFrom int    // the first step of the trailing dead run, 0 = none
 }
 
 // batches says how many examples each training step of a run has.

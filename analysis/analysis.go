@@ -93,6 +93,19 @@ const (
 	KindConvHistograms = "conv_histograms"
 )
 
+// DrivesCPU reports whether kind steps the CPU engine itself, reading
+// weights, gradients or activations between steps (post 6's norms, LARS
+// and equilibrium runs; post 7's histograms and deep linear net), instead
+// of training through Request.Backend: those run on the CPU whatever
+// backend the runner holds.
+func DrivesCPU(kind string) bool {
+	switch kind {
+	case KindNorms, KindLARS, KindEquilibrium, KindBNHistograms, KindConvHistograms, KindDeepFC:
+		return true
+	}
+	return false
+}
+
 // Run runs the analysis experiment req.Config.Kind.
 func Run(ctx context.Context, req Request) (Outcome, error) {
 	if req.Data == nil {

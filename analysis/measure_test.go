@@ -331,3 +331,19 @@ func FuzzJSONFloat(f *testing.F) {
 		}
 	})
 }
+
+// Every kind is classified: those stepping the CPU engine themselves, and
+// those training through Request.Backend.
+func TestDrivesCPU(t *testing.T) {
+	want := map[string]bool{KindLRBatch: false, KindLRMomentum: false, KindLRWD: false, KindTune: false, KindLRStress: false,
+		KindNorms: true, KindLARS: true, KindEquilibrium: true, KindBNHistograms: true, KindConvHistograms: true, KindDeepFC: true}
+	for _, k := range Kinds() {
+		w, ok := want[k]
+		if !ok {
+			t.Errorf("kind %s: add it to this table", k)
+		}
+		if DrivesCPU(k) != w {
+			t.Errorf("DrivesCPU(%s) = %v, want %v", k, !w, w)
+		}
+	}
+}

@@ -17,8 +17,8 @@ type Chooser interface {
 }
 
 // Fallback trains on Primary every config Primary supports and the rest on
-// Secondary: the runner's "auto" mode, where the GPU engine covers the speed
-// stages' networks and the CPU engine everything else.
+// Secondary: the runner's "auto" mode, where the GPU engine trains every
+// image network it supports and the CPU engine everything else.
 type Fallback struct {
 	Primary, Secondary Backend
 	// Supports reports whether Primary trains cfg with spec (nil: yes).

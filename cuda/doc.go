@@ -24,8 +24,10 @@
 //     convolutions (KRSC filters, fp32 accumulation, tensor-op math in
 //     bf16, FMA math in fp32) from a bf16 copy of the weights cast each
 //     step; BN (plain and ghost) with fp32 statistics fused with its
-//     ReLU/CELU, pooling, residual adds, loss, SGD and EMA are our kernels;
-//     the linear head is an fp32 cuBLAS Sgemm, logits are fp32;
+//     ReLU/CELU (or a standalone activation where a pool sits between),
+//     K x K max and global max/mean pooling, channel concat, residual
+//     adds, scales, loss, SGD and EMA are our kernels; the linear head is
+//     an fp32 cuBLAS Sgemm with our bias kernels, logits are fp32;
 //   - the CPU engine's semantics: same init stream, same subset, LR read
 //     every step at stages.StepEpoch, PyTorch-form SGD (sgd_f32) with
 //     lambda/N, WD*N and the BN-bias group, EMA of parameters and running
@@ -38,9 +40,12 @@
 //     per epoch, so Observer.Step calls and divergence detection come at
 //     the end of each epoch.
 //
-// Supports lists what the engine covers (ResNet-9, N3 and other Specs of
-// the same layers); anything else fails with ErrTrainUnsupported, which
-// the runner can take as "use the CPU engine".
+// Supports lists what the engine covers (every image network of the
+// registry: DAWNBench's ResNet-18 and its variants, the stage-4 family,
+// ResNet-9, N3, post 7's simple net with and without BN); anything else
+// (LARS, per-layer statistics, conv biases, the deep linear net) fails
+// with ErrTrainUnsupported, which the runner can take as "use the CPU
+// engine".
 //
 // # What is tested here, without a GPU
 //
@@ -48,8 +53,9 @@
 // cuDNN of testdata/ (host memory, host convolutions in NHWC and bf16) with
 // every kernel launch executed by the kernels' own CUDA C compiled for the
 // CPU (hostrun_test.go): fp32 steps match the CPU engine's loss, weights
-// and running stats to 1e-5 for N3 (p8.s10) and ResNet-9 (p4.s10, short
-// last batch), a whole run's per-epoch losses and accuracies match, and
+// and running stats to 1e-5 for N3 (p8.s10), ResNet-9 (p4.s10, short
+// last batch), DAWNBench's nets (p1.s0, p1.s2, p4.s5), p8.s2a and post 7's
+// nets; a whole run's per-epoch losses and accuracies match, and
 // every launch's pointers lie inside the engine's allocations. bf16 is
 // checked only loosely (loss to 1%, update direction), because rounding
 // alone moves these tiny nets' gradients by tens of percent.

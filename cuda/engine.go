@@ -170,7 +170,7 @@ func (e *engine) graph() {
 	e.owner, e.needGrad, e.gradSet = make([]int, n), make([]bool, n), make([]bool, n)
 	for i, l := range e.spec.Layers {
 		e.owner[i] = i
-		if k := e.pl.Layers[i].Kernel; k == KFused || k == KView {
+		if sharesInput(e.pl.Layers[i].Kernel) {
 			e.owner[i] = e.owner[l.Inputs[0]]
 		}
 		for _, p := range l.Params {

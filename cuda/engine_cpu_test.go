@@ -51,6 +51,20 @@ func TestEngineStepsMatchCPU(t *testing.T) {
 		{8, "p8.s10", F32, 24, 1e-5},
 		{4, "p4.s10", F32, 28, 1e-5}, // 28 = 3 x 8 + 4: a short last batch
 		{8, "p8.s10", BF16, 24, 1e-2},
+		// The other networks: DAWNBench's ResNet-18 (global mean and max
+		// pools, concat, linear bias), p8.s2a (ReLU after the pool, not
+		// fused), post 7's simple net with and without BN (4x4 pool, an
+		// input scale, a conv head).
+		{1, "p1.s0", F32, 20, 1e-5},
+		{1, "p1.s2", F32, 20, 1e-5},
+		{4, "p4.s5", F32, 20, 1e-5},
+		{8, "p8.s2a", F32, 20, 1e-5},
+		{7, "p7.e1.bn", F32, 20, 1e-5},
+		{7, "p7.e1.nobn", F32, 20, 1e-5},
+		// At the test's boosted LR this net's loss climbs to ~11 by step
+		// 3 on both engines, which magnifies bf16 rounding (4% seen).
+		{1, "p1.s2", BF16, 20, 5e-2},
+		{7, "p7.e1.bn", BF16, 20, 1e-2},
 	} {
 		t.Run(fmt.Sprintf("%s/%s", tc.variant, tc.prec), func(t *testing.T) {
 			cfg, spec := tinyConfig(t, tc.stage, tc.variant, tc.trainN, 8)
@@ -293,5 +307,43 @@ func TestTrainMatchesCPU(t *testing.T) {
 		if h.launches[k] == 0 {
 			t.Errorf("kernel %s never launched", k)
 		}
+	}
+}
+
+// One epoch of the other networks through Backend.Train: training and the
+// eval-mode pass (running stats, TTA) agree with the CPU engine's.
+func TestTrainOtherNetsMatchCPU(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short mode: the engine emulation takes a few seconds")
+	}
+	cb, err := cpu.New(cpu.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		stage   int
+		variant string
+	}{{1, "p1.s2"}, {8, "p8.s2a"}, {7, "p7.e1.nobn"}} {
+		t.Run(tc.variant, func(t *testing.T) {
+			cfg, spec := tinyConfig(t, tc.stage, tc.variant, 24, 12)
+			cfg.Train.Epochs = 1
+			cfg.Train.TTA = true
+			req := backend.Request{Config: cfg, Spec: spec, Data: synthetic(t, 24, 12), Seed: 5, Observer: backend.NopObserver{}}
+			b, _ := hostBackend(t, "f32")
+			got, err := b.Train(context.Background(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := cb.Train(context.Background(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g, w := got.Epochs[0], want.Epochs[0]
+			t.Logf("GPU loss %.6f test %.6f/%.3f TTA %.3f; CPU %.6f %.6f/%.3f TTA %.3f", g.TrainLoss, g.TestLoss, g.TestAcc, got.TTAAcc, w.TrainLoss, w.TestLoss, w.TestAcc, want.TTAAcc)
+			if math.Abs(g.TrainLoss-w.TrainLoss) > 1e-5*w.TrainLoss || math.Abs(g.TestLoss-w.TestLoss) > 1e-5*w.TestLoss ||
+				g.TestAcc != w.TestAcc || g.TrainAcc != w.TrainAcc || got.TTAAcc != want.TTAAcc {
+				t.Errorf("GPU %+v TTA %v; CPU %+v TTA %v", g, got.TTAAcc, w, want.TTAAcc)
+			}
+		})
 	}
 }

@@ -119,9 +119,13 @@ func TestSupports(t *testing.T) {
 	}{
 		{8, "p8.s10", nil, ""},
 		{4, "p4.s10", nil, ""},
+		{1, "p1.s0", nil, ""},
+		{4, "p4.s5", nil, ""},
+		{8, "p8.s2a", nil, ""},
+		{7, "p7.e1.nobn", nil, ""},
 		{8, "p8.s10", func(c *stages.Config) { c.Train.Optimizer = "lars" }, `optimizer "lars"`},
 		{8, "p8.s10", func(c *stages.Config) { c.Train.DropLast = false }, "ghost BN needs drop_last"},
-		{8, "p8.s10", func(c *stages.Config) { c.Net.Order = "conv-bn-pool-act" }, "act (act) has no GPU path"},
+		{7, "p7.e3", nil, "want 3x32x32 images"},
 		{4, "p4.s10", func(c *stages.Config) { c.Analysis = &stages.Analysis{LogEvery: 10} }, "per-layer statistics"},
 	} {
 		c := stageConfig(t, tc.stage, tc.variant, "paper")

@@ -233,16 +233,70 @@ func (k *Kernels) BNSplitAverage(s Stream, mean, variance, runMean, runVar Devic
 	return k.elem(s, "bn_split_average", C)
 }
 
-// MaxPool2Fwd pools 2x2/stride 2: x is N x H x W x C.
-func (k *Kernels) MaxPool2Fwd(s Stream, p Prec, x, y DevicePtr, N, H, W, C int) error {
-	k.args.Reset().Ptr(x).Ptr(y).I32(N).I32(H).I32(W).I32(C)
-	return k.elem(s, pick([2]string{"maxpool2_fwd_f32", "maxpool2_fwd_bf16"}, p), N*(H/2)*(W/2)*C)
+// MaxPoolFwd pools K x K windows with stride K: x is N x H x W x C, H and
+// W multiples of K.
+func (k *Kernels) MaxPoolFwd(s Stream, p Prec, x, y DevicePtr, N, H, W, C, K int) error {
+	k.args.Reset().Ptr(x).Ptr(y).I32(N).I32(H).I32(W).I32(C).I32(K)
+	return k.elem(s, pick([2]string{"maxpool_fwd_f32", "maxpool_fwd_bf16"}, p), N*(H/K)*(W/K)*C)
 }
 
-// MaxPool2Bwd writes every element of dx (no clearing needed).
-func (k *Kernels) MaxPool2Bwd(s Stream, p Prec, x, dy, dx DevicePtr, N, H, W, C int) error {
-	k.args.Reset().Ptr(x).Ptr(dy).Ptr(dx).I32(N).I32(H).I32(W).I32(C)
-	return k.elem(s, pick([2]string{"maxpool2_bwd_f32", "maxpool2_bwd_bf16"}, p), N*(H/2)*(W/2)*C)
+// MaxPoolBwd writes every element of dx (no clearing needed).
+func (k *Kernels) MaxPoolBwd(s Stream, p Prec, x, dy, dx DevicePtr, N, H, W, C, K int) error {
+	k.args.Reset().Ptr(x).Ptr(dy).Ptr(dx).I32(N).I32(H).I32(W).I32(C).I32(K)
+	return k.elem(s, pick([2]string{"maxpool_bwd_f32", "maxpool_bwd_bf16"}, p), N*(H/K)*(W/K)*C)
+}
+
+// GAvgPoolFwd is the mean over HW positions per (n, c).
+func (k *Kernels) GAvgPoolFwd(s Stream, p Prec, x, y DevicePtr, N, HW, C int) error {
+	k.args.Reset().Ptr(x).Ptr(y).I32(N).I32(HW).I32(C)
+	return k.elem(s, pick([2]string{"gavgpool_fwd_f32", "gavgpool_fwd_bf16"}, p), N*C)
+}
+
+// GAvgPoolBwd writes every element of dx.
+func (k *Kernels) GAvgPoolBwd(s Stream, p Prec, dy, dx DevicePtr, N, HW, C int) error {
+	k.args.Reset().Ptr(dy).Ptr(dx).I32(N).I32(HW).I32(C)
+	return k.elem(s, pick([2]string{"gavgpool_bwd_f32", "gavgpool_bwd_bf16"}, p), N*HW*C)
+}
+
+// ActFwd applies a standalone activation over n elements.
+func (k *Kernels) ActFwd(s Stream, p Prec, x, y DevicePtr, n int, a BNAct) error {
+	k.args.Reset().Ptr(x).Ptr(y).I32(n).I32(a.Kind).F32(a.Alpha)
+	return k.elem(s, pick([2]string{"act_fwd_f32", "act_fwd_bf16"}, p), n)
+}
+
+// ActBwd writes dx = dy * act'(x) over n elements.
+func (k *Kernels) ActBwd(s Stream, p Prec, x, dy, dx DevicePtr, n int, a BNAct) error {
+	k.args.Reset().Ptr(x).Ptr(dy).Ptr(dx).I32(n).I32(a.Kind).F32(a.Alpha)
+	return k.elem(s, pick([2]string{"act_bwd_f32", "act_bwd_bf16"}, p), n)
+}
+
+// Scale sets y = a*x over n elements, x of precision px and y of py.
+func (k *Kernels) Scale(s Stream, py Prec, y DevicePtr, px Prec, x DevicePtr, a float32, n int) error {
+	if px == F32 && py == F32 {
+		return k.Axpby(s, y, x, a, 0, n)
+	}
+	k.args.Reset().Ptr(y).Ptr(x).F32(a).I32(n)
+	return k.elem(s, "scale_"+px.String()+"_"+py.String(), n)
+}
+
+// ColsCopy copies columns [sc0, sc0+width) of src's rows (sC wide) to
+// columns [dc0, dc0+width) of dst's (dC wide): one input of a channel
+// concat, or its share of the gradient.
+func (k *Kernels) ColsCopy(s Stream, p Prec, dst, src DevicePtr, rows, dC, dc0, sC, sc0, width int) error {
+	k.args.Reset().Ptr(dst).Ptr(src).I32(rows).I32(dC).I32(dc0).I32(sC).I32(sc0).I32(width)
+	return k.elem(s, pick([2]string{"cols_copy_f32", "cols_copy_bf16"}, p), rows*width)
+}
+
+// BiasRows adds b (C, fp32) to every row of y (rows x C, fp32).
+func (k *Kernels) BiasRows(s Stream, y, b DevicePtr, rows, C int) error {
+	k.args.Reset().Ptr(y).Ptr(b).I32(rows).I32(C)
+	return k.elem(s, "bias_rows_f32", rows*C)
+}
+
+// ColSum sets out[c] = the sum over rows of x[r, c] (fp32).
+func (k *Kernels) ColSum(s Stream, out, x DevicePtr, rows, C int) error {
+	k.args.Reset().Ptr(out).Ptr(x).I32(rows).I32(C)
+	return k.elem(s, "col_sum_f32", C)
 }
 
 // GMaxPoolFwd is the max over HW positions per (n, c).

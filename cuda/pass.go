@@ -2,8 +2,6 @@ package cuda
 
 import (
 	"fmt"
-
-	"speedrun/model"
 )
 
 // Pointers into the engine's buffers.
@@ -20,12 +18,35 @@ func (e *engine) elems(j, n int) int {
 	return n * s[1] * s[2] * s[3]
 }
 
-// precOf is the element type of layer j's output: logits are fp32.
+// precOf is the element type of layer j's output: the linear head's and
+// the logits are fp32 (Plan's F32).
 func (e *engine) precOf(j int) Prec {
-	if op := e.spec.Layers[j].Op; op == model.OpLinear || op == model.OpScale {
+	if e.pl.Layers[j].F32 {
 		return F32
 	}
 	return e.prec
+}
+
+// actOf is a standalone activation layer's kernel code.
+func (e *engine) actOf(i int) BNAct {
+	a := e.spec.Layers[i].Act
+	code, _ := actCode(a) // checked by the Plan
+	return BNAct{Kind: code, Alpha: float32(a.Alpha)}
+}
+
+// concatParts calls f for each input j of concat layer i at batch n:
+// rows (N*H*W) of the concat's C channels, of which j holds cj from off.
+func (e *engine) concatParts(i, n int, f func(j, rows, C, off, cj int) error) error {
+	s := e.pl.Layers[i].Shape
+	rows, off := n*s[1]*s[2], 0
+	for _, j := range e.spec.Layers[i].Inputs {
+		cj := e.pl.Layers[j].Shape[3]
+		if err := f(j, rows, s[3], off, cj); err != nil {
+			return err
+		}
+		off += cj
+	}
+	return nil
 }
 
 // bnAct is the activation fused into BN layer i (identity if none).
@@ -33,9 +54,7 @@ func (e *engine) bnAct(i int) BNAct {
 	if e.pl.Layers[i].Kernel != KBNAct {
 		return BNAct{}
 	}
-	a := e.spec.Layers[i+1].Act
-	code, _ := actCode(a) // checked by the Plan
-	return BNAct{Kind: code, Alpha: float32(a.Alpha)}
+	return e.actOf(i + 1)
 }
 
 // bnShape is BN layer i's input at batch n in training mode (per ghost
@@ -108,13 +127,22 @@ func (e *engine) forward(n int, train bool, w DevicePtr) error {
 				mean := e.estats.Add(4 * e.estatOff[i])
 				err = k.BNActFwd(s, e.prec, b, e.out(in), e.out(i), mean, mean.Add(4*l.BN.C), gamma, beta, eps, e.bnAct(i))
 			}
-		case KFused, KView:
+		case KFused, KView, KIdentityBN:
+		case KAct:
+			err = k.ActFwd(s, e.precOf(i), e.out(in), e.out(i), e.elems(i, n), e.actOf(i))
 		case KMaxPool:
 			x := e.pl.Layers[in].Shape
-			err = k.MaxPool2Fwd(s, e.prec, e.out(in), e.out(i), n, x[1], x[2], x[3])
+			err = k.MaxPoolFwd(s, e.prec, e.out(in), e.out(i), n, x[1], x[2], x[3], l.Pool.K)
 		case KGlobalMax:
 			x := e.pl.Layers[in].Shape
 			err = k.GMaxPoolFwd(s, e.prec, e.out(in), e.out(i), n, x[1]*x[2], x[3])
+		case KGlobalAvg:
+			x := e.pl.Layers[in].Shape
+			err = k.GAvgPoolFwd(s, e.prec, e.out(in), e.out(i), n, x[1]*x[2], x[3])
+		case KConcat:
+			err = e.concatParts(i, n, func(j, rows, C, off, cj int) error {
+				return k.ColsCopy(s, e.precOf(i), e.out(i), e.out(j), rows, C, off, cj, 0, cj)
+			})
 		case KAdd:
 			err = k.Add(s, e.prec, e.out(i), e.out(l.Inputs[0]), e.out(l.Inputs[1]), e.elems(i, n))
 		case KLinear:
@@ -128,8 +156,11 @@ func (e *engine) forward(n int, train bool, w DevicePtr) error {
 			// Row-major Y (n x out) = X (n x in) W^T; column-major that is
 			// Y^T = op(W) X^T with W's buffer read as (in x out), transposed.
 			err = e.bl.Sgemm(e.hb, OpT, OpN, l.Linear.Out, n, l.Linear.In, 1, e.param(w, l.Params[0]), l.Linear.In, x, l.Linear.In, 0, e.out(i), l.Linear.Out)
+			if err == nil && l.Linear.Bias {
+				err = k.BiasRows(s, e.out(i), e.param(w, l.Params[1]), n, l.Linear.Out)
+			}
 		case KScale:
-			err = k.Axpby(s, e.out(i), e.out(in), float32(l.Scale), 0, e.elems(i, n))
+			err = k.Scale(s, e.precOf(i), e.out(i), e.precOf(in), e.out(in), float32(l.Scale), e.elems(i, n))
 		default:
 			err = fmt.Errorf("no GPU path for %s", lp.Kernel)
 		}
@@ -151,7 +182,7 @@ func (e *engine) backward(n int) error {
 	for i := last; i >= 1; i-- {
 		l := e.spec.Layers[i]
 		lp := e.pl.Layers[i]
-		if !e.needGrad[i] || lp.Kernel == KFused || lp.Kernel == KView {
+		if !e.needGrad[i] || sharesInput(lp.Kernel) {
 			continue
 		}
 		if !e.gradSet[e.owner[i]] {
@@ -162,7 +193,22 @@ func (e *engine) backward(n int) error {
 		switch lp.Kernel {
 		case KScale:
 			err = e.writeGrad(in, n, func(dst DevicePtr) error {
-				return k.Axpby(s, dst, e.grad(i), float32(l.Scale), 0, e.elems(i, n))
+				return k.Scale(s, e.precOf(in), dst, e.precOf(i), e.grad(i), float32(l.Scale), e.elems(i, n))
+			})
+		case KAct:
+			err = e.writeGrad(in, n, func(dst DevicePtr) error {
+				return k.ActBwd(s, e.precOf(i), e.out(in), e.grad(i), dst, e.elems(i, n), e.actOf(i))
+			})
+		case KGlobalAvg:
+			x := e.pl.Layers[in].Shape
+			err = e.writeGrad(in, n, func(dst DevicePtr) error {
+				return k.GAvgPoolBwd(s, e.prec, e.grad(i), dst, n, x[1]*x[2], x[3])
+			})
+		case KConcat:
+			err = e.concatParts(i, n, func(j, rows, C, off, cj int) error {
+				return e.writeGrad(j, n, func(dst DevicePtr) error {
+					return k.ColsCopy(s, e.precOf(i), dst, e.grad(i), rows, cj, 0, C, off, cj)
+				})
 			})
 		case KLinear:
 			err = e.linearBackward(i, n)
@@ -174,7 +220,7 @@ func (e *engine) backward(n int) error {
 		case KMaxPool:
 			x := e.pl.Layers[in].Shape
 			err = e.writeGrad(in, n, func(dst DevicePtr) error {
-				return k.MaxPool2Bwd(s, e.prec, e.out(in), e.grad(i), dst, n, x[1], x[2], x[3])
+				return k.MaxPoolBwd(s, e.prec, e.out(in), e.grad(i), dst, n, x[1], x[2], x[3], l.Pool.K)
 			})
 		case KAdd:
 			for _, j := range l.Inputs {
@@ -235,6 +281,11 @@ func (e *engine) linearBackward(i, n int) error {
 	// dW (out x in) = dY^T X: column-major dW^T (in x out) = X^T dY.
 	if e.pl.Params[l.Params[0]].Group != GroupFrozen {
 		if err := e.bl.Sgemm(e.hb, OpN, OpT, li.In, li.Out, n, 1, x, li.In, dy, li.Out, 0, e.param(e.grads, l.Params[0]), li.In); err != nil {
+			return err
+		}
+	}
+	if li.Bias && e.pl.Params[l.Params[1]].Group != GroupFrozen {
+		if err := e.k.ColSum(e.s, e.param(e.grads, l.Params[1]), dy, n, li.Out); err != nil {
 			return err
 		}
 	}

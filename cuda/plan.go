@@ -57,11 +57,13 @@ const (
 	KBN         Kernel = "bn"               // bn_stats, bn_act_fwd with identity
 	KAct        Kernel = "act"              // a standalone activation (identity BN)
 	KFused      Kernel = "fused-into-bn"    // an Act folded into the preceding BN
-	KMaxPool    Kernel = "maxpool2"         // maxpool2_fwd/bwd
+	KMaxPool    Kernel = "maxpool"          // maxpool_fwd/bwd, K x K with stride K
 	KGlobalMax  Kernel = "gmaxpool"         // gmaxpool_fwd/bwd
+	KGlobalAvg  Kernel = "gavgpool"         // gavgpool_fwd/bwd
+	KConcat     Kernel = "concat"           // cols_copy per input; backward splits
 	KAdd        Kernel = "add"              // add_*; backward fans the gradient out
-	KLinear     Kernel = "cublas-gemm"      // GemmEx
-	KScale      Kernel = "axpby"            // axpby_f32 with b = 0
+	KLinear     Kernel = "cublas-gemm"      // GemmEx (+ bias_rows, col_sum for a bias)
+	KScale      Kernel = "scale"            // scale_* (axpby_f32 with b = 0 in fp32)
 	KIdentityBN Kernel = "identity-bn"      // a BN marked Identity: a no-op
 	KView       Kernel = "view"             // flatten: N x 1 x 1 x C is already N x C
 	KUnplanned  Kernel = "unsupported-here" // ops the GPU engine does not run yet
@@ -76,6 +78,9 @@ type LayerPlan struct {
 	// Out and Grad are byte offsets of the output and its gradient in the
 	// activation arena; Bytes is the size of each.
 	Out, Grad, Bytes int64
+	// F32 marks an output kept in fp32 whatever the activation precision:
+	// the linear head's, and the logits (the loss reads fp32).
+	F32 bool
 	// Stats is the offset (floats) of a BN layer's running mean in the
 	// stats buffer; its variance follows after Splits*C floats.
 	Stats  int
@@ -138,16 +143,30 @@ func NewPlan(spec *model.Spec, batch int, p Prec) (*Plan, error) {
 			lp.Stats = pl.StatsLen
 			pl.StatsLen += 2 * lp.Splits * l.BN.C
 		}
-		// Fused activations write in place of their BN's output; every
-		// other layer gets its own output and gradient.
-		if lp.Kernel == KFused || lp.Kernel == KView {
+		// Fused activations, views and identity BNs use their input's
+		// buffers; every other layer gets its own output and gradient.
+		if sharesInput(lp.Kernel) {
 			prev := pl.Layers[l.Inputs[0]]
-			lp.Out, lp.Grad, lp.Bytes = prev.Out, prev.Grad, prev.Bytes
+			lp.Out, lp.Grad, lp.Bytes, lp.F32 = prev.Out, prev.Grad, prev.Bytes, prev.F32
 			continue
 		}
+		switch {
+		case l.Op == model.OpLinear:
+			lp.F32 = true
+		case l.Op == model.OpScale || l.Op == model.OpConcat:
+			lp.F32 = pl.Layers[l.Inputs[0]].F32 || i == len(spec.Layers)-1
+		}
+		for _, in := range l.Inputs {
+			if l.Op == model.OpConcat && pl.Layers[in].F32 != lp.F32 {
+				return nil, fmt.Errorf("cuda: plan %s: layer %s: concat of fp32 and activation-precision inputs", spec.Name, l.Name)
+			}
+		}
+		if i == len(spec.Layers)-1 && !lp.F32 {
+			return nil, fmt.Errorf("cuda: plan %s: the logits (%s, %s) must come from a linear layer or a scale", spec.Name, l.Name, l.Op)
+		}
 		elem := int64(p.Bytes())
-		if l.Op == model.OpLinear || l.Op == model.OpScale {
-			elem = 4 // logits stay fp32 for the loss
+		if lp.F32 {
+			elem = 4
 		}
 		lp.Bytes = int64(lp.Shape[0]*lp.Shape[1]*lp.Shape[2]*lp.Shape[3]) * elem
 		lp.Out = pl.ActBytes
@@ -159,6 +178,10 @@ func NewPlan(spec *model.Spec, batch int, p Prec) (*Plan, error) {
 }
 
 func align256(n int64) int64 { return (n + 255) &^ 255 }
+
+// sharesInput reports whether a layer run by k is its input's buffers:
+// it has no output or gradient of its own.
+func sharesInput(k Kernel) bool { return k == KFused || k == KView || k == KIdentityBN }
 
 func paramGroup(p model.Param) int {
 	switch {
@@ -200,12 +223,21 @@ func layerKernel(spec *model.Spec, i int, consumers []int) (Kernel, error) {
 		}
 		return KAct, nil
 	case model.OpMaxPool:
-		if l.Pool.K != 2 {
-			return KUnplanned, fmt.Errorf("max pool %dx%d: only 2x2 has a kernel", l.Pool.K, l.Pool.K)
+		if in := spec.Layers[l.Inputs[0]].Out; len(in) != 3 || l.Pool.K < 1 || in[1]%l.Pool.K != 0 || in[2]%l.Pool.K != 0 {
+			return KUnplanned, fmt.Errorf("max pool %dx%d of %v: the kernel needs H and W multiples of K", l.Pool.K, l.Pool.K, in)
 		}
 		return KMaxPool, nil
 	case model.OpGlobalMaxPool:
 		return KGlobalMax, nil
+	case model.OpGlobalAvgPool:
+		return KGlobalAvg, nil
+	case model.OpConcat:
+		for _, in := range l.Inputs {
+			if o := spec.Layers[in].Out; len(o) == 3 && (o[1] != l.Out[1] || o[2] != l.Out[2]) {
+				return KUnplanned, fmt.Errorf("concat of %v into %v: inputs must share H and W", o, l.Out)
+			}
+		}
+		return KConcat, nil
 	case model.OpAdd:
 		return KAdd, nil
 	case model.OpLinear:

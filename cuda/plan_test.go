@@ -1,6 +1,7 @@
 package cuda
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -93,5 +94,56 @@ func TestPlanErrors(t *testing.T) {
 	}
 	if _, err := NewPlan(spec, 0, F32); err == nil {
 		t.Error("batch 0 accepted")
+	}
+}
+
+// The registry's other networks in bf16: which outputs stay fp32, and
+// which layers share their input's buffers.
+func TestPlanOtherNets(t *testing.T) {
+	for _, tc := range []struct {
+		stage     int
+		variant   string
+		f32       []string // every fp32 output, in order
+		shared    []string // every layer without buffers of its own
+		kernelsOf map[string]Kernel
+	}{
+		{1, "p1.s2", []string{"linear"}, []string{"layer1.0.pre.act", "layer1.0.mid.act", "layer1.1.pre.act", "layer1.1.mid.act",
+			"layer2.0.pre.act", "layer2.0.mid.act", "layer2.1.pre.act", "layer2.1.mid.act", "layer3.0.pre.act", "layer3.0.mid.act",
+			"layer3.1.pre.act", "layer3.1.mid.act", "layer4.0.pre.act", "layer4.0.mid.act", "layer4.1.pre.act", "layer4.1.mid.act"},
+			map[string]Kernel{"pool.avg": KGlobalAvg, "pool.cat": KConcat, "linear": KLinear}},
+		{7, "p7.e1.bn", []string{"logits.scale"}, []string{"prep.act", "layer1.act", "layer1.extra.act", "layer2.act", "layer2.extra.act", "layer3.act", "layer3.extra.act", "flatten"},
+			map[string]Kernel{"input.scale": KScale, "pool": KMaxPool, "head.conv": KConv, "logits.scale": KScale}},
+		{7, "p7.e1.nobn", []string{"logits.scale"}, []string{"prep.bn", "layer1.bn", "layer1.extra.bn", "layer2.bn", "layer2.extra.bn", "layer3.bn", "layer3.extra.bn", "flatten"},
+			map[string]Kernel{"prep.act": KAct, "prep.bn": KIdentityBN}},
+		{8, "p8.s2a", []string{"linear", "logits.scale"}, []string{"prep.act", "layer1.res1.act", "layer1.res2.act", "layer3.res1.act", "layer3.res2.act"},
+			map[string]Kernel{"layer1.act": KAct, "layer1.pool": KMaxPool}},
+	} {
+		c := stageConfig(t, tc.stage, tc.variant, "paper")
+		spec, err := model.Build(c.Net)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pl, err := NewPlan(spec, 64, BF16)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.variant, err)
+		}
+		var f32, shared []string
+		for i, l := range pl.Layers {
+			if l.F32 {
+				f32 = append(f32, l.Name)
+			}
+			if i > 0 && l.Out == pl.Layers[spec.Layers[i].Inputs[0]].Out {
+				shared = append(shared, l.Name)
+			}
+			if k, ok := tc.kernelsOf[l.Name]; ok && l.Kernel != k {
+				t.Errorf("%s: %s runs %s, want %s", tc.variant, l.Name, l.Kernel, k)
+			}
+		}
+		if !slices.Equal(f32, tc.f32) || !slices.Equal(shared, tc.shared) {
+			t.Errorf("%s: fp32 outputs %v, want %v; shared buffers %v, want %v", tc.variant, f32, tc.f32, shared, tc.shared)
+		}
+		if last := pl.Layers[len(pl.Layers)-1]; last.Bytes != 64*10*4 {
+			t.Errorf("%s: logits bytes %d, want fp32", tc.variant, last.Bytes)
+		}
 	}
 }

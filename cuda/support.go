@@ -9,11 +9,11 @@ import (
 
 // Supports reports whether the GPU engine can train cfg's network. Its
 // error wraps ErrTrainUnsupported, so a caller can fall back to the CPU
-// engine with errors.Is. The engine covers the speed stages' networks
-// (ResNet-9 of stage 4 and the final N3 of stage 8, and any other Spec
-// built from the same layers): conv without bias, BN (plain or ghost)
-// fused with ReLU/CELU, 2x2 and global max pooling, residual adds, a
-// bias-free linear head and a logit scale.
+// engine with errors.Is. The engine covers every image network of the
+// registry: conv without bias, BN (plain, ghost or identity) with its
+// activation fused or standalone, K x K max pooling, global max and mean
+// pooling, channel concat, residual adds, a linear head with or without
+// bias, and scales (of images or logits).
 func Supports(cfg stages.Config, spec *model.Spec) error {
 	un := func(format string, a ...any) error {
 		return fmt.Errorf("%w: %s", ErrTrainUnsupported, fmt.Sprintf(format, a...))
@@ -42,21 +42,14 @@ func Supports(cfg stages.Config, spec *model.Spec) error {
 	for i, l := range spec.Layers {
 		lp := pl.Layers[i]
 		switch lp.Kernel {
-		case KInput, KBNAct, KBN, KFused, KMaxPool, KGlobalMax, KAdd:
+		case KInput, KBNAct, KBN, KFused, KAct, KIdentityBN, KView, KMaxPool, KGlobalMax, KGlobalAvg, KConcat, KAdd, KScale:
 		case KConv:
 			if l.Conv.Bias {
 				return un("layer %s: conv bias", l.Name)
 			}
 		case KLinear:
-			if l.Linear.Bias {
-				return un("layer %s: linear bias", l.Name)
-			}
 			if in := spec.Layers[l.Inputs[0]]; len(in.Out) != 1 {
 				return un("layer %s: linear on a %v input", l.Name, in.Out)
-			}
-		case KScale:
-			if in := pl.Layers[l.Inputs[0]].Kernel; in != KLinear && in != KScale {
-				return un("layer %s: scale of a %s output (only logits are scaled on the GPU)", l.Name, in)
 			}
 		default:
 			return un("layer %s: %s (%s) has no GPU path yet", l.Name, l.Op, lp.Kernel)

@@ -371,3 +371,32 @@ func TestSweepChooser(t *testing.T) {
 		t.Errorf("trained: cuda %d, cpu %d; want 1 each", gpu.trained.Load(), cpu.trained.Load())
 	}
 }
+
+// A sweep under the cuda backend refuses, before it runs or records
+// anything, analyses that step the CPU engine themselves; under a chooser
+// that sends them to the CPU it runs them there.
+func TestSweepCPUDrivenAnalysisOnCUDA(t *testing.T) {
+	ctx := context.Background()
+	cells := plan(t, 1, "ok")
+	norms := cells[0]
+	norms.Config.Kind, norms.Config.Variant = "norms", "p6.e1"
+	cells = append(cells, norms)
+	r := newTestRunner(t, filepath.Join(t.TempDir(), "r.sqlite"), &namedFake{name: "cuda"})
+	_, err := r.Sweep(ctx, cells)
+	if err == nil || !strings.Contains(err.Error(), "p6.e1: these analyses step the CPU engine") || !strings.Contains(err.Error(), "--backend cpu or auto") {
+		t.Fatalf("got %v", err)
+	}
+	if runs, err := r.DB.Runs(ctx, results.Filter{}); err != nil || len(runs) != 0 {
+		t.Errorf("refused sweep recorded %d runs (%v)", len(runs), err)
+	}
+	fb := &backend.Fallback{Primary: &namedFake{name: "cuda"}, Secondary: &namedFake{name: "cpu"}, Supports: func(cfg stages.Config, _ *model.Spec) error {
+		if cfg.Kind == "norms" {
+			return errors.New("steps the CPU engine")
+		}
+		return nil
+	}}
+	r = newTestRunner(t, filepath.Join(t.TempDir(), "r2.sqlite"), fb)
+	if err := r.checkEngines(cells); err != nil {
+		t.Errorf("auto: %v", err)
+	}
+}

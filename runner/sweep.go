@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"speedrun/analysis"
@@ -76,6 +78,9 @@ func (r *Runner) defaults() {
 func (r *Runner) Sweep(ctx context.Context, cells []Cell) (Summary, error) {
 	r.defaults()
 	sum := Summary{Planned: len(cells)}
+	if err := r.checkEngines(cells); err != nil {
+		return sum, err
+	}
 	rq, err := r.DB.RequeueDead(ctx, r.Owner.Host)
 	if err != nil {
 		return sum, err
@@ -265,6 +270,27 @@ func train(ctx context.Context, b backend.Backend, req backend.Request) (res bac
 		}
 	}()
 	return b.Train(ctx, req)
+}
+
+// checkEngines refuses, before anything runs, a sweep that would record
+// a CPU-stepped analysis (analysis.DrivesCPU) as run by the GPU engine:
+// under --backend auto the chooser sends those to the CPU; under --backend
+// cuda they cannot run.
+func (r *Runner) checkEngines(cells []Cell) error {
+	var bad []string
+	for _, c := range cells {
+		be := r.Backend
+		if ch, ok := be.(backend.Chooser); ok {
+			be = ch.For(c.Config)
+		}
+		if analysis.DrivesCPU(c.Config.Kind) && be.Name() == "cuda" && !slices.Contains(bad, c.Config.Variant) {
+			bad = append(bad, c.Config.Variant)
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("%s: these analyses step the CPU engine themselves (they read weights or activations between steps), so the cuda backend cannot run them: use --backend cpu or auto", strings.Join(bad, ", "))
+	}
+	return nil
 }
 
 // analyse runs a post 5-7 analysis cell (every Kind but "train"). Its

@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"strings"
 
+	"speedrun/analysis"
 	"speedrun/backend"
 	"speedrun/cpu"
 	"speedrun/cuda"
+	"speedrun/model"
+	"speedrun/stages"
 )
 
 // errNoCUDA is what --backend cuda says on a machine without a driver.
@@ -42,12 +45,20 @@ func openBackend(name string, extra map[string]func() (backend.Backend, error)) 
 		if err != nil {
 			return nil, err
 		}
-		// The GPU engine covers the speed stages' networks; the rest
-		// (LARS, per-layer statistics, the post-7 nets) train on the CPU.
-		return &backend.Fallback{Primary: g, Secondary: c, Supports: cuda.Supports}, nil
+		return &backend.Fallback{Primary: g, Secondary: c, Supports: gpuSupports}, nil
 	default:
 		return nil, usageErr(fmt.Errorf("--backend %q: want auto, cpu or cuda", name))
 	}
+}
+
+// gpuSupports is auto's choice: the GPU engine trains the registry's
+// image networks; LARS, per-layer statistics and the analyses that step
+// the CPU engine themselves go to the CPU.
+func gpuSupports(cfg stages.Config, spec *model.Spec) error {
+	if analysis.DrivesCPU(cfg.Kind) {
+		return fmt.Errorf("%w: analysis %s steps the CPU engine itself", cuda.ErrTrainUnsupported, cfg.Kind)
+	}
+	return cuda.Supports(cfg, spec)
 }
 
 // newCPU opens the CPU engine.

@@ -213,6 +213,68 @@ func TestHostElementwise(t *testing.T) {
 	close(t, "sum_f32", out, []float32{float32(s)}, 1e-5)
 }
 
+// The layers beyond ResNet-9's: standalone activations, scales between
+// precisions, channel concat and split, and the linear head's bias.
+func TestHostActScaleConcatBias(t *testing.T) {
+	k := loadHost(t)
+	rng := rand.New(rand.NewPCG(23, 24))
+	n := 300
+	x, dy := randn(rng, n), randn(rng, n)
+	x[0] = 0 // the kink: act'(0) is the left derivative, as on the CPU
+	rx, rdy := roundBF16(x), roundBF16(dy)
+	for _, a := range acts {
+		y, dx := nanF(n), nanF(n)
+		k.launch(t, "act_fwd_f32", g3, b64, x, y, n, a.code, a.alpha)
+		close(t, fmt.Sprintf("act_fwd_f32 act %d", a.code), y, ActFwdRef(x, a.code, a.alpha), 1e-5)
+		k.launch(t, "act_bwd_f32", g3, b64, x, dy, dx, n, a.code, a.alpha)
+		close(t, fmt.Sprintf("act_bwd_f32 act %d", a.code), dx, ActBwdRef(x, dy, a.code, a.alpha), 1e-5)
+		yb, dxb := make([]uint16, n), make([]uint16, n)
+		k.launch(t, "act_fwd_bf16", g3, b64, toBF16(rx), yb, n, a.code, a.alpha)
+		close(t, fmt.Sprintf("act_fwd_bf16 act %d", a.code), fromBF16(yb), ActFwdRef(rx, a.code, a.alpha), 1e-2)
+		k.launch(t, "act_bwd_bf16", g3, b64, toBF16(rx), toBF16(rdy), dxb, n, a.code, a.alpha)
+		close(t, fmt.Sprintf("act_bwd_bf16 act %d", a.code), fromBF16(dxb), ActBwdRef(rx, rdy, a.code, a.alpha), 1e-2)
+	}
+	const sc = float32(-0.7)
+	bb := make([]uint16, n)
+	k.launch(t, "scale_bf16_bf16", g3, b64, bb, toBF16(rx), sc, n)
+	close(t, "scale_bf16_bf16", fromBF16(bb), roundBF16(ScaleRef(rx, sc)), 0)
+	bf := nanF(n)
+	k.launch(t, "scale_bf16_f32", g3, b64, bf, toBF16(rx), sc, n)
+	close(t, "scale_bf16_f32", bf, ScaleRef(rx, sc), 0)
+	k.launch(t, "scale_f32_bf16", g3, b64, bb, x, sc, n)
+	close(t, "scale_f32_bf16", fromBF16(bb), roundBF16(ScaleRef(x, sc)), 0)
+
+	// Concat a (rows x 3) and b (rows x 5) into y (rows x 8), then split.
+	const rows, ca, cb = 7, 3, 5
+	a, b := randn(rng, rows*ca), randn(rng, rows*cb)
+	y, want := nanF(rows*(ca+cb)), nanF(rows*(ca+cb))
+	k.launch(t, "cols_copy_f32", g3, b64, y, a, rows, ca+cb, 0, ca, 0, ca)
+	k.launch(t, "cols_copy_f32", g3, b64, y, b, rows, ca+cb, ca, cb, 0, cb)
+	want = ColsCopyRef(ColsCopyRef(want, a, rows, ca+cb, 0, ca, 0, ca), b, rows, ca+cb, ca, cb, 0, cb)
+	close(t, "cols_copy concat", y, want, 0)
+	for r := range rows {
+		if y[r*(ca+cb)] != a[r*ca] || y[r*(ca+cb)+ca] != b[r*cb] {
+			t.Fatalf("concat row %d does not start with a's then b's first channel", r)
+		}
+	}
+	back := nanF(rows * cb)
+	k.launch(t, "cols_copy_f32", g3, b64, back, y, rows, cb, 0, ca+cb, ca, cb)
+	close(t, "cols_copy split", back, b, 0)
+	yb16, back16 := make([]uint16, rows*(ca+cb)), make([]uint16, rows*ca)
+	k.launch(t, "cols_copy_bf16", g3, b64, yb16, toBF16(a), rows, ca+cb, 0, ca, 0, ca)
+	k.launch(t, "cols_copy_bf16", g3, b64, back16, yb16, rows, ca, 0, ca+cb, 0, ca)
+	close(t, "cols_copy_bf16 round trip", fromBF16(back16), roundBF16(a), 0)
+
+	const K = 10
+	logits, bias := randn(rng, rows*K), randn(rng, K)
+	wl := BiasRowsRef(logits, bias, rows, K)
+	k.launch(t, "bias_rows_f32", g3, b64, logits, bias, rows, K)
+	close(t, "bias_rows_f32", logits, wl, 0)
+	cs := nanF(K)
+	k.launch(t, "col_sum_f32", g3, [3]int{4, 1, 1}, cs, logits, rows, K)
+	close(t, "col_sum_f32", cs, ColSumRef(logits, rows, K), 1e-6)
+}
+
 func TestHostBN(t *testing.T) {
 	k := loadHost(t)
 	rng := rand.New(rand.NewPCG(23, 24))
@@ -290,16 +352,34 @@ func TestHostPoolLossOptimAugment(t *testing.T) {
 	x, dy := randn(rng, N*H*W*C), randn(rng, N*H/2*W/2*C)
 	x[0], x[C] = 1, 1 // a tie: the first maximum takes the gradient
 	y, dx := nanF(len(dy)), nanF(len(x))
-	k.launch(t, "maxpool2_fwd_f32", g3, b64, x, y, N, H, W, C)
-	close(t, "maxpool2_fwd", y, MaxPool2FwdRef(x, N, H, W, C), 0)
-	k.launch(t, "maxpool2_bwd_f32", g3, b64, x, dy, dx, N, H, W, C)
-	close(t, "maxpool2_bwd", dx, MaxPool2BwdRef(x, dy, N, H, W, C), 0)
+	k.launch(t, "maxpool_fwd_f32", g3, b64, x, y, N, H, W, C, 2)
+	close(t, "maxpool_fwd", y, MaxPoolFwdRef(x, N, H, W, C, 2), 0)
+	k.launch(t, "maxpool_bwd_f32", g3, b64, x, dy, dx, N, H, W, C, 2)
+	close(t, "maxpool_bwd", dx, MaxPoolBwdRef(x, dy, N, H, W, C, 2), 0)
 	yb, dxb := make([]uint16, len(dy)), make([]uint16, len(x))
 	rx, rdy := roundBF16(x), roundBF16(dy)
-	k.launch(t, "maxpool2_fwd_bf16", g3, b64, toBF16(rx), yb, N, H, W, C)
-	close(t, "maxpool2_fwd_bf16", fromBF16(yb), MaxPool2FwdRef(rx, N, H, W, C), 0)
-	k.launch(t, "maxpool2_bwd_bf16", g3, b64, toBF16(rx), toBF16(rdy), dxb, N, H, W, C)
-	close(t, "maxpool2_bwd_bf16", fromBF16(dxb), MaxPool2BwdRef(rx, rdy, N, H, W, C), 0)
+	k.launch(t, "maxpool_fwd_bf16", g3, b64, toBF16(rx), yb, N, H, W, C, 2)
+	close(t, "maxpool_fwd_bf16", fromBF16(yb), MaxPoolFwdRef(rx, N, H, W, C, 2), 0)
+	k.launch(t, "maxpool_bwd_bf16", g3, b64, toBF16(rx), toBF16(rdy), dxb, N, H, W, C, 2)
+	close(t, "maxpool_bwd_bf16", fromBF16(dxb), MaxPoolBwdRef(rx, rdy, N, H, W, C, 2), 0)
+	// 3x3 windows (the runtime-K path; post 7 pools 4x4) on 6 x 3.
+	dy3, y3, dx3 := randn(rng, N*2*1*C), nanF(N*2*1*C), nanF(N*6*3*C)
+	x3 := x[:N*6*3*C]
+	k.launch(t, "maxpool_fwd_f32", g3, b64, x3, y3, N, 6, 3, C, 3)
+	close(t, "maxpool_fwd 3x3", y3, MaxPoolFwdRef(x3, N, 6, 3, C, 3), 0)
+	k.launch(t, "maxpool_bwd_f32", g3, b64, x3, dy3, dx3, N, 6, 3, C, 3)
+	close(t, "maxpool_bwd 3x3", dx3, MaxPoolBwdRef(x3, dy3, N, 6, 3, C, 3), 0)
+	gay, ady, adx := nanF(N*C), randn(rng, N*C), nanF(len(x))
+	k.launch(t, "gavgpool_fwd_f32", g3, b64, x, gay, N, H*W, C)
+	close(t, "gavgpool_fwd", gay, GAvgPoolFwdRef(x, N, H*W, C), 1e-6)
+	k.launch(t, "gavgpool_bwd_f32", g3, b64, ady, adx, N, H*W, C)
+	close(t, "gavgpool_bwd", adx, GAvgPoolBwdRef(ady, N, H*W, C), 1e-6)
+	ayb, adxb := make([]uint16, N*C), make([]uint16, len(x))
+	k.launch(t, "gavgpool_fwd_bf16", g3, b64, toBF16(rx), ayb, N, H*W, C)
+	close(t, "gavgpool_fwd_bf16", fromBF16(ayb), GAvgPoolFwdRef(rx, N, H*W, C), 1e-2)
+	rady := roundBF16(ady)
+	k.launch(t, "gavgpool_bwd_bf16", g3, b64, toBF16(rady), adxb, N, H*W, C)
+	close(t, "gavgpool_bwd_bf16", fromBF16(adxb), GAvgPoolBwdRef(rady, N, H*W, C), 1e-2)
 	gy, gdy, gdx := nanF(N*C), randn(rng, N*C), nanF(len(x))
 	k.launch(t, "gmaxpool_fwd_f32", g3, b64, x, gy, N, H*W, C)
 	close(t, "gmaxpool_fwd", gy, GMaxPoolFwdRef(x, N, H*W, C), 0)

@@ -166,26 +166,32 @@ func BNSplitAverageRef(runMean, runVar []float32, G, C int) (mean, variance []fl
 	return mean, variance
 }
 
-// maxWindow visits the 2x2 windows of an NHWC tensor: o indexes the
-// output, off the four inputs in row-major window order.
-func maxWindow(N, H, W, C int, f func(o int, off [4]int)) {
-	P, Q := H/2, W/2
+// maxWindow visits the K x K windows (stride K) of an NHWC tensor: o
+// indexes the output, off the window's inputs in row-major order.
+func maxWindow(N, H, W, C, K int, f func(o int, off []int)) {
+	P, Q := H/K, W/K
+	off := make([]int, K*K)
 	for b := 0; b < N; b++ {
 		for p := 0; p < P; p++ {
 			for q := 0; q < Q; q++ {
 				for c := 0; c < C; c++ {
-					base := ((b*H+2*p)*W+2*q)*C + c
-					f(((b*P+p)*Q+q)*C+c, [4]int{base, base + C, base + W*C, base + W*C + C})
+					base := ((b*H+K*p)*W+K*q)*C + c
+					for u := range K {
+						for v := range K {
+							off[u*K+v] = base + (u*W+v)*C
+						}
+					}
+					f(((b*P+p)*Q+q)*C+c, off)
 				}
 			}
 		}
 	}
 }
 
-// MaxPool2FwdRef is maxpool2_fwd.
-func MaxPool2FwdRef(x []float32, N, H, W, C int) []float32 {
-	y := make([]float32, N*(H/2)*(W/2)*C)
-	maxWindow(N, H, W, C, func(o int, off [4]int) {
+// MaxPoolFwdRef is maxpool_fwd.
+func MaxPoolFwdRef(x []float32, N, H, W, C, K int) []float32 {
+	y := make([]float32, N*(H/K)*(W/K)*C)
+	maxWindow(N, H, W, C, K, func(o int, off []int) {
 		m := x[off[0]]
 		for _, i := range off[1:] {
 			m = max(m, x[i])
@@ -195,10 +201,10 @@ func MaxPool2FwdRef(x []float32, N, H, W, C int) []float32 {
 	return y
 }
 
-// MaxPool2BwdRef is maxpool2_bwd: each dy goes to its window's first max.
-func MaxPool2BwdRef(x, dy []float32, N, H, W, C int) []float32 {
+// MaxPoolBwdRef is maxpool_bwd: each dy goes to its window's first max.
+func MaxPoolBwdRef(x, dy []float32, N, H, W, C, K int) []float32 {
 	dx := make([]float32, len(x))
-	maxWindow(N, H, W, C, func(o int, off [4]int) {
+	maxWindow(N, H, W, C, K, func(o int, off []int) {
 		best := off[0]
 		for _, i := range off[1:] {
 			if x[i] > x[best] {
@@ -208,6 +214,88 @@ func MaxPool2BwdRef(x, dy []float32, N, H, W, C int) []float32 {
 		dx[best] = dy[o]
 	})
 	return dx
+}
+
+// GAvgPoolFwdRef is gavgpool_fwd: the mean over HW per (n, c), summed in
+// fp32 in position order.
+func GAvgPoolFwdRef(x []float32, N, HW, C int) []float32 {
+	y := make([]float32, N*C)
+	for b := 0; b < N; b++ {
+		for c := 0; c < C; c++ {
+			var s float32
+			for k := 0; k < HW; k++ {
+				s += x[(b*HW+k)*C+c]
+			}
+			y[b*C+c] = s / float32(HW)
+		}
+	}
+	return y
+}
+
+// GAvgPoolBwdRef is gavgpool_bwd.
+func GAvgPoolBwdRef(dy []float32, N, HW, C int) []float32 {
+	dx := make([]float32, N*HW*C)
+	for i := range dx {
+		b, c := i/(HW*C), i%C
+		dx[i] = dy[b*C+c] / float32(HW)
+	}
+	return dx
+}
+
+// ActFwdRef is act_fwd.
+func ActFwdRef(x []float32, act int, alpha float64) []float32 {
+	y := make([]float32, len(x))
+	for i, v := range x {
+		y[i] = float32(ActRef(act, alpha, float64(v)))
+	}
+	return y
+}
+
+// ActBwdRef is act_bwd: dy * act'(x).
+func ActBwdRef(x, dy []float32, act int, alpha float64) []float32 {
+	dx := make([]float32, len(x))
+	for i, v := range x {
+		dx[i] = float32(float64(dy[i]) * ActGradRef(act, alpha, float64(v)))
+	}
+	return dx
+}
+
+// ScaleRef is scale_*_*: a*x.
+func ScaleRef(x []float32, a float32) []float32 {
+	y := make([]float32, len(x))
+	for i, v := range x {
+		y[i] = a * v
+	}
+	return y
+}
+
+// ColsCopyRef is cols_copy into a copy of dst.
+func ColsCopyRef(dst, src []float32, rows, dC, dc0, sC, sc0, width int) []float32 {
+	out := append([]float32(nil), dst...)
+	for r := range rows {
+		copy(out[r*dC+dc0:r*dC+dc0+width], src[r*sC+sc0:r*sC+sc0+width])
+	}
+	return out
+}
+
+// BiasRowsRef is bias_rows_f32 on a copy of y.
+func BiasRowsRef(y, b []float32, rows, C int) []float32 {
+	out := append([]float32(nil), y...)
+	for i := range rows * C {
+		out[i] += b[i%C]
+	}
+	return out
+}
+
+// ColSumRef is col_sum_f32.
+func ColSumRef(x []float32, rows, C int) []float32 {
+	out := make([]float32, C)
+	for r := range rows {
+		for c := range C {
+			out[c] += x[r*C+c]
+		}
+	}
+	return out
 }
 
 // GMaxPoolFwdRef is gmaxpool_fwd: max over HW per (n, c).

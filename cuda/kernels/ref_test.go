@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -103,19 +104,22 @@ func TestBNRefMatchesCPU(t *testing.T) {
 
 func TestPoolRefMatchesCPU(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
-	N, H, W, C := 2, 6, 4, 3
-	x, dy := randn(rng, N*H*W*C), randn(rng, N*H/2*W/2*C)
+	N, H, W, C := 2, 8, 4, 3
+	x := randn(rng, N*H*W*C)
 	x[0], x[C] = 1, 1 // a tie: the first maximum wins
-	wy := make([]float32, len(dy))
-	if err := cpuk.MaxPoolForwardRef(x, N, H, W, C, 2, wy, nil); err != nil {
-		t.Fatal(err)
+	for _, K := range []int{2, 4} {
+		dy := randn(rng, N*H/K*W/K*C)
+		wy := make([]float32, len(dy))
+		if err := cpuk.MaxPoolForwardRef(x, N, H, W, C, K, wy, nil); err != nil {
+			t.Fatal(err)
+		}
+		close(t, fmt.Sprintf("maxpool %dx%d fwd", K, K), MaxPoolFwdRef(x, N, H, W, C, K), wy, 0)
+		wdx := make([]float32, len(x))
+		if err := cpuk.MaxPoolBackwardRef(x, dy, N, H, W, C, K, wdx); err != nil {
+			t.Fatal(err)
+		}
+		close(t, fmt.Sprintf("maxpool %dx%d bwd", K, K), MaxPoolBwdRef(x, dy, N, H, W, C, K), wdx, 0)
 	}
-	close(t, "maxpool fwd", MaxPool2FwdRef(x, N, H, W, C), wy, 0)
-	wdx := make([]float32, len(x))
-	if err := cpuk.MaxPoolBackwardRef(x, dy, N, H, W, C, 2, wdx); err != nil {
-		t.Fatal(err)
-	}
-	close(t, "maxpool bwd", MaxPool2BwdRef(x, dy, N, H, W, C), wdx, 0)
 	gy, gdy := make([]float32, N*C), randn(rng, N*C)
 	if err := cpuk.GlobalMaxPoolForwardRef(x, N, H*W, C, gy); err != nil {
 		t.Fatal(err)
@@ -126,6 +130,32 @@ func TestPoolRefMatchesCPU(t *testing.T) {
 		t.Fatal(err)
 	}
 	close(t, "gmaxpool bwd", GMaxPoolBwdRef(x, gdy, N, H*W, C), gdx, 0)
+	if err := cpuk.GlobalAvgPoolForwardRef(x, N, H*W, C, gy); err != nil {
+		t.Fatal(err)
+	}
+	close(t, "gavgpool fwd", GAvgPoolFwdRef(x, N, H*W, C), gy, 1e-6)
+	if err := cpuk.GlobalAvgPoolBackwardRef(gdy, N, H*W, C, gdx); err != nil {
+		t.Fatal(err)
+	}
+	close(t, "gavgpool bwd", GAvgPoolBwdRef(gdy, N, H*W, C), gdx, 1e-6)
+}
+
+// act_fwd and act_bwd's references are the CPU engine's slice ones.
+func TestActSliceRefMatchesCPU(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	x, dy := randn(rng, 200), randn(rng, 200)
+	x[0] = 0
+	for _, a := range acts {
+		wy, wdx := make([]float32, len(x)), make([]float32, len(x))
+		if err := cpuk.ActForwardRef(a.cpu, x, wy); err != nil {
+			t.Fatal(err)
+		}
+		if err := cpuk.ActBackwardRef(a.cpu, x, dy, wdx); err != nil {
+			t.Fatal(err)
+		}
+		close(t, fmt.Sprintf("act %d fwd", a.code), ActFwdRef(x, a.code, a.alpha), wy, 1e-6)
+		close(t, fmt.Sprintf("act %d bwd", a.code), ActBwdRef(x, dy, a.code, a.alpha), wdx, 1e-6)
+	}
 }
 
 func TestXentRefMatchesCPU(t *testing.T) {

@@ -58,7 +58,15 @@ var Signatures = func() []Signature {
 		sig("elementwise", "cast_f32_bf16", "y:ptr", "x:ptr", "n:i32"),
 		sig("elementwise", "cast_bf16_f32", "y:ptr", "x:ptr", "n:i32"),
 		sig("elementwise", "sum_f32", "out:ptr", "x:ptr", "n:i32"),
+		sig("elementwise", "scale_bf16_bf16", "y:ptr", "x:ptr", "a:f32", "n:i32"),
+		sig("elementwise", "scale_bf16_f32", "y:ptr", "x:ptr", "a:f32", "n:i32"),
+		sig("elementwise", "scale_f32_bf16", "y:ptr", "x:ptr", "a:f32", "n:i32"),
+		sig("elementwise", "bias_rows_f32", "y:ptr", "b:ptr", "rows:i32", "C:i32"),
+		sig("elementwise", "col_sum_f32", "out:ptr", "x:ptr", "rows:i32", "C:i32"),
 	)
+	s = append(s, both("elementwise", "act_fwd", "x:ptr", "y:ptr", "n:i32", "act:i32", "alpha:f32")...)
+	s = append(s, both("elementwise", "act_bwd", "x:ptr", "dy:ptr", "dx:ptr", "n:i32", "act:i32", "alpha:f32")...)
+	s = append(s, both("elementwise", "cols_copy", "dst:ptr", "src:ptr", "rows:i32", "dC:i32", "dc0:i32", "sC:i32", "sc0:i32", "width:i32")...)
 	s = append(s, both("bn", "bn_stats", bnStats...)...)
 	s = append(s, both("bn", "bn_act_fwd", bnFwd...)...)
 	s = append(s, both("bn", "bn_act_bwd_reduce", bnRed...)...)
@@ -68,10 +76,12 @@ var Signatures = func() []Signature {
 		sig("bn", "bn_running_update", "run_mean:ptr", "run_var:ptr", "mean:ptr", "var:ptr", "n:i32", "momentum:f32", "unbias:f32"),
 		sig("bn", "bn_split_average", "mean:ptr", "var:ptr", "run_mean:ptr", "run_var:ptr", "G:i32", "C:i32"),
 	)
-	s = append(s, both("pool", "maxpool2_fwd", append([]string{"x:ptr", "y:ptr"}, nhwc...)...)...)
-	s = append(s, both("pool", "maxpool2_bwd", append([]string{"x:ptr", "dy:ptr", "dx:ptr"}, nhwc...)...)...)
+	s = append(s, both("pool", "maxpool_fwd", append(append([]string{"x:ptr", "y:ptr"}, nhwc...), "K:i32")...)...)
+	s = append(s, both("pool", "maxpool_bwd", append(append([]string{"x:ptr", "dy:ptr", "dx:ptr"}, nhwc...), "K:i32")...)...)
 	s = append(s, both("pool", "gmaxpool_fwd", "x:ptr", "y:ptr", "N:i32", "HW:i32", "C:i32")...)
 	s = append(s, both("pool", "gmaxpool_bwd", "x:ptr", "dy:ptr", "dx:ptr", "N:i32", "HW:i32", "C:i32")...)
+	s = append(s, both("pool", "gavgpool_fwd", "x:ptr", "y:ptr", "N:i32", "HW:i32", "C:i32")...)
+	s = append(s, both("pool", "gavgpool_bwd", "dy:ptr", "dx:ptr", "N:i32", "HW:i32", "C:i32")...)
 	s = append(s, both("pool", "flip_w", append([]string{"x:ptr", "y:ptr"}, nhwc...)...)...)
 	s = append(s,
 		sig("loss", "xent_ls_f32", "logits:ptr", "labels:ptr", "dlogits:ptr", "loss:ptr", "correct:ptr", "N:i32", "K:i32", "eps:f32", "scale:f32"),

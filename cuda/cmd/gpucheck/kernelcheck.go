@@ -33,6 +33,7 @@ func runKernelChecks(c *checker, k *cuda.Kernels) {
 		{"elementwise", checkElementwise},
 		{"bn", checkBN},
 		{"pool", checkPool},
+		{"layers", checkLayers},
 		{"loss", checkLoss},
 		{"optim", checkOptim},
 		{"augment", checkAugment},
@@ -143,6 +144,87 @@ func checkElementwise(c *checker, k *cuda.Kernels) error {
 		s += float64(v)
 	}
 	c.compare(Line{Check: "kernel", Name: "sum_f32", Shape: fmt.Sprint(m), Tol: tolF32}, got, []float32{float32(s)})
+	return nil
+}
+
+// checkLayers covers the kernels of the layers beyond ResNet-9's: the
+// standalone activation, scales between precisions, channel concat and
+// split, and the linear head's bias.
+func checkLayers(c *checker, k *cuda.Kernels) error {
+	n := c.size(1<<20+3, 5000)
+	x, dy := c.randn(n), c.randn(n)
+	for _, p := range []cuda.Prec{cuda.F32, cuda.BF16} {
+		rx, rdy := round(x, p), round(dy, p)
+		px, _ := c.up(rx, p)
+		pdy, _ := c.up(rdy, p)
+		py, _ := c.zeros(n, p)
+		for _, a := range []cuda.BNAct{{Kind: kernels.ActReLU}, {Kind: kernels.ActCELU, Alpha: 0.3}, {Kind: kernels.ActShiftScaleReLU}} {
+			adesc := fmt.Sprintf("%d act=%d", n, a.Kind)
+			ms, err := c.timed(func() error { return k.ActFwd(0, p, px, py, n, a) })
+			if err != nil {
+				return err
+			}
+			got, _ := c.down(py, n, p)
+			c.compare(Line{Check: "kernel", Name: "act_fwd_" + p.String(), Prec: p.String(), Shape: adesc, Tol: tolFor(p, tolF32), MS: ms}, got, kernels.ActFwdRef(rx, a.Kind, float64(a.Alpha)))
+			ms, err = c.timed(func() error { return k.ActBwd(0, p, px, pdy, py, n, a) })
+			if err != nil {
+				return err
+			}
+			got, _ = c.down(py, n, p)
+			c.compare(Line{Check: "kernel", Name: "act_bwd_" + p.String(), Prec: p.String(), Shape: adesc, Tol: tolFor(p, tolF32), MS: ms}, got, kernels.ActBwdRef(rx, rdy, a.Kind, float64(a.Alpha)))
+		}
+
+		// Concat (rows x ca) and (rows x cb), then split the second back.
+		rows, ca, cb := c.size(512*64, 64), 256, 128
+		a, b := round(c.randn(rows*ca), p), round(c.randn(rows*cb), p)
+		pa, _ := c.up(a, p)
+		pb, _ := c.up(b, p)
+		pcat, _ := c.zeros(rows*(ca+cb), p)
+		if err := k.ColsCopy(0, p, pcat, pa, rows, ca+cb, 0, ca, 0, ca); err != nil {
+			return err
+		}
+		if err := k.ColsCopy(0, p, pcat, pb, rows, ca+cb, ca, cb, 0, cb); err != nil {
+			return err
+		}
+		got, _ := c.down(pcat, rows*(ca+cb), p)
+		want := kernels.ColsCopyRef(kernels.ColsCopyRef(make([]float32, rows*(ca+cb)), a, rows, ca+cb, 0, ca, 0, ca), b, rows, ca+cb, ca, cb, 0, cb)
+		cdesc := fmt.Sprintf("rows=%d %d+%d", rows, ca, cb)
+		c.compare(Line{Check: "kernel", Name: "cols_copy_" + p.String(), Prec: p.String(), Shape: cdesc + " concat", Tol: tolExact}, got, want)
+		pback, _ := c.zeros(rows*cb, p)
+		if err := k.ColsCopy(0, p, pback, pcat, rows, cb, 0, ca+cb, ca, cb); err != nil {
+			return err
+		}
+		got, _ = c.down(pback, rows*cb, p)
+		c.compare(Line{Check: "kernel", Name: "cols_copy_" + p.String(), Prec: p.String(), Shape: cdesc + " split", Tol: tolExact}, got, b)
+	}
+
+	// Scales between precisions: the result is a*x rounded once.
+	for _, sc := range []struct{ px, py cuda.Prec }{{cuda.BF16, cuda.BF16}, {cuda.BF16, cuda.F32}, {cuda.F32, cuda.BF16}} {
+		rx := round(x, sc.px)
+		px, _ := c.up(rx, sc.px)
+		py, _ := c.zeros(n, sc.py)
+		if err := k.Scale(0, sc.py, py, sc.px, px, -0.7, n); err != nil {
+			return err
+		}
+		got, _ := c.down(py, n, sc.py)
+		c.compare(Line{Check: "kernel", Name: "scale_" + sc.px.String() + "_" + sc.py.String(), Shape: fmt.Sprint(n), Tol: tolExact}, got, round(kernels.ScaleRef(rx, -0.7), sc.py))
+	}
+
+	rows, K := c.size(512, 16), 10
+	logits, bias := c.randn(rows*K), c.randn(K)
+	pl, _ := c.up(logits, cuda.F32)
+	pbias, _ := c.up(bias, cuda.F32)
+	if err := k.BiasRows(0, pl, pbias, rows, K); err != nil {
+		return err
+	}
+	got, _ := c.down(pl, rows*K, cuda.F32)
+	c.compare(Line{Check: "kernel", Name: "bias_rows_f32", Shape: fmt.Sprintf("%dx%d", rows, K), Tol: tolF32}, got, kernels.BiasRowsRef(logits, bias, rows, K))
+	pcs, _ := c.zeros(K, cuda.F32)
+	if err := k.ColSum(0, pcs, pl, rows, K); err != nil {
+		return err
+	}
+	got, _ = c.down(pcs, K, cuda.F32)
+	c.compare(Line{Check: "kernel", Name: "col_sum_f32", Shape: fmt.Sprintf("%dx%d", rows, K), Tol: tolF32}, scaleDown(got, rows), scaleDown(kernels.ColSumRef(kernels.BiasRowsRef(logits, bias, rows, K), rows, K), rows))
 	return nil
 }
 
@@ -280,26 +362,30 @@ func checkPool(c *checker, k *cuda.Kernels) error {
 	desc := fmt.Sprintf("N=%d H=%d W=%d C=%d", N, H, W, C)
 	for _, p := range []cuda.Prec{cuda.F32, cuda.BF16} {
 		x := round(c.randn(N*H*W*C), p)
-		dy := round(c.randn(N*H/2*W/2*C), p)
 		px, _ := c.up(x, p)
-		pdy, _ := c.up(dy, p)
-		py, _ := c.zeros(len(dy), p)
-		ms, err := c.timed(func() error { return k.MaxPool2Fwd(0, p, px, py, N, H, W, C) })
-		if err != nil {
-			return err
+		// 2x2 is every ResNet's pool (compile-time K); 4x4 is post 7's.
+		for _, K := range []int{2, 4} {
+			dy := round(c.randn(N*H/K*W/K*C), p)
+			pdy, _ := c.up(dy, p)
+			py, _ := c.zeros(len(dy), p)
+			kdesc := fmt.Sprintf("%s K=%d", desc, K)
+			ms, err := c.timed(func() error { return k.MaxPoolFwd(0, p, px, py, N, H, W, C, K) })
+			if err != nil {
+				return err
+			}
+			got, err := c.down(py, len(dy), p)
+			if err != nil {
+				return err
+			}
+			c.compare(Line{Check: "kernel", Name: "maxpool_fwd_" + p.String(), Prec: p.String(), Shape: kdesc, Tol: tolExact, MS: ms}, got, kernels.MaxPoolFwdRef(x, N, H, W, C, K))
+			pdx, _ := c.zeros(len(x), p)
+			ms, err = c.timed(func() error { return k.MaxPoolBwd(0, p, px, pdy, pdx, N, H, W, C, K) })
+			if err != nil {
+				return err
+			}
+			got, _ = c.down(pdx, len(x), p)
+			c.compare(Line{Check: "kernel", Name: "maxpool_bwd_" + p.String(), Prec: p.String(), Shape: kdesc, Tol: tolExact, MS: ms}, got, kernels.MaxPoolBwdRef(x, dy, N, H, W, C, K))
 		}
-		got, err := c.down(py, len(dy), p)
-		if err != nil {
-			return err
-		}
-		c.compare(Line{Check: "kernel", Name: "maxpool2_fwd_" + p.String(), Prec: p.String(), Shape: desc, Tol: tolExact, MS: ms}, got, kernels.MaxPool2FwdRef(x, N, H, W, C))
-		pdx, _ := c.zeros(len(x), p)
-		ms, err = c.timed(func() error { return k.MaxPool2Bwd(0, p, px, pdy, pdx, N, H, W, C) })
-		if err != nil {
-			return err
-		}
-		got, _ = c.down(pdx, len(x), p)
-		c.compare(Line{Check: "kernel", Name: "maxpool2_bwd_" + p.String(), Prec: p.String(), Shape: desc, Tol: tolExact, MS: ms}, got, kernels.MaxPool2BwdRef(x, dy, N, H, W, C))
 
 		gN, HW, gC := c.size(64, 2), 16, 512
 		gx := round(c.randn(gN*HW*gC), p)
@@ -311,7 +397,7 @@ func checkPool(c *checker, k *cuda.Kernels) error {
 		if err := k.GMaxPoolFwd(0, p, pgx, pgy, gN, HW, gC); err != nil {
 			return err
 		}
-		got, _ = c.down(pgy, gN*gC, p)
+		got, _ := c.down(pgy, gN*gC, p)
 		c.compare(Line{Check: "kernel", Name: "gmaxpool_fwd_" + p.String(), Prec: p.String(), Shape: gdesc, Tol: tolExact}, got, kernels.GMaxPoolFwdRef(gx, gN, HW, gC))
 		pgdx, _ := c.zeros(len(gx), p)
 		if err := k.GMaxPoolBwd(0, p, pgx, pgdy, pgdx, gN, HW, gC); err != nil {
@@ -319,6 +405,18 @@ func checkPool(c *checker, k *cuda.Kernels) error {
 		}
 		got, _ = c.down(pgdx, len(gx), p)
 		c.compare(Line{Check: "kernel", Name: "gmaxpool_bwd_" + p.String(), Prec: p.String(), Shape: gdesc, Tol: tolExact}, got, kernels.GMaxPoolBwdRef(gx, gdy, gN, HW, gC))
+
+		pay, _ := c.zeros(gN*gC, p)
+		if err := k.GAvgPoolFwd(0, p, pgx, pay, gN, HW, gC); err != nil {
+			return err
+		}
+		got, _ = c.down(pay, gN*gC, p)
+		c.compare(Line{Check: "kernel", Name: "gavgpool_fwd_" + p.String(), Prec: p.String(), Shape: gdesc, Tol: tolFor(p, tolF32)}, got, kernels.GAvgPoolFwdRef(gx, gN, HW, gC))
+		if err := k.GAvgPoolBwd(0, p, pgdy, pgdx, gN, HW, gC); err != nil {
+			return err
+		}
+		got, _ = c.down(pgdx, len(gx), p)
+		c.compare(Line{Check: "kernel", Name: "gavgpool_bwd_" + p.String(), Prec: p.String(), Shape: gdesc, Tol: tolFor(p, tolF32)}, got, kernels.GAvgPoolBwdRef(gdy, gN, HW, gC))
 
 		pf, _ := c.zeros(len(x), p)
 		if err := k.FlipW(0, p, px, pf, N, H, W, C); err != nil {

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"speedrun/cuda/kernels"
 )
 
 // fakeLibs builds the fake CUDA libraries of ../../testdata into a temp dir.
@@ -55,9 +57,17 @@ func TestChecksOnFakeLibraries(t *testing.T) {
 	if err == nil || len(ls) < 40 {
 		t.Fatalf("kernels on the fake: err %v, %d lines", err, len(ls))
 	}
+	checked := map[string]bool{}
 	for _, l := range ls {
 		if l.Pass {
 			t.Errorf("kernel check passed on a device that runs nothing: %+v", l)
+		}
+		checked[l.Name] = true
+	}
+	// Every kernel has a comparison against its Go reference on the device.
+	for _, s := range kernels.Signatures {
+		if !checked[s.Name] {
+			t.Errorf("kernel %s has no device check", s.Name)
 		}
 	}
 	out.Reset()
@@ -128,6 +138,16 @@ func TestTrainLines(t *testing.T) {
 	if len(got) != 3 || got[0].Check != "train" || got[1].Seed != 4 || got[2].Check != "train-summary" || got[2].N != 2 ||
 		got[0].Epochs != 1 || len(got[0].PerEpoch) != 1 || got[0].Prec != "f32" || got[0].Device != "Fake GPU (sm_90, 80.0 GiB)" {
 		t.Errorf("lines %+v", got)
+	}
+	// gpu-check.sh's quick epochs of the other networks: an analysis
+	// stage's variant under the quick profile (5 s here, so one).
+	for _, v := range []string{"p7.e1.bn"} {
+		out.Reset()
+		args := []string{"train", "-lib-path", dir, "-config", "../../../experiments.toml", "-variant", v, "-profile", "quick", "-data", "synthetic",
+			"-train-size", "16", "-test-size", "10", "-epochs", "1", "-batch", "8", "-width", "0.0625", "-prec", "f32"}
+		if err := run(context.Background(), args, &out); err != nil || !strings.Contains(out.String(), `"variant":"`+v+`"`) {
+			t.Errorf("%s: %v\n%s", v, err, out.String())
+		}
 	}
 	if err := run(context.Background(), []string{"train", "-lib-path", dir, "-variant", "x"}, &out); err == nil || !strings.Contains(err.Error(), "want pN.sM") {
 		t.Errorf("bad variant: %v", err)

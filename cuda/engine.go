@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 
+	"speedrun/backend"
 	"speedrun/cuda/kernels"
 	"speedrun/model"
 	"speedrun/stages"
@@ -53,6 +54,16 @@ type engine struct {
 	tta        DevicePtr // summed logits of image and flip
 	ws         DevicePtr // cuDNN workspace, the largest any call asked for
 	wsBytes    int
+	// LARS (optimizer "lars"): one parameter's row norms of w, then of g.
+	rowNorms DevicePtr
+	maxRows  int
+	// Per-layer statistics (analysis.log_every): the parameters before a
+	// logged step, and |w|, |g|, |w - before| of each logged weight.
+	before, layerNorms DevicePtr
+	logged             []int               // Spec.Params indices: trainable conv and linear weights
+	normsHost          []float32           // layerNorms read back
+	layerStats         []backend.LayerStat // reused for each Observer.Layers
+	stepLoss           [1]float32
 
 	convs    map[[2]int]*convCall // by (layer, batch)
 	needGrad []bool               // per layer: its output gradient is used
@@ -244,6 +255,21 @@ func (e *engine) allocState() error {
 	}
 	if e.prec == BF16 {
 		bufs = append(bufs, bufSpec{&e.lowW, "bf16 params", 2 * pl.ParamLen}, bufSpec{&e.lowG, "bf16 conv grads", 2 * pl.ParamLen})
+	}
+	if e.cfg.Train.Optimizer == "lars" {
+		for _, p := range spec.Params {
+			e.maxRows = max(e.maxRows, p.Shape[0])
+		}
+		bufs = append(bufs, bufSpec{&e.rowNorms, "lars row norms", 8 * e.maxRows})
+	}
+	if a := e.cfg.Analysis; a != nil && a.LogEvery > 0 {
+		for i, p := range spec.Params {
+			if p.Role == model.RoleWeight && !p.Frozen {
+				e.logged = append(e.logged, i)
+			}
+		}
+		bufs = append(bufs, bufSpec{&e.before, "weights before a logged step", P}, bufSpec{&e.layerNorms, "layer norms", 12 * len(e.logged)})
+		e.normsHost, e.layerStats = make([]float32, 3*len(e.logged)), make([]backend.LayerStat, len(e.logged))
 	}
 	if err := e.allocs(bufs...); err != nil {
 		return err

@@ -347,3 +347,67 @@ func TestTrainOtherNetsMatchCPU(t *testing.T) {
 		})
 	}
 }
+
+// layerRecorder keeps every per-layer statistic reported.
+type layerRecorder struct {
+	backend.NopObserver
+	stats []backend.LayerStat
+}
+
+func (r *layerRecorder) Layers(s []backend.LayerStat) { r.stats = append(r.stats, s...) }
+
+// Post 6 through Backend.Train: per-filter LARS (p6.e2) and the per-layer
+// statistics of analysis.log_every agree with the CPU engine's.
+func TestLARSAndLayerStatsMatchCPU(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short mode: the engine emulation takes a few seconds")
+	}
+	cb, err := cpu.New(cpu.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, variant := range []string{"p6.e1", "p6.e2"} {
+		t.Run(variant, func(t *testing.T) {
+			cfg, spec := tinyConfig(t, 6, variant, 32, 8)
+			cfg.Train.Epochs = 1
+			cfg.Analysis = &stages.Analysis{LogEvery: 2}
+			req := backend.Request{Config: cfg, Spec: spec, Data: synthetic(t, 32, 8), Seed: 3}
+			b, h := hostBackend(t, "f32")
+			h.mu.Lock()
+			lars0 := h.launches["sgd_lars_f32"]
+			h.mu.Unlock()
+			var rg, rc layerRecorder
+			req.Observer = &rg
+			got, err := b.Train(context.Background(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Observer = &rc
+			want, err := cb.Train(context.Background(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g, w := got.Epochs[0], want.Epochs[0]
+			if math.Abs(g.TrainLoss-w.TrainLoss) > 1e-5*w.TrainLoss || math.Abs(g.TestLoss-w.TestLoss) > 1e-4*w.TestLoss {
+				t.Errorf("epoch: GPU %+v, CPU %+v", g, w)
+			}
+			// 4 steps of 8, logged after steps 2 and 4, 9 weights each.
+			if len(rg.stats) != len(rc.stats) || len(rc.stats) != 2*9 {
+				t.Fatalf("%d layer stats, CPU %d", len(rg.stats), len(rc.stats))
+			}
+			for i, s := range rg.stats {
+				c := rc.stats[i]
+				if s.Step != c.Step || s.Epoch != c.Epoch || s.Layer != c.Layer ||
+					math.Abs(s.WeightNorm-c.WeightNorm) > 1e-5*c.WeightNorm || math.Abs(s.GradNorm-c.GradNorm) > 1e-3*c.GradNorm ||
+					math.Abs(s.Update-c.Update) > 1e-3*c.Update {
+					t.Errorf("stat %d: GPU %+v, CPU %+v", i, s, c)
+				}
+			}
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			if lars := h.launches["sgd_lars_f32"] > lars0; lars != (variant == "p6.e2") {
+				t.Errorf("%s: sgd_lars_f32 launched: %v", variant, lars)
+			}
+		})
+	}
+}

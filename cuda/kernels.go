@@ -341,6 +341,23 @@ func (k *Kernels) SGD(s Stream, w, g, v DevicePtr, n int, lr, wd, mom float32, n
 	return k.elem(s, "sgd_f32", n)
 }
 
+// RowNorms sets out[r] = |x_r - y_r| for rows of n floats (y 0: |x_r|).
+func (k *Kernels) RowNorms(s Stream, out, x, y DevicePtr, rows, n int) error {
+	k.args.Reset().Ptr(out).Ptr(x).Ptr(y).I32(rows).I32(n)
+	return k.elem(s, "row_norms_f32", rows)
+}
+
+// SGDLARS is SGD with each row's (rowLen floats) learning rate scaled by
+// wn[r] / (gn[r] + 0.01): per-filter LARS.
+func (k *Kernels) SGDLARS(s Stream, w, g, v, wn, gn DevicePtr, n, rowLen int, lr, wd, mom float32, nesterov bool) error {
+	nest := 0
+	if nesterov {
+		nest = 1
+	}
+	k.args.Reset().Ptr(w).Ptr(g).Ptr(v).Ptr(wn).Ptr(gn).I32(n).I32(rowLen).F32(lr).F32(wd).F32(mom).I32(nest)
+	return k.elem(s, "sgd_lars_f32", n)
+}
+
 // EMA sets ema = rho*ema + (1-rho)*w over n floats.
 func (k *Kernels) EMA(s Stream, ema, w DevicePtr, n int, rho float32) error {
 	k.args.Reset().Ptr(ema).Ptr(w).I32(n).F32(rho)

@@ -365,7 +365,8 @@ func (e *engine) convBackward(i, n int) error {
 }
 
 // update applies one SGD step with per-example learning rate lambda to
-// the weight group and the BN-bias group (the CPU engine's rule).
+// the weight group and the BN-bias group (the CPU engine's rule); with
+// optimizer "lars", one step per parameter with per-filter rates.
 func (e *engine) update(lambda float64) error {
 	tc := e.cfg.Train
 	B := float64(tc.BatchSize)
@@ -376,17 +377,46 @@ func (e *engine) update(lambda float64) error {
 	if wdDiv == 0 {
 		wdDiv = 1
 	}
-	for _, g := range []struct {
-		r            Range
-		lrMul, wdMul float64
-	}{{e.pl.Groups[GroupWeights], 1, 1}, {e.pl.Groups[GroupBNBias], lrMul, 1 / wdDiv}} {
-		if g.r.Len == 0 {
+	groups := [2]struct{ lrMul, wdMul float64 }{GroupWeights: {1, 1}, GroupBNBias: {lrMul, 1 / wdDiv}}
+	if tc.Optimizer == "lars" {
+		return e.updateLARS(lambda/B, tc.WeightDecay*B, groups[:])
+	}
+	for g, m := range groups {
+		r := e.pl.Groups[g]
+		if r.Len == 0 {
 			continue
 		}
-		off := 4 * g.r.Off
-		if err := e.k.SGD(e.s, e.params.Add(off), e.grads.Add(off), e.vel.Add(off), g.r.Len,
-			float32(lambda/B*g.lrMul), float32(tc.WeightDecay*B*g.wdMul), float32(tc.Momentum), tc.Nesterov); err != nil {
+		off := 4 * r.Off
+		if err := e.k.SGD(e.s, e.params.Add(off), e.grads.Add(off), e.vel.Add(off), r.Len,
+			float32(lambda/B*m.lrMul), float32(tc.WeightDecay*B*m.wdMul), float32(tc.Momentum), tc.Nesterov); err != nil {
 			return fmt.Errorf("cuda: sgd: %w", err)
+		}
+	}
+	return nil
+}
+
+// updateLARS steps each trainable parameter with its rows' (output
+// channels') rates scaled by |w_r| / (|g_r| + 0.01), as the CPU engine's
+// LARS does: the norms of every row of one parameter, then its step.
+func (e *engine) updateLARS(lr, wd float64, groups []struct{ lrMul, wdMul float64 }) error {
+	tc := e.cfg.Train
+	for p, prm := range e.spec.Params {
+		slot := e.pl.Params[p]
+		if slot.Group == GroupFrozen || slot.Len == 0 {
+			continue
+		}
+		rows := prm.Shape[0]
+		w, g, v := e.param(e.params, p), e.param(e.grads, p), e.param(e.vel, p)
+		wn, gn := e.rowNorms, e.rowNorms.Add(4*e.maxRows)
+		if err := e.k.RowNorms(e.s, wn, w, 0, rows, slot.Len/rows); err != nil {
+			return err
+		}
+		if err := e.k.RowNorms(e.s, gn, g, 0, rows, slot.Len/rows); err != nil {
+			return err
+		}
+		m := groups[slot.Group]
+		if err := e.k.SGDLARS(e.s, w, g, v, wn, gn, slot.Len, slot.Len/rows, float32(lr*m.lrMul), float32(wd*m.wdMul), float32(tc.Momentum), tc.Nesterov); err != nil {
+			return fmt.Errorf("cuda: lars %s: %w", prm.Name, err)
 		}
 	}
 	return nil

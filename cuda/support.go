@@ -13,7 +13,8 @@ import (
 // registry: conv without bias, BN (plain, ghost or identity) with its
 // activation fused or standalone, K x K max pooling, global max and mean
 // pooling, channel concat, residual adds, a linear head with or without
-// bias, and scales (of images or logits).
+// bias, and scales (of images or logits); SGD or per-filter LARS, and
+// per-layer statistics (analysis.log_every) through Observer.Layers.
 func Supports(cfg stages.Config, spec *model.Spec) error {
 	un := func(format string, a ...any) error {
 		return fmt.Errorf("%w: %s", ErrTrainUnsupported, fmt.Sprintf(format, a...))
@@ -22,11 +23,8 @@ func Supports(cfg stages.Config, spec *model.Spec) error {
 	if spec == nil {
 		return un("no network spec")
 	}
-	if tc.Optimizer != "" && tc.Optimizer != "sgd" {
-		return un("optimizer %q (the GPU engine has SGD only)", tc.Optimizer)
-	}
-	if a := cfg.Analysis; a != nil && a.LogEvery > 0 {
-		return un("per-layer statistics (analysis.log_every) are CPU-only")
+	if tc.Optimizer != "" && tc.Optimizer != "sgd" && tc.Optimizer != "lars" {
+		return un("optimizer %q (the GPU engine has SGD and LARS)", tc.Optimizer)
 	}
 	if len(spec.Input) != 3 || spec.Input[0] != 3 || spec.Input[1] != 32 || spec.Input[2] != 32 {
 		return un("input %v: want 3x32x32 images", spec.Input)

@@ -389,6 +389,10 @@ func (e *engine) run(ctx context.Context, req backend.Request, hp *hostPrep, nSt
 	total := nSteps * tc.Epochs
 	n, B := e.trainN, tc.BatchSize
 	sums := make([]float32, 2*nSteps)
+	logEvery := 0
+	if a := cfg.Analysis; a != nil && a.LogEvery > 0 {
+		logEvery = a.LogEvery
+	}
 	k := 0
 	for ep := 1; ep <= tc.Epochs; ep++ {
 		// e0 is stamped when the GPU reaches it: idle here, so the host's
@@ -405,10 +409,21 @@ func (e *engine) run(ctx context.Context, req backend.Request, hp *hostPrep, nSt
 			at := stages.StepEpoch(tc.Schedule, ep, i, nSteps)
 			lr = stages.InterpLR(tc.LR, at)
 			m := min(B, n-i*B)
+			logNow := logEvery > 0 && (k+1)%logEvery == 0
+			if logNow {
+				if err := e.d.CopyDtoD(e.before, e.params, 4*e.pl.ParamLen); err != nil {
+					return res, err
+				}
+			}
 			if err := e.step(i, m, lr); err != nil {
 				return res, fmt.Errorf("cuda: train epoch %d step %d: %w", ep, i+1, err)
 			}
 			k++
+			if logNow {
+				if err := e.logLayers(i, k, at, obs); err != nil {
+					return res, fmt.Errorf("cuda: train epoch %d step %d: layer statistics: %w", ep, i+1, err)
+				}
+			}
 			if useEMA && k%emaEvery == 0 {
 				if err := e.emaUpdate(math.Pow(tc.EMAMomentum, float64(emaEvery))); err != nil {
 					return res, err
@@ -473,6 +488,47 @@ func (e *engine) run(ctx context.Context, req backend.Request, hp *hostPrep, nSt
 		obs.Epoch(rec)
 	}
 	return res, nil
+}
+
+// logLayers reports the per-layer statistics of the step just taken
+// (batch i of the epoch, step k of the run, at epoch position at), as the
+// CPU engine does: |w| before the step, |g| of the summed loss, and
+// |w_after - w_before| / |w_before|, for every trainable conv and linear
+// weight. It waits for the device: logged steps only. A step whose loss
+// is not finite reports nothing (the epoch's end records the divergence).
+func (e *engine) logLayers(i, k int, at float64, obs backend.Observer) error {
+	for j, p := range e.logged {
+		out, n := e.layerNorms.Add(12*j), e.pl.Params[p].Len
+		before, w, g := e.param(e.before, p), e.param(e.params, p), e.param(e.grads, p)
+		if err := e.k.RowNorms(e.s, out, before, 0, 1, n); err != nil {
+			return err
+		}
+		if err := e.k.RowNorms(e.s, out.Add(4), g, 0, 1, n); err != nil {
+			return err
+		}
+		if err := e.k.RowNorms(e.s, out.Add(8), w, before, 1, n); err != nil {
+			return err
+		}
+	}
+	if err := CopyDtoH(e.d, e.stepLoss[:], e.sums.Add(8*i)); err != nil {
+		return err
+	}
+	if l := float64(e.stepLoss[0]); math.IsNaN(l) || math.IsInf(l, 0) {
+		return nil
+	}
+	if err := CopyDtoH(e.d, e.normsHost, e.layerNorms); err != nil {
+		return err
+	}
+	for j, p := range e.logged {
+		wn, gn, dn := float64(e.normsHost[3*j]), float64(e.normsHost[3*j+1]), float64(e.normsHost[3*j+2])
+		upd := math.NaN()
+		if wn > 0 {
+			upd = dn / wn
+		}
+		e.layerStats[j] = backend.LayerStat{Step: k, Epoch: at, Layer: e.spec.Params[p].Name, WeightNorm: wn, GradNorm: gn, Update: upd}
+	}
+	obs.Layers(e.layerStats)
+	return nil
 }
 
 // uploadPlan copies an epoch's order, augment parameters and labels.

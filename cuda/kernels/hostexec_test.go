@@ -418,6 +418,21 @@ func TestHostPoolLossOptimAugment(t *testing.T) {
 		close(t, fmt.Sprintf("sgd_f32 nesterov=%d w", nest), w, ww, 1e-6)
 		close(t, fmt.Sprintf("sgd_f32 nesterov=%d v", nest), v, wv, 1e-6)
 	}
+	// LARS: 20 rows of 25; the norms of w, of g, and of w - ema.
+	const rows, rowLen = 20, 25
+	wn, gn, dn := nanF(rows), nanF(rows), nanF(rows)
+	k.launch(t, "row_norms_f32", g3, b64, wn, w, nil, rows, rowLen)
+	close(t, "row_norms |w|", wn, RowNormsRef(w, nil, rows, rowLen), 1e-6)
+	k.launch(t, "row_norms_f32", g3, b64, gn, g, nil, rows, rowLen)
+	close(t, "row_norms |g|", gn, RowNormsRef(g, nil, rows, rowLen), 1e-6)
+	k.launch(t, "row_norms_f32", g3, b64, dn, w, v, rows, rowLen)
+	close(t, "row_norms |w-v|", dn, RowNormsRef(w, v, rows, rowLen), 1e-6)
+	for _, nest := range []int{0, 1} {
+		k.launch(t, "sgd_lars_f32", g3, b64, w, g, v, wn, gn, n, rowLen, float32(0.01), float32(0.256), float32(0.9), nest)
+		SGDLARSRef(ww, g, wv, wn, gn, rowLen, 0.01, 0.256, 0.9, nest == 1)
+		close(t, fmt.Sprintf("sgd_lars_f32 nesterov=%d w", nest), w, ww, 1e-6)
+		close(t, fmt.Sprintf("sgd_lars_f32 nesterov=%d v", nest), v, wv, 1e-6)
+	}
 	ema := randn(rng, n)
 	wema := append([]float32(nil), ema...)
 	k.launch(t, "ema_f32", g3, b64, ema, w, n, float32(0.95))

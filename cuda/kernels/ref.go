@@ -397,6 +397,33 @@ func SGDRef(w, g, v []float32, lr, wd, mom float32, nesterov bool) {
 	}
 }
 
+// RowNormsRef is row_norms_f32: |x_r - y_r| per row of n (y nil: |x_r|).
+func RowNormsRef(x, y []float32, rows, n int) []float32 {
+	out := make([]float32, rows)
+	for r := range rows {
+		var s float64
+		for j := r * n; j < (r+1)*n; j++ {
+			d := float64(x[j])
+			if y != nil {
+				d -= float64(y[j])
+			}
+			s += d * d
+		}
+		out[r] = float32(math.Sqrt(s))
+	}
+	return out
+}
+
+// SGDLARSRef is sgd_lars_f32, in place: SGDRef per row with the learning
+// rate scaled by wn[r] / (gn[r] + 0.01).
+func SGDLARSRef(w, g, v, wn, gn []float32, rowLen int, lr, wd, mom float32, nesterov bool) {
+	for r := range len(w) / rowLen {
+		ratio := float32(float64(wn[r]) / (float64(gn[r]) + 0.01))
+		lo, hi := r*rowLen, (r+1)*rowLen
+		SGDRef(w[lo:hi], g[lo:hi], v[lo:hi], lr*ratio, wd, mom, nesterov)
+	}
+}
+
 // EMARef is ema_f32, in place.
 func EMARef(ema, w []float32, rho float32) {
 	for i := range ema {

@@ -88,6 +88,8 @@ var Signatures = func() []Signature {
 		sig("optim", "sgd_nesterov_f32", "w:ptr", "g:ptr", "v:ptr", "n:i32", "lr:f32", "wd:f32", "mom:f32"),
 		sig("optim", "sgd_f32", "w:ptr", "g:ptr", "v:ptr", "n:i32", "lr:f32", "wd:f32", "mom:f32", "nesterov:i32"),
 		sig("optim", "ema_f32", "ema:ptr", "w:ptr", "n:i32", "rho:f32"),
+		sig("optim", "row_norms_f32", "out:ptr", "x:ptr", "y:ptr", "rows:i32", "n:i32"),
+		sig("optim", "sgd_lars_f32", "w:ptr", "g:ptr", "v:ptr", "wn:ptr", "gn:ptr", "n:i32", "rowLen:i32", "lr:f32", "wd:f32", "mom:f32", "nesterov:i32"),
 	)
 	s = append(s, both("augment", "augment", aug...)...)
 	s = append(s, sig("augment", "prep_nhwc", "src:ptr", "lut:ptr", "dst:ptr", "N:i32", "pad:i32"))

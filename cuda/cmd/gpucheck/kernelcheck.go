@@ -542,6 +542,39 @@ func checkOptim(c *checker, k *cuda.Kernels) error {
 		return err
 	}
 	c.compare(Line{Check: "kernel", Name: "ema_f32", Shape: fmt.Sprintf("n=%d", n), Tol: tolF32, MS: ms}, got, ema)
+
+	// LARS on one 512 x 256 x 3 x 3 conv weight: filter norms of w and
+	// g, then the per-filter scaled step; and a whole-tensor distance.
+	rows, rowLen := c.size(512, 16), 256*9
+	m := rows * rowLen
+	lw, lg, lv := w[:m], c.randn(m), v[:m]
+	plg, _ := c.up(lg, cuda.F32)
+	pwn, _ := c.zeros(rows, cuda.F32)
+	pgn, _ := c.zeros(rows, cuda.F32)
+	if err := k.RowNorms(0, pwn, pw, 0, rows, rowLen); err != nil {
+		return err
+	}
+	if err := k.RowNorms(0, pgn, plg, 0, rows, rowLen); err != nil {
+		return err
+	}
+	wn, _ := c.down(pwn, rows, cuda.F32)
+	gn, _ := c.down(pgn, rows, cuda.F32)
+	ndesc := fmt.Sprintf("%d rows of %d", rows, rowLen)
+	c.compare(Line{Check: "kernel", Name: "row_norms_f32", Shape: ndesc + " |w|", Tol: tolF32}, wn, kernels.RowNormsRef(lw, nil, rows, rowLen))
+	c.compare(Line{Check: "kernel", Name: "row_norms_f32", Shape: ndesc + " |g|", Tol: tolF32}, gn, kernels.RowNormsRef(lg, nil, rows, rowLen))
+	pd, _ := c.zeros(1, cuda.F32)
+	if err := k.RowNorms(0, pd, pw, pe, 1, m); err != nil {
+		return err
+	}
+	got, _ = c.down(pd, 1, cuda.F32)
+	c.compare(Line{Check: "kernel", Name: "row_norms_f32", Shape: fmt.Sprintf("1 row of %d, |w-ema|", m), Tol: tolF32}, got, kernels.RowNormsRef(lw, ema[:m], 1, m))
+	ms, err = c.timed(func() error { return k.SGDLARS(0, pw, plg, pv, pwn, pgn, m, rowLen, lr, wd, mom, false) })
+	if err != nil {
+		return err
+	}
+	kernels.SGDLARSRef(lw, lg, lv, wn, gn, rowLen, lr, wd, mom, false)
+	got, _ = c.down(pw, m, cuda.F32)
+	c.compare(Line{Check: "kernel", Name: "sgd_lars_f32", Shape: ndesc, Tol: tolF32, MS: ms}, got, lw)
 	return nil
 }
 

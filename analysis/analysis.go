@@ -41,9 +41,9 @@ type Request struct {
 	// every experiment subsets again, which is a no-op when it already is).
 	Data *data.Set
 	Seed uint64
-	// Backend trains the plain runs (E5.1 grid points, E5.2 steps, E7.1).
-	// Experiments that log inside the training loop (E6.x) drive the CPU
-	// engine directly.
+	// Backend trains the runs (E5.1 grid points, E5.2 steps, E6.x with
+	// per-layer statistics, E7.1). The forward-only measurements (E7.2-4)
+	// drive the CPU engine directly (DrivesCPU).
 	Backend backend.Backend
 	// DB and RunID say where measurements go; RunID is the analysis
 	// cell's own run.
@@ -93,14 +93,13 @@ const (
 	KindConvHistograms = "conv_histograms"
 )
 
-// DrivesCPU reports whether kind steps the CPU engine itself, reading
-// weights, gradients or activations between steps (post 6's norms, LARS
-// and equilibrium runs; post 7's histograms and deep linear net), instead
-// of training through Request.Backend: those run on the CPU whatever
-// backend the runner holds.
+// DrivesCPU reports whether kind runs the CPU engine itself, reading
+// activations of forward passes (post 7's histograms and deep linear
+// net), instead of training through Request.Backend: those run on the
+// CPU whatever backend the runner holds.
 func DrivesCPU(kind string) bool {
 	switch kind {
-	case KindNorms, KindLARS, KindEquilibrium, KindBNHistograms, KindConvHistograms, KindDeepFC:
+	case KindBNHistograms, KindConvHistograms, KindDeepFC:
 		return true
 	}
 	return false

@@ -6,23 +6,21 @@ import (
 	"math"
 
 	"speedrun/backend"
-	"speedrun/cpu"
-	"speedrun/data"
 	"speedrun/model"
 	"speedrun/results"
 	"speedrun/stages"
 )
 
-// loggedRun is one training run of the post-6 experiments, driven step by
-// step through the CPU engine so that per-layer statistics can be read
-// between steps.
+// loggedRun is one training run of the post-6 experiments, trained by
+// the request's backend with per-layer statistics (analysis.log_every)
+// reported through its Observer.
 type loggedRun struct {
 	cfg stages.Config
 	// prefix names the run inside its cell ("" for the cell's one run):
 	// layer_stats rows are stored as prefix+"/"+param name.
 	prefix    string
 	initScale float64 // multiplies the initial conv and linear weights (0 = 1)
-	logEvery  int     // steps between logged steps (0: about 8 per epoch)
+	logEvery  int     // steps between logged steps (0: about 4 per epoch)
 }
 
 // trainResult is how a logged run ended.
@@ -32,186 +30,96 @@ type trainResult struct {
 	DivergedEpoch int
 }
 
-// layerStat is the per-layer measurement of one step: |w| before the
-// step, |g| (the gradient of the summed loss, before weight decay) and
-// the angular update |w_after - w_before| / |w_before|.
-func layerStat(before, after, grad []float32) (wn, gn, ratio float64) {
-	var dw float64
-	for i, b := range before {
-		wn += float64(b) * float64(b)
-		d := float64(after[i]) - float64(b)
-		dw += d * d
-	}
-	for _, g := range grad {
-		gn += float64(g) * float64(g)
-	}
-	wn, gn = math.Sqrt(wn), math.Sqrt(gn)
-	if wn == 0 {
-		return wn, gn, math.NaN()
-	}
-	return wn, gn, math.Sqrt(dw) / wn
-}
-
-// runLogged trains r on the request's data and stores per-layer
-// statistics of every trainable conv and linear weight in layer_stats.
+// runLogged trains r with req.Backend and stores the per-layer statistics
+// of every trainable conv and linear weight in layer_stats: |w| before a
+// logged step, |g| (the gradient of the summed loss, before weight decay)
+// and the angular update |w_after - w_before| / |w_before|.
 func runLogged(ctx context.Context, req Request, r loggedRun) (trainResult, error) {
 	cfg, tc := r.cfg, r.cfg.Train
 	if tc.Epochs <= 0 || tc.BatchSize <= 0 {
 		return trainResult{}, fmt.Errorf("train.epochs %d and train.batch_size %d must be > 0", tc.Epochs, tc.BatchSize)
 	}
-	set := req.Data
-	if n, m := cfg.Data.TrainSize, cfg.Data.TestSize; (n > 0 && set.Train.Len() > n) || (m > 0 && set.Test.Len() > m) {
-		var err error
-		if set, err = set.Subset(n, m, req.Seed); err != nil {
-			return trainResult{}, err
-		}
-	}
-	pad := 0
-	if cfg.Data.Crop {
-		pad = 4
-	}
-	prep, err := data.Prepare(set, pad)
-	if err != nil {
-		return trainResult{}, err
-	}
 	spec, err := model.Build(cfg.Net)
 	if err != nil {
 		return trainResult{}, err
 	}
-	for _, p := range spec.Params {
-		if p.Init == model.InitWhiten {
-			return trainResult{}, fmt.Errorf("net %s: whitening nets are not supported by the logged training loop", cfg.Net.Name)
-		}
+	n := req.Data.Train.Len()
+	if m := cfg.Data.TrainSize; m > 0 {
+		n = min(n, m)
 	}
-	tr, err := cpu.NewTrainer(spec, trainConfig(cfg), req.Seed, tc.BatchSize)
-	if err != nil {
-		return trainResult{}, err
+	steps := n / tc.BatchSize
+	if !tc.DropLast && n%tc.BatchSize > 0 {
+		steps++
 	}
-	defer tr.Close()
-	params := tr.Params()
-	var logged []int
-	for i, p := range spec.Params {
-		if p.Role == model.RoleWeight && !p.Frozen {
-			logged = append(logged, i)
-			if r.initScale > 0 && r.initScale != 1 {
-				for j := range params[i].Data {
-					params[i].Data[j] *= float32(r.initScale)
-				}
-			}
-		}
-	}
-	before := make([][]float32, len(spec.Params))
-	for _, i := range logged {
-		before[i] = make([]float32, len(params[i].Data))
-	}
-	aug := data.Augment{Crop: cfg.Data.Crop, Flip: cfg.Data.Flip, Cutout: cfg.Data.Cutout, Grouped: cfg.Data.Grouped, MaxGroups: cfg.Data.MaxGroups}
-	loader, err := data.NewLoader(prep, aug, tc.BatchSize, tc.DropLast, req.Seed)
-	if err != nil {
-		return trainResult{}, err
-	}
-	steps := loader.Steps()
 	// At least four logged steps per epoch, so that short (smoke) runs
 	// still show the dynamics.
 	every := max(1, steps/4)
 	if r.logEvery > 0 {
 		every = min(r.logEvery, every)
 	}
-	total := steps * tc.Epochs
-	il := numel(spec.Input)
-	name := func(p string) string {
-		if r.prefix == "" {
-			return p
-		}
-		return r.prefix + "/" + p
+	tcfg := trainConfig(cfg)
+	tcfg.Analysis = &stages.Analysis{LogEvery: every, InitScale: r.initScale}
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	obs := &loggedObserver{ctx: runCtx, cancel: cancel, req: req, prefix: r.prefix}
+	res, err := req.Backend.Train(runCtx, backend.Request{Config: tcfg, Spec: spec, Data: req.Data, Seed: req.Seed, Observer: obs})
+	if obs.err != nil {
+		return trainResult{}, obs.err
 	}
-	k := 0
-	var rows []results.LayerStat
-	var stats []backend.LayerStat
-	for e := 1; e <= tc.Epochs; e++ {
-		var lossSum float64
-		var seen int
-		var lr float64
-		for batch, err := range loader.Epoch(ctx, e) {
-			if err != nil {
-				return trainResult{}, fmt.Errorf("epoch %d: %w", e, err)
-			}
-			ep := stages.StepEpoch(tc.Schedule, e, batch.Index, steps)
-			lr = stages.InterpLR(tc.LR, ep)
-			log := k%every == 0
-			if log {
-				for _, i := range logged {
-					copy(before[i], params[i].Data)
-				}
-			}
-			loss, err := tr.Step(batch.X[:batch.N*il], batch.Y[:batch.N], lr)
-			if err != nil {
-				return trainResult{}, fmt.Errorf("epoch %d step %d: %w", e, batch.Index+1, err)
-			}
-			if math.IsNaN(loss) || math.IsInf(loss, 0) {
-				return trainResult{TestAcc: math.NaN(), Diverged: true, DivergedEpoch: e}, nil
-			}
-			if log {
-				grads := tr.Grads()
-				for _, i := range logged {
-					wn, gn, ratio := layerStat(before[i], params[i].Data, grads[i].Data)
-					rows = append(rows, results.LayerStat{RunID: req.RunID, Step: k, Epoch: ep, Layer: name(spec.Params[i].Name), WeightNorm: wn, GradNorm: gn, UpdateRatio: ratio})
-					stats = append(stats, backend.LayerStat{Step: k, Epoch: ep, Layer: name(spec.Params[i].Name), WeightNorm: wn, GradNorm: gn, Update: ratio})
-				}
-			}
-			k++
-			lossSum += loss
-			seen += batch.N
-			req.Observer.Step(k, total, loss/float64(batch.N))
-		}
-		if err := req.DB.AddLayerStats(ctx, rows); err != nil {
-			return trainResult{}, err
-		}
-		req.Observer.Layers(stats)
-		rows, stats = rows[:0], stats[:0]
-		if r.prefix == "" {
-			req.Observer.Epoch(backend.Epoch{Epoch: e, LR: lr, TrainLoss: lossSum / float64(max(seen, 1)),
-				TrainAcc: math.NaN(), TestLoss: math.NaN(), TestAcc: math.NaN()})
-		}
-	}
-	acc, err := testAccuracy(tr, prep, tc.BatchSize)
 	if err != nil {
 		return trainResult{}, err
 	}
-	return trainResult{TestAcc: acc}, nil
+	if res.Diverged {
+		return trainResult{TestAcc: math.NaN(), Diverged: true, DivergedEpoch: res.DivergedEpoch}, nil
+	}
+	return trainResult{TestAcc: res.TestAcc}, nil
 }
 
-// testAccuracy evaluates tr on the prepared test set.
-func testAccuracy(tr *cpu.Trainer, prep *data.Prepared, bs int) (float64, error) {
-	correct, n := 0, 0
-	il := data.ImageLen
-	for b := range prep.TestBatches(bs, false) {
-		logits, err := tr.Eval(b.X[:b.N*il], b.N)
-		if err != nil {
-			return 0, err
-		}
-		k := len(logits) / b.N
-		for i := range b.N {
-			row := logits[i*k : (i+1)*k]
-			if int32(argmax(row)) == b.Y[i] {
-				correct++
-			}
-		}
-		n += b.N
-	}
-	if n == 0 {
-		return 0, fmt.Errorf("empty test set")
-	}
-	return float64(correct) / float64(n), nil
+// loggedObserver stores a logged run's per-layer statistics (named with
+// its prefix) at the end of each epoch and passes progress on to the
+// cell's observer; a failed write cancels the run.
+type loggedObserver struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	req    Request
+	prefix string
+	rows   []results.LayerStat
+	stats  []backend.LayerStat
+	err    error
 }
 
-func argmax(row []float32) int {
-	best := 0
-	for j, v := range row {
-		if v > row[best] {
-			best = j
-		}
+func (o *loggedObserver) name(p string) string {
+	if o.prefix == "" {
+		return p
 	}
-	return best
+	return o.prefix + "/" + p
+}
+
+func (o *loggedObserver) Step(k, total int, loss float64) { o.req.Observer.Step(k, total, loss) }
+
+func (o *loggedObserver) Layers(stats []backend.LayerStat) {
+	for _, s := range stats {
+		s.Layer = o.name(s.Layer)
+		o.rows = append(o.rows, results.LayerStat{RunID: o.req.RunID, Step: s.Step, Epoch: s.Epoch, Layer: s.Layer,
+			WeightNorm: s.WeightNorm, GradNorm: s.GradNorm, UpdateRatio: s.Update})
+		o.stats = append(o.stats, s)
+	}
+}
+
+func (o *loggedObserver) Epoch(e backend.Epoch) {
+	if o.err != nil {
+		return
+	}
+	if err := o.req.DB.AddLayerStats(o.ctx, o.rows); err != nil {
+		o.err = err
+		o.cancel(err)
+		return
+	}
+	o.req.Observer.Layers(o.stats)
+	o.rows, o.stats = o.rows[:0], o.stats[:0]
+	if o.prefix == "" {
+		o.req.Observer.Epoch(e)
+	}
 }
 
 // runNorms is E6.1 (SGD with weight decay) and E6.2 (per-filter LARS,

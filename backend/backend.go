@@ -48,8 +48,8 @@ type Epoch struct {
 
 // LayerStat is one per-layer measurement for the post-6 experiments.
 type LayerStat struct {
-	Step       int
-	Epoch      float64
+	Step       int     // 0-based: steps 0, log_every, 2 log_every, ...
+	Epoch      float64 // the step's position in epochs (stages.StepEpoch)
 	Layer      string
 	WeightNorm float64 // |w|
 	GradNorm   float64 // |g|

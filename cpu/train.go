@@ -100,7 +100,9 @@ func (b *Backend) Train(ctx context.Context, req backend.Request) (res backend.R
 			}
 			at := stages.StepEpoch(tc.Schedule, e, batch.Index, steps)
 			lr = stages.InterpLR(tc.LR, at)
-			logNow := stats != nil && (k+1)%logEvery == 0
+			// Steps 0, logEvery, 2 logEvery, ... (0-based): the first step
+			// shows how the weights leave their initialisation.
+			logNow := stats != nil && k%logEvery == 0
 			if logNow {
 				stats.save(tr.st)
 			}
@@ -116,7 +118,7 @@ func (b *Backend) Train(ctx context.Context, req backend.Request) (res backend.R
 				return res, nil
 			}
 			if logNow {
-				obs.Layers(stats.measure(spec, tr.st, tr.grads, k, at))
+				obs.Layers(stats.measure(spec, tr.st, tr.grads, k-1, at))
 			}
 			lossSum += loss
 			correct += tr.lastCorrect

@@ -142,13 +142,14 @@ func TestTrainFinalNet(t *testing.T) {
 	if len(rec.losses) != 10 {
 		t.Errorf("%d steps, want 2 epochs x 5", len(rec.losses))
 	}
-	// 10 steps, logged every 3rd: 3 logs of the 9 trainable conv/linear weights.
-	if len(rec.stats) != 3*9 {
-		t.Errorf("%d layer stats, want 27", len(rec.stats))
+	// 10 steps, logged every 3rd from the first (steps 0, 3, 6, 9): 4 logs
+	// of the 9 trainable conv/linear weights. Step 0 runs at LR 0.
+	if len(rec.stats) != 4*9 || rec.stats[0].Step != 0 || rec.stats[35].Step != 9 {
+		t.Errorf("%d layer stats, want 36 at steps 0 to 9", len(rec.stats))
 	}
 	for _, s := range rec.stats {
-		if !(s.WeightNorm > 0 && s.GradNorm > 0 && s.Update > 0) {
-			t.Errorf("layer stat %+v: want positive norms", s)
+		if !(s.WeightNorm > 0 && s.GradNorm > 0 && (s.Update > 0) == (s.Step > 0)) {
+			t.Errorf("layer stat %+v: want positive norms and an update after step 0", s)
 		}
 	}
 }

@@ -42,10 +42,11 @@
 //
 // Supports lists what the engine covers (every image network of the
 // registry: DAWNBench's ResNet-18 and its variants, the stage-4 family,
-// ResNet-9, N3, post 7's simple net with and without BN); anything else
-// (LARS, per-layer statistics, conv biases, the deep linear net) fails
-// with ErrTrainUnsupported, which the runner can take as "use the CPU
-// engine".
+// ResNet-9, N3, post 7's simple net with and without BN; SGD or
+// per-filter LARS; per-layer statistics through Observer.Layers, which
+// wait for the device at each logged step); anything else (conv biases,
+// K x K average pools, the deep linear net's non-image input) fails with
+// ErrTrainUnsupported, which the runner can take as "use the CPU engine".
 //
 // # What is tested here, without a GPU
 //
@@ -55,7 +56,8 @@
 // CPU (hostrun_test.go): fp32 steps match the CPU engine's loss, weights
 // and running stats to 1e-5 for N3 (p8.s10), ResNet-9 (p4.s10, short
 // last batch), DAWNBench's nets (p1.s0, p1.s2, p4.s5), p8.s2a and post 7's
-// nets; a whole run's per-epoch losses and accuracies match, and
+// nets; LARS and the per-layer statistics match through Backend.Train
+// (p6.e1, p6.e2); a whole run's per-epoch losses and accuracies match, and
 // every launch's pointers lie inside the engine's allocations. bf16 is
 // checked only loosely (loss to 1%, update direction), because rounding
 // alone moves these tiny nets' gradients by tens of percent.

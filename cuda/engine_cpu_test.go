@@ -391,7 +391,7 @@ func TestLARSAndLayerStatsMatchCPU(t *testing.T) {
 			if math.Abs(g.TrainLoss-w.TrainLoss) > 1e-5*w.TrainLoss || math.Abs(g.TestLoss-w.TestLoss) > 1e-4*w.TestLoss {
 				t.Errorf("epoch: GPU %+v, CPU %+v", g, w)
 			}
-			// 4 steps of 8, logged after steps 2 and 4, 9 weights each.
+			// 4 steps of 8, logged at steps 0 and 2, 9 weights each.
 			if len(rg.stats) != len(rc.stats) || len(rc.stats) != 2*9 {
 				t.Fatalf("%d layer stats, CPU %d", len(rg.stats), len(rc.stats))
 			}

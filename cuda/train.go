@@ -409,7 +409,7 @@ func (e *engine) run(ctx context.Context, req backend.Request, hp *hostPrep, nSt
 			at := stages.StepEpoch(tc.Schedule, ep, i, nSteps)
 			lr = stages.InterpLR(tc.LR, at)
 			m := min(B, n-i*B)
-			logNow := logEvery > 0 && (k+1)%logEvery == 0
+			logNow := logEvery > 0 && k%logEvery == 0 // as the CPU engine: steps 0, logEvery, ...
 			if logNow {
 				if err := e.d.CopyDtoD(e.before, e.params, 4*e.pl.ParamLen); err != nil {
 					return res, err
@@ -420,7 +420,7 @@ func (e *engine) run(ctx context.Context, req backend.Request, hp *hostPrep, nSt
 			}
 			k++
 			if logNow {
-				if err := e.logLayers(i, k, at, obs); err != nil {
+				if err := e.logLayers(i, k-1, at, obs); err != nil {
 					return res, fmt.Errorf("cuda: train epoch %d step %d: layer statistics: %w", ep, i+1, err)
 				}
 			}
@@ -491,7 +491,7 @@ func (e *engine) run(ctx context.Context, req backend.Request, hp *hostPrep, nSt
 }
 
 // logLayers reports the per-layer statistics of the step just taken
-// (batch i of the epoch, step k of the run, at epoch position at), as the
+// (batch i of the epoch, 0-based step k of the run, at epoch position at), as the
 // CPU engine does: |w| before the step, |g| of the summed loss, and
 // |w_after - w_before| / |w_before|, for every trainable conv and linear
 // weight. It waits for the device: logged steps only. A step whose loss

@@ -378,19 +378,19 @@ func TestSweepChooser(t *testing.T) {
 func TestSweepCPUDrivenAnalysisOnCUDA(t *testing.T) {
 	ctx := context.Background()
 	cells := plan(t, 1, "ok")
-	norms := cells[0]
-	norms.Config.Kind, norms.Config.Variant = "norms", "p6.e1"
-	cells = append(cells, norms)
+	hist := cells[0]
+	hist.Config.Kind, hist.Config.Variant = "bn_histograms", "p7.e2"
+	cells = append(cells, hist)
 	r := newTestRunner(t, filepath.Join(t.TempDir(), "r.sqlite"), &namedFake{name: "cuda"})
 	_, err := r.Sweep(ctx, cells)
-	if err == nil || !strings.Contains(err.Error(), "p6.e1: these analyses step the CPU engine") || !strings.Contains(err.Error(), "--backend cpu or auto") {
+	if err == nil || !strings.Contains(err.Error(), "p7.e2: these analyses run the CPU engine") || !strings.Contains(err.Error(), "--backend cpu or auto") {
 		t.Fatalf("got %v", err)
 	}
 	if runs, err := r.DB.Runs(ctx, results.Filter{}); err != nil || len(runs) != 0 {
 		t.Errorf("refused sweep recorded %d runs (%v)", len(runs), err)
 	}
 	fb := &backend.Fallback{Primary: &namedFake{name: "cuda"}, Secondary: &namedFake{name: "cpu"}, Supports: func(cfg stages.Config, _ *model.Spec) error {
-		if cfg.Kind == "norms" {
+		if cfg.Kind == "bn_histograms" {
 			return errors.New("steps the CPU engine")
 		}
 		return nil

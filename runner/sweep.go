@@ -273,7 +273,8 @@ func train(ctx context.Context, b backend.Backend, req backend.Request) (res bac
 }
 
 // checkEngines refuses, before anything runs, a sweep that would record
-// a CPU-stepped analysis (analysis.DrivesCPU) as run by the GPU engine:
+// an analysis that runs the CPU engine itself (analysis.DrivesCPU) as run
+// by the GPU engine:
 // under --backend auto the chooser sends those to the CPU; under --backend
 // cuda they cannot run.
 func (r *Runner) checkEngines(cells []Cell) error {
@@ -288,7 +289,7 @@ func (r *Runner) checkEngines(cells []Cell) error {
 		}
 	}
 	if len(bad) > 0 {
-		return fmt.Errorf("%s: these analyses step the CPU engine themselves (they read weights or activations between steps), so the cuda backend cannot run them: use --backend cpu or auto", strings.Join(bad, ", "))
+		return fmt.Errorf("%s: these analyses run the CPU engine themselves (they read the activations of its forward passes), so the cuda backend cannot run them: use --backend cpu or auto", strings.Join(bad, ", "))
 	}
 	return nil
 }

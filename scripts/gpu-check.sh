@@ -16,7 +16,7 @@
 # Files in $OUT: run.log (stage times, stderr, memcheck report), env.txt, constants.txt,
 # gpu_env.json, checks.jsonl, bench.jsonl, train.jsonl (our engine: the one-epoch
 # quick run, then one line per p8.s10 seed and a train-summary line, then one
-# quick epoch each of p1.s2, p8.s2a and p7.e1.bn),
+# quick epoch each of p1.s2, p8.s2a, p7.e1.bn and p6.e2),
 # torch_p8.jsonl (bench/torch_p8_reference.py on the same data and seeds).
 # Stages run in order of value, each capped by what is left of the budget.
 # Environment: SEEDS (default 0,1,2), EPOCHS (default 10), PREC (our engine's
@@ -182,8 +182,9 @@ fi
 
 # 4b. One quick-profile epoch of each other network the GPU engine runs
 # (global pools + concat + linear bias, standalone ReLU, 4x4 pool + conv
-# head + input scale), appended to train.jsonl.
-for v in p1.s2 p8.s2a p7.e1.bn; do
+# head + input scale) and of LARS with per-layer statistics, appended to
+# train.jsonl.
+for v in p1.s2 p8.s2a p7.e1.bn p6.e2; do
   t=$(cap 40 60)
   stage "train-$v" "$t" "$BIN" train -variant "$v" -profile quick -epochs 1 -seeds 0 -data "${data:-synthetic}" ${PREC:+-prec $PREC} >>"$OUT/train.jsonl"
 done

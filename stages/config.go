@@ -113,7 +113,8 @@ type Analysis struct {
 	LRGrid   []float64 `toml:"lr_grid" json:"lr_grid,omitempty"`
 	Axis     string    `toml:"axis" json:"axis,omitempty"`
 	AxisGrid []float64 `toml:"axis_grid" json:"axis_grid,omitempty"`
-	// Log per-layer statistics every LogEvery steps (E6.x).
+	// Log per-layer statistics every LogEvery steps (E6.x), from the
+	// first (0-based steps 0, LogEvery, ...).
 	LogEvery int `toml:"log_every" json:"log_every,omitempty"`
 	// InitScale multiplies the initial weights (E6.3).
 	InitScale float64 `toml:"init_scale" json:"init_scale,omitempty"`

@@ -52,11 +52,11 @@ func openBackend(name string, extra map[string]func() (backend.Backend, error)) 
 }
 
 // gpuSupports is auto's choice: the GPU engine trains the registry's
-// image networks; LARS, per-layer statistics and the analyses that step
-// the CPU engine themselves go to the CPU.
+// image networks; the analyses that run the CPU engine themselves go to
+// the CPU.
 func gpuSupports(cfg stages.Config, spec *model.Spec) error {
 	if analysis.DrivesCPU(cfg.Kind) {
-		return fmt.Errorf("%w: analysis %s steps the CPU engine itself", cuda.ErrTrainUnsupported, cfg.Kind)
+		return fmt.Errorf("%w: analysis %s runs the CPU engine itself", cuda.ErrTrainUnsupported, cfg.Kind)
 	}
 	return cuda.Supports(cfg, spec)
 }

@@ -10,7 +10,7 @@ import (
 )
 
 // auto's chooser: every registered variant whose network the GPU engine
-// runs goes to it, except the analyses that step the CPU engine.
+// runs goes to it, except the analyses that run the CPU engine.
 func TestGPUSupports(t *testing.T) {
 	reg, err := stages.Load("../../experiments.toml")
 	if err != nil {
@@ -25,8 +25,9 @@ func TestGPUSupports(t *testing.T) {
 		{1, "p1.s0", true},
 		{7, "p7.e1.nobn", true}, // LR stress trains through the backend
 		{7, "p7.e2", false},     // histograms of a CPU forward pass
-		{6, "p6.e1", false},
-		{6, "p6.e2", false},
+		{6, "p6.e1", true},      // per-layer statistics through the Observer
+		{6, "p6.e2", true},      // LARS
+		{7, "p7.e3", false},
 	} {
 		c, err := reg.Resolve(tc.stage, tc.variant, "smoke")
 		if err != nil {

@@ -62,7 +62,8 @@ type Outcome struct {
 	DivergedEpoch int
 	DivergedWhy   string // as backend.Result.DivergedWhy
 	// Train is the plain training result for kinds that are one training
-	// run (lr_stress), so the caller can record its times; nil otherwise.
+	// run (lr_stress, norms, lars), so the caller can record its times;
+	// nil otherwise.
 	Train *backend.Result
 }
 

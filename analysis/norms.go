@@ -28,6 +28,7 @@ type trainResult struct {
 	TestAcc       float64
 	Diverged      bool
 	DivergedEpoch int
+	Run           backend.Result // the backend's result, for its times
 }
 
 // runLogged trains r with req.Backend and stores the per-layer statistics
@@ -70,9 +71,9 @@ func runLogged(ctx context.Context, req Request, r loggedRun) (trainResult, erro
 		return trainResult{}, err
 	}
 	if res.Diverged {
-		return trainResult{TestAcc: math.NaN(), Diverged: true, DivergedEpoch: res.DivergedEpoch}, nil
+		return trainResult{TestAcc: math.NaN(), Diverged: true, DivergedEpoch: res.DivergedEpoch, Run: res}, nil
 	}
-	return trainResult{TestAcc: res.TestAcc}, nil
+	return trainResult{TestAcc: res.TestAcc, Run: res}, nil
 }
 
 // loggedObserver stores a logged run's per-layer statistics (named with
@@ -129,7 +130,7 @@ func runNorms(ctx context.Context, req Request) (Outcome, error) {
 	if err != nil {
 		return none(), err
 	}
-	return Outcome{Accuracy: res.TestAcc, Diverged: res.Diverged, DivergedEpoch: res.DivergedEpoch}, nil
+	return Outcome{Accuracy: res.TestAcc, Diverged: res.Diverged, DivergedEpoch: res.DivergedEpoch, Train: &res.Run}, nil
 }
 
 // subRun is the "equilibrium/..." measurement of one E6.3 run.

@@ -67,7 +67,24 @@ func (b *layerBackend) Train(_ context.Context, req backend.Request) (backend.Re
 		req.Observer.Layers([]backend.LayerStat{{Step: e, Epoch: float64(e), Layer: "conv.weight", WeightNorm: 1, GradNorm: 2, Update: 0.1}})
 		req.Observer.Epoch(backend.Epoch{Epoch: e})
 	}
-	return backend.Result{TestAcc: 0.5, TTAAcc: math.NaN()}, nil
+	return backend.Result{TestAcc: 0.5, TTAAcc: math.NaN(), TrainSeconds: 1.5}, nil
+}
+
+// E6.1 is one training run: its result, times included, is the cell's.
+func TestNormsReportsItsRun(t *testing.T) {
+	e := newSmokeEnv(t)
+	cfg, err := e.reg.Resolve(6, "p6.e1", "smoke")
+	if err != nil {
+		t.Fatal(err)
+	}
+	be := &layerBackend{}
+	out, err := Run(context.Background(), Request{Config: cfg, Data: e.set, Seed: 1, Backend: be, DB: e.db, RunID: e.claim(t, cfg)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(be.reqs) != 1 || out.Accuracy != 0.5 || out.Train == nil || out.Train.TrainSeconds != 1.5 {
+		t.Errorf("%d trainings, outcome %+v", len(be.reqs), out)
+	}
 }
 
 // E6.3's runs train through the request's backend as plain training

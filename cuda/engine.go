@@ -58,10 +58,12 @@ type engine struct {
 	rowNorms DevicePtr
 	maxRows  int
 	// Per-layer statistics (analysis.log_every): the parameters before a
-	// logged step, and |w|, |g|, |w - before| of each logged weight.
+	// logged step, and the per-row (output channel) norms |w_r|, |g_r|,
+	// |w_r - before_r| of each logged weight, combined on the host.
 	before, layerNorms DevicePtr
 	logged             []int               // Spec.Params indices: trainable conv and linear weights
 	normsHost          []float32           // layerNorms read back
+	normsRows          int                 // rows of all logged weights
 	layerStats         []backend.LayerStat // reused for each Observer.Layers
 	stepLoss           [1]float32
 
@@ -268,8 +270,11 @@ func (e *engine) allocState() error {
 				e.logged = append(e.logged, i)
 			}
 		}
-		bufs = append(bufs, bufSpec{&e.before, "weights before a logged step", P}, bufSpec{&e.layerNorms, "layer norms", 12 * len(e.logged)})
-		e.normsHost, e.layerStats = make([]float32, 3*len(e.logged)), make([]backend.LayerStat, len(e.logged))
+		for _, p := range e.logged {
+			e.normsRows += spec.Params[p].Shape[0]
+		}
+		bufs = append(bufs, bufSpec{&e.before, "weights before a logged step", P}, bufSpec{&e.layerNorms, "layer norms", 12 * e.normsRows})
+		e.normsHost, e.layerStats = make([]float32, 3*e.normsRows), make([]backend.LayerStat, len(e.logged))
 	}
 	if err := e.allocs(bufs...); err != nil {
 		return err

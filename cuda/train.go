@@ -497,18 +497,25 @@ func (e *engine) run(ctx context.Context, req backend.Request, hp *hostPrep, nSt
 // weight. It waits for the device: logged steps only. A step whose loss
 // is not finite reports nothing (the epoch's end records the divergence).
 func (e *engine) logLayers(i, k int, at float64, obs backend.Observer) error {
-	for j, p := range e.logged {
-		out, n := e.layerNorms.Add(12*j), e.pl.Params[p].Len
+	// Each norm is taken per row in parallel (one thread would walk a
+	// 512x512x3x3 weight alone) and the rows' squares summed here.
+	R := e.normsRows
+	off := 0
+	for _, p := range e.logged {
+		rows := e.spec.Params[p].Shape[0]
+		n := e.pl.Params[p].Len / rows
 		before, w, g := e.param(e.before, p), e.param(e.params, p), e.param(e.grads, p)
-		if err := e.k.RowNorms(e.s, out, before, 0, 1, n); err != nil {
+		out := e.layerNorms.Add(4 * off)
+		if err := e.k.RowNorms(e.s, out, before, 0, rows, n); err != nil {
 			return err
 		}
-		if err := e.k.RowNorms(e.s, out.Add(4), g, 0, 1, n); err != nil {
+		if err := e.k.RowNorms(e.s, out.Add(4*R), g, 0, rows, n); err != nil {
 			return err
 		}
-		if err := e.k.RowNorms(e.s, out.Add(8), w, before, 1, n); err != nil {
+		if err := e.k.RowNorms(e.s, out.Add(8*R), w, before, rows, n); err != nil {
 			return err
 		}
+		off += rows
 	}
 	if err := CopyDtoH(e.d, e.stepLoss[:], e.sums.Add(8*i)); err != nil {
 		return err
@@ -519,8 +526,19 @@ func (e *engine) logLayers(i, k int, at float64, obs backend.Observer) error {
 	if err := CopyDtoH(e.d, e.normsHost, e.layerNorms); err != nil {
 		return err
 	}
+	norm := func(r []float32) float64 {
+		var s float64
+		for _, v := range r {
+			s += float64(v) * float64(v)
+		}
+		return math.Sqrt(s)
+	}
+	off = 0
 	for j, p := range e.logged {
-		wn, gn, dn := float64(e.normsHost[3*j]), float64(e.normsHost[3*j+1]), float64(e.normsHost[3*j+2])
+		rows := e.spec.Params[p].Shape[0]
+		h := e.normsHost
+		wn, gn, dn := norm(h[off:off+rows]), norm(h[R+off:R+off+rows]), norm(h[2*R+off:2*R+off+rows])
+		off += rows
 		upd := math.NaN()
 		if wn > 0 {
 			upd = dn / wn

@@ -23,7 +23,8 @@
 //   - activations are NHWC bf16 (Options.Precision "f32" for fp32): cuDNN
 //     convolutions (KRSC filters, fp32 accumulation, tensor-op math in
 //     bf16, FMA math in fp32) from a bf16 copy of the weights cast each
-//     step; BN (plain and ghost) with fp32 statistics fused with its
+//     step; BN (plain and ghost) with fp32 statistics (each group's rows
+//     reduced in chunks, then combined in order: deterministic) fused with its
 //     ReLU/CELU (or a standalone activation where a pool sits between),
 //     K x K max and global max/mean pooling, channel concat, residual
 //     adds, scales, loss, SGD and EMA are our kernels; the linear head is
@@ -72,6 +73,9 @@
 //     trials choose among cuDNN's ranked candidates, and bf16 accuracy end
 //     to end;
 //   - cuBLAS Sgemm for the linear head on the device;
+//   - whether splitting BN reductions into row chunks (so that a layer with
+//     64 channels and 16 ghost groups runs ~1000 blocks, not 32) pays:
+//     gpucheck bench times both and prints the ratio;
 //   - the legacy-default-stream ordering of cuDNN, cuBLAS, our launches
 //     and cuMemcpyDtoD, and the CUDA-event timing;
 //   - speed: whether p8.s10 reaches 94% mean TTA accuracy within 26 s on

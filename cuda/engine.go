@@ -46,6 +46,8 @@ type engine struct {
 	estatOff   []int     // per layer: float offset of its eval mean in estats
 	sdz        DevicePtr // BN backward sums: sdz then sdzx, maxGC each
 	maxGC      int
+	bnPart     DevicePtr // BN reductions' per-chunk partials
+	partFloats int       // bnPart's size: the most any BN layer needs
 	act        DevicePtr // the activation arena
 	scratch    DevicePtr // one layer's output, for accumulated gradients
 	feat       DevicePtr // fp32 copy of the linear head's input (BF16)
@@ -150,6 +152,19 @@ func newEngine(b *Backend, cfg stages.Config, spec *model.Spec, prec Prec, sh en
 		}
 	}
 	e.graph()
+	// Training batches (the full one and a short last one) reduce BN
+	// statistics; evaluation uses the running ones.
+	trainBatches := []int{e.pl.Batch}
+	if r := sh.trainN % e.pl.Batch; r > 0 && !cfg.Train.DropLast {
+		trainBatches = append(trainBatches, r)
+	}
+	for _, n := range trainBatches {
+		for i := range spec.Layers {
+			if e.pl.Layers[i].Splits > 0 {
+				e.partFloats = max(e.partFloats, e.k.BNPartFloats(e.bnShape(i, n, true)))
+			}
+		}
+	}
 	if err = e.allocState(); err != nil {
 		return e, err
 	}
@@ -250,7 +265,7 @@ func (e *engine) allocState() error {
 	bufs := []bufSpec{
 		{&e.params, "params", P}, {&e.grads, "grads", P}, {&e.vel, "momentum", P}, {&e.ema, "ema params", P},
 		{&e.stats, "running stats", S}, {&e.emaStats, "ema running stats", S}, {&e.bstats, "batch stats", S},
-		{&e.estats, "eval stats", 4 * estats}, {&e.sdz, "bn sums", 8 * e.maxGC},
+		{&e.estats, "eval stats", 4 * estats}, {&e.sdz, "bn sums", 8 * e.maxGC}, {&e.bnPart, "bn partials", 4 * e.partFloats},
 		{&e.act, "activations", int(pl.ActBytes)}, {&e.scratch, "gradient scratch", int(maxBytes)},
 		{&e.feat, "linear input", 4 * B * linIn}, {&e.dfeat, "linear input grad", 4 * B * linIn},
 		{&e.loss, "loss", 4 * B}, {&e.corr, "correct", 4 * B}, {&e.tta, "tta logits", 4 * B * K},

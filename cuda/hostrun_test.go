@@ -42,8 +42,8 @@ func loadHostRun(t *testing.T) *hostRun {
 	hostRunOnce.Do(func() {
 		k, err := kernels.BuildHost("kernels", t.TempDir())
 		hostRunOnce.h, hostRunOnce.err = &hostRun{Host: k, launches: map[string]int{},
-			barrierKernel: map[string]bool{"sum_f32": true, "bn_stats_f32": true, "bn_stats_bf16": true,
-				"bn_act_bwd_reduce_f32": true, "bn_act_bwd_reduce_bf16": true}}, err
+			barrierKernel: map[string]bool{"sum_f32": true, "bn_stats_part_f32": true, "bn_stats_part_bf16": true,
+				"bn_act_bwd_part_f32": true, "bn_act_bwd_part_bf16": true}}, err
 	})
 	if hostRunOnce.err != nil {
 		t.Fatal(hostRunOnce.err)
@@ -65,8 +65,13 @@ var elemSizes = map[string][]int{
 // __syncthreads would need 256 OS threads per block, which makes a run
 // take minutes on a loaded machine; they run as their Go references
 // instead (cuda/kernels' host-exec tests hold the C to those).
-func (h *hostRun) hook(t *testing.T) func(e *engine) func(string, Dim3, Dim3, *Args) error {
+//
+// minChunk > 0 sets the BN reductions' least chunk (rows): 5 splits the
+// tiny test batches' reductions as a real batch's are, with short last
+// chunks; 0 keeps the engine's (64), which leaves them whole.
+func (h *hostRun) hook(t *testing.T, minChunk int) func(e *engine) func(string, Dim3, Dim3, *Args) error {
 	return func(e *engine) func(string, Dim3, Dim3, *Args) error {
+		e.k.bnMinChunk = minChunk
 		return func(name string, grid, block Dim3, a *Args) error {
 			sig, _ := kernels.Lookup(name)
 			in := make([]reflect.Value, a.n)
@@ -108,8 +113,11 @@ func (h *hostRun) hook(t *testing.T) func(e *engine) func(string, Dim3, Dim3, *A
 			h.mu.Lock()
 			defer h.mu.Unlock()
 			h.launches[name]++
+			if grid.norm().Z > 1 {
+				h.launches[name+"/chunked"]++
+			}
 			if h.barrierKernel[name] {
-				return barrierRef(name, grid.norm().Y, a)
+				return barrierRef(name, grid.norm().Y, grid.norm().Z, a)
 			}
 			h.Block(0, 0, 0, 1, 1, 1, 1, 1, 1)
 			h.SetThread(0, 0, 0)
@@ -119,9 +127,10 @@ func (h *hostRun) hook(t *testing.T) func(e *engine) func(string, Dim3, Dim3, *A
 	}
 }
 
-// barrierRef runs sum_f32, bn_stats_* or bn_act_bwd_reduce_* (G groups)
-// as its Go reference on the fake's host-memory "device" buffers.
-func barrierRef(name string, G int, a *Args) error {
+// barrierRef runs sum_f32, bn_stats_part_* or bn_act_bwd_part_* (G
+// groups of S chunks) as its Go reference on the fake's host-memory
+// "device" buffers.
+func barrierRef(name string, G, S int, a *Args) error {
 	ptr := func(i int) uintptr { return uintptr(a.slots[i]) }
 	i32 := func(i int) int { return int(int32(uint32(a.slots[i]))) }
 	f32 := func(i int) float64 { return float64(math.Float32frombits(uint32(a.slots[i]))) }
@@ -143,18 +152,24 @@ func barrierRef(name string, G int, a *Args) error {
 			s += v
 		}
 		hostF32(ptr(0), 1)[0] = s
-	case strings.HasPrefix(name, "bn_stats_"):
-		R, C := i32(3), i32(4)
-		m, v := kernels.BNStatsRef(act(0, G*R*C), G, R, C)
-		copy(hostF32(ptr(1), G*C), m)
-		copy(hostF32(ptr(2), G*C), v)
-	case strings.HasPrefix(name, "bn_act_bwd_reduce_"):
-		R, C := i32(8), i32(9)
+	case strings.HasPrefix(name, "bn_stats_part_"):
+		R, C, chunk := i32(3), i32(4), i32(5)
+		pm, pm2 := kernels.BNStatsPartRef(act(0, G*R*C), G, R, C, chunk)
+		if len(pm) != G*S*C {
+			return fmt.Errorf("%s: grid has %d chunks, chunk %d of %d rows makes %d", name, S, chunk, R, len(pm)/(G*C))
+		}
+		copy(hostF32(ptr(1), G*S*C), pm)
+		copy(hostF32(ptr(2), G*S*C), pm2)
+	case strings.HasPrefix(name, "bn_act_bwd_part_"):
+		R, C, chunk := i32(8), i32(9), i32(10)
 		n := G * R * C
-		_, sdz, sdzx := kernels.BNActBwdRef(act(0, n), act(1, n), hostF32(ptr(2), G*C), hostF32(ptr(3), G*C),
-			hostF32(ptr(4), C), hostF32(ptr(5), C), R, C, f32(10), i32(11), f32(12))
-		copy(hostF32(ptr(6), G*C), sdz)
-		copy(hostF32(ptr(7), G*C), sdzx)
+		pa, pb := kernels.BNActBwdPartRef(act(0, n), act(1, n), hostF32(ptr(2), G*C), hostF32(ptr(3), G*C),
+			hostF32(ptr(4), C), hostF32(ptr(5), C), R, C, chunk, f32(11), i32(12), f32(13))
+		if len(pa) != G*S*C {
+			return fmt.Errorf("%s: grid has %d chunks, chunk %d of %d rows makes %d", name, S, chunk, R, len(pa)/(G*C))
+		}
+		copy(hostF32(ptr(6), G*S*C), pa)
+		copy(hostF32(ptr(7), G*S*C), pb)
 	default:
 		return fmt.Errorf("no reference for barrier kernel %s", name)
 	}

@@ -34,6 +34,11 @@ type Kernels struct {
 	// hook, when set (tests only), runs each checked launch instead of
 	// the driver: the engine tests execute the kernels' host build.
 	hook func(name string, grid, block Dim3, a *Args) error
+	// BNMaxChunks caps the row chunks of BN reductions (0: BNChunks
+	// decides); gpucheck bench sets 1 to time the unsplit reduction.
+	BNMaxChunks int
+	// bnMinChunk overrides bnMinChunk (tests: split tiny batches too).
+	bnMinChunk int
 }
 
 type kernelFn struct {
@@ -132,9 +137,9 @@ func (k *Kernels) elem(s Stream, name string, n int) error {
 	return k.launch(s, name, elemGrid(n), Dim3{X: elemBlock})
 }
 
-// reduce launches a per-(group, channel) reduction kernel.
-func (k *Kernels) reduce(s Stream, name string, G, C int) error {
-	return k.launch(s, name, Dim3{X: (C + redX - 1) / redX, Y: G}, Dim3{X: redX, Y: redY})
+// reduce launches a per-(group, chunk, channel) reduction kernel.
+func (k *Kernels) reduce(s Stream, name string, G, S, C int) error {
+	return k.launch(s, name, Dim3{X: (C + redX - 1) / redX, Y: G, Z: S}, Dim3{X: redX, Y: redY})
 }
 
 // pick returns the kernel name for precision p.
@@ -190,10 +195,48 @@ type BNAct struct {
 	Alpha float32
 }
 
-// BNStats writes per-(group, channel) mean and biased variance (G*C fp32).
-func (k *Kernels) BNStats(s Stream, p Prec, b BNShape, x, mean, variance DevicePtr) error {
-	k.args.Reset().Ptr(x).Ptr(mean).Ptr(variance).I32(b.R).I32(b.C)
-	return k.reduce(s, pick([2]string{"bn_stats_f32", "bn_stats_bf16"}, p), b.G, b.C)
+// BN reductions split each group's rows into chunks so that the grid has
+// about bnTargetBlocks blocks (an H100 holds 132 SMs x 8 blocks of 256
+// threads), with at least bnMinChunk rows per chunk.
+const (
+	bnTargetBlocks = 1024
+	bnMinChunk     = 64
+)
+
+// BNChunks is how BNStats and BNActBwd split b's rows: S chunks of chunk
+// rows (the last may be shorter). k.BNMaxChunks > 0 caps S (1: one block
+// row per group, the unsplit reduction that gpucheck bench compares).
+func (k *Kernels) BNChunks(b BNShape) (S, chunk int) {
+	blocks := (b.C + redX - 1) / redX * b.G
+	minChunk := bnMinChunk
+	if k.bnMinChunk > 0 {
+		minChunk = k.bnMinChunk
+	}
+	S = max(1, min((bnTargetBlocks+blocks-1)/blocks, b.R/minChunk))
+	if k.BNMaxChunks > 0 {
+		S = min(S, k.BNMaxChunks)
+	}
+	chunk = (b.R + S - 1) / S
+	return (b.R + chunk - 1) / chunk, chunk
+}
+
+// BNPartFloats is the fp32 scratch BNStats and BNActBwd need for b.
+func (k *Kernels) BNPartFloats(b BNShape) int {
+	S, _ := k.BNChunks(b)
+	return 2 * b.G * S * b.C
+}
+
+// BNStats writes per-(group, channel) mean and biased variance (G*C
+// fp32), through per-chunk partials in part (BNPartFloats(b) floats).
+func (k *Kernels) BNStats(s Stream, p Prec, b BNShape, x, mean, variance, part DevicePtr) error {
+	S, chunk := k.BNChunks(b)
+	pm, pm2 := part, part.Add(4*b.G*S*b.C)
+	k.args.Reset().Ptr(x).Ptr(pm).Ptr(pm2).I32(b.R).I32(b.C).I32(chunk)
+	if err := k.reduce(s, pick([2]string{"bn_stats_part_f32", "bn_stats_part_bf16"}, p), b.G, S, b.C); err != nil {
+		return err
+	}
+	k.args.Reset().Ptr(mean).Ptr(variance).Ptr(pm).Ptr(pm2).I32(b.G).I32(S).I32(b.R).I32(b.C).I32(chunk)
+	return k.elem(s, "bn_stats_combine", b.G*b.C)
 }
 
 // BNActFwd writes y = act(gamma*(x-mean)/sqrt(var+eps) + beta). For eval,
@@ -204,10 +247,17 @@ func (k *Kernels) BNActFwd(s Stream, p Prec, b BNShape, x, y, mean, variance, ga
 }
 
 // BNActBwd writes dx and the per-(group, channel) sums sdz, sdzx (G*C
-// fp32 scratch; BNParamGrad turns them into dgamma, dbeta).
-func (k *Kernels) BNActBwd(s Stream, p Prec, b BNShape, x, dy, dx, mean, variance, gamma, beta, sdz, sdzx DevicePtr, eps float32, a BNAct) error {
-	k.args.Reset().Ptr(x).Ptr(dy).Ptr(mean).Ptr(variance).Ptr(gamma).Ptr(beta).Ptr(sdz).Ptr(sdzx).I32(b.R).I32(b.C).F32(eps).I32(a.Kind).F32(a.Alpha)
-	if err := k.reduce(s, pick([2]string{"bn_act_bwd_reduce_f32", "bn_act_bwd_reduce_bf16"}, p), b.G, b.C); err != nil {
+// fp32; BNParamGrad turns them into dgamma, dbeta), through per-chunk
+// partials in part (BNPartFloats(b) floats).
+func (k *Kernels) BNActBwd(s Stream, p Prec, b BNShape, x, dy, dx, mean, variance, gamma, beta, sdz, sdzx, part DevicePtr, eps float32, a BNAct) error {
+	S, chunk := k.BNChunks(b)
+	pa, pb := part, part.Add(4*b.G*S*b.C)
+	k.args.Reset().Ptr(x).Ptr(dy).Ptr(mean).Ptr(variance).Ptr(gamma).Ptr(beta).Ptr(pa).Ptr(pb).I32(b.R).I32(b.C).I32(chunk).F32(eps).I32(a.Kind).F32(a.Alpha)
+	if err := k.reduce(s, pick([2]string{"bn_act_bwd_part_f32", "bn_act_bwd_part_bf16"}, p), b.G, S, b.C); err != nil {
+		return err
+	}
+	k.args.Reset().Ptr(sdz).Ptr(sdzx).Ptr(pa).Ptr(pb).I32(b.G).I32(S).I32(b.C)
+	if err := k.elem(s, "bn_act_bwd_combine", b.G*b.C); err != nil {
 		return err
 	}
 	k.args.Reset().Ptr(x).Ptr(dy).Ptr(dx).Ptr(mean).Ptr(variance).Ptr(gamma).Ptr(beta).Ptr(sdz).Ptr(sdzx).I32(b.R).I32(b.C).I32(b.N()).F32(eps).I32(a.Kind).F32(a.Alpha)

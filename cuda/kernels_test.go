@@ -54,9 +54,9 @@ func TestKernelHelpersFake(t *testing.T) {
 		}
 		for _, pr := range []Prec{F32, BF16} {
 			call("Add", k.Add(0, pr, p, p, p, 10))
-			call("BNStats", k.BNStats(0, pr, bn, p, p, p))
+			call("BNStats", k.BNStats(0, pr, bn, p, p, p, p))
 			call("BNActFwd", k.BNActFwd(0, pr, bn, p, p, p, p, p, p, 1e-5, act))
-			call("BNActBwd", k.BNActBwd(0, pr, bn, p, p, p, p, p, p, p, p, p, 1e-5, act))
+			call("BNActBwd", k.BNActBwd(0, pr, bn, p, p, p, p, p, p, p, p, p, p, 1e-5, act))
 			call("MaxPoolFwd", k.MaxPoolFwd(0, pr, p, p, 2, 4, 4, 3, 2))
 			call("MaxPoolBwd", k.MaxPoolBwd(0, pr, p, p, p, 2, 4, 4, 3, 4))
 			call("GAvgPoolFwd", k.GAvgPoolFwd(0, pr, p, p, 2, 16, 3))
@@ -69,8 +69,10 @@ func TestKernelHelpersFake(t *testing.T) {
 			call("FlipW", k.FlipW(0, pr, p, p, 2, 4, 4, 3))
 			call("Augment", k.Augment(0, pr, AugShape{N: 2, PH: 40, PW: 40, H: 32, W: 32, C: 3}, p, p, p, p))
 		}
-		// BNActBwd launches two kernels; record the first one too.
-		seen["bn_act_bwd_reduce_f32"], seen["bn_act_bwd_reduce_bf16"] = true, true
+		// BNStats and BNActBwd launch two and three kernels: record the
+		// ones before the last too.
+		seen["bn_stats_part_f32"], seen["bn_stats_part_bf16"], seen["bn_act_bwd_combine"] = true, true, true
+		seen["bn_act_bwd_part_f32"], seen["bn_act_bwd_part_bf16"] = true, true
 		call("Fill", k.Fill(0, p, 1, 1<<24))
 		if rec[0] != maxGrid {
 			t.Errorf("Fill of 2^24: grid %d, want the cap %d", rec[0], maxGrid)

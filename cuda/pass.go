@@ -114,7 +114,7 @@ func (e *engine) forward(n int, train bool, w DevicePtr) error {
 			if train {
 				mean := e.bstats.Add(4 * lp.Stats)
 				vr := mean.Add(4 * lp.Splits * l.BN.C)
-				if err = k.BNStats(s, e.prec, b, e.out(in), mean, vr); err != nil {
+				if err = k.BNStats(s, e.prec, b, e.out(in), mean, vr, e.bnPart); err != nil {
 					break
 				}
 				if err = k.BNActFwd(s, e.prec, b, e.out(in), e.out(i), mean, vr, gamma, beta, eps, e.bnAct(i)); err != nil {
@@ -315,7 +315,7 @@ func (e *engine) bnBackward(i, n int) error {
 	gamma, beta := e.param(e.params, l.Params[0]), e.param(e.params, l.Params[1])
 	sdz, sdzx := e.sdz, e.sdz.Add(4*e.maxGC)
 	bwd := func(dst DevicePtr) error {
-		return e.k.BNActBwd(e.s, e.prec, b, e.out(in), e.grad(i), dst, mean, vr, gamma, beta, sdz, sdzx, float32(l.BN.Eps), e.bnAct(i))
+		return e.k.BNActBwd(e.s, e.prec, b, e.out(in), e.grad(i), dst, mean, vr, gamma, beta, sdz, sdzx, e.bnPart, float32(l.BN.Eps), e.bnAct(i))
 	}
 	var err error
 	if e.needGrad[in] {

@@ -3,8 +3,8 @@
 // and accumulation are fp32 whatever the activation type.
 //
 // Reductions use blocks of 32 x 8 threads: x runs over 32 adjacent
-// channels (coalesced in NHWC), y strides over the group's rows; grid is
-// (ceil(C/32), G).
+// channels (coalesced in NHWC), y strides over a chunk of the group's
+// rows; grid is (ceil(C/32), G, S chunks).
 #include "prelude.h"
 
 enum { TX = 32, TY = 8 };
@@ -26,30 +26,66 @@ DEV void reduce2(float (*sa)[TX], float (*sb)[TX], float &a, float &b) {
 	sync_threads();
 }
 
-// stats writes mean[g*C+c] and the biased variance var[g*C+c] (two passes
-// over x for accuracy).
-template <typename T> DEV void stats(const T *x, float *mean, float *var, int R, int C) {
+// Reductions over a group's R rows are split into S chunks of `chunk`
+// rows (the last may be shorter), one block row per chunk (blockIdx.z), so
+// that a layer with few channels and groups still fills the GPU; the
+// *_combine kernels then merge the S partials per (group, channel) in
+// chunk order, so results are deterministic.
+
+// chunk_rows is block (.., .., s)'s row range [r0, r1) of R.
+DEV void chunk_rows(int R, int chunk, int &r0, int &r1) {
+	r0 = blockIdx.z * chunk;
+	r1 = r0 + chunk < R ? r0 + chunk : R;
+}
+
+// stats_part writes, for its chunk of group g, the chunk mean and the sum
+// of squared deviations from it (two passes over the chunk for accuracy)
+// at pm/pm2[(g*S + s)*C + c].
+template <typename T> DEV void stats_part(const T *x, float *pm, float *pm2, int R, int C, int chunk) {
 	__shared__ float sa[TY][TX], sb[TY][TX];
-	int c = blockIdx.x * TX + threadIdx.x, g = blockIdx.y;
+	int c = blockIdx.x * TX + threadIdx.x, g = blockIdx.y, r0, r1;
+	chunk_rows(R, chunk, r0, r1);
 	const T *xg = x + (long)g * R * C;
 	float s = 0, z = 0;
 	if (c < C)
-		for (int r = threadIdx.y; r < R; r += TY) s += ld(xg, (long)r * C + c);
+		for (int r = r0 + threadIdx.y; r < r1; r += TY) s += ld(xg, (long)r * C + c);
 	reduce2(sa, sb, s, z);
-	float m = s / R, q = 0;
+	float m = s / (r1 - r0), q = 0;
 	if (c < C)
-		for (int r = threadIdx.y; r < R; r += TY) {
+		for (int r = r0 + threadIdx.y; r < r1; r += TY) {
 			float d = ld(xg, (long)r * C + c) - m;
 			q += d * d;
 		}
 	reduce2(sa, sb, q, z);
 	if (threadIdx.y == 0 && c < C) {
-		mean[g * C + c] = m;
-		var[g * C + c] = q / R;
+		long o = ((long)g * gridDim.z + blockIdx.z) * C + c;
+		pm[o] = m;
+		pm2[o] = q;
 	}
 }
-KERNEL bn_stats_f32(const float *x, float *mean, float *var, int R, int C) { stats(x, mean, var, R, C); }
-KERNEL bn_stats_bf16(const bf16 *x, float *mean, float *var, int R, int C) { stats(x, mean, var, R, C); }
+KERNEL bn_stats_part_f32(const float *x, float *pm, float *pm2, int R, int C, int chunk) { stats_part(x, pm, pm2, R, C, chunk); }
+KERNEL bn_stats_part_bf16(const bf16 *x, float *pm, float *pm2, int R, int C, int chunk) { stats_part(x, pm, pm2, R, C, chunk); }
+
+// bn_stats_combine merges the S chunk (mean, M2) pairs of each (g, c) with
+// Chan et al.'s pairwise update in double, in chunk order, into the mean
+// and the biased variance M2/R. One thread per (g, c).
+KERNEL bn_stats_combine(float *mean, float *var, const float *pm, const float *pm2, int G, int S, int R, int C, int chunk) {
+	for (long i = gtid(); i < (long)G * C; i += gstride()) {
+		long g = i / C;
+		int c = i % C;
+		double n = 0, m = 0, m2 = 0;
+		for (int s = 0; s < S; s++) {
+			int r0 = s * chunk, nb = (r0 + chunk < R ? r0 + chunk : R) - r0;
+			long o = (g * S + s) * C + c;
+			double d = (double)pm[o] - m, nn = n + nb;
+			m += d * nb / nn;
+			m2 += (double)pm2[o] + d * d * n * nb / nn;
+			n = nn;
+		}
+		mean[i] = (float)m;
+		var[i] = (float)(m2 / R);
+	}
+}
 
 // fwd: y = act(gamma*(x-mean)/sqrt(var+eps) + beta), one thread per
 // element; n = G*R*C. For eval, pass the running stats with G = 1, R = rows.
@@ -71,18 +107,20 @@ KERNEL bn_act_fwd_bf16(const bf16 *x, bf16 *y, const float *mean, const float *v
 	fwd(x, y, mean, var, gamma, beta, R, C, n, eps, act, alpha);
 }
 
-// bwd_reduce: per (g, c), sdz = sum dz and sdzx = sum dz*xhat, where
-// dz = dy * act'(gamma*xhat + beta) is the gradient at the BN output.
+// bwd_part: per (g, c) and chunk, the partial sums of dz and dz*xhat,
+// where dz = dy * act'(gamma*xhat + beta) is the gradient at the BN
+// output, at pa/pb[(g*S + s)*C + c]; bn_act_bwd_combine adds them up.
 template <typename T>
-DEV void bwd_reduce(const T *x, const T *dy, const float *mean, const float *var, const float *gamma, const float *beta,
-		    float *sdz, float *sdzx, int R, int C, float eps, int act, float alpha) {
+DEV void bwd_part(const T *x, const T *dy, const float *mean, const float *var, const float *gamma, const float *beta,
+		  float *pa, float *pb, int R, int C, int chunk, float eps, int act, float alpha) {
 	__shared__ float sa[TY][TX], sb[TY][TX];
-	int c = blockIdx.x * TX + threadIdx.x, g = blockIdx.y;
+	int c = blockIdx.x * TX + threadIdx.x, g = blockIdx.y, r0, r1;
+	chunk_rows(R, chunk, r0, r1);
 	long off = (long)g * R * C;
 	float a = 0, b = 0;
 	if (c < C) {
 		float m = mean[g * C + c], is = 1 / sqrt_(var[g * C + c] + eps), ga = gamma[c], be = beta[c];
-		for (int r = threadIdx.y; r < R; r += TY) {
+		for (int r = r0 + threadIdx.y; r < r1; r += TY) {
 			long i = off + (long)r * C + c;
 			float xh = (ld(x, i) - m) * is;
 			float dz = ld(dy, i) * act_grad(act, alpha, ga * xh + be);
@@ -92,17 +130,35 @@ DEV void bwd_reduce(const T *x, const T *dy, const float *mean, const float *var
 	}
 	reduce2(sa, sb, a, b);
 	if (threadIdx.y == 0 && c < C) {
-		sdz[g * C + c] = a;
-		sdzx[g * C + c] = b;
+		long o = ((long)g * gridDim.z + blockIdx.z) * C + c;
+		pa[o] = a;
+		pb[o] = b;
 	}
 }
-KERNEL bn_act_bwd_reduce_f32(const float *x, const float *dy, const float *mean, const float *var, const float *gamma,
-			     const float *beta, float *sdz, float *sdzx, int R, int C, float eps, int act, float alpha) {
-	bwd_reduce(x, dy, mean, var, gamma, beta, sdz, sdzx, R, C, eps, act, alpha);
+KERNEL bn_act_bwd_part_f32(const float *x, const float *dy, const float *mean, const float *var, const float *gamma,
+			   const float *beta, float *pa, float *pb, int R, int C, int chunk, float eps, int act, float alpha) {
+	bwd_part(x, dy, mean, var, gamma, beta, pa, pb, R, C, chunk, eps, act, alpha);
 }
-KERNEL bn_act_bwd_reduce_bf16(const bf16 *x, const bf16 *dy, const float *mean, const float *var, const float *gamma,
-			      const float *beta, float *sdz, float *sdzx, int R, int C, float eps, int act, float alpha) {
-	bwd_reduce(x, dy, mean, var, gamma, beta, sdz, sdzx, R, C, eps, act, alpha);
+KERNEL bn_act_bwd_part_bf16(const bf16 *x, const bf16 *dy, const float *mean, const float *var, const float *gamma,
+			    const float *beta, float *pa, float *pb, int R, int C, int chunk, float eps, int act, float alpha) {
+	bwd_part(x, dy, mean, var, gamma, beta, pa, pb, R, C, chunk, eps, act, alpha);
+}
+
+// bn_act_bwd_combine: sdz, sdzx[g*C+c] = the sums of the S partials, in
+// chunk order. One thread per (g, c).
+KERNEL bn_act_bwd_combine(float *sdz, float *sdzx, const float *pa, const float *pb, int G, int S, int C) {
+	for (long i = gtid(); i < (long)G * C; i += gstride()) {
+		long g = i / C;
+		int c = i % C;
+		float a = 0, b = 0;
+		for (int s = 0; s < S; s++) {
+			long o = (g * S + s) * C + c;
+			a += pa[o];
+			b += pb[o];
+		}
+		sdz[i] = a;
+		sdzx[i] = b;
+	}
 }
 
 // bwd_dx: dx = gamma/sqrt(var+eps) * (dz - sdz/R - xhat*sdzx/R).

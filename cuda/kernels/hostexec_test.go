@@ -30,8 +30,8 @@ var hostOnce struct {
 }
 
 // barrierKernels use __syncthreads: their threads must run concurrently.
-var barrierKernels = map[string]bool{"sum_f32": true, "bn_stats_f32": true, "bn_stats_bf16": true,
-	"bn_act_bwd_reduce_f32": true, "bn_act_bwd_reduce_bf16": true}
+var barrierKernels = map[string]bool{"sum_f32": true, "bn_stats_part_f32": true, "bn_stats_part_bf16": true,
+	"bn_act_bwd_part_f32": true, "bn_act_bwd_part_bf16": true}
 
 func loadHost(t *testing.T) *hostKernels {
 	t.Helper()
@@ -280,9 +280,15 @@ func TestHostBN(t *testing.T) {
 	rng := rand.New(rand.NewPCG(23, 24))
 	const N, HW, C, ghost, eps = 8, 9, 40, 4, 1e-5
 	G, R := N/ghost, ghost*HW
-	red := [3]int{(C + 31) / 32, G, 1}
 	rb := [3]int{32, 8, 1}
-	for _, bf := range []bool{false, true} {
+	// Chunks of 10 rows: 4 per group, the last of 6; and the whole group.
+	for _, tc := range []struct {
+		bf    bool
+		chunk int
+	}{{false, 10}, {true, 10}, {false, R}} {
+		bf, chunk := tc.bf, tc.chunk
+		S := (R + chunk - 1) / chunk
+		red := [3]int{(C + 31) / 32, G, S}
 		sfx, tol := "_f32", 1e-5
 		x, dy := randn(rng, N*HW*C), randn(rng, N*HW*C)
 		for i := range x {
@@ -301,27 +307,43 @@ func TestHostBN(t *testing.T) {
 			return v.([]float32)
 		}
 		gamma, beta := randn(rng, C), randn(rng, C)
-		mean, variance := nanF(G*C), nanF(G*C)
-		k.launch(t, "bn_stats"+sfx, red, rb, xa, mean, variance, R, C)
+		kn := sfx // the kernel's precision suffix; sfx labels the case
+		sfx += fmt.Sprintf(" (S=%d)", S)
+		mean, variance, pm, pm2 := nanF(G*C), nanF(G*C), nanF(G*S*C), nanF(G*S*C)
+		k.launch(t, "bn_stats_part"+kn, red, rb, xa, pm, pm2, R, C, chunk)
+		wpm, wpm2 := BNStatsPartRef(x, G, R, C, chunk)
+		close(t, "bn_stats_part mean"+sfx, pm, wpm, 1e-5)
+		close(t, "bn_stats_part m2"+sfx, pm2, wpm2, 1e-5)
+		k.launch(t, "bn_stats_combine", g3, b64, mean, variance, pm, pm2, G, S, R, C, chunk)
+		cm, cv := BNStatsCombineRef(wpm, wpm2, G, R, C, chunk)
+		close(t, "bn_stats_combine mean"+sfx, mean, cm, 1e-6)
+		close(t, "bn_stats_combine var"+sfx, variance, cv, 1e-6)
 		wm, wv := BNStatsRef(x, G, R, C)
 		close(t, "bn_stats mean"+sfx, mean, wm, 1e-5)
 		close(t, "bn_stats var"+sfx, variance, wv, 1e-5)
 		for act, alpha := range []float64{0, 0, 0.3, 0} {
-			k.launch(t, "bn_act_fwd"+sfx, g3, b64, xa, ya, wm, wv, gamma, beta, R, C, len(x), eps, act, alpha)
+			k.launch(t, "bn_act_fwd"+kn, g3, b64, xa, ya, wm, wv, gamma, beta, R, C, len(x), eps, act, alpha)
 			want := BNActFwdRef(x, wm, wv, gamma, beta, R, C, eps, act, alpha)
 			if bf {
 				want = roundBF16(want)
 			}
 			close(t, fmt.Sprintf("bn_act_fwd%s act %d", sfx, act), read(ya), want, tol)
-			sdz, sdzx := nanF(G*C), nanF(G*C)
-			k.launch(t, "bn_act_bwd_reduce"+sfx, red, rb, xa, dya, wm, wv, gamma, beta, sdz, sdzx, R, C, eps, act, alpha)
-			k.launch(t, "bn_act_bwd_dx"+sfx, g3, b64, xa, dya, dxa, wm, wv, gamma, beta, sdz, sdzx, R, C, len(x), eps, act, alpha)
+			sdz, sdzx, pa, pb := nanF(G*C), nanF(G*C), nanF(G*S*C), nanF(G*S*C)
+			k.launch(t, "bn_act_bwd_part"+kn, red, rb, xa, dya, wm, wv, gamma, beta, pa, pb, R, C, chunk, eps, act, alpha)
+			wpa, wpb := BNActBwdPartRef(x, dy, wm, wv, gamma, beta, R, C, chunk, eps, act, alpha)
+			close(t, fmt.Sprintf("bn_act_bwd_part%s dz act %d", sfx, act), pa, wpa, 1e-4)
+			close(t, fmt.Sprintf("bn_act_bwd_part%s dz*xhat act %d", sfx, act), pb, wpb, 1e-4)
+			k.launch(t, "bn_act_bwd_combine", g3, b64, sdz, sdzx, pa, pb, G, S, C)
+			k.launch(t, "bn_act_bwd_dx"+kn, g3, b64, xa, dya, dxa, wm, wv, gamma, beta, sdz, sdzx, R, C, len(x), eps, act, alpha)
 			wdx, wsdz, wsdzx := BNActBwdRef(x, dy, wm, wv, gamma, beta, R, C, eps, act, alpha)
 			if bf {
 				wdx = roundBF16(wdx)
 			}
-			close(t, fmt.Sprintf("bn_act_bwd_reduce%s sdz act %d", sfx, act), sdz, wsdz, 1e-4)
-			close(t, fmt.Sprintf("bn_act_bwd_reduce%s sdzx act %d", sfx, act), sdzx, wsdzx, 1e-4)
+			csdz, csdzx := BNActBwdCombineRef(pa, pb, G, S, C)
+			close(t, fmt.Sprintf("bn_act_bwd_combine%s sdz act %d", sfx, act), sdz, csdz, 0)
+			close(t, fmt.Sprintf("bn_act_bwd_combine%s sdzx act %d", sfx, act), sdzx, csdzx, 0)
+			close(t, fmt.Sprintf("bn_act_bwd sdz%s act %d", sfx, act), sdz, wsdz, 1e-4)
+			close(t, fmt.Sprintf("bn_act_bwd sdzx%s act %d", sfx, act), sdzx, wsdzx, 1e-4)
 			close(t, fmt.Sprintf("bn_act_bwd_dx%s act %d", sfx, act), read(dxa), wdx, tol)
 			if !bf && act == ActCELU {
 				dg, db := nanF(C), nanF(C)

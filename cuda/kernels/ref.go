@@ -69,8 +69,9 @@ func AxpbyRef(y, x []float32, a, b float32) {
 	}
 }
 
-// BNStatsRef is bn_stats: per group g of R rows and channel c, the mean
-// and biased variance (G*C each, group-major).
+// BNStatsRef is bn_stats_part then bn_stats_combine: per group g of R
+// rows and channel c, the mean and biased variance (G*C each,
+// group-major).
 func BNStatsRef(x []float32, G, R, C int) (mean, variance []float32) {
 	mean, variance = make([]float32, G*C), make([]float32, G*C)
 	for g := 0; g < G; g++ {
@@ -91,6 +92,107 @@ func BNStatsRef(x []float32, G, R, C int) (mean, variance []float32) {
 	return mean, variance
 }
 
+// chunks is the row ranges of S = ceil(R/chunk) chunks.
+func chunks(R, chunk int) [][2]int {
+	var out [][2]int
+	for r0 := 0; r0 < R; r0 += chunk {
+		out = append(out, [2]int{r0, min(R, r0+chunk)})
+	}
+	return out
+}
+
+// BNStatsPartRef is bn_stats_part: per group, chunk s of `chunk` rows and
+// channel, the chunk's mean and sum of squared deviations from it, at
+// (g*S + s)*C + c.
+func BNStatsPartRef(x []float32, G, R, C, chunk int) (pm, pm2 []float32) {
+	ch := chunks(R, chunk)
+	S := len(ch)
+	pm, pm2 = make([]float32, G*S*C), make([]float32, G*S*C)
+	for g := range G {
+		for s, rr := range ch {
+			for c := range C {
+				var sum float64
+				for r := rr[0]; r < rr[1]; r++ {
+					sum += float64(x[(g*R+r)*C+c])
+				}
+				m := sum / float64(rr[1]-rr[0])
+				var q float64
+				for r := rr[0]; r < rr[1]; r++ {
+					d := float64(x[(g*R+r)*C+c]) - m
+					q += d * d
+				}
+				pm[(g*S+s)*C+c], pm2[(g*S+s)*C+c] = float32(m), float32(q)
+			}
+		}
+	}
+	return pm, pm2
+}
+
+// BNStatsCombineRef is bn_stats_combine: Chan et al.'s merge of the chunk
+// partials in chunk order.
+func BNStatsCombineRef(pm, pm2 []float32, G, R, C, chunk int) (mean, variance []float32) {
+	ch := chunks(R, chunk)
+	S := len(ch)
+	mean, variance = make([]float32, G*C), make([]float32, G*C)
+	for g := range G {
+		for c := range C {
+			var n, m, m2 float64
+			for s, rr := range ch {
+				nb := float64(rr[1] - rr[0])
+				o := (g*S+s)*C + c
+				d, nn := float64(pm[o])-m, n+nb
+				m += d * nb / nn
+				m2 += float64(pm2[o]) + d*d*n*nb/nn
+				n = nn
+			}
+			mean[g*C+c], variance[g*C+c] = float32(m), float32(m2/float64(R))
+		}
+	}
+	return mean, variance
+}
+
+// BNActBwdPartRef is bn_act_bwd_part: per group, chunk and channel, the
+// partial sums of dz and dz*xhat.
+func BNActBwdPartRef(x, dy, mean, variance, gamma, beta []float32, R, C, chunk int, eps float64, act int, alpha float64) (pa, pb []float32) {
+	G := len(x) / (R * C)
+	ch := chunks(R, chunk)
+	S := len(ch)
+	pa, pb = make([]float32, G*S*C), make([]float32, G*S*C)
+	for g := range G {
+		for s, rr := range ch {
+			for c := range C {
+				gc := g*C + c
+				is := 1 / math.Sqrt(float64(variance[gc])+eps)
+				var a, b float64
+				for r := rr[0]; r < rr[1]; r++ {
+					i := (g*R+r)*C + c
+					xh := (float64(x[i]) - float64(mean[gc])) * is
+					dz := float64(dy[i]) * ActGradRef(act, alpha, float64(gamma[c])*xh+float64(beta[c]))
+					a += dz
+					b += dz * xh
+				}
+				pa[(g*S+s)*C+c], pb[(g*S+s)*C+c] = float32(a), float32(b)
+			}
+		}
+	}
+	return pa, pb
+}
+
+// BNActBwdCombineRef is bn_act_bwd_combine: the partials summed per (g, c)
+// in chunk order.
+func BNActBwdCombineRef(pa, pb []float32, G, S, C int) (sdz, sdzx []float32) {
+	sdz, sdzx = make([]float32, G*C), make([]float32, G*C)
+	for g := range G {
+		for c := range C {
+			for s := range S {
+				sdz[g*C+c] += pa[(g*S+s)*C+c]
+				sdzx[g*C+c] += pb[(g*S+s)*C+c]
+			}
+		}
+	}
+	return sdz, sdzx
+}
+
 // BNActFwdRef is bn_act_fwd: y = act(gamma*(x-mean)/sqrt(var+eps) + beta)
 // with per-group statistics (len(mean) = G*C; G = len(x)/(R*C)).
 func BNActFwdRef(x, mean, variance, gamma, beta []float32, R, C int, eps float64, act int, alpha float64) []float32 {
@@ -103,7 +205,7 @@ func BNActFwdRef(x, mean, variance, gamma, beta []float32, R, C int, eps float64
 	return y
 }
 
-// BNActBwdRef is bn_act_bwd_reduce followed by bn_act_bwd_dx: it returns
+// BNActBwdRef is bn_act_bwd_part, bn_act_bwd_combine and bn_act_bwd_dx: it returns
 // dx and the per-(group, channel) sums sdz = sum dz, sdzx = sum dz*xhat.
 func BNActBwdRef(x, dy, mean, variance, gamma, beta []float32, R, C int, eps float64, act int, alpha float64) (dx, sdz, sdzx []float32) {
 	G := len(x) / (R * C)

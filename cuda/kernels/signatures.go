@@ -43,9 +43,9 @@ func both(module, name string, params ...string) []Signature {
 // Signatures lists every kernel. The Go launch helpers (package cuda) check
 // each launch against it, and TestSignatures checks it against the PTX.
 var Signatures = func() []Signature {
-	bnStats := []string{"x:ptr", "mean:ptr", "var:ptr", "R:i32", "C:i32"}
+	bnStats := []string{"x:ptr", "pm:ptr", "pm2:ptr", "R:i32", "C:i32", "chunk:i32"}
 	bnFwd := []string{"x:ptr", "y:ptr", "mean:ptr", "var:ptr", "gamma:ptr", "beta:ptr", "R:i32", "C:i32", "n:i32", "eps:f32", "act:i32", "alpha:f32"}
-	bnRed := []string{"x:ptr", "dy:ptr", "mean:ptr", "var:ptr", "gamma:ptr", "beta:ptr", "sdz:ptr", "sdzx:ptr", "R:i32", "C:i32", "eps:f32", "act:i32", "alpha:f32"}
+	bnRed := []string{"x:ptr", "dy:ptr", "mean:ptr", "var:ptr", "gamma:ptr", "beta:ptr", "pa:ptr", "pb:ptr", "R:i32", "C:i32", "chunk:i32", "eps:f32", "act:i32", "alpha:f32"}
 	bnDx := []string{"x:ptr", "dy:ptr", "dx:ptr", "mean:ptr", "var:ptr", "gamma:ptr", "beta:ptr", "sdz:ptr", "sdzx:ptr", "R:i32", "C:i32", "n:i32", "eps:f32", "act:i32", "alpha:f32"}
 	nhwc := []string{"N:i32", "H:i32", "W:i32", "C:i32"}
 	aug := []string{"src:ptr", "idx:ptr", "par:ptr", "y:ptr", "N:i32", "PH:i32", "PW:i32", "H:i32", "W:i32", "C:i32"}
@@ -67,11 +67,13 @@ var Signatures = func() []Signature {
 	s = append(s, both("elementwise", "act_fwd", "x:ptr", "y:ptr", "n:i32", "act:i32", "alpha:f32")...)
 	s = append(s, both("elementwise", "act_bwd", "x:ptr", "dy:ptr", "dx:ptr", "n:i32", "act:i32", "alpha:f32")...)
 	s = append(s, both("elementwise", "cols_copy", "dst:ptr", "src:ptr", "rows:i32", "dC:i32", "dc0:i32", "sC:i32", "sc0:i32", "width:i32")...)
-	s = append(s, both("bn", "bn_stats", bnStats...)...)
+	s = append(s, both("bn", "bn_stats_part", bnStats...)...)
 	s = append(s, both("bn", "bn_act_fwd", bnFwd...)...)
-	s = append(s, both("bn", "bn_act_bwd_reduce", bnRed...)...)
+	s = append(s, both("bn", "bn_act_bwd_part", bnRed...)...)
 	s = append(s, both("bn", "bn_act_bwd_dx", bnDx...)...)
 	s = append(s,
+		sig("bn", "bn_stats_combine", "mean:ptr", "var:ptr", "pm:ptr", "pm2:ptr", "G:i32", "S:i32", "R:i32", "C:i32", "chunk:i32"),
+		sig("bn", "bn_act_bwd_combine", "sdz:ptr", "sdzx:ptr", "pa:ptr", "pb:ptr", "G:i32", "S:i32", "C:i32"),
 		sig("bn", "bn_param_grad", "dgamma:ptr", "dbeta:ptr", "sdz:ptr", "sdzx:ptr", "G:i32", "C:i32"),
 		sig("bn", "bn_running_update", "run_mean:ptr", "run_var:ptr", "mean:ptr", "var:ptr", "n:i32", "momentum:f32", "unbias:f32"),
 		sig("bn", "bn_split_average", "mean:ptr", "var:ptr", "run_mean:ptr", "run_var:ptr", "G:i32", "C:i32"),

@@ -175,7 +175,8 @@ func benchConv(c *checker, dnn *cuda.DNN, h cuda.DNNHandle, name string, s kerne
 }
 
 // benchBN times the fused ghost-BN + CELU forward (stats + apply) and
-// backward (reduce + dx) of one layer in bf16, returning their sum in ms.
+// backward (reduce + dx) of one layer in bf16, chunked as the engine runs
+// them and unsplit, returning the chunked sum in ms.
 func benchBN(c *checker, k *cuda.Kernels, name string, batch, hw, ch int) (float64, error) {
 	const ghost = 32
 	n := batch * hw * ch
@@ -194,26 +195,48 @@ func benchBN(c *checker, k *cuda.Kernels, name string, batch, hw, ch int) (float
 	if c.err != nil {
 		return 0, c.err
 	}
-	desc := fmt.Sprintf("N=%d HW=%d C=%d ghost=%d bf16", batch, hw, ch, ghost)
-	fwd, err := c.timeReps(func() error {
-		if err := k.BNStats(0, cuda.BF16, shape, px, m, v); err != nil {
-			return err
-		}
-		return k.BNActFwd(0, cuda.BF16, shape, px, py, m, v, g, bt, 1e-5, act)
-	})
-	if err != nil {
-		return 0, err
-	}
-	bwd, err := c.timeReps(func() error {
-		return k.BNActBwd(0, cuda.BF16, shape, px, pdy, pdx, m, v, g, bt, s1, s2, 1e-5, act)
-	})
-	if err != nil {
-		return 0, err
+	part, _ := c.zeros(k.BNPartFloats(shape), cuda.F32)
+	if c.err != nil {
+		return 0, c.err
 	}
 	// Bytes moved at least once: fwd reads x twice (stats) + once, writes y;
 	// bwd reads x, dy twice, writes dx.
 	gbs := func(bytes, ms float64) string { return fmt.Sprintf("%.0f GB/s effective", bytes/(ms*1e-3)/1e9) }
-	c.emit(Line{Check: "bench", Name: name + " fwd (stats + apply)", Prec: "bf16", Shape: desc, MS: fwd, Pass: true, Note: gbs(float64(4*2*n), fwd)})
-	c.emit(Line{Check: "bench", Name: name + " bwd (reduce + dx)", Prec: "bf16", Shape: desc, MS: bwd, Pass: true, Note: gbs(float64(5*2*n), bwd)})
-	return fwd + bwd, nil
+	// The chunked reductions (the engine's) and, side by side, the unsplit
+	// ones (one block row per ghost group), with the ratio.
+	var fwd, bwd [2]float64
+	for i, maxChunks := range []int{0, 1} {
+		k.BNMaxChunks = maxChunks
+		S, chunk := k.BNChunks(shape)
+		desc := fmt.Sprintf("N=%d HW=%d C=%d ghost=%d bf16, %d chunks of %d rows", batch, hw, ch, ghost, S, chunk)
+		var err error
+		fwd[i], err = c.timeReps(func() error {
+			if err := k.BNStats(0, cuda.BF16, shape, px, m, v, part); err != nil {
+				return err
+			}
+			return k.BNActFwd(0, cuda.BF16, shape, px, py, m, v, g, bt, 1e-5, act)
+		})
+		if err != nil {
+			k.BNMaxChunks = 0
+			return 0, err
+		}
+		bwd[i], err = c.timeReps(func() error {
+			return k.BNActBwd(0, cuda.BF16, shape, px, pdy, pdx, m, v, g, bt, s1, s2, part, 1e-5, act)
+		})
+		if err != nil {
+			k.BNMaxChunks = 0
+			return 0, err
+		}
+		what := ""
+		if i == 1 {
+			what = fmt.Sprintf("unsplit; the engine's chunked version takes %.2fx its time; ", fwd[0]/fwd[1])
+		}
+		c.emit(Line{Check: "bench", Name: name + " fwd (stats + apply)", Prec: "bf16", Shape: desc, MS: fwd[i], Pass: true, Note: what + gbs(float64(4*2*n), fwd[i])})
+		if i == 1 {
+			what = fmt.Sprintf("unsplit; the engine's chunked version takes %.2fx its time; ", bwd[0]/bwd[1])
+		}
+		c.emit(Line{Check: "bench", Name: name + " bwd (reduce + dx)", Prec: "bf16", Shape: desc, MS: bwd[i], Pass: true, Note: what + gbs(float64(5*2*n), bwd[i])})
+	}
+	k.BNMaxChunks = 0
+	return fwd[0] + bwd[0], nil
 }

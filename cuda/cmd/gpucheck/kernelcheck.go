@@ -248,7 +248,10 @@ func checkBN(c *checker, k *cuda.Kernels) error {
 		pb, _ := c.up(beta, cuda.F32)
 		pm, _ := c.zeros(G*C, cuda.F32)
 		pv, _ := c.zeros(G*C, cuda.F32)
-		ms, err := c.timed(func() error { return k.BNStats(0, p, shape, px, pm, pv) })
+		part, _ := c.zeros(k.BNPartFloats(shape), cuda.F32)
+		S, chunk := k.BNChunks(shape)
+		cdesc := fmt.Sprintf("%s S=%d chunk=%d", desc, S, chunk)
+		ms, err := c.timed(func() error { return k.BNStats(0, p, shape, px, pm, pv, part) })
 		if err != nil {
 			return err
 		}
@@ -258,9 +261,13 @@ func checkBN(c *checker, k *cuda.Kernels) error {
 			return err
 		}
 		gv, _ := c.down(pv, G*C, cuda.F32)
-		name := "bn_stats_" + p.String()
-		c.compare(Line{Check: "kernel", Name: name, Prec: p.String(), Shape: desc + " mean", Tol: tolRed, MS: ms}, gm, mean)
-		c.compare(Line{Check: "kernel", Name: name, Prec: p.String(), Shape: desc + " var", Tol: tolRed}, gv, variance)
+		gparts, _ := c.down(part, 2*G*S*C, cuda.F32)
+		wpm, wpm2 := kernels.BNStatsPartRef(x, G, R, C, chunk)
+		name := "bn_stats_part_" + p.String()
+		c.compare(Line{Check: "kernel", Name: name, Prec: p.String(), Shape: cdesc + " chunk means", Tol: tolRed, MS: ms}, gparts[:G*S*C], wpm)
+		c.compare(Line{Check: "kernel", Name: name, Prec: p.String(), Shape: cdesc + " chunk M2 / chunk", Tol: tolRed}, scaleDown(gparts[G*S*C:], chunk), scaleDown(wpm2, chunk))
+		c.compare(Line{Check: "kernel", Name: "bn_stats_combine", Prec: p.String(), Shape: cdesc + " mean", Tol: tolRed}, gm, mean)
+		c.compare(Line{Check: "kernel", Name: "bn_stats_combine", Prec: p.String(), Shape: cdesc + " var", Tol: tolRed}, gv, variance)
 		// Feed the reference statistics so each kernel is checked alone.
 		rm, _ := c.up(mean, cuda.F32)
 		rv, _ := c.up(variance, cuda.F32)
@@ -282,7 +289,7 @@ func checkBN(c *checker, k *cuda.Kernels) error {
 			psdz, _ := c.zeros(G*C, cuda.F32)
 			psdzx, _ := c.zeros(G*C, cuda.F32)
 			ms, err = c.timed(func() error {
-				return k.BNActBwd(0, p, shape, px, pdy, pdx, rm, rv, pg, pb, psdz, psdzx, eps, act)
+				return k.BNActBwd(0, p, shape, px, pdy, pdx, rm, rv, pg, pb, psdz, psdzx, part, eps, act)
 			})
 			if err != nil {
 				return err
@@ -295,9 +302,13 @@ func checkBN(c *checker, k *cuda.Kernels) error {
 			gsdz, _ := c.down(psdz, G*C, cuda.F32)
 			gsdzx, _ := c.down(psdzx, G*C, cuda.F32)
 			c.compare(Line{Check: "kernel", Name: "bn_act_bwd_dx_" + p.String(), Prec: p.String(), Shape: desc + a, Tol: tolFor(p, tolRed), MS: ms}, gdx, round(wdx, p))
-			// Sums over R = 8192 rows: compare relative to their scale.
-			c.compare(Line{Check: "kernel", Name: "bn_act_bwd_reduce_" + p.String(), Prec: p.String(), Shape: desc + a + " sum dz", Tol: tolRed * 10}, scaleDown(gsdz, R), scaleDown(wsdz, R))
-			c.compare(Line{Check: "kernel", Name: "bn_act_bwd_reduce_" + p.String(), Prec: p.String(), Shape: desc + a + " sum dz*xhat", Tol: tolRed * 10}, scaleDown(gsdzx, R), scaleDown(wsdzx, R))
+			// Sums over chunks and R = 8192 rows: compare relative to their scale.
+			gp, _ := c.down(part, 2*G*S*C, cuda.F32)
+			wpa, wpb := kernels.BNActBwdPartRef(x, dy, mean, variance, gamma, beta, R, C, chunk, eps, act.Kind, float64(act.Alpha))
+			c.compare(Line{Check: "kernel", Name: "bn_act_bwd_part_" + p.String(), Prec: p.String(), Shape: cdesc + a + " chunk sums of dz", Tol: tolRed * 10}, scaleDown(gp[:G*S*C], chunk), scaleDown(wpa, chunk))
+			c.compare(Line{Check: "kernel", Name: "bn_act_bwd_part_" + p.String(), Prec: p.String(), Shape: cdesc + a + " chunk sums of dz*xhat", Tol: tolRed * 10}, scaleDown(gp[G*S*C:], chunk), scaleDown(wpb, chunk))
+			c.compare(Line{Check: "kernel", Name: "bn_act_bwd_combine", Prec: p.String(), Shape: cdesc + a + " sum dz", Tol: tolRed * 10}, scaleDown(gsdz, R), scaleDown(wsdz, R))
+			c.compare(Line{Check: "kernel", Name: "bn_act_bwd_combine", Prec: p.String(), Shape: cdesc + a + " sum dz*xhat", Tol: tolRed * 10}, scaleDown(gsdzx, R), scaleDown(wsdzx, R))
 			if p == cuda.F32 && act.Kind == kernels.ActCELU {
 				pdg, _ := c.zeros(C, cuda.F32)
 				pdb, _ := c.zeros(C, cuda.F32)

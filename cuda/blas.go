@@ -11,7 +11,7 @@ import (
 type BLAS struct {
 	Path string
 
-	create, destroy, setStream, getVersion, setMathMode, sgemm, gemmEx uintptr
+	create, destroy, setStream, getVersion, setMathMode, sgemm, dgemm, gemmEx uintptr
 }
 
 // cuBLAS enum values (public cuBLAS and library_types documentation;
@@ -62,6 +62,7 @@ func OpenBLAS(o Options) (*BLAS, error) {
 		{&b.getVersion, []string{"cublasGetVersion_v2"}, false},
 		{&b.setMathMode, []string{"cublasSetMathMode"}, false},
 		{&b.sgemm, []string{"cublasSgemm_v2"}, false},
+		{&b.dgemm, []string{"cublasDgemm_v2"}, false},
 		{&b.gemmEx, []string{"cublasGemmEx"}, false},
 	})
 	if err != nil {
@@ -116,10 +117,23 @@ func (b *BLAS) Version(h BLASHandle) (int, error) {
 // OpN or OpT; row-major callers swap A and B.
 func (b *BLAS) Sgemm(h BLASHandle, transA, transB, m, n, k int, alpha float32, A DevicePtr, lda int,
 	B DevicePtr, ldb int, beta float32, C DevicePtr, ldc int) error {
-	r, _, _ := purego.SyscallN(b.sgemm, uintptr(h), uintptr(transA), uintptr(transB),
+	return b.check("cublasSgemm_v2", gemm(b.sgemm, h, transA, transB, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc))
+}
+
+// Dgemm is Sgemm in fp64: the whitening patches' covariance sum, which
+// the CPU path also sums in float64.
+func (b *BLAS) Dgemm(h BLASHandle, transA, transB, m, n, k int, alpha float64, A DevicePtr, lda int,
+	B DevicePtr, ldb int, beta float64, C DevicePtr, ldc int) error {
+	return b.check("cublasDgemm_v2", gemm(b.dgemm, h, transA, transB, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc))
+}
+
+// gemm calls cublas[SD]gemm_v2, whose alpha and beta are host pointers.
+func gemm[T float32 | float64](fn uintptr, h BLASHandle, transA, transB, m, n, k int, alpha T, A DevicePtr, lda int,
+	B DevicePtr, ldb int, beta T, C DevicePtr, ldc int) uintptr {
+	r, _, _ := purego.SyscallN(fn, uintptr(h), uintptr(transA), uintptr(transB),
 		uintptr(m), uintptr(n), uintptr(k), uintptr(unsafe.Pointer(&alpha)), uintptr(A), uintptr(lda),
 		uintptr(B), uintptr(ldb), uintptr(unsafe.Pointer(&beta)), uintptr(C), uintptr(ldc))
-	return b.check("cublasSgemm_v2", r)
+	return r
 }
 
 // GemmEx is cublasGemmEx with fp32 alpha/beta (compute types 68..77), data

@@ -15,9 +15,9 @@
 //     transposes and reflect-pads it on the device, bit for bit as
 //     data.Prepare does. The host keeps two small parts of preprocessing:
 //     the channel statistics (an exact byte histogram) and the whitening
-//     filters (data.WhiteningFilters' computation with the patch
-//     covariance summed on every core, whiten.go, from the first
-//     WhitenImages prepared images, read back). Each epoch uploads only its plan (image order,
+//     filters' 27x27 eigendecomposition; their patch covariance is summed
+//     on the device (whiten_patches_f64 and an fp64 Dgemm over the first
+//     WhitenImages prepared images, whiten.go). Each epoch uploads only its plan (image order,
 //     crop/flip/cutout choices, labels: the CPU loader's exact draws,
 //     augplan.go) and augment_* builds every batch on the device;
 //   - activations are NHWC bf16 (Options.Precision "f32" for fp32): cuDNN
@@ -80,8 +80,9 @@
 //     and cuMemcpyDtoD, and the CUDA-event timing;
 //   - speed: whether p8.s10 reaches 94% mean TTA accuracy within 26 s on
 //     an H100, and how it compares with bench/torch_p8_reference.py. The
-//     host's share of preprocessing (histogram, whitening covariance and
-//     eigendecomposition) is in that time: 6-7 s for 10,000 images on the
-//     loaded 2-core build machine, single- or multi-threaded; on the GPU
-//     machine's 16 cores it should be a fraction of a second, unmeasured.
+//     host's share of preprocessing (the histogram and a 27x27
+//     eigendecomposition) is in that time; the whitening covariance, which
+//     took 6-7 s for 10,000 images on the loaded 2-core build machine when
+//     the host summed it, is now one fp64 Dgemm per 1,024 images (921,600
+//     patch rows) on the device (unmeasured there).
 package cuda

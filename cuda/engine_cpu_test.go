@@ -420,3 +420,55 @@ func TestLARSAndLayerStatsMatchCPU(t *testing.T) {
 		})
 	}
 }
+
+// The device's whitening filters (patches and their fp64 covariance sum on
+// the device, the eigendecomposition on the host) are data's, from the
+// activation arena as scratch and from a buffer of their own, each over
+// several chunks with a short last one.
+func TestWhiteningFiltersMatchData(t *testing.T) {
+	const n = 150
+	cfg, spec := tinyConfig(t, 8, "p8.s10", n, 10)
+	set := synthetic(t, n, 10)
+	prep, err := data.Prepare(set, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := data.WhiteningFilters(prep, n, cfg.Net.WhitenEps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := hostBackend(t, "f32", 0)
+	err = b.Do(context.Background(), func() error {
+		sh := engineShape{trainN: n, testN: 10, pad: 4, batches: batchSizes(cfg.Train.BatchSize, n, 10, cfg.Train.DropLast)}
+		e, err := newEngine(b, cfg, spec, F32, sh)
+		if err != nil {
+			return err
+		}
+		defer e.close()
+		if _, err := e.prepare(set, backend.Request{Config: cfg, Spec: spec, Data: set, Seed: 1}); err != nil {
+			return err
+		}
+		arena := e.pl.ActBytes
+		for _, c := range []struct {
+			name  string
+			arena int64
+		}{{"arena scratch", arena}, {"own scratch", 0}} {
+			e.pl.ActBytes = c.arena
+			got, err := e.whiteningFilters(n, 4, cfg.Net.WhitenEps)
+			if err != nil {
+				return err
+			}
+			if d := relDiff(got, want); d > 1e-5 {
+				t.Errorf("%s: filters differ from data's by %.3g", c.name, d)
+			}
+		}
+		e.pl.ActBytes = arena
+		if _, err := e.whiteningFilters(n+1, 4, cfg.Net.WhitenEps); err == nil {
+			t.Error("151 images from 150: no error")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -175,30 +175,6 @@ func relDiff(a, b []float32) float64 {
 	return d / (m + 1e-12)
 }
 
-// The parallel whitening filters are data.WhiteningFilters up to the
-// summation order.
-func TestWhiteningFiltersMatchData(t *testing.T) {
-	set := synthetic(t, 150, 10) // 3 chunks, the last one short
-	prep, err := data.Prepare(set, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := data.WhiteningFilters(prep, 150, 0.01)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := whiteningFilters(prep.Train, 150, prep.PaddedSide(), prep.Pad, 0.01)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d := relDiff(got, want); d > 1e-5 {
-		t.Errorf("filters differ from data's by %.3g", d)
-	}
-	if _, err := whiteningFilters(prep.Train, 151, prep.PaddedSide(), prep.Pad, 0.01); err == nil {
-		t.Error("151 images from 150: no error")
-	}
-}
-
 // An algorithm that cuDNN ranks but then refuses is passed over for the
 // next one (the fake ranks algorithm 1, then 0).
 func TestConvAlgorithmFallback(t *testing.T) {

@@ -425,6 +425,13 @@ func (k *Kernels) Augment(s Stream, p Prec, a AugShape, src, idx, par, y DeviceP
 	return k.elem(s, pick([2]string{"augment_f32", "augment_bf16"}, p), a.N*a.H*a.W*a.C)
 }
 
+// WhitenPatches writes the 30x30 3x3 patches of each of n prepared images
+// (imgs: side x side x 3 fp32, padded by pad) as rows of 27 fp64 in X.
+func (k *Kernels) WhitenPatches(s Stream, imgs, X DevicePtr, n, side, pad int) error {
+	k.args.Reset().Ptr(imgs).Ptr(X).I32(n).I32(side).I32(pad)
+	return k.elem(s, "whiten_patches_f64", n*900*27)
+}
+
 // PrepNHWC normalises and reflect-pads n uint8 CHW images (src) into
 // fp32 NHWC dst through lut (3 x 256 fp32): data.Prepare on the device.
 func (k *Kernels) PrepNHWC(s Stream, src, lut, dst DevicePtr, n, pad int) error {

@@ -93,6 +93,7 @@ func TestKernelHelpersFake(t *testing.T) {
 		call("SGDNesterov", k.SGDNesterov(0, p, p, p, 100, 0.1, 5e-4, 0.9))
 		call("SGD", k.SGD(0, p, p, p, 100, 0.1, 5e-4, 0.9, true))
 		call("PrepNHWC", k.PrepNHWC(0, p, p, p, 2, 4))
+		call("WhitenPatches", k.WhitenPatches(0, p, p, 2, 40, 4))
 		call("EMA", k.EMA(0, p, p, 100, 0.99))
 		call("RowNorms", k.RowNorms(0, p, p, 0, 64, 27))
 		call("SGDLARS", k.SGDLARS(0, p, p, p, p, p, 64*27, 27, 0.1, 5e-4, 0.9, false))

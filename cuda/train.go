@@ -97,8 +97,8 @@ func runSet(req backend.Request) (*data.Set, error) {
 // prepare is data.Prepare on the device: the raw bytes go up once and
 // prep_nhwc normalises, transposes and pads them in place of the host
 // (bit for bit the same values). The channel statistics are an exact
-// histogram on the host; the whitening filters are computed on the host's
-// cores (whiten.go) from the first WhitenImages prepared images, read back.
+// histogram on the host; the whitening filters' patch covariance is summed
+// on the device and eigendecomposed on the host (whiten.go).
 func (e *engine) prepare(set *data.Set, req backend.Request) (*hostPrep, error) {
 	cfg := req.Config
 	if err := e.checkSet(set); err != nil {
@@ -155,11 +155,7 @@ func (e *engine) prepare(set *data.Set, req backend.Request) (*hostPrep, error) 
 		if n <= 0 {
 			return nil, fmt.Errorf("cuda: whitening filters for %s: %d images", p.Name, n)
 		}
-		imgs := make([]float32, n*e.side*e.side*3)
-		if err := CopyDtoH(d, imgs, e.trainX); err != nil {
-			return nil, fmt.Errorf("cuda: read back prepared images: %w", err)
-		}
-		f, err := whiteningFilters(imgs, n, e.side, hp.pad, cfg.Net.WhitenEps)
+		f, err := e.whiteningFilters(n, hp.pad, cfg.Net.WhitenEps)
 		if err != nil {
 			return nil, fmt.Errorf("cuda: whitening filters for %s: %w", p.Name, err)
 		}

@@ -3,82 +3,83 @@ package cuda
 import (
 	"fmt"
 	"math"
-	"runtime"
-	"sync"
 
 	"gonum.org/v1/gonum/mat"
 
 	"speedrun/data"
 )
 
-// whitenChunk is the images per partial covariance sum: fixed, so the
-// summation order (and the filters, bit for bit) does not depend on the
-// machine's core count.
-const whitenChunk = 64
+// whitenMaxChunk caps the images whose patches one Dgemm sums: 1,024
+// images are 921,600 rows of 27 fp64 (199 MB).
+const whitenMaxChunk = 1024
+
+// patchesPerImage is the 3x3 patches of a 32x32 image.
+const patchesPerImage = (data.Height - 2) * (data.Width - 2)
 
 // whiteningFilters is data.WhiteningFilters (same patches, covariance,
-// eigenvectors and scaling) with the patch covariance summed on every
-// core: single-threaded it costs seconds of the timed preprocessing. imgs
-// holds the first n prepared training images, side x side x 3, padded by
-// pad. The result differs from data's only by summation order.
-func whiteningFilters(imgs []float32, n, side, pad int, eps float64) ([]float32, error) {
+// eigenvectors and scaling) on the first n prepared training images,
+// already on the device: whiten_patches_f64 writes their patches as fp64
+// rows and Dgemm sums X^T X chunk by chunk (on the host this sum cost
+// seconds of the timed preprocessing); only the 27x27 sum comes back for
+// the eigendecomposition. Its scratch is the activation arena, unused
+// before training, or a buffer of its own when the arena holds less than
+// one image's patches. The result differs from data's only by summation
+// order.
+func (e *engine) whiteningFilters(n, pad int, eps float64) ([]float32, error) {
 	const P = data.PatchLen
-	if n <= 0 || len(imgs) < n*side*side*3 {
-		return nil, fmt.Errorf("whitening: %d images in %d floats of %dx%dx3", n, len(imgs), side, side)
+	if n <= 0 || n > e.trainN {
+		return nil, fmt.Errorf("whitening: %d images of %d", n, e.trainN)
 	}
 	if !(eps >= 0) {
 		return nil, fmt.Errorf("whitening: eps %v, expected >= 0", eps)
 	}
-	chunks := (n + whitenChunk - 1) / whitenChunk
-	parts := make([][P * P]float64, chunks)
-	next := make(chan int, chunks)
-	for c := range chunks {
-		next <- c
+	covBytes := int(align256(8 * P * P))
+	rowBytes := patchesPerImage * P * 8
+	chunk := min(n, whitenMaxChunk, (int(e.pl.ActBytes)-covBytes)/rowBytes)
+	base := e.act
+	if chunk < 1 {
+		// A tiny network: 16 images' patches (3 MB), kept until close.
+		chunk = min(n, 16)
+		p, err := e.alloc("whitening scratch", covBytes+chunk*rowBytes)
+		if err != nil {
+			return nil, fmt.Errorf("whitening: %w", err)
+		}
+		base = p
 	}
-	close(next)
-	var wg sync.WaitGroup
-	for range min(runtime.NumCPU(), chunks) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var row [P]float64
-			for c := range next {
-				acc := &parts[c]
-				for i := c * whitenChunk; i < min((c+1)*whitenChunk, n); i++ {
-					img := imgs[i*side*side*3:]
-					for y := range data.Height - 2 {
-						for x := range data.Width - 2 {
-							for dy := range 3 {
-								for dx := range 3 {
-									o := ((pad+y+dy)*side + pad + x + dx) * 3
-									for ch := range 3 {
-										row[ch*9+dy*3+dx] = float64(img[o+ch])
-									}
-								}
-							}
-							for a := range P {
-								ra := row[a]
-								r := acc[a*P:]
-								for b := a; b < P; b++ {
-									r[b] += ra * row[b]
-								}
-							}
-						}
-					}
-				}
-			}
-		}()
+	cov, X := base, base.Add(covBytes)
+	img := e.side * e.side * 3
+	for lo := 0; lo < n; lo += chunk {
+		m := min(chunk, n-lo)
+		if err := e.k.WhitenPatches(e.s, e.trainX.Add(4*lo*img), X, m, e.side, pad); err != nil {
+			return nil, fmt.Errorf("whitening: %w", err)
+		}
+		beta := 1.0
+		if lo == 0 {
+			beta = 0
+		}
+		// Column-major, X is P x rows: cov = X X^T sums every row's outer
+		// product.
+		if err := e.bl.Dgemm(e.hb, OpN, OpT, P, P, m*patchesPerImage, 1, X, P, X, P, beta, cov, P); err != nil {
+			return nil, fmt.Errorf("whitening: %w", err)
+		}
 	}
-	wg.Wait()
+	sums := make([]float64, P*P)
+	if err := CopyDtoH(e.d, sums, cov); err != nil {
+		return nil, fmt.Errorf("whitening: read back the patch covariance: %w", err)
+	}
+	return filtersFromSums(sums, n*patchesPerImage, eps)
+}
+
+// filtersFromSums turns the patch sums X^T X (P x P, symmetric) of total
+// patches into data.WhiteningFilters' filters: the covariance's
+// eigenvectors by descending eigenvalue, each scaled by
+// 1/sqrt(lambda + eps).
+func filtersFromSums(sums []float64, total int, eps float64) ([]float32, error) {
+	const P = data.PatchLen
 	cov := mat.NewSymDense(P, nil)
-	total := float64(n * (data.Height - 2) * (data.Width - 2))
 	for a := range P {
 		for b := a; b < P; b++ {
-			var s float64
-			for c := range parts {
-				s += parts[c][a*P+b]
-			}
-			cov.SetSym(a, b, s/max(total-1, 1))
+			cov.SetSym(a, b, sums[a*P+b]/max(float64(total)-1, 1))
 		}
 	}
 	var eig mat.EigenSym

@@ -55,3 +55,20 @@ KERNEL prep_nhwc(const unsigned char *src, const float *lut, float *dst, int N, 
 		dst[i] = lut[c * 256 + src[b * 3072 + c * 1024 + sy * 32 + sx]];
 	}
 }
+
+// whiten_patches_f64 writes the 3x3 patches of N prepared images (side x
+// side x 3 NHWC fp32, padded by pad; patches of the unpadded 32x32 image
+// that fit in it, 30x30 per image) as rows of X (N*900 x 27, fp64), each
+// row ordered channel, then dy, then dx as data.WhiteningFilters' are:
+// X^T X (one Dgemm) is then their covariance sum.
+KERNEL whiten_patches_f64(const float *imgs, double *X, int N, int side, int pad) {
+	long n = (long)N * 900 * 27;
+	for (long i = gtid(); i < n; i += gstride()) {
+		int j = i % 27;
+		long r = i / 27;
+		int x = r % 30, y = (r / 30) % 30;
+		long b = r / 900;
+		int ch = j / 9, dy = (j / 3) % 3, dx = j % 3;
+		X[i] = imgs[b * side * side * 3 + ((long)(pad + y + dy) * side + pad + x + dx) * 3 + ch];
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"reflect"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"unsafe"
@@ -53,6 +54,8 @@ func loadHost(t *testing.T) *hostKernels {
 func arg(v any) reflect.Value {
 	switch x := v.(type) {
 	case []float32:
+		return reflect.ValueOf(uintptr(unsafe.Pointer(unsafe.SliceData(x))))
+	case []float64:
 		return reflect.ValueOf(uintptr(unsafe.Pointer(unsafe.SliceData(x))))
 	case []uint16:
 		return reflect.ValueOf(uintptr(unsafe.Pointer(unsafe.SliceData(x))))
@@ -500,5 +503,12 @@ func TestHostPrepMatchesPrepare(t *testing.T) {
 		k.launch(t, "prep_nhwc", g3, b64, c.src, lut, got, c.n, c.pad)
 		close(t, "prep_nhwc "+c.name, got, c.want, 0)
 		close(t, "PrepNHWCRef "+c.name, PrepNHWCRef(c.src, lut, c.n, c.pad), c.want, 0)
+	}
+	// The whitening patches of the prepared images (the engine's test
+	// holds the filters made from them to data.WhiteningFilters').
+	X := make([]float64, 5*900*27)
+	k.launch(t, "whiten_patches_f64", g3, b64, prep.Train, X, 5, prep.PaddedSide(), 4)
+	if want := WhitenPatchesRef(prep.Train, 5, prep.PaddedSide(), 4); !slices.Equal(X, want) {
+		t.Fatal("whiten_patches_f64 differs from WhitenPatchesRef")
 	}
 }

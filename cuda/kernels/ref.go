@@ -594,3 +594,24 @@ func PrepLUT(mean, std [3]float64) []float32 {
 	}
 	return lut
 }
+
+// WhitenPatchesRef is whiten_patches_f64: the 30x30 3x3 patches of each
+// of n prepared images as rows of 27 (channel, dy, dx).
+func WhitenPatchesRef(imgs []float32, n, side, pad int) []float64 {
+	X := make([]float64, 0, n*900*27)
+	for b := range n {
+		img := imgs[b*side*side*3:]
+		for y := range 30 {
+			for x := range 30 {
+				for ch := range 3 {
+					for dy := range 3 {
+						for dx := range 3 {
+							X = append(X, float64(img[((pad+y+dy)*side+pad+x+dx)*3+ch]))
+						}
+					}
+				}
+			}
+		}
+	}
+	return X
+}

@@ -95,6 +95,7 @@ var Signatures = func() []Signature {
 	)
 	s = append(s, both("augment", "augment", aug...)...)
 	s = append(s, sig("augment", "prep_nhwc", "src:ptr", "lut:ptr", "dst:ptr", "N:i32", "pad:i32"))
+	s = append(s, sig("augment", "whiten_patches_f64", "imgs:ptr", "X:ptr", "N:i32", "side:i32", "pad:i32"))
 	return s
 }()
 

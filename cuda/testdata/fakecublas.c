@@ -1,5 +1,5 @@
-// A fake libcublas for binding tests: host-memory Sgemm and an fp32-only
-// GemmEx, column-major like the real one.
+// A fake libcublas for binding tests: host-memory Sgemm and Dgemm and an
+// fp32-only GemmEx, column-major like the real one.
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -27,6 +27,20 @@ cublasStatus_t cublasSgemm_v2(void *h, int ta, int tb, int m, int n, int k, cons
 			      const float *B, int ldb, const float *beta, float *C, int ldc) {
 	if (!h || m < 0 || n < 0 || k < 0) return 7;
 	gemm(ta, tb, m, n, k, *alpha, A, lda, B, ldb, *beta, C, ldc);
+	return 0;
+}
+
+static double atd(const double *a, int trans, int ld, int i, int j) { return trans ? a[j + i * ld] : a[i + j * ld]; }
+
+cublasStatus_t cublasDgemm_v2(void *h, int ta, int tb, int m, int n, int k, const double *alpha, const double *A, int lda,
+			      const double *B, int ldb, const double *beta, double *C, int ldc) {
+	if (!h || m < 0 || n < 0 || k < 0) return 7;
+	for (int j = 0; j < n; j++)
+		for (int i = 0; i < m; i++) {
+			double s = 0;
+			for (int p = 0; p < k; p++) s += atd(A, ta, lda, i, p) * atd(B, tb, ldb, p, j);
+			C[i + j * ldc] = *beta == 0 ? *alpha * s : *alpha * s + *beta * C[i + j * ldc];
+		}
 	return 0;
 }
 

@@ -653,6 +653,29 @@ func checkPrep(c *checker, k *cuda.Kernels) error {
 			return err
 		}
 		c.compare(Line{Check: "kernel", Name: "prep_nhwc", Shape: fmt.Sprintf("N=%d pad %d", n, pad), Tol: tolExact, MS: ms}, got, kernels.PrepNHWCRef(raw, lut, n, pad))
+		if pad != 4 {
+			continue
+		}
+		// The whitening patches of the padded images: exact copies.
+		m := min(n, 64)
+		px, err := c.alloc(8 * m * 900 * 27)
+		if err != nil {
+			return err
+		}
+		ms, err = c.timed(func() error { return k.WhitenPatches(0, py, px, m, side, pad) })
+		if err != nil {
+			return err
+		}
+		x := make([]float64, m*900*27)
+		if err := c.note(cuda.CopyDtoH(c.d, x, px)); err != nil {
+			return err
+		}
+		want := kernels.WhitenPatchesRef(got, m, side, pad)
+		g32, w32 := make([]float32, len(x)), make([]float32, len(want))
+		for i := range x {
+			g32[i], w32[i] = float32(x[i]), float32(want[i])
+		}
+		c.compare(Line{Check: "kernel", Name: "whiten_patches_f64", Shape: fmt.Sprintf("N=%d side %d", m, side), Tol: tolExact, MS: ms}, g32, w32)
 	}
 	return nil
 }

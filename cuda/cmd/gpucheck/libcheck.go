@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"speedrun/cuda"
@@ -64,6 +65,44 @@ func runBLASChecks(c *checker, b *cuda.Backend) {
 		})
 		c.freeAll()
 	}
+	// Dgemm as the whitening uses it: the 27x27 sum of 57,600 patch rows'
+	// outer products (64 images), column-major X (27 x rows) times X^T.
+	const P, rows = 27, 57600
+	X := make([]float64, P*rows)
+	for i := range X {
+		X[i] = c.rng.NormFloat64()
+	}
+	want := make([]float32, P*P)
+	for a := range P {
+		for b := range P {
+			var s float64
+			for r := range rows {
+				s += X[r*P+a] * X[r*P+b]
+			}
+			want[a+b*P] = float32(s / rows)
+		}
+	}
+	px, err1 := c.alloc(8 * len(X))
+	pc, err2 := c.alloc(8 * P * P)
+	if err := errors.Join(err1, err2, c.note(cuda.CopyHtoD(c.d, px, X))); err != nil {
+		c.fail(Line{Check: "blas", Name: "dgemm"}, err)
+	} else {
+		ms, err := c.timed(func() error { return bl.Dgemm(h, cuda.OpN, cuda.OpT, P, P, rows, 1, px, P, px, P, 0, pc, P) })
+		got := make([]float64, P*P)
+		if err == nil {
+			err = cuda.CopyDtoH(c.d, got, pc)
+		}
+		if err != nil {
+			c.fail(Line{Check: "blas", Name: "dgemm"}, err)
+		} else {
+			g32 := make([]float32, len(got))
+			for i, v := range got {
+				g32[i] = float32(v / rows) // per-row scale, as the covariance
+			}
+			c.compare(Line{Check: "blas", Name: "dgemm", Shape: fmt.Sprintf("27x27 from %d rows", rows), Tol: 1e-6, MS: ms}, g32, want)
+		}
+	}
+	c.freeAll()
 	if c.err != nil {
 		c.fail(Line{Check: "blas", Name: "setup"}, c.err)
 		c.err = nil

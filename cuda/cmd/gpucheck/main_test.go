@@ -72,7 +72,7 @@ func TestChecksOnFakeLibraries(t *testing.T) {
 	}
 	out.Reset()
 	err = run(context.Background(), []string{"blas", "-lib-path", dir}, &out)
-	if err == nil || !strings.Contains(err.Error(), "2 of 8 comparisons failed") {
+	if err == nil || !strings.Contains(err.Error(), "2 of 9 comparisons failed") {
 		t.Errorf("blas on the fake: got %v", err)
 	}
 	for _, l := range lines(t, out.Bytes()) {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"text/tabwriter"
 
+	"speedrun/model"
 	"speedrun/stages"
 )
 
@@ -62,7 +63,7 @@ func runList(ctx context.Context, env *cmdEnv, o listOptions) error {
 		}
 		fmt.Fprintf(w, "stage %d %s: %s\n", s.ID, s.Name, s.Title)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "  VARIANT\tKIND\tTIME\tACC\tEPOCHS\tRUNS>=94%\tHARDWARE\tSRC\tCHANGE")
+		fmt.Fprintln(tw, "  VARIANT\tKIND\tGPU\tTIME\tACC\tEPOCHS\tRUNS>=94%\tHARDWARE\tSRC\tCHANGE")
 		for _, v := range s.Variants {
 			p := v.Published
 			mark := func(field, s string) string {
@@ -91,7 +92,7 @@ func runList(ctx context.Context, env *cmdEnv, o listOptions) error {
 			if src == "" {
 				src = "-"
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Name, v.Kind,
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Name, v.Kind, onGPU(reg, s.ID, v.Name),
 				mark("time_s", tm), mark("accuracy", acc), mark("epochs", epochs), mark("runs94", runs), mark("hardware", hw), src, v.Title)
 		}
 		if err := tw.Flush(); err != nil {
@@ -100,5 +101,20 @@ func runList(ctx context.Context, env *cmdEnv, o listOptions) error {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, `"?" marks a published value the reference marks unverified; "-" means the blog gives none.`)
+	fmt.Fprintln(w, `GPU: "yes" runs on the GPU engine under --backend auto when a GPU is found, "no" on the CPU engine.`)
 	return nil
+}
+
+// onGPU says whether --backend auto trains the variant on the GPU engine
+// (its paper-profile config; the profiles change sizes, not layers).
+func onGPU(reg *stages.Registry, stage int, variant string) string {
+	cfg, err := reg.Resolve(stage, variant, "paper")
+	if err != nil {
+		return "?"
+	}
+	spec, err := model.Build(cfg.Net)
+	if err != nil || gpuSupports(cfg, spec) != nil {
+		return "no"
+	}
+	return "yes"
 }

@@ -207,7 +207,7 @@ const (
 // rows (the last may be shorter). k.BNMaxChunks > 0 caps S (1: one block
 // row per group, the unsplit reduction that gpucheck bench compares).
 func (k *Kernels) BNChunks(b BNShape) (S, chunk int) {
-	blocks := (b.C + redX - 1) / redX * b.G
+	blocks := max(1, (b.C+redX-1)/redX*b.G)
 	minChunk := bnMinChunk
 	if k.bnMinChunk > 0 {
 		minChunk = k.bnMinChunk

@@ -153,3 +153,58 @@ func TestTrainLines(t *testing.T) {
 		t.Errorf("bad variant: %v", err)
 	}
 }
+
+// scripts/gpu-check.sh runs start to end here, on the fake libraries,
+// with a budget too small for its long stages: this checks the script
+// itself (stage order and skipping, the files it writes, its use of this
+// binary); what its stages measure needs a GPU.
+func TestGPUCheckScriptDryRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short mode: builds the binary and runs the script")
+	}
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("bash not found")
+	}
+	libs := fakeLibs(t)
+	root := t.TempDir()
+	for _, f := range []string{"scripts/gpu-check.sh", "scripts/gpu-probe.c", "bench/torch_p8_reference.py"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "..", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Join(root, filepath.Dir(f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, f), b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	build := exec.Command("go", "build", "-o", filepath.Join(root, ".device", "gpucheck"), ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, b)
+	}
+	out := filepath.Join(root, "out")
+	cmd := exec.Command("bash", filepath.Join(root, "scripts", "gpu-check.sh"))
+	// A budget under the 20 s that a stage needs to start: each stage
+	// after the environment is skipped as a spent budget.
+	cmd.Env = append(os.Environ(), "OUT="+out, "BUDGET=15", "FIND_CIFAR=0", "SPEEDRUN_CUDA_LIB_PATH="+libs, "PY=false")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("gpu-check.sh: %v\n%s", err, b)
+	}
+	log, err := os.ReadFile(filepath.Join(out, "run.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"env written", "stage gpu-env: rc=0", "stage checks skipped: budget spent",
+		"data: no .device/chunks/manifest.json carried", "train-p8 skipped: budget spent", "stage train-p6.e2 skipped: budget spent",
+		"memcheck skipped", "] done"} {
+		if !strings.Contains(string(log), want) {
+			t.Errorf("run.log lacks %q:\n%s", want, log)
+		}
+	}
+	env, err := os.ReadFile(filepath.Join(out, "gpu_env.json"))
+	if err != nil || !strings.Contains(string(env), "Fake GPU") {
+		t.Errorf("gpu_env.json: %v\n%s", err, env)
+	}
+}

@@ -44,13 +44,9 @@ func runLogged(ctx context.Context, req Request, r loggedRun) (trainResult, erro
 	if err != nil {
 		return trainResult{}, err
 	}
-	n := req.Data.Train.Len()
-	if m := cfg.Data.TrainSize; m > 0 {
-		n = min(n, m)
-	}
-	steps := n / tc.BatchSize
-	if !tc.DropLast && n%tc.BatchSize > 0 {
-		steps++
+	steps, err := stepsPerEpoch(cfg, req.Data)
+	if err != nil {
+		return trainResult{}, err
 	}
 	// At least four logged steps per epoch, so that short (smoke) runs
 	// still show the dynamics.

@@ -326,8 +326,11 @@ func (k *Kernels) Scale(s Stream, py Prec, y DevicePtr, px Prec, x DevicePtr, a 
 		return k.Axpby(s, y, x, a, 0, n)
 	}
 	k.args.Reset().Ptr(y).Ptr(x).F32(a).I32(n)
-	return k.elem(s, "scale_"+px.String()+"_"+py.String(), n)
+	return k.elem(s, scaleKernels[px][py], n)
 }
+
+// scaleKernels names scale_<x>_<y> by [px][py] (fp32 to fp32 is axpby_f32).
+var scaleKernels = [2][2]string{F32: {BF16: "scale_f32_bf16"}, BF16: {F32: "scale_bf16_f32", BF16: "scale_bf16_bf16"}}
 
 // ColsCopy copies columns [sc0, sc0+width) of src's rows (sC wide) to
 // columns [dc0, dc0+width) of dst's (dC wide): one input of a channel

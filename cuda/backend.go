@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"strings"
 
@@ -25,6 +26,7 @@ type Backend struct {
 	Memory  int64  // bytes
 
 	prec string // Options.Precision
+	log  *slog.Logger
 	// hook, set only by tests, gives each training engine a launch hook
 	// (Kernels.hook): the engine tests run the kernels' host build.
 	hook func(e *engine) func(name string, grid, block Dim3, a *Args) error
@@ -54,7 +56,11 @@ func New(o Options) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Backend{Driver: d, Ordinal: o.Device, prec: o.Precision, work: make(chan func()), done: make(chan struct{})}
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	b := &Backend{Driver: d, Ordinal: o.Device, prec: o.Precision, log: log, work: make(chan func()), done: make(chan struct{})}
 	started := make(chan error)
 	go b.loop(started)
 	if err := <-started; err != nil {

@@ -3,6 +3,7 @@ package cuda
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 
 	"speedrun/backend"
@@ -20,6 +21,7 @@ import (
 // launch needs an explicit dependency; the host only waits at epoch ends
 // (the per-step loss sums and the CUDA events).
 type engine struct {
+	log  *slog.Logger
 	d    *Driver
 	k    *Kernels
 	bl   *BLAS
@@ -119,7 +121,7 @@ func newEngine(b *Backend, cfg stages.Config, spec *model.Spec, prec Prec, sh en
 	if err != nil {
 		return nil, err
 	}
-	e = &engine{d: b.Driver, bl: b.BLAS, dn: b.DNN, spec: spec, cfg: cfg, pl: pl, prec: prec,
+	e = &engine{log: b.log, d: b.Driver, bl: b.BLAS, dn: b.DNN, spec: spec, cfg: cfg, pl: pl, prec: prec,
 		convs: map[[2]int]*convCall{}, convOf: convWeightOf(spec),
 		trainN: sh.trainN, testN: sh.testN, side: data32 + 2*sh.pad}
 	defer func() {
@@ -405,7 +407,14 @@ func (e *engine) newConv(i, n int) error {
 	c.bwdF, err = e.choose(perf, "backward filter",
 		func(a int) (int, error) { return dn.BackwardFilterWorkspace(e.hd, c.x, c.y, c.c, c.w, a) },
 		func(wk ConvWork) error { return dn.BackwardFilter(e.hd, 1, c.x, x, c.y, dy, c.c, wk, 0, c.w, dw) })
-	return err
+	if err != nil {
+		return err
+	}
+	// The choices are timed on this card, so they differ between cards and
+	// runs; the log is how a run's numbers can be traced to them.
+	e.log.Debug("cuDNN algorithms", "layer", l.Name, "batch", n, "fwd", c.fwd.Algo, "bwd_data", c.bwdD.Algo,
+		"bwd_filter", c.bwdF.Algo, "workspace_bytes", max(c.fwd.Bytes, c.bwdD.Bytes, c.bwdF.Bytes))
+	return nil
 }
 
 // choose runs every algorithm cuDNN ranks as supported within wsLimit

@@ -6,9 +6,12 @@
 package cuda
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"math"
+	"strings"
 	"testing"
 
 	"speedrun/backend"
@@ -259,11 +262,19 @@ func TestTrainMatchesCPU(t *testing.T) {
 	set := synthetic(t, 32, 20)
 	req := backend.Request{Config: cfg, Spec: spec, Data: set, Seed: 9}
 	b, h := hostBackend(t, "f32", 5)
+	var logged bytes.Buffer
+	b.log = slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var rg recorder
 	req.Observer = &rg
 	got, err := b.Train(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Every conv's chosen algorithms are logged, at the training batch.
+	for _, l := range spec.Layers {
+		if l.Conv != nil && !strings.Contains(logged.String(), fmt.Sprintf("layer=%s batch=8 fwd=", l.Name)) {
+			t.Errorf("no algorithm line for conv %s in the log:\n%s", l.Name, logged.String())
+		}
 	}
 	cb, err := cpu.New(cpu.Options{})
 	if err != nil {

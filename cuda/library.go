@@ -3,6 +3,7 @@ package cuda
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -41,6 +42,9 @@ type Options struct {
 	// Precision forces the training engine's activation type: "bf16" or
 	// "f32"; empty picks bf16 unless the config asks for fp32.
 	Precision string
+	// Log receives the training engine's choices (each conv's cuDNN
+	// algorithms, at Debug); nil discards them.
+	Log *slog.Logger
 }
 
 // Library sonames, newest first where several majors work.

@@ -10,13 +10,16 @@
 # one chunk per call plus .device/chunks/manifest.json) and run:
 #   scripts/gpu-check.sh          full check (uses the data that is there)
 #   scripts/gpu-check.sh stage    only report and join the chunks carried so far
+#   scripts/gpu-check.sh smoke    stage, then env, constants and small kernels
+#   scripts/gpu-check.sh checks   stage, then every check against Go (CHECKS=0
+#                                 in the full run after it skips them there)
 # Chunks carried in earlier calls stay on the warm machine (.device/ is
 # ignored), so five calls of one chunk each move the 184 MB set.
 #
 # Files in $OUT: run.log (stage times, stderr, memcheck report), env.txt, constants.txt,
 # gpu_env.json, checks.jsonl, bench.jsonl, train.jsonl (our engine: the one-epoch
 # quick run, then one line per p8.s10 seed and a train-summary line, then one
-# quick epoch each of p1.s2, p8.s2a, p7.e1.bn and p6.e2),
+# quick epoch each of p1.s2, p8.s2a, p7.e1.bn and p6.e2, then p8.s10 in f32),
 # torch_p8.jsonl (bench/torch_p8_reference.py on the same data and seeds).
 # Stages run in order of value, each capped by what is left of the budget.
 # Environment: SEEDS (default 0,1,2), EPOCHS (default 10), PREC (our engine's
@@ -78,7 +81,23 @@ PY
 export LD_LIBRARY_PATH="${nvlibs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export SPEEDRUN_CUDA_LIB_PATH="${SPEEDRUN_CUDA_LIB_PATH:+$SPEEDRUN_CUDA_LIB_PATH:}$nvlibs"
 
+# unxz_chunks: chunks may travel xz-compressed (chunk-NNN.xz, about 76% of
+# the size), so three calls move the set instead of five; the join checks
+# every file's SHA-256 against the manifest afterwards.
+unxz_chunks() {
+  local f
+  for f in .device/chunks/chunk-*.xz; do
+    [ -f "$f" ] || continue
+    if { xz -dc "$f" 2>/dev/null || $PY -c 'import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), sys.stdout.buffer)' "$f"; } >"${f%.xz}.part"; then
+      mv "${f%.xz}.part" "${f%.xz}" && rm -f "$f"
+    else
+      log "data: could not decompress $f"; rm -f "${f%.xz}.part"
+    fi
+  done
+}
+
 join_chunks() {
+  unxz_chunks
   if [ -f .device/chunks/manifest.json ]; then
     if [ -f .device/cifar/.verified ]; then
       log "data: .device/cifar already rebuilt and verified"
@@ -96,11 +115,17 @@ if [ ! -x "$BIN" ]; then
   exit 2
 fi
 
-if [ "${1:-}" = "stage" ]; then
+MODE=${1:-full}
+case "$MODE" in
+stage)
+  unxz_chunks
   ls -la .device/chunks 2>&1 | tee -a "$LOG" >&2
   join_chunks
-  exit 0
-fi
+  exit 0 ;;
+smoke|checks) join_chunks ;;
+full) ;;
+*) log "unknown mode $MODE: want stage, smoke, checks or nothing"; exit 2 ;;
+esac
 
 # 1. Environment.
 {
@@ -141,8 +166,20 @@ log "constants: $(tail -1 "$OUT/constants.txt")"
 # 3. Our bindings and kernels against their Go references (everything
 # after this is suspect if they fail).
 stage gpu-env 30 "$BIN" env >"$OUT/gpu_env.json"
-stage checks "$(cap 120 330)" "$BIN" all -seed 1 >"$OUT/checks.jsonl"
-log "checks: $(grep -c '"pass":true' "$OUT/checks.jsonl") passed, $(grep -c '"pass":false' "$OUT/checks.jsonl") failed"
+if [ "$MODE" = smoke ]; then
+  # The first call's quick signal, while later calls carry the data: do the
+  # bindings load, does the driver JIT our PTX, do small kernels agree?
+  stage kernels-small "$(cap 60 0)" "$BIN" kernels -small -seed 1 >"$OUT/kernels_small.jsonl"
+  log "kernels -small: $(grep -c '"pass":true' "$OUT/kernels_small.jsonl") passed, $(grep -c '"pass":false' "$OUT/kernels_small.jsonl") failed"
+  exit 0
+fi
+if [ "${CHECKS:-1}" = 1 ]; then
+  stage checks "$(cap 120 330)" "$BIN" all -seed 1 >"$OUT/checks.jsonl"
+  log "checks: $(grep -c '"pass":true' "$OUT/checks.jsonl") passed, $(grep -c '"pass":false' "$OUT/checks.jsonl") failed"
+else
+  log "checks skipped (CHECKS=0: an earlier call ran them)"
+fi
+[ "$MODE" = checks ] && exit 0
 
 # 4. Data, then training: our engine (a one-epoch quick run, then the p8
 # final config for each seed) and PyTorch's reference, side by side on the
@@ -192,13 +229,21 @@ for v in p1.s2 p8.s2a p7.e1.bn p6.e2; do
   stage "train-$v" "$t" "$BIN" train -variant "$v" -profile quick -epochs 1 -seeds 0 -data "${data:-synthetic}" ${PREC:+-prec $PREC} >>"$OUT/train.jsonl"
 done
 
+# 4c. One seed of p8.s10 in fp32 (cuDNN FMA convs, no tensor ops): the
+# other precision the engine offers, timed and checked on the same data.
+if [ "${PREC:-bf16}" = bf16 ]; then
+  stage train-p8-f32 "$(cap 40 60)" "$BIN" train -variant p8.s10 -epochs "$EPOCHS" -seeds 0 -data "${data:-synthetic}" -prec f32 >>"$OUT/train.jsonl"
+fi
+
 # 5. Timings of the convs and BN kernels, then our kernels under
 # compute-sanitizer's memcheck, with what time is left.
 t=$(cap 60 0)
 [ "$t" -gt 0 ] && stage bench "$t" "$BIN" bench >"$OUT/bench.jsonl"
 t=$(cap 120 0)
 if command -v compute-sanitizer >/dev/null && [ "$t" -gt 0 ]; then
-  stage memcheck "$t" compute-sanitizer --tool memcheck --print-limit 20 "$BIN" kernels -small -seed 2 >/dev/null
+  # Keep the sanitizer's own lines (its findings and ERROR SUMMARY) in
+  # run.log; the checks' JSON lines are in checks.jsonl already.
+  stage memcheck "$t" compute-sanitizer --tool memcheck --print-limit 20 "$BIN" kernels -small -seed 2 | grep -a '^=========' | head -60 >>"$LOG"
 else
   log "memcheck skipped (compute-sanitizer: $(command -v compute-sanitizer || echo absent), ${t}s left)"
 fi

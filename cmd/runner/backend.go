@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"speedrun/analysis"
@@ -19,7 +20,7 @@ var errNoCUDA = errors.New("no CUDA driver found (libcuda.so.1 not loadable)")
 // openBackend selects the training engine: "cpu", "cuda", or "auto" (cuda
 // when a driver loads, for the configs it supports, and cpu for the rest). extra names further backends; only the
 // test binary passes any (a test double, backend_fake_test.go).
-func openBackend(name string, extra map[string]func() (backend.Backend, error)) (backend.Backend, error) {
+func openBackend(name string, log *slog.Logger, extra map[string]func() (backend.Backend, error)) (backend.Backend, error) {
 	if open, ok := extra[name]; ok {
 		return open()
 	}
@@ -31,17 +32,17 @@ func openBackend(name string, extra map[string]func() (backend.Backend, error)) 
 		}
 		return b, nil
 	case "cuda":
-		b, err := newCUDA()
+		b, err := newCUDA(log)
 		if err != nil {
 			return nil, fmt.Errorf("cuda backend: %w", err)
 		}
 		return b, nil
 	case "auto", "":
-		g, err := newCUDA()
+		g, err := newCUDA(log)
 		if err != nil {
-			return openBackend("cpu", nil)
+			return openBackend("cpu", log, nil)
 		}
-		c, err := openBackend("cpu", nil)
+		c, err := openBackend("cpu", log, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -70,10 +71,11 @@ func newCPU() (backend.Backend, error) {
 	return b, nil
 }
 
-// newCUDA opens the CUDA engine. A machine without a driver gets errNoCUDA
+// newCUDA opens the CUDA engine, which logs its cuDNN choices to log at
+// Debug (SPEEDRUN_DEBUG=1). A machine without a driver gets errNoCUDA
 // with the loader's reason.
-func newCUDA() (backend.Backend, error) {
-	b, err := cuda.New(cuda.Options{})
+func newCUDA(log *slog.Logger) (backend.Backend, error) {
+	b, err := cuda.New(cuda.Options{Log: log})
 	if errors.Is(err, cuda.ErrNoDriver) {
 		detail := strings.TrimPrefix(err.Error(), cuda.ErrNoDriver.Error()+": ")
 		return nil, fmt.Errorf("%w: %s", errNoCUDA, detail)

@@ -91,7 +91,7 @@ func openSession(ctx context.Context, env *cmdEnv, g globalOptions, t trainFlags
 	if t.lease <= 0 || t.heartbeat <= 0 || t.heartbeat >= t.lease {
 		return nil, usageErr(fmt.Errorf("--heartbeat %v must be positive and shorter than --lease %v", t.heartbeat, t.lease))
 	}
-	be, err := openBackend(t.backend, env.extraBackends)
+	be, err := openBackend(t.backend, env.log, env.extraBackends)
 	if err != nil {
 		return nil, err
 	}

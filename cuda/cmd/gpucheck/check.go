@@ -52,6 +52,7 @@ type Line struct {
 	MS     float64 `json:"gpu_ms,omitempty"`
 	Err    string  `json:"error,omitempty"`
 	Note   string  `json:"note,omitempty"`
+	Worst  string  `json:"worst,omitempty"` // the worst element of a failed comparison
 }
 
 func (c *checker) emit(l Line) {
@@ -59,6 +60,12 @@ func (c *checker) emit(l Line) {
 	if !l.Pass {
 		c.failed++
 	}
+	c.write(l)
+}
+
+// write prints l without counting it: probes of alternatives that the
+// engine may not use (each cuDNN algorithm) are reported, not judged.
+func (c *checker) write(l Line) {
 	enc := json.NewEncoder(c.out)
 	enc.SetEscapeHTML(false) // names hold "->"
 	enc.Encode(l)
@@ -71,13 +78,26 @@ func (c *checker) compare(l Line, got, want []float32) {
 		c.emit(l)
 		return
 	}
-	l.MaxRel = maxRel(got, want)
+	c.emit(judge(l, got, want))
+}
+
+// judge fills l's error (maxRel), verdict and, when it fails, its worst
+// element.
+func judge(l Line, got, want []float32) Line { return judgeBy(maxRel, l, got, want) }
+
+// judgeBy is judge with another error measure.
+func judgeBy(metric func(a, b []float32) (float64, int), l Line, got, want []float32) Line {
+	var i int
+	l.MaxRel, i = metric(got, want)
 	l.Pass = l.MaxRel <= l.Tol
+	if !l.Pass && i >= 0 {
+		l.Worst = fmt.Sprintf("[%d] got %g want %g", i, got[i], want[i])
+	}
 	if math.IsInf(l.MaxRel, 0) {
 		// JSON has no Inf; keep the line parseable.
 		l.MaxRel, l.Err = math.MaxFloat64, "non-finite output"
 	}
-	c.emit(l)
+	return l
 }
 
 // fail emits a failed line for err.
@@ -86,17 +106,56 @@ func (c *checker) fail(l Line, err error) {
 	c.emit(l)
 }
 
-// maxRel is max |a-b| / max(1, |b|); NaN anywhere makes it +Inf.
-func maxRel(a, b []float32) float64 {
-	var m float64
+// maxRel is max |a-b| / max(1, |b|) and where it is (-1 when every
+// element is equal); NaN anywhere makes it +Inf. Equal values count as no
+// error, infinities too: a cast of 3.4e38 to bf16 rounds to +Inf on both
+// sides, and Inf-Inf would otherwise read as NaN.
+func maxRel(a, b []float32) (float64, int) {
+	m, at := 0.0, -1
 	for i := range a {
+		if a[i] == b[i] {
+			continue
+		}
 		d := math.Abs(float64(a[i])-float64(b[i])) / math.Max(1, math.Abs(float64(b[i])))
 		if math.IsNaN(d) {
-			return math.Inf(1)
+			return math.Inf(1), i
 		}
-		m = max(m, d)
+		if d > m || at < 0 {
+			m, at = d, i
+		}
 	}
-	return m
+	return m, at
+}
+
+// scaleRel is max |a-b| / max(|b|, rms(b)) and where it is: relative
+// error, but never against less than the result's scale. A
+// reduced-precision sum of n terms (cuDNN's bf16 backward filter keeps
+// bf16 partial sums) is off by a fraction of the result's scale, so an
+// element near zero from cancellation has an error that maxRel's
+// max(1, |b|) would charge in full.
+func scaleRel(a, b []float32) (float64, int) {
+	var ss float64
+	for _, v := range b {
+		ss += float64(v) * float64(v)
+	}
+	rms := math.Sqrt(ss / float64(max(len(b), 1)))
+	if rms == 0 {
+		rms = 1
+	}
+	m, at := 0.0, -1
+	for i := range a {
+		if a[i] == b[i] {
+			continue
+		}
+		d := math.Abs(float64(a[i])-float64(b[i])) / math.Max(rms, math.Abs(float64(b[i])))
+		if math.IsNaN(d) {
+			return math.Inf(1), i
+		}
+		if d > m || at < 0 {
+			m, at = d, i
+		}
+	}
+	return m, at
 }
 
 func (c *checker) randn(n int) []float32 {

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"math"
 
 	"speedrun/cuda"
 	"speedrun/cuda/kernels"
@@ -52,7 +53,10 @@ func runBLASChecks(c *checker, b *cuda.Backend) {
 		run("gemmex_f32", cuda.BLASDefaultMath, 1e-4, func() error {
 			return bl.GemmEx(h, cuda.OpN, cuda.OpN, s.n, s.m, s.k, 1, pb, cuda.DataF32, s.n, pa, cuda.DataF32, s.k, 0, pc, cuda.DataF32, s.n, cuda.ComputeF32, cuda.GemmDefault)
 		})
-		run("gemmex_tf32", cuda.BLASTF32Math, 5e-3, func() error {
+		// TF32 keeps 10 of fp32's 23 mantissa bits, so each product is off
+		// by up to about 2^-10 and a k-term sum by about 2^-10 sqrt(k)
+		// (0.018 and 0.026 measured on an H200 at k = 512 and 576).
+		run("gemmex_tf32", cuda.BLASTF32Math, 3*math.Exp2(-10)*math.Sqrt(float64(s.k)), func() error {
 			return bl.GemmEx(h, cuda.OpN, cuda.OpN, s.n, s.m, s.k, 1, pb, cuda.DataF32, s.n, pa, cuda.DataF32, s.k, 0, pc, cuda.DataF32, s.n, cuda.ComputeF32FastTF32, cuda.GemmDefault)
 		})
 		// bf16 inputs: the reference uses the same rounded inputs.
@@ -130,13 +134,28 @@ type convVariant struct {
 	dtype      int
 	filterNHWC bool // KRSC weights instead of OIHW
 	math       int
-	tol        float64
+	tol        float64 // bf16: of the result's scale (scaleRel); 0: fp32's, by sum length
 }
 
+// The engine uses KRSC (ohwi) filters, so only those are checked. With
+// OIHW filters on NHWC data, cuDNN 9 on an H200 and an H100 offered no
+// backward-data algorithm that runs ("no usable algorithm among 6"), and
+// its fastest fp32 forward was Winograd (algo 7), off by up to 3e-3
+// (2026-11-26).
 var convVariants = []convVariant{
-	{"f32 nhwc, oihw filter, fma", cuda.F32, cuda.DNNFloat, false, cuda.DNNFMAMath, 1e-4},
-	{"f32 nhwc, ohwi filter, fma", cuda.F32, cuda.DNNFloat, true, cuda.DNNFMAMath, 1e-4},
+	{"f32 nhwc, ohwi filter, fma", cuda.F32, cuda.DNNFloat, true, cuda.DNNFMAMath, 0},
 	{"bf16 nhwc, ohwi filter, tensor op", cuda.BF16, cuda.DNNBF16, true, cuda.DNNTensorOp, 2e-2},
+}
+
+// convTol is v's tolerance for sums of n products: an fp32 sum of n terms
+// of size m in any order is off by about 2^-24 n m, relative to a result
+// of size sqrt(n) m that is about 2^-24 sqrt(n) for typical elements but
+// up to 2^-24 n for the smallest (1.7e-4 measured at n = 4,608).
+func convTol(v convVariant, n int) float64 {
+	if v.tol > 0 {
+		return v.tol
+	}
+	return max(1e-4, 4*math.Exp2(-24)*float64(n))
 }
 
 // runConvChecks compares cuDNN's forward, backward-data and
@@ -197,78 +216,94 @@ func convCheck(c *checker, dnn *cuda.DNN, h cuda.DNNHandle, name string, s kerne
 	if c.err != nil {
 		return c.err
 	}
-	// work picks the first heuristic algorithm that succeeds and sizes
-	// its workspace.
-	work := func(perf []cuda.ConvAlgoPerf, ws func(algo int) (int, error)) (cuda.ConvWork, error) {
+	desc := fmt.Sprintf("N=%d H=%d W=%d C=%d K=%d R=%d", s.N, s.H, s.W, s.C, s.K, s.R)
+	// pass runs every algorithm that cuDNN ranks as supported, as the
+	// engine's choose does, and writes an uncounted probe line for each;
+	// the counted line is the fastest's, the one the engine would keep.
+	pass := func(pname string, n int, perf []cuda.ConvAlgoPerf, ws func(algo int) (int, error), run func(cuda.ConvWork) error, out cuda.DevicePtr, size int, want []float32) error {
+		tol := convTol(v, n)
+		var best Line
+		tried := 0
 		for _, p := range perf {
 			if p.Status != 0 {
 				continue
 			}
-			n, err := ws(p.Algo)
+			bytes, err := ws(p.Algo)
 			if err != nil {
 				continue
 			}
-			var space cuda.DevicePtr
-			if n > 0 {
-				if space, err = c.alloc(n); err != nil {
-					return cuda.ConvWork{}, err
+			wk := cuda.ConvWork{Algo: p.Algo, Bytes: bytes}
+			if bytes > 0 {
+				if wk.Space, err = c.alloc(bytes); err != nil {
+					return err
 				}
 			}
-			return cuda.ConvWork{Algo: p.Algo, Space: space, Bytes: n}, nil
+			l := Line{Check: "conv-algo", Name: name + " " + pname, Prec: v.prec.String(), Shape: desc, Tol: tol,
+				Note: fmt.Sprintf("%s; algo %d, workspace %d B", v.name, p.Algo, bytes)}
+			if err := run(wk); err != nil { // a warm-up; an algorithm that fails is skipped, as the engine skips it
+				l.Err = err.Error()
+				c.write(l)
+				continue
+			}
+			ms, err := c.timed(func() error { return run(wk) })
+			if err != nil {
+				return err
+			}
+			got, err := c.down(out, size, v.prec)
+			if err != nil {
+				return err
+			}
+			if v.prec == cuda.BF16 {
+				// bf16 outputs are judged against the result's scale;
+				// the per-element figure is kept for the record.
+				pe, _ := maxRel(got, want)
+				l = judgeBy(scaleRel, l, got, want)
+				l.Note += fmt.Sprintf("; error of the result's rms, per element %.2g", pe)
+			} else {
+				l = judge(l, got, want)
+			}
+			l.MS = ms
+			c.write(l)
+			if tried == 0 || l.MS < best.MS {
+				best = l
+			}
+			tried++
 		}
-		return cuda.ConvWork{}, fmt.Errorf("no usable algorithm among %d", len(perf))
-	}
-	desc := fmt.Sprintf("N=%d H=%d W=%d C=%d K=%d R=%d", s.N, s.H, s.W, s.C, s.K, s.R)
-	emit := func(pass string, wk cuda.ConvWork, f func() error, out cuda.DevicePtr, n int, want []float32) {
-		l := Line{Check: "conv", Name: name + " " + pass, Prec: v.prec.String(), Shape: desc, Tol: v.tol,
-			Note: fmt.Sprintf("%s; algo %d, workspace %d B", v.name, wk.Algo, wk.Bytes)}
-		ms, err := c.timed(f)
-		if err != nil {
-			c.fail(l, err)
-			return
+		if tried == 0 {
+			return fmt.Errorf("%s: no usable algorithm among %d", pname, len(perf))
 		}
-		l.MS = ms
-		got, err := c.down(out, n, v.prec)
-		if err != nil {
-			c.fail(l, err)
-			return
+		best.Check = "conv"
+		best.Note += fmt.Sprintf(" (fastest of %d)", tried)
+		if best.Err != "" { // non-finite output: judged, so counted as failed
+			best.Pass = false
 		}
-		c.compare(l, got, want)
+		c.emit(best)
+		return nil
 	}
 
 	perf, err := dnn.ForwardAlgos(h, xd, wd, cd, yd)
 	if err != nil {
 		return err
 	}
-	wk, err := work(perf, func(a int) (int, error) { return dnn.ForwardWorkspace(h, xd, wd, cd, yd, a) })
-	if err != nil {
-		return fmt.Errorf("forward: %w", err)
-	}
-	emit("fwd", wk, func() error { return dnn.Forward(h, 1, xd, px, wd, pw, cd, wk, 0, yd, py) }, py, len(dy), kernels.ConvFwdRef(s, x, w))
-
-	perf, err = dnn.BackwardDataAlgos(h, wd, yd, cd, xd)
-	if err != nil {
+	if err := pass("fwd", s.C*s.R*s.R, perf, func(a int) (int, error) { return dnn.ForwardWorkspace(h, xd, wd, cd, yd, a) },
+		func(wk cuda.ConvWork) error { return dnn.Forward(h, 1, xd, px, wd, pw, cd, wk, 0, yd, py) }, py, len(dy), kernels.ConvFwdRef(s, x, w)); err != nil {
 		return err
 	}
-	wk, err = work(perf, func(a int) (int, error) { return dnn.BackwardDataWorkspace(h, wd, yd, cd, xd, a) })
-	if err != nil {
-		return fmt.Errorf("backward data: %w", err)
-	}
-	emit("bwd_data", wk, func() error { return dnn.BackwardData(h, 1, wd, pw, yd, pdy, cd, wk, 0, xd, pdx) }, pdx, len(x), kernels.ConvBwdDataRef(s, dy, w))
-
-	perf, err = dnn.BackwardFilterAlgos(h, xd, yd, cd, wd)
-	if err != nil {
+	if perf, err = dnn.BackwardDataAlgos(h, wd, yd, cd, xd); err != nil {
 		return err
 	}
-	wk, err = work(perf, func(a int) (int, error) { return dnn.BackwardFilterWorkspace(h, xd, yd, cd, wd, a) })
-	if err != nil {
-		return fmt.Errorf("backward filter: %w", err)
+	if err := pass("bwd_data", s.K*s.R*s.R, perf, func(a int) (int, error) { return dnn.BackwardDataWorkspace(h, wd, yd, cd, xd, a) },
+		func(wk cuda.ConvWork) error { return dnn.BackwardData(h, 1, wd, pw, yd, pdy, cd, wk, 0, xd, pdx) }, pdx, len(x), kernels.ConvBwdDataRef(s, dy, w)); err != nil {
+		return err
+	}
+
+	if perf, err = dnn.BackwardFilterAlgos(h, xd, yd, cd, wd); err != nil {
+		return err
 	}
 	wantDW := kernels.ConvBwdFilterRef(s, x, dy)
 	if v.filterNHWC {
 		wantDW = kernels.OIHWToOHWI(wantDW, s.K, s.C, s.R)
 	}
-	// dw sums over N*P*Q products: compare per contributing element.
-	emit("bwd_filter", wk, func() error { return dnn.BackwardFilter(h, 1, xd, px, yd, pdy, cd, wk, 0, wd, pdw) }, pdw, len(w), wantDW)
-	return nil
+	return pass("bwd_filter", s.N*s.P()*s.Q(), perf, func(a int) (int, error) { return dnn.BackwardFilterWorkspace(h, xd, yd, cd, wd, a) },
+		func(wk cuda.ConvWork) error { return dnn.BackwardFilter(h, 1, xd, px, yd, pdy, cd, wk, 0, wd, pdw) }, pdw, len(w), wantDW)
 }

@@ -21,6 +21,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"os/signal"
@@ -120,6 +121,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	opts := o.cuda()
 	opts.Precision = tf.prec
+	if cmd == "train" {
+		// stderr lands in gpu-check.sh's run.log: which cuDNN algorithms
+		// each conv got on this card.
+		opts.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	b, err := cuda.New(opts)
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -197,7 +198,7 @@ func TestGPUCheckScriptDryRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"env written", "stage gpu-env: rc=0", "stage checks skipped: budget spent",
-		"data: no .device/chunks/manifest.json carried", "train-p8 skipped: budget spent", "stage train-p6.e2 skipped: budget spent",
+		"data: no .device/chunks/manifest.json carried", "train-p8 skipped: budget spent", "stage train-p6.e2 skipped: budget spent", "stage train-p8-f32 skipped: budget spent",
 		"memcheck skipped", "] done"} {
 		if !strings.Contains(string(log), want) {
 			t.Errorf("run.log lacks %q:\n%s", want, log)
@@ -206,5 +207,48 @@ func TestGPUCheckScriptDryRun(t *testing.T) {
 	env, err := os.ReadFile(filepath.Join(out, "gpu_env.json"))
 	if err != nil || !strings.Contains(string(env), "Fake GPU") {
 		t.Errorf("gpu_env.json: %v\n%s", err, env)
+	}
+}
+
+func TestMaxRel(t *testing.T) {
+	inf := float32(math.Inf(1))
+	nan := float32(math.NaN())
+	for _, tc := range []struct {
+		name      string
+		got, want []float32
+		rel       float64
+		at        int
+	}{
+		{"equal", []float32{1, -2, 0}, []float32{1, -2, 0}, 0, -1},
+		{"same infinity", []float32{inf, 3}, []float32{inf, 3}, 0, -1},
+		{"small values: absolute", []float32{0.5, 0.25}, []float32{0.5, 0}, 0.25, 1},
+		{"large values: relative", []float32{10, 200}, []float32{10, 100}, 1, 1},
+		{"nan", []float32{1, nan}, []float32{1, 1}, math.Inf(1), 1},
+		{"inf against finite", []float32{inf}, []float32{1}, math.Inf(1), 0},
+	} {
+		rel, at := maxRel(tc.got, tc.want)
+		if rel != tc.rel || at != tc.at {
+			t.Errorf("%s: maxRel = %g at %d, want %g at %d", tc.name, rel, at, tc.rel, tc.at)
+		}
+	}
+}
+
+func TestScaleRel(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		got, want []float32
+		rel       float64
+		at        int
+	}{
+		{"equal", []float32{3, -4}, []float32{3, -4}, 0, -1},
+		// rms(want) = 5: the near-zero element's error counts against 5.
+		{"near zero: against the scale", []float32{0.5, 7.07106781}, []float32{0, 7.07106781}, 0.1, 0},
+		{"large: relative", []float32{0, 8}, []float32{0, 10}, 0.2, 1},
+		{"zero result", []float32{0.5}, []float32{0}, 0.5, 0},
+	} {
+		rel, at := scaleRel(tc.got, tc.want)
+		if math.Abs(rel-tc.rel) > 1e-6 || at != tc.at {
+			t.Errorf("%s: scaleRel = %g at %d, want %g at %d", tc.name, rel, at, tc.rel, tc.at)
+		}
 	}
 }

@@ -87,6 +87,7 @@
 //
 // Still unverified there: the runner itself (it needs cgo: SQLite and the
 // CPU kernels' libraries, which that machine lacks; gpucheck train drives
-// the same Backend.Train) and every variant other than p8.s10 beyond one
+// the same Backend.Train; scripts/gpu-prepare.sh runner now bundles them
+// for gpu-check.sh sweep) and every variant other than p8.s10 beyond one
 // quick epoch (p1.s2, p8.s2a, p7.e1.bn, p6.e2 trained without error).
 package cuda

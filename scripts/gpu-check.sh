@@ -13,6 +13,10 @@
 #   scripts/gpu-check.sh smoke    stage, then env, constants and small kernels
 #   scripts/gpu-check.sh checks   stage, then every check against Go (CHECKS=0
 #                                 in the full run after it skips them there)
+#   scripts/gpu-check.sh sweep    stage, then `runner sweep --backend cuda
+#                                 $SWEEP_ARGS` (default: stage 8, paper, one
+#                                 repeat) into $OUT/results.sqlite; carry
+#                                 .device/runner (gpu-prepare.sh runner)
 # Chunks carried in earlier calls stay on the warm machine (.device/ is
 # ignored), so five calls of one chunk each move the 184 MB set.
 #
@@ -81,12 +85,13 @@ PY
 export LD_LIBRARY_PATH="${nvlibs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export SPEEDRUN_CUDA_LIB_PATH="${SPEEDRUN_CUDA_LIB_PATH:+$SPEEDRUN_CUDA_LIB_PATH:}$nvlibs"
 
-# unxz_chunks: chunks may travel xz-compressed (chunk-NNN.xz, about 76% of
-# the size), so three calls move the set instead of five; the join checks
-# every file's SHA-256 against the manifest afterwards.
-unxz_chunks() {
+# unxz FILE...: unpack each FILE.xz beside it (the .xz goes once unpacked).
+# Chunks travel xz-compressed (chunk-NNN.xz, about 76% of the size), so
+# three calls move CIFAR-10 instead of five; the join checks every file's
+# SHA-256 against the manifest afterwards.
+unxz() {
   local f
-  for f in .device/chunks/chunk-*.xz; do
+  for f in "$@"; do
     [ -f "$f" ] || continue
     if { xz -dc "$f" 2>/dev/null || $PY -c 'import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), sys.stdout.buffer)' "$f"; } >"${f%.xz}.part"; then
       mv "${f%.xz}.part" "${f%.xz}" && rm -f "$f"
@@ -94,6 +99,25 @@ unxz_chunks() {
       log "data: could not decompress $f"; rm -f "${f%.xz}.part"
     fi
   done
+}
+unxz_chunks() { unxz .device/chunks/chunk-*.xz; }
+
+# unpack_runner: the runner (scripts/gpu-prepare.sh runner) travels with
+# the shared libraries it links beside glibc; a library the machine has
+# already stays out of the path, so the machine's own libstdc++ serves
+# cuDNN as usual.
+unpack_runner() {
+  unxz .device/runner/runner.xz .device/runner/lib/*.xz
+  [ -f .device/runner/runner ] && chmod +x .device/runner/runner
+  local l
+  mkdir -p .device/runner/unused
+  for l in .device/runner/lib/*; do
+    [ -f "$l" ] || continue
+    if ldconfig -p 2>/dev/null | grep -q "^[[:space:]]*$(basename "$l") "; then
+      mv "$l" .device/runner/unused/
+    fi
+  done
+  log "runner: carried libraries used: $(ls .device/runner/lib | tr '\n' ' ')"
 }
 
 join_chunks() {
@@ -123,8 +147,22 @@ stage)
   join_chunks
   exit 0 ;;
 smoke|checks) join_chunks ;;
+sweep)
+  # The runner itself on the GPU engine, into a results database that
+  # comes back in $OUT (runner report --db makes its charts here).
+  unpack_runner
+  join_chunks
+  data=synthetic
+  if [ -f .device/cifar/.verified ]; then data=.device/cifar
+  elif [ -f .device/mini/test_batch.bin ]; then data=.device/mini
+  fi
+  log "sweep on $data: ${SWEEP_ARGS:=--stage 8 --profile paper --repeats 1}"
+  # shellcheck disable=SC2086 # SWEEP_ARGS is a list of flags
+  SPEEDRUN_DEBUG=1 LD_LIBRARY_PATH=".device/runner/lib:$LD_LIBRARY_PATH" stage sweep "$(cap 540 0)" \
+    .device/runner/runner sweep --backend cuda --data "$data" --db "$OUT/results.sqlite" --no-report $SWEEP_ARGS >"$OUT/sweep.txt"
+  exit 0 ;;
 full) ;;
-*) log "unknown mode $MODE: want stage, smoke, checks or nothing"; exit 2 ;;
+*) log "unknown mode $MODE: want stage, smoke, checks, sweep or nothing"; exit 2 ;;
 esac
 
 # 1. Environment.

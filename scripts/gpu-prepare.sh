@@ -6,11 +6,34 @@
 #                                 chunks + manifest.json, each chunk xz-compressed
 #                                 to about 30 MB) and copy the mini set to
 #                                 .device/mini, then print the carry lists
+#   scripts/gpu-prepare.sh runner also bundle the runner (cgo) with the shared
+#                                 libraries it links beside glibc, xz-compressed
+#                                 into .device/runner (about 31 MB), for
+#                                 scripts/gpu-check.sh sweep
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .device
 GOOS=linux GOARCH=amd64 CGO_ENABLED=0 go build -o .device/gpucheck ./cuda/cmd/gpucheck
 echo "built .device/gpucheck ($(du -h .device/gpucheck | cut -f1))"
+if [ "${1:-}" = "runner" ]; then
+  rm -rf .device/runner
+  mkdir -p .device/runner/lib
+  # The GPU machine's copy of the tree has no git: the runs' provenance
+  # comes from the linker.
+  dirty=false
+  [ -z "$(git status --porcelain --untracked-files=no)" ] || dirty=true
+  go build -ldflags "-X main.gitRevision=$(git rev-parse HEAD) -X main.gitDirty=$dirty" -o .device/runner/runner ./cmd/runner
+  for lib in $(ldd .device/runner/runner | awk '/=> \//{print $3}'); do
+    case $(basename "$lib") in
+    libc.so* | libm.so* | libpthread* | libdl.so* | librt.so* | ld-linux*) continue ;; # the machine's glibc
+    esac
+    cp -L "$lib" .device/runner/lib/
+  done
+  xz -6 -T0 .device/runner/runner .device/runner/lib/*
+  echo "bundled .device/runner ($(du -sh .device/runner | cut -f1)): carry it with .device/gpucheck"
+  echo "and the data (or after it), then run: scripts/gpu-check.sh sweep"
+  exit 0
+fi
 [ "${1:-}" = "data" ] || exit 0
 shared=${SPEEDRUN_SHARED:-../shared}
 full=$shared/data/cifar-10-batches-bin
@@ -38,4 +61,6 @@ for i in $(seq 0 2 $((n - 2))); do
   printf '  call %d: %s  (command: %s)\n' "$c" "$files" "$cmd"
   c=$((c + 1))
 done
+echo "with the runner bundled (gpu-prepare.sh runner, 30 MB), call 1 carries .device/runner"
+echo "instead of .device/mini, and a call after the last runs: scripts/gpu-check.sh sweep"
 echo "or skip the chunks and run the full check on the mini set in one call."

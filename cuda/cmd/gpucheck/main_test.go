@@ -160,31 +160,7 @@ func TestTrainLines(t *testing.T) {
 // itself (stage order and skipping, the files it writes, its use of this
 // binary); what its stages measure needs a GPU.
 func TestGPUCheckScriptDryRun(t *testing.T) {
-	if testing.Short() {
-		t.Skip("short mode: builds the binary and runs the script")
-	}
-	if _, err := exec.LookPath("bash"); err != nil {
-		t.Skip("bash not found")
-	}
-	libs := fakeLibs(t)
-	root := t.TempDir()
-	for _, f := range []string{"scripts/gpu-check.sh", "scripts/gpu-probe.c", "bench/torch_p8_reference.py"} {
-		b, err := os.ReadFile(filepath.Join("..", "..", "..", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.MkdirAll(filepath.Join(root, filepath.Dir(f)), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(root, f), b, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	build := exec.Command("go", "build", "-o", filepath.Join(root, ".device", "gpucheck"), ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, b)
-	}
+	root, libs := scriptRoot(t)
 	out := filepath.Join(root, "out")
 	cmd := exec.Command("bash", filepath.Join(root, "scripts", "gpu-check.sh"))
 	// A budget under the 20 s that a stage needs to start: each stage
@@ -208,6 +184,152 @@ func TestGPUCheckScriptDryRun(t *testing.T) {
 	if err != nil || !strings.Contains(string(env), "Fake GPU") {
 		t.Errorf("gpu_env.json: %v\n%s", err, env)
 	}
+}
+
+// The script's other modes on the fake libraries: "stage" unpacks xz
+// chunks and rebuilds the data, "smoke" checks small kernels after it, and
+// an unknown mode is refused.
+func TestGPUCheckScriptModes(t *testing.T) {
+	root, libs := scriptRoot(t)
+	src := filepath.Join(t.TempDir(), "data_batch_1.bin")
+	data := make([]byte, 2500)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	if err := os.WriteFile(src, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	chunks := filepath.Join(root, ".device", "chunks")
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"split", "-out", chunks, "-size", "1000", src}, &out); err != nil {
+		t.Fatal(err)
+	}
+	xz := false
+	if _, err := exec.LookPath("xz"); err == nil {
+		if b, err := exec.Command("xz", filepath.Join(chunks, "chunk-000")).CombinedOutput(); err != nil {
+			t.Fatalf("xz: %v\n%s", err, b)
+		}
+		xz = true
+	} else {
+		t.Log("xz not found: the chunks travel unpacked")
+	}
+	script := func(mode string) ([]byte, error) {
+		cmd := exec.Command("bash", filepath.Join(root, "scripts", "gpu-check.sh"), mode)
+		cmd.Env = append(os.Environ(), "OUT="+filepath.Join(root, "out-"+mode), "FIND_CIFAR=0", "SPEEDRUN_CUDA_LIB_PATH="+libs, "PY=false")
+		return cmd.CombinedOutput()
+	}
+	if b, err := script("stage"); err != nil {
+		t.Fatalf("stage: %v\n%s", err, b)
+	}
+	got, err := os.ReadFile(filepath.Join(root, ".device", "cifar", "data_batch_1.bin"))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("stage did not rebuild the file (%v)", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, ".device", "cifar", ".verified")); err != nil {
+		t.Error(err)
+	}
+	if _, err := os.Stat(filepath.Join(chunks, "chunk-000.xz")); xz && !os.IsNotExist(err) {
+		t.Errorf("chunk-000.xz left after unpacking: %v", err)
+	}
+	if b, err := script("smoke"); err != nil {
+		t.Fatalf("smoke: %v\n%s", err, b)
+	}
+	log, err := os.ReadFile(filepath.Join(root, "out-smoke", "run.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"data: .device/cifar already rebuilt and verified", "stage gpu-env: rc=0", "stage kernels-small: rc=", "kernels -small: "} {
+		if !strings.Contains(string(log), want) {
+			t.Errorf("smoke run.log lacks %q:\n%s", want, log)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(root, "out-smoke", "kernels_small.jsonl")); err != nil {
+		t.Error(err)
+	}
+	// sweep: a stand-in runner (the real one needs cgo) shows what the
+	// script runs and with which libraries.
+	rdir := filepath.Join(root, ".device", "runner")
+	if err := os.MkdirAll(filepath.Join(rdir, "lib"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fake := "#!/bin/sh\necho \"args: $*\"\necho \"debug=$SPEEDRUN_DEBUG path=$LD_LIBRARY_PATH\"\n"
+	if err := os.WriteFile(filepath.Join(rdir, "runner"), []byte(fake), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []string{"libspeedrun-only.so.1", "libc.so.6"} { // the machine has libc.so.6
+		if err := os.WriteFile(filepath.Join(rdir, "lib", l), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if xz {
+		if b, err := exec.Command("xz", filepath.Join(rdir, "runner"), filepath.Join(rdir, "lib", "libc.so.6")).CombinedOutput(); err != nil {
+			t.Fatalf("xz: %v\n%s", err, b)
+		}
+	}
+	if b, err := script("sweep"); err != nil {
+		t.Fatalf("sweep: %v\n%s", err, b)
+	}
+	sw, err := os.ReadFile(filepath.Join(root, "out-sweep", "sweep.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantArgs := "args: sweep --backend cuda --data .device/cifar --db " + filepath.Join(root, "out-sweep", "results.sqlite") + " --no-report --stage 8 --profile paper --repeats 1"
+	if !strings.Contains(string(sw), wantArgs) || !strings.Contains(string(sw), "debug=1 path=.device/runner/lib:") {
+		t.Errorf("sweep ran:\n%s\nwant %q", sw, wantArgs)
+	}
+	if _, err := os.Stat(filepath.Join(rdir, "unused", "libc.so.6")); ldconfigHas(t, "libc.so.6") && err != nil {
+		t.Errorf("libc.so.6, which the machine has, was left on the path: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(rdir, "lib", "libspeedrun-only.so.1")); err != nil {
+		t.Errorf("a library the machine lacks left the path: %v", err)
+	}
+
+	if b, err := script("nonsense"); err == nil || !strings.Contains(string(b), "unknown mode nonsense") {
+		t.Errorf("unknown mode: %v\n%s", err, b)
+	}
+}
+
+// ldconfigHas reports whether the dynamic loader's cache lists soname.
+func ldconfigHas(t *testing.T, soname string) bool {
+	out, err := exec.Command("ldconfig", "-p").Output()
+	if err != nil {
+		t.Logf("ldconfig -p: %v", err)
+		return false
+	}
+	return bytes.Contains(out, []byte("\t"+soname+" "))
+}
+
+// scriptRoot copies scripts/gpu-check.sh and what it runs into a temporary
+// repository root with this package built as .device/gpucheck, and builds
+// the fake libraries.
+func scriptRoot(t *testing.T) (root, libs string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("short mode: builds the binary and runs the script")
+	}
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("bash not found")
+	}
+	libs = fakeLibs(t)
+	root = t.TempDir()
+	for _, f := range []string{"scripts/gpu-check.sh", "scripts/gpu-probe.c", "bench/torch_p8_reference.py"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "..", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Join(root, filepath.Dir(f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, f), b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	build := exec.Command("go", "build", "-o", filepath.Join(root, ".device", "gpucheck"), ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, b)
+	}
+	return root, libs
 }
 
 func TestMaxRel(t *testing.T) {

@@ -258,7 +258,7 @@ func convCheck(c *checker, dnn *cuda.DNN, h cuda.DNNHandle, name string, s kerne
 				// the per-element figure is kept for the record.
 				pe, _ := maxRel(got, want)
 				l = judgeBy(scaleRel, l, got, want)
-				l.Note += fmt.Sprintf("; error of the result's rms, per element %.2g", pe)
+				l.Note += fmt.Sprintf("; error against max(|b|, rms), per element %.2g", pe)
 			} else {
 				l = judge(l, got, want)
 			}

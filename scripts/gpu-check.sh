@@ -96,7 +96,7 @@ unxz() {
     if { xz -dc "$f" 2>/dev/null || $PY -c 'import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), sys.stdout.buffer)' "$f"; } >"${f%.xz}.part"; then
       mv "${f%.xz}.part" "${f%.xz}" && rm -f "$f"
     else
-      log "data: could not decompress $f"; rm -f "${f%.xz}.part"
+      log "could not decompress $f"; rm -f "${f%.xz}.part"
     fi
   done
 }

@@ -110,22 +110,7 @@ func (c *checker) fail(l Line, err error) {
 // element is equal); NaN anywhere makes it +Inf. Equal values count as no
 // error, infinities too: a cast of 3.4e38 to bf16 rounds to +Inf on both
 // sides, and Inf-Inf would otherwise read as NaN.
-func maxRel(a, b []float32) (float64, int) {
-	m, at := 0.0, -1
-	for i := range a {
-		if a[i] == b[i] {
-			continue
-		}
-		d := math.Abs(float64(a[i])-float64(b[i])) / math.Max(1, math.Abs(float64(b[i])))
-		if math.IsNaN(d) {
-			return math.Inf(1), i
-		}
-		if d > m || at < 0 {
-			m, at = d, i
-		}
-	}
-	return m, at
-}
+func maxRel(a, b []float32) (float64, int) { return relErr(a, b, 1) }
 
 // scaleRel is max |a-b| / max(|b|, rms(b)) and where it is: relative
 // error, but never against less than the result's scale. A
@@ -142,12 +127,17 @@ func scaleRel(a, b []float32) (float64, int) {
 	if rms == 0 {
 		rms = 1
 	}
+	return relErr(a, b, rms)
+}
+
+// relErr is max |a-b| / max(floor, |b|) and where it is, as maxRel says.
+func relErr(a, b []float32, floor float64) (float64, int) {
 	m, at := 0.0, -1
 	for i := range a {
 		if a[i] == b[i] {
 			continue
 		}
-		d := math.Abs(float64(a[i])-float64(b[i])) / math.Max(rms, math.Abs(float64(b[i])))
+		d := math.Abs(float64(a[i])-float64(b[i])) / math.Max(floor, math.Abs(float64(b[i])))
 		if math.IsNaN(d) {
 			return math.Inf(1), i
 		}

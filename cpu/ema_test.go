@@ -3,10 +3,12 @@ package cpu
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"speedrun/data"
 	"speedrun/model"
+	"speedrun/train"
 )
 
 func TestEMA(t *testing.T) {
@@ -65,9 +67,9 @@ func TestEMA(t *testing.T) {
 	}
 }
 
-// TestTTA checks the flip-TTA accuracy against a direct computation from
-// Eval on the images and on their mirrors.
-func TestTTA(t *testing.T) {
+// TestLogitsViews checks the engine's logits of the plain and the
+// mirrored view of the test set against Eval on those images.
+func TestLogitsViews(t *testing.T) {
 	spec, err := model.Build(testNet("resnet9", 1.0/16))
 	if err != nil {
 		t.Fatal(err)
@@ -85,29 +87,24 @@ func TestTTA(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tr.Close()
-	ev, err := tr.evaluate(prep, nil, true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := &engine{tr: tr, su: train.Setup{Spec: spec}, prep: prep}
 	n, il := prep.TestLen(), tr.inputLen()
-	plain, err := tr.Eval(prep.Test, n)
-	if err != nil {
-		t.Fatal(err)
-	}
 	flipX := make([]float32, n*il)
 	data.FlipNHWC(flipX, prep.Test, n)
-	flipped, err := tr.Eval(flipX, n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	avg := make([]float32, len(plain))
-	for i := range avg {
-		avg[i] = (plain[i] + flipped[i]) / 2
-	}
-	if want := float64(countCorrect(avg, prep.TestLabels, 10)) / float64(n); ev.ttaAcc != want {
-		t.Errorf("TTA accuracy %v, direct %v", ev.ttaAcc, want)
-	}
-	if want := float64(countCorrect(plain, prep.TestLabels, 10)) / float64(n); ev.acc != want {
-		t.Errorf("accuracy %v, direct %v", ev.acc, want)
+	for _, c := range []struct {
+		view data.View
+		x    []float32
+	}{{data.View{}, prep.Test}, {data.View{Flip: true}, flipX}} {
+		want, err := tr.Eval(c.x, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make([]float32, n*spec.Classes)
+		if err := e.Logits(false, c.view, got); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("view %+v: the engine's logits differ from Eval's", c.view)
+		}
 	}
 }

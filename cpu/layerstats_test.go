@@ -8,6 +8,7 @@ import (
 
 	"speedrun/model"
 	"speedrun/stages"
+	"speedrun/train"
 )
 
 // tinyFC is a one-layer linear classifier (deepfc of depth 1, 10 wide):
@@ -43,17 +44,23 @@ func TestLayerStatTinyNet(t *testing.T) {
 	}
 	y := []int32{0, 3, 7, 9}
 	before := slices.Clone(tr.Params()[0].Data)
-	ls := newLayerStats(spec)
-	ls.save(tr.st)
+	logged := train.LoggedParams(spec)
+	if len(logged) != 1 {
+		t.Fatalf("%d logged params, want the one weight", len(logged))
+	}
+	e := &engine{tr: tr}
+	if err := e.SaveWeights(logged); err != nil {
+		t.Fatal(err)
+	}
 	const lr = 0.4
 	if _, err := tr.Step(x, y, lr); err != nil {
 		t.Fatal(err)
 	}
-	got := ls.measure(spec, tr.st, tr.grads, 0, 0)
-	if len(got) != 1 {
-		t.Fatalf("%d stats, want the one weight's", len(got))
+	got := make([]train.Norms, 1)
+	if err := e.LayerNorms(logged, got); err != nil {
+		t.Fatal(err)
 	}
-	wn, gn, ratio := got[0].WeightNorm, got[0].GradNorm, got[0].Update
+	wn, gn, ratio := got[0].Weight, got[0].Grad, got[0].Delta/got[0].Weight
 
 	// Direct: logits = W x, dL/dW = sum_i (softmax_i - onehot_i) x_i^T.
 	grad := make([]float64, k*k)

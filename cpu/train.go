@@ -2,248 +2,215 @@ package cpu
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"iter"
 	"math"
-	"time"
 
 	"speedrun/backend"
 	"speedrun/cpu/kernels"
 	"speedrun/data"
-	"speedrun/model"
-	"speedrun/stages"
+	"speedrun/train"
 )
 
-// Train runs one training run (backend.Backend).
-func (b *Backend) Train(ctx context.Context, req backend.Request) (res backend.Result, err error) {
-	res.TTAAcc = math.NaN()
-	cfg, spec := req.Config, req.Spec
-	tc := cfg.Train
-	if err := req.Validate(); err != nil {
-		return res, fmt.Errorf("cpu: train: %w", err)
-	}
+// Train runs one training run (backend.Backend): train.Run drives this
+// engine.
+func (b *Backend) Train(ctx context.Context, req backend.Request) (backend.Result, error) {
 	if b.opts.Threads > 0 {
 		if err := kernels.SetThreads(b.opts.Threads); err != nil {
-			return res, fmt.Errorf("cpu: %w", err)
+			return backend.Result{}, fmt.Errorf("cpu: %w", err)
 		}
 	}
-	obs := req.Observer
-	if obs == nil {
-		obs = backend.NopObserver{}
-	}
-
-	// Graph compilation is set-up, like cuDNN's warm-up in the blog: it is
-	// not part of the preprocessing time.
-	tr, err := NewTrainer(spec, cfg, req.Seed, tc.BatchSize)
+	res, err := train.Run(ctx, req, openEngine)
 	if err != nil {
-		return res, err
+		err = fmt.Errorf("cpu: train: %w", err)
 	}
-	defer tr.Close()
-	if err := tr.compileEval(); err != nil {
-		return res, err
-	}
-
-	start := time.Now()
-	set := req.Data
-	if n, m := cfg.Data.TrainSize, cfg.Data.TestSize; (n > 0 && set.Train.Len() > n) || (m > 0 && set.Test.Len() > m) {
-		// Seed 0, as the runner uses: every run of a cell sees one subset.
-		if set, err = set.Subset(min(n, set.Train.Len()), min(m, set.Test.Len()), 0); err != nil {
-			return res, fmt.Errorf("cpu: train: %w", err)
-		}
-	}
-	pad := 0
-	if cfg.Data.Crop {
-		pad = 4
-	}
-	prep, err := data.Prepare(set, pad)
-	if err != nil {
-		return res, fmt.Errorf("cpu: train: %w", err)
-	}
-	if err := tr.setWhitening(prep, cfg.Net); err != nil {
-		return res, err
-	}
-	res.PreprocessSeconds = time.Since(start).Seconds()
-
-	aug := data.Augment{Crop: cfg.Data.Crop, Flip: cfg.Data.Flip, Cutout: cfg.Data.Cutout, Grouped: cfg.Data.Grouped, MaxGroups: cfg.Data.MaxGroups}
-	loader, err := data.NewLoader(prep, aug, tc.BatchSize, tc.DropLast, req.Seed)
-	if err != nil {
-		return res, fmt.Errorf("cpu: train: %w", err)
-	}
-	// Compile the short last batch's graph now: it fails early (ghost BN
-	// splits) and keeps compilation out of the timed epoch.
-	if rem := prep.TrainLen() % tc.BatchSize; !tc.DropLast && rem > 0 && prep.TrainLen() > tc.BatchSize {
-		if _, err := tr.trainGraph(rem); err != nil {
-			return res, err
-		}
-	}
-	var stats *layerStats
-	logEvery := 0
-	if a := cfg.Analysis; a != nil && a.LogEvery > 0 {
-		stats, logEvery = newLayerStats(spec), a.LogEvery
-	}
-	var avg *ema
-	if tc.EMAMomentum > 0 {
-		avg = newEMA(tr.st)
-	}
-	emaEvery := max(tc.EMAEvery, 1)
-	steps, il := loader.Steps(), tr.inputLen()
-	total := steps * tc.Epochs
-	evalEvery := max(tc.EvalEvery, 1)
-	k := 0
-	for e := 1; e <= tc.Epochs; e++ {
-		t0 := time.Now()
-		var lossSum float64
-		var correct, seen int
-		var lr float64
-		for batch, err := range loader.Epoch(ctx, e) {
-			if err != nil {
-				return res, fmt.Errorf("cpu: train epoch %d: %w", e, err)
-			}
-			at := stages.StepEpoch(tc.Schedule, e, batch.Index, steps)
-			lr = stages.InterpLR(tc.LR, at)
-			// Steps 0, logEvery, 2 logEvery, ... (0-based): the first step
-			// shows how the weights leave their initialisation.
-			logNow := stats != nil && k%logEvery == 0
-			if logNow {
-				stats.save(tr.st)
-			}
-			loss, err := tr.Step(batch.X[:batch.N*il], batch.Y[:batch.N], lr)
-			if err != nil {
-				return res, fmt.Errorf("cpu: train epoch %d step %d: %w", e, batch.Index+1, err)
-			}
-			k++
-			if math.IsNaN(loss) || math.IsInf(loss, 0) {
-				res.TrainSeconds += time.Since(t0).Seconds()
-				res.Diverged, res.DivergedEpoch = true, e
-				res.PeakRSSBytes = PeakRSS()
-				return res, nil
-			}
-			if logNow {
-				obs.Layers(stats.measure(spec, tr.st, tr.grads, k-1, at))
-			}
-			lossSum += loss
-			correct += tr.lastCorrect
-			seen += batch.N
-			if avg != nil && k%emaEvery == 0 {
-				avg.update(tr.st, math.Pow(tc.EMAMomentum, float64(emaEvery)))
-			}
-			obs.Step(k, total, loss/float64(batch.N))
-			if err := ctx.Err(); err != nil {
-				return res, fmt.Errorf("cpu: train epoch %d: %w", e, err)
-			}
-		}
-		res.TrainSeconds += time.Since(t0).Seconds()
-		ep := backend.Epoch{Epoch: e, LR: lr, TrainLoss: lossSum / float64(max(seen, 1)), TrainAcc: float64(correct) / float64(max(seen, 1)),
-			TestLoss: math.NaN(), TestAcc: math.NaN(), Elapsed: res.TrainSeconds + res.EvalSeconds}
-		if e%evalEvery == 0 || e == tc.Epochs {
-			t1 := time.Now()
-			last := e == tc.Epochs
-			ev, err := tr.evaluate(prep, avg, last && tc.TTA)
-			if err != nil {
-				return res, err
-			}
-			res.EvalSeconds += time.Since(t1).Seconds()
-			ep.TestLoss, ep.TestAcc = ev.loss, ev.acc
-			if last {
-				res.TestAcc, res.TestLoss = ev.acc, ev.loss
-				if tc.TTA {
-					res.TTAAcc = ev.ttaAcc
-				}
-			}
-		}
-		res.Epochs = append(res.Epochs, ep)
-		obs.Epoch(ep)
-	}
-	res.PeakRSSBytes = PeakRSS()
-	return res, nil
+	return res, err
 }
 
-// setWhitening fills the frozen whitening filters from the training data.
-func (t *Trainer) setWhitening(prep *data.Prepared, net model.Net) error {
-	for i, p := range t.spec.Params {
-		if p.Init != model.InitWhiten {
-			continue
+// engine is the CPU's train.Engine: a Trainer over host memory, the
+// prepared data and a Loader that augments the next batches on a
+// background goroutine while a step runs.
+type engine struct {
+	tr     *Trainer
+	su     train.Setup
+	prep   *data.Prepared
+	loader *data.Loader
+	// next and stop pull the running epoch's batches.
+	next    func() (*data.Batch, error, bool)
+	stop    func()
+	avg     *ema
+	pending []train.StepResult
+	before  [][]float32 // per param, saved before a logged step
+	flipX   []float32   // one eval batch, mirrored
+}
+
+// openEngine compiles the training graph of every batch size of the run
+// and the eval graph: set-up, untimed, and a failure (a ghost BN split
+// that does not divide a batch) comes before any work.
+func openEngine(su train.Setup) (train.Engine, error) {
+	tr, err := newTrainer(su.Spec, su.Config, su.Batch)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range su.Batches {
+		if _, err := tr.trainGraph(n); err != nil {
+			tr.Close()
+			return nil, err
 		}
-		f, err := data.WhiteningFilters(prep, min(net.WhitenImages, prep.TrainLen()), net.WhitenEps)
-		if err != nil {
-			return fmt.Errorf("cpu: whitening filters for %s: %w", p.Name, err)
-		}
-		if len(f) != len(t.st.params[i]) {
-			return fmt.Errorf("cpu: whitening filters for %s: %d floats, want %d", p.Name, len(f), len(t.st.params[i]))
-		}
-		copy(t.st.params[i], f)
+	}
+	if err := tr.compileEval(); err != nil {
+		tr.Close()
+		return nil, err
+	}
+	return &engine{tr: tr, su: su, pending: make([]train.StepResult, 0, 1)}, nil
+}
+
+func (e *engine) Load(set *data.Set) error {
+	prep, err := data.Prepare(set, e.su.Pad)
+	if err != nil {
+		return err
+	}
+	loader, err := data.NewLoader(prep, e.su.Batch, e.su.Config.Train.DropLast)
+	if err != nil {
+		return err
+	}
+	e.prep, e.loader = prep, loader
+	return nil
+}
+
+func (e *engine) Whitening(n int, eps float64) ([]float32, error) {
+	return data.WhiteningFilters(e.prep, n, eps)
+}
+
+// Start copies the initial parameters into the Trainer, whose running
+// stats and momentum are fresh, and starts the average from them.
+func (e *engine) Start(params [][]float32) error {
+	if err := e.tr.setParams(params); err != nil {
+		return err
+	}
+	if e.su.Config.Train.EMAMomentum > 0 {
+		e.avg = newEMA(e.tr.st)
 	}
 	return nil
 }
 
-type evalResult struct{ loss, acc, ttaAcc float64 }
+func (e *engine) Epoch(ctx context.Context, plan *data.EpochPlan) error {
+	e.endEpoch()
+	e.next, e.stop = iter.Pull2(e.loader.Epoch(ctx, plan))
+	return nil
+}
 
-// evaluate runs the test set in eval mode (with the EMA weights when avg
-// is set) and, with tta, also on the mirrored images, averaging logits.
-func (t *Trainer) evaluate(prep *data.Prepared, avg *ema, tta bool) (evalResult, error) {
-	var res evalResult
-	f := func() error {
-		var err error
-		res, err = t.evalTest(prep, tta)
+// endEpoch stops the running epoch's loader goroutine.
+func (e *engine) endEpoch() {
+	if e.stop != nil {
+		e.stop()
+		e.next, e.stop = nil, nil
+	}
+}
+
+func (e *engine) Step(i, n int, rates []train.Rate) error {
+	if e.next == nil {
+		return errors.New("cpu: step before an epoch")
+	}
+	b, err, ok := e.next()
+	switch {
+	case err != nil:
+		return err
+	case !ok:
+		return fmt.Errorf("cpu: the loader's epoch ended before batch %d", i)
+	case b.Index != i || b.N != n:
+		return fmt.Errorf("cpu: the loader gave batch %d of %d images, want batch %d of %d", b.Index, b.N, i, n)
+	}
+	loss, err := e.tr.forwardBackward(b.X[:n*e.tr.inputLen()], b.Y[:n])
+	if err != nil {
 		return err
 	}
-	if avg != nil {
-		return res, avg.with(t.st, f)
-	}
-	return res, f()
+	e.tr.opt.apply(e.tr.st.params, e.tr.grads, rates)
+	e.pending = append(e.pending, train.StepResult{Loss: loss, Correct: e.tr.lastCorrect})
+	return nil
 }
 
-func (t *Trainer) evalTest(prep *data.Prepared, tta bool) (evalResult, error) {
-	il, k, bs := t.inputLen(), t.spec.Classes, t.batch
-	logits := make([]float32, bs*k)
-	flipped := make([]float32, bs*k)
-	flipX := make([]float32, bs*il)
-	dl := make([]float32, bs*k)
-	var lossSum float64
-	var correct, ttaCorrect, n int
-	for b := range prep.TestBatches(bs, false) {
-		m := b.N
-		if err := t.evalInto(b.X[:m*il], m, logits[:m*k]); err != nil {
-			return evalResult{}, err
-		}
-		loss, c, err := kernels.SoftmaxCrossEntropy(logits[:m*k], b.Y[:m], m, k, float32(t.cfg.Train.LabelSmoothing), dl[:m*k])
-		if err != nil {
-			return evalResult{}, fmt.Errorf("cpu: test loss: %w", err)
-		}
-		lossSum += loss
-		correct += c
-		n += m
-		if !tta {
-			continue
-		}
-		data.FlipNHWC(flipX[:m*il], b.X[:m*il], m)
-		if err := t.evalInto(flipX[:m*il], m, flipped[:m*k]); err != nil {
-			return evalResult{}, err
-		}
-		for i := range logits[:m*k] {
-			flipped[i] = (flipped[i] + logits[i]) / 2
-		}
-		ttaCorrect += countCorrect(flipped[:m*k], b.Y[:m], k)
-	}
-	if n == 0 {
-		return evalResult{}, fmt.Errorf("cpu: empty test set")
-	}
-	return evalResult{loss: lossSum / float64(n), acc: float64(correct) / float64(n), ttaAcc: float64(ttaCorrect) / float64(n)}, nil
+func (e *engine) Results(dst []train.StepResult) ([]train.StepResult, error) {
+	dst = append(dst, e.pending...)
+	e.pending = e.pending[:0]
+	return dst, nil
 }
 
-// countCorrect counts rows whose first maximum is the label.
-func countCorrect(logits []float32, labels []int32, k int) int {
-	c := 0
-	for i, y := range labels {
-		row := logits[i*k : (i+1)*k]
-		best := 0
-		for j, v := range row {
-			if v > row[best] {
-				best = j
+// SyncEvery is 1: a step's loss is on the host when it returns.
+func (e *engine) SyncEvery() int { return 1 }
+
+func (e *engine) Average(rho float64) error {
+	if e.avg == nil {
+		return errors.New("cpu: no average: the run has no EMA")
+	}
+	e.avg.update(e.tr.st, rho)
+	return nil
+}
+
+// Logits evaluates the test set in chunks of the eval graph's batch.
+func (e *engine) Logits(avg bool, v data.View, dst []float32) error {
+	f := func() error {
+		il, k, bs := e.tr.inputLen(), e.su.Spec.Classes, e.tr.batch
+		n := e.prep.TestLen()
+		if len(dst) != n*k {
+			return fmt.Errorf("cpu: logits: %d floats for %d test images", len(dst), n)
+		}
+		if v.Flip && e.flipX == nil {
+			e.flipX = make([]float32, bs*il)
+		}
+		for lo := 0; lo < n; lo += bs {
+			m := min(bs, n-lo)
+			x := e.prep.Test[lo*il : (lo+m)*il]
+			if v.Flip {
+				data.FlipNHWC(e.flipX[:m*il], x, m)
+				x = e.flipX[:m*il]
+			}
+			if err := e.tr.evalInto(x, m, dst[lo*k:(lo+m)*k]); err != nil {
+				return err
 			}
 		}
-		if int32(best) == y {
-			c++
-		}
+		return nil
 	}
-	return c
+	if !avg {
+		return f()
+	}
+	if e.avg == nil {
+		return errors.New("cpu: no average: the run has no EMA")
+	}
+	return e.avg.with(e.tr.st, f)
+}
+
+func (e *engine) SaveWeights(params []int) error {
+	if e.before == nil {
+		e.before = make([][]float32, len(e.tr.st.params))
+	}
+	for _, p := range params {
+		if e.before[p] == nil {
+			e.before[p] = make([]float32, len(e.tr.st.params[p]))
+		}
+		copy(e.before[p], e.tr.st.params[p])
+	}
+	return nil
+}
+
+func (e *engine) LayerNorms(params []int, dst []train.Norms) error {
+	for k, p := range params {
+		w, b := e.tr.st.params[p], e.before[p]
+		if b == nil {
+			return fmt.Errorf("cpu: layer norms of %s: no weights saved", e.su.Spec.Params[p].Name)
+		}
+		var dw float64
+		for j := range w {
+			d := float64(w[j]) - float64(b[j])
+			dw += d * d
+		}
+		dst[k] = train.Norms{Weight: norm(b), Grad: norm(e.tr.grads[p]), Delta: math.Sqrt(dw)}
+	}
+	return nil
+}
+
+func (e *engine) Close() error {
+	e.endEpoch()
+	return e.tr.Close()
 }

@@ -3,10 +3,11 @@ package cpu
 import (
 	"errors"
 	"fmt"
-	"math/rand/v2"
 
+	"speedrun/backend"
 	"speedrun/model"
 	"speedrun/stages"
+	"speedrun/train"
 )
 
 // Tensor is a named view of live float32 state, in PyTorch's layouts
@@ -36,10 +37,28 @@ type Trainer struct {
 	lastCorrect int // correct predictions of the last step
 }
 
-// NewTrainer initialises spec's parameters from seed (PyTorch default
-// inits; whitening filters zero until set through Params) and compiles the
-// training graph for batch.
+// NewTrainer initialises spec's parameters from seed (train.InitParams:
+// PyTorch default inits; whitening filters zero until set through Params)
+// and compiles the training graph for batch.
 func NewTrainer(spec *model.Spec, cfg stages.Config, seed uint64, batch int) (*Trainer, error) {
+	t, err := newTrainer(spec, cfg, batch)
+	if err != nil {
+		return nil, err
+	}
+	params, err := train.InitParams(backend.Request{Config: cfg, Spec: spec, Seed: seed})
+	if err == nil {
+		err = t.setParams(params)
+	}
+	if err != nil {
+		t.Close()
+		return nil, fmt.Errorf("cpu: %w", err)
+	}
+	return t, nil
+}
+
+// newTrainer compiles the training graph of spec for batch over zeroed
+// parameters, fresh running stats and zero momentum.
+func newTrainer(spec *model.Spec, cfg stages.Config, batch int) (*Trainer, error) {
 	if spec == nil {
 		return nil, errors.New("cpu: nil spec")
 	}
@@ -53,21 +72,6 @@ func NewTrainer(spec *model.Spec, cfg stages.Config, seed uint64, batch int) (*T
 	if err != nil {
 		return nil, fmt.Errorf("cpu: network %s: %w", spec.Name, err)
 	}
-	// The init stream is its own PCG stream of the run's seed, so the
-	// weights do not depend on how much data augmentation draws.
-	if err := model.InitParams(spec, st.params, rand.New(rand.NewPCG(seed, 0x1a17))); err != nil {
-		return nil, fmt.Errorf("cpu: network %s: %w", spec.Name, err)
-	}
-	if a := cfg.Analysis; a != nil && a.InitScale > 0 && a.InitScale != 1 {
-		// E6.3: rescale the initial conv and linear weights.
-		for i, p := range spec.Params {
-			if p.Role == model.RoleWeight {
-				for j := range st.params[i] {
-					st.params[i][j] *= float32(a.InitScale)
-				}
-			}
-		}
-	}
 	opt, err := newOptimizer(spec, cfg.Train)
 	if err != nil {
 		return nil, fmt.Errorf("cpu: %w", err)
@@ -79,6 +83,20 @@ func NewTrainer(spec *model.Spec, cfg stages.Config, seed uint64, batch int) (*T
 		return nil, err
 	}
 	return t, nil
+}
+
+// setParams copies params (Spec order, PyTorch layouts) into the model.
+func (t *Trainer) setParams(params [][]float32) error {
+	if len(params) != len(t.st.params) {
+		return fmt.Errorf("cpu: %d parameters for %d", len(params), len(t.st.params))
+	}
+	for i, p := range params {
+		if len(p) != len(t.st.params[i]) {
+			return fmt.Errorf("cpu: parameter %s: %d floats, want %d", t.spec.Params[i].Name, len(p), len(t.st.params[i]))
+		}
+		copy(t.st.params[i], p)
+	}
+	return nil
 }
 
 func (t *Trainer) trainGraph(n int) (*graph, error) {

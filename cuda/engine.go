@@ -6,10 +6,10 @@ import (
 	"log/slog"
 	"math"
 
-	"speedrun/backend"
 	"speedrun/cuda/kernels"
 	"speedrun/model"
 	"speedrun/stages"
+	"speedrun/train"
 )
 
 // engine is one training run on the device: the Plan's buffers, the
@@ -55,7 +55,6 @@ type engine struct {
 	feat       DevicePtr // fp32 copy of the linear head's input (BF16)
 	dfeat      DevicePtr // fp32 gradient of the linear head's input (BF16)
 	loss, corr DevicePtr // per example
-	tta        DevicePtr // summed logits of image and flip
 	ws         DevicePtr // cuDNN workspace, the largest any call asked for
 	wsBytes    int
 	// LARS (optimizer "lars"): one parameter's row norms of w, then of g.
@@ -65,11 +64,9 @@ type engine struct {
 	// logged step, and the per-row (output channel) norms |w_r|, |g_r|,
 	// |w_r - before_r| of each logged weight, combined on the host.
 	before, layerNorms DevicePtr
-	logged             []int               // Spec.Params indices: trainable conv and linear weights
-	normsHost          []float32           // layerNorms read back
-	normsRows          int                 // rows of all logged weights
-	layerStats         []backend.LayerStat // reused for each Observer.Layers
-	stepLoss           [1]float32
+	logged             []int     // Spec.Params indices: train.LoggedParams
+	normsHost          []float32 // layerNorms read back
+	normsRows          int       // rows of all logged weights
 
 	convs    map[[2]int]*convCall // by (layer, batch)
 	needGrad []bool               // per layer: its output gradient is used
@@ -78,13 +75,22 @@ type engine struct {
 	convOf   []int                // per param: its conv layer, or -1
 
 	// The dataset on the device, uploaded once.
-	trainX, testX, testY, testIdx DevicePtr
-	rawTrain, rawTest, lut        DevicePtr // the uint8 images and prep_nhwc's table
-	parZero, parFlip              DevicePtr // augment_* parameters for eval and flip TTA
-	epIdx, epPar, epY             DevicePtr // this epoch's plan
-	sums, evalSums                DevicePtr // per step: loss, correct; per test batch: loss, correct, TTA correct
-	trainN, testN, side           int
-	ev                            [2]Event
+	trainX, testX, testIdx DevicePtr
+	rawTrain, rawTest, lut DevicePtr // the uint8 images and prep_nhwc's table
+	parZero, parFlip       DevicePtr // augment_* parameters for the plain and the mirrored test view
+	epIdx, epPar, epY      DevicePtr // this epoch's plan
+	sums                   DevicePtr // per step of the epoch: loss, correct
+	testLogits             DevicePtr // the test set's logits, fp32
+	trainN, testN, side    int
+	ev                     [2]Event // timing cuDNN's algorithm trials
+
+	// The run (train.Run's Setup), the training labels and the host's
+	// side of the epoch plan and the step sums, made once.
+	su             train.Setup
+	labels         []int32
+	hostPar, hostY []int32
+	hostSums       []float32
+	taken, read    int // steps of the epoch queued, and read back by Results
 }
 
 type devBuf struct {
@@ -263,14 +269,14 @@ func (e *engine) allocState() error {
 			linIn = max(linIn, l.Linear.In)
 		}
 	}
-	P, S, K := 4*pl.ParamLen, 4*pl.StatsLen, spec.Classes
+	P, S := 4*pl.ParamLen, 4*pl.StatsLen
 	bufs := []bufSpec{
 		{&e.params, "params", P}, {&e.grads, "grads", P}, {&e.vel, "momentum", P}, {&e.ema, "ema params", P},
 		{&e.stats, "running stats", S}, {&e.emaStats, "ema running stats", S}, {&e.bstats, "batch stats", S},
 		{&e.estats, "eval stats", 4 * estats}, {&e.sdz, "bn sums", 8 * e.maxGC}, {&e.bnPart, "bn partials", 4 * e.partFloats},
 		{&e.act, "activations", int(pl.ActBytes)}, {&e.scratch, "gradient scratch", int(maxBytes)},
 		{&e.feat, "linear input", 4 * B * linIn}, {&e.dfeat, "linear input grad", 4 * B * linIn},
-		{&e.loss, "loss", 4 * B}, {&e.corr, "correct", 4 * B}, {&e.tta, "tta logits", 4 * B * K},
+		{&e.loss, "loss", 4 * B}, {&e.corr, "correct", 4 * B},
 	}
 	if e.prec == BF16 {
 		bufs = append(bufs, bufSpec{&e.lowW, "bf16 params", 2 * pl.ParamLen}, bufSpec{&e.lowG, "bf16 conv grads", 2 * pl.ParamLen})
@@ -282,16 +288,12 @@ func (e *engine) allocState() error {
 		bufs = append(bufs, bufSpec{&e.rowNorms, "lars row norms", 8 * e.maxRows})
 	}
 	if a := e.cfg.Analysis; a != nil && a.LogEvery > 0 {
-		for i, p := range spec.Params {
-			if p.Role == model.RoleWeight && !p.Frozen {
-				e.logged = append(e.logged, i)
-			}
-		}
+		e.logged = train.LoggedParams(spec)
 		for _, p := range e.logged {
 			e.normsRows += spec.Params[p].Shape[0]
 		}
 		bufs = append(bufs, bufSpec{&e.before, "weights before a logged step", P}, bufSpec{&e.layerNorms, "layer norms", 12 * e.normsRows})
-		e.normsHost, e.layerStats = make([]float32, 3*e.normsRows), make([]backend.LayerStat, len(e.logged))
+		e.normsHost = make([]float32, 3*e.normsRows)
 	}
 	if err := e.allocs(bufs...); err != nil {
 		return err
@@ -316,15 +318,14 @@ func (e *engine) initStats() error {
 func (e *engine) allocData(sh engineShape) error {
 	B := e.pl.Batch
 	maxSteps := (sh.trainN + B - 1) / B
-	testBatches := (sh.testN + B - 1) / B
 	img := data32 * data32 * 3
+	e.hostPar, e.hostY, e.hostSums = make([]int32, sh.trainN*kernels.AugParams), make([]int32, sh.trainN), make([]float32, 2*maxSteps)
 	return e.allocs(
 		bufSpec{&e.trainX, "training images", 4 * sh.trainN * e.side * e.side * 3},
 		bufSpec{&e.rawTrain, "training bytes", sh.trainN * img},
 		bufSpec{&e.rawTest, "test bytes", sh.testN * img},
 		bufSpec{&e.lut, "normalisation table", 4 * 3 * 256},
 		bufSpec{&e.testX, "test images", 4 * sh.testN * img},
-		bufSpec{&e.testY, "test labels", 4 * sh.testN},
 		bufSpec{&e.testIdx, "test indices", 4 * sh.testN},
 		bufSpec{&e.parZero, "eval augment params", 4 * B * kernels.AugParams},
 		bufSpec{&e.parFlip, "tta augment params", 4 * B * kernels.AugParams},
@@ -332,7 +333,7 @@ func (e *engine) allocData(sh engineShape) error {
 		bufSpec{&e.epPar, "epoch augment params", 4 * sh.trainN * kernels.AugParams},
 		bufSpec{&e.epY, "epoch labels", 4 * sh.trainN},
 		bufSpec{&e.sums, "step sums", 8 * maxSteps},
-		bufSpec{&e.evalSums, "eval sums", 12 * testBatches},
+		bufSpec{&e.testLogits, "test logits", 4 * sh.testN * e.spec.Classes},
 	)
 }
 

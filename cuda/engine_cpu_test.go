@@ -19,6 +19,7 @@ import (
 	"speedrun/data"
 	"speedrun/model"
 	"speedrun/stages"
+	"speedrun/train"
 )
 
 // hostBackend is a Backend on the fake libraries whose engines run the
@@ -82,7 +83,11 @@ func TestEngineStepsMatchCPU(t *testing.T) {
 			set := synthetic(t, tc.trainN, 8)
 			b, _ := hostBackend(t, tc.prec.String(), tc.chunk)
 			req := backend.Request{Config: cfg, Spec: spec, Data: set, Seed: 7}
-			prep, err := data.Prepare(set, 4)
+			su, err := train.NewSetup(cfg, spec, set)
+			if err != nil {
+				t.Fatal(err)
+			}
+			prep, err := data.Prepare(set, su.Pad)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -91,23 +96,21 @@ func TestEngineStepsMatchCPU(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer tr.Close()
-			tc2 := cfg.Train
-			sh := engineShape{trainN: prep.TrainLen(), testN: prep.TestLen(), pad: prep.Pad,
-				batches: batchSizes(tc2.BatchSize, prep.TrainLen(), prep.TestLen(), tc2.DropLast)}
-			aug := data.Augment{Crop: cfg.Data.Crop, Flip: cfg.Data.Flip, Cutout: cfg.Data.Cutout, Grouped: cfg.Data.Grouped, MaxGroups: cfg.Data.MaxGroups}
-			loader, err := data.NewLoader(prep, aug, tc2.BatchSize, tc2.DropLast, req.Seed)
+			loader, err := data.NewLoader(prep, su.Batch, cfg.Train.DropLast)
 			if err != nil {
 				t.Fatal(err)
 			}
-			nSteps := loader.Steps()
+			params, err := train.InitParams(req)
+			if err != nil {
+				t.Fatal(err)
+			}
 			err = b.Do(context.Background(), func() error {
-				e, err := newEngine(b, cfg, spec, tc.prec, sh)
+				e, err := openEngine(b, su, tc.prec)
 				if err != nil {
 					return err
 				}
 				defer e.close()
-				hp, err := e.prepare(set, req)
-				if err != nil {
+				if err := e.Load(set); err != nil {
 					return err
 				}
 				// The device's preprocessing is data.Prepare's, bit for bit.
@@ -126,56 +129,72 @@ func TestEngineStepsMatchCPU(t *testing.T) {
 						t.Errorf("prepared %s differ from data.Prepare's by %g", c.name, d)
 					}
 				}
-				// Same initial weights; the whitening filters come from the
-				// data, so the host's filters must equal the engine's.
+				// The whitening filters come from the data: the device's
+				// must equal the host's; both engines then start from them.
 				for i, p := range tr.Params() {
-					if spec.Params[i].Init == model.InitWhiten {
-						f, err := data.WhiteningFilters(prep, min(cfg.Net.WhitenImages, prep.TrainLen()), cfg.Net.WhitenEps)
-						if err != nil {
-							return err
-						}
-						if d := relDiff(hp.params[i], f); d > 1e-5 {
-							t.Errorf("whitening filters differ from the host's by %g", d)
-						}
-						copy(p.Data, hp.params[i])
+					if spec.Params[i].Init != model.InitWhiten {
 						continue
 					}
-					if d := relDiff(hp.params[i], p.Data); d != 0 {
-						t.Errorf("init of %s differs from the CPU engine's by %g", p.Name, d)
-					}
-				}
-				if err := e.upload(hp); err != nil {
-					return err
-				}
-				plan, err := newEpochPlan(aug, hp.pad, hp.labels)
-				if err != nil {
-					return err
-				}
-				plan.draw(req.Seed, 1)
-				if err := e.uploadPlan(plan); err != nil {
-					return err
-				}
-				sums := make([]float32, 2*nSteps)
-				for batch, err := range loader.Epoch(context.Background(), 1) {
+					n := min(cfg.Net.WhitenImages, prep.TrainLen())
+					want, err := data.WhiteningFilters(prep, n, cfg.Net.WhitenEps)
 					if err != nil {
 						return err
 					}
-					lr := stages.InterpLR(tc2.LR, stages.StepEpoch(tc2.Schedule, 1, batch.Index, nSteps)) + 0.2
+					got, err := e.Whitening(n, cfg.Net.WhitenEps)
+					if err != nil {
+						return err
+					}
+					if d := relDiff(got, want); d > 1e-5 {
+						t.Errorf("whitening filters differ from the host's by %g", d)
+					}
+					copy(p.Data, got)
+					copy(params[i], got)
+				}
+				if err := e.Start(params); err != nil {
+					return err
+				}
+				// Start leaves the initial parameters, in PyTorch layouts.
+				start, err := e.downloadParams()
+				if err != nil {
+					return err
+				}
+				for i, p := range tr.Params() {
+					if d := relDiff(start[i], p.Data); d != 0 {
+						t.Errorf("after Start, %s differs from the CPU engine's by %g", p.Name, d)
+					}
+				}
+				plan, err := data.NewEpochPlan(su.Augment, su.Pad, su.TrainN)
+				if err != nil {
+					return err
+				}
+				plan.Draw(req.Seed, 1)
+				if err := e.Epoch(context.Background(), plan); err != nil {
+					return err
+				}
+				rates := make([]train.Rate, len(su.Optimizer.Groups))
+				var res []train.StepResult
+				for batch, err := range loader.Epoch(context.Background(), plan) {
+					if err != nil {
+						return err
+					}
+					lr := stages.InterpLR(cfg.Train.LR, stages.StepEpoch(cfg.Train.Schedule, 1, batch.Index, su.Steps)) + 0.2
 					loss, err := tr.Step(batch.X, batch.Y, lr)
 					if err != nil {
 						return err
 					}
-					if err := e.step(batch.Index, batch.N, lr); err != nil {
+					su.Optimizer.Rates(lr, rates)
+					if err := e.Step(batch.Index, batch.N, rates); err != nil {
 						return err
 					}
-					if err := CopyDtoH(e.d, sums, e.sums); err != nil {
+					if res, err = e.Results(res[:0]); err != nil {
 						return err
 					}
-					got := float64(sums[2*batch.Index])
+					got := res[0].Loss
 					if d := math.Abs(got-loss) / math.Abs(loss); d > tc.tol {
 						t.Errorf("step %d (batch %d): loss %v, CPU %v (rel %.2g)", batch.Index, batch.N, got, loss, d)
 					}
 				}
+				nSteps := su.Steps
 				got, err := e.downloadParams()
 				if err != nil {
 					return err
@@ -189,7 +208,7 @@ func TestEngineStepsMatchCPU(t *testing.T) {
 					// error would scramble, and the losses above.
 					var all, cpuAll, init []float32
 					for i, p := range tr.Params() {
-						all, cpuAll, init = append(all, got[i]...), append(cpuAll, p.Data...), append(init, hp.params[i]...)
+						all, cpuAll, init = append(all, got[i]...), append(cpuAll, p.Data...), append(init, start[i]...)
 					}
 					c := cosine(all, cpuAll, init)
 					t.Logf("bf16: cosine of the whole update with the CPU engine's: %.3f", c)
@@ -450,13 +469,16 @@ func TestWhiteningFiltersMatchData(t *testing.T) {
 	}
 	b, _ := hostBackend(t, "f32", 0)
 	err = b.Do(context.Background(), func() error {
-		sh := engineShape{trainN: n, testN: 10, pad: 4, batches: batchSizes(cfg.Train.BatchSize, n, 10, cfg.Train.DropLast)}
-		e, err := newEngine(b, cfg, spec, F32, sh)
+		su, err := train.NewSetup(cfg, spec, set)
+		if err != nil {
+			return err
+		}
+		e, err := openEngine(b, su, F32)
 		if err != nil {
 			return err
 		}
 		defer e.close()
-		if _, err := e.prepare(set, backend.Request{Config: cfg, Spec: spec, Data: set, Seed: 1}); err != nil {
+		if err := e.Load(set); err != nil {
 			return err
 		}
 		arena := e.pl.ActBytes

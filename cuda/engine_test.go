@@ -70,31 +70,33 @@ func TestEpochPlanMatchesLoader(t *testing.T) {
 	} {
 		t.Run(aug.String(), func(t *testing.T) {
 			const batch, seed = 32, 5
-			l, err := data.NewLoader(prep, aug, batch, false, seed)
+			l, err := data.NewLoader(prep, batch, false)
 			if err != nil {
 				t.Fatal(err)
 			}
-			p, err := newEpochPlan(aug, prep.Pad, prep.TrainLabels)
+			p, err := data.NewEpochPlan(aug, prep.Pad, prep.TrainLen())
 			if err != nil {
 				t.Fatal(err)
 			}
+			par, y := make([]int32, prep.TrainLen()*kernels.AugParams), make([]int32, prep.TrainLen())
 			side := prep.PaddedSide()
 			for ep := 1; ep <= 2; ep++ {
-				p.draw(seed, ep)
-				for b, err := range l.Epoch(context.Background(), ep) {
+				p.Draw(seed, ep)
+				augArrays(p, aug.Cutout, prep.TrainLabels, par, y)
+				for b, err := range l.Epoch(context.Background(), p) {
 					if err != nil {
 						t.Fatal(err)
 					}
 					lo := b.Index * batch
-					got := kernels.AugmentRef(prep.Train, p.order[lo:lo+b.N], p.par[lo*kernels.AugParams:(lo+b.N)*kernels.AugParams], b.N, side, side, 32, 32, 3)
+					got := kernels.AugmentRef(prep.Train, p.Order[lo:lo+b.N], par[lo*kernels.AugParams:(lo+b.N)*kernels.AugParams], b.N, side, side, 32, 32, 3)
 					for i, v := range b.X {
 						if got[i] != v {
 							t.Fatalf("epoch %d batch %d: pixel %d = %v, loader has %v", ep, b.Index, i, got[i], v)
 						}
 					}
-					for i, y := range b.Y {
-						if p.y[lo+i] != y {
-							t.Fatalf("epoch %d batch %d: label %d = %d, loader has %d", ep, b.Index, i, p.y[lo+i], y)
+					for i, yl := range b.Y {
+						if y[lo+i] != yl {
+							t.Fatalf("epoch %d batch %d: label %d = %d, loader has %d", ep, b.Index, i, y[lo+i], yl)
 						}
 					}
 				}

@@ -2,6 +2,8 @@ package cuda
 
 import (
 	"fmt"
+
+	"speedrun/train"
 )
 
 // Pointers into the engine's buffers.
@@ -364,31 +366,22 @@ func (e *engine) convBackward(i, n int) error {
 	return e.dn.BackwardData(e.hd, 1, c.w, e.convW(e.params, i), c.y, e.grad(i), c.c, c.bwdD, beta, c.x, e.grad(in))
 }
 
-// update applies one SGD step with per-example learning rate lambda to
-// the weight group and the BN-bias group (the CPU engine's rule); with
-// optimizer "lars", one step per parameter with per-filter rates.
-func (e *engine) update(lambda float64) error {
-	tc := e.cfg.Train
-	B := float64(tc.BatchSize)
-	lrMul, wdDiv := tc.BNBiasLRMul, tc.BNBiasWDDiv
-	if lrMul == 0 {
-		lrMul = 1
+// update applies one optimizer step with the per-group rates (the
+// plan's GroupWeights and GroupBNBias ranges, one SGD launch each); with
+// LARS, one step per parameter with per-filter rates.
+func (e *engine) update(rates []train.Rate) error {
+	o := e.su.Optimizer
+	if o.LARS {
+		return e.updateLARS(rates)
 	}
-	if wdDiv == 0 {
-		wdDiv = 1
-	}
-	groups := [2]struct{ lrMul, wdMul float64 }{GroupWeights: {1, 1}, GroupBNBias: {lrMul, 1 / wdDiv}}
-	if tc.Optimizer == "lars" {
-		return e.updateLARS(lambda/B, tc.WeightDecay*B, groups[:])
-	}
-	for g, m := range groups {
-		r := e.pl.Groups[g]
-		if r.Len == 0 {
+	for g, r := range rates {
+		rg := e.pl.Groups[g]
+		if rg.Len == 0 {
 			continue
 		}
-		off := 4 * r.Off
-		if err := e.k.SGD(e.s, e.params.Add(off), e.grads.Add(off), e.vel.Add(off), r.Len,
-			float32(lambda/B*m.lrMul), float32(tc.WeightDecay*B*m.wdMul), float32(tc.Momentum), tc.Nesterov); err != nil {
+		off := 4 * rg.Off
+		if err := e.k.SGD(e.s, e.params.Add(off), e.grads.Add(off), e.vel.Add(off), rg.Len,
+			r.LR, r.WD, float32(o.Momentum), o.Nesterov); err != nil {
 			return fmt.Errorf("cuda: sgd: %w", err)
 		}
 	}
@@ -398,8 +391,8 @@ func (e *engine) update(lambda float64) error {
 // updateLARS steps each trainable parameter with its rows' (output
 // channels') rates scaled by |w_r| / (|g_r| + 0.01), as the CPU engine's
 // LARS does: the norms of every row of one parameter, then its step.
-func (e *engine) updateLARS(lr, wd float64, groups []struct{ lrMul, wdMul float64 }) error {
-	tc := e.cfg.Train
+func (e *engine) updateLARS(rates []train.Rate) error {
+	o := e.su.Optimizer
 	for p, prm := range e.spec.Params {
 		slot := e.pl.Params[p]
 		if slot.Group == GroupFrozen || slot.Len == 0 {
@@ -414,8 +407,8 @@ func (e *engine) updateLARS(lr, wd float64, groups []struct{ lrMul, wdMul float6
 		if err := e.k.RowNorms(e.s, gn, g, 0, rows, slot.Len/rows); err != nil {
 			return err
 		}
-		m := groups[slot.Group]
-		if err := e.k.SGDLARS(e.s, w, g, v, wn, gn, slot.Len, slot.Len/rows, float32(lr*m.lrMul), float32(wd*m.wdMul), float32(tc.Momentum), tc.Nesterov); err != nil {
+		r := rates[slot.Group]
+		if err := e.k.SGDLARS(e.s, w, g, v, wn, gn, slot.Len, slot.Len/rows, r.LR, r.WD, float32(o.Momentum), o.Nesterov); err != nil {
 			return fmt.Errorf("cuda: lars %s: %w", prm.Name, err)
 		}
 	}
@@ -424,7 +417,7 @@ func (e *engine) updateLARS(lr, wd float64, groups []struct{ lrMul, wdMul float6
 
 // step trains on batch k of the epoch plan (n images at offset k*Batch)
 // and leaves its loss sum and correct count in sums[2*k], sums[2*k+1].
-func (e *engine) step(k, n int, lambda float64) error {
+func (e *engine) step(k, n int, rates []train.Rate) error {
 	off := k * e.pl.Batch
 	if err := e.castWeights(e.params); err != nil {
 		return err
@@ -450,7 +443,7 @@ func (e *engine) step(k, n int, lambda float64) error {
 	if err := e.backward(n); err != nil {
 		return err
 	}
-	return e.update(lambda)
+	return e.update(rates)
 }
 
 // emaUpdate blends parameters and running stats into their EMA copies.
@@ -475,84 +468,36 @@ func (e *engine) emaReset() error {
 	return e.d.CopyDtoD(e.emaStats, e.stats, 4*e.pl.StatsLen)
 }
 
-// evalCounts are one evaluation's sums over the test set.
-type evalCounts struct {
-	loss            float64
-	correct, tta, n int
-}
-
-// evaluate runs the test set in eval mode with parameters w and running
-// stats st (the live ones or the EMA's), and with tta also the mirrored
-// images, summing the two logits (the argmax of the mean). Sums per batch
-// are read back once at the end.
-func (e *engine) evaluate(w, st DevicePtr, tta bool) (evalCounts, error) {
+// logits runs the test set in eval mode with parameters w and running
+// stats st (the live ones or the EMA's) and augment parameters par (the
+// plain or the mirrored view), leaving its fp32 logits in testLogits.
+func (e *engine) logits(w, st, par DevicePtr) error {
 	k, s := e.k, e.s
 	if err := e.castWeights(w); err != nil {
-		return evalCounts{}, err
+		return err
 	}
 	for i, l := range e.spec.Layers {
 		if lp := e.pl.Layers[i]; lp.Splits > 0 {
 			rm := st.Add(4 * lp.Stats)
 			mean := e.estats.Add(4 * e.estatOff[i])
 			if err := k.BNSplitAverage(s, mean, mean.Add(4*l.BN.C), rm, rm.Add(4*lp.Splits*l.BN.C), lp.Splits, l.BN.C); err != nil {
-				return evalCounts{}, err
+				return err
 			}
 		}
 	}
 	B, K, last := e.pl.Batch, e.spec.Classes, len(e.spec.Layers)-1
-	eps := float32(e.cfg.Train.LabelSmoothing)
-	nb := 0
 	for lo := 0; lo < e.testN; lo += B {
 		m := min(B, e.testN-lo)
 		a := AugShape{N: m, PH: data32, PW: data32, H: data32, W: data32, C: 3}
-		slot := e.evalSums.Add(12 * nb)
-		nb++
-		if err := k.Augment(s, e.prec, a, e.testX, e.testIdx.Add(4*lo), e.parZero, e.out(0)); err != nil {
-			return evalCounts{}, err
+		if err := k.Augment(s, e.prec, a, e.testX, e.testIdx.Add(4*lo), par, e.out(0)); err != nil {
+			return err
 		}
 		if err := e.forward(m, false, w); err != nil {
-			return evalCounts{}, err
+			return err
 		}
-		if err := k.XentLS(s, e.out(last), e.testY.Add(4*lo), 0, e.loss, e.corr, m, K, eps, 1); err != nil {
-			return evalCounts{}, err
-		}
-		if err := k.Sum(s, slot, e.loss, m); err != nil {
-			return evalCounts{}, err
-		}
-		if err := k.Sum(s, slot.Add(4), e.corr, m); err != nil {
-			return evalCounts{}, err
-		}
-		if !tta {
-			continue
-		}
-		if err := e.d.CopyDtoD(e.tta, e.out(last), 4*m*K); err != nil {
-			return evalCounts{}, err
-		}
-		if err := k.Augment(s, e.prec, a, e.testX, e.testIdx.Add(4*lo), e.parFlip, e.out(0)); err != nil {
-			return evalCounts{}, err
-		}
-		if err := e.forward(m, false, w); err != nil {
-			return evalCounts{}, err
-		}
-		if err := k.Add(s, F32, e.tta, e.tta, e.out(last), m*K); err != nil {
-			return evalCounts{}, err
-		}
-		if err := k.XentLS(s, e.tta, e.testY.Add(4*lo), 0, e.loss, e.corr, m, K, eps, 1); err != nil {
-			return evalCounts{}, err
-		}
-		if err := k.Sum(s, slot.Add(8), e.corr, m); err != nil {
-			return evalCounts{}, err
+		if err := e.d.CopyDtoD(e.testLogits.Add(4*lo*K), e.out(last), 4*m*K); err != nil {
+			return err
 		}
 	}
-	sums := make([]float32, 3*nb)
-	if err := CopyDtoH(e.d, sums, e.evalSums); err != nil {
-		return evalCounts{}, err
-	}
-	c := evalCounts{n: e.testN}
-	for b := range nb {
-		c.loss += float64(sums[3*b])
-		c.correct += int(sums[3*b+1])
-		c.tta += int(sums[3*b+2])
-	}
-	return c, nil
+	return nil
 }

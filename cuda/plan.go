@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"speedrun/model"
+	"speedrun/train"
 )
 
 // Plan is the first stage of compiling a model.Spec for the GPU: where
@@ -30,10 +31,12 @@ type Plan struct {
 }
 
 // Optimizer groups of the flat parameter buffer.
+// The first two are train.Optimizer's groups, so a group's Rate applies
+// to its range.
 const (
-	GroupWeights = iota // conv/linear weights and biases, learnable BN scales
-	GroupBNBias         // BN biases (p8.s6: lr x BNBiasLRMul, wd / BNBiasWDDiv)
-	GroupFrozen         // whitening filters and frozen BN scales: never updated
+	GroupWeights = train.GroupWeights // conv/linear weights and biases, learnable BN scales
+	GroupBNBias  = train.GroupBNBias  // BN biases (p8.s6: lr x BNBiasLRMul, wd / BNBiasWDDiv)
+	GroupFrozen  = 2                  // whitening filters and frozen BN scales: never updated
 )
 
 // Range is [Off, Off+Len) in floats.
@@ -183,14 +186,12 @@ func align256(n int64) int64 { return (n + 255) &^ 255 }
 // it has no output or gradient of its own.
 func sharesInput(k Kernel) bool { return k == KFused || k == KView || k == KIdentityBN }
 
+// paramGroup is train.ParamGroup with Frozen as the plan's third group.
 func paramGroup(p model.Param) int {
-	switch {
-	case p.Frozen || p.Role == model.RoleWhiten:
-		return GroupFrozen
-	case p.Role == model.RoleBNBias:
-		return GroupBNBias
+	if g := train.ParamGroup(p); g != train.Frozen {
+		return g
 	}
-	return GroupWeights
+	return GroupFrozen
 }
 
 // layerKernel picks what runs layer i; a BN whose only consumer is an Act

@@ -5,6 +5,16 @@ import (
 	"math/rand/v2"
 )
 
+// CropPad is the reflect padding of the training images that random
+// crops cut from (blog-stages.md §0: 4 px a side).
+const CropPad = 4
+
+// View is one rendering of the test images for test-time augmentation:
+// the image as it is, or mirrored.
+type View struct {
+	Flip bool
+}
+
 // DefaultMaxGroups caps the number of groups in grouped augmentation, as
 // in the post-8 GPU loader (max_options=200).
 const DefaultMaxGroups = 200

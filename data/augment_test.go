@@ -3,6 +3,7 @@ package data
 import (
 	"context"
 	"errors"
+	"iter"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -82,8 +83,34 @@ func TestFlipNHWC(t *testing.T) {
 	}
 }
 
+// seeded is a Loader with its own plan, drawn for each epoch from a seed
+// as the training loop draws it.
+type seeded struct {
+	*Loader
+	plan *EpochPlan
+	seed uint64
+}
+
+func newSeeded(p *Prepared, aug Augment, batch int, dropLast bool, seed uint64) (*seeded, error) {
+	l, err := NewLoader(p, batch, dropLast)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := NewEpochPlan(aug, p.Pad, p.TrainLen())
+	if err != nil {
+		return nil, err
+	}
+	return &seeded{Loader: l, plan: plan, seed: seed}, nil
+}
+
+// Epoch draws epoch e's plan and yields its batches.
+func (s *seeded) Epoch(ctx context.Context, e int) iter.Seq2[*Batch, error] {
+	s.plan.Draw(s.seed, e)
+	return s.Loader.Epoch(ctx, s.plan)
+}
+
 // epochBatches collects a whole epoch's batches as copies.
-func epochBatches(t *testing.T, l *Loader, e int) (xs [][]float32, ys [][]int32) {
+func epochBatches(t *testing.T, l *seeded, e int) (xs [][]float32, ys [][]int32) {
 	t.Helper()
 	for b, err := range l.Epoch(context.Background(), e) {
 		if err != nil {
@@ -100,8 +127,8 @@ func TestLoaderDeterminism(t *testing.T) {
 	aug := Augment{Crop: true, Flip: true, Cutout: 8}
 	for _, grouped := range []bool{false, true} {
 		aug.Grouped = grouped
-		mk := func(seed uint64) *Loader {
-			l, err := NewLoader(p, aug, 16, false, seed)
+		mk := func(seed uint64) *seeded {
+			l, err := newSeeded(p, aug, 16, false, seed)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -139,7 +166,7 @@ func TestLoaderDeterminism(t *testing.T) {
 func TestLoaderCoversEpoch(t *testing.T) {
 	p := handPrepared(37, 4)
 	for _, dropLast := range []bool{false, true} {
-		l, err := NewLoader(p, Augment{Crop: true, Flip: true}, 8, dropLast, 3)
+		l, err := newSeeded(p, Augment{Crop: true, Flip: true}, 8, dropLast, 3)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -242,7 +269,7 @@ func TestGroupedPlan(t *testing.T) {
 
 func TestLoaderCancelAndBreak(t *testing.T) {
 	p := handPrepared(64, 4)
-	l, err := NewLoader(p, Augment{Crop: true, Flip: true, Cutout: 4}, 4, true, 9)
+	l, err := newSeeded(p, Augment{Crop: true, Flip: true, Cutout: 4}, 4, true, 9)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,8 +321,8 @@ func TestNewLoaderErrors(t *testing.T) {
 		{Augment{MaxGroups: -1}, 2, false},
 	}
 	for _, tt := range tests {
-		if _, err := NewLoader(p, tt.aug, tt.batch, tt.drop, 0); err == nil {
-			t.Errorf("NewLoader(%+v, batch %d, drop %v) accepted", tt.aug, tt.batch, tt.drop)
+		if _, err := newSeeded(p, tt.aug, tt.batch, tt.drop, 0); err == nil {
+			t.Errorf("newSeeded(%+v, batch %d, drop %v) accepted", tt.aug, tt.batch, tt.drop)
 		}
 	}
 }
@@ -336,7 +363,7 @@ func BenchmarkAugment(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			const n = 5000
 			p := handPrepared(n, 4)
-			l, err := NewLoader(p, Augment{Crop: true, Flip: true, Cutout: 8, Grouped: grouped}, 512, false, 1)
+			l, err := newSeeded(p, Augment{Crop: true, Flip: true, Cutout: 8, Grouped: grouped}, 512, false, 1)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -360,7 +387,7 @@ func BenchmarkAugment(b *testing.B) {
 // consumer holds the first batch, the producer takes every other buffer.
 func TestLoaderPrefetch(t *testing.T) {
 	p := handPrepared(40, 4)
-	l, err := NewLoader(p, Augment{Crop: true}, 4, false, 1)
+	l, err := newSeeded(p, Augment{Crop: true}, 4, false, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,19 +39,17 @@ func (b *Batch) setLen(n int) {
 // allocates.
 type Loader struct {
 	p        *Prepared
-	aug      Augment
 	batch    int
 	dropLast bool
-	seed     uint64
 
-	plan *EpochPlan
+	plan *EpochPlan // the running epoch's
 	free chan *Batch
 	busy atomic.Bool
 }
 
-// NewLoader returns a loader over p's training images. Epoch e's shuffle
-// and augmentation choices depend only on (seed, e).
-func NewLoader(p *Prepared, aug Augment, batch int, dropLast bool, seed uint64) (*Loader, error) {
+// NewLoader returns a loader over p's training images in batches of
+// batch. Each epoch's order and augmentation come from an EpochPlan.
+func NewLoader(p *Prepared, batch int, dropLast bool) (*Loader, error) {
 	n := p.TrainLen()
 	if n == 0 {
 		return nil, errors.New("loader: no training images")
@@ -66,15 +64,7 @@ func NewLoader(p *Prepared, aug Augment, batch int, dropLast bool, seed uint64) 
 	if len(p.Train) != n*side*side*Channels {
 		return nil, fmt.Errorf("loader: %d training floats for %d images of %dx%dx%d", len(p.Train), n, side, side, Channels)
 	}
-	plan, err := NewEpochPlan(aug, p.Pad, n)
-	if err != nil {
-		return nil, fmt.Errorf("loader: %w", err)
-	}
-	l := &Loader{
-		p: p, aug: aug, batch: batch, dropLast: dropLast, seed: seed,
-		plan: plan,
-		free: make(chan *Batch, ringSize),
-	}
+	l := &Loader{p: p, batch: batch, dropLast: dropLast, free: make(chan *Batch, ringSize)}
 	for range ringSize {
 		l.free <- newBatch(batch)
 	}
@@ -90,14 +80,19 @@ func (l *Loader) Steps() int {
 	return (n + l.batch - 1) / l.batch
 }
 
-// Epoch yields the batches of epoch e (any integer; the runner uses
-// 1-based epochs). A yielded batch is valid until the loop body returns;
+// Epoch yields the batches of the epoch that plan describes (drawn for
+// p's training images and padding; it must not change while the epoch
+// runs). A yielded batch is valid until the loop body returns;
 // the loader then reuses its buffer, so copy what must outlive the step.
 // Breaking out of the loop or cancelling ctx stops the background
 // goroutine; a cancellation is yielded once as (nil, ctx.Err()). Only one
 // epoch of a Loader may run at a time.
-func (l *Loader) Epoch(ctx context.Context, e int) iter.Seq2[*Batch, error] {
+func (l *Loader) Epoch(ctx context.Context, plan *EpochPlan) iter.Seq2[*Batch, error] {
 	return func(yield func(*Batch, error) bool) {
+		if len(plan.Order) != l.p.TrainLen() || plan.pad != l.p.Pad {
+			yield(nil, fmt.Errorf("loader: a plan of %d images padded by %d for %d images padded by %d", len(plan.Order), plan.pad, l.p.TrainLen(), l.p.Pad))
+			return
+		}
 		if !l.busy.CompareAndSwap(false, true) {
 			yield(nil, errors.New("loader: an epoch is already running on this loader"))
 			return
@@ -107,7 +102,7 @@ func (l *Loader) Epoch(ctx context.Context, e int) iter.Seq2[*Batch, error] {
 			yield(nil, err)
 			return
 		}
-		l.plan.Draw(l.seed, e)
+		l.plan = plan
 
 		ctx, cancel := context.WithCancel(ctx)
 		ready := make(chan *Batch, ringSize)
@@ -152,7 +147,7 @@ func (l *Loader) produce(ctx context.Context, ready chan<- *Batch, done chan<- s
 		b.setLen(hi - lo)
 		b.Index = k
 		for j, i := range l.plan.Order[lo:hi] {
-			apply(b.X[j*ImageLen:(j+1)*ImageLen], l.p.Train[int(i)*img:(int(i)+1)*img], side, l.plan.choice[i], l.aug.Cutout)
+			apply(b.X[j*ImageLen:(j+1)*ImageLen], l.p.Train[int(i)*img:(int(i)+1)*img], side, l.plan.choice[i], l.plan.aug.Cutout)
 			b.Y[j] = l.p.TrainLabels[i]
 		}
 		select {

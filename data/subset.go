@@ -33,6 +33,17 @@ func (s *Set) Subset(trainN, testN int, seed uint64) (*Set, error) {
 	return out, nil
 }
 
+// Sized is the subset a run of a config trains on: at most trainN
+// training and testN test images (0 keeps a split whole), drawn by Subset
+// with seed 0 so that every run of a cell sees the same images. It is s
+// itself when no split is larger than asked.
+func (s *Set) Sized(trainN, testN int) (*Set, error) {
+	if (trainN <= 0 || s.Train.Len() <= trainN) && (testN <= 0 || s.Test.Len() <= testN) {
+		return s, nil
+	}
+	return s.Subset(min(trainN, s.Train.Len()), min(testN, s.Test.Len()), 0)
+}
+
 func balanced(sp Split, n int, rng *rand.Rand) (Split, error) {
 	if n == 0 || n == sp.Len() {
 		return sp, nil

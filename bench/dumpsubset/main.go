@@ -53,11 +53,9 @@ func run() error {
 	if m == 0 {
 		m = set.Test.Len()
 	}
-	if n != set.Train.Len() || m != set.Test.Len() {
-		// Seed 0, as cmd/runner's dataset cache and cpu.Train use.
-		if set, err = set.Subset(min(n, set.Train.Len()), min(m, set.Test.Len()), 0); err != nil {
-			return err
-		}
+	// The subset the engines train on (data.Set.Sized).
+	if set, err = set.Sized(n, m); err != nil {
+		return err
 	}
 	p, err := data.Prepare(set, *pad)
 	if err != nil {

@@ -160,14 +160,11 @@ func datasets(flagData string) runner.DataFunc {
 			}
 			cache[spec] = base
 		}
-		s := base
-		if n, m := cfg.Data.TrainSize, cfg.Data.TestSize; (n != 0 && n != base.Train.Len()) || (m != 0 && m != base.Test.Len()) {
-			var err error
-			// Seed 0: a profile's subset is the same images in every run,
-			// so its checksum (part of the results key) is stable.
-			if s, err = base.Subset(min(n, base.Train.Len()), min(m, base.Test.Len()), 0); err != nil {
-				return nil, err
-			}
+		// The engines' own subset: the same images in every run, so its
+		// checksum (part of the results key) is stable.
+		s, err := base.Sized(cfg.Data.TrainSize, cfg.Data.TestSize)
+		if err != nil {
+			return nil, err
 		}
 		cache[key] = s
 		return s, nil

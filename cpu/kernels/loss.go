@@ -3,6 +3,7 @@ package kernels
 import (
 	"fmt"
 	"math"
+	"speedrun/model"
 )
 
 // SoftmaxCrossEntropy computes softmax cross-entropy with label smoothing s
@@ -29,25 +30,11 @@ func SoftmaxCrossEntropy(logits []float32, labels []int32, n, classes int, smoot
 		row := logits[i*classes : (i+1)*classes]
 		drow := dlogits[i*classes : (i+1)*classes]
 		drow = drow[:len(row)]
-		best := 0
-		for j, v := range row {
-			if v > row[best] {
-				best = j
-			}
-		}
+		loss, lse, best := model.CrossEntropyLSE(row, lab, s)
 		if best == lab {
 			correct++
 		}
-		// Stable log-sum-exp in float64: the rows are short, accuracy is cheap.
-		mx := float64(row[best])
-		var se, sum float64
-		for _, v := range row {
-			se += math.Exp(float64(v) - mx)
-			sum += float64(v)
-		}
-		lse := mx + math.Log(se)
-		// -log p_j = lse - z_j.
-		lossSum += (1-s)*(lse-float64(row[lab])) + s*(lse-sum/float64(classes))
+		lossSum += loss
 		for j, v := range row {
 			drow[j] = float32(math.Exp(float64(v)-lse) - s/float64(classes))
 		}

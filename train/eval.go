@@ -1,0 +1,94 @@
+package train
+
+import (
+	"fmt"
+
+	"speedrun/data"
+	"speedrun/model"
+)
+
+// evaluator scores the test set from the engine's logits. Its buffers are
+// made once per run.
+type evaluator struct {
+	classes   int
+	chunk     int // rows summed apart before their sums are added (the eval batch)
+	smoothing float64
+	labels    []int32
+	logits    []float32 // the view being read
+	mean      []float32 // the mean logits over the TTA views
+}
+
+func newEvaluator(su Setup, labels []uint8) *evaluator {
+	k := su.Spec.Classes
+	// Smoothing as float32, as the engines' loss kernels take it.
+	ev := &evaluator{classes: k, chunk: su.Batch, smoothing: float64(float32(su.Config.Train.LabelSmoothing)),
+		labels: make([]int32, len(labels)), logits: make([]float32, len(labels)*k)}
+	for i, l := range labels {
+		ev.labels[i] = int32(l)
+	}
+	return ev
+}
+
+// ttaViews are the views whose logits flip TTA averages.
+var ttaViews = [...]data.View{{}, {Flip: true}}
+
+type score struct{ loss, acc, ttaAcc float64 }
+
+// evaluate scores the live or averaged model on the test set: the mean
+// loss (label smoothing included) and accuracy of the plain view, and with
+// tta the accuracy of the logits averaged over the TTA views.
+func (ev *evaluator) evaluate(eng Engine, avg, tta bool) (score, error) {
+	var sc score
+	if err := eng.Logits(avg, ttaViews[0], ev.logits); err != nil {
+		return sc, err
+	}
+	n := len(ev.labels)
+	if n == 0 {
+		return sc, fmt.Errorf("empty test set")
+	}
+	var lossSum float64
+	correct := 0
+	for lo := 0; lo < n; lo += ev.chunk {
+		hi := min(lo+ev.chunk, n)
+		// Each batch's sum first, as a batched loss kernel adds them.
+		var s float64
+		for i := lo; i < hi; i++ {
+			loss, best := model.CrossEntropy(ev.logits[i*ev.classes:(i+1)*ev.classes], int(ev.labels[i]), ev.smoothing)
+			s += loss
+			if best == int(ev.labels[i]) {
+				correct++
+			}
+		}
+		lossSum += s
+	}
+	sc.loss, sc.acc = lossSum/float64(n), float64(correct)/float64(n)
+	if !tta {
+		return sc, nil
+	}
+	if ev.mean == nil {
+		ev.mean = make([]float32, len(ev.logits))
+	}
+	copy(ev.mean, ev.logits)
+	for _, v := range ttaViews[1:] {
+		if err := eng.Logits(avg, v, ev.logits); err != nil {
+			return sc, err
+		}
+		for i, x := range ev.logits {
+			ev.mean[i] += x
+		}
+	}
+	// Two views: (a+b)/2, the mean the blog's TTA takes.
+	inv := float32(len(ttaViews))
+	correct = 0
+	for i, y := range ev.labels {
+		row := ev.mean[i*ev.classes : (i+1)*ev.classes]
+		for j := range row {
+			row[j] /= inv
+		}
+		if model.Argmax(row) == int(y) {
+			correct++
+		}
+	}
+	sc.ttaAcc = float64(correct) / float64(n)
+	return sc, nil
+}

@@ -73,39 +73,6 @@ type Chart struct {
 	File  string
 }
 
-// Kinds lists the experiment kinds Run understands.
-func Kinds() []string {
-	return []string{KindLRBatch, KindLRMomentum, KindLRWD, KindTune, KindNorms, KindLARS, KindEquilibrium,
-		KindLRStress, KindBNHistograms, KindDeepFC, KindConvHistograms}
-}
-
-// The experiment kinds (stages.Config.Kind).
-const (
-	KindLRBatch        = "lr_batch"
-	KindLRMomentum     = "lr_momentum"
-	KindLRWD           = "lr_wd"
-	KindTune           = "tune"
-	KindNorms          = "norms"
-	KindLARS           = "lars"
-	KindEquilibrium    = "equilibrium"
-	KindLRStress       = "lr_stress"
-	KindBNHistograms   = "bn_histograms"
-	KindDeepFC         = "deepfc"
-	KindConvHistograms = "conv_histograms"
-)
-
-// DrivesCPU reports whether kind runs the CPU engine itself, reading
-// activations of forward passes (post 7's histograms and deep linear
-// net), instead of training through Request.Backend: those run on the
-// CPU whatever backend the runner holds.
-func DrivesCPU(kind string) bool {
-	switch kind {
-	case KindBNHistograms, KindConvHistograms, KindDeepFC:
-		return true
-	}
-	return false
-}
-
 // Run runs the analysis experiment req.Config.Kind.
 func Run(ctx context.Context, req Request) (Outcome, error) {
 	if req.Data == nil {
@@ -125,32 +92,30 @@ func Run(ctx context.Context, req Request) (Outcome, error) {
 		a = &stages.Analysis{}
 		req.Config.Analysis = a
 	}
-	var (
-		out Outcome
-		err error
-	)
-	switch req.Config.Kind {
-	case KindLRBatch, KindLRMomentum, KindLRWD:
-		out, err = runGrid(ctx, req)
-	case KindTune:
-		out, err = runTuneCell(ctx, req)
-	case KindNorms, KindLARS:
-		out, err = runNorms(ctx, req)
-	case KindEquilibrium:
-		out, err = runEquilibrium(ctx, req)
-	case KindLRStress:
-		out, err = runStress(ctx, req)
-	case KindBNHistograms, KindConvHistograms:
-		out, err = runConvHistograms(ctx, req)
-	case KindDeepFC:
-		out, err = runDeepFC(ctx, req)
-	default:
-		return none(), fmt.Errorf("analysis: %s: kind %q: want one of %q", req.Config.Variant, req.Config.Kind, Kinds())
+	run, ok := experiments[req.Config.Kind]
+	if !ok {
+		return none(), fmt.Errorf("analysis: %s: kind %q is not an analysis", req.Config.Variant, req.Config.Kind)
 	}
+	out, err := run(ctx, req)
 	if err != nil {
 		return out, fmt.Errorf("analysis: %s (%s): %w", req.Config.Variant, req.Config.Kind, err)
 	}
 	return out, nil
+}
+
+// experiments runs each analysis kind of stages.Kinds.
+var experiments = map[stages.Kind]func(context.Context, Request) (Outcome, error){
+	stages.KindLRBatch:        runGrid,
+	stages.KindLRMomentum:     runGrid,
+	stages.KindLRWD:           runGrid,
+	stages.KindTune:           runTuneCell,
+	stages.KindNorms:          runNorms,
+	stages.KindLARS:           runNorms,
+	stages.KindEquilibrium:    runEquilibrium,
+	stages.KindLRStress:       runStress,
+	stages.KindBNHistograms:   runConvHistograms,
+	stages.KindConvHistograms: runConvHistograms,
+	stages.KindDeepFC:         runDeepFC,
 }
 
 func none() Outcome { return Outcome{Accuracy: math.NaN()} }

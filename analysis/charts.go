@@ -62,23 +62,23 @@ func WriteCharts(ctx context.Context, db *results.DB, stage int, dir string) ([]
 		}
 		tag := fmt.Sprintf("%s %s run %d", rd.run.Variant, rd.run.Profile, rd.run.ID)
 		switch rd.cfg.Kind {
-		case KindLRBatch, KindLRMomentum, KindLRWD:
+		case stages.KindLRBatch, stages.KindLRMomentum, stages.KindLRWD:
 			w.add(gridChart(rd, tag))
-		case KindBNHistograms, KindConvHistograms, KindDeepFC:
+		case stages.KindBNHistograms, stages.KindConvHistograms, stages.KindDeepFC:
 			for _, f := range histCharts(rd, tag) {
 				w.add(f.title, f.fig, f.err)
 			}
-			if rd.cfg.Kind == KindDeepFC {
+			if rd.cfg.Kind == stages.KindDeepFC {
 				w.add(spectrumChart(rd, tag))
 			}
-		case KindNorms, KindLARS:
+		case stages.KindNorms, stages.KindLARS:
 			ls, err := db.LayerStats(ctx, rd.run.ID)
 			if err != nil {
 				return nil, err
 			}
 			w.add(normsChart(rd, ls, tag))
 			w.add(weightNormChart(rd, ls, tag))
-		case KindEquilibrium:
+		case stages.KindEquilibrium:
 			ls, err := db.LayerStats(ctx, rd.run.ID)
 			if err != nil {
 				return nil, err

@@ -6,9 +6,11 @@ import (
 	"math/rand/v2"
 	"slices"
 
-	"speedrun/cpu"
+	"speedrun/backend"
 	"speedrun/data"
 	"speedrun/model"
+	"speedrun/stages"
+	"speedrun/train"
 )
 
 // histBins is the number of bins of every stored histogram.
@@ -29,11 +31,15 @@ func runConvHistograms(ctx context.Context, req Request) (Outcome, error) {
 		channels = 10
 	}
 	bns, inputs := a.BNs, a.Inputs
-	if req.Config.Kind == KindBNHistograms || len(bns) == 0 {
+	if req.Config.Kind == stages.KindBNHistograms || len(bns) == 0 {
 		bns = []string{req.Config.Net.BN}
 	}
 	if len(inputs) == 0 {
 		inputs = []string{"cifar"}
+	}
+	pr, err := backend.ProberOf(req.Backend, req.Config)
+	if err != nil {
+		return none(), err
 	}
 	var cifar []float32
 	for _, bn := range bns {
@@ -61,7 +67,7 @@ func runConvHistograms(ctx context.Context, req Request) (Outcome, error) {
 				net.BN = bn
 			}
 			group := fmt.Sprintf("bn=%s input=%s", orDefault(net.BN, "bn"), in)
-			if err := convHistograms(ctx, req, net, x, n, group, a.Layers, channels); err != nil {
+			if err := convHistograms(ctx, req, pr, net, x, n, group, a.Layers, channels); err != nil {
 				return none(), fmt.Errorf("%s: %w", group, err)
 			}
 		}
@@ -77,12 +83,14 @@ func orDefault(s, d string) string {
 }
 
 // convHistograms records the histograms of one network at init on x.
-func convHistograms(ctx context.Context, req Request, net model.Net, x []float32, n int, group string, layers []string, channels int) error {
+func convHistograms(ctx context.Context, req Request, pr backend.Prober, net model.Net, x []float32, n int, group string, layers []string, channels int) error {
 	spec, err := model.Build(net)
 	if err != nil {
 		return err
 	}
-	params, err := initialParams(spec, req, net)
+	cfg := trainConfig(req.Config)
+	cfg.Net = net
+	params, err := train.InitParams(backend.Request{Config: cfg, Spec: spec, Seed: req.Seed})
 	if err != nil {
 		return err
 	}
@@ -93,7 +101,8 @@ func convHistograms(ctx context.Context, req Request, net model.Net, x []float32
 		return l.Op == model.OpConv || (l.Op == model.OpBN && !l.BN.Identity)
 	}
 	found := 0
-	err = forward(spec, params, x, n, func(i int, l model.Layer, y []float32) error {
+	err = pr.Forward(spec, params, x, n, func(i int, y []float32) error {
+		l := spec.Layers[i]
 		if !want(l) {
 			return nil
 		}
@@ -112,23 +121,6 @@ func convHistograms(ctx context.Context, req Request, net model.Net, x []float32
 		return fmt.Errorf("analysis.layers %q: found %d of them in %s", layers, found, spec.Name)
 	}
 	return nil
-}
-
-// initialParams returns copies of the engine's initial parameters of spec
-// for the request's seed.
-func initialParams(spec *model.Spec, req Request, net model.Net) ([][]float32, error) {
-	cfg := trainConfig(req.Config)
-	cfg.Net = net
-	tr, err := cpu.NewTrainer(spec, cfg, req.Seed, 2)
-	if err != nil {
-		return nil, err
-	}
-	defer tr.Close()
-	var out [][]float32
-	for _, p := range tr.Params() {
-		out = append(out, slices.Clone(p.Data))
-	}
-	return out, nil
 }
 
 // cifarBatch returns up to n normalised NHWC training images of ds, a

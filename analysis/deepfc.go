@@ -9,7 +9,8 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
-	"speedrun/cpu/kernels"
+	"speedrun/backend"
+	"speedrun/model"
 )
 
 // deepFCWidth is the layer width E7.3 uses: net.fc_width as resolved (the
@@ -57,15 +58,19 @@ func runDeepFC(ctx context.Context, req Request) (Outcome, error) {
 		depths = []int{1, depth}
 	}
 	channels := max(a.Channels, 1)
+	pr, err := backend.ProberOf(req.Backend, req.Config)
+	if err != nil {
+		return none(), err
+	}
 	for _, act := range acts {
 		if err := ctx.Err(); err != nil {
 			return none(), err
 		}
 		var lm *linearMap
 		if act == "linear" {
-			lm = newLinearMap(width)
+			lm = newLinearMap(pr, width)
 		}
-		err := deepFC(act, depth, width, batch, req.Seed, func(d int, y, w []float32) error {
+		err := deepFC(pr, act, depth, width, batch, req.Seed, func(d int, y, w []float32) error {
 			if lm != nil {
 				if err := lm.push(w); err != nil {
 					return err
@@ -102,15 +107,15 @@ func runDeepFC(ctx context.Context, req Request) (Outcome, error) {
 // that layer's weights (Out x In).
 // Weights come from seed's stream, the same uniform draws for every
 // activation, scaled by deepFCBound.
-func deepFC(act string, depth, width, batch int, seed uint64, visit func(d int, y, w []float32) error) error {
-	var ka kernels.Activation
+func deepFC(pr backend.Prober, act string, depth, width, batch int, seed uint64, visit func(d int, y, w []float32) error) error {
+	var ka model.Act
 	switch act {
 	case "relu":
-		ka.Kind = kernels.ActReLU
+		ka.Kind = model.ActReLU
 	case "linear":
-		ka.Kind = kernels.ActIdentity
+		ka.Kind = model.ActIdentity
 	case "shiftscale_relu":
-		ka.Kind = kernels.ActShiftScaleReLU
+		ka.Kind = model.ActShiftScaleReLU
 	default:
 		return fmt.Errorf("analysis.acts: %q: want \"relu\", \"linear\" or \"shiftscale_relu\"", act)
 	}
@@ -124,12 +129,12 @@ func deepFC(act string, depth, width, batch int, seed uint64, visit func(d int, 
 			w[i] = float32((2*rng.Float64() - 1) * bound)
 		}
 		if d > 1 {
-			if err := kernels.ActForward(ka, y, x); err != nil {
+			if err := pr.Act(ka, y, x); err != nil {
 				return err
 			}
 		}
 		// y = x W^T (linear weights are Out x In).
-		if err := kernels.Sgemm(false, true, batch, width, width, 1, x, width, w, width, 0, y, width); err != nil {
+		if err := pr.MatMul(true, batch, width, width, x, w, y); err != nil {
 			return err
 		}
 		if err := visit(d, y, w); err != nil {
@@ -152,13 +157,14 @@ type spectrum struct {
 // runs; after 50 layers that leaves singular values below about 1e-6 of
 // the largest at rounding level.
 type linearMap struct {
+	pr     backend.Prober
 	n      int
 	p, tmp []float32
 	layers int
 }
 
-func newLinearMap(n int) *linearMap {
-	return &linearMap{n: n, p: make([]float32, n*n), tmp: make([]float32, n*n)}
+func newLinearMap(pr backend.Prober, n int) *linearMap {
+	return &linearMap{pr: pr, n: n, p: make([]float32, n*n), tmp: make([]float32, n*n)}
 }
 
 // push multiplies the map by the next layer's weights w (n x n) on the
@@ -170,7 +176,7 @@ func (m *linearMap) push(w []float32) error {
 		return nil
 	}
 	n := m.n
-	if err := kernels.Sgemm(false, false, n, n, n, 1, w, n, m.p, n, 0, m.tmp, n); err != nil {
+	if err := m.pr.MatMul(false, n, n, n, w, m.p, m.tmp); err != nil {
 		return err
 	}
 	m.p, m.tmp = m.tmp, m.p

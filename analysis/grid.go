@@ -23,8 +23,8 @@ type gridPoint struct {
 }
 
 // gridAxis is the y axis of each E5.1 kind.
-func gridAxis(kind, axis string) (string, error) {
-	want := map[string]string{KindLRBatch: "batch", KindLRMomentum: "one_minus_momentum", KindLRWD: "weight_decay"}[kind]
+func gridAxis(kind stages.Kind, axis string) (string, error) {
+	want := map[stages.Kind]string{stages.KindLRBatch: "batch", stages.KindLRMomentum: "one_minus_momentum", stages.KindLRWD: "weight_decay"}[kind]
 	if axis == "" {
 		axis = want
 	}

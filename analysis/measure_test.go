@@ -5,8 +5,8 @@ import (
 	"slices"
 	"testing"
 
+	"speedrun/backend"
 	"speedrun/cpu"
-	"speedrun/model"
 	"speedrun/stages"
 )
 
@@ -49,52 +49,14 @@ func TestChannelHistogram(t *testing.T) {
 	}
 }
 
-// TestForwardMatchesEngine checks the analysis forward pass against the
-// engine's eval-mode logits on the no-BN 8-layer net (where eval and
-// training mode agree).
-func TestForwardMatchesEngine(t *testing.T) {
-	net := model.Net{Name: "simple8", Width: 1.0 / 16, BN: "none", Act: "relu", BNScaleInit: "one", FreezeBNScale: true,
-		Order: "conv-bn-act-pool", ClassifierScale: 0.125}
-	spec, err := model.Build(net)
+// prober is the CPU engine's backend.Prober.
+func prober(t *testing.T) backend.Prober {
+	t.Helper()
+	b, err := cpu.New(cpu.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := stages.Config{Kind: "train", Net: net, Train: stages.Train{Epochs: 1, BatchSize: 4, Momentum: 0.9, Optimizer: "sgd", BNBiasLRMul: 1, BNBiasWDDiv: 1}}
-	const n = 4
-	tr, err := cpu.NewTrainer(spec, cfg, 5, n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Close()
-	x := gaussian(n*32*32*3, 9)
-	want, err := tr.Eval(x, n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var params [][]float32
-	for _, p := range tr.Params() {
-		params = append(params, p.Data)
-	}
-	var got []float32
-	visited := 0
-	err = forward(spec, params, x, n, func(i int, l model.Layer, y []float32) error {
-		visited++
-		if i == len(spec.Layers)-1 {
-			got = slices.Clone(y)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if visited != len(spec.Layers) {
-		t.Errorf("visited %d layers, want %d", visited, len(spec.Layers))
-	}
-	for i := range want {
-		if d := math.Abs(float64(got[i] - want[i])); d > 1e-4*(1+math.Abs(float64(want[i]))) {
-			t.Fatalf("logit %d: forward %g, engine %g", i, got[i], want[i])
-		}
-	}
+	return b
 }
 
 // TestDeepFCLinearKeepsVariance checks the E7.3 init scales: with unit
@@ -103,7 +65,7 @@ func TestForwardMatchesEngine(t *testing.T) {
 func TestDeepFCLinearKeepsVariance(t *testing.T) {
 	for _, act := range []string{"linear", "relu", "shiftscale_relu"} {
 		var last []float32
-		err := deepFC(act, 10, 256, 256, 1, func(d int, y, _ []float32) error {
+		err := deepFC(prober(t), act, 10, 256, 256, 1, func(d int, y, _ []float32) error {
 			last = y
 			return nil
 		})
@@ -118,7 +80,7 @@ func TestDeepFCLinearKeepsVariance(t *testing.T) {
 			t.Errorf("%s: mean square at depth 10 = %g, want O(1)", act, ms)
 		}
 	}
-	if err := deepFC("tanh", 1, 16, 4, 1, func(int, []float32, []float32) error { return nil }); err == nil {
+	if err := deepFC(prober(t), "tanh", 1, 16, 4, 1, func(int, []float32, []float32) error { return nil }); err == nil {
 		t.Error("act tanh: no error")
 	}
 }
@@ -130,10 +92,10 @@ func TestDeepFCLinearKeepsVariance(t *testing.T) {
 // cofactors). A single layer's output must also be x W^T.
 func TestLinearMapSpectrum(t *testing.T) {
 	const n, depth, batch = 3, 4, 2
-	lm := newLinearMap(n)
+	lm := newLinearMap(prober(t), n)
 	p := [n][n]float64{{1, 0, 0}, {0, 1, 0}, {0, 0, 1}}
 	x := gaussian(batch*n, 9)
-	err := deepFC("linear", depth, n, batch, 9, func(d int, y, w []float32) error {
+	err := deepFC(prober(t), "linear", depth, n, batch, 9, func(d int, y, w []float32) error {
 		if err := lm.push(w); err != nil {
 			return err
 		}
@@ -247,18 +209,15 @@ func FuzzJSONFloat(f *testing.F) {
 	})
 }
 
-// Every kind is classified: those running the CPU engine themselves, and
-// those training through Request.Backend.
-func TestDrivesCPU(t *testing.T) {
-	want := map[string]bool{KindLRBatch: false, KindLRMomentum: false, KindLRWD: false, KindTune: false, KindLRStress: false,
-		KindNorms: false, KindLARS: false, KindEquilibrium: false, KindBNHistograms: true, KindConvHistograms: true, KindDeepFC: true}
-	for _, k := range Kinds() {
-		w, ok := want[k]
-		if !ok {
-			t.Errorf("kind %s: add it to this table", k)
+// Every analysis kind of the registry's one list has its experiment, and
+// only those do.
+func TestEveryKindRuns(t *testing.T) {
+	for _, k := range stages.Kinds() {
+		if _, ok := experiments[k]; ok != (k != stages.KindTrain) {
+			t.Errorf("kind %s: experiment registered %v", k, ok)
 		}
-		if DrivesCPU(k) != w {
-			t.Errorf("DrivesCPU(%s) = %v, want %v", k, !w, w)
-		}
+	}
+	if len(experiments) != len(stages.Kinds())-1 {
+		t.Errorf("%d experiments for %d analysis kinds", len(experiments), len(stages.Kinds())-1)
 	}
 }

@@ -16,20 +16,18 @@ type Chooser interface {
 	For(cfg stages.Config) Backend
 }
 
-// Fallback trains on Primary every config Primary supports and the rest on
-// Secondary: the runner's "auto" mode, where the GPU engine trains every
-// image network it supports and the CPU engine everything else.
+// Fallback runs on Primary every config Primary runs (Check) and the
+// rest on Secondary: the runner's "auto" mode, where the GPU engine trains
+// every image network it supports and the CPU engine everything else.
 type Fallback struct {
 	Primary, Secondary Backend
-	// Supports reports whether Primary trains cfg with spec (nil: yes).
-	Supports func(cfg stages.Config, spec *model.Spec) error
 }
 
-// For returns the backend that trains cfg. A network that does not build
+// For returns the backend that runs cfg. A network that does not build
 // goes to Primary, whose run then fails with the build error.
 func (f *Fallback) For(cfg stages.Config) Backend {
 	spec, err := model.Build(cfg.Net)
-	if err != nil || f.Supports(cfg, spec) == nil {
+	if err != nil || Check(CapsOf(f.Primary), cfg, spec) == nil {
 		return f.Primary
 	}
 	return f.Secondary
@@ -44,7 +42,7 @@ func (f *Fallback) Device() string { return f.Primary.Device() }
 // Train runs req on the backend that supports it (analysis runs hand their
 // inner trainings here without asking For).
 func (f *Fallback) Train(ctx context.Context, req Request) (Result, error) {
-	if req.Spec != nil && f.Supports(req.Config, req.Spec) != nil {
+	if req.Spec != nil && Check(CapsOf(f.Primary), req.Config, req.Spec) != nil {
 		return f.Secondary.Train(ctx, req)
 	}
 	return f.Primary.Train(ctx, req)

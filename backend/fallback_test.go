@@ -23,15 +23,33 @@ func (n *named) Train(context.Context, Request) (Result, error) {
 	return Result{}, nil
 }
 
+// capable is a named backend that says what it runs.
+type capable struct {
+	named
+	caps Caps
+}
+
+func (c *capable) Caps() Caps { return c.caps }
+
+// probing is a named backend with a Prober.
+type probing struct{ named }
+
+func (*probing) Forward(*model.Spec, [][]float32, []float32, int, func(int, []float32) error) error {
+	return nil
+}
+func (*probing) Act(model.Act, []float32, []float32) error                         { return nil }
+func (*probing) MatMul(bool, int, int, int, []float32, []float32, []float32) error { return nil }
+
 func TestFallback(t *testing.T) {
 	errNo := errors.New("unsupported")
-	gpu, cpu := &named{name: "cuda"}, &named{name: "cpu"}
-	f := &Fallback{Primary: gpu, Secondary: cpu, Supports: func(cfg stages.Config, _ *model.Spec) error {
+	gpu := &capable{named: named{name: "cuda"}, caps: Caps{Name: "cuda", Supports: func(cfg stages.Config, _ *model.Spec) error {
 		if cfg.Train.Optimizer == "lars" {
 			return errNo
 		}
 		return nil
-	}}
+	}}}
+	cpu := &probing{named{name: "cpu"}}
+	f := &Fallback{Primary: gpu, Secondary: cpu}
 	net := model.Net{Name: "resnet9", Width: 0.125, BN: "bn", BNScaleInit: "one", Act: "relu", Order: "conv-bn-act-pool", ClassifierScale: 0.125}
 	sgd := stages.Config{Net: net, Train: stages.Train{Optimizer: "sgd"}}
 	lars := stages.Config{Net: net, Train: stages.Train{Optimizer: "lars"}}
@@ -40,18 +58,21 @@ func TestFallback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	hist := sgd
+	hist.Kind = stages.KindConvHistograms
 	tests := []struct {
 		name string
 		cfg  stages.Config
-		want *named
+		want Backend
 	}{
 		{"supported", sgd, gpu},
 		{"unsupported", lars, cpu},
 		{"network does not build", bad, gpu},
+		{"probes", hist, cpu},
 	}
 	for _, tt := range tests {
 		if got := f.For(tt.cfg); got != tt.want {
-			t.Errorf("%s: For chose %s, want %s", tt.name, got.Name(), tt.want.name)
+			t.Errorf("%s: For chose %s, want %s", tt.name, got.Name(), tt.want.Name())
 		}
 	}
 	for _, cfg := range []stages.Config{sgd, lars, lars} {
@@ -64,6 +85,39 @@ func TestFallback(t *testing.T) {
 	}
 	if f.Name() != "cuda" || f.Device() != "cuda-device" {
 		t.Errorf("Name/Device = %s/%s, want the primary's", f.Name(), f.Device())
+	}
+	// The probing analysis finds the secondary's Prober; the primary alone
+	// has none.
+	if p, err := ProberOf(f, hist); err != nil || p != Prober(cpu) {
+		t.Errorf("ProberOf(fallback, histograms) = %v, %v; want the CPU's", p, err)
+	}
+	if _, err := ProberOf(gpu, hist); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("ProberOf(gpu) = %v, want ErrUnsupported", err)
+	}
+}
+
+// TestCheck is the one rule of which engine runs which config.
+func TestCheck(t *testing.T) {
+	errNo := errors.New("no")
+	train, hist := stages.Config{Kind: stages.KindTrain}, stages.Config{Kind: stages.KindBNHistograms}
+	no := func(stages.Config, *model.Spec) error { return errNo }
+	for _, tt := range []struct {
+		name string
+		caps Caps
+		cfg  stages.Config
+		want error
+	}{
+		{"trains anything", Caps{Name: "x"}, train, nil},
+		{"no probes", Caps{Name: "x"}, hist, ErrUnsupported},
+		{"probes", Caps{Name: "x", Probes: true}, hist, nil},
+		{"supports says no", Caps{Name: "x", Probes: true, Supports: no}, train, errNo},
+	} {
+		if err := Check(tt.caps, tt.cfg, nil); !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
+			t.Errorf("%s: Check = %v, want %v", tt.name, err, tt.want)
+		}
+	}
+	if c := CapsOf(&probing{named{name: "cpu"}}); !c.Probes || c.Name != "cpu" {
+		t.Errorf("CapsOf(a Prober) = %+v", c)
 	}
 }
 

@@ -176,7 +176,16 @@ var _ backend.Backend = (*Backend)(nil)
 
 // ErrTrainUnsupported is wrapped by Train's error for a config the GPU
 // engine does not cover (see Supports); the caller may fall back to cpu.
-var ErrTrainUnsupported = errors.New("cuda: this config is not supported by the GPU engine; use --backend cpu")
+var ErrTrainUnsupported = fmt.Errorf("cuda: this config is not supported by the GPU engine; use --backend cpu (%w)", backend.ErrUnsupported)
+
+// EngineCaps is what the GPU engine runs: the configs Supports covers,
+// and no probes (post 7's forward-only analyses stay on the CPU).
+func EngineCaps() backend.Caps {
+	return backend.Caps{Name: "cuda", Supports: Supports}
+}
+
+// Caps is EngineCaps (backend.Capable).
+func (b *Backend) Caps() backend.Caps { return EngineCaps() }
 
 // Versions names the driver and libraries loaded (runner.Versioner),
 // recorded in every run's provenance, e.g. "CUDA driver 13000 (libcuda.so.1);

@@ -38,7 +38,7 @@ type Stage struct {
 type Variant struct {
 	Name      string
 	Title     string
-	Kind      string // "train" or an analysis kind
+	Kind      stages.Kind // KindTrain or an analysis kind
 	Published stages.Published
 }
 

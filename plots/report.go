@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"speedrun/results"
+	"speedrun/stages"
 )
 
 //go:embed templates/*.tmpl
@@ -207,7 +208,7 @@ func Write(ctx context.Context, d *Data, dir string, opt Options) (*Written, err
 		ip := profiles[p]
 		var pts []OverviewPoint
 		for _, r := range ip.Rows {
-			if r.Final == nil || r.Final.Group.Variant.Kind != "" && r.Final.Group.Variant.Kind != "train" {
+			if r.Final == nil || r.Final.Group.Variant.Kind != "" && r.Final.Group.Variant.Kind != stages.KindTrain {
 				continue
 			}
 			pts = append(pts, OverviewPoint{Stage: fmt.Sprintf("%d %s", r.Page.Stage.ID, r.Page.Stage.Name), Variant: r.Final.Group.Variant.Name,

@@ -342,17 +342,29 @@ type namedFake struct {
 func (n *namedFake) Name() string   { return n.name }
 func (n *namedFake) Device() string { return n.name + " device" }
 
+// capsFake is a namedFake that says what it runs (backend.Capable).
+type capsFake struct {
+	namedFake
+	probes   bool
+	supports func(stages.Config, *model.Spec) error
+}
+
+func (c *capsFake) Caps() backend.Caps {
+	return backend.Caps{Name: c.name, Probes: c.probes, Supports: c.supports}
+}
+
 // TestSweepChooser: under a backend.Chooser (--backend auto) each run is
 // trained by, and records, the engine chosen for its config.
 func TestSweepChooser(t *testing.T) {
 	ctx := context.Background()
-	gpu, cpu := &namedFake{name: "cuda"}, &namedFake{name: "cpu"}
-	fb := &backend.Fallback{Primary: gpu, Secondary: cpu, Supports: func(cfg stages.Config, _ *model.Spec) error {
+	gpu := &capsFake{namedFake: namedFake{name: "cuda"}, supports: func(cfg stages.Config, _ *model.Spec) error {
 		if cfg.Variant == "ok2" {
 			return errors.New("unsupported here")
 		}
 		return nil
 	}}
+	cpu := &namedFake{name: "cpu"}
+	fb := &backend.Fallback{Primary: gpu, Secondary: cpu}
 	r := newTestRunner(t, filepath.Join(t.TempDir(), "r.sqlite"), fb)
 	if _, err := r.Sweep(ctx, plan(t, 1, "ok", "ok2")); err != nil {
 		t.Fatal(err)
@@ -372,29 +384,24 @@ func TestSweepChooser(t *testing.T) {
 	}
 }
 
-// A sweep under the cuda backend refuses, before it runs or records
-// anything, analyses that step the CPU engine themselves; under a chooser
-// that sends them to the CPU it runs them there.
+// A sweep under an engine without probes refuses, before it runs or
+// records anything, the analyses that read forward passes; under a
+// chooser that sends them to an engine with probes it runs them there.
 func TestSweepCPUDrivenAnalysisOnCUDA(t *testing.T) {
 	ctx := context.Background()
 	cells := plan(t, 1, "ok")
 	hist := cells[0]
 	hist.Config.Kind, hist.Config.Variant = "bn_histograms", "p7.e2"
 	cells = append(cells, hist)
-	r := newTestRunner(t, filepath.Join(t.TempDir(), "r.sqlite"), &namedFake{name: "cuda"})
+	r := newTestRunner(t, filepath.Join(t.TempDir(), "r.sqlite"), &capsFake{namedFake: namedFake{name: "cuda"}})
 	_, err := r.Sweep(ctx, cells)
-	if err == nil || !strings.Contains(err.Error(), "p7.e2: these analyses run the CPU engine") || !strings.Contains(err.Error(), "--backend cpu or auto") {
+	if err == nil || !strings.Contains(err.Error(), "p7.e2: the cuda backend cannot run these") || !strings.Contains(err.Error(), "--backend cpu or auto") {
 		t.Fatalf("got %v", err)
 	}
 	if runs, err := r.DB.Runs(ctx, results.Filter{}); err != nil || len(runs) != 0 {
 		t.Errorf("refused sweep recorded %d runs (%v)", len(runs), err)
 	}
-	fb := &backend.Fallback{Primary: &namedFake{name: "cuda"}, Secondary: &namedFake{name: "cpu"}, Supports: func(cfg stages.Config, _ *model.Spec) error {
-		if cfg.Kind == "bn_histograms" {
-			return errors.New("steps the CPU engine")
-		}
-		return nil
-	}}
+	fb := &backend.Fallback{Primary: &capsFake{namedFake: namedFake{name: "cuda"}}, Secondary: &capsFake{namedFake: namedFake{name: "cpu"}, probes: true}}
 	r = newTestRunner(t, filepath.Join(t.TempDir(), "r2.sqlite"), fb)
 	if err := r.checkEngines(cells); err != nil {
 		t.Errorf("auto: %v", err)

@@ -272,24 +272,30 @@ func train(ctx context.Context, b backend.Backend, req backend.Request) (res bac
 	return b.Train(ctx, req)
 }
 
-// checkEngines refuses, before anything runs, a sweep that would record
-// an analysis that runs the CPU engine itself (analysis.DrivesCPU) as run
-// by the GPU engine:
-// under --backend auto the chooser sends those to the CPU; under --backend
-// cuda they cannot run.
+// checkEngines refuses, before anything runs, a sweep with a cell its
+// engine would refuse (backend.Check): under --backend auto the chooser
+// sends each cell where it runs; under --backend cuda, post 7's
+// forward-only analyses (and any config the GPU engine does not cover)
+// cannot run.
 func (r *Runner) checkEngines(cells []Cell) error {
 	var bad []string
+	var why error
 	for _, c := range cells {
 		be := r.Backend
 		if ch, ok := be.(backend.Chooser); ok {
 			be = ch.For(c.Config)
 		}
-		if analysis.DrivesCPU(c.Config.Kind) && be.Name() == "cuda" && !slices.Contains(bad, c.Config.Variant) {
+		spec, err := model.Build(c.Config.Net)
+		if err != nil {
+			continue // the run reports its network's error
+		}
+		if err := backend.Check(backend.CapsOf(be), c.Config, spec); err != nil && !slices.Contains(bad, c.Config.Variant) {
 			bad = append(bad, c.Config.Variant)
+			why = err
 		}
 	}
 	if len(bad) > 0 {
-		return fmt.Errorf("%s: these analyses run the CPU engine themselves (they read the activations of its forward passes), so the cuda backend cannot run them: use --backend cpu or auto", strings.Join(bad, ", "))
+		return fmt.Errorf("%s: the %s backend cannot run these (%v): use --backend cpu or auto", strings.Join(bad, ", "), r.Backend.Name(), why)
 	}
 	return nil
 }

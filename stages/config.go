@@ -16,9 +16,9 @@ type Config struct {
 	Variant string `json:"variant"` // e.g. "p4.s10"
 	Profile string `json:"profile"` // "paper", "quick", "smoke", ...
 	Title   string `json:"title"`   // what this variant changes, in words
-	// Kind is "train" for the speed stages, or an analysis experiment kind
-	// for posts 5-7 (see Analysis).
-	Kind string `json:"kind"`
+	// Kind is KindTrain for the speed stages, or an analysis experiment
+	// kind for posts 5-7 (see Analysis).
+	Kind Kind `json:"kind"`
 
 	Net   model.Net `json:"net"`
 	Train Train     `json:"train"`

@@ -46,7 +46,7 @@ type Stage struct {
 type VariantInfo struct {
 	Name      string // e.g. "p4.s10"
 	Title     string // what it changes, in words
-	Kind      string // "train" or an analysis kind
+	Kind      Kind   // KindTrain or an analysis kind
 	Published Published
 }
 
@@ -78,7 +78,7 @@ func Load(path string) (*Registry, error) {
 // settings is the part of a variant (or of [defaults]) that is inherited
 // and merged.
 type settings struct {
-	Kind     string    `toml:"kind"`
+	Kind     Kind      `toml:"kind"`
 	Net      model.Net `toml:"net"`
 	Train    Train     `toml:"train"`
 	Data     Data      `toml:"data"`
@@ -93,7 +93,7 @@ type variantDoc struct {
 	Name      string    `toml:"name"`
 	Title     string    `toml:"title"`
 	From      string    `toml:"from"`
-	Kind      string    `toml:"kind"`
+	Kind      Kind      `toml:"kind"`
 	Net       model.Net `toml:"net"`
 	Train     Train     `toml:"train"`
 	Data      Data      `toml:"data"`
@@ -323,7 +323,7 @@ func Parse(name string, src []byte) (*Registry, error) {
 				Net: s.Net, Train: s.Train, Data: s.Data, Analysis: s.Analysis,
 				Published: vd.Published, Profile: "paper", Dataset: "cifar10",
 			}
-			if c.Analysis == nil && c.Kind != "train" {
+			if c.Analysis == nil && c.Kind != KindTrain {
 				c.Analysis = &Analysis{}
 			}
 			if err := validatePublished(vd.Published); err != nil {

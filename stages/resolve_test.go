@@ -268,7 +268,7 @@ func TestRegisteredVariants(t *testing.T) {
 			t.Errorf("stage %d variants = %v, want %v", s.ID, names, want[s.ID])
 		}
 	}
-	kinds := map[string]string{"p5.e1.batch": "lr_batch", "p5.e1.momentum": "lr_momentum", "p5.e1.wd": "lr_wd", "p5.e2": "tune",
+	kinds := map[string]Kind{"p5.e1.batch": "lr_batch", "p5.e1.momentum": "lr_momentum", "p5.e1.wd": "lr_wd", "p5.e2": "tune",
 		"p6.e1": "norms", "p6.e2": "lars", "p6.e3": "equilibrium", "p7.e1.bn": "lr_stress", "p7.e1.nobn": "lr_stress",
 		"p7.e2": "bn_histograms", "p7.e3": "deepfc", "p7.e4": "conv_histograms", "p8.s10": "train"}
 	for _, s := range r.Stages() {

@@ -8,18 +8,6 @@ import (
 	"speedrun/model"
 )
 
-// Kinds lists the experiment kinds: "train" for the speed stages, the
-// others for the analysis experiments of posts 5-7.
-var kinds = []string{
-	"train",
-	"lr_batch", "lr_momentum", "lr_wd", "tune", // post 5: E5.1 slices, E5.2
-	"norms", "lars", "equilibrium", // post 6: E6.1-E6.3
-	"lr_stress", "bn_histograms", "deepfc", "conv_histograms", // post 7: E7.1-E7.4
-}
-
-// Kinds returns every experiment kind the registry accepts.
-func Kinds() []string { return slices.Clone(kinds) }
-
 // oneOf checks that v is one of the allowed values.
 func oneOf(key, v string, allowed ...string) error {
 	if slices.Contains(allowed, v) {
@@ -42,7 +30,11 @@ func quoteList(xs []string) string {
 
 // validate checks a resolved config; the error names the key path.
 func (c Config) validate() error {
-	if err := oneOf("kind", c.Kind, kinds...); err != nil {
+	names := make([]string, len(kinds))
+	for i, k := range kinds {
+		names[i] = string(k)
+	}
+	if err := oneOf("kind", string(c.Kind), names...); err != nil {
 		return err
 	}
 	if err := model.Validate(c.Net); err != nil {
@@ -57,7 +49,7 @@ func (c Config) validate() error {
 	if err := c.Data.validate(); err != nil {
 		return fmt.Errorf("data.%w", err)
 	}
-	if c.Kind == "train" {
+	if c.Kind == KindTrain {
 		if c.Analysis != nil {
 			return fmt.Errorf("analysis: kind \"train\" takes no analysis table (start the variant from a train variant with from = \"...\")")
 		}
@@ -207,7 +199,7 @@ func (a *Analysis) validate(c Config) error {
 		if a.LogEvery < 1 {
 			return fmt.Errorf("log_every must be >= 1, got %d", a.LogEvery)
 		}
-		if c.Kind == "lars" && c.Train.Optimizer != "lars" {
+		if c.Kind == KindLARS && c.Train.Optimizer != "lars" {
 			return fmt.Errorf("kind \"lars\" needs train.optimizer = \"lars\", not %q", c.Train.Optimizer)
 		}
 	case "equilibrium":

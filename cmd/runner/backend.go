@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"strings"
 
-	"speedrun/analysis"
 	"speedrun/backend"
 	"speedrun/cpu"
 	"speedrun/cuda"
@@ -46,20 +45,16 @@ func openBackend(name string, log *slog.Logger, extra map[string]func() (backend
 		if err != nil {
 			return nil, err
 		}
-		return &backend.Fallback{Primary: g, Secondary: c, Supports: gpuSupports}, nil
+		return &backend.Fallback{Primary: g, Secondary: c}, nil
 	default:
 		return nil, usageErr(fmt.Errorf("--backend %q: want auto, cpu or cuda", name))
 	}
 }
 
-// gpuSupports is auto's choice: the GPU engine trains the registry's
-// image networks; the analyses that run the CPU engine themselves go to
-// the CPU.
+// gpuSupports is auto's choice: whether the GPU engine runs cfg
+// (backend.Check of its capabilities; no GPU needed to ask).
 func gpuSupports(cfg stages.Config, spec *model.Spec) error {
-	if analysis.DrivesCPU(cfg.Kind) {
-		return fmt.Errorf("%w: analysis %s runs the CPU engine itself", cuda.ErrTrainUnsupported, cfg.Kind)
-	}
-	return cuda.Supports(cfg, spec)
+	return backend.Check(cuda.EngineCaps(), cfg, spec)
 }
 
 // newCPU opens the CPU engine.

@@ -2,9 +2,9 @@ package main
 
 import (
 	"errors"
+	"speedrun/backend"
 	"testing"
 
-	"speedrun/cuda"
 	"speedrun/model"
 	"speedrun/stages"
 )
@@ -41,8 +41,8 @@ func TestGPUSupports(t *testing.T) {
 		if (err == nil) != tc.gpu {
 			t.Errorf("%s: gpuSupports = %v, want GPU %v", tc.variant, err, tc.gpu)
 		}
-		if err != nil && !errors.Is(err, cuda.ErrTrainUnsupported) {
-			t.Errorf("%s: %v does not wrap ErrTrainUnsupported", tc.variant, err)
+		if err != nil && !errors.Is(err, backend.ErrUnsupported) {
+			t.Errorf("%s: %v does not wrap backend.ErrUnsupported", tc.variant, err)
 		}
 	}
 }

@@ -60,8 +60,8 @@ func runTune(ctx context.Context, env *cmdEnv, o tuneOptions) error {
 	if err != nil {
 		return usageErr(err)
 	}
-	if cfg.Kind != analysis.KindTune {
-		return usageErr(fmt.Errorf("tune: --variant %s has kind %q, want %q", o.variant, cfg.Kind, analysis.KindTune))
+	if cfg.Kind != stages.KindTune {
+		return usageErr(fmt.Errorf("tune: --variant %s has kind %q, want %q", o.variant, cfg.Kind, stages.KindTune))
 	}
 	if o.maxRuns > 0 {
 		cfg.Analysis.MaxRuns = o.maxRuns

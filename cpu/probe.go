@@ -1,4 +1,4 @@
-package analysis
+package cpu
 
 import (
 	"fmt"
@@ -7,13 +7,11 @@ import (
 	"speedrun/model"
 )
 
-// forward runs spec on n NHWC examples x with the given parameter values
-// (in Spec.Params order), batch norm in training mode (batch statistics,
-// as at the first step of training), and calls visit with every layer's
-// output as it is computed. It is a plain interpreter over the Spec, built
-// for the post-7 histograms of a network at initialisation: it holds each
-// output only until its last consumer has run.
-func forward(spec *model.Spec, params [][]float32, x []float32, n int, visit func(i int, l model.Layer, y []float32) error) error {
+// Forward is backend.Prober's: a plain interpreter over the Spec, built
+// for the post-7 histograms of a network at initialisation, outside the
+// training graph. It holds each layer's output only until its last
+// consumer has run.
+func (b *Backend) Forward(spec *model.Spec, params [][]float32, x []float32, n int, visit func(layer int, y []float32) error) error {
 	if len(params) != len(spec.Params) {
 		return fmt.Errorf("forward %s: %d parameter tensors, want %d", spec.Name, len(params), len(spec.Params))
 	}
@@ -31,7 +29,7 @@ func forward(spec *model.Spec, params [][]float32, x []float32, n int, visit fun
 		}
 		outs[i] = y
 		if visit != nil {
-			if err := visit(i, l, y); err != nil {
+			if err := visit(i, y); err != nil {
 				return err
 			}
 		}
@@ -44,17 +42,9 @@ func forward(spec *model.Spec, params [][]float32, x []float32, n int, visit fun
 	return nil
 }
 
-func numel(shape []int) int {
-	p := 1
-	for _, d := range shape {
-		p *= d
-	}
-	return p
-}
-
 func forwardLayer(spec *model.Spec, l model.Layer, params [][]float32, outs [][]float32, x []float32, n int) ([]float32, error) {
 	if l.Op == model.OpInput {
-		if len(x) != n*numel(l.Out) {
+		if len(x) != n*model.Numel(l.Out) {
 			return nil, fmt.Errorf("input has %d floats, want %d x %v", len(x), n, l.Out)
 		}
 		return x, nil
@@ -64,7 +54,7 @@ func forwardLayer(spec *model.Spec, l model.Layer, params [][]float32, outs [][]
 	}
 	in := outs[l.Inputs[0]]
 	xs := spec.Layers[l.Inputs[0]].Out
-	y := make([]float32, n*numel(l.Out))
+	y := make([]float32, n*model.Numel(l.Out))
 	switch l.Op {
 	case model.OpScale:
 		for j, v := range in {
@@ -147,25 +137,26 @@ func forwardLayer(spec *model.Spec, l model.Layer, params [][]float32, outs [][]
 			}
 		}
 	default:
-		return nil, fmt.Errorf("op %q is not supported by the analysis forward pass", l.Op)
+		return nil, fmt.Errorf("op %q is not supported by the probe's forward pass", l.Op)
 	}
 	return y, nil
 }
 
-// activation maps a model activation to the kernels' one.
-func activation(a *model.Act) (kernels.Activation, error) {
-	if a == nil {
-		return kernels.Activation{Kind: kernels.ActIdentity}, nil
+// Act is backend.Prober's: y = a(x) elementwise.
+func (b *Backend) Act(a model.Act, x, y []float32) error {
+	ka, err := activation(&a)
+	if err != nil {
+		return err
 	}
-	switch a.Kind {
-	case model.ActReLU:
-		return kernels.Activation{Kind: kernels.ActReLU}, nil
-	case model.ActCELU:
-		return kernels.Activation{Kind: kernels.ActCELU, Alpha: float32(a.Alpha)}, nil
-	case model.ActShiftScaleReLU:
-		return kernels.Activation{Kind: kernels.ActShiftScaleReLU}, nil
-	case model.ActIdentity, "":
-		return kernels.Activation{Kind: kernels.ActIdentity}, nil
+	return kernels.ActForward(ka, x, y)
+}
+
+// MatMul is backend.Prober's: c = a·bᵀ (transB) or a·b, row-major, on
+// OpenBLAS.
+func (b *Backend) MatMul(transB bool, m, n, k int, a, bm, c []float32) error {
+	ldb := n
+	if transB {
+		ldb = k
 	}
-	return kernels.Activation{}, fmt.Errorf("unknown activation %q", a.Kind)
+	return kernels.Sgemm(false, transB, m, n, k, 1, a, k, bm, ldb, 0, c, n)
 }

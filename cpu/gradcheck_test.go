@@ -28,7 +28,7 @@ func refLoss(t *testing.T, spec *model.Spec, params [][]float64, x []float64, y 
 		if len(l.Inputs) > 0 {
 			in, xs = vals[l.Inputs[0]], spec.Layers[l.Inputs[0]].Out
 		}
-		out := make([]float64, n*numel(l.Out))
+		out := make([]float64, n*model.Numel(l.Out))
 		switch l.Op {
 		case model.OpInput:
 			out = x
@@ -49,9 +49,9 @@ func refLoss(t *testing.T, spec *model.Spec, params [][]float64, x []float64, y 
 			m, v := make([]float64, sp*s.C), make([]float64, sp*s.C)
 			must(kernels.BNActForwardTrainRef(s, l.BN.Eps, kernels.Activation{}, in, params[l.Params[0]], params[l.Params[1]], out, m, v))
 		case model.OpAct:
-			a, err := activation(l.Act)
+			a, err := l.Act.Lower()
 			must(err)
-			must(kernels.ActForwardRef(a, in, out))
+			must(kernels.ActForwardRef(activation(a), in, out))
 		case model.OpMaxPool:
 			must(kernels.MaxPoolForwardRef(in, n, xs[1], xs[2], xs[0], l.Pool.K, out, nil))
 		case model.OpAvgPool:
@@ -122,7 +122,7 @@ func checkGrads(t *testing.T, spec *model.Spec, n int, smoothing float64) {
 			}
 		}
 	}
-	x32, y := randBatch(rng, n, numel(spec.Input), spec.Classes)
+	x32, y := randBatch(rng, n, model.Numel(spec.Input), spec.Classes)
 	loss, err := tr.forwardBackward(x32, y)
 	if err != nil {
 		t.Fatal(err)

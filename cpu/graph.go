@@ -17,14 +17,19 @@ import (
 // running statistics (per BN layer index).
 type state struct {
 	spec   *model.Spec
+	low    *model.Lowered
 	params [][]float32
 	bn     map[int]*bnState
 }
 
 func newState(spec *model.Spec, batch int) (*state, error) {
-	s := &state{spec: spec, params: make([][]float32, len(spec.Params)), bn: map[int]*bnState{}}
+	low, err := model.Lower(spec)
+	if err != nil {
+		return nil, err
+	}
+	s := &state{spec: spec, low: low, params: make([][]float32, len(spec.Params)), bn: map[int]*bnState{}}
 	for i, p := range spec.Params {
-		s.params[i] = make([]float32, numel(p.Shape))
+		s.params[i] = make([]float32, model.Numel(p.Shape))
 	}
 	for i, l := range spec.Layers {
 		if l.Op != model.OpBN || l.BN.Identity {
@@ -40,14 +45,6 @@ func newState(spec *model.Spec, batch int) (*state, error) {
 		s.bn[i] = newBNState(l.Name, l.BN.C, splits, l.BN.Momentum)
 	}
 	return s, nil
-}
-
-func numel(shape []int) int {
-	n := 1
-	for _, d := range shape {
-		n *= d
-	}
-	return n
 }
 
 // graph is one compiled ExprGraph and its tape for a batch size, in
@@ -78,18 +75,18 @@ func (c *compiler) base(kind string, in []int, shape tensor.Shape) base {
 	return base{kind: kind, id: c.next, in: in, shape: shape, prof: c.prof}
 }
 
-func activation(a *model.Act) (kernels.Activation, error) {
+// activation renders a lowered activation as the kernels' (model.Lower
+// has checked its kind).
+func activation(a model.Act) kernels.Activation {
 	switch a.Kind {
 	case model.ActReLU:
-		return kernels.Activation{Kind: kernels.ActReLU}, nil
+		return kernels.Activation{Kind: kernels.ActReLU}
 	case model.ActCELU:
-		return kernels.Activation{Kind: kernels.ActCELU, Alpha: float32(a.Alpha)}, nil
+		return kernels.Activation{Kind: kernels.ActCELU, Alpha: float32(a.Alpha)}
 	case model.ActShiftScaleReLU:
-		return kernels.Activation{Kind: kernels.ActShiftScaleReLU}, nil
-	case model.ActIdentity, "":
-		return kernels.Activation{Kind: kernels.ActIdentity}, nil
+		return kernels.Activation{Kind: kernels.ActShiftScaleReLU}
 	}
-	return kernels.Activation{}, fmt.Errorf("unknown activation %q", a.Kind)
+	return kernels.Activation{Kind: kernels.ActIdentity}
 }
 
 // nhwc turns a Spec layer shape (C, H, W or C) into the batch tensor shape.
@@ -101,9 +98,9 @@ func nhwc(n int, out []int) tensor.Shape {
 	return append(s, out...)
 }
 
-// compile builds the graph of st.spec for batch n. In training mode a BN
-// layer whose only consumer is an Act layer is fused with it. The
-// activation-sized op outputs are placed in ar (plan.go).
+// compile renders the lowered spec (st.low: fusions, activations,
+// gradients) as a graph for batch n. The activation-sized op outputs are
+// placed in ar (plan.go).
 func compile(st *state, n int, train bool, smoothing float64, prof *profile, ar *arena) (_ *graph, err error) {
 	spec := st.spec
 	c := &compiler{prof: prof}
@@ -116,23 +113,10 @@ func compile(st *state, n int, train bool, smoothing float64, prof *profile, ar 
 		}
 	}()
 
-	// needs[i]: layer i's output depends on a trainable parameter, so its
-	// gradient must be computed (training mode only).
-	needs := make([]bool, len(spec.Layers))
-	consumers := make([][]int, len(spec.Layers))
-	for i, l := range spec.Layers {
-		for _, in := range l.Inputs {
-			consumers[in] = append(consumers[in], i)
-			needs[i] = needs[i] || needs[in]
-		}
-		for _, p := range l.Params {
-			if !spec.Params[p].Frozen {
-				needs[i] = true
-			}
-		}
-		needs[i] = needs[i] && train
-	}
-	trainable := func(p int) bool { return train && !spec.Params[p].Frozen }
+	low := st.low
+	// needs[i]: layer i's output gradient is computed (training only).
+	needs := func(i int) bool { return train && low.Layers[i].NeedsGrad }
+	trainable := func(p int) bool { return train && spec.Params[p].Trainable() }
 
 	pnodes := make([]*gorgonia.Node, len(spec.Params))
 	param := func(p int) *gorgonia.Node {
@@ -145,9 +129,9 @@ func compile(st *state, n int, train bool, smoothing float64, prof *profile, ar 
 	}
 
 	nodes := make([]*gorgonia.Node, len(spec.Layers))
-	fused := make([]bool, len(spec.Layers)) // Act layers folded into the BN before them
 	for i, l := range spec.Layers {
-		if fused[i] {
+		lo := low.Layers[i]
+		if lo.Fused {
 			continue
 		}
 		var x *gorgonia.Node
@@ -155,8 +139,7 @@ func compile(st *state, n int, train bool, smoothing float64, prof *profile, ar 
 		if len(l.Inputs) > 0 {
 			x, xs = nodes[l.Inputs[0]], spec.Layers[l.Inputs[0]].Out
 		}
-		needX := len(l.Inputs) > 0 && needs[l.Inputs[0]]
-		fusedInto := -1
+		needX := len(l.Inputs) > 0 && needs(l.Inputs[0])
 		var op gorgonia.Op
 		args := []*gorgonia.Node{x}
 		switch l.Op {
@@ -181,14 +164,7 @@ func compile(st *state, n int, train bool, smoothing float64, prof *profile, ar 
 				nodes[i] = x
 				continue
 			}
-			a := kernels.Activation{Kind: kernels.ActIdentity}
-			if cs := consumers[i]; len(cs) == 1 && spec.Layers[cs[0]].Op == model.OpAct {
-				if a, err = activation(spec.Layers[cs[0]].Act); err != nil {
-					return nil, fmt.Errorf("layer %s: %w", spec.Layers[cs[0]].Name, err)
-				}
-				fused[cs[0]] = true
-				fusedInto = cs[0]
-			}
+			a := activation(lo.Act)
 			if len(xs) != 3 {
 				return nil, fmt.Errorf("layer %s: BN needs a C,H,W input, got %v", l.Name, xs)
 			}
@@ -215,11 +191,7 @@ func compile(st *state, n int, train bool, smoothing float64, prof *profile, ar 
 			}
 			args = append(args, param(l.Params[0]), param(l.Params[1]))
 		case model.OpAct:
-			a, err := activation(l.Act)
-			if err != nil {
-				return nil, fmt.Errorf("layer %s: %w", l.Name, err)
-			}
-			op = c.newActOp(a, nhwc(n, xs), needX)
+			op = c.newActOp(activation(lo.Act), nhwc(n, xs), needX)
 		case model.OpMaxPool, model.OpAvgPool, model.OpGlobalMaxPool, model.OpGlobalAvgPool:
 			if len(xs) != 3 {
 				return nil, fmt.Errorf("layer %s: pool needs a C,H,W input, got %v", l.Name, xs)
@@ -230,10 +202,10 @@ func compile(st *state, n int, train bool, smoothing float64, prof *profile, ar 
 			}
 			op = c.newPoolOp(l.Op, n, xs[1], xs[2], xs[0], k, needX)
 		case model.OpAdd:
-			op = c.newAddOp(nhwc(n, xs), needX, needs[l.Inputs[1]])
+			op = c.newAddOp(nhwc(n, xs), needX, needs(l.Inputs[1]))
 			args = append(args, nodes[l.Inputs[1]])
 		case model.OpConcat:
-			op = c.newConcatOp(n, xs[0], spec.Layers[l.Inputs[1]].Out[0], needX, needs[l.Inputs[1]])
+			op = c.newConcatOp(n, xs[0], spec.Layers[l.Inputs[1]].Out[0], needX, needs(l.Inputs[1]))
 			args = append(args, nodes[l.Inputs[1]])
 		case model.OpScale:
 			op = c.newScaleOp(l.Scale, nhwc(n, xs), needX)
@@ -253,8 +225,8 @@ func compile(st *state, n int, train bool, smoothing float64, prof *profile, ar 
 		if nodes[i], err = gorgonia.ApplyOp(op, args...); err != nil {
 			return nil, fmt.Errorf("layer %s: %w", l.Name, err)
 		}
-		if fusedInto >= 0 {
-			nodes[fusedInto] = nodes[i]
+		if lo.Fuses >= 0 {
+			nodes[lo.Fuses] = nodes[i]
 		}
 	}
 	gr.logits = nodes[len(nodes)-1]

@@ -15,15 +15,15 @@ func (b *Backend) Forward(spec *model.Spec, params [][]float32, x []float32, n i
 	if len(params) != len(spec.Params) {
 		return fmt.Errorf("forward %s: %d parameter tensors, want %d", spec.Name, len(params), len(spec.Params))
 	}
-	last := make([]int, len(spec.Layers))
-	for i, l := range spec.Layers {
-		for _, in := range l.Inputs {
-			last[in] = i
-		}
+	// Every layer runs on its own, fused or not: the histograms read a
+	// BN's output before its activation.
+	low, err := model.Lower(spec)
+	if err != nil {
+		return err
 	}
 	outs := make([][]float32, len(spec.Layers))
 	for i, l := range spec.Layers {
-		y, err := forwardLayer(spec, l, params, outs, x, n)
+		y, err := forwardLayer(spec, l, low.Layers[i], params, outs, x, n)
 		if err != nil {
 			return fmt.Errorf("forward %s: layer %s: %w", spec.Name, l.Name, err)
 		}
@@ -34,7 +34,7 @@ func (b *Backend) Forward(spec *model.Spec, params [][]float32, x []float32, n i
 			}
 		}
 		for _, in := range l.Inputs {
-			if last[in] == i {
+			if cs := low.Layers[in].Consumers; cs[len(cs)-1] == i {
 				outs[in] = nil
 			}
 		}
@@ -42,7 +42,7 @@ func (b *Backend) Forward(spec *model.Spec, params [][]float32, x []float32, n i
 	return nil
 }
 
-func forwardLayer(spec *model.Spec, l model.Layer, params [][]float32, outs [][]float32, x []float32, n int) ([]float32, error) {
+func forwardLayer(spec *model.Spec, l model.Layer, lo model.Lowering, params [][]float32, outs [][]float32, x []float32, n int) ([]float32, error) {
 	if l.Op == model.OpInput {
 		if len(x) != n*model.Numel(l.Out) {
 			return nil, fmt.Errorf("input has %d floats, want %d x %v", len(x), n, l.Out)
@@ -95,11 +95,7 @@ func forwardLayer(spec *model.Spec, l model.Layer, params [][]float32, outs [][]
 			return nil, err
 		}
 	case model.OpAct:
-		a, err := activation(l.Act)
-		if err != nil {
-			return nil, err
-		}
-		if err := kernels.ActForward(a, in, y); err != nil {
+		if err := kernels.ActForward(activation(lo.Act), in, y); err != nil {
 			return nil, err
 		}
 	case model.OpMaxPool:
@@ -144,11 +140,11 @@ func forwardLayer(spec *model.Spec, l model.Layer, params [][]float32, outs [][]
 
 // Act is backend.Prober's: y = a(x) elementwise.
 func (b *Backend) Act(a model.Act, x, y []float32) error {
-	ka, err := activation(&a)
+	a, err := a.Lower()
 	if err != nil {
 		return err
 	}
-	return kernels.ActForward(ka, x, y)
+	return kernels.ActForward(activation(a), x, y)
 }
 
 // MatMul is backend.Prober's: c = a·bᵀ (transB) or a·b, row-major, on

@@ -112,7 +112,7 @@ func (t *Trainer) trainGraph(n int) (*graph, error) {
 }
 
 // inputLen is the number of floats of one example (NHWC).
-func (t *Trainer) inputLen() int { return numel(t.spec.Input) }
+func (t *Trainer) inputLen() int { return model.Numel(t.spec.Input) }
 
 // Params returns views of the live parameters, in Spec.Params order.
 // Writing through them changes the model.

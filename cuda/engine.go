@@ -198,25 +198,13 @@ func newEngine(b *Backend, cfg stages.Config, spec *model.Spec, prec Prec, sh en
 // data32 is the side of a CIFAR image.
 const data32 = 32
 
-// graph derives the buffer owners and which gradients the backward pass
-// needs: a layer's output gradient is needed when a trainable parameter
-// lies at or before it.
+// graph takes the buffer owners and the gradients the backward pass
+// needs from the lowered spec.
 func (e *engine) graph() {
 	n := len(e.spec.Layers)
 	e.owner, e.needGrad, e.gradSet = make([]int, n), make([]bool, n), make([]bool, n)
-	for i, l := range e.spec.Layers {
-		e.owner[i] = i
-		if sharesInput(e.pl.Layers[i].Kernel) {
-			e.owner[i] = e.owner[l.Inputs[0]]
-		}
-		for _, p := range l.Params {
-			if e.pl.Params[p].Group != GroupFrozen {
-				e.needGrad[i] = true
-			}
-		}
-		for _, in := range l.Inputs {
-			e.needGrad[i] = e.needGrad[i] || e.needGrad[in]
-		}
+	for i, lo := range e.pl.Low.Layers {
+		e.owner[i], e.needGrad[i] = lo.Owner, lo.NeedsGrad
 	}
 }
 

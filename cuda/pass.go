@@ -29,11 +29,11 @@ func (e *engine) precOf(j int) Prec {
 	return e.prec
 }
 
-// actOf is a standalone activation layer's kernel code.
+// actOf is the kernel code of what layer i applies (model.Lowering.Act):
+// an activation layer's, or the one a BN fuses.
 func (e *engine) actOf(i int) BNAct {
-	a := e.spec.Layers[i].Act
-	code, _ := actCode(a) // checked by the Plan
-	return BNAct{Kind: code, Alpha: float32(a.Alpha)}
+	a := e.pl.Low.Layers[i].Act
+	return BNAct{Kind: actCode(a), Alpha: float32(a.Alpha)}
 }
 
 // concatParts calls f for each input j of concat layer i at batch n:
@@ -52,12 +52,7 @@ func (e *engine) concatParts(i, n int, f func(j, rows, C, off, cj int) error) er
 }
 
 // bnAct is the activation fused into BN layer i (identity if none).
-func (e *engine) bnAct(i int) BNAct {
-	if e.pl.Layers[i].Kernel != KBNAct {
-		return BNAct{}
-	}
-	return e.actOf(i + 1)
-}
+func (e *engine) bnAct(i int) BNAct { return e.actOf(i) }
 
 // bnShape is BN layer i's input at batch n in training mode (per ghost
 // split) or eval mode (one group).
@@ -184,7 +179,7 @@ func (e *engine) backward(n int) error {
 	for i := last; i >= 1; i-- {
 		l := e.spec.Layers[i]
 		lp := e.pl.Layers[i]
-		if !e.needGrad[i] || sharesInput(lp.Kernel) {
+		if !e.needGrad[i] || e.owner[i] != i {
 			continue
 		}
 		if !e.gradSet[e.owner[i]] {

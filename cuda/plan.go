@@ -15,6 +15,9 @@ import (
 // Parameters share one flat fp32 buffer ordered by optimizer group, so one
 // SGD launch covers each group and one EMA launch covers all of it.
 type Plan struct {
+	// Low is the spec lowered for every engine: fusions, activations,
+	// shared buffers and needed gradients.
+	Low    *model.Lowered
 	Batch  int
 	Params []ParamSlot // by Spec.Params index
 	// Groups are contiguous ranges of the flat parameter buffer, in order:
@@ -96,7 +99,11 @@ func NewPlan(spec *model.Spec, batch int, p Prec) (*Plan, error) {
 	if batch < 1 {
 		return nil, fmt.Errorf("cuda: plan %s: batch %d: want >= 1", spec.Name, batch)
 	}
-	pl := &Plan{Batch: batch, Params: make([]ParamSlot, len(spec.Params)), Layers: make([]LayerPlan, len(spec.Layers))}
+	low, err := model.Lower(spec)
+	if err != nil {
+		return nil, fmt.Errorf("cuda: plan: %w", err)
+	}
+	pl := &Plan{Low: low, Batch: batch, Params: make([]ParamSlot, len(spec.Params)), Layers: make([]LayerPlan, len(spec.Layers))}
 	// Parameters: group by role, keeping Spec order inside each group.
 	for g := range pl.Groups {
 		pl.Groups[g].Off = pl.ParamLen
@@ -113,25 +120,12 @@ func NewPlan(spec *model.Spec, batch int, p Prec) (*Plan, error) {
 		}
 		pl.Groups[g].Len = pl.ParamLen - pl.Groups[g].Off
 	}
-	consumers := make([]int, len(spec.Layers))
-	for _, l := range spec.Layers {
-		for _, in := range l.Inputs {
-			consumers[in]++
-		}
-	}
 	for i, l := range spec.Layers {
 		lp := &pl.Layers[i]
 		lp.Name = l.Name
-		switch len(l.Out) {
-		case 3:
-			lp.Shape = [4]int{batch, l.Out[1], l.Out[2], l.Out[0]}
-		case 1:
-			lp.Shape = [4]int{batch, 1, 1, l.Out[0]}
-		default:
-			return nil, fmt.Errorf("cuda: plan %s: layer %d (%s): output shape %v: want C,H,W or C", spec.Name, i, l.Name, l.Out)
-		}
-		var err error
-		lp.Kernel, err = layerKernel(spec, i, consumers)
+		hwc := low.Layers[i].NHWC
+		lp.Shape = [4]int{batch, hwc[0], hwc[1], hwc[2]}
+		lp.Kernel, err = layerKernel(low, i)
 		if err != nil {
 			return nil, fmt.Errorf("cuda: plan %s: layer %d (%s): %w", spec.Name, i, l.Name, err)
 		}
@@ -147,8 +141,9 @@ func NewPlan(spec *model.Spec, batch int, p Prec) (*Plan, error) {
 			pl.StatsLen += 2 * lp.Splits * l.BN.C
 		}
 		// Fused activations, views and identity BNs use their input's
-		// buffers; every other layer gets its own output and gradient.
-		if sharesInput(lp.Kernel) {
+		// buffers (model.Lowering.Owner); every other layer gets its own
+		// output and gradient.
+		if low.Layers[i].Owner != i {
 			prev := pl.Layers[l.Inputs[0]]
 			lp.Out, lp.Grad, lp.Bytes, lp.F32 = prev.Out, prev.Grad, prev.Bytes, prev.F32
 			continue
@@ -182,10 +177,6 @@ func NewPlan(spec *model.Spec, batch int, p Prec) (*Plan, error) {
 
 func align256(n int64) int64 { return (n + 255) &^ 255 }
 
-// sharesInput reports whether a layer run by k is its input's buffers:
-// it has no output or gradient of its own.
-func sharesInput(k Kernel) bool { return k == KFused || k == KView || k == KIdentityBN }
-
 // paramGroup is train.ParamGroup with Frozen as the plan's third group.
 func paramGroup(p model.Param) int {
 	if g := train.ParamGroup(p); g != train.Frozen {
@@ -194,37 +185,30 @@ func paramGroup(p model.Param) int {
 	return GroupFrozen
 }
 
-// layerKernel picks what runs layer i; a BN whose only consumer is an Act
-// runs that Act fused, and the Act becomes KFused.
-func layerKernel(spec *model.Spec, i int, consumers []int) (Kernel, error) {
-	l := spec.Layers[i]
+// layerKernel picks what runs layer i of the lowered spec: a BN runs the
+// activation it fuses, which becomes KFused.
+func layerKernel(low *model.Lowered, i int) (Kernel, error) {
+	l, lo := low.Spec.Layers[i], low.Layers[i]
 	switch l.Op {
 	case model.OpInput:
 		return KInput, nil
 	case model.OpConv:
 		return KConv, nil
 	case model.OpBN:
-		if l.BN.Identity {
+		switch {
+		case l.BN.Identity:
 			return KIdentityBN, nil
-		}
-		if consumers[i] == 1 && i+1 < len(spec.Layers) && spec.Layers[i+1].Op == model.OpAct &&
-			len(spec.Layers[i+1].Inputs) == 1 && spec.Layers[i+1].Inputs[0] == i {
-			if _, err := actCode(spec.Layers[i+1].Act); err != nil {
-				return "", err
-			}
+		case lo.Fuses >= 0:
 			return KBNAct, nil
 		}
 		return KBN, nil
 	case model.OpAct:
-		if _, err := actCode(l.Act); err != nil {
-			return "", err
-		}
-		if in := l.Inputs[0]; in == i-1 && spec.Layers[in].Op == model.OpBN && !spec.Layers[in].BN.Identity && consumers[in] == 1 {
+		if lo.Fused {
 			return KFused, nil
 		}
 		return KAct, nil
 	case model.OpMaxPool:
-		if in := spec.Layers[l.Inputs[0]].Out; len(in) != 3 || l.Pool.K < 1 || in[1]%l.Pool.K != 0 || in[2]%l.Pool.K != 0 {
+		if in := low.Spec.Layers[l.Inputs[0]].Out; len(in) != 3 || l.Pool.K < 1 || in[1]%l.Pool.K != 0 || in[2]%l.Pool.K != 0 {
 			return KUnplanned, fmt.Errorf("max pool %dx%d of %v: the kernel needs H and W multiples of K", l.Pool.K, l.Pool.K, in)
 		}
 		return KMaxPool, nil
@@ -234,7 +218,7 @@ func layerKernel(spec *model.Spec, i int, consumers []int) (Kernel, error) {
 		return KGlobalAvg, nil
 	case model.OpConcat:
 		for _, in := range l.Inputs {
-			if o := spec.Layers[in].Out; len(o) == 3 && (o[1] != l.Out[1] || o[2] != l.Out[2]) {
+			if o := low.Spec.Layers[in].Out; len(o) == 3 && (o[1] != l.Out[1] || o[2] != l.Out[2]) {
 				return KUnplanned, fmt.Errorf("concat of %v into %v: inputs must share H and W", o, l.Out)
 			}
 		}
@@ -251,17 +235,15 @@ func layerKernel(spec *model.Spec, i int, consumers []int) (Kernel, error) {
 	return KUnplanned, fmt.Errorf("op %q has no GPU kernel yet", l.Op)
 }
 
-// actCode maps a model activation to the kernels' act code.
-func actCode(a *model.Act) (int, error) {
+// actCode renders a lowered activation as the kernels' act code.
+func actCode(a model.Act) int {
 	switch a.Kind {
-	case model.ActIdentity:
-		return 0, nil
 	case model.ActReLU:
-		return 1, nil
+		return 1
 	case model.ActCELU:
-		return 2, nil
+		return 2
 	case model.ActShiftScaleReLU:
-		return 3, nil
+		return 3
 	}
-	return 0, fmt.Errorf("activation %q has no GPU kernel", a.Kind)
+	return 0
 }

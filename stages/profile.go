@@ -38,6 +38,11 @@ type Profile struct {
 	// of optimizer steps: "steps" (or empty) keeps the per-step momentum,
 	// "run" rescales it so the EMA averages the same fraction of the run.
 	EMAHorizon string `toml:"ema_horizon"`
+	// Precision, when set, replaces every variant's train.precision:
+	// "fp32" keeps a profile's numbers the same on every CPU (bf16 falls
+	// back to fp32 where the CPU lacks it), "bf16" asks for reduced
+	// precision. Empty keeps the variant's (the blog's).
+	Precision string `toml:"precision"`
 }
 
 // cifar10Train is the size of the training split the blog's runs use: a
@@ -64,6 +69,11 @@ func (p Profile) validate() error {
 	default:
 		return fmt.Errorf("ema_horizon must be \"steps\" or \"run\", not %q", p.EMAHorizon)
 	}
+	switch p.Precision {
+	case "", "fp32", "bf16":
+	default:
+		return fmt.Errorf("precision must be \"fp32\" or \"bf16\" (or absent), not %q", p.Precision)
+	}
 	if p.Width < 0 {
 		return fmt.Errorf("width must be > 0 (or absent), got %v", p.Width)
 	}
@@ -84,6 +94,9 @@ func (p Profile) apply(c *Config) {
 			c.Train.EMAMomentum = emaRescale(c.Train.EMAMomentum, steps, runSteps(*c, cifar10Train))
 		}
 	}()
+	if p.Precision != "" {
+		c.Train.Precision = p.Precision
+	}
 	c.Dataset = p.Dataset
 	if c.Dataset == "" {
 		c.Dataset = "cifar10"

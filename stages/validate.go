@@ -110,7 +110,7 @@ func (t Train) validate() error {
 	if err := oneOf("timing", t.Timing, "train+eval", "dawn"); err != nil {
 		return err
 	}
-	return oneOf("precision", t.Precision, "fp16-all", "fp16", "fp32")
+	return oneOf("precision", t.Precision, "fp16-all", "fp16", "bf16", "fp32")
 }
 
 func (d Data) validate() error {

@@ -231,8 +231,32 @@ func TestStageLookup(t *testing.T) {
 	if !slices.Equal(ids, []int{1, 2, 3, 4, 5, 6, 7, 8, 9}) {
 		t.Errorf("stage ids = %v", ids)
 	}
-	if got := r.Profiles(); !slices.Equal(got, []string{"paper", "quick", "smoke", "demo"}) {
+	if got := r.Profiles(); !slices.Equal(got, []string{"paper", "quick", "quarter", "smoke", "demo"}) {
 		t.Errorf("Profiles() = %v", got)
+	}
+}
+
+// TestQuarterProfile: the paper's recipe on all of CIFAR-10 at a quarter
+// of the width, in fp32.
+func TestQuarterProfile(t *testing.T) {
+	r := loadRepo(t)
+	paper, err := r.Resolve(8, "p8.s10", "paper")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := r.Resolve(8, "p8.s10", "quarter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.Net.Width != paper.Net.Width/4 || q.Data.TrainSize != 0 || q.Data.TestSize != 0 || q.Dataset != "cifar10" {
+		t.Errorf("quarter: width %v (paper %v), sizes %d/%d, dataset %s", q.Net.Width, paper.Net.Width, q.Data.TrainSize, q.Data.TestSize, q.Dataset)
+	}
+	if q.Train.Epochs != paper.Train.Epochs || q.Train.BatchSize != paper.Train.BatchSize || q.Train.EMAMomentum != paper.Train.EMAMomentum ||
+		!slices.Equal(q.Train.LR, paper.Train.LR) {
+		t.Errorf("quarter changed the recipe: %+v, paper %+v", q.Train, paper.Train)
+	}
+	if q.Train.Precision != "fp32" || paper.Train.Precision == "fp32" {
+		t.Errorf("precision: quarter %q, paper %q", q.Train.Precision, paper.Train.Precision)
 	}
 }
 

@@ -20,18 +20,15 @@ var resnet9BNs = []struct {
 }
 
 // BenchmarkBNAct measures the fused BN+ReLU passes on the ResNet-9 shapes
-// at batch 128, through oneDNN and through the Go loops, and reports the
-// bytes each pass must move (GB/s).
+// at batch 128, through oneDNN, the Go loops and their vectorised C
+// (BNAuto), and reports the bytes each pass must move (GB/s).
 func BenchmarkBNAct(b *testing.B) {
 	const n = 128
 	for _, l := range resnet9BNs {
 		for _, ghost := range []int{0, 32} {
-			for _, impl := range []string{"onednn", "go"} {
+			for _, impl := range []string{"onednn", "go", "c"} {
 				s := BNShape{N: n, HW: l.hw, C: l.c, Ghost: ghost}
-				mode := BNGo
-				if impl == "onednn" {
-					mode = BNOneDNN
-				}
+				mode := map[string]BNLib{"onednn": BNOneDNN, "go": BNGo, "c": BNAuto}[impl]
 				bn, err := newBNAct(s, 1e-5, Activation{Kind: ActReLU}, mode)
 				if err != nil {
 					b.Fatal(err)

@@ -35,21 +35,24 @@ type BNAct struct {
 	scale      []float32 // eval: gamma/sqrt(var+eps); train backward: gamma*invstd
 	shift      []float32 // eval: beta - mean*scale; train backward: mean of dz
 
-	tk bnTask
-	dn *dnnlBN // oneDNN training passes; nil: the Go loops
+	tk  bnTask
+	dn  *dnnlBN // oneDNN training passes; nil: the Go or C loops
+	isa ISA     // the C loops' instruction set; ISANone: the Go loops
 }
 
 // NewBNAct allocates the saved state and workspaces for shape s; its
-// training passes run the Go loops (NewBNActLib can pick oneDNN).
+// passes run the vectorised C loops where the CPU has AVX2 or AVX-512 and
+// the Go loops elsewhere (BNAuto; NewBNActLib picks another).
 func NewBNAct(s BNShape, eps float32, a Activation) (*BNAct, error) {
-	return NewBNActLib(s, eps, a, BNGo)
+	return NewBNActLib(s, eps, a, BNAuto)
 }
 
 // BNLib selects the implementation of BNAct's training passes.
 type BNLib int
 
 const (
-	// BNGo runs the Go loops for every activation.
+	// BNGo runs the Go loops for every activation: the reference of the C
+	// loops, which match it bit for bit.
 	BNGo BNLib = iota
 	// BNOneDNN runs oneDNN's batch-norm primitive for identity and ReLU
 	// (the activations it fuses) and the Go loops for the others. It needs
@@ -57,11 +60,19 @@ const (
 	// 1e-6 relative to the float64 reference where the Go loops, which
 	// accumulate in float64, reach 1e-7; badly conditioned nets notice.
 	BNOneDNN
+	// BNAuto runs the Go loops compiled as vectorised C (bn_simd.c) for
+	// the best instruction set of this CPU, AVX-512 or AVX2; the Go loops
+	// where it has neither.
+	BNAuto
+	// BNAVX2 and BNAVX512 force one instruction set of the C loops (an
+	// error where the CPU lacks it): the tests run both.
+	BNAVX2
+	BNAVX512
 )
 
 // NewBNActLib is NewBNAct with the training-pass implementation chosen.
 func NewBNActLib(s BNShape, eps float32, a Activation, lib BNLib) (*BNAct, error) {
-	if lib != BNGo && lib != BNOneDNN {
+	if lib < BNGo || lib > BNAVX512 {
 		return nil, fmt.Errorf("kernels: NewBNActLib: unknown library %d", int(lib))
 	}
 	return newBNAct(s, eps, a, lib)
@@ -100,6 +111,10 @@ func newBNAct(s BNShape, eps float32, a Activation, impl BNLib) (*BNAct, error) 
 		shift:  make([]float32, s.C),
 	}
 	b.tk.b = b
+	var err error
+	if b.isa, err = pickISA(impl); err != nil {
+		return nil, fmt.Errorf("kernels: NewBNActLib: %w", err)
+	}
 	if impl == BNOneDNN {
 		// A primitive oneDNN cannot build (an old ISA, say), or an activation
 		// it does not fuse, leaves the Go path.
@@ -112,6 +127,9 @@ func newBNAct(s BNShape, eps float32, a Activation, impl BNLib) (*BNAct, error) 
 func (b *BNAct) Impl() string {
 	if b.dn != nil {
 		return b.dn.impl()
+	}
+	if b.isa != ISANone {
+		return "c/" + b.isa.String()
 	}
 	return "go"
 }
@@ -281,6 +299,13 @@ const statBlock = 32
 
 func (b *BNAct) fwdTrain(t *bnTask, c0, c1 int) {
 	c, rows := b.s.C, b.rows
+	if b.isa != ISANone {
+		b.simd(simdFwdTrain, t, c0, c1)
+		for g := 0; g < b.splits; g++ {
+			copy(t.mean[g*c+c0:g*c+c1], b.mean[g*c+c0:g*c+c1])
+		}
+		return
+	}
 	sum, sumsq := b.sum[c0:c1], b.sumsq[c0:c1]
 	ps, pq := b.ps[c0:c1], b.pq[c0:c1]
 	for g := 0; g < b.splits; g++ {
@@ -322,6 +347,10 @@ func (b *BNAct) fwdTrain(t *bnTask, c0, c1 int) {
 }
 
 func (b *BNAct) bwdTrain(t *bnTask, c0, c1 int) {
+	if b.isa != ISANone {
+		b.simd(simdBwdTrain, t, c0, c1)
+		return
+	}
 	c, rows := b.s.C, b.rows
 	sdz, sdzx := b.sum[c0:c1], b.sumsq[c0:c1]
 	ps, pq := b.ps[c0:c1], b.pq[c0:c1]
@@ -361,6 +390,10 @@ func (b *BNAct) bwdTrain(t *bnTask, c0, c1 int) {
 }
 
 func (b *BNAct) fwdEval(t *bnTask, c0, c1 int) {
+	if b.isa != ISANone {
+		b.simd(simdFwdEval, t, c0, c1)
+		return
+	}
 	c := b.s.C
 	scale, shift := b.scale[c0:c1], b.shift[c0:c1]
 	for r := 0; r < len(t.x)/c; r++ {

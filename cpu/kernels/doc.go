@@ -53,13 +53,23 @@
 // needs 0.64x to 0.68x (b128) and 0.56x (b512) of torch's CPU time. Repeat
 // on a quiet machine before quoting absolute GFLOP/s.
 //
-// # Batch norm: Go by default, oneDNN on request
+// # Batch norm: vectorised C by default, the Go loops as its reference
 //
-// BNAct fuses (ghost) batch norm with the activation. NewBNActLib with
-// BNOneDNN runs the training passes for identity and ReLU on oneDNN's
-// batch-norm primitive (bnorm_jit, ReLU fused, one call per ghost split,
-// user scratchpads; ForwardTrain keeps a copy of x because oneDNN's
-// backward recomputes from it). BenchmarkBNAct, batch 128, ReLU,
+// BNAct fuses (ghost) batch norm with the activation. By default its
+// passes run bn_simd.c: the Go loops below, operation for operation,
+// compiled as C for AVX-512 and for AVX2 (GCC target pragmas, the
+// instruction set picked at run time; BNAuto). It builds in ISO C mode,
+// whose default leaves a*b+c unfused, as Go does on amd64, so its results
+// are the Go loops' bit for bit (TestBNActSIMDMatchesGo, both instruction
+// sets) and a CPU without either runs the Go loops with the same
+// numbers. BenchmarkBNAct compares the three; on a loaded Zen 5 (load 10,
+// 2 threads, batch 128) the C loops needed 2-4x less CPU than the Go ones
+// (layer1 32x32x128: 21 vs 53 CPU ms forward, 34 vs 69 backward).
+//
+// NewBNActLib with BNOneDNN runs the training passes for identity and ReLU
+// on oneDNN's batch-norm primitive (bnorm_jit, ReLU fused, one call per
+// ghost split, user scratchpads; ForwardTrain keeps a copy of x because
+// oneDNN's backward recomputes from it). BenchmarkBNAct, batch 128, ReLU,
 // OMP_NUM_THREADS=1, CPU ms forward + backward, oneDNN vs Go: 16x16x128
 // 10.1 vs 30.4 (6.4 vs 33.3 in 32-image ghost splits), 8x8x512 8.1 vs 37.6
 // (6.5 vs 39.7); raw output in bench/results/bn_onednn_vs_go_b128.txt.
@@ -72,7 +82,7 @@
 // PyTorch cross-check of the badly conditioned width-1/16 DAWN net moved
 // from within its 1% tolerance to 1.8% with it.
 //
-// The Go loops serve every activation and eval mode: ForwardTrain makes two
+// The Go loops (and so the C ones) serve every activation and eval mode: ForwardTrain makes two
 // passes (float32 partial sums, shifted by the split's first row to avoid
 // cancellation, over 32-row blocks, flushed to float64; then
 // normalise+activate, saving only mean and 1/std), Backward two (dz and its

@@ -1,0 +1,71 @@
+// Vectorised batch norm + activation: bn_simd.h compiled for AVX-512 and
+// for AVX2, picked at run time by the CPU's instruction sets.
+
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "bn_simd_api.h"
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")
+#define SR_SUFFIX _avx512
+#include "bn_simd.h"
+#undef SR_SUFFIX
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#define SR_SUFFIX _avx2
+#include "bn_simd.h"
+#undef SR_SUFFIX
+#pragma GCC pop_options
+
+int sr_bn_isa(void) {
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+	    __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+		return SR_ISA_AVX512;
+	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return SR_ISA_AVX2;
+	return SR_ISA_NONE;
+}
+
+int sr_bn_run(int isa, int op, const sr_bn_args *a) {
+	switch (isa) {
+	case SR_ISA_AVX512:
+		switch (op) {
+		case SR_BN_FWD_TRAIN: bn_fwd_train_avx512(a); return 0;
+		case SR_BN_BWD_TRAIN: bn_bwd_train_avx512(a); return 0;
+		case SR_BN_FWD_EVAL: bn_fwd_eval_avx512(a); return 0;
+		}
+		break;
+	case SR_ISA_AVX2:
+		switch (op) {
+		case SR_BN_FWD_TRAIN: bn_fwd_train_avx2(a); return 0;
+		case SR_BN_BWD_TRAIN: bn_bwd_train_avx2(a); return 0;
+		case SR_BN_FWD_EVAL: bn_fwd_eval_avx2(a); return 0;
+		}
+		break;
+	}
+	return -1;
+}
+
+// sr_bn_call takes the arguments one by one: cgo may pass Go pointers as
+// arguments, but not inside a struct.
+int sr_bn_call(int isa, int op, const float *x, const float *dy, float *y, float *dx,
+               const float *gamma, const float *beta, const float *gamma_f, const float *beta_f,
+               float *mean, float *var, float *invstd, float *dgamma, float *dbeta,
+               double *sum, double *sumsq, float *ps, float *pq, float *k, float *k1, float *k2,
+               int splits, int rows, int c, int c0, int c1, int act,
+               float eps, float alpha, float ssr_shift, float ssr_scale) {
+	sr_bn_args a = {
+	    .x = x, .dy = dy, .y = y, .dx = dx,
+	    .gamma = gamma, .beta = beta, .gamma_f = gamma_f, .beta_f = beta_f,
+	    .mean = mean, .var = var, .invstd = invstd, .dgamma = dgamma, .dbeta = dbeta,
+	    .sum = sum, .sumsq = sumsq, .ps = ps, .pq = pq, .k = k, .k1 = k1, .k2 = k2,
+	    .splits = splits, .rows = rows, .c = c, .c0 = c0, .c1 = c1, .act = act,
+	    .eps = eps, .alpha = alpha, .ssr_shift = ssr_shift, .ssr_scale = ssr_scale,
+	};
+	return sr_bn_run(isa, op, &a);
+}

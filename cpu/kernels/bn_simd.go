@@ -1,0 +1,91 @@
+package kernels
+
+// #cgo CFLAGS: -O3 -std=c11
+// #cgo LDFLAGS: -lm
+// #include "bn_simd_api.h"
+import "C"
+
+import (
+	"fmt"
+	"unsafe"
+)
+
+// ISA is the vector instruction set BNAct's C loops (bn_simd.c) run on.
+type ISA int
+
+// The instruction sets bn_simd.c is built for.
+const (
+	ISANone   ISA = C.SR_ISA_NONE
+	ISAAVX2   ISA = C.SR_ISA_AVX2
+	ISAAVX512 ISA = C.SR_ISA_AVX512
+)
+
+func (i ISA) String() string {
+	switch i {
+	case ISAAVX2:
+		return "avx2"
+	case ISAAVX512:
+		return "avx512"
+	}
+	return "none"
+}
+
+// HostISA is the best instruction set of this CPU that the C loops have.
+func HostISA() ISA { return ISA(C.sr_bn_isa()) }
+
+// The C loops' passes.
+const (
+	simdFwdTrain = C.SR_BN_FWD_TRAIN
+	simdBwdTrain = C.SR_BN_BWD_TRAIN
+	simdFwdEval  = C.SR_BN_FWD_EVAL
+)
+
+func f32p(s []float32) *C.float {
+	if len(s) == 0 {
+		return nil
+	}
+	return (*C.float)(unsafe.Pointer(&s[0]))
+}
+
+func f64p(s []float64) *C.double {
+	if len(s) == 0 {
+		return nil
+	}
+	return (*C.double)(unsafe.Pointer(&s[0]))
+}
+
+// simd runs one worker's share (channels [c0, c1)) of t on the C loops.
+func (b *BNAct) simd(op C.int, t *bnTask, c0, c1 int) {
+	rows := b.rows
+	if op == simdFwdEval {
+		rows = len(t.x) / b.s.C
+	}
+	// The operations exist for every ISA the constructor accepts.
+	C.sr_bn_call(C.int(b.isa), op, f32p(t.x), f32p(t.dy), f32p(t.y), f32p(t.dx),
+		f32p(t.gamma), f32p(t.beta), f32p(b.gammaF), f32p(b.betaF),
+		f32p(b.mean), f32p(t.vr), f32p(b.invstd), f32p(t.dgamma), f32p(t.dbeta),
+		f64p(b.sum[c0:]), f64p(b.sumsq[c0:]), f32p(b.ps[c0:]), f32p(b.pq[c0:]),
+		f32p(b.k3[c0:]), f32p(b.scale[c0:]), f32p(b.shift[c0:]),
+		C.int(b.splits), C.int(rows), C.int(b.s.C), C.int(c0), C.int(c1), C.int(b.act.Kind),
+		C.float(b.eps), C.float(b.act.Alpha), C.float(float32(ssrShift)), C.float(float32(ssrScale)))
+}
+
+// pickISA resolves a BNLib to the ISA its training passes run on.
+func pickISA(lib BNLib) (ISA, error) {
+	host := HostISA()
+	switch lib {
+	case BNAuto:
+		return host, nil
+	case BNAVX2:
+		if host < ISAAVX2 {
+			return ISANone, fmt.Errorf("kernels: this CPU lacks AVX2 and FMA")
+		}
+		return ISAAVX2, nil
+	case BNAVX512:
+		if host < ISAAVX512 {
+			return ISANone, fmt.Errorf("kernels: this CPU lacks AVX-512 (F, BW, VL, DQ)")
+		}
+		return ISAAVX512, nil
+	}
+	return ISANone, nil
+}

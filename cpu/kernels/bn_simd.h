@@ -1,0 +1,271 @@
+// The fused batch norm + activation loops of bn.go's Go path, in C so that
+// the compiler vectorises them across channels (NHWC rows are contiguous
+// channel runs). Every per-channel operation happens in the Go loops'
+// order and with their float32/float64 types, and bn_simd.c builds with
+// -ffp-contract=off (no fused multiply-adds, which Go does not emit on
+// amd64 either), so the results are bit for bit the Go loops'.
+//
+// bn_simd.c includes this file twice, once per instruction set, with
+// SR_SUFFIX naming the copy and a target pragma around it. Selections go
+// through the bit patterns as integers, as the Go loops' do: GCC leaves a
+// loop scalar when it selects floats next to a float-to-int conversion.
+
+#define SR_CAT2(a, b) a##b
+#define SR_CAT(a, b) SR_CAT2(a, b)
+#define SR_FN(name) SR_CAT(name, SR_SUFFIX)
+
+static inline float SR_FN(bits_f)(int32_t b) {
+	float f;
+	memcpy(&f, &b, 4);
+	return f;
+}
+
+static inline int32_t SR_FN(f_bits)(float f) {
+	int32_t b;
+	memcpy(&b, &f, 4);
+	return b;
+}
+
+// sel is c ? a : b on bit patterns by masks: a ternary lets GCC compute
+// only the side it needs, behind a branch that keeps the loop scalar.
+static inline int32_t SR_FN(sel)(int c, int32_t a, int32_t b) {
+	int32_t m = -(int32_t)(c != 0);
+	return (m & a) | (~m & b);
+}
+
+// relu is exp.go's reluBits: max(z, 0) on the bit pattern (-0 and
+// negative NaNs give +0).
+static inline float SR_FN(relu)(float z) {
+	int32_t b = SR_FN(f_bits)(z);
+	return SR_FN(bits_f)(b < 0 ? 0 : b);
+}
+
+// keep is keepIfPositive: d where z > 0, else 0.
+static inline float SR_FN(keep)(float z, float d) {
+	return SR_FN(bits_f)(SR_FN(f_bits)(z) <= 0 ? 0 : SR_FN(f_bits)(d));
+}
+
+// expneg is exp.go's expNeg (Cephes expf for t <= 0), operation for
+// operation.
+static inline float SR_FN(expneg)(float t) {
+	// max(min(t, 0), -87.3) by the bit patterns, so the loops vectorise:
+	// a positive t has a positive pattern, and below zero a larger pattern
+	// is a more negative float.
+	int32_t tb = SR_FN(f_bits)(t), lim = SR_FN(f_bits)(-87.3f);
+	tb = tb > 0 ? 0 : tb;
+	t = SR_FN(bits_f)(tb > lim ? lim : tb);
+	int32_t n = (int32_t)(t * 1.44269504088896340736f - 0.5f);
+	float fn = (float)n;
+	float r = t - fn * 0.693359375f - fn * (-2.12194440e-4f);
+	float p = 1.9875691500e-4f;
+	p = p * r + 1.3981999507e-3f;
+	p = p * r + 8.3334519073e-3f;
+	p = p * r + 4.1665795894e-2f;
+	p = p * r + 1.6666665459e-1f;
+	p = p * r + 5.0000001201e-1f;
+	p = p * r * r + r + 1;
+	return p * SR_FN(bits_f)((n + 127) << 23);
+}
+
+static inline float SR_FN(celu)(float z, float alpha, float ia) {
+	float neg = alpha * (SR_FN(expneg)(z * ia) - 1);
+	return SR_FN(bits_f)(SR_FN(sel)(SR_FN(f_bits)(z) <= 0, SR_FN(f_bits)(neg), SR_FN(f_bits)(z)));
+}
+
+static inline float SR_FN(celu_grad)(float z, float ia) {
+	float e = SR_FN(expneg)(z * ia);
+	return SR_FN(bits_f)(SR_FN(sel)(SR_FN(f_bits)(z) > 0, 0x3f800000, SR_FN(f_bits)(e)));
+}
+
+// act_row writes y = act(z) for each channel j of a row, where z is the
+// expression Z (of j). One loop per activation: a switch inside the loop
+// keeps it scalar.
+#define SR_ACT_ROW(Z)                                                                  \
+	switch (act) {                                                                     \
+	case SR_ACT_RELU:                                                                  \
+		for (int j = 0; j < w; j++) y[j] = SR_FN(relu)(Z);                             \
+		break;                                                                         \
+	case SR_ACT_CELU:                                                                  \
+		for (int j = 0; j < w; j++) y[j] = SR_FN(celu)(Z, alpha, ia);                  \
+		break;                                                                         \
+	case SR_ACT_SSRELU:                                                                \
+		for (int j = 0; j < w; j++) y[j] = (SR_FN(relu)(Z) - ssr_shift) * ssr_scale;   \
+		break;                                                                         \
+	default:                                                                           \
+		for (int j = 0; j < w; j++) y[j] = Z;                                          \
+	}
+
+// norm_row is bn_rows.go's normRow: y = act(gamma*(x-mean)*inv + beta).
+static __attribute__((noinline)) void SR_FN(norm_row)(int act, int w, const float *restrict x, float *restrict y,
+                                                     const float *restrict mean, const float *restrict inv,
+                                                     const float *restrict gamma, const float *restrict beta,
+                                                     float alpha, float ia, float ssr_shift, float ssr_scale) {
+	SR_ACT_ROW(gamma[j] * ((x[j] - mean[j]) * inv[j]) + beta[j])
+}
+
+// eval_row is BNAct.fwdEval's row: y = act(x*scale + shift); y may alias
+// x.
+static __attribute__((noinline)) void SR_FN(eval_row)(int act, int w, const float *x, float *y,
+                                                     const float *restrict scale, const float *restrict shift,
+                                                     float alpha, float ia, float ssr_shift, float ssr_scale) {
+	SR_ACT_ROW(x[j] * scale[j] + shift[j])
+}
+
+// bn_fwd_train is BNAct.fwdTrain for channels [c0, c1) of every split.
+static void SR_FN(bn_fwd_train)(const sr_bn_args *a) {
+	const int c = a->c, c0 = a->c0, w = a->c1 - a->c0, rows = a->rows;
+	double *restrict sum = a->sum, *restrict sumsq = a->sumsq;
+	float *restrict ps = a->ps, *restrict pq = a->pq, *restrict k = a->k;
+	const float *restrict gamma = a->gamma + c0, *restrict beta = a->beta + c0;
+	const float ia = 1 / a->alpha;
+	for (int g = 0; g < a->splits; g++) {
+		const float *restrict xg = a->x + (size_t)g * rows * c + c0;
+		float *restrict yg = a->y + (size_t)g * rows * c + c0;
+		for (int j = 0; j < w; j++) {
+			sum[j] = 0;
+			sumsq[j] = 0;
+			k[j] = xg[j];
+		}
+		for (int r0 = 0; r0 < rows; r0 += SR_STAT_BLOCK) {
+			for (int j = 0; j < w; j++) {
+				ps[j] = 0;
+				pq[j] = 0;
+			}
+			int r1 = r0 + SR_STAT_BLOCK < rows ? r0 + SR_STAT_BLOCK : rows;
+			for (int r = r0; r < r1; r++) {
+				const float *restrict xr = xg + (size_t)r * c;
+				for (int j = 0; j < w; j++) {
+					float d = xr[j] - k[j];
+					ps[j] += d;
+					pq[j] += d * d;
+				}
+			}
+			for (int j = 0; j < w; j++) {
+				sum[j] += (double)ps[j];
+				sumsq[j] += (double)pq[j];
+			}
+		}
+		float *restrict mean = a->mean + g * c + c0, *restrict vr = a->var + g * c + c0;
+		float *restrict invstd = a->invstd + g * c + c0;
+		for (int j = 0; j < w; j++) {
+			double d = sum[j] / (double)rows;
+			double mu = (double)k[j] + d;
+			double v = sumsq[j] / (double)rows - d * d;
+			if (v <= 0) v = 0; // Go's max(v, 0): +0 for -0, NaN stays NaN
+			mean[j] = (float)mu;
+			vr[j] = rows > 1 ? (float)(v * (double)rows / (double)(rows - 1)) : 0;
+			invstd[j] = (float)(1 / sqrt(v + (double)a->eps));
+		}
+		for (int r = 0; r < rows; r++)
+			SR_FN(norm_row)(a->act, w, xg + (size_t)r * c, yg + (size_t)r * c, mean, invstd, gamma, beta,
+			                a->alpha, ia, a->ssr_shift, a->ssr_scale);
+	}
+}
+
+// dz_row is bn_rows.go's dzRow: dz = dy * act'(gamma*xh + beta), its sum
+// into s and dz*xh into q. Each activation's loop is its own function:
+// kept small, GCC neither splits it (losing the target options) nor
+// leaves it scalar. dz may alias dy.
+#define SR_DZ_LOOP(expr)                                   \
+	for (int j = 0; j < w; j++) {                          \
+		float h = (x[j] - mean[j]) * inv[j];               \
+		float d = (expr);                                  \
+		dz[j] = d;                                         \
+		s[j] += d;                                         \
+		q[j] += d * h;                                     \
+	}
+
+static __attribute__((noinline)) void SR_FN(dz_identity)(int w, const float *restrict x, const float *dy, float *dz,
+                                                        const float *restrict mean, const float *restrict inv,
+                                                        float *restrict s, float *restrict q) {
+	SR_DZ_LOOP(dy[j])
+}
+
+static __attribute__((noinline)) void SR_FN(dz_relu)(int w, const float *restrict x, const float *dy, float *dz,
+                                                    const float *restrict mean, const float *restrict inv,
+                                                    const float *restrict gamma, const float *restrict beta,
+                                                    float *restrict s, float *restrict q, float scale) {
+	SR_DZ_LOOP(SR_FN(keep)(gamma[j] * h + beta[j], dy[j] * scale))
+}
+
+static __attribute__((noinline)) void SR_FN(dz_celu)(int w, const float *restrict x, const float *dy, float *dz,
+                                                    const float *restrict mean, const float *restrict inv,
+                                                    const float *restrict gamma, const float *restrict beta,
+                                                    float *restrict s, float *restrict q, float ia) {
+	SR_DZ_LOOP(dy[j] * SR_FN(celu_grad)(gamma[j] * h + beta[j], ia))
+}
+
+static inline void SR_FN(dz_row)(int act, int w, const float *x, const float *dy, float *dz, const float *mean,
+                                 const float *inv, const float *gamma, const float *beta, float *s, float *q,
+                                 float ia, float ssr_scale) {
+	switch (act) {
+	case SR_ACT_IDENTITY: SR_FN(dz_identity)(w, x, dy, dz, mean, inv, s, q); break;
+	case SR_ACT_RELU: SR_FN(dz_relu)(w, x, dy, dz, mean, inv, gamma, beta, s, q, 1); break;
+	case SR_ACT_SSRELU: SR_FN(dz_relu)(w, x, dy, dz, mean, inv, gamma, beta, s, q, ssr_scale); break;
+	case SR_ACT_CELU: SR_FN(dz_celu)(w, x, dy, dz, mean, inv, gamma, beta, s, q, ia); break;
+	}
+}
+
+// bn_bwd_train is BNAct.bwdTrain for channels [c0, c1) of every split;
+// dx doubles as the scratch for dz.
+static void SR_FN(bn_bwd_train)(const sr_bn_args *a) {
+	const int c = a->c, c0 = a->c0, w = a->c1 - a->c0, rows = a->rows;
+	double *restrict sdz = a->sum, *restrict sdzx = a->sumsq;
+	float *restrict ps = a->ps, *restrict pq = a->pq;
+	float *restrict k1 = a->k1, *restrict k2 = a->k2, *restrict k3 = a->k;
+	const float *restrict gf = a->gamma_f + c0, *restrict bf = a->beta_f + c0, *restrict gamma = a->gamma + c0;
+	float *restrict dgamma = a->dgamma + c0, *restrict dbeta = a->dbeta + c0;
+	const float ia = 1 / a->alpha, sc = a->ssr_scale;
+	for (int j = 0; j < w; j++) {
+		dgamma[j] = 0;
+		dbeta[j] = 0;
+	}
+	for (int g = 0; g < a->splits; g++) {
+		const float *restrict xg = a->x + (size_t)g * rows * c + c0;
+		const float *restrict dyg = a->dy + (size_t)g * rows * c + c0;
+		float *restrict dxg = a->dx + (size_t)g * rows * c + c0;
+		const float *restrict mean = a->mean + g * c + c0, *restrict inv = a->invstd + g * c + c0;
+		for (int j = 0; j < w; j++) {
+			sdz[j] = 0;
+			sdzx[j] = 0;
+		}
+		for (int r0 = 0; r0 < rows; r0 += SR_STAT_BLOCK) {
+			for (int j = 0; j < w; j++) {
+				ps[j] = 0;
+				pq[j] = 0;
+			}
+			int r1 = r0 + SR_STAT_BLOCK < rows ? r0 + SR_STAT_BLOCK : rows;
+			for (int r = r0; r < r1; r++)
+				SR_FN(dz_row)(a->act, w, xg + (size_t)r * c, dyg + (size_t)r * c, dxg + (size_t)r * c, mean, inv, gf, bf, ps, pq, ia, sc);
+			for (int j = 0; j < w; j++) {
+				sdz[j] += (double)ps[j];
+				sdzx[j] += (double)pq[j];
+			}
+		}
+		for (int j = 0; j < w; j++) {
+			dbeta[j] += (float)sdz[j];
+			dgamma[j] += (float)sdzx[j];
+			k1[j] = gamma[j] * inv[j];
+			k2[j] = (float)(sdz[j] / (double)rows);
+			k3[j] = (float)(sdzx[j] / (double)rows);
+		}
+		for (int r = 0; r < rows; r++) {
+			const float *restrict xr = xg + (size_t)r * c;
+			float *restrict dxr = dxg + (size_t)r * c;
+			for (int j = 0; j < w; j++) {
+				float h = (xr[j] - mean[j]) * inv[j];
+				dxr[j] = k1[j] * (dxr[j] - k2[j] - h * k3[j]);
+			}
+		}
+	}
+}
+
+// bn_fwd_eval is BNAct.fwdEval for channels [c0, c1) of rows rows: y may
+// alias x.
+static void SR_FN(bn_fwd_eval)(const sr_bn_args *a) {
+	const int c = a->c, c0 = a->c0, w = a->c1 - a->c0;
+	const float ia = 1 / a->alpha;
+	for (int r = 0; r < a->rows; r++)
+		SR_FN(eval_row)(a->act, w, a->x + (size_t)r * c + c0, a->y + (size_t)r * c + c0, a->k1, a->k2,
+		                a->alpha, ia, a->ssr_shift, a->ssr_scale);
+}

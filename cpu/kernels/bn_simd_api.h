@@ -1,0 +1,42 @@
+#ifndef SR_BN_SIMD_API_H
+#define SR_BN_SIMD_API_H
+
+// Activation kinds, in kernels.ActKind's order.
+enum { SR_ACT_IDENTITY = 0, SR_ACT_RELU = 1, SR_ACT_CELU = 2, SR_ACT_SSRELU = 3 };
+enum { SR_ISA_NONE = 0, SR_ISA_AVX2 = 1, SR_ISA_AVX512 = 2 };
+enum { SR_BN_FWD_TRAIN = 0, SR_BN_BWD_TRAIN = 1, SR_BN_FWD_EVAL = 2 };
+
+// The rows a float32 partial sum takes before it is flushed into the
+// float64 totals: bn.go's statBlock.
+#define SR_STAT_BLOCK 32
+
+// sr_bn_args is one worker's share of a BNAct call: channels [c0, c1) of
+// every split of rows x c (NHWC) values. x, dy, y, dx, gamma, beta,
+// gamma_f, beta_f, dgamma and dbeta point at channel 0 of their arrays;
+// mean, var and invstd are splits x c, also from channel 0. The scratch
+// arrays (sum, sumsq, ps, pq, k, k1, k2) point at the worker's first
+// channel and hold c1-c0 entries; the eval pass reads its scale in k1 and
+// shift in k2.
+typedef struct {
+	const float *x, *dy;
+	float *y, *dx;
+	const float *gamma, *beta, *gamma_f, *beta_f;
+	float *mean, *var, *invstd;
+	float *dgamma, *dbeta;
+	double *sum, *sumsq;
+	float *ps, *pq, *k, *k1, *k2;
+	int splits, rows, c, c0, c1;
+	int act;
+	float eps, alpha, ssr_shift, ssr_scale;
+} sr_bn_args;
+
+int sr_bn_isa(void);
+int sr_bn_run(int isa, int op, const sr_bn_args *a);
+int sr_bn_call(int isa, int op, const float *x, const float *dy, float *y, float *dx,
+               const float *gamma, const float *beta, const float *gamma_f, const float *beta_f,
+               float *mean, float *var, float *invstd, float *dgamma, float *dbeta,
+               double *sum, double *sumsq, float *ps, float *pq, float *k, float *k1, float *k2,
+               int splits, int rows, int c, int c0, int c1, int act,
+               float eps, float alpha, float ssr_shift, float ssr_scale);
+
+#endif

@@ -1,0 +1,107 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestBNActSIMDMatchesGo runs every pass of the C loops, for each
+// instruction set this CPU has, against the Go loops: the outputs must be
+// the same bits (bn_simd.h keeps the Go order of operations and no fused
+// multiply-adds).
+func TestBNActSIMDMatchesGo(t *testing.T) {
+	shapes := []BNShape{
+		{N: 4, HW: 9, C: 5},
+		{N: 8, HW: 4, C: 37, Ghost: 2},
+		{N: 6, HW: 16, C: 64, Ghost: 3},
+		{N: 4, HW: 64, C: 130},
+		{N: 1, HW: 1, C: 3},
+	}
+	libs := []BNLib{BNAVX2, BNAVX512}
+	for _, lib := range libs {
+		if _, err := pickISA(lib); err != nil {
+			t.Logf("skipping %v: %v", lib, err)
+			continue
+		}
+		for _, a := range testActs {
+			for _, s := range shapes {
+				t.Run(fmt.Sprintf("%d/%v/%+v", lib, a.Kind, s), func(t *testing.T) {
+					rng := rand.New(rand.NewPCG(5, uint64(s.C)))
+					m, c := s.N*s.HW*s.C, s.C
+					x, dy := randF32(rng, m), randF32(rng, m)
+					for i := range x {
+						x[i] = 3*x[i] + 50
+					}
+					gamma, beta := randF32(rng, c), randF32(rng, c)
+					rm, rv := randF32(rng, c), randF32(rng, c)
+					for i := range rv {
+						rv[i] = rv[i]*rv[i] + 0.5
+					}
+					run := func(lib BNLib) [][]float32 {
+						b, err := newBNAct(s, 1e-5, a, lib)
+						if err != nil {
+							t.Fatal(err)
+						}
+						defer b.Close()
+						sc := b.Splits() * c
+						y, mean, vr := make([]float32, m), make([]float32, sc), make([]float32, sc)
+						dx, dg, db := make([]float32, m), make([]float32, c), make([]float32, c)
+						ye := make([]float32, m)
+						if err := b.ForwardTrain(x, gamma, beta, y, mean, vr); err != nil {
+							t.Fatal(err)
+						}
+						if err := b.Backward(x, dy, gamma, dx, dg, db); err != nil {
+							t.Fatal(err)
+						}
+						if err := b.ForwardEval(x, gamma, beta, rm, rv, ye); err != nil {
+							t.Fatal(err)
+						}
+						return [][]float32{y, mean, vr, dx, dg, db, ye}
+					}
+					want, got := run(BNGo), run(lib)
+					for k, name := range []string{"y", "mean", "var", "dx", "dgamma", "dbeta", "eval y"} {
+						for i := range want[k] {
+							if math.Float32bits(got[k][i]) != math.Float32bits(want[k][i]) {
+								t.Fatalf("%s[%d] = %v, Go loops %v", name, i, got[k][i], want[k][i])
+							}
+						}
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestBNActLibs: the default is the C loops where the CPU has them, and a
+// forced instruction set the CPU lacks is an error, not a crash.
+func TestBNActLibs(t *testing.T) {
+	s := BNShape{N: 2, HW: 4, C: 8}
+	b, err := NewBNAct(s, 1e-5, Activation{Kind: ActReLU})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "go"
+	if isa := HostISA(); isa != ISANone {
+		want = "c/" + isa.String()
+	}
+	if b.Impl() != want {
+		t.Errorf("default Impl() = %q, want %q", b.Impl(), want)
+	}
+	for _, lib := range []BNLib{BNAVX2, BNAVX512} {
+		_, errPick := pickISA(lib)
+		_, err := newBNAct(s, 1e-5, Activation{}, lib)
+		if (err == nil) != (errPick == nil) {
+			t.Errorf("lib %d: NewBNActLib error %v, host support error %v", lib, err, errPick)
+		}
+	}
+	if _, err := NewBNActLib(s, 1e-5, Activation{}, BNLib(99)); err == nil {
+		t.Error("unknown library accepted")
+	}
+	for k, c := range map[ActKind]int{ActIdentity: 0, ActReLU: 1, ActCELU: 2, ActShiftScaleReLU: 3} {
+		if int(k) != c {
+			t.Errorf("ActKind %v = %d, bn_simd_api.h says %d", k, k, c)
+		}
+	}
+}

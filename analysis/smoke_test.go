@@ -60,7 +60,8 @@ func (e *smokeEnv) claim(t *testing.T, cfg stages.Config) int64 {
 	}
 	s := results.Start{Cell: results.Cell{Stage: cfg.Stage, Variant: cfg.Variant, Profile: cfg.Profile, ConfigHash: cfg.Hash(), DataSum: e.set.Checksum},
 		Seed: 1, ConfigJSON: string(b), Dataset: e.set.Name, Backend: "cpu"}
-	id, ok, err := e.db.Claim(context.Background(), s, owner, time.Minute)
+	c, err := e.db.Claim(context.Background(), s, owner, time.Minute)
+	id, ok := c.RunID, c.OK
 	if err != nil || !ok {
 		t.Fatalf("claim %s: %v %v", cfg.Variant, ok, err)
 	}

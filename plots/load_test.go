@@ -33,7 +33,8 @@ func fixtureDB(t *testing.T, d *Data) (*results.DB, int) {
 		s := results.Start{Cell: results.Cell{Stage: r.Stage, Variant: r.Variant, Profile: r.Profile, Repeat: r.Repeat, ConfigHash: r.ConfigHash, DataSum: r.DataSum},
 			Seed: r.Seed, ConfigJSON: r.ConfigJSON, Dataset: r.Dataset, Host: r.Host, Backend: r.Backend, Device: r.Device,
 			GitRev: r.GitRev, GoVersion: r.GoVersion, LibVersion: r.LibVersion}
-		id, ok, err := db.Claim(ctx, s, owner, 60e9)
+		c, err := db.Claim(ctx, s, owner, 60e9)
+		id, ok := c.RunID, c.OK
 		if err != nil || !ok {
 			t.Fatalf("claim %v: %v %v", s.Cell, ok, err)
 		}

@@ -53,24 +53,54 @@ type Start struct {
 // (its lease expired while this one still ran).
 var ErrLeaseLost = errors.New("lease lost: another process took over the cell")
 
-// Claim takes the cell in s for owner in one immediate transaction. It
-// returns the run id and true when the cell is now this owner's to run
-// (its row written with status running, so a crash leaves it visible), or
-// false when the cell is finished (done or diverged) or another live
-// process holds it. A queued, failed or interrupted cell, or a running one
-// whose lease has expired, is taken over: its old epochs are dropped and
-// its attempt count goes up.
-func (db *DB) Claim(ctx context.Context, s Start, owner Owner, lease time.Duration) (int64, bool, error) {
-	var id int64
-	var ok bool
+// Claimed is what Claim found.
+type Claimed struct {
+	RunID int64
+	// OK: the cell is now the caller's to run.
+	OK bool
+	// Status is the cell's status when OK is false: finished (done or
+	// diverged), or running under Holder.
+	Status Status
+	Holder Holder
+	// TookOver, when OK, says why an earlier attempt's row was taken over
+	// (queued, failed, interrupted, a dead owner or an expired lease); it
+	// is empty for a new cell.
+	TookOver string
+}
+
+// Holder is the owner of a running cell's lease.
+type Holder struct {
+	Owner string
+	Host  string
+	PID   int
+	Until time.Time
+}
+
+// Dead reports whether the holder is gone for a process on host: its
+// lease has expired, or it ran on host and its pid no longer exists (a
+// holder on another host is judged by its lease alone).
+func (h Holder) Dead(host string, now time.Time) bool {
+	return !h.Until.After(now) || (h.Host == host && !processAlive(h.PID))
+}
+
+// Claim takes the cell in s for owner in one immediate transaction. The
+// cell is the owner's (Claimed.OK, its row written with status running, so
+// a crash leaves it visible) unless it is finished (done or diverged) or
+// another live process holds it. A queued, failed or interrupted cell, or
+// a running one whose holder is dead (Holder.Dead: its lease expired, or
+// it ran on this host and its process is gone, which is seen at once) is
+// taken over: its old epochs are dropped and its attempt count goes up.
+func (db *DB) Claim(ctx context.Context, s Start, owner Owner, lease time.Duration) (Claimed, error) {
+	var c Claimed
 	err := db.tx(ctx, func(tx *sql.Tx) error {
-		id, ok = 0, false
+		c = Claimed{}
 		now := time.Now()
 		var status string
 		var until int64
-		err := tx.QueryRowContext(ctx, `SELECT id, status, lease_until_ns FROM runs
+		err := tx.QueryRowContext(ctx, `SELECT id, status, lease_owner, lease_host, lease_pid, lease_until_ns FROM runs
 			WHERE stage = ? AND variant = ? AND profile = ? AND repeat = ? AND config_hash = ? AND data_sum = ?`,
-			s.Stage, s.Variant, s.Profile, s.Repeat, s.ConfigHash, s.DataSum).Scan(&id, &status, &until)
+			s.Stage, s.Variant, s.Profile, s.Repeat, s.ConfigHash, s.DataSum).Scan(&c.RunID, &status,
+			&c.Holder.Owner, &c.Holder.Host, &c.Holder.PID, &until)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			res, err := tx.ExecContext(ctx, `INSERT INTO runs (stage, variant, profile, repeat, config_hash, data_sum,
@@ -83,21 +113,30 @@ func (db *DB) Claim(ctx context.Context, s Start, owner Owner, lease time.Durati
 			if err != nil {
 				return fmt.Errorf("insert run: %w", err)
 			}
-			if id, err = res.LastInsertId(); err != nil {
-				return err
-			}
-			ok = true
-			return nil
+			c = Claimed{OK: true, Status: StatusRunning}
+			c.RunID, err = res.LastInsertId()
+			return err
 		case err != nil:
 			return fmt.Errorf("look up cell: %w", err)
 		}
-		st := Status(status)
-		if st.Final() || (st == StatusRunning && until > now.UnixNano()) {
+		c.Status = Status(status)
+		c.Holder.Until = time.Unix(0, until)
+		switch {
+		case c.Status.Final():
+			c.Holder = Holder{}
 			return nil
+		case c.Status != StatusRunning:
+			c.TookOver = string(c.Status)
+		case !c.Holder.Dead(owner.Host, now):
+			return nil
+		case c.Holder.Until.After(now):
+			c.TookOver = fmt.Sprintf("owner %s died", c.Holder.Owner)
+		default:
+			c.TookOver = fmt.Sprintf("lease of %s expired", c.Holder.Owner)
 		}
 		for _, t := range []string{"epochs", "layer_stats", "measurements"} {
-			if _, err := tx.ExecContext(ctx, "DELETE FROM "+t+" WHERE run_id = ?", id); err != nil {
-				return fmt.Errorf("clear %s of run %d: %w", t, id, err)
+			if _, err := tx.ExecContext(ctx, "DELETE FROM "+t+" WHERE run_id = ?", c.RunID); err != nil {
+				return fmt.Errorf("clear %s of run %d: %w", t, c.RunID, err)
 			}
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE runs SET seed = ?, config_json = ?, dataset = ?, status = 'running', error = '',
@@ -107,17 +146,17 @@ func (db *DB) Claim(ctx context.Context, s Start, owner Owner, lease time.Durati
 			started_ns = ?, finished_ns = 0, lease_owner = ?, lease_host = ?, lease_pid = ?, heartbeat_ns = ?, lease_until_ns = ?
 			WHERE id = ?`,
 			int64(s.Seed), s.ConfigJSON, s.Dataset, s.Host, s.Backend, s.Device, s.GitRev, s.GitDirty, s.GoVersion, s.LibVersion,
-			now.UnixNano(), owner.ID, owner.Host, owner.PID, now.UnixNano(), now.Add(lease).UnixNano(), id)
+			now.UnixNano(), owner.ID, owner.Host, owner.PID, now.UnixNano(), now.Add(lease).UnixNano(), c.RunID)
 		if err != nil {
-			return fmt.Errorf("take over run %d: %w", id, err)
+			return fmt.Errorf("take over run %d: %w", c.RunID, err)
 		}
-		ok = true
+		c.OK, c.Status, c.Holder = true, StatusRunning, Holder{}
 		return nil
 	})
 	if err != nil {
-		return 0, false, fmt.Errorf("results: claim %v: %w", s.Cell, err)
+		return Claimed{}, fmt.Errorf("results: claim %v: %w", s.Cell, err)
 	}
-	return id, ok, nil
+	return c, nil
 }
 
 // Heartbeat extends owner's lease on run id. It returns ErrLeaseLost when
@@ -158,7 +197,7 @@ func (db *DB) RequeueDead(ctx context.Context, host string) ([]Requeued, error) 
 	var out []Requeued
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		out = out[:0]
-		now := time.Now().UnixNano()
+		now := time.Now()
 		rows, err := tx.QueryContext(ctx, `SELECT id, stage, variant, profile, repeat, config_hash, data_sum,
 			lease_owner, lease_host, lease_pid, lease_until_ns FROM runs WHERE status = 'running'`)
 		if err != nil {
@@ -166,19 +205,19 @@ func (db *DB) RequeueDead(ctx context.Context, host string) ([]Requeued, error) 
 		}
 		for rows.Next() {
 			var r Requeued
-			var owner, lhost string
-			var pid int
+			var h Holder
 			var until int64
 			if err := rows.Scan(&r.RunID, &r.Cell.Stage, &r.Cell.Variant, &r.Cell.Profile, &r.Cell.Repeat,
-				&r.Cell.ConfigHash, &r.Cell.DataSum, &owner, &lhost, &pid, &until); err != nil {
+				&r.Cell.ConfigHash, &r.Cell.DataSum, &h.Owner, &h.Host, &h.PID, &until); err != nil {
 				rows.Close()
 				return err
 			}
+			h.Until = time.Unix(0, until)
 			switch {
-			case until <= now:
-				r.Reason = fmt.Sprintf("lease of %s expired", owner)
-			case lhost == host && !processAlive(pid):
-				r.Reason = fmt.Sprintf("owner %s died", owner)
+			case !h.Until.After(now):
+				r.Reason = fmt.Sprintf("lease of %s expired", h.Owner)
+			case h.Dead(host, now):
+				r.Reason = fmt.Sprintf("owner %s died", h.Owner)
 			default:
 				continue
 			}

@@ -14,6 +14,8 @@ type MergeStats struct {
 	Added    int // cells new to the target
 	Replaced int // unfinished cells in the target replaced by a finished one
 	Skipped  int // cells the target already had (finished, or neither finished)
+	// Cells are the shard's cells, whichever of the above they were.
+	Cells []Cell
 }
 
 // Merge copies the runs of the shard database at src into db with their
@@ -64,6 +66,7 @@ func (db *DB) Merge(ctx context.Context, src string) (MergeStats, error) {
 				}
 			}
 			c := r.Cell()
+			st.Cells = append(st.Cells, c)
 			var id int64
 			var status string
 			err := tx.QueryRowContext(ctx, `SELECT id, status FROM runs

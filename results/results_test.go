@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -59,12 +61,13 @@ func TestClaimLifecycle(t *testing.T) {
 	b.ID += "-other"
 	s := start(4, 0)
 
-	id, ok, err := db.Claim(ctx, s, a, time.Minute)
+	c, err := db.Claim(ctx, s, a, time.Minute)
+	id, ok := c.RunID, c.OK
 	if err != nil || !ok {
 		t.Fatalf("first claim: %v %v", ok, err)
 	}
-	if _, ok, _ := db.Claim(ctx, s, b, time.Minute); ok {
-		t.Fatal("second owner claimed a cell under a live lease")
+	if c, _ := db.Claim(ctx, s, b, time.Minute); c.OK || c.Status != StatusRunning || c.Holder.Owner != a.ID {
+		t.Fatalf("second owner under a live lease: %+v, want the cell held by %s", c, a.ID)
 	}
 	if err := db.Heartbeat(ctx, id, a, time.Minute); err != nil {
 		t.Fatal(err)
@@ -82,8 +85,8 @@ func TestClaimLifecycle(t *testing.T) {
 	if err := db.Finish(ctx, id, a, o); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, _ := db.Claim(ctx, s, b, time.Minute); ok {
-		t.Fatal("claimed a done cell")
+	if c, _ := db.Claim(ctx, s, b, time.Minute); c.OK || c.Status != StatusDone {
+		t.Fatalf("claim of a done cell: %+v", c)
 	}
 	r, err := db.Run(ctx, id)
 	if err != nil {
@@ -105,14 +108,15 @@ func TestClaimRetakesFailedAndExpired(t *testing.T) {
 	a, b := mustOwner(t), mustOwner(t)
 	b.ID += "-other"
 	// Failed: retaken, old epochs dropped.
-	id, _, _ := db.Claim(ctx, start(1, 0), a, time.Minute)
+	c, _ := db.Claim(ctx, start(1, 0), a, time.Minute)
+	id := c.RunID
 	db.AddEpoch(ctx, Epoch{RunID: id, Epoch: 1})
 	if err := db.Finish(ctx, id, a, Outcome{Status: StatusFailed, Error: "boom"}); err != nil {
 		t.Fatal(err)
 	}
-	id2, ok, err := db.Claim(ctx, start(1, 0), b, time.Minute)
-	if err != nil || !ok || id2 != id {
-		t.Fatalf("retake failed cell: id %d ok %v err %v", id2, ok, err)
+	c, err := db.Claim(ctx, start(1, 0), b, time.Minute)
+	if err != nil || !c.OK || c.RunID != id || c.TookOver != "failed" {
+		t.Fatalf("retake failed cell: %+v, err %v", c, err)
 	}
 	if eps, _ := db.Epochs(ctx, id); len(eps) != 0 {
 		t.Fatalf("old epochs survived a retake: %v", eps)
@@ -121,14 +125,16 @@ func TestClaimRetakesFailedAndExpired(t *testing.T) {
 		t.Fatalf("retaken run: %+v", r)
 	}
 	// Expired lease: requeued by RequeueDead, then claimable.
-	id3, _, _ := db.Claim(ctx, start(2, 0), a, -time.Second)
+	c, _ = db.Claim(ctx, start(2, 0), a, -time.Second)
+	id3 := c.RunID
 	rq, err := db.RequeueDead(ctx, "elsewhere")
 	if err != nil || len(rq) != 1 || rq[0].RunID != id3 || !strings.Contains(rq[0].Reason, "expired") {
 		t.Fatalf("requeue expired: %+v %v", rq, err)
 	}
 	// A dead pid on this host: requeued although the lease is live.
 	dead := Owner{ID: "h:999999999:x", Host: "thishost", PID: 999999999}
-	id4, _, _ := db.Claim(ctx, start(3, 0), dead, time.Hour)
+	c, _ = db.Claim(ctx, start(3, 0), dead, time.Hour)
+	id4 := c.RunID
 	live := Owner{ID: "h:1:x", Host: "thishost", PID: 1}
 	db.Claim(ctx, start(3, 1), live, time.Hour)
 	rq, err = db.RequeueDead(ctx, "thishost")
@@ -137,6 +143,49 @@ func TestClaimRetakesFailedAndExpired(t *testing.T) {
 	}
 	if r, _ := db.Run(ctx, id4); r.Status != StatusQueued || !strings.Contains(r.Error, "died") {
 		t.Fatalf("requeued run: %+v", r)
+	}
+}
+
+// TestClaimHeldCell: a running cell is taken over at once when its holder
+// ran on the claimant's host and its process is gone, whatever its lease
+// says; otherwise only once the lease has expired.
+func TestClaimHeldCell(t *testing.T) {
+	const deadPID = 999999999
+	tests := []struct {
+		name     string
+		holder   Owner
+		lease    time.Duration
+		wantOK   bool
+		tookOver string
+	}{
+		{"live process on this host", Owner{ID: "h:self:x", Host: "thishost", PID: os.Getpid()}, time.Hour, false, ""},
+		{"dead process on this host", Owner{ID: "h:dead:x", Host: "thishost", PID: deadPID}, time.Hour, true, "owner h:dead:x died"},
+		{"dead pid on another host, live lease", Owner{ID: "o:dead:x", Host: "otherhost", PID: deadPID}, time.Hour, false, ""},
+		{"expired lease on another host", Owner{ID: "o:1:x", Host: "otherhost", PID: 1}, -time.Second, true, "lease of o:1:x expired"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			db := openTest(t, filepath.Join(t.TempDir(), "r.sqlite"))
+			first, err := db.Claim(ctx, start(1, i), tt.holder, tt.lease)
+			if err != nil || !first.OK {
+				t.Fatalf("holder's claim: %+v %v", first, err)
+			}
+			me := Owner{ID: "h:me:x", Host: "thishost", PID: os.Getpid()}
+			c, err := db.Claim(ctx, start(1, i), me, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.OK != tt.wantOK || c.TookOver != tt.tookOver || c.RunID != first.RunID {
+				t.Fatalf("claim: %+v, want OK %v, TookOver %q, run %d", c, tt.wantOK, tt.tookOver, first.RunID)
+			}
+			if !c.OK && (c.Status != StatusRunning || c.Holder.Owner != tt.holder.ID || c.Holder.Host != tt.holder.Host) {
+				t.Fatalf("held cell: %+v, want running under %s", c, tt.holder.ID)
+			}
+			if r, _ := db.Run(ctx, c.RunID); tt.wantOK && (r.Attempts != 2 || r.LeaseOwner != me.ID) {
+				t.Fatalf("taken-over run: attempts %d owner %q", r.Attempts, r.LeaseOwner)
+			}
+		})
 	}
 }
 
@@ -165,7 +214,8 @@ func TestConcurrentClaims(t *testing.T) {
 			o := mustOwner(t)
 			o.ID += fmt.Sprint(w)
 			for c := range cells {
-				id, ok, err := db.Claim(ctx, start(c, 0), o, time.Minute)
+				cl, err := db.Claim(ctx, start(c, 0), o, time.Minute)
+				id, ok := cl.RunID, cl.OK
 				if err != nil {
 					errs <- err
 					return
@@ -207,7 +257,8 @@ func TestMergeIdempotent(t *testing.T) {
 	for i := range 2 {
 		p := filepath.Join(dir, fmt.Sprintf("shard%d.sqlite", i))
 		s := openTest(t, p)
-		id, _, _ := s.Claim(ctx, start(4, i), o, time.Minute)
+		c, _ := s.Claim(ctx, start(4, i), o, time.Minute)
+		id := c.RunID
 		s.AddEpoch(ctx, Epoch{RunID: id, Epoch: 1, TrainLoss: 1})
 		s.AddLayerStats(ctx, []LayerStat{{RunID: id, Step: 1, Layer: "conv", WeightNorm: 2}})
 		s.PutMeasurement(ctx, Measurement{RunID: id, Name: "m", JSON: `[1]`})
@@ -228,7 +279,11 @@ func TestMergeIdempotent(t *testing.T) {
 			if pass == 1 {
 				want = MergeStats{Skipped: 1}
 			}
-			if st != want {
+			if len(st.Cells) != 1 || st.Cells[0].Stage != 4 {
+				t.Fatalf("pass %d merge %s: cells %+v, want the shard's one stage-4 cell", pass, p, st.Cells)
+			}
+			st.Cells = nil
+			if !reflect.DeepEqual(st, want) {
 				t.Fatalf("pass %d merge %s: %+v, want %+v", pass, p, st, want)
 			}
 		}
@@ -255,7 +310,8 @@ func TestDiskFull(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "r.sqlite")
 	db0 := openTest(t, path)
 	o := mustOwner(t)
-	id, _, _ := db0.Claim(ctx, start(1, 0), o, time.Minute)
+	c, _ := db0.Claim(ctx, start(1, 0), o, time.Minute)
+	id := c.RunID
 	if err := db0.Finish(ctx, id, o, Outcome{Status: StatusDone, TestAcc: 0.7}); err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +324,8 @@ func TestDiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	id2, _, err := db.Claim(ctx, start(1, 1), o, time.Minute)
+	c, err = db.Claim(ctx, start(1, 1), o, time.Minute)
+	id2 := c.RunID
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +377,8 @@ func TestMigrateFromSchema1(t *testing.T) {
 		t.Fatalf("user_version %d (%v), want %d", v, err, SchemaVersion)
 	}
 	a := mustOwner(t)
-	id, ok, err := db.Claim(ctx, start(4, 1), a, time.Minute)
+	c, err := db.Claim(ctx, start(4, 1), a, time.Minute)
+	id, ok := c.RunID, c.OK
 	if err != nil || !ok {
 		t.Fatalf("claim: %v %v", ok, err)
 	}

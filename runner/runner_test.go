@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -222,6 +223,72 @@ func TestConcurrentSweeps(t *testing.T) {
 		if run.Attempts != 1 || run.Status != results.StatusDone {
 			t.Errorf("run %d: %d attempts, %s", run.ID, run.Attempts, run.Status)
 		}
+	}
+}
+
+// TestSweepHeldCell: a cell that another process holds when the sweep
+// reaches it is waited for when that process is on this host, and taken
+// over the moment it dies (its lease is an hour); a holder on another
+// host is left to its lease.
+func TestSweepHeldCell(t *testing.T) {
+	tests := []struct {
+		name        string
+		otherHost   bool
+		end         string // what becomes of the holder: "finish" its cell, or "die"
+		wantTrained int64
+		wantSkipped int
+	}{
+		{"holder on this host finishes", false, "finish", 2, 1},
+		{"holder on this host dies", false, "die", 3, 0},
+		{"holder on another host", true, "", 2, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			fb := &fakeBackend{}
+			r := newTestRunner(t, filepath.Join(t.TempDir(), "r.sqlite"), fb)
+			r.Poll = 10 * time.Millisecond
+			cells := plan(t, 3, "ok")
+			// The holder: a live child process of this test.
+			proc := exec.Command("sleep", "60")
+			if err := proc.Start(); err != nil {
+				t.Skipf("no sleep to stand for the holder: %v", err)
+			}
+			t.Cleanup(func() { proc.Process.Kill(); proc.Wait() })
+			holder := results.Owner{ID: "holder", Host: r.Owner.Host, PID: proc.Process.Pid}
+			if tt.otherHost {
+				holder.Host = "elsewhere"
+			}
+			c := cells[0]
+			cl, err := r.DB.Claim(ctx, results.Start{Cell: results.Cell{Stage: c.Config.Stage, Variant: c.Config.Variant,
+				Profile: c.Config.Profile, Repeat: c.Repeat, ConfigHash: c.Hash, DataSum: "tinysum"}}, holder, time.Hour)
+			if err != nil || !cl.OK {
+				t.Fatalf("holder's claim: %+v %v", cl, err)
+			}
+			go func() {
+				time.Sleep(100 * time.Millisecond)
+				switch tt.end {
+				case "finish":
+					if err := r.DB.Finish(ctx, cl.RunID, holder, results.Outcome{Status: results.StatusDone}); err != nil {
+						t.Error(err)
+					}
+				case "die":
+					proc.Process.Kill()
+					proc.Wait()
+				}
+			}()
+			start := time.Now()
+			sum, err := r.Sweep(ctx, cells)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fb.trained.Load() != tt.wantTrained || sum.Skipped != tt.wantSkipped || sum.Done != int(tt.wantTrained) {
+				t.Fatalf("trained %d, summary %+v; want %d trained, %d skipped", fb.trained.Load(), sum, tt.wantTrained, tt.wantSkipped)
+			}
+			if tt.end != "" && time.Since(start) < 100*time.Millisecond {
+				t.Fatalf("the sweep ended after %v, before the holder did", time.Since(start))
+			}
+		})
 	}
 }
 

@@ -38,7 +38,10 @@ type Runner struct {
 	// Heartbeat is how often it is renewed (default 5 s).
 	Lease     time.Duration
 	Heartbeat time.Duration
-	Log       *slog.Logger
+	// Poll is how often a sweep that has run everything else looks again
+	// at the cells other processes on this host hold (default 1 s).
+	Poll time.Duration
+	Log  *slog.Logger
 	// Progress receives the progress bar (a terminal) or nothing: without a
 	// terminal progress goes to Log as one line per epoch.
 	Progress io.Writer
@@ -49,7 +52,10 @@ type Outcome struct {
 	Cell    Cell
 	RunID   int64
 	Skipped bool // finished already, or held by another live process
-	Run     results.Run
+	// Holder, for a skipped cell that another live process runs, is that
+	// process (zero for a finished cell).
+	Holder results.Holder
+	Run    results.Run
 }
 
 // Summary counts what a sweep did.
@@ -65,13 +71,20 @@ func (r *Runner) defaults() {
 	if r.Heartbeat <= 0 {
 		r.Heartbeat = 5 * time.Second
 	}
+	if r.Poll <= 0 {
+		r.Poll = time.Second
+	}
 	if r.Log == nil {
 		r.Log = slog.New(slog.DiscardHandler)
 	}
 }
 
 // Sweep runs every cell not yet finished. First it returns to the queue
-// the cells of dead processes. A diverged or failed run does not stop the
+// the cells of dead processes. A cell another live process holds is
+// skipped; one held by a process on this host is looked at again every
+// Poll once the rest are done, until it is finished or its holder dies,
+// when this sweep takes it over at once (Claim sees the dead pid; the
+// lease need not expire). A diverged or failed run does not stop the
 // sweep; a cancelled ctx does: the current run is marked interrupted and
 // Sweep returns ctx's error. The error is nil even when runs failed:
 // callers read Summary.Failed.
@@ -90,39 +103,68 @@ func (r *Runner) Sweep(ctx context.Context, cells []Cell) (Summary, error) {
 	}
 	start := time.Now()
 	ran := 0
-	for i, c := range cells {
-		if err := ctx.Err(); err != nil {
-			return sum, err
+	todo := make([]int, len(cells))
+	for i := range todo {
+		todo[i] = i
+	}
+	for pass := 0; len(todo) > 0; pass++ {
+		if pass > 0 {
+			if pass == 1 {
+				r.Log.Info("waiting for cells that other processes on this host run; a dead one's cell is taken over at once",
+					"cells", len(todo))
+			}
+			select {
+			case <-ctx.Done():
+				return sum, ctx.Err()
+			case <-time.After(r.Poll):
+			}
 		}
-		label := fmt.Sprintf("[%d/%d] %v", i+1, len(cells), c)
-		if ran > 0 {
-			per := time.Since(start) / time.Duration(ran)
-			label += fmt.Sprintf(" (sweep ETA %v)", (per * time.Duration(len(cells)-i)).Round(time.Second))
+		var held []int
+		for _, i := range todo {
+			c := cells[i]
+			if err := ctx.Err(); err != nil {
+				return sum, err
+			}
+			label := fmt.Sprintf("[%d/%d] %v", i+1, len(cells), c)
+			if ran > 0 {
+				per := time.Since(start) / time.Duration(ran)
+				label += fmt.Sprintf(" (sweep ETA %v)", (per * time.Duration(len(cells)-i)).Round(time.Second))
+			}
+			o, err := r.run(ctx, c, label)
+			switch {
+			case o.Skipped && err == nil && o.Holder.Host == r.Owner.Host && o.Holder.Owner != "":
+				held = append(held, i)
+				continue
+			case o.Skipped:
+				sum.Outcomes = append(sum.Outcomes, o)
+				sum.Skipped++
+				if err != nil {
+					return sum, err
+				}
+				continue
+			}
+			sum.Outcomes = append(sum.Outcomes, o)
+			switch {
+			case err != nil && ctx.Err() != nil:
+				sum.Interrupted++
+				return sum, err
+			case err != nil:
+				// The run could not even be recorded (e.g. the disk is full):
+				// stop, since every later run would fail the same way.
+				sum.Failed++
+				return sum, err
+			}
+			ran++
+			switch o.Run.Status {
+			case results.StatusDone:
+				sum.Done++
+			case results.StatusDiverged:
+				sum.Diverged++
+			default:
+				sum.Failed++
+			}
 		}
-		o, err := r.run(ctx, c, label)
-		sum.Outcomes = append(sum.Outcomes, o)
-		switch {
-		case o.Skipped:
-			sum.Skipped++
-			continue
-		case err != nil && ctx.Err() != nil:
-			sum.Interrupted++
-			return sum, err
-		case err != nil:
-			// The run could not even be recorded (e.g. the disk is full):
-			// stop, since every later run would fail the same way.
-			sum.Failed++
-			return sum, err
-		}
-		ran++
-		switch o.Run.Status {
-		case results.StatusDone:
-			sum.Done++
-		case results.StatusDiverged:
-			sum.Diverged++
-		default:
-			sum.Failed++
-		}
+		todo = held
 	}
 	return sum, nil
 }
@@ -162,15 +204,19 @@ func (r *Runner) run(ctx context.Context, c Cell, label string) (Outcome, error)
 		Host: p.Host, Backend: be.Name(), Device: be.Device(),
 		GitRev: p.GitRev, GitDirty: p.GitDirty, GoVersion: p.GoVersion, LibVersion: p.LibVersion,
 	}
-	id, ok, err := r.DB.Claim(ctx, st, r.Owner, r.Lease)
+	claim, err := r.DB.Claim(ctx, st, r.Owner, r.Lease)
 	if err != nil {
 		return out, err
 	}
+	id := claim.RunID
 	out.RunID = id
-	if !ok {
-		out.Skipped = true
-		r.Log.Debug("skip: finished or running elsewhere", "cell", c.String())
+	if !claim.OK {
+		out.Skipped, out.Holder = true, claim.Holder
+		r.Log.Debug("skip: finished or running elsewhere", "cell", c.String(), "status", claim.Status, "holder", claim.Holder.Owner)
 		return out, nil
+	}
+	if claim.TookOver != "" && claim.TookOver != string(results.StatusQueued) {
+		r.Log.Warn("took the cell over", "cell", c.String(), "run_id", id, "previous", claim.TookOver)
 	}
 	r.Log.Info("run", "cell", label, "run_id", id, "seed", seed, "config", shortHash(c.Hash), "data", ds.Name, "backend", be.Name())
 

@@ -47,16 +47,27 @@ func TestMain(m *testing.M) {
 // interrupting and racing sweeps is fast; acceptance_cpu.txtar uses the
 // real cpu backend.
 func TestScripts(t *testing.T) {
+	testscript.Run(t, scriptParams(t, "testdata/script", nil, nil))
+}
+
+// scriptParams are the Params of the script tests in dir: $CONFIG is the
+// repository's registry, the conditions short and acceptance and the
+// commands below are defined, and setup and cmds add to them.
+func scriptParams(t *testing.T, dir string, setup func(*testscript.Env) error,
+	cmds map[string]func(ts *testscript.TestScript, neg bool, args []string)) testscript.Params {
 	root, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
 	}
-	testscript.Run(t, testscript.Params{
-		Dir:           "testdata/script",
+	p := testscript.Params{
+		Dir:           dir,
 		UpdateScripts: *update,
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("CONFIG", filepath.Join(root, "experiments.toml"))
 			env.Setenv("SPEEDRUN_DEBUG", "")
+			if setup != nil {
+				return setup(env)
+			}
 			return nil
 		},
 		Condition: func(cond string) (bool, error) {
@@ -82,7 +93,11 @@ func TestScripts(t *testing.T) {
 				}
 			},
 		},
-	})
+	}
+	for name, c := range cmds {
+		p.Cmds[name] = c
+	}
+	return p
 }
 
 // cmdSQL runs one query on a database and writes its rows to stdout, one

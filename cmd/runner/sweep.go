@@ -20,6 +20,8 @@ type sweepOptions struct {
 	repeats   int
 	noReport  bool
 	emit      string
+	resume    string
+	slurm     slurmOptions
 	cellIndex int
 }
 
@@ -35,6 +37,8 @@ func sweepCommand() command {
 		fs.IntVar(&o.repeats, "repeats", 1, "runs per variant")
 		fs.BoolVar(&o.noReport, "no-report", false, "do not refresh the report afterwards")
 		fs.StringVar(&o.emit, "emit", "", "instead of running, print a cluster job with one task per cell: `KIND` slurm (a job-array script) or k8s (an Indexed Job manifest)")
+		fs.StringVar(&o.resume, "resume", "", "with --emit slurm: emit only the cells that database `DB` (the merged shards) does not hold finished, under their plan indices; print nothing when there are none")
+		o.slurm.register(fs)
 		fs.IntVar(&o.cellIndex, "cell-index", -1, "run only cell `I` of the plan (0-based; what an array task runs)")
 		pos, err := parseArgs(fs, args)
 		if err != nil {
@@ -51,13 +55,26 @@ func sweepCommand() command {
 		default:
 			return usageErr(fmt.Errorf("sweep: --emit %q: want slurm or k8s", o.emit))
 		}
+		if err := checkEmitFlags(fs, o.emit); err != nil {
+			return usageErr(fmt.Errorf("sweep: %w", err))
+		}
 		return runSweep(ctx, env, o)
 	}}
 }
 
 func runSweep(ctx context.Context, env *cmdEnv, o sweepOptions) error {
 	if o.emit != "" {
-		return emitSweep(env, o)
+		return emitSweep(ctx, env, o)
+	}
+	if o.cellIndex >= 0 {
+		// A task beyond the plan must not leave a database behind.
+		cells, err := loadPlan(o)
+		if err != nil {
+			return err
+		}
+		if o.cellIndex >= len(cells) {
+			return usageErr(fmt.Errorf("sweep: --cell-index %d: the plan has %d cells (0..%d)", o.cellIndex, len(cells), len(cells)-1))
+		}
 	}
 	s, err := openSession(ctx, env, o.global, o.train)
 	if err != nil {
@@ -69,9 +86,6 @@ func runSweep(ctx context.Context, env *cmdEnv, o sweepOptions) error {
 		return err
 	}
 	if o.cellIndex >= 0 {
-		if o.cellIndex >= len(cells) {
-			return usageErr(fmt.Errorf("sweep: --cell-index %d: the plan has %d cells (0..%d)", o.cellIndex, len(cells), len(cells)-1))
-		}
 		cells = cells[o.cellIndex : o.cellIndex+1]
 	}
 	env.log.Info("sweep", "cells", len(cells), "profile", o.train.profile, "db", o.global.db, "backend", s.run.Backend.Name())
@@ -91,6 +105,15 @@ func runSweep(ctx context.Context, env *cmdEnv, o sweepOptions) error {
 		return fmt.Errorf("sweep: %d of %d runs failed; see their errors with the report or the runs table, and rerun the sweep to retry them", sum.Failed, sum.Planned)
 	}
 	return nil
+}
+
+// loadPlan loads the registry and plans the sweep, without a session.
+func loadPlan(o sweepOptions) ([]runner.Cell, error) {
+	reg, err := stages.Load(o.global.config)
+	if err != nil {
+		return nil, usageErr(err)
+	}
+	return planSweep(reg, o)
 }
 
 // planSweep turns the selection flags into the ordered cell list.

@@ -82,6 +82,9 @@ type Result struct {
 	DivergedWhy  string
 	Epochs       []Epoch
 	PeakRSSBytes int64
+	// Precision is the number format the engine trained in: "f32" or
+	// "bf16".
+	Precision string
 }
 
 // NopObserver ignores everything.

@@ -3,28 +3,51 @@ package cpu
 import (
 	"bufio"
 	"fmt"
+	"log/slog"
 	"os"
-	"speedrun/cpu/kernels"
 	"strings"
+	"sync"
 	"syscall"
+
+	"speedrun/cpu/kernels"
+	"speedrun/stages"
+	"speedrun/train"
 )
 
 // Options configure the backend.
 type Options struct {
 	// Threads for the kernels (0: leave the kernels' default).
 	Threads int
+	// Precision forces the convolutions' number format: "f32" or "bf16"
+	// (empty: each run's train.precision, train.ReducedPrecision).
+	Precision string
+	// NoBF16 treats the CPU as one without avx512_bf16 (tests of the
+	// fallback).
+	NoBF16 bool
+	// Log hears the once-per-process notes (bf16 asked for on a CPU
+	// without it); nil discards them.
+	Log *slog.Logger
 }
 
 // Backend is the CPU backend.Backend.
 type Backend struct {
-	opts   Options
-	device string
+	opts     Options
+	device   string
+	fallback sync.Once // the bf16 fallback note, said once
 }
 
 // New returns a CPU backend.
 func New(opts Options) (*Backend, error) {
 	if opts.Threads < 0 {
 		return nil, fmt.Errorf("cpu: threads %d: must be >= 0", opts.Threads)
+	}
+	switch opts.Precision {
+	case "", "f32", "bf16":
+	default:
+		return nil, fmt.Errorf("cpu: precision %q: want f32 or bf16", opts.Precision)
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	return &Backend{opts: opts, device: cpuModel()}, nil
 }
@@ -63,4 +86,30 @@ func PeakRSS() int64 {
 		return 0
 	}
 	return ru.Maxrss * 1024
+}
+
+// convLib picks the convolutions of a run and names their precision:
+// oneDNN in bf16 where the run asks for reduced precision
+// (train.ReducedPrecision, or Options.Precision) and the CPU has
+// avx512_bf16, fp32 otherwise. A run that asks for bf16 on a CPU without
+// it trains in fp32, which the log says once per process and the run
+// records.
+func (b *Backend) convLib(cfg stages.Config) (kernels.ConvLib, string) {
+	want := train.ReducedPrecision(cfg.Train)
+	switch b.opts.Precision {
+	case "f32":
+		want = false
+	case "bf16":
+		want = true
+	}
+	if !want {
+		return kernels.ConvAuto, "f32"
+	}
+	if b.opts.NoBF16 || !kernels.HasBF16() {
+		b.fallback.Do(func() {
+			b.opts.Log.Info("cpu: bf16 asked for, training in f32: this CPU has no avx512_bf16")
+		})
+		return kernels.ConvAuto, "f32"
+	}
+	return kernels.ConvOneDNNBF16, "bf16"
 }

@@ -27,7 +27,7 @@ type convOp struct {
 }
 
 func (c *compiler) newConvOp(s kernels.ConvShape, needDX, trainW bool) (*convOp, error) {
-	k, err := kernels.NewConv(s)
+	k, err := kernels.NewConvLib(s, c.conv)
 	if err != nil {
 		return nil, err
 	}

@@ -64,6 +64,7 @@ type graph struct {
 
 // compiler hands out op ids and collects what must be closed.
 type compiler struct {
+	conv    kernels.ConvLib // the convolutions' library and precision
 	next    int
 	prof    *profile
 	closers []func() error
@@ -101,9 +102,9 @@ func nhwc(n int, out []int) tensor.Shape {
 // compile renders the lowered spec (st.low: fusions, activations,
 // gradients) as a graph for batch n. The activation-sized op outputs are
 // placed in ar (plan.go).
-func compile(st *state, n int, train bool, smoothing float64, prof *profile, ar *arena) (_ *graph, err error) {
+func compile(st *state, n int, train bool, smoothing float64, conv kernels.ConvLib, prof *profile, ar *arena) (_ *graph, err error) {
 	spec := st.spec
-	c := &compiler{prof: prof}
+	c := &compiler{conv: conv, prof: prof}
 	gr := &graph{g: gorgonia.NewGraph(), n: n, train: train, grads: make([]*gorgonia.Node, len(spec.Params))}
 	defer func() {
 		if err != nil {

@@ -21,7 +21,8 @@ func (b *Backend) Train(ctx context.Context, req backend.Request) (backend.Resul
 			return backend.Result{}, fmt.Errorf("cpu: %w", err)
 		}
 	}
-	res, err := train.Run(ctx, req, openEngine)
+	conv, prec := b.convLib(req.Config)
+	res, err := train.Run(ctx, req, func(su train.Setup) (train.Engine, error) { return openEngine(su, conv, prec) })
 	if err != nil {
 		err = fmt.Errorf("cpu: train: %w", err)
 	}
@@ -43,13 +44,14 @@ type engine struct {
 	pending []train.StepResult
 	before  [][]float32 // per param, saved before a logged step
 	flipX   []float32   // one eval batch, mirrored
+	prec    string      // the convolutions' precision, "f32" or "bf16"
 }
 
 // openEngine compiles the training graph of every batch size of the run
 // and the eval graph: set-up, untimed, and a failure (a ghost BN split
 // that does not divide a batch) comes before any work.
-func openEngine(su train.Setup) (train.Engine, error) {
-	tr, err := newTrainer(su.Spec, su.Config, su.Batch)
+func openEngine(su train.Setup, conv kernels.ConvLib, prec string) (train.Engine, error) {
+	tr, err := newTrainer(su.Spec, su.Config, su.Batch, conv)
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +65,7 @@ func openEngine(su train.Setup) (train.Engine, error) {
 		tr.Close()
 		return nil, err
 	}
-	return &engine{tr: tr, su: su, pending: make([]train.StepResult, 0, 1)}, nil
+	return &engine{tr: tr, su: su, prec: prec, pending: make([]train.StepResult, 0, 1)}, nil
 }
 
 func (e *engine) Load(set *data.Set) error {
@@ -209,6 +211,8 @@ func (e *engine) LayerNorms(params []int, dst []train.Norms) error {
 	}
 	return nil
 }
+
+func (e *engine) Precision() string { return e.prec }
 
 func (e *engine) Close() error {
 	e.endEpoch()

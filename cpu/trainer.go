@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"speedrun/backend"
+	"speedrun/cpu/kernels"
 	"speedrun/model"
 	"speedrun/stages"
 	"speedrun/train"
@@ -25,6 +26,7 @@ type Trainer struct {
 	spec  *model.Spec
 	cfg   stages.Config
 	batch int
+	conv  kernels.ConvLib // the convolutions' library (and precision)
 	st    *state
 	opt   *optimizer
 	prof  *profile
@@ -41,7 +43,7 @@ type Trainer struct {
 // PyTorch default inits; whitening filters zero until set through Params)
 // and compiles the training graph for batch.
 func NewTrainer(spec *model.Spec, cfg stages.Config, seed uint64, batch int) (*Trainer, error) {
-	t, err := newTrainer(spec, cfg, batch)
+	t, err := newTrainer(spec, cfg, batch, kernels.ConvAuto)
 	if err != nil {
 		return nil, err
 	}
@@ -56,9 +58,10 @@ func NewTrainer(spec *model.Spec, cfg stages.Config, seed uint64, batch int) (*T
 	return t, nil
 }
 
-// newTrainer compiles the training graph of spec for batch over zeroed
-// parameters, fresh running stats and zero momentum.
-func newTrainer(spec *model.Spec, cfg stages.Config, batch int) (*Trainer, error) {
+// newTrainer compiles the training graph of spec for batch, with
+// convolutions from conv, over zeroed parameters, fresh running stats and
+// zero momentum.
+func newTrainer(spec *model.Spec, cfg stages.Config, batch int, conv kernels.ConvLib) (*Trainer, error) {
 	if spec == nil {
 		return nil, errors.New("cpu: nil spec")
 	}
@@ -76,7 +79,7 @@ func newTrainer(spec *model.Spec, cfg stages.Config, batch int) (*Trainer, error
 	if err != nil {
 		return nil, fmt.Errorf("cpu: %w", err)
 	}
-	t := &Trainer{spec: spec, cfg: cfg, batch: batch, st: st, opt: opt, prof: newProfile(),
+	t := &Trainer{spec: spec, cfg: cfg, batch: batch, conv: conv, st: st, opt: opt, prof: newProfile(),
 		train: map[int]*graph{}, arena: &arena{}, grads: make([][]float32, len(spec.Params))}
 	if _, err := t.trainGraph(batch); err != nil {
 		t.Close()
@@ -103,7 +106,7 @@ func (t *Trainer) trainGraph(n int) (*graph, error) {
 	if g := t.train[n]; g != nil {
 		return g, nil
 	}
-	g, err := compile(t.st, n, true, t.cfg.Train.LabelSmoothing, t.prof, t.arena)
+	g, err := compile(t.st, n, true, t.cfg.Train.LabelSmoothing, t.conv, t.prof, t.arena)
 	if err != nil {
 		return nil, fmt.Errorf("cpu: compile %s for training at batch %d: %w", t.spec.Name, n, err)
 	}
@@ -239,7 +242,7 @@ func (t *Trainer) compileEval() error {
 	if t.eval != nil {
 		return nil
 	}
-	g, err := compile(t.st, t.batch, false, 0, t.prof, t.arena)
+	g, err := compile(t.st, t.batch, false, 0, t.conv, t.prof, t.arena)
 	if err != nil {
 		return fmt.Errorf("cpu: compile %s for eval: %w", t.spec.Name, err)
 	}

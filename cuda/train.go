@@ -57,7 +57,7 @@ func (b *Backend) precision(cfg stages.Config) (Prec, error) {
 	case "bf16":
 		return BF16, nil
 	case "":
-		if cfg.Train.Precision == "fp32" {
+		if !train.ReducedPrecision(cfg.Train) {
 			return F32, nil
 		}
 		return BF16, nil
@@ -397,6 +397,9 @@ func (e *engine) LayerNorms(params []int, dst []train.Norms) error {
 	}
 	return nil
 }
+
+// Precision is the activations' number format.
+func (e *engine) Precision() string { return e.prec.String() }
 
 // Close frees the engine's device memory and handles.
 func (e *engine) Close() error { return e.close() }

@@ -141,7 +141,7 @@ func (db *DB) Claim(ctx context.Context, s Start, owner Owner, lease time.Durati
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE runs SET seed = ?, config_json = ?, dataset = ?, status = 'running', error = '',
 			attempts = attempts + 1, preprocess_s = NULL, train_s = NULL, eval_s = NULL, total_s = NULL,
-			test_acc = NULL, tta_acc = NULL, test_loss = NULL, diverged_epoch = 0, peak_rss = 0, cpu_s = NULL, load_start = NULL,
+			test_acc = NULL, tta_acc = NULL, test_loss = NULL, diverged_epoch = 0, peak_rss = 0, cpu_s = NULL, load_start = NULL, precision = NULL,
 			host = ?, backend = ?, device = ?, git_rev = ?, git_dirty = ?, go_version = ?, lib_version = ?,
 			started_ns = ?, finished_ns = 0, lease_owner = ?, lease_host = ?, lease_pid = ?, heartbeat_ns = ?, lease_until_ns = ?
 			WHERE id = ?`,
@@ -264,6 +264,8 @@ type Outcome struct {
 	PeakRSSBytes      int64
 	CPUSeconds        float64 // NaN: unknown
 	LoadStart         float64 // NaN: unknown
+	// Precision is the number format the engine trained in ("" unknown).
+	Precision string
 	// Device and LibVersion, when set, replace what Claim wrote (a backend
 	// may learn them only once it has started).
 	Device     string
@@ -281,7 +283,7 @@ func (db *DB) Finish(ctx context.Context, id int64, owner Owner, o Outcome) erro
 		now := time.Now().UnixNano()
 		res, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, error = ?,
 			preprocess_s = ?, train_s = ?, eval_s = ?, total_s = ?, test_acc = ?, tta_acc = ?, test_loss = ?,
-			diverged_epoch = ?, peak_rss = ?, cpu_s = ?, load_start = ?,
+			diverged_epoch = ?, peak_rss = ?, cpu_s = ?, load_start = ?, precision = NULLIF(?, ''),
 			device = CASE WHEN ? = '' THEN device ELSE ? END,
 			lib_version = CASE WHEN ? = '' THEN lib_version ELSE ? END,
 			finished_ns = ?, lease_owner = '', lease_until_ns = 0
@@ -290,7 +292,7 @@ func (db *DB) Finish(ctx context.Context, id int64, owner Owner, o Outcome) erro
 			nullable(o.PreprocessSeconds), nullable(o.TrainSeconds), nullable(o.EvalSeconds),
 			nullable(o.PreprocessSeconds+o.TrainSeconds+o.EvalSeconds),
 			nullable(o.TestAcc), nullable(o.TTAAcc), nullable(o.TestLoss),
-			o.DivergedEpoch, o.PeakRSSBytes, nullable(o.CPUSeconds), nullable(o.LoadStart), o.Device, o.Device, o.LibVersion, o.LibVersion, now, id, owner.ID)
+			o.DivergedEpoch, o.PeakRSSBytes, nullable(o.CPUSeconds), nullable(o.LoadStart), o.Precision, o.Device, o.Device, o.LibVersion, o.LibVersion, now, id, owner.ID)
 		if err != nil {
 			return err
 		}

@@ -103,14 +103,14 @@ func insertRun(ctx context.Context, tx *sql.Tx, r Run, epochs []Epoch, layers []
 	res, err := tx.ExecContext(ctx, `INSERT INTO runs (stage, variant, profile, repeat, config_hash, data_sum, seed,
 		config_json, dataset, status, error, attempts, preprocess_s, train_s, eval_s, total_s, test_acc, tta_acc, test_loss,
 		diverged_epoch, peak_rss, host, backend, device, git_rev, git_dirty, go_version, lib_version, started_ns, finished_ns,
-		cpu_s, load_start)
-		VALUES (?,?,?,?,?,?,?, ?,?,?,?,?,?,?,?,?,?,?,?, ?,?,?,?,?,?,?,?,?,?,?, ?,?)`,
+		cpu_s, load_start, precision)
+		VALUES (?,?,?,?,?,?,?, ?,?,?,?,?,?,?,?,?,?,?,?, ?,?,?,?,?,?,?,?,?,?,?, ?,?,NULLIF(?, ''))`,
 		r.Stage, r.Variant, r.Profile, r.Repeat, r.ConfigHash, r.DataSum, int64(r.Seed),
 		r.ConfigJSON, r.Dataset, string(r.Status), r.Error, r.Attempts,
 		nullable(r.PreprocessSeconds), nullable(r.TrainSeconds), nullable(r.EvalSeconds), nullable(r.TotalSeconds),
 		nullable(r.TestAcc), nullable(r.TTAAcc), nullable(r.TestLoss),
 		r.DivergedEpoch, r.PeakRSSBytes, r.Host, r.Backend, r.Device, r.GitRev, r.GitDirty, r.GoVersion, r.LibVersion,
-		unixNano(r.Started), unixNano(r.Finished), nullable(r.CPUSeconds), nullable(r.LoadStart))
+		unixNano(r.Started), unixNano(r.Finished), nullable(r.CPUSeconds), nullable(r.LoadStart), r.Precision)
 	if err != nil {
 		return err
 	}

@@ -352,9 +352,9 @@ func TestDiskFull(t *testing.T) {
 	}
 }
 
-// TestMigrateFromSchema1: a database written before cpu_s and load_start
-// existed opens, keeps its runs (with those fields unknown), and records
-// them for new runs.
+// TestMigrateFromSchema1: a database written before cpu_s, load_start and
+// precision existed opens, keeps its runs (with those fields unknown), and
+// records them for new runs.
 func TestMigrateFromSchema1(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "v1.sqlite")
@@ -382,7 +382,7 @@ func TestMigrateFromSchema1(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("claim: %v %v", ok, err)
 	}
-	if err := db.Finish(ctx, id, a, Outcome{Status: StatusDone, CPUSeconds: 3.25, LoadStart: 1.5}); err != nil {
+	if err := db.Finish(ctx, id, a, Outcome{Status: StatusDone, CPUSeconds: 3.25, LoadStart: 1.5, Precision: "bf16"}); err != nil {
 		t.Fatal(err)
 	}
 	runs, err := db.Runs(ctx, Filter{})
@@ -392,12 +392,12 @@ func TestMigrateFromSchema1(t *testing.T) {
 	for _, r := range runs {
 		switch r.Variant {
 		case "old":
-			if r.TotalSeconds != 12.5 || !math.IsNaN(r.CPUSeconds) || !math.IsNaN(r.LoadStart) {
-				t.Errorf("old run: total %v cpu %v load %v; want 12.5, NaN, NaN", r.TotalSeconds, r.CPUSeconds, r.LoadStart)
+			if r.TotalSeconds != 12.5 || !math.IsNaN(r.CPUSeconds) || !math.IsNaN(r.LoadStart) || r.Precision != "" {
+				t.Errorf("old run: total %v cpu %v load %v precision %q; want 12.5, NaN, NaN, unknown", r.TotalSeconds, r.CPUSeconds, r.LoadStart, r.Precision)
 			}
 		default:
-			if r.CPUSeconds != 3.25 || r.LoadStart != 1.5 {
-				t.Errorf("new run: cpu %v load %v; want 3.25, 1.5", r.CPUSeconds, r.LoadStart)
+			if r.CPUSeconds != 3.25 || r.LoadStart != 1.5 || r.Precision != "bf16" {
+				t.Errorf("new run: cpu %v load %v precision %q; want 3.25, 1.5, bf16", r.CPUSeconds, r.LoadStart, r.Precision)
 			}
 		}
 	}

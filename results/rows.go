@@ -65,6 +65,9 @@ type Run struct {
 	// unknown (runs from schema 1, or a platform without them).
 	CPUSeconds float64
 	LoadStart  float64
+	// Precision is the number format the engine trained in ("f32",
+	// "bf16"); empty when unknown (runs from before schema 3).
+	Precision string
 }
 
 // Cell is what identifies a run: the same cell is never run twice.

@@ -11,21 +11,23 @@ import (
 const runColumns = `id, stage, variant, profile, repeat, config_hash, data_sum, seed, config_json, dataset,
 	status, error, attempts, preprocess_s, train_s, eval_s, total_s, test_acc, tta_acc, test_loss,
 	diverged_epoch, peak_rss, host, backend, device, git_rev, git_dirty, go_version, lib_version,
-	started_ns, finished_ns, lease_owner, heartbeat_ns, cpu_s, load_start`
+	started_ns, finished_ns, lease_owner, heartbeat_ns, cpu_s, load_start, precision`
 
 func scanRun(sc interface{ Scan(...any) error }) (Run, error) {
 	var r Run
 	var seed, started, finished, heartbeat int64
 	var status string
 	var pre, train, eval, total, acc, tta, loss, cpu, load sql.NullFloat64
+	var prec sql.NullString
 	err := sc.Scan(&r.ID, &r.Stage, &r.Variant, &r.Profile, &r.Repeat, &r.ConfigHash, &r.DataSum, &seed,
 		&r.ConfigJSON, &r.Dataset, &status, &r.Error, &r.Attempts, &pre, &train, &eval, &total, &acc, &tta, &loss,
 		&r.DivergedEpoch, &r.PeakRSSBytes, &r.Host, &r.Backend, &r.Device, &r.GitRev, &r.GitDirty, &r.GoVersion,
-		&r.LibVersion, &started, &finished, &r.LeaseOwner, &heartbeat, &cpu, &load)
+		&r.LibVersion, &started, &finished, &r.LeaseOwner, &heartbeat, &cpu, &load, &prec)
 	if err != nil {
 		return Run{}, err
 	}
 	r.Seed = uint64(seed)
+	r.Precision = prec.String
 	r.Status = Status(status)
 	r.PreprocessSeconds, r.TrainSeconds, r.EvalSeconds = zeroNull(pre), zeroNull(train), zeroNull(eval)
 	r.TotalSeconds = zeroNull(total)

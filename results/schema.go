@@ -82,6 +82,10 @@ var migrations = []string{
 	// and the 1-minute load average when it started. NULL when unknown.
 	`ALTER TABLE runs ADD COLUMN cpu_s REAL;
 	ALTER TABLE runs ADD COLUMN load_start REAL;`,
+	// 3: the number format the engine actually trained in ("f32" or
+	// "bf16": a run that asked for bf16 on a CPU without it trains in
+	// f32). NULL: unknown (runs from before schema 3).
+	`ALTER TABLE runs ADD COLUMN precision TEXT;`,
 }
 
 // SchemaVersion is the schema this code writes.

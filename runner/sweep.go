@@ -244,7 +244,7 @@ func (r *Runner) run(ctx context.Context, c Cell, label string) (Outcome, error)
 	o := results.Outcome{
 		PreprocessSeconds: res.PreprocessSeconds, TrainSeconds: res.TrainSeconds, EvalSeconds: res.EvalSeconds,
 		TestAcc: res.TestAcc, TTAAcc: res.TTAAcc, TestLoss: res.TestLoss, PeakRSSBytes: res.PeakRSSBytes,
-		Device: be.Device(), CPUSeconds: processCPU() - cpu0, LoadStart: load,
+		Device: be.Device(), CPUSeconds: processCPU() - cpu0, LoadStart: load, Precision: res.Precision,
 	}
 	cause := context.Cause(runCtx)
 	switch {

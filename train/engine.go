@@ -53,6 +53,9 @@ type Engine interface {
 	// the last step: |w| before it (SaveWeights), the gradient of the
 	// summed loss before weight decay, and |w_after - w_before|.
 	LayerNorms(params []int, dst []Norms) error
+	// Precision is the number format the engine trains in: "f32" or
+	// "bf16" (recorded with the run).
+	Precision() string
 	// Close releases the engine's resources.
 	Close() error
 }
@@ -79,6 +82,18 @@ type Setup struct {
 
 // Open builds an engine for a run.
 type Open func(Setup) (Engine, error)
+
+// ReducedPrecision reports whether a run asks for reduced precision: the
+// blog's fp16 and fp16-all and bf16 do; fp32 and an unset precision (a
+// config built in code) do not. Each engine trains a reduced-precision
+// run in bf16 where its hardware has it.
+func ReducedPrecision(t stages.Train) bool {
+	switch t.Precision {
+	case "fp16", "fp16-all", "bf16":
+		return true
+	}
+	return false
+}
 
 // Rate is one group's update of a step, in the engine's terms: the
 // summed-loss gradient step lr and the coupled L2 coefficient wd, so that

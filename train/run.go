@@ -71,6 +71,7 @@ func Run(ctx context.Context, req backend.Request, open Open) (res backend.Resul
 	if err := eng.Start(params); err != nil {
 		return res, err
 	}
+	res.Precision = eng.Precision()
 	l := &loop{eng: eng, su: su, obs: obs, seed: req.Seed, rates: make([]Rate, len(su.Optimizer.Groups))}
 	return l.run(ctx, res, newEvaluator(su, set.Test.Labels))
 }

@@ -115,7 +115,8 @@ func (f *fake) LayerNorms(params []int, dst []Norms) error {
 	}
 	return nil
 }
-func (f *fake) Close() error { f.calls = append(f.calls, "close"); return nil }
+func (f *fake) Precision() string { return "f32" }
+func (f *fake) Close() error      { f.calls = append(f.calls, "close"); return nil }
 
 type observed struct {
 	steps  []int

@@ -36,8 +36,14 @@ type benchLib struct {
 }
 
 var benchLibs = []benchLib{
-	{"onednn", func(s ConvShape) (convImpl, error) { return newDnnlConvAlg(s, dnnlDirect) }},
-	{"onednn-winograd", func(s ConvShape) (convImpl, error) { return newDnnlConvAlg(s, dnnlWinograd) }},
+	{"onednn", func(s ConvShape) (convImpl, error) { return newDnnlConvAlg(s, dnnlDirect, false) }},
+	{"onednn-bf16", func(s ConvShape) (convImpl, error) {
+		if !HasBF16() {
+			return nil, ErrNoBF16
+		}
+		return newDnnlConvAlg(s, dnnlDirect, true)
+	}},
+	{"onednn-winograd", func(s ConvShape) (convImpl, error) { return newDnnlConvAlg(s, dnnlWinograd, false) }},
 	{"openblas", func(s ConvShape) (convImpl, error) { return newGemmConv(s) }},
 }
 

@@ -31,6 +31,11 @@ int sr_bn_isa(void) {
 	return SR_ISA_NONE;
 }
 
+int sr_has_bf16(void) {
+	__builtin_cpu_init();
+	return __builtin_cpu_supports("avx512bf16");
+}
+
 int sr_bn_run(int isa, int op, const sr_bn_args *a) {
 	switch (isa) {
 	case SR_ISA_AVX512:

@@ -30,6 +30,9 @@ func (i ISA) String() string {
 	return "none"
 }
 
+// HasBF16 reports whether this CPU has avx512_bf16.
+func HasBF16() bool { return C.sr_has_bf16() != 0 }
+
 // HostISA is the best instruction set of this CPU that the C loops have.
 func HostISA() ISA { return ISA(C.sr_bn_isa()) }
 

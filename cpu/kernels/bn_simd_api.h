@@ -31,6 +31,9 @@ typedef struct {
 } sr_bn_args;
 
 int sr_bn_isa(void);
+// sr_has_bf16 reports whether the CPU has avx512_bf16 (native bf16 dot
+// products, which oneDNN's bf16 convolutions need to run fast).
+int sr_has_bf16(void);
 int sr_bn_run(int isa, int op, const sr_bn_args *a);
 int sr_bn_call(int isa, int op, const float *x, const float *dy, float *y, float *dx,
                const float *gamma, const float *beta, const float *gamma_f, const float *beta_f,

@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"errors"
 	"fmt"
 )
 
@@ -57,7 +58,16 @@ const (
 	ConvOneDNN
 	// ConvGEMM is im2col plus OpenBLAS SGEMM.
 	ConvGEMM
+	// ConvOneDNNBF16 is oneDNN's direct convolution reading bf16 copies of
+	// x, w and dy (made by oneDNN reorders each call) and accumulating in
+	// fp32; y, dx and dw stay fp32. It needs a CPU with avx512_bf16
+	// (HasBF16): elsewhere NewConvLib fails with ErrNoBF16.
+	ConvOneDNNBF16
 )
+
+// ErrNoBF16 is NewConvLib's error for ConvOneDNNBF16 on a CPU without
+// native bf16 arithmetic.
+var ErrNoBF16 = errors.New("kernels: this CPU has no avx512_bf16: bf16 convolutions would run emulated")
 
 func (l ConvLib) String() string {
 	switch l {
@@ -67,6 +77,8 @@ func (l ConvLib) String() string {
 		return "onednn"
 	case ConvGEMM:
 		return "openblas"
+	case ConvOneDNNBF16:
+		return "onednn-bf16"
 	}
 	return fmt.Sprintf("ConvLib(%d)", int(l))
 }
@@ -106,7 +118,12 @@ func NewConvLib(s ConvShape, lib ConvLib) (*Conv, error) {
 	case ConvGEMM:
 		impl, err = newGemmConv(s)
 	case ConvOneDNN:
-		impl, err = newDnnlConv(s)
+		impl, err = newDnnlConv(s, false)
+	case ConvOneDNNBF16:
+		if !HasBF16() {
+			return nil, ErrNoBF16
+		}
+		impl, err = newDnnlConv(s, true)
 	default:
 		return nil, fmt.Errorf("kernels: NewConvLib: unknown library %v", lib)
 	}

@@ -30,12 +30,16 @@ type dnnlConv struct {
 	cv *C.sr_conv
 }
 
-func newDnnlConv(s ConvShape) (convImpl, error) { return newDnnlConvAlg(s, dnnlDirect) }
+func newDnnlConv(s ConvShape, bf16 bool) (convImpl, error) { return newDnnlConvAlg(s, dnnlDirect, bf16) }
 
-func newDnnlConvAlg(s ConvShape, alg dnnlAlg) (*dnnlConv, error) {
+func newDnnlConvAlg(s ConvShape, alg dnnlAlg, bf16 bool) (*dnnlConv, error) {
 	var msg [256]C.char
+	b := 0
+	if bf16 {
+		b = 1
+	}
 	cv := C.sr_conv_create(C.int(s.N), C.int(s.H), C.int(s.W), C.int(s.C), C.int(s.K), C.int(s.R), C.int(s.S),
-		C.int(s.Stride), C.int(s.Pad), C.int(alg), &msg[0], C.int(len(msg)))
+		C.int(s.Stride), C.int(s.Pad), C.int(alg), C.int(b), &msg[0], C.int(len(msg)))
 	if cv == nil {
 		return nil, fmt.Errorf("oneDNN: %s", C.GoString(&msg[0]))
 	}

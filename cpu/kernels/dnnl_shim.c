@@ -30,6 +30,14 @@ struct sr_conv {
 	dnnl_memory_t src, wt, dst;               // user memories; handles set per call
 	prim fwd, bwd_d, bwd_w;
 	reorder fwd_w, bwd_d_w, bwd_w_dw;         // oihw->fwd, oihw->bwd_d, bwd_w->oihw
+	// bf16: the convolutions read bf16 copies of x and dy (reorders into
+	// buffers of their own) and write fp32 y, dx and dw. x16_of is the x
+	// whose copy x16 holds (forward makes it, backward weights reuses it);
+	// dy16_of likewise for dy, valid only until the next forward, so the
+	// backward passes of one step share one conversion.
+	int bf16;
+	reorder x16, dy16;
+	const void *x16_of, *dy16_of;
 };
 
 // OpenMP's thread count is a per-OS-thread setting and cgo calls run on
@@ -96,7 +104,7 @@ static dnnl_status_t make_reorder(reorder *r, const dnnl_memory_desc_t *from,
 }
 
 sr_conv *sr_conv_create(int n, int h, int w, int c, int k, int r, int s,
-                        int stride, int pad, int alg, char *err, int errlen) {
+                        int stride, int pad, int alg, int bf16, char *err, int errlen) {
 	apply_threads(); // oneDNN plans its work split for the count at creation
 	sr_conv *cv = calloc(1, sizeof *cv);
 	if (!cv) {
@@ -115,21 +123,26 @@ sr_conv *sr_conv_create(int n, int h, int w, int c, int k, int r, int s,
 	CHECK(dnnl_memory_desc_init_by_tag(&cv->src_md, 4, sd, dnnl_f32, dnnl_nhwc), "src md");
 	CHECK(dnnl_memory_desc_init_by_tag(&cv->wt_md, 4, wd, dnnl_f32, dnnl_oihw), "weights md");
 	CHECK(dnnl_memory_desc_init_by_tag(&cv->dst_md, 4, dd, dnnl_f32, dnnl_nhwc), "dst md");
-	dnnl_memory_desc_t any_w;
-	CHECK(dnnl_memory_desc_init_by_tag(&any_w, 4, wd, dnnl_f32, dnnl_format_tag_any), "any weights md");
+	cv->bf16 = bf16;
+	dnnl_data_type_t ct = bf16 ? dnnl_bf16 : dnnl_f32; // what the convolutions read
+	dnnl_memory_desc_t any_w, any_dw, src_c, dst_c;
+	CHECK(dnnl_memory_desc_init_by_tag(&any_w, 4, wd, ct, dnnl_format_tag_any), "any weights md");
+	CHECK(dnnl_memory_desc_init_by_tag(&any_dw, 4, wd, dnnl_f32, dnnl_format_tag_any), "any weight gradient md");
+	CHECK(dnnl_memory_desc_init_by_tag(&src_c, 4, sd, ct, dnnl_nhwc), "conv src md");
+	CHECK(dnnl_memory_desc_init_by_tag(&dst_c, 4, dd, ct, dnnl_nhwc), "conv diff dst md");
 	CHECK(dnnl_memory_create(&cv->src, &cv->src_md, cv->eng, DNNL_MEMORY_NONE), "src memory");
 	CHECK(dnnl_memory_create(&cv->wt, &cv->wt_md, cv->eng, DNNL_MEMORY_NONE), "weights memory");
 	CHECK(dnnl_memory_create(&cv->dst, &cv->dst_md, cv->eng, DNNL_MEMORY_NONE), "dst memory");
 
 	dnnl_convolution_desc_t fd, bdd, bwd;
-	CHECK(dnnl_convolution_forward_desc_init(&fd, dnnl_forward_training, ak, &cv->src_md, &any_w,
+	CHECK(dnnl_convolution_forward_desc_init(&fd, dnnl_forward_training, ak, &src_c, &any_w,
 	                                         NULL, &cv->dst_md, strides, pl, pr), "forward desc");
 	CHECK(make_prim(&cv->fwd, &fd, cv->eng, NULL), "forward primitive");
-	CHECK(dnnl_convolution_backward_data_desc_init(&bdd, ak, &cv->src_md, &any_w, &cv->dst_md,
+	CHECK(dnnl_convolution_backward_data_desc_init(&bdd, ak, &cv->src_md, &any_w, &dst_c,
 	                                               strides, pl, pr), "backward data desc");
 	CHECK(make_prim(&cv->bwd_d, &bdd, cv->eng, cv->fwd.pd), "backward data primitive");
-	CHECK(dnnl_convolution_backward_weights_desc_init(&bwd, ak, &cv->src_md, &any_w, NULL,
-	                                                  &cv->dst_md, strides, pl, pr), "backward weights desc");
+	CHECK(dnnl_convolution_backward_weights_desc_init(&bwd, ak, &src_c, &any_dw, NULL,
+	                                                  &dst_c, strides, pl, pr), "backward weights desc");
 	CHECK(make_prim(&cv->bwd_w, &bwd, cv->eng, cv->fwd.pd), "backward weights primitive");
 
 	CHECK(make_reorder(&cv->fwd_w, &cv->wt_md,
@@ -142,6 +155,10 @@ sr_conv *sr_conv_create(int n, int h, int w, int c, int k, int r, int s,
 	                   dnnl_primitive_desc_query_md(cv->bwd_w.pd, dnnl_query_diff_weights_md, 0),
 	                   &cv->wt_md, 0, cv->eng),
 	      "backward weights reorder");
+	if (bf16) {
+		CHECK(make_reorder(&cv->x16, &cv->src_md, &src_c, 1, cv->eng), "bf16 input reorder");
+		CHECK(make_reorder(&cv->dy16, &cv->dst_md, &dst_c, 1, cv->eng), "bf16 gradient reorder");
+	}
 	return cv;
 fail:
 	sr_conv_destroy(cv);
@@ -182,16 +199,33 @@ static int nargs_with_scratch(dnnl_exec_arg_t *a, int n, prim *pr) {
 	return n;
 }
 
+// to16 makes the bf16 copy of the user memory m (whose handle is p) in
+// r's buffer unless *of says it holds p already.
+static dnnl_status_t to16(sr_conv *cv, reorder *r, dnnl_memory_t m, const void *p, const void **of) {
+	if (*of == p) return dnnl_success;
+	dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, m}, {DNNL_ARG_TO, r->buf}};
+	dnnl_status_t st = run(cv, r->p, 2, a);
+	*of = st == dnnl_success ? p : NULL;
+	return st;
+}
+
 int sr_conv_forward(sr_conv *cv, float *x, float *w, float *y) {
 	apply_threads();
-	dnnl_memory_t wm;
-	dnnl_status_t st;
+	dnnl_memory_t wm, xm = cv->src;
+	dnnl_status_t st = dnnl_success;
 	dnnl_memory_set_data_handle(cv->src, x);
 	dnnl_memory_set_data_handle(cv->wt, w);
 	dnnl_memory_set_data_handle(cv->dst, y);
-	st = weights_in(cv, &cv->fwd_w, &wm);
+	if (cv->bf16) {
+		// A forward starts a step: its gradients are new.
+		cv->dy16_of = NULL;
+		cv->x16_of = NULL;
+		st = to16(cv, &cv->x16, cv->src, x, &cv->x16_of);
+		xm = cv->x16.buf;
+	}
+	if (st == dnnl_success) st = weights_in(cv, &cv->fwd_w, &wm);
 	if (st == dnnl_success) {
-		dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, cv->src}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, cv->dst}};
+		dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, xm}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, cv->dst}};
 		st = run(cv, cv->fwd.p, nargs_with_scratch(a, 3, &cv->fwd), a);
 	}
 	unset(cv);
@@ -200,14 +234,18 @@ int sr_conv_forward(sr_conv *cv, float *x, float *w, float *y) {
 
 int sr_conv_backward_data(sr_conv *cv, float *dy, float *w, float *dx) {
 	apply_threads();
-	dnnl_memory_t wm;
-	dnnl_status_t st;
+	dnnl_memory_t wm, dym = cv->dst;
+	dnnl_status_t st = dnnl_success;
 	dnnl_memory_set_data_handle(cv->src, dx);
 	dnnl_memory_set_data_handle(cv->wt, w);
 	dnnl_memory_set_data_handle(cv->dst, dy);
-	st = weights_in(cv, &cv->bwd_d_w, &wm);
+	if (cv->bf16) {
+		st = to16(cv, &cv->dy16, cv->dst, dy, &cv->dy16_of);
+		dym = cv->dy16.buf;
+	}
+	if (st == dnnl_success) st = weights_in(cv, &cv->bwd_d_w, &wm);
 	if (st == dnnl_success) {
-		dnnl_exec_arg_t a[4] = {{DNNL_ARG_DIFF_DST, cv->dst}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, cv->src}};
+		dnnl_exec_arg_t a[4] = {{DNNL_ARG_DIFF_DST, dym}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, cv->src}};
 		st = run(cv, cv->bwd_d.p, nargs_with_scratch(a, 3, &cv->bwd_d), a);
 	}
 	unset(cv);
@@ -216,13 +254,20 @@ int sr_conv_backward_data(sr_conv *cv, float *dy, float *w, float *dx) {
 
 int sr_conv_backward_weights(sr_conv *cv, float *x, float *dy, float *dw) {
 	apply_threads();
-	dnnl_status_t st;
+	dnnl_status_t st = dnnl_success;
 	dnnl_memory_set_data_handle(cv->src, x);
 	dnnl_memory_set_data_handle(cv->wt, dw);
 	dnnl_memory_set_data_handle(cv->dst, dy);
+	dnnl_memory_t xm = cv->src, dym = cv->dst;
+	if (cv->bf16) {
+		st = to16(cv, &cv->x16, cv->src, x, &cv->x16_of);
+		if (st == dnnl_success) st = to16(cv, &cv->dy16, cv->dst, dy, &cv->dy16_of);
+		xm = cv->x16.buf;
+		dym = cv->dy16.buf;
+	}
 	dnnl_memory_t dwm = cv->bwd_w_dw.p ? cv->bwd_w_dw.buf : cv->wt;
-	dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, cv->src}, {DNNL_ARG_DIFF_DST, cv->dst}, {DNNL_ARG_DIFF_WEIGHTS, dwm}};
-	st = run(cv, cv->bwd_w.p, nargs_with_scratch(a, 3, &cv->bwd_w), a);
+	dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, xm}, {DNNL_ARG_DIFF_DST, dym}, {DNNL_ARG_DIFF_WEIGHTS, dwm}};
+	if (st == dnnl_success) st = run(cv, cv->bwd_w.p, nargs_with_scratch(a, 3, &cv->bwd_w), a);
 	if (st == dnnl_success && cv->bwd_w_dw.p) {
 		dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, cv->bwd_w_dw.buf}, {DNNL_ARG_TO, cv->wt}};
 		st = run(cv, cv->bwd_w_dw.p, 2, r);
@@ -255,6 +300,8 @@ void sr_conv_destroy(sr_conv *cv) {
 	free_reorder(&cv->fwd_w);
 	free_reorder(&cv->bwd_d_w);
 	free_reorder(&cv->bwd_w_dw);
+	free_reorder(&cv->x16);
+	free_reorder(&cv->dy16);
 	free_prim(&cv->fwd);
 	free_prim(&cv->bwd_d);
 	free_prim(&cv->bwd_w);

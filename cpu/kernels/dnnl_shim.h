@@ -13,10 +13,11 @@ int sr_set_threads(int n);
 
 // sr_conv_create plans forward, backward-data and backward-weights
 // convolutions for NHWC activations and OIHW user weights. alg: 0 direct,
-// 1 Winograd, 2 let oneDNN choose. On failure it returns NULL and writes a
-// message into err.
+// 1 Winograd, 2 let oneDNN choose. bf16: the convolutions read bf16
+// copies of x, w and dy and accumulate in fp32; y, dx and dw stay fp32.
+// On failure it returns NULL and writes a message into err.
 sr_conv *sr_conv_create(int n, int h, int w, int c, int k, int r, int s,
-                        int stride, int pad, int alg, char *err, int errlen);
+                        int stride, int pad, int alg, int bf16, char *err, int errlen);
 // The passes return 0 on success, or a dnnl_status_t.
 int sr_conv_forward(sr_conv *cv, float *x, float *w, float *y);
 int sr_conv_backward_data(sr_conv *cv, float *dy, float *w, float *dx);

@@ -30,7 +30,9 @@ type dnnlConv struct {
 	cv *C.sr_conv
 }
 
-func newDnnlConv(s ConvShape, bf16 bool) (convImpl, error) { return newDnnlConvAlg(s, dnnlDirect, bf16) }
+func newDnnlConv(s ConvShape, bf16 bool) (convImpl, error) {
+	return newDnnlConvAlg(s, dnnlDirect, bf16)
+}
 
 func newDnnlConvAlg(s ConvShape, alg dnnlAlg, bf16 bool) (*dnnlConv, error) {
 	var msg [256]C.char

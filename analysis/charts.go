@@ -115,21 +115,6 @@ func (w *chartWriter) add(title string, fig *plots.Figure, err error) {
 	w.charts = append(w.charts, Chart{Title: title, File: file})
 }
 
-// tile puts the single panels of figs into one figure, cols per row.
-func tile(figs []*plots.Figure, cols int) *plots.Figure {
-	rows := (len(figs) + cols - 1) / cols
-	out := &plots.Figure{Width: vg.Length(cols) * 4 * vg.Inch, Height: vg.Length(rows) * 3 * vg.Inch}
-	for i, f := range figs {
-		r, c := i/cols, i%cols
-		for _, p := range f.Panels {
-			out.Panels = append(out.Panels, plots.Panel{Plot: p.Plot,
-				X0: float64(c) / float64(cols), X1: float64(c+1) / float64(cols),
-				Y0: 1 - float64(r+1)/float64(rows), Y1: 1 - float64(r)/float64(rows)})
-		}
-	}
-	return out
-}
-
 // gridChart is the E5.1 heat map of final accuracy with the predicted
 // flat ridge through the best point: lambda/N, lambda/(1-rho) or
 // lambda*alpha constant.
@@ -312,8 +297,9 @@ type titledFig struct {
 }
 
 // histCharts draws one figure per group of a histogram run: a panel per
-// layer (or depth), a line per channel and the pooled histogram scaled to
-// one channel.
+// layer (or depth) titled with it, a line per channel and the pooled
+// histogram scaled to one channel, and one legend beside them all (a
+// channel keeps its colour in every panel).
 func histCharts(rd runData, tag string) []titledFig {
 	groups := map[string][]histogram{}
 	for name, s := range rd.meas {
@@ -331,8 +317,8 @@ func histCharts(rd runData, tag string) []titledFig {
 		hs := groups[g]
 		slices.SortFunc(hs, func(a, b histogram) int { return cmp.Compare(a.Order, b.Order) })
 		title := fmt.Sprintf("per-channel histograms, %s — %s", g, tag)
-		var figs []*plots.Figure
-		for _, h := range hs {
+		panels := make([]plots.LinesPanel, len(hs))
+		for k, h := range hs {
 			xs := h.centres()
 			var series []plots.Series
 			for _, c := range h.Channels {
@@ -349,17 +335,10 @@ func histCharts(rd runData, tag string) []titledFig {
 				}
 				series = append(series, plots.Series{Name: "all channels / C", X: xs, Y: ys})
 			}
-			f, err := plots.Lines(h.Layer, "activation", "count", series, plots.Axes{})
-			if err != nil {
-				out = append(out, titledFig{title: title, err: err})
-				continue
-			}
-			f.Panels[0].Plot.Legend.Top = true
-			figs = append(figs, f)
+			panels[k] = plots.LinesPanel{Title: h.Layer, XLabel: "activation", YLabel: "count", Series: series}
 		}
-		if len(figs) > 0 {
-			out = append(out, titledFig{title: title, fig: tile(figs, min(3, len(figs)))})
-		}
+		fig, err := plots.LinesGrid(panels, 3, 4*vg.Inch, 3*vg.Inch, plots.Axes{})
+		out = append(out, titledFig{title: title, fig: fig, err: err})
 	}
 	return out
 }
@@ -443,27 +422,18 @@ func normsChart(rd runData, ls []results.LayerStat, tag string) (string, *plots.
 	if len(order) == 0 {
 		return title, nil, plots.ErrNoData
 	}
-	var figs []*plots.Figure
-	for _, l := range order {
+	panels := make([]plots.LinesPanel, len(order))
+	for i, l := range order {
 		upd, eff, pred := plots.Series{Name: "|dw|/|w|"}, plots.Series{Name: "lambda|g|/((1-rho)|w|)"}, plots.Series{Name: "sqrt(2 lambda alpha/(1-rho))"}
 		for _, s := range byLayer[l] {
 			upd.X, upd.Y = append(upd.X, s.Epoch), append(upd.Y, s.UpdateRatio)
 			eff.X, eff.Y = append(eff.X, s.Epoch), append(eff.Y, effective(rd.cfg, s))
 			pred.X, pred.Y = append(pred.X, s.Epoch), append(pred.Y, prediction(rd.cfg, s.Epoch))
 		}
-		f, err := plots.Lines(l, "epoch", "ratio", []plots.Series{upd, eff, pred}, plots.Axes{LogY: true})
-		if err != nil {
-			if errors.Is(err, plots.ErrNoData) {
-				continue
-			}
-			return title, nil, err
-		}
-		figs = append(figs, f)
+		panels[i] = plots.LinesPanel{Title: l, XLabel: "epoch", YLabel: "ratio", Series: []plots.Series{upd, eff, pred}}
 	}
-	if len(figs) == 0 {
-		return title, nil, plots.ErrNoData
-	}
-	return title, tile(figs, min(4, len(figs))), nil
+	fig, err := plots.LinesGrid(panels, 4, 4*vg.Inch, 3*vg.Inch, plots.Axes{LogY: true})
+	return title, fig, err
 }
 
 // weightNormChart draws |w| per layer over training.

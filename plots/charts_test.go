@@ -3,82 +3,35 @@ package plots
 import (
 	"bytes"
 	"errors"
-	"image"
 	"image/png"
 	"math"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 
+	"speedrun/plots/plottest"
 	"speedrun/stages"
 )
 
-// goldenImage compares a figure's pixels with testdata/golden/name.png,
-// allowing a small per-channel difference on a few pixels (anti-aliasing
-// may move by a bit across platforms); -update rewrites the golden file.
+// goldenImage compares a figure's pixels with testdata/golden/name.png
+// (plottest.Golden: a small tolerance; -update rewrites the file), and
+// checks that the figure is drawn, not blank (plottest.Check).
 func goldenImage(t *testing.T, name string, f *Figure) {
 	t.Helper()
 	b, err := f.PNG()
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
-	path := filepath.Join("testdata", "golden", name+".png")
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
+	plottest.Golden(t, filepath.Join("testdata", "golden", name+".png"), b, *update)
+	img, err := png.Decode(bytes.NewReader(b))
 	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
+		t.Fatalf("%s: %v", name, err)
 	}
-	if bytes.Equal(b, want) {
-		return
+	if err := plottest.Check(img); err != nil {
+		t.Errorf("%s: %v", name, err)
 	}
-	gi, err := png.Decode(bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	wi, err := png.Decode(bytes.NewReader(want))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n, frac := pixelDiff(gi, wi); frac > 0.002 {
-		t.Errorf("%s: %d pixels (%.2f%%) differ from %s by more than the tolerance (run go test -update if intended)", name, n, 100*frac, path)
-	}
-}
-
-// pixelDiff counts pixels whose channels differ by more than 24/255.
-func pixelDiff(a, b image.Image) (int, float64) {
-	if a.Bounds() != b.Bounds() {
-		return a.Bounds().Dx() * a.Bounds().Dy(), 1
-	}
-	r := a.Bounds()
-	n := 0
-	for y := r.Min.Y; y < r.Max.Y; y++ {
-		for x := r.Min.X; x < r.Max.X; x++ {
-			r1, g1, b1, a1 := a.At(x, y).RGBA()
-			r2, g2, b2, a2 := b.At(x, y).RGBA()
-			if absDiff(r1, r2) > 24<<8 || absDiff(g1, g2) > 24<<8 || absDiff(b1, b2) > 24<<8 || absDiff(a1, a2) > 24<<8 {
-				n++
-			}
-		}
-	}
-	return n, float64(n) / float64(r.Dx()*r.Dy())
-}
-
-func absDiff(a, b uint32) uint32 {
-	if a > b {
-		return a - b
-	}
-	return b - a
 }
 
 // sectionOf returns the fixture's section for a stage and profile.

@@ -1,8 +1,10 @@
 package plots
 
 import (
+	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -31,6 +33,107 @@ type Axes struct {
 // accuracy against LR). NaN values break a line into segments' worth of
 // missing points: they are skipped.
 func Lines(title, xlabel, ylabel string, series []Series, axes Axes) (*Figure, error) {
+	p, entries, err := linesPlot(title, xlabel, ylabel, series, axes, func(i int, _ string) SeriesStyle { return StyleOf(i) })
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		p.Legend.Add(label(e.name), e.thumbs...)
+	}
+	return sideLegend(p, len(entries), Width, Height), nil
+}
+
+// LinesPanel is one panel of LinesGrid.
+type LinesPanel struct {
+	Title, XLabel, YLabel string
+	Series                []Series
+}
+
+// LinesGrid draws panels as Lines plots in a grid, at most cols per row,
+// each in a cellW by cellH cell, with one legend for the whole figure in
+// a column on the right: panels of the same quantities (a histogram per
+// layer) need not each give up room to a legend that, in a small cell,
+// would hide their data. A series keeps its style in every panel by its
+// name, so one legend serves all; the legend lists the names of the panel
+// with the most series, then those only other panels have. Panels with
+// nothing to draw are left out; with none left the error wraps ErrNoData.
+func LinesGrid(panels []LinesPanel, cols int, cellW, cellH vg.Length, axes Axes) (*Figure, error) {
+	if cols < 1 {
+		return nil, fmt.Errorf("lines grid: %d columns, want at least 1", cols)
+	}
+	names := gridNames(panels)
+	style := func(_ int, name string) SeriesStyle { return StyleOf(slices.Index(names, name)) }
+	var plots []*plot.Plot
+	thumbs := map[string][]plot.Thumbnailer{}
+	for _, pn := range panels {
+		p, entries, err := linesPlot(pn.Title, pn.XLabel, pn.YLabel, pn.Series, axes, style)
+		if errors.Is(err, ErrNoData) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("lines grid: %w", err)
+		}
+		for _, e := range entries {
+			if _, ok := thumbs[e.name]; !ok {
+				thumbs[e.name] = e.thumbs
+			}
+		}
+		plots = append(plots, p)
+	}
+	if len(plots) == 0 {
+		return nil, fmt.Errorf("lines grid: %w", ErrNoData)
+	}
+	l := newLegend()
+	for _, n := range names {
+		if t, ok := thumbs[n]; ok {
+			l.Add(label(n), t...)
+		}
+	}
+	cols = min(cols, len(plots))
+	rows := (len(plots) + cols - 1) / cols
+	cells := make([]Panel, len(plots))
+	for i, p := range plots {
+		r, c := i/cols, i%cols
+		cells[i] = Panel{Plot: p,
+			X0: float64(c) / float64(cols), X1: float64(c+1) / float64(cols),
+			Y0: 1 - float64(r+1)/float64(rows), Y1: 1 - float64(r)/float64(rows)}
+	}
+	return legendColumn(l, vg.Length(cols)*cellW, vg.Length(rows)*cellH, cells...), nil
+}
+
+// gridNames returns the distinct series names of panels: those of the
+// panel with the most series in its order, then the others as they come.
+func gridNames(panels []LinesPanel) []string {
+	if len(panels) == 0 {
+		return nil
+	}
+	most := 0
+	for i, pn := range panels {
+		if len(pn.Series) > len(panels[most].Series) {
+			most = i
+		}
+	}
+	var names []string
+	for _, pn := range append([]LinesPanel{panels[most]}, panels...) {
+		for _, s := range pn.Series {
+			if !slices.Contains(names, s.Name) {
+				names = append(names, s.Name)
+			}
+		}
+	}
+	return names
+}
+
+// legendEntry is one series' legend text and thumbnails.
+type legendEntry struct {
+	name   string
+	thumbs []plot.Thumbnailer
+}
+
+// linesPlot draws series into a new plot, series i named name in
+// style(i, name), and returns the legend entries of those it drew, in
+// order, for the caller to place.
+func linesPlot(title, xlabel, ylabel string, series []Series, axes Axes, style func(i int, name string) SeriesStyle) (*plot.Plot, []legendEntry, error) {
 	p := newPlot(title, xlabel, ylabel)
 	if axes.LogX {
 		setLog(&p.X)
@@ -38,11 +141,11 @@ func Lines(title, xlabel, ylabel string, series []Series, axes Axes) (*Figure, e
 	if axes.LogY {
 		setLog(&p.Y)
 	}
-	drawn := 0
+	var entries []legendEntry
 	xlo, xhi, ylo, yhi := math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1)
 	for i, s := range series {
 		if len(s.X) != len(s.Y) {
-			return nil, fmt.Errorf("lines %q: series %q has %d x and %d y values", title, s.Name, len(s.X), len(s.Y))
+			return nil, nil, fmt.Errorf("lines %q: series %q has %d x and %d y values", title, s.Name, len(s.X), len(s.Y))
 		}
 		keep := func(x, y float64) bool {
 			return finite(x) && finite(y) && (!axes.LogX || x > 0) && (!axes.LogY || y > 0)
@@ -64,40 +167,39 @@ func Lines(title, xlabel, ylabel string, series []Series, axes Axes) (*Figure, e
 		if len(b.epochs) == 0 {
 			continue
 		}
-		sty := StyleOf(i)
+		sty := style(i, s.Name)
 		if len(s.Lo) == len(s.X) && len(s.Hi) == len(s.X) {
 			thumbs, err := addBand(p, b, sty)
 			if err != nil {
-				return nil, fmt.Errorf("lines %q: %s: %w", title, s.Name, err)
+				return nil, nil, fmt.Errorf("lines %q: %s: %w", title, s.Name, err)
 			}
-			p.Legend.Add(label(s.Name), thumbs...)
-		} else {
-			pts := make(plotter.XYs, len(b.epochs))
-			for j := range pts {
-				pts[j] = plotter.XY{X: b.epochs[j], Y: b.mean[j]}
-			}
-			line, err := plotter.NewLine(pts)
-			if err != nil {
-				return nil, fmt.Errorf("lines %q: %s: %w", title, s.Name, err)
-			}
-			line.LineStyle = draw.LineStyle{Color: sty.Color, Width: vg.Points(1.5), Dashes: sty.Dashes}
-			p.Add(line)
-			thumbs := []plot.Thumbnailer{line}
-			if s.Points {
-				sc, err := plotter.NewScatter(pts)
-				if err != nil {
-					return nil, fmt.Errorf("lines %q: %s: %w", title, s.Name, err)
-				}
-				sc.GlyphStyle = draw.GlyphStyle{Color: sty.Color, Radius: lineMarkerRadius, Shape: sty.Marker}
-				p.Add(sc)
-				thumbs = append(thumbs, sc)
-			}
-			p.Legend.Add(label(s.Name), thumbs...)
+			entries = append(entries, legendEntry{s.Name, thumbs})
+			continue
 		}
-		drawn++
+		pts := make(plotter.XYs, len(b.epochs))
+		for j := range pts {
+			pts[j] = plotter.XY{X: b.epochs[j], Y: b.mean[j]}
+		}
+		line, err := plotter.NewLine(pts)
+		if err != nil {
+			return nil, nil, fmt.Errorf("lines %q: %s: %w", title, s.Name, err)
+		}
+		line.LineStyle = draw.LineStyle{Color: sty.Color, Width: vg.Points(1.5), Dashes: sty.Dashes}
+		p.Add(line)
+		thumbs := []plot.Thumbnailer{line}
+		if s.Points {
+			sc, err := plotter.NewScatter(pts)
+			if err != nil {
+				return nil, nil, fmt.Errorf("lines %q: %s: %w", title, s.Name, err)
+			}
+			sc.GlyphStyle = draw.GlyphStyle{Color: sty.Color, Radius: lineMarkerRadius, Shape: sty.Marker}
+			p.Add(sc)
+			thumbs = append(thumbs, sc)
+		}
+		entries = append(entries, legendEntry{s.Name, thumbs})
 	}
-	if drawn == 0 {
-		return nil, fmt.Errorf("lines %q: %w", title, ErrNoData)
+	if len(entries) == 0 {
+		return nil, nil, fmt.Errorf("lines %q: %w", title, ErrNoData)
 	}
 	// gonum widens an empty range by ±1, which a log axis cannot take.
 	if axes.LogX && xlo == xhi {
@@ -106,7 +208,7 @@ func Lines(title, xlabel, ylabel string, series []Series, axes Axes) (*Figure, e
 	if axes.LogY && ylo == yhi {
 		p.Y.Min, p.Y.Max = ylo/2, yhi*2
 	}
-	return sideLegend(p, drawn, Width, Height), nil
+	return p, entries, nil
 }
 
 // Histogram draws the distribution of values in bins equal-width bins

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"speedrun/plots/plottest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -41,20 +43,8 @@ func TestReportGoldenHTML(t *testing.T) {
 			t.Fatal(err)
 		}
 		golden := filepath.Join("testdata", "golden", f)
-		if *update {
-			if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(golden, got, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		want, err := os.ReadFile(golden)
-		if err != nil {
-			t.Fatalf("%v (run go test -update to create it)", err)
-		}
-		if !bytes.Equal(got, want) {
+		want := plottest.GoldenFile(t, golden, got, *update)
+		if want != nil && !bytes.Equal(got, want) {
 			t.Errorf("%s differs from %s (run go test -update if the change is intended)\n%s", f, golden, firstDiff(got, want))
 		}
 	}

@@ -42,10 +42,17 @@ func newPlot(title, xlabel, ylabel string) *plot.Plot {
 	p.Title.Text = title
 	p.X.Label.Text = xlabel
 	p.Y.Label.Text = ylabel
-	p.Legend.Top = true
-	p.Legend.TextStyle.Font.Size = vg.Points(9)
+	p.Legend = newLegend()
 	p.Add(plotter.NewGrid())
 	return p
+}
+
+// newLegend returns a legend with the report's common styling.
+func newLegend() plot.Legend {
+	l := plot.NewLegend()
+	l.Top = true
+	l.TextStyle.Font.Size = vg.Points(9)
+	return l
 }
 
 // label shortens a user-supplied name for a legend or tick: charts are

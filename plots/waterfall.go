@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"image/color"
 	"math"
+	"slices"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/vg"
@@ -50,6 +51,14 @@ func Waterfall(sec Section, stats []*Stats) (*Figure, error) {
 }
 
 func waterfallPlot(title, timing string, names []string, ts []float64) *plot.Plot {
+	if !slices.ContainsFunc(ts, finite) {
+		// Empty axes would look like a chart that failed to draw: a side
+		// without times shows only its title, which says so.
+		p := plot.New()
+		p.Title.Text = title + " (no data)"
+		p.HideAxes()
+		return p
+	}
 	p := newPlot(title, "variant", fmt.Sprintf("time (s, %s)", timing))
 	wb := &floatingBars{width: 0.6}
 	prev := 0.0
@@ -77,10 +86,6 @@ func waterfallPlot(title, timing string, names []string, ts []float64) *plot.Plo
 		p.X.Tick.Label.YAlign = draw.YCenter
 	}
 	p.Y.Min = 0
-	if len(wb.bars) == 0 {
-		p.Title.Text += " (no data)"
-		p.Y.Max = 1
-	}
 	return p
 }
 

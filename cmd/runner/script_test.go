@@ -21,6 +21,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"speedrun/backend"
+	"speedrun/plots/plottest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/script/*.txtar")
@@ -80,9 +81,10 @@ func scriptParams(t *testing.T, dir string, setup func(*testscript.Env) error,
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"sqlq":      cmdSQL,
-			"waitlines": cmdWaitLines,
-			"exits":     cmdExits,
+			"sqlq":        cmdSQL,
+			"waitlines":   cmdWaitLines,
+			"exits":       cmdExits,
+			"chartsdrawn": cmdChartsDrawn,
 			"countlines": func(ts *testscript.TestScript, neg bool, args []string) {
 				if len(args) != 2 {
 					ts.Fatalf("usage: countlines FILE N")
@@ -141,6 +143,22 @@ func cmdSQL(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	ts.Check(rows.Err())
 	ts.Stdout().Write([]byte(out.String()))
+}
+
+// cmdChartsDrawn checks that every PNG in a folder is a drawn chart, not
+// a blank one (plottest.Check): chartsdrawn DIR.
+func cmdChartsDrawn(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 || neg {
+		ts.Fatalf("usage: chartsdrawn DIR")
+	}
+	names, err := plottest.CheckDir(ts.MkAbs(args[0]))
+	if err != nil {
+		ts.Fatalf("%d charts checked, blank ones:\n%v", len(names), err)
+	}
+	if len(names) == 0 {
+		ts.Fatalf("no PNG in %s", args[0])
+	}
+	ts.Logf("%d charts drawn", len(names))
 }
 
 // cmdWaitLines waits (up to a minute) until FILE has at least N lines:

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"speedrun/backend"
+	"speedrun/cpu"
 )
 
 // fakeBackend is a TEST DOUBLE, selected only by --backend fake and
@@ -27,7 +28,11 @@ import (
 //	SPEEDRUN_FAKE_FAIL      comma-separated variants that fail with an error
 //	SPEEDRUN_FAKE_LAYERS    layer statistics rows to report per epoch (default 0)
 //	SPEEDRUN_FAKE_LOG       a file to which each training start appends one line
+//
+// Its probes (post 7's forward-only analyses) are the CPU engine's: those
+// measure real activations, as they do under every backend.
 type fakeBackend struct {
+	backend.Prober
 	epoch  time.Duration
 	nan    []string
 	fail   []string
@@ -36,7 +41,12 @@ type fakeBackend struct {
 }
 
 func newFakeBackend() (backend.Backend, error) {
+	probes, err := cpu.New(cpu.Options{})
+	if err != nil {
+		return nil, err
+	}
 	f := &fakeBackend{
+		Prober: probes,
 		nan:  splitList(os.Getenv("SPEEDRUN_FAKE_NAN")),
 		fail: splitList(os.Getenv("SPEEDRUN_FAKE_FAIL")),
 		log:  os.Getenv("SPEEDRUN_FAKE_LOG"),

@@ -67,12 +67,6 @@ type Outcome struct {
 	Train *backend.Result
 }
 
-// Chart is one PNG that WriteCharts wrote.
-type Chart struct {
-	Title string
-	File  string
-}
-
 // Run runs the analysis experiment req.Config.Kind.
 func Run(ctx context.Context, req Request) (Outcome, error) {
 	if req.Data == nil {
@@ -129,40 +123,26 @@ func put(ctx context.Context, req Request, name string, v any) error {
 	return req.DB.PutMeasurement(ctx, results.Measurement{RunID: req.RunID, Name: name, JSON: string(b)})
 }
 
-// stored returns the run's measurements by name (for resuming a cell whose
-// run row was kept).
-func stored(ctx context.Context, db *results.DB, runID int64) (map[string]string, error) {
-	ms, err := db.Measurements(ctx, runID)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]string, len(ms))
-	for _, m := range ms {
-		out[m.Name] = m.JSON
-	}
-	return out, nil
-}
+// JSONFloat is a float64 that stores NaN and ±Inf as null.
+type JSONFloat float64
 
-// jsonFloat is a float64 that stores NaN and ±Inf as null.
-type jsonFloat float64
-
-func (f jsonFloat) MarshalJSON() ([]byte, error) {
+func (f JSONFloat) MarshalJSON() ([]byte, error) {
 	if math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) {
 		return []byte("null"), nil
 	}
 	return json.Marshal(float64(f))
 }
 
-func (f *jsonFloat) UnmarshalJSON(b []byte) error {
+func (f *JSONFloat) UnmarshalJSON(b []byte) error {
 	if string(b) == "null" {
-		*f = jsonFloat(math.NaN())
+		*f = JSONFloat(math.NaN())
 		return nil
 	}
 	var v float64
 	if err := json.Unmarshal(b, &v); err != nil {
 		return err
 	}
-	*f = jsonFloat(v)
+	*f = JSONFloat(v)
 	return nil
 }
 

@@ -107,7 +107,7 @@ func convHistograms(ctx context.Context, req Request, pr backend.Prober, net mod
 			return nil
 		}
 		found++
-		h, err := channelHistogram(y, l.Out[0], channels, histBins)
+		h, err := ChannelHistogram(y, l.Out[0], channels, histBins)
 		if err != nil {
 			return fmt.Errorf("layer %s: %w", l.Name, err)
 		}

@@ -84,11 +84,11 @@ func runDeepFC(ctx context.Context, req Request) (Outcome, error) {
 				if err != nil {
 					return fmt.Errorf("depth %d: %w", d, err)
 				}
-				if err := put(ctx, req, fmt.Sprintf("svd/depth%03d", d), spectrum{Depth: d, Values: sv}); err != nil {
+				if err := put(ctx, req, fmt.Sprintf("svd/depth%03d", d), Spectrum{Depth: d, Values: sv}); err != nil {
 					return err
 				}
 			}
-			h, err := channelHistogram(y, width, channels, histBins)
+			h, err := ChannelHistogram(y, width, channels, histBins)
 			if err != nil {
 				return err
 			}
@@ -144,12 +144,12 @@ func deepFC(pr backend.Prober, act string, depth, width, batch int, seed uint64,
 	return nil
 }
 
-// spectrum is the "svd/depthNNN" measurement of E7.3: the singular values
+// Spectrum is the "svd/depthNNN" measurement of E7.3: the singular values
 // of the linear net's map from its input to the output of layer Depth, in
 // decreasing order.
-type spectrum struct {
+type Spectrum struct {
 	Depth  int         `json:"depth"`
-	Values []jsonFloat `json:"values"`
+	Values []JSONFloat `json:"values"`
 }
 
 // linearMap is the product P_d = W_d ... W_1 of the linear net's weights:
@@ -185,7 +185,7 @@ func (m *linearMap) push(w []float32) error {
 
 // singularValues returns the singular values of the map so far, largest
 // first.
-func (m *linearMap) singularValues() ([]jsonFloat, error) {
+func (m *linearMap) singularValues() ([]JSONFloat, error) {
 	n := m.n
 	a := mat.NewDense(n, n, nil)
 	for i := range n {
@@ -198,9 +198,9 @@ func (m *linearMap) singularValues() ([]jsonFloat, error) {
 		return nil, fmt.Errorf("SVD of the %dx%d map after %d layers did not converge", n, n, m.layers)
 	}
 	vs := svd.Values(nil)
-	out := make([]jsonFloat, len(vs))
+	out := make([]JSONFloat, len(vs))
 	for i, v := range vs {
-		out[i] = jsonFloat(v)
+		out[i] = JSONFloat(v)
 	}
 	return out, nil
 }

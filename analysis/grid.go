@@ -11,13 +11,13 @@ import (
 	"speedrun/stages"
 )
 
-// gridPoint is the "grid/II/JJ" measurement of one E5.1 training: the peak
+// GridPoint is the "grid/II/JJ" measurement of one E5.1 training: the peak
 // LR LRGrid[II] crossed with AxisGrid[JJ].
-type gridPoint struct {
+type GridPoint struct {
 	Axis          string    `json:"axis"`
 	LR            float64   `json:"lr"`
 	Value         float64   `json:"value"`
-	Acc           jsonFloat `json:"acc"` // NaN (null) when diverged
+	Acc           JSONFloat `json:"acc"` // NaN (null) when diverged
 	Diverged      bool      `json:"diverged"`
 	DivergedEpoch int       `json:"diverged_epoch,omitempty"`
 }
@@ -76,7 +76,7 @@ func runGrid(ctx context.Context, req Request) (Outcome, error) {
 	if req.Backend == nil {
 		return none(), fmt.Errorf("the grid needs a backend")
 	}
-	done, err := stored(ctx, req.DB, req.RunID)
+	done, err := req.DB.MeasurementsByName(ctx, req.RunID)
 	if err != nil {
 		return none(), err
 	}
@@ -84,9 +84,9 @@ func runGrid(ctx context.Context, req Request) (Outcome, error) {
 	for i, lr := range a.LRGrid {
 		for j, v := range a.AxisGrid {
 			name := fmt.Sprintf("grid/%02d/%02d", i, j)
-			var pt gridPoint
+			var pt GridPoint
 			if s, ok := done[name]; ok && json.Unmarshal([]byte(s), &pt) == nil {
-				best = maxAcc(best, float64(pt.Acc))
+				best = MaxAcc(best, float64(pt.Acc))
 				continue
 			}
 			cfg, err := withAxis(req.Config, axis, lr, v)
@@ -101,23 +101,23 @@ func runGrid(ctx context.Context, req Request) (Outcome, error) {
 			if err != nil {
 				return none(), fmt.Errorf("grid point (lr %g, %s %g): %w", lr, axis, v, err)
 			}
-			pt = gridPoint{Axis: axis, LR: lr, Value: v, Acc: jsonFloat(res.TestAcc), Diverged: res.Diverged, DivergedEpoch: res.DivergedEpoch}
+			pt = GridPoint{Axis: axis, LR: lr, Value: v, Acc: JSONFloat(res.TestAcc), Diverged: res.Diverged, DivergedEpoch: res.DivergedEpoch}
 			if res.Diverged {
-				pt.Acc = jsonFloat(math.NaN())
+				pt.Acc = JSONFloat(math.NaN())
 			}
 			if err := put(ctx, req, name, pt); err != nil {
 				return none(), err
 			}
 			req.Log.Info("grid point", "variant", req.Config.Variant, "lr", lr, axis, v, "acc", float64(pt.Acc), "diverged", pt.Diverged)
 			req.Observer.Step(i*len(a.AxisGrid)+j+1, len(a.LRGrid)*len(a.AxisGrid), math.NaN())
-			best = maxAcc(best, float64(pt.Acc))
+			best = MaxAcc(best, float64(pt.Acc))
 		}
 	}
 	return Outcome{Accuracy: best}, nil
 }
 
-// maxAcc is the larger of two accuracies, ignoring NaN.
-func maxAcc(a, b float64) float64 {
+// MaxAcc is the larger of two accuracies, ignoring NaN.
+func MaxAcc(a, b float64) float64 {
 	if math.IsNaN(a) || b > a {
 		return b
 	}

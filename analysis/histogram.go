@@ -5,41 +5,41 @@ import (
 	"math"
 )
 
-// histogram is one layer's activations over one batch, as stored in the
+// Histogram is one layer's activations over one batch, as stored in the
 // "hist/..." measurements of the post-7 experiments: a pooled histogram of
 // every value, per-channel histograms of the first few channels on the
 // same bins, and every channel's mean and standard deviation.
-type histogram struct {
+type Histogram struct {
 	Group string `json:"group"` // the compared condition, e.g. "bn cifar" or "relu"
 	Layer string `json:"layer"`
 	Order int    `json:"order"` // panel order: the layer index or the depth
 	// Bins equal-width bins over [Lo, Hi], the range of the finite values.
-	Lo     jsonFloat `json:"lo"`
-	Hi     jsonFloat `json:"hi"`
+	Lo     JSONFloat `json:"lo"`
+	Hi     JSONFloat `json:"hi"`
 	Bins   int       `json:"bins"`
 	Pooled []int     `json:"pooled"`
 	// Channels holds per-channel counts for the first channels.
-	Channels  []channelHist `json:"channels"`
-	Means     []jsonFloat   `json:"means"` // every channel
-	Stds      []jsonFloat   `json:"stds"`
+	Channels  []ChannelHist `json:"channels"`
+	Means     []JSONFloat   `json:"means"` // every channel
+	Stds      []JSONFloat   `json:"stds"`
 	NonFinite int           `json:"non_finite"`
 }
 
-type channelHist struct {
+type ChannelHist struct {
 	Channel int       `json:"channel"`
-	Min     jsonFloat `json:"min"`
-	Max     jsonFloat `json:"max"`
+	Min     JSONFloat `json:"min"`
+	Max     JSONFloat `json:"max"`
 	Counts  []int     `json:"counts"`
 }
 
-// channelHistogram bins y, laid out as rows of c channels (NHWC or N x C),
+// ChannelHistogram bins y, laid out as rows of c channels (NHWC or N x C),
 // into bins bins, with per-channel counts for the first keep channels.
-func channelHistogram(y []float32, c, keep, bins int) (histogram, error) {
+func ChannelHistogram(y []float32, c, keep, bins int) (Histogram, error) {
 	if c <= 0 || len(y)%c != 0 {
-		return histogram{}, fmt.Errorf("histogram: %d values do not split into channels of %d", len(y), c)
+		return Histogram{}, fmt.Errorf("histogram: %d values do not split into channels of %d", len(y), c)
 	}
 	if bins <= 0 {
-		return histogram{}, fmt.Errorf("histogram: %d bins, want > 0", bins)
+		return Histogram{}, fmt.Errorf("histogram: %d bins, want > 0", bins)
 	}
 	keep = min(keep, c)
 	lo, hi := math.Inf(1), math.Inf(-1)
@@ -58,10 +58,10 @@ func channelHistogram(y []float32, c, keep, bins int) (histogram, error) {
 	if lo == hi {
 		lo, hi = lo-0.5, hi+0.5
 	}
-	h := histogram{Lo: jsonFloat(lo), Hi: jsonFloat(hi), Bins: bins, Pooled: make([]int, bins), NonFinite: nonFinite,
-		Means: make([]jsonFloat, c), Stds: make([]jsonFloat, c)}
+	h := Histogram{Lo: JSONFloat(lo), Hi: JSONFloat(hi), Bins: bins, Pooled: make([]int, bins), NonFinite: nonFinite,
+		Means: make([]JSONFloat, c), Stds: make([]JSONFloat, c)}
 	for ch := range keep {
-		h.Channels = append(h.Channels, channelHist{Channel: ch, Min: jsonFloat(math.Inf(1)), Max: jsonFloat(math.Inf(-1)), Counts: make([]int, bins)})
+		h.Channels = append(h.Channels, ChannelHist{Channel: ch, Min: JSONFloat(math.Inf(1)), Max: JSONFloat(math.Inf(-1)), Counts: make([]int, bins)})
 	}
 	sum, sq := make([]float64, c), make([]float64, c)
 	cnt := make([]int, c)
@@ -80,24 +80,24 @@ func channelHistogram(y []float32, c, keep, bins int) (histogram, error) {
 		if ch < keep {
 			k := &h.Channels[ch]
 			k.Counts[b]++
-			k.Min = jsonFloat(math.Min(float64(k.Min), f))
-			k.Max = jsonFloat(math.Max(float64(k.Max), f))
+			k.Min = JSONFloat(math.Min(float64(k.Min), f))
+			k.Max = JSONFloat(math.Max(float64(k.Max), f))
 		}
 	}
 	for ch := range c {
 		if cnt[ch] == 0 {
-			h.Means[ch], h.Stds[ch] = jsonFloat(math.NaN()), jsonFloat(math.NaN())
+			h.Means[ch], h.Stds[ch] = JSONFloat(math.NaN()), JSONFloat(math.NaN())
 			continue
 		}
 		m := sum[ch] / float64(cnt[ch])
-		h.Means[ch] = jsonFloat(m)
-		h.Stds[ch] = jsonFloat(math.Sqrt(math.Max(0, sq[ch]/float64(cnt[ch])-m*m)))
+		h.Means[ch] = JSONFloat(m)
+		h.Stds[ch] = JSONFloat(math.Sqrt(math.Max(0, sq[ch]/float64(cnt[ch])-m*m)))
 	}
 	return h, nil
 }
 
-// centres returns the bin centres of h.
-func (h histogram) centres() []float64 {
+// Centres returns the bin Centres of h.
+func (h Histogram) Centres() []float64 {
 	out := make([]float64, h.Bins)
 	w := (float64(h.Hi) - float64(h.Lo)) / float64(h.Bins)
 	for i := range out {

@@ -17,7 +17,7 @@ func TestChannelHistogram(t *testing.T) {
 	// channel 2 = -1,-1,NaN,3.
 	nan := float32(math.NaN())
 	y := []float32{0, 10, -1, 1, 10, -1, 2, 10, nan, 3, 10, 3}
-	h, err := channelHistogram(y, 3, 2, 11)
+	h, err := ChannelHistogram(y, 3, 2, 11)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func TestChannelHistogram(t *testing.T) {
 	if math.Abs(float64(h.Means[2])-1.0/3) > 1e-12 {
 		t.Errorf("channel 2 mean %g, want 1/3 (NaN skipped)", h.Means[2])
 	}
-	if _, err := channelHistogram(y, 5, 2, 10); err == nil {
+	if _, err := ChannelHistogram(y, 5, 2, 10); err == nil {
 		t.Error("12 values into channels of 5: no error")
 	}
 }
@@ -195,11 +195,11 @@ func FuzzJSONFloat(f *testing.F) {
 		f.Add(v)
 	}
 	f.Fuzz(func(t *testing.T, v float64) {
-		b, err := jsonFloat(v).MarshalJSON()
+		b, err := JSONFloat(v).MarshalJSON()
 		if err != nil {
 			t.Fatal(err)
 		}
-		var got jsonFloat
+		var got JSONFloat
 		if err := got.UnmarshalJSON(b); err != nil {
 			t.Fatalf("%s: %v", b, err)
 		}

@@ -132,11 +132,11 @@ func runNorms(ctx context.Context, req Request) (Outcome, error) {
 // subRun is the "equilibrium/..." measurement of one E6.3 run.
 type subRun struct {
 	Prefix        string    `json:"prefix"`
-	PeakLR        jsonFloat `json:"peak_lr"`
-	WeightDecay   jsonFloat `json:"weight_decay"`
-	Momentum      jsonFloat `json:"momentum"`
-	InitScale     jsonFloat `json:"init_scale"`
-	TestAcc       jsonFloat `json:"test_acc"`
+	PeakLR        JSONFloat `json:"peak_lr"`
+	WeightDecay   JSONFloat `json:"weight_decay"`
+	Momentum      JSONFloat `json:"momentum"`
+	InitScale     JSONFloat `json:"init_scale"`
+	TestAcc       JSONFloat `json:"test_acc"`
 	Diverged      bool      `json:"diverged"`
 	DivergedEpoch int       `json:"diverged_epoch,omitempty"`
 }
@@ -150,7 +150,7 @@ func runEquilibrium(ctx context.Context, req Request) (Outcome, error) {
 	if a.Invariant != "" && a.Invariant != "lr*wd" {
 		return none(), fmt.Errorf("analysis.invariant %q: E6.3 keeps \"lr*wd\" fixed", a.Invariant)
 	}
-	done, err := stored(ctx, req.DB, req.RunID)
+	done, err := req.DB.MeasurementsByName(ctx, req.RunID)
 	if err != nil {
 		return none(), err
 	}
@@ -184,8 +184,8 @@ func runEquilibrium(ctx context.Context, req Request) (Outcome, error) {
 		if err != nil {
 			return none(), fmt.Errorf("%s: %w", r.prefix, err)
 		}
-		m := subRun{Prefix: r.prefix, PeakLR: jsonFloat(peakLR(r.cfg.Train.LR)), WeightDecay: jsonFloat(r.cfg.Train.WeightDecay),
-			Momentum: jsonFloat(r.cfg.Train.Momentum), InitScale: jsonFloat(orOne(r.initScale)), TestAcc: jsonFloat(res.TestAcc),
+		m := subRun{Prefix: r.prefix, PeakLR: JSONFloat(peakLR(r.cfg.Train.LR)), WeightDecay: JSONFloat(r.cfg.Train.WeightDecay),
+			Momentum: JSONFloat(r.cfg.Train.Momentum), InitScale: JSONFloat(orOne(r.initScale)), TestAcc: JSONFloat(res.TestAcc),
 			Diverged: res.Diverged, DivergedEpoch: res.DivergedEpoch}
 		if err := put(ctx, req, key, m); err != nil {
 			return none(), err

@@ -1,4 +1,4 @@
-package analysis
+package analysis_test
 
 import (
 	"context"
@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"speedrun/analysis"
 	"speedrun/data"
+	"speedrun/plots/analysisplot"
 )
 
 // TestQuickStages runs whole analysis stages at the quick profile on real
@@ -33,18 +35,18 @@ func TestQuickStages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := newSmokeEnv(t)
-	e.set = set
+	e := analysis.NewSmokeEnv(t)
+	e.SetData(set)
 	for _, s := range splitInts(t, sel) {
 		start := time.Now()
-		out := e.runStageProfile(t, s, "quick")
+		out := e.RunStageProfile(t, s, "quick")
 		t.Logf("stage %d quick: %.0fs", s, time.Since(start).Seconds())
 		if s == 7 {
 			if !out["p7.e1.nobn"].Diverged || out["p7.e1.bn"].Diverged {
 				t.Errorf("E7.1 at quick scale: no-BN diverged %v, BN diverged %v; want true, false", out["p7.e1.nobn"].Diverged, out["p7.e1.bn"].Diverged)
 			}
 		}
-		charts, err := WriteCharts(context.Background(), e.db, s, filepath.Join(t.TempDir(), fmt.Sprint(s)))
+		charts, err := analysisplot.WriteCharts(context.Background(), e.DB(), s, filepath.Join(t.TempDir(), fmt.Sprint(s)))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,42 +11,42 @@ import (
 	"speedrun/stages"
 )
 
-// stressEpoch is one epoch of the E7.1 LR stress test.
-type stressEpoch struct {
+// StressEpoch is one epoch of the E7.1 LR stress test.
+type StressEpoch struct {
 	Epoch     int       `json:"epoch"`
-	LR        jsonFloat `json:"lr"`
-	TrainAcc  jsonFloat `json:"train_acc"`
-	TrainLoss jsonFloat `json:"train_loss"`
+	LR        JSONFloat `json:"lr"`
+	TrainAcc  JSONFloat `json:"train_acc"`
+	TrainLoss JSONFloat `json:"train_loss"`
 }
 
-// stressResult is the "stress" measurement of an E7.1 run.
-type stressResult struct {
+// StressResult is the "stress" measurement of an E7.1 run.
+type StressResult struct {
 	BN            string        `json:"bn"` // net.bn: "bn" or "none"
-	Epochs        []stressEpoch `json:"epochs"`
+	Epochs        []StressEpoch `json:"epochs"`
 	Diverged      bool          `json:"diverged"`
 	DivergedEpoch int           `json:"diverged_epoch,omitempty"`
 	// DivergedLR is lambda at the end of the epoch that diverged.
-	DivergedLR jsonFloat `json:"diverged_lr,omitempty"`
-	// Cause says how the run diverged: causeNaN, causeOverflow or
-	// causeDied.
+	DivergedLR JSONFloat `json:"diverged_lr,omitempty"`
+	// Cause says how the run diverged: CauseNaN, CauseOverflow or
+	// CauseDied.
 	Cause string `json:"cause,omitempty"`
 }
 
 // How an E7.1 run diverges. The blog stopped at the first NaN of its fp16
 // run. Our fp32 engine meets the same blow-up in one of three ways:
-//   - causeNaN: the loss was NaN or Inf;
-//   - causeOverflow: the loss summed over the batch passed fp16's range,
+//   - CauseNaN: the loss was NaN or Inf;
+//   - CauseOverflow: the loss summed over the batch passed fp16's range,
 //     which is where the blog's fp16 backward turned to Inf and NaN;
-//   - causeDied: a huge step left every ReLU of some layer dead, so the
+//   - CauseDied: a huge step left every ReLU of some layer dead, so the
 //     logits are exactly zero (the nets have no biases), the loss is
 //     exactly ln 10 and no gradient flows; the run ends that way. At
 //     narrow widths (smoke's 4-32 channels) this comes before any
 //     overflow in about half of the seeds. Its train accuracy falls to
 //     chance at that lambda, as the blog's chart shows for the no-BN net.
 const (
-	causeNaN      = "nan"
-	causeOverflow = "fp16 overflow"
-	causeDied     = "died"
+	CauseNaN      = "nan"
+	CauseOverflow = "fp16 overflow"
+	CauseDied     = "died"
 )
 
 // deadTol is how close to ln 10 a step's loss must be for a dead net: its
@@ -73,7 +73,7 @@ type recorder struct {
 	batches  batches
 	cancel   context.CancelFunc
 	overflow int    // the epoch of the overflowing step, 0 = none
-	why      string // its cause: causeNaN or causeOverflow
+	why      string // its cause: CauseNaN or CauseOverflow
 	last     int    // the last step seen
 	deadFrom int    // the first step of the trailing dead run, 0 = none
 }
@@ -114,9 +114,9 @@ func (r *recorder) Step(k, total int, loss float64) {
 	}
 	epoch, n := r.batches.of(k)
 	if r.overflow == 0 && !(math.Abs(loss*float64(n)) <= fp16Max) {
-		r.overflow, r.why = epoch, causeOverflow
+		r.overflow, r.why = epoch, CauseOverflow
 		if math.IsNaN(loss) || math.IsInf(loss, 0) {
-			r.why = causeNaN
+			r.why = CauseNaN
 		}
 		r.cancel()
 	}
@@ -159,22 +159,22 @@ func runStress(ctx context.Context, req Request) (Outcome, error) {
 	cause := ""
 	switch {
 	case res.Diverged:
-		cause = causeNaN
+		cause = CauseNaN
 	case rec.overflow > 0:
 		res.Diverged, res.DivergedEpoch, cause = true, rec.overflow, rec.why
 	case rec.died() > 0:
-		res.Diverged, res.DivergedEpoch, cause = true, rec.died(), causeDied
+		res.Diverged, res.DivergedEpoch, cause = true, rec.died(), CauseDied
 	}
 	bn := cfg.Net.BN
 	if bn == "" {
 		bn = "bn"
 	}
-	m := stressResult{BN: bn, Diverged: res.Diverged, DivergedEpoch: res.DivergedEpoch, Cause: cause}
+	m := StressResult{BN: bn, Diverged: res.Diverged, DivergedEpoch: res.DivergedEpoch, Cause: cause}
 	for _, e := range rec.epochs {
-		m.Epochs = append(m.Epochs, stressEpoch{Epoch: e.Epoch, LR: jsonFloat(e.LR), TrainAcc: jsonFloat(e.TrainAcc), TrainLoss: jsonFloat(e.TrainLoss)})
+		m.Epochs = append(m.Epochs, StressEpoch{Epoch: e.Epoch, LR: JSONFloat(e.LR), TrainAcc: JSONFloat(e.TrainAcc), TrainLoss: JSONFloat(e.TrainLoss)})
 	}
 	if res.Diverged {
-		m.DivergedLR = jsonFloat(stages.InterpLR(cfg.Train.LR, float64(res.DivergedEpoch)))
+		m.DivergedLR = JSONFloat(stages.InterpLR(cfg.Train.LR, float64(res.DivergedEpoch)))
 		res.DivergedWhy = stressWhy(m)
 	}
 	if err := put(ctx, req, "stress", m); err != nil {
@@ -188,12 +188,12 @@ func runStress(ctx context.Context, req Request) (Outcome, error) {
 }
 
 // stressWhy is the run's error text for a diverged E7.1 run.
-func stressWhy(m stressResult) string {
+func stressWhy(m StressResult) string {
 	lr := float64(m.DivergedLR)
 	switch m.Cause {
-	case causeOverflow:
+	case CauseOverflow:
 		return fmt.Sprintf("the loss summed over the batch passed fp16's range (%d) in epoch %d, lambda %.3g", fp16Max, m.DivergedEpoch, lr)
-	case causeDied:
+	case CauseDied:
 		return fmt.Sprintf("the net died in epoch %d, lambda %.3g: every ReLU of a layer dead, the loss exactly ln 10 to the end", m.DivergedEpoch, lr)
 	}
 	return fmt.Sprintf("the loss became NaN or Inf in epoch %d, lambda %.3g", m.DivergedEpoch, lr)

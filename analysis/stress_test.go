@@ -89,13 +89,13 @@ func TestStressRecordsDivergence(t *testing.T) {
 		cause     string
 	}{
 		{"finite", &scriptedBackend{loss: from(1, 2.3)}, false, 0, epochs, ""},
-		{"engine NaN", &scriptedBackend{loss: from(1, 2.3), diverged: 5}, true, 5, 4, causeNaN},
-		{"fp16 overflow", &scriptedBackend{loss: from(3*steps+2, 7e4)}, true, 4, 3, causeOverflow},
-		{"batch sum overflows", &scriptedBackend{loss: from(2*steps+1, 1.01*fp16Max/float64(bs.size))}, true, 3, 2, causeOverflow},
+		{"engine NaN", &scriptedBackend{loss: from(1, 2.3), diverged: 5}, true, 5, 4, CauseNaN},
+		{"fp16 overflow", &scriptedBackend{loss: from(3*steps+2, 7e4)}, true, 4, 3, CauseOverflow},
+		{"batch sum overflows", &scriptedBackend{loss: from(2*steps+1, 1.01*fp16Max/float64(bs.size))}, true, 3, 2, CauseOverflow},
 		{"batch sum fits", &scriptedBackend{loss: from(2*steps+1, 0.99*fp16Max/float64(bs.size))}, false, 0, epochs, ""},
-		{"inf", &scriptedBackend{loss: from(2, math.Inf(1))}, true, 1, 0, causeNaN},
-		{"died", &scriptedBackend{loss: from(2*steps+1, math.Ln10)}, true, 3, epochs, causeDied},
-		{"died in the last steps", &scriptedBackend{loss: spikeThenDead(total - stressDeadSteps)}, true, epochs, epochs, causeDied},
+		{"inf", &scriptedBackend{loss: from(2, math.Inf(1))}, true, 1, 0, CauseNaN},
+		{"died", &scriptedBackend{loss: from(2*steps+1, math.Ln10)}, true, 3, epochs, CauseDied},
+		{"died in the last steps", &scriptedBackend{loss: spikeThenDead(total - stressDeadSteps)}, true, epochs, epochs, CauseDied},
 		{"dead for one step only", &scriptedBackend{loss: spikeThenDead(total - 1)}, false, 0, epochs, ""},
 		{"near ln 10 but alive", &scriptedBackend{loss: from(2*steps+1, math.Ln10+2*deadTol)}, false, 0, epochs, ""},
 		{"recovered", &scriptedBackend{loss: func(k int) float64 { return map[bool]float64{true: math.Ln10, false: 2.2}[k <= total-steps] }}, false, 0, epochs, ""},
@@ -165,13 +165,13 @@ func TestStepBatches(t *testing.T) {
 }
 
 // storedStress reads the stress measurement of run id.
-func (e *smokeEnv) storedStress(t *testing.T, id int64) stressResult {
+func (e *smokeEnv) storedStress(t *testing.T, id int64) StressResult {
 	t.Helper()
-	ms, err := stored(context.Background(), e.db, id)
+	ms, err := e.db.MeasurementsByName(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var m stressResult
+	var m StressResult
 	if err := json.Unmarshal([]byte(ms["stress"]), &m); err != nil {
 		t.Fatal(err)
 	}

@@ -30,7 +30,7 @@ type TuneStep struct {
 	Cycle int    `json:"cycle"`
 	Axis  string `json:"axis"` // the parameter that moved ("start" for run 1)
 	Point
-	Acc      jsonFloat `json:"acc"` // NaN (null) when diverged
+	Acc      JSONFloat `json:"acc"` // NaN (null) when diverged
 	Accepted bool      `json:"accepted"`
 }
 
@@ -159,13 +159,13 @@ func (t Tuner) Run(ctx context.Context, eval EvalFunc, step func(TuneStep) error
 		}
 		runs++
 		seen[p.key()] = acc
-		s := TuneStep{Tune: t.Name, Run: runs, Cycle: cycle, Axis: axis, Point: p, Acc: jsonFloat(acc), Accepted: runs == 1 || better(acc)}
+		s := TuneStep{Tune: t.Name, Run: runs, Cycle: cycle, Axis: axis, Point: p, Acc: JSONFloat(acc), Accepted: runs == 1 || better(acc)}
 		if s.Accepted {
 			best = s
 		}
 		return acc, true, step(s)
 	}
-	best.Acc = jsonFloat(math.NaN())
+	best.Acc = JSONFloat(math.NaN())
 	if _, _, err := try(t.Start, 0, "start"); err != nil {
 		return best, err
 	}
@@ -227,7 +227,7 @@ func runTuneCell(ctx context.Context, req Request) (Outcome, error) {
 		return none(), err
 	}
 	t.Name += "/cell"
-	done, err := stored(ctx, req.DB, req.RunID)
+	done, err := req.DB.MeasurementsByName(ctx, req.RunID)
 	if err != nil {
 		return none(), err
 	}

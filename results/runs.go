@@ -249,3 +249,16 @@ func (db *DB) Measurements(ctx context.Context, runID int64) ([]Measurement, err
 	}
 	return out, nil
 }
+
+// MeasurementsByName returns a run's measurements as JSON by name.
+func (db *DB) MeasurementsByName(ctx context.Context, runID int64) (map[string]string, error) {
+	ms, err := db.Measurements(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(ms))
+	for _, m := range ms {
+		out[m.Name] = m.JSON
+	}
+	return out, nil
+}

@@ -3,24 +3,16 @@ package main
 import (
 	"context"
 
-	"speedrun/analysis"
 	"speedrun/plots"
+	"speedrun/plots/analysisplot"
 	"speedrun/results"
 )
 
 // analysisCharts lets a report's stage pages show the post 5-7 analysis
-// charts: plots knows nothing of the experiments, analysis draws them from
-// the stored measurements.
+// charts: plots knows nothing of the experiments; analysisplot draws them
+// from the measurements that analysis stored.
 func analysisCharts(db *results.DB) plots.ExtraCharts {
 	return func(ctx context.Context, stage int, dir string) ([]plots.Chart, error) {
-		cs, err := analysis.WriteCharts(ctx, db, stage, dir)
-		if err != nil {
-			return nil, err
-		}
-		out := make([]plots.Chart, len(cs))
-		for i, c := range cs {
-			out[i] = plots.Chart{Title: c.Title, File: c.File}
-		}
-		return out, nil
+		return analysisplot.WriteCharts(ctx, db, stage, dir)
 	}
 }

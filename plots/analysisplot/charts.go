@@ -1,4 +1,9 @@
-package analysis
+// Package analysisplot draws the charts of the analysis experiments of
+// posts 5-7 (heat maps, tuning trajectories, per-layer norms, LR stress,
+// per-channel histograms, singular values) from the measurements that
+// package analysis stored in the results database. cmd/runner hands
+// WriteCharts to the report as its extra charts.
+package analysisplot
 
 import (
 	"cmp"
@@ -18,6 +23,7 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 
+	"speedrun/analysis"
 	"speedrun/plots"
 	"speedrun/results"
 	"speedrun/stages"
@@ -32,9 +38,9 @@ type runData struct {
 
 // WriteCharts draws every analysis chart of stage from the stored
 // measurements only and writes them as PNGs (temp file + rename) into
-// dir. Chart.File is the file name relative to dir. A stage without
+// dir. plots.Chart.File is the file name relative to dir. A stage without
 // analysis measurements gives no charts and no error.
-func WriteCharts(ctx context.Context, db *results.DB, stage int, dir string) ([]Chart, error) {
+func WriteCharts(ctx context.Context, db *results.DB, stage int, dir string) ([]plots.Chart, error) {
 	runs, err := db.Runs(ctx, results.Filter{Stages: []int{stage}})
 	if err != nil {
 		return nil, fmt.Errorf("analysis: charts of stage %d: %w", stage, err)
@@ -47,7 +53,7 @@ func WriteCharts(ctx context.Context, db *results.DB, stage int, dir string) ([]
 				return nil, fmt.Errorf("analysis: charts: run %d config: %w", r.ID, err)
 			}
 		}
-		if rd.meas, err = stored(ctx, db, r.ID); err != nil {
+		if rd.meas, err = db.MeasurementsByName(ctx, r.ID); err != nil {
 			return nil, fmt.Errorf("analysis: charts: run %d: %w", r.ID, err)
 		}
 		rds = append(rds, rd)
@@ -94,7 +100,7 @@ func WriteCharts(ctx context.Context, db *results.DB, stage int, dir string) ([]
 
 type chartWriter struct {
 	dir    string
-	charts []Chart
+	charts []plots.Chart
 	err    error
 }
 
@@ -112,19 +118,19 @@ func (w *chartWriter) add(title string, fig *plots.Figure, err error) {
 		w.err = errors.Join(w.err, fmt.Errorf("analysis: chart %q: %w", title, err))
 		return
 	}
-	w.charts = append(w.charts, Chart{Title: title, File: file})
+	w.charts = append(w.charts, plots.Chart{Title: title, File: file})
 }
 
 // gridChart is the E5.1 heat map of final accuracy with the predicted
 // flat ridge through the best point: lambda/N, lambda/(1-rho) or
 // lambda*alpha constant.
 func gridChart(rd runData, tag string) (string, *plots.Figure, error) {
-	var pts []gridPoint
+	var pts []analysis.GridPoint
 	for name, s := range rd.meas {
 		if !strings.HasPrefix(name, "grid/") {
 			continue
 		}
-		var p gridPoint
+		var p analysis.GridPoint
 		if err := json.Unmarshal([]byte(s), &p); err != nil {
 			return tag, nil, fmt.Errorf("measurement %s: %w", name, err)
 		}
@@ -133,7 +139,9 @@ func gridChart(rd runData, tag string) (string, *plots.Figure, error) {
 	if len(pts) == 0 {
 		return tag, nil, plots.ErrNoData
 	}
-	slices.SortFunc(pts, func(a, b gridPoint) int { return cmp.Or(cmp.Compare(a.LR, b.LR), cmp.Compare(a.Value, b.Value)) })
+	slices.SortFunc(pts, func(a, b analysis.GridPoint) int {
+		return cmp.Or(cmp.Compare(a.LR, b.LR), cmp.Compare(a.Value, b.Value))
+	})
 	var xs, ys []float64
 	for _, p := range pts {
 		if !slices.Contains(xs, p.LR) {
@@ -211,13 +219,13 @@ func gridChart(rd runData, tag string) (string, *plots.Figure, error) {
 // tuneChart draws every E5.2 trajectory of the stage: accuracy per
 // training and the best so far.
 func tuneChart(rds []runData, stage int) (string, *plots.Figure, error) {
-	byTune := map[string][]TuneStep{}
+	byTune := map[string][]analysis.TuneStep{}
 	for _, rd := range rds {
 		for name, s := range rd.meas {
 			if !strings.HasPrefix(name, "tune/step") {
 				continue
 			}
-			var st TuneStep
+			var st analysis.TuneStep
 			if err := json.Unmarshal([]byte(s), &st); err != nil {
 				return "", nil, fmt.Errorf("run %d measurement %s: %w", rd.run.ID, name, err)
 			}
@@ -228,12 +236,12 @@ func tuneChart(rds []runData, stage int) (string, *plots.Figure, error) {
 	var series []plots.Series
 	for _, name := range sortedKeys(byTune) {
 		steps := byTune[name]
-		slices.SortFunc(steps, func(a, b TuneStep) int { return cmp.Compare(a.Run, b.Run) })
+		slices.SortFunc(steps, func(a, b analysis.TuneStep) int { return cmp.Compare(a.Run, b.Run) })
 		acc, bestSoFar := plots.Series{Name: name, Points: true}, plots.Series{Name: name + " best so far"}
 		top := math.NaN()
 		for _, s := range steps {
 			acc.X, acc.Y = append(acc.X, float64(s.Run)), append(acc.Y, float64(s.Acc))
-			top = maxAcc(top, float64(s.Acc))
+			top = analysis.MaxAcc(top, float64(s.Acc))
 			bestSoFar.X, bestSoFar.Y = append(bestSoFar.X, float64(s.Run)), append(bestSoFar.Y, top)
 		}
 		series = append(series, acc, bestSoFar)
@@ -258,13 +266,13 @@ func stressChart(rds []runData, stage int) (string, *plots.Figure, error) {
 		if !ok {
 			continue
 		}
-		var m stressResult
+		var m analysis.StressResult
 		if err := json.Unmarshal([]byte(s), &m); err != nil {
 			return title, nil, fmt.Errorf("run %d stress: %w", rd.run.ID, err)
 		}
 		// Legend entries are cut at about 26 characters.
 		name := fmt.Sprintf("%s run %d", rd.run.Variant, rd.run.ID)
-		if m.Cause == causeDied {
+		if m.Cause == analysis.CauseDied {
 			name += " (dead)"
 		}
 		ser := plots.Series{Name: name, Points: true}
@@ -276,7 +284,7 @@ func stressChart(rds []runData, stage int) (string, *plots.Figure, error) {
 		}
 		if x := float64(m.DivergedLR); m.Diverged && x > 0 {
 			what := "diverged"
-			if m.Cause == causeDied {
+			if m.Cause == analysis.CauseDied {
 				what = "died"
 			}
 			series = append(series, plots.Series{Name: fmt.Sprintf("run %d %s, epoch %d", rd.run.ID, what, m.DivergedEpoch),
@@ -301,12 +309,12 @@ type titledFig struct {
 // histogram scaled to one channel, and one legend beside them all (a
 // channel keeps its colour in every panel).
 func histCharts(rd runData, tag string) []titledFig {
-	groups := map[string][]histogram{}
+	groups := map[string][]analysis.Histogram{}
 	for name, s := range rd.meas {
 		if !strings.HasPrefix(name, "hist/") {
 			continue
 		}
-		var h histogram
+		var h analysis.Histogram
 		if err := json.Unmarshal([]byte(s), &h); err != nil {
 			return []titledFig{{title: tag, err: fmt.Errorf("measurement %s: %w", name, err)}}
 		}
@@ -315,11 +323,11 @@ func histCharts(rd runData, tag string) []titledFig {
 	var out []titledFig
 	for _, g := range sortedKeys(groups) {
 		hs := groups[g]
-		slices.SortFunc(hs, func(a, b histogram) int { return cmp.Compare(a.Order, b.Order) })
+		slices.SortFunc(hs, func(a, b analysis.Histogram) int { return cmp.Compare(a.Order, b.Order) })
 		title := fmt.Sprintf("per-channel histograms, %s — %s", g, tag)
 		panels := make([]plots.LinesPanel, len(hs))
 		for k, h := range hs {
-			xs := h.centres()
+			xs := h.Centres()
 			var series []plots.Series
 			for _, c := range h.Channels {
 				ys := make([]float64, len(c.Counts))
@@ -348,18 +356,18 @@ func histCharts(rd runData, tag string) []titledFig {
 // width, on a log axis: the spread widens with depth.
 func spectrumChart(rd runData, tag string) (string, *plots.Figure, error) {
 	title := "E7.3 singular values of the linear net's map by depth — " + tag
-	var specs []spectrum
+	var specs []analysis.Spectrum
 	for _, name := range sortedKeys(rd.meas) {
 		if !strings.HasPrefix(name, "svd/") {
 			continue
 		}
-		var sp spectrum
+		var sp analysis.Spectrum
 		if err := json.Unmarshal([]byte(rd.meas[name]), &sp); err != nil {
 			return title, nil, fmt.Errorf("measurement %s: %w", name, err)
 		}
 		specs = append(specs, sp)
 	}
-	slices.SortFunc(specs, func(a, b spectrum) int { return cmp.Compare(a.Depth, b.Depth) })
+	slices.SortFunc(specs, func(a, b analysis.Spectrum) int { return cmp.Compare(a.Depth, b.Depth) })
 	var series []plots.Series
 	for _, sp := range specs {
 		n := len(sp.Values)

@@ -10,8 +10,11 @@ import (
 	"syscall"
 	"time"
 
+	"speedrun/backend"
+	"speedrun/cpu/kernels"
 	"speedrun/model"
 	"speedrun/stages"
+	"speedrun/train"
 )
 
 // OpTime is the time spent in one kind of Op (forward or backward) over
@@ -43,6 +46,9 @@ type BenchOptions struct {
 	Warmup int // untimed steps first (heap growth, page faults)
 	Steps  int // timed steps
 	Seed   uint64
+	// Precision of the convolutions: "f32" (or empty) or "bf16"; bf16 on
+	// a CPU without avx512_bf16 runs f32 (BenchResult.Precision says).
+	Precision string
 }
 
 // BenchResult is what Bench measured.
@@ -57,6 +63,7 @@ type BenchResult struct {
 	AllocsPerStep float64 // heap allocations per timed step
 	BytesPerStep  float64
 	PeakRSSBytes  int64
+	Precision     string // what the convolutions ran in: "f32" or "bf16"
 }
 
 // Bench times training steps (forward, backward, optimizer) of o.Net at
@@ -73,8 +80,27 @@ func Bench(ctx context.Context, o BenchOptions) (BenchResult, error) {
 	res.Spec = spec
 	res.GFLOPPerImage = float64(6*spec.ForwardMACs()) / 1e9
 	cfg := stages.Config{Net: o.Net, Train: stages.Train{BatchSize: o.Batch, Momentum: 0.9, Nesterov: true, WeightDecay: 5e-4, Optimizer: "sgd"}}
-	tr, err := NewTrainer(spec, cfg, o.Seed, o.Batch)
+	conv := kernels.ConvAuto
+	res.Precision = "f32"
+	switch o.Precision {
+	case "", "f32":
+	case "bf16":
+		if kernels.HasBF16() {
+			conv, res.Precision = kernels.ConvOneDNNBF16, "bf16"
+		}
+	default:
+		return res, fmt.Errorf("cpu: bench: precision %q: want f32 or bf16", o.Precision)
+	}
+	tr, err := newTrainer(spec, cfg, o.Batch, conv)
 	if err != nil {
+		return res, err
+	}
+	params, err := train.InitParams(backend.Request{Config: cfg, Spec: spec, Seed: o.Seed})
+	if err == nil {
+		err = tr.setParams(params)
+	}
+	if err != nil {
+		tr.Close()
 		return res, err
 	}
 	defer tr.Close()

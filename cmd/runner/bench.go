@@ -12,15 +12,12 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"speedrun/cpu"
 	"speedrun/cpu/kernels"
 	"speedrun/model"
 )
-
-// fmaPeakGFLOPS is the FMA peak of this project's 2-core reference machine
-// (2 cores x AVX-512 FMA), the denominator of "fraction of peak".
-const fmaPeakGFLOPS = 232.7
 
 // benchOptions are the flags of `runner bench`.
 type benchOptions struct {
@@ -35,6 +32,7 @@ type benchOptions struct {
 	peak    float64
 	torch   bool
 	python  string
+	prec    string
 }
 
 func benchCommand() command {
@@ -50,8 +48,9 @@ func benchCommand() command {
 		fs.Float64Var(&o.width, "width", 1, "channel width multiplier")
 		fs.Uint64Var(&o.seed, "seed", 1, "seed of the weights and the random batch")
 		fs.IntVar(&o.threads, "threads", 0, "kernel threads (0: the kernels' default)")
-		fs.Float64Var(&o.peak, "peak", fmaPeakGFLOPS, "machine FMA peak in `GFLOP/s` for the fraction of peak")
-		fs.BoolVar(&o.torch, "torch", false, "also time PyTorch's ResNet-9 step (channels_last) in the same run and print the ratio")
+		fs.Float64Var(&o.peak, "peak", 0, "machine FMA peak in `GFLOP/s` for the fraction of peak (0: measure it in this run)")
+		fs.BoolVar(&o.torch, "torch", false, "also time PyTorch's ResNet-9 step (channels_last, fp32 and bf16 autocast) in the same run and print the ratios")
+		fs.StringVar(&o.prec, "precision", "f32", "convolutions in `f32` or bf16 (bf16 needs avx512_bf16; elsewhere it runs f32 and says so)")
 		fs.StringVar(&o.python, "python", "/usr/bin/python3", "python with torch, for --torch")
 		pos, err := parseArgs(fs, args)
 		if err != nil {
@@ -60,8 +59,11 @@ func benchCommand() command {
 		if len(pos) > 0 {
 			return usageErr(fmt.Errorf("bench: unexpected arguments %q", pos))
 		}
-		if o.batch <= 0 || o.steps <= 0 || o.warmup < 0 || !(o.width > 0) || !(o.peak > 0) {
-			return usageErr(fmt.Errorf("bench: --batch %d, --steps %d, --warmup %d, --width %v, --peak %v: want positive values (warmup >= 0)", o.batch, o.steps, o.warmup, o.width, o.peak))
+		if o.batch <= 0 || o.steps <= 0 || o.warmup < 0 || !(o.width > 0) || o.peak < 0 {
+			return usageErr(fmt.Errorf("bench: --batch %d, --steps %d, --warmup %d, --width %v, --peak %v: want positive values (warmup and peak >= 0)", o.batch, o.steps, o.warmup, o.width, o.peak))
+		}
+		if o.prec != "f32" && o.prec != "bf16" {
+			return usageErr(fmt.Errorf("bench: --precision %q: want f32 or bf16", o.prec))
 		}
 		return runBench(ctx, env.stdout, o)
 	}}
@@ -95,12 +97,22 @@ func runBench(ctx context.Context, w io.Writer, o benchOptions) error {
 	if err := model.Validate(net); err != nil {
 		return usageErr(fmt.Errorf("bench: --net: %w", err))
 	}
-	r, err := cpu.Bench(ctx, cpu.BenchOptions{Net: net, Batch: o.batch, Warmup: o.warmup, Steps: o.steps, Seed: o.seed})
+	peak, peakNote := o.peak, "given"
+	if peak == 0 {
+		var err error
+		if peak, peakNote, err = measurePeak(w); err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+	}
+	r, err := cpu.Bench(ctx, cpu.BenchOptions{Net: net, Batch: o.batch, Warmup: o.warmup, Steps: o.steps, Seed: o.seed, Precision: o.prec})
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
 	gflops := r.ImagesPerSec * r.GFLOPPerImage
-	fmt.Fprintf(w, "net %s width %g batch %d: %d timed steps after %d warm-up, kernel threads %d\n", o.net, o.width, o.batch, o.steps, o.warmup, kernels.Threads())
+	fmt.Fprintf(w, "net %s width %g batch %d: %d timed steps after %d warm-up, kernel threads %d, convolutions in %s\n", o.net, o.width, o.batch, o.steps, o.warmup, kernels.Threads(), r.Precision)
+	if r.Precision != o.prec {
+		fmt.Fprintf(w, "note: --precision %s asked for, but this CPU has no avx512_bf16: ran %s\n", o.prec, r.Precision)
+	}
 	fmt.Fprintf(w, "training: %.2f images/s (median step %.3f s; steps %s)\n", r.ImagesPerSec, float64(o.batch)/r.ImagesPerSec, fmtSteps(r.StepSeconds))
 	cpuPerStep := r.CPUSeconds / float64(o.steps)
 	// CPU time is less sensitive than wall time to other tenants, though
@@ -109,7 +121,7 @@ func runBench(ctx context.Context, w io.Writer, o benchOptions) error {
 	// The count includes the padding taps, which oneDNN's direct conv
 	// skips (86.6% of the taps are real for ResNet-9), so the nominal
 	// fraction can pass 100%.
-	fmt.Fprintf(w, "compute: %.4f GFLOP per training image (conv+linear, 3 passes, padding taps included) = %.1f GFLOP/s = %.1f%% of the %.1f GFLOP/s FMA peak (nominal)\n", r.GFLOPPerImage, gflops, 100*gflops/o.peak, o.peak)
+	fmt.Fprintf(w, "compute: %.4f GFLOP per training image (conv+linear, 3 passes, padding taps included) = %.1f GFLOP/s = %.1f%% of the %.1f GFLOP/s fp32 FMA peak (%s; nominal)\n", r.GFLOPPerImage, gflops, 100*gflops/peak, peak, peakNote)
 	fmt.Fprintf(w, "memory: peak RSS %.2f GiB; %.0f heap allocations (%.1f KiB) per step\n", float64(r.PeakRSSBytes)/(1<<30), r.AllocsPerStep, r.BytesPerStep/1024)
 	var stepTotal float64
 	for _, s := range r.StepSeconds {
@@ -133,15 +145,47 @@ func runBench(ctx context.Context, w io.Writer, o benchOptions) error {
 	if o.net != "resnet9" {
 		return usageErr(fmt.Errorf("bench: --torch compares resnet9 only, not %q", o.net))
 	}
-	tr, err := torchBench(ctx, o)
-	if err != nil {
-		return fmt.Errorf("bench: --torch: %w", err)
+	perCPU := float64(o.batch) / cpuPerStep
+	for _, prec := range []string{"f32", "bf16"} {
+		tr, err := torchBench(ctx, o, prec)
+		if err != nil {
+			return fmt.Errorf("bench: --torch %s: %w", prec, err)
+		}
+		torchPerCPU := float64(o.batch) * float64(len(tr.StepSeconds)) / tr.CPUSeconds
+		fmt.Fprintf(w, "pytorch %s %s (%d threads, channels_last), same shapes in this run: %.2f images/s (steps %s), %.2f images per CPU-second; speedrun %s / pytorch %s = %.2f (per CPU-second %.2f)\n",
+			tr.Torch, torchMode(prec), tr.Threads, tr.ImagesPerSec, fmtSteps(tr.StepSeconds), torchPerCPU, r.Precision, prec, r.ImagesPerSec/tr.ImagesPerSec, perCPU/torchPerCPU)
 	}
-	fmt.Fprintf(w, "pytorch %s (%d threads, channels_last), same shapes in this run: %.2f images/s (steps %s); speedrun/pytorch = %.2f\n",
-		tr.Torch, tr.Threads, tr.ImagesPerSec, fmtSteps(tr.StepSeconds), r.ImagesPerSec/tr.ImagesPerSec)
-	torchPerCPU := float64(o.batch) * float64(len(tr.StepSeconds)) / tr.CPUSeconds
-	fmt.Fprintf(w, "pytorch cpu time: %.2f images per CPU-second; speedrun/pytorch per CPU-second = %.2f\n", torchPerCPU, float64(o.batch)/cpuPerStep/torchPerCPU)
 	return nil
+}
+
+// torchMode names a PyTorch precision as the bench prints it.
+func torchMode(prec string) string {
+	if prec == "bf16" {
+		return "bf16 autocast"
+	}
+	return "fp32"
+}
+
+// measurePeak measures the fp32 FMA peak on the kernels' threads, 512-bit
+// and 256-bit where the CPU has them, prints both and returns the larger.
+func measurePeak(w io.Writer) (float64, string, error) {
+	threads := kernels.Threads()
+	best, note := 0.0, ""
+	for _, bits := range []int{512, 256} {
+		gf, err := kernels.FMAPeak(threads, bits, 600*time.Millisecond)
+		if err != nil {
+			fmt.Fprintf(w, "fma peak %d-bit: %v\n", bits, err)
+			continue
+		}
+		fmt.Fprintf(w, "fma peak %d-bit, %d threads, measured now: %.1f GFLOP/s\n", bits, threads, gf)
+		if gf > best {
+			best, note = gf, fmt.Sprintf("%d-bit, measured now", bits)
+		}
+	}
+	if best == 0 {
+		return 0, "", fmt.Errorf("no FMA peak could be measured: give --peak")
+	}
+	return best, note, nil
 }
 
 // torchResult is the JSON line of cpu.TorchResNet9Script.
@@ -151,10 +195,12 @@ type torchResult struct {
 	Torch        string    `json:"torch"`
 	Threads      int       `json:"threads"`
 	CPUSeconds   float64   `json:"cpu_seconds"`
+	Precision    string    `json:"precision"`
 }
 
-// torchBench runs the PyTorch ResNet-9 step script with o's shapes.
-func torchBench(ctx context.Context, o benchOptions) (torchResult, error) {
+// torchBench runs the PyTorch ResNet-9 step script with o's shapes in
+// precision prec ("f32", or "bf16" autocast).
+func torchBench(ctx context.Context, o benchOptions, prec string) (torchResult, error) {
 	var r torchResult
 	f, err := os.CreateTemp("", "speedrun-torch-*.py")
 	if err != nil {
@@ -170,7 +216,7 @@ func torchBench(ctx context.Context, o benchOptions) (torchResult, error) {
 	}
 	threads := kernels.Threads()
 	cmd := exec.CommandContext(ctx, o.python, f.Name(), strconv.Itoa(o.batch), strconv.Itoa(o.steps), strconv.Itoa(o.warmup),
-		strconv.FormatFloat(o.width, 'g', -1, 64), strconv.Itoa(threads), strconv.FormatUint(o.seed, 10))
+		strconv.FormatFloat(o.width, 'g', -1, 64), strconv.Itoa(threads), strconv.FormatUint(o.seed, 10), prec)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

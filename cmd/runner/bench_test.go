@@ -3,17 +3,20 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"strings"
 	"testing"
+
+	"speedrun/cpu/kernels"
 )
 
 func TestRunBench(t *testing.T) {
 	var out bytes.Buffer
-	o := benchOptions{net: "resnet9", batch: 4, steps: 2, warmup: 1, width: 1.0 / 16, seed: 1, peak: fmaPeakGFLOPS}
+	o := benchOptions{net: "resnet9", batch: 4, steps: 2, warmup: 1, width: 1.0 / 16, seed: 1, peak: 232.7, prec: "f32"}
 	if err := runBench(context.Background(), &out, o); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"images/s", "GFLOP per training image", "of the 232.7 GFLOP/s FMA peak", "peak RSS", "conv.bwd_weights", "bn_act.bwd", "(graph, optimizer)"} {
+	for _, want := range []string{"images/s", "GFLOP per training image", "of the 232.7 GFLOP/s fp32 FMA peak (given", "peak RSS", "conv.bwd_weights", "bn_act.bwd", "(graph, optimizer)", "convolutions in f32"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("bench output lacks %q:\n%s", want, out.String())
 		}
@@ -21,5 +24,51 @@ func TestRunBench(t *testing.T) {
 	o.net = "nope"
 	if err := runBench(context.Background(), &out, o); err == nil {
 		t.Error("bench --net nope succeeded")
+	}
+}
+
+// TestRunBenchMeasures: without --peak the bench measures the FMA peak in
+// the same run; with --precision bf16 it runs bf16 convolutions where the
+// CPU has avx512_bf16 and says so where it has not.
+func TestRunBenchMeasures(t *testing.T) {
+	var out bytes.Buffer
+	o := benchOptions{net: "resnet9", batch: 4, steps: 1, warmup: 1, width: 1.0 / 16, seed: 1, prec: "bf16"}
+	if err := runBench(context.Background(), &out, o); err != nil {
+		t.Fatal(err)
+	}
+	s := out.String()
+	want := []string{"fma peak 256-bit", "measured now", "convolutions in "}
+	if kernels.HasBF16() {
+		want = append(want, "convolutions in bf16")
+	} else {
+		want = append(want, "this CPU has no avx512_bf16: ran f32")
+	}
+	for _, w := range want {
+		if !strings.Contains(s, w) {
+			t.Errorf("bench output lacks %q:\n%s", w, s)
+		}
+	}
+}
+
+// TestRunBenchTorch times PyTorch in fp32 and bf16 autocast beside ours.
+func TestRunBenchTorch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short mode: skips the PyTorch bench (python3-torch)")
+	}
+	if _, err := os.Stat("/usr/bin/python3"); err != nil {
+		t.Skip("no /usr/bin/python3 (python3-torch): PyTorch bench skipped")
+	}
+	var out bytes.Buffer
+	o := benchOptions{net: "resnet9", batch: 4, steps: 1, warmup: 1, width: 1.0 / 16, seed: 1, peak: 100, prec: "f32", torch: true, python: "/usr/bin/python3"}
+	if err := runBench(context.Background(), &out, o); err != nil {
+		if strings.Contains(err.Error(), "No module named 'torch'") {
+			t.Skipf("python3 has no torch: %v", err)
+		}
+		t.Fatal(err)
+	}
+	for _, w := range []string{"pytorch", "fp32 (", "bf16 autocast (", "speedrun f32 / pytorch f32 = ", "speedrun f32 / pytorch bf16 = "} {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("bench output lacks %q:\n%s", w, out.String())
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 func TestRoundBF16(t *testing.T) {
@@ -98,5 +99,23 @@ func TestConvBF16(t *testing.T) {
 			}
 			closeTo(t, "dw of a new x", dw, dw64, 1e-4)
 		})
+	}
+}
+
+// TestFMAPeak: the measured peak is positive and, per thread, within what
+// a core can do (at most 2 FMA pipes x 16 lanes x 2 FLOP at 6 GHz).
+func TestFMAPeak(t *testing.T) {
+	for _, bits := range []int{256, 512} {
+		gf, err := FMAPeak(1, bits, 30*time.Millisecond)
+		if err != nil {
+			t.Logf("%d-bit: %v", bits, err)
+			continue
+		}
+		if lanes := float64(bits / 32); !(gf > 0.5 && gf < 2*lanes*2*6) {
+			t.Errorf("%d-bit FMA peak on 1 thread: %.1f GFLOP/s", bits, gf)
+		}
+	}
+	if _, err := FMAPeak(1, 128, time.Millisecond); err == nil {
+		t.Error("128-bit accepted")
 	}
 }

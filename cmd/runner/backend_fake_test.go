@@ -47,9 +47,9 @@ func newFakeBackend() (backend.Backend, error) {
 	}
 	f := &fakeBackend{
 		Prober: probes,
-		nan:  splitList(os.Getenv("SPEEDRUN_FAKE_NAN")),
-		fail: splitList(os.Getenv("SPEEDRUN_FAKE_FAIL")),
-		log:  os.Getenv("SPEEDRUN_FAKE_LOG"),
+		nan:    splitList(os.Getenv("SPEEDRUN_FAKE_NAN")),
+		fail:   splitList(os.Getenv("SPEEDRUN_FAKE_FAIL")),
+		log:    os.Getenv("SPEEDRUN_FAKE_LOG"),
 	}
 	ms, err := envCount("SPEEDRUN_FAKE_EPOCH_MS")
 	if err != nil {

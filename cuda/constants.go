@@ -27,7 +27,6 @@ func Constants() []Constant {
 		{"CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE", int64(AttrL2CacheSize)},
 		{"CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR", int64(AttrComputeCapabilityMajor)},
 		{"CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR", int64(AttrComputeCapabilityMinor)},
-		{"CU_STREAM_NON_BLOCKING", 1},
 		{"CU_EVENT_DEFAULT", 0},
 		{"CUBLAS_OP_N", OpN},
 		{"CUBLAS_OP_T", OpT},

@@ -52,9 +52,8 @@ type Driver struct {
 	cuDeviceTotalMem, cuDevicePrimaryCtxRetain, cuDevicePrimaryCtxRelease uintptr
 	cuCtxSetCurrent, cuCtxSynchronize, cuMemGetInfo                       uintptr
 	cuMemAlloc, cuMemFree, cuMemcpyHtoD, cuMemcpyDtoH, cuMemcpyDtoD       uintptr
-	cuMemcpyHtoDAsync, cuMemcpyDtoHAsync, cuMemsetD8, cuMemsetD32         uintptr
+	cuMemsetD8, cuMemsetD32                                               uintptr
 	cuModuleLoadData, cuModuleUnload, cuModuleGetFunction, cuLaunchKernel uintptr
-	cuStreamCreate, cuStreamDestroy, cuStreamSynchronize                  uintptr
 	cuEventCreate, cuEventDestroy, cuEventRecord, cuEventSynchronize      uintptr
 	cuEventElapsedTime                                                    uintptr
 }
@@ -87,17 +86,12 @@ func OpenDriver(o Options) (*Driver, error) {
 		{&d.cuMemcpyHtoD, []string{"cuMemcpyHtoD_v2"}, false},
 		{&d.cuMemcpyDtoH, []string{"cuMemcpyDtoH_v2"}, false},
 		{&d.cuMemcpyDtoD, []string{"cuMemcpyDtoD_v2"}, false},
-		{&d.cuMemcpyHtoDAsync, []string{"cuMemcpyHtoDAsync_v2"}, false},
-		{&d.cuMemcpyDtoHAsync, []string{"cuMemcpyDtoHAsync_v2"}, false},
 		{&d.cuMemsetD8, []string{"cuMemsetD8_v2"}, false},
 		{&d.cuMemsetD32, []string{"cuMemsetD32_v2"}, false},
 		{&d.cuModuleLoadData, []string{"cuModuleLoadData"}, false},
 		{&d.cuModuleUnload, []string{"cuModuleUnload"}, false},
 		{&d.cuModuleGetFunction, []string{"cuModuleGetFunction"}, false},
 		{&d.cuLaunchKernel, []string{"cuLaunchKernel"}, false},
-		{&d.cuStreamCreate, []string{"cuStreamCreate"}, false},
-		{&d.cuStreamDestroy, []string{"cuStreamDestroy_v2"}, false},
-		{&d.cuStreamSynchronize, []string{"cuStreamSynchronize"}, false},
 		{&d.cuEventCreate, []string{"cuEventCreate"}, false},
 		{&d.cuEventDestroy, []string{"cuEventDestroy_v2"}, false},
 		{&d.cuEventRecord, []string{"cuEventRecord"}, false},

@@ -54,7 +54,7 @@ func loadHostRun(t *testing.T) *hostRun {
 // elemSizes gives, for the kernels whose every pointer addresses n
 // elements, each pointer's element size: the hook checks their extents.
 var elemSizes = map[string][]int{
-	"fill_f32": {4}, "add_f32": {4, 4, 4}, "add_bf16": {2, 2, 2}, "axpby_f32": {4, 4},
+	"fill_f32": {4}, "add_f32": {4, 4, 4}, "add_bf16": {2, 2, 2}, "scale_f32_f32": {4, 4},
 	"cast_f32_bf16": {2, 4}, "cast_bf16_f32": {4, 2}, "sgd_f32": {4, 4, 4}, "ema_f32": {4, 4},
 }
 

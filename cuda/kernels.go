@@ -157,12 +157,6 @@ func (k *Kernels) Add(s Stream, p Prec, y, a, b DevicePtr, n int) error {
 	return k.elem(s, pick([2]string{"add_f32", "add_bf16"}, p), n)
 }
 
-// Axpby sets y = a*x + b*y (fp32); b = 0 does not read y.
-func (k *Kernels) Axpby(s Stream, y, x DevicePtr, a, b float32, n int) error {
-	k.args.Reset().Ptr(y).Ptr(x).F32(a).F32(b).I32(n)
-	return k.elem(s, "axpby_f32", n)
-}
-
 // CastF32BF16 rounds x (fp32) into y (bf16), nearest even.
 func (k *Kernels) CastF32BF16(s Stream, y, x DevicePtr, n int) error {
 	k.args.Reset().Ptr(y).Ptr(x).I32(n)
@@ -322,15 +316,12 @@ func (k *Kernels) ActBwd(s Stream, p Prec, x, dy, dx DevicePtr, n int, a BNAct) 
 
 // Scale sets y = a*x over n elements, x of precision px and y of py.
 func (k *Kernels) Scale(s Stream, py Prec, y DevicePtr, px Prec, x DevicePtr, a float32, n int) error {
-	if px == F32 && py == F32 {
-		return k.Axpby(s, y, x, a, 0, n)
-	}
 	k.args.Reset().Ptr(y).Ptr(x).F32(a).I32(n)
 	return k.elem(s, scaleKernels[px][py], n)
 }
 
-// scaleKernels names scale_<x>_<y> by [px][py] (fp32 to fp32 is axpby_f32).
-var scaleKernels = [2][2]string{F32: {BF16: "scale_f32_bf16"}, BF16: {F32: "scale_bf16_f32", BF16: "scale_bf16_bf16"}}
+// scaleKernels names scale_<x>_<y> by [px][py].
+var scaleKernels = [2][2]string{F32: {F32: "scale_f32_f32", BF16: "scale_f32_bf16"}, BF16: {F32: "scale_bf16_f32", BF16: "scale_bf16_bf16"}}
 
 // ColsCopy copies columns [sc0, sc0+width) of src's rows (sC wide) to
 // columns [dc0, dc0+width) of dst's (dC wide): one input of a channel
@@ -364,23 +355,11 @@ func (k *Kernels) GMaxPoolBwd(s Stream, p Prec, x, dy, dx DevicePtr, N, HW, C in
 	return k.elem(s, pick([2]string{"gmaxpool_bwd_f32", "gmaxpool_bwd_bf16"}, p), N*C)
 }
 
-// FlipW mirrors x along W into y (flip TTA).
-func (k *Kernels) FlipW(s Stream, p Prec, x, y DevicePtr, N, H, W, C int) error {
-	k.args.Reset().Ptr(x).Ptr(y).I32(N).I32(H).I32(W).I32(C)
-	return k.elem(s, pick([2]string{"flip_w_f32", "flip_w_bf16"}, p), N*H*W*C)
-}
-
 // XentLS computes per-example smoothed losses, 0/1 correctness and (if
 // dlogits != 0) scale * dloss/dlogits; labels are int32.
 func (k *Kernels) XentLS(s Stream, logits, labels, dlogits, loss, correct DevicePtr, N, K int, eps, scale float32) error {
 	k.args.Reset().Ptr(logits).Ptr(labels).Ptr(dlogits).Ptr(loss).Ptr(correct).I32(N).I32(K).F32(eps).F32(scale)
 	return k.elem(s, "xent_ls_f32", N)
-}
-
-// SGDNesterov updates one parameter group of n floats in place.
-func (k *Kernels) SGDNesterov(s Stream, w, g, v DevicePtr, n int, lr, wd, mom float32) error {
-	k.args.Reset().Ptr(w).Ptr(g).Ptr(v).I32(n).F32(lr).F32(wd).F32(mom)
-	return k.elem(s, "sgd_nesterov_f32", n)
 }
 
 // SGD updates one parameter group of n floats in place with the CPU

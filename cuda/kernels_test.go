@@ -66,7 +66,6 @@ func TestKernelHelpersFake(t *testing.T) {
 			call("ColsCopy", k.ColsCopy(0, pr, p, p, 4, 8, 3, 5, 0, 5))
 			call("GMaxPoolFwd", k.GMaxPoolFwd(0, pr, p, p, 2, 16, 3))
 			call("GMaxPoolBwd", k.GMaxPoolBwd(0, pr, p, p, p, 2, 16, 3))
-			call("FlipW", k.FlipW(0, pr, p, p, 2, 4, 4, 3))
 			call("Augment", k.Augment(0, pr, AugShape{N: 2, PH: 40, PW: 40, H: 32, W: 32, C: 3}, p, p, p, p))
 		}
 		// BNStats and BNActBwd launch two and three kernels: record the
@@ -77,10 +76,10 @@ func TestKernelHelpersFake(t *testing.T) {
 		if rec[0] != maxGrid {
 			t.Errorf("Fill of 2^24: grid %d, want the cap %d", rec[0], maxGrid)
 		}
-		call("Axpby", k.Axpby(0, p, p, 1, 0, 10))
 		call("CastF32BF16", k.CastF32BF16(0, p, p, 10))
 		call("CastBF16F32", k.CastBF16F32(0, p, p, 10))
 		call("Sum", k.Sum(0, p, p, 10))
+		call("Scale f32", k.Scale(0, F32, p, F32, p, 2, 10))
 		call("Scale bf16", k.Scale(0, BF16, p, BF16, p, 2, 10))
 		call("Scale to f32", k.Scale(0, F32, p, BF16, p, 2, 10))
 		call("Scale to bf16", k.Scale(0, BF16, p, F32, p, 2, 10))
@@ -90,7 +89,6 @@ func TestKernelHelpersFake(t *testing.T) {
 		call("BNRunningUpdate", k.BNRunningUpdate(0, p, p, p, p, 80, 0.1, 64.0/63))
 		call("BNSplitAverage", k.BNSplitAverage(0, p, p, p, p, 2, 40))
 		call("XentLS", k.XentLS(0, p, p, p, p, p, 512, 10, 0.2, 1))
-		call("SGDNesterov", k.SGDNesterov(0, p, p, p, 100, 0.1, 5e-4, 0.9))
 		call("SGD", k.SGD(0, p, p, p, 100, 0.1, 5e-4, 0.9, true))
 		call("PrepNHWC", k.PrepNHWC(0, p, p, p, 2, 4))
 		call("WhitenPatches", k.WhitenPatches(0, p, p, 2, 40, 4))

@@ -69,7 +69,7 @@ const (
 	KConcat     Kernel = "concat"           // cols_copy per input; backward splits
 	KAdd        Kernel = "add"              // add_*; backward fans the gradient out
 	KLinear     Kernel = "cublas-gemm"      // GemmEx (+ bias_rows, col_sum for a bias)
-	KScale      Kernel = "scale"            // scale_* (axpby_f32 with b = 0 in fp32)
+	KScale      Kernel = "scale"            // scale_<x>_<y>
 	KIdentityBN Kernel = "identity-bn"      // a BN marked Identity: a no-op
 	KView       Kernel = "view"             // flatten: N x 1 x 1 x C is already N x C
 	KUnplanned  Kernel = "unsupported-here" // ops the GPU engine does not run yet

@@ -6,7 +6,11 @@ import (
 	"log/slog"
 	"math"
 
+	"speedrun/cuda/cublas"
+	"speedrun/cuda/cudnn"
+	"speedrun/cuda/driver"
 	"speedrun/cuda/kernels"
+	"speedrun/cuda/launch"
 	"speedrun/model"
 	"speedrun/stages"
 	"speedrun/train"
@@ -22,48 +26,48 @@ import (
 // (the per-step loss sums and the CUDA events).
 type engine struct {
 	log  *slog.Logger
-	d    *Driver
-	k    *Kernels
-	bl   *BLAS
-	dn   *DNN
-	hb   BLASHandle
-	hd   DNNHandle
+	d    *driver.Driver
+	k    *launch.Kernels
+	bl   *cublas.BLAS
+	dn   *cudnn.DNN
+	hb   cublas.Handle
+	hd   cudnn.Handle
 	spec *model.Spec
 	cfg  stages.Config
 	pl   *Plan
-	prec Prec
-	s    Stream
+	prec launch.Prec
+	s    driver.Stream
 
 	mem []devBuf // every allocation, in order; close frees them
 
 	// Flat fp32 state, laid out by the Plan: parameters, their gradients,
 	// momentum, and the EMA copies of parameters and running stats.
-	params, grads, vel, ema DevicePtr
-	stats, emaStats         DevicePtr
+	params, grads, vel, ema driver.DevicePtr
+	stats, emaStats         driver.DevicePtr
 	// lowW and lowG are the bf16 copies of the parameters and of the conv
 	// weight gradients that cuDNN reads and writes (BF16 only).
-	lowW, lowG DevicePtr
-	bstats     DevicePtr // this step's batch mean/var, at the stats' offsets
-	estats     DevicePtr // eval mean/var (split-averaged), 2*C per BN layer
-	estatOff   []int     // per layer: float offset of its eval mean in estats
-	sdz        DevicePtr // BN backward sums: sdz then sdzx, maxGC each
+	lowW, lowG driver.DevicePtr
+	bstats     driver.DevicePtr // this step's batch mean/var, at the stats' offsets
+	estats     driver.DevicePtr // eval mean/var (split-averaged), 2*C per BN layer
+	estatOff   []int            // per layer: float offset of its eval mean in estats
+	sdz        driver.DevicePtr // BN backward sums: sdz then sdzx, maxGC each
 	maxGC      int
-	bnPart     DevicePtr // BN reductions' per-chunk partials
-	partFloats int       // bnPart's size: the most any BN layer needs
-	act        DevicePtr // the activation arena
-	scratch    DevicePtr // one layer's output, for accumulated gradients
-	feat       DevicePtr // fp32 copy of the linear head's input (BF16)
-	dfeat      DevicePtr // fp32 gradient of the linear head's input (BF16)
-	loss, corr DevicePtr // per example
-	ws         DevicePtr // cuDNN workspace, the largest any call asked for
+	bnPart     driver.DevicePtr // BN reductions' per-chunk partials
+	partFloats int              // bnPart's size: the most any BN layer needs
+	act        driver.DevicePtr // the activation arena
+	scratch    driver.DevicePtr // one layer's output, for accumulated gradients
+	feat       driver.DevicePtr // fp32 copy of the linear head's input (BF16)
+	dfeat      driver.DevicePtr // fp32 gradient of the linear head's input (BF16)
+	loss, corr driver.DevicePtr // per example
+	ws         driver.DevicePtr // cuDNN workspace, the largest any call asked for
 	wsBytes    int
 	// LARS (optimizer "lars"): one parameter's row norms of w, then of g.
-	rowNorms DevicePtr
+	rowNorms driver.DevicePtr
 	maxRows  int
 	// Per-layer statistics (analysis.log_every): the parameters before a
 	// logged step, and the per-row (output channel) norms |w_r|, |g_r|,
 	// |w_r - before_r| of each logged weight, combined on the host.
-	before, layerNorms DevicePtr
+	before, layerNorms driver.DevicePtr
 	logged             []int     // Spec.Params indices: train.LoggedParams
 	normsHost          []float32 // layerNorms read back
 	normsRows          int       // rows of all logged weights
@@ -75,14 +79,14 @@ type engine struct {
 	convOf   []int                // per param: its conv layer, or -1
 
 	// The dataset on the device, uploaded once.
-	trainX, testX, testIdx DevicePtr
-	rawTrain, rawTest, lut DevicePtr // the uint8 images and prep_nhwc's table
-	parZero, parFlip       DevicePtr // augment_* parameters for the plain and the mirrored test view
-	epIdx, epPar, epY      DevicePtr // this epoch's plan
-	sums                   DevicePtr // per step of the epoch: loss, correct
-	testLogits             DevicePtr // the test set's logits, fp32
+	trainX, testX, testIdx driver.DevicePtr
+	rawTrain, rawTest, lut driver.DevicePtr // the uint8 images and prep_nhwc's table
+	parZero, parFlip       driver.DevicePtr // augment_* parameters for the plain and the mirrored test view
+	epIdx, epPar, epY      driver.DevicePtr // this epoch's plan
+	sums                   driver.DevicePtr // per step of the epoch: loss, correct
+	testLogits             driver.DevicePtr // the test set's logits, fp32
 	trainN, testN, side    int
-	ev                     [2]Event // timing cuDNN's algorithm trials
+	ev                     [2]driver.Event // timing cuDNN's algorithm trials
 
 	// The run (train.Run's Setup), the training labels and the host's
 	// side of the epoch plan and the step sums, made once.
@@ -95,17 +99,17 @@ type engine struct {
 
 type devBuf struct {
 	name string
-	p    DevicePtr
+	p    driver.DevicePtr
 	n    int
 }
 
 // convCall is one convolution at one batch size: descriptors and the
 // algorithm and workspace of each direction.
 type convCall struct {
-	x, y            TensorDesc
-	w               FilterDesc
-	c               ConvDesc
-	fwd, bwdD, bwdF ConvWork
+	x, y            cudnn.TensorDesc
+	w               cudnn.FilterDesc
+	c               cudnn.ConvDesc
+	fwd, bwdD, bwdF cudnn.ConvWork
 }
 
 // wsLimit caps the workspace an algorithm may ask for.
@@ -119,7 +123,7 @@ type engineShape struct {
 
 // newEngine plans spec for cfg, loads the kernels, and allocates every
 // buffer and descriptor of the run. On error it frees what it made.
-func newEngine(b *Backend, cfg stages.Config, spec *model.Spec, prec Prec, sh engineShape) (e *engine, err error) {
+func newEngine(b *Backend, cfg stages.Config, spec *model.Spec, prec launch.Prec, sh engineShape) (e *engine, err error) {
 	if b.BLAS == nil || b.DNN == nil {
 		return nil, errors.New("cuda: training needs cuBLAS and cuDNN (backend opened DriverOnly)")
 	}
@@ -136,11 +140,11 @@ func newEngine(b *Backend, cfg stages.Config, spec *model.Spec, prec Prec, sh en
 			e = nil
 		}
 	}()
-	if e.k, err = LoadKernels(e.d); err != nil {
+	if e.k, err = launch.Load(e.d); err != nil {
 		return e, err
 	}
 	if b.hook != nil {
-		e.k.hook = b.hook(e)
+		e.k.Hook = b.hook(e)
 	}
 	if e.hb, err = e.bl.Create(); err != nil {
 		return e, err
@@ -209,7 +213,7 @@ func (e *engine) graph() {
 }
 
 // alloc allocates n bytes, zeroed, and records them for close.
-func (e *engine) alloc(name string, n int) (DevicePtr, error) {
+func (e *engine) alloc(name string, n int) (driver.DevicePtr, error) {
 	p, err := e.d.Alloc(n)
 	if err != nil {
 		return 0, fmt.Errorf("cuda: %s: %w", name, err)
@@ -235,7 +239,7 @@ func (e *engine) allocs(bufs ...bufSpec) error {
 
 // bufSpec is one buffer for allocs: where to store it, its name and size.
 type bufSpec struct {
-	dst  *DevicePtr
+	dst  *driver.DevicePtr
 	name string
 	n    int
 }
@@ -266,7 +270,7 @@ func (e *engine) allocState() error {
 		{&e.feat, "linear input", 4 * B * linIn}, {&e.dfeat, "linear input grad", 4 * B * linIn},
 		{&e.loss, "loss", 4 * B}, {&e.corr, "correct", 4 * B},
 	}
-	if e.prec == BF16 {
+	if e.prec == launch.BF16 {
 		bufs = append(bufs, bufSpec{&e.lowW, "bf16 params", 2 * pl.ParamLen}, bufSpec{&e.lowG, "bf16 conv grads", 2 * pl.ParamLen})
 	}
 	if e.cfg.Train.Optimizer == "lars" {
@@ -327,10 +331,10 @@ func (e *engine) allocData(sh engineShape) error {
 
 // dtype is the cuDNN data type of the activations.
 func (e *engine) dtype() int {
-	if e.prec == BF16 {
-		return DNNBF16
+	if e.prec == launch.BF16 {
+		return cudnn.BF16
 	}
-	return DNNFloat
+	return cudnn.Float
 }
 
 // newConv makes layer i's descriptors at batch n and picks its
@@ -347,20 +351,20 @@ func (e *engine) newConv(i, n int) error {
 	c := &convCall{}
 	e.convs[key] = c
 	var err error
-	if c.x, err = dn.Tensor4d(DNNTensorNHWC, dt, n, in[0], in[1], in[2]); err != nil {
+	if c.x, err = dn.Tensor4d(cudnn.TensorNHWC, dt, n, in[0], in[1], in[2]); err != nil {
 		return err
 	}
-	if c.y, err = dn.Tensor4d(DNNTensorNHWC, dt, n, l.Out[0], l.Out[1], l.Out[2]); err != nil {
+	if c.y, err = dn.Tensor4d(cudnn.TensorNHWC, dt, n, l.Out[0], l.Out[1], l.Out[2]); err != nil {
 		return err
 	}
-	if c.w, err = dn.Filter4d(dt, DNNTensorNHWC, cv.Out, cv.In, cv.K, cv.K); err != nil {
+	if c.w, err = dn.Filter4d(dt, cudnn.TensorNHWC, cv.Out, cv.In, cv.K, cv.K); err != nil {
 		return err
 	}
-	mathType := DNNTensorOp
-	if e.prec == F32 {
-		mathType = DNNFMAMath // no TF32: fp32 means fp32
+	mathType := cudnn.TensorOpMath
+	if e.prec == launch.F32 {
+		mathType = cudnn.FMAMath // no TF32: fp32 means fp32
 	}
-	if c.c, err = dn.Conv2d(cv.Pad, cv.Stride, DNNFloat, mathType); err != nil {
+	if c.c, err = dn.Conv2d(cv.Pad, cv.Stride, cudnn.Float, mathType); err != nil {
 		return err
 	}
 	// Trial calls run on the arena's (not yet meaningful) buffers: the
@@ -368,7 +372,7 @@ func (e *engine) newConv(i, n int) error {
 	in0 := l.Inputs[0]
 	x, y, dy, dx := e.out(in0), e.out(i), e.grad(i), e.grad(in0)
 	w, dw := e.convW(e.params, i), e.param(e.grads, l.Params[0])
-	if e.prec == BF16 {
+	if e.prec == launch.BF16 {
 		dw = e.lowG.Add(2 * e.pl.Params[l.Params[0]].Off)
 	}
 	perf, err := dn.ForwardAlgos(e.hd, c.x, c.w, c.c, c.y)
@@ -377,7 +381,7 @@ func (e *engine) newConv(i, n int) error {
 	}
 	c.fwd, err = e.choose(perf, "forward",
 		func(a int) (int, error) { return dn.ForwardWorkspace(e.hd, c.x, c.w, c.c, c.y, a) },
-		func(wk ConvWork) error { return dn.Forward(e.hd, 1, c.x, x, c.w, w, c.c, wk, 0, c.y, y) })
+		func(wk cudnn.ConvWork) error { return dn.Forward(e.hd, 1, c.x, x, c.w, w, c.c, wk, 0, c.y, y) })
 	if err != nil {
 		return err
 	}
@@ -386,7 +390,7 @@ func (e *engine) newConv(i, n int) error {
 	}
 	c.bwdD, err = e.choose(perf, "backward data",
 		func(a int) (int, error) { return dn.BackwardDataWorkspace(e.hd, c.w, c.y, c.c, c.x, a) },
-		func(wk ConvWork) error { return dn.BackwardData(e.hd, 1, c.w, w, c.y, dy, c.c, wk, 0, c.x, dx) })
+		func(wk cudnn.ConvWork) error { return dn.BackwardData(e.hd, 1, c.w, w, c.y, dy, c.c, wk, 0, c.x, dx) })
 	if err != nil {
 		return err
 	}
@@ -395,7 +399,7 @@ func (e *engine) newConv(i, n int) error {
 	}
 	c.bwdF, err = e.choose(perf, "backward filter",
 		func(a int) (int, error) { return dn.BackwardFilterWorkspace(e.hd, c.x, c.y, c.c, c.w, a) },
-		func(wk ConvWork) error { return dn.BackwardFilter(e.hd, 1, c.x, x, c.y, dy, c.c, wk, 0, c.w, dw) })
+		func(wk cudnn.ConvWork) error { return dn.BackwardFilter(e.hd, 1, c.x, x, c.y, dy, c.c, wk, 0, c.w, dw) })
 	if err != nil {
 		return err
 	}
@@ -411,10 +415,10 @@ func (e *engine) newConv(i, n int) error {
 // ties keep the better-ranked): the heuristics' first pick is often not
 // the fastest, and can even refuse the descriptors. Each workspace size is
 // asked for, and the shared workspace grown to it, before the trial.
-func (e *engine) choose(perf []ConvAlgoPerf, dir string, ws func(algo int) (int, error), run func(ConvWork) error) (ConvWork, error) {
+func (e *engine) choose(perf []cudnn.ConvAlgoPerf, dir string, ws func(algo int) (int, error), run func(cudnn.ConvWork) error) (cudnn.ConvWork, error) {
 	const reps = 3
 	var errs []error
-	best, bestMS := ConvWork{Algo: -1}, float32(math.Inf(1))
+	best, bestMS := cudnn.ConvWork{Algo: -1}, float32(math.Inf(1))
 	for _, p := range perf {
 		if p.Status != 0 || p.Workspace > wsLimit {
 			continue
@@ -425,37 +429,37 @@ func (e *engine) choose(perf []ConvAlgoPerf, dir string, ws func(algo int) (int,
 			continue
 		}
 		if err := e.growWS(n); err != nil {
-			return ConvWork{}, err
+			return cudnn.ConvWork{}, err
 		}
-		wk := ConvWork{Algo: p.Algo, Space: e.ws, Bytes: n}
+		wk := cudnn.ConvWork{Algo: p.Algo, Space: e.ws, Bytes: n}
 		if err := run(wk); err != nil { // the trial, and a warm-up
 			errs = append(errs, fmt.Errorf("algo %d: %w", p.Algo, err))
 			continue
 		}
 		if err := e.d.Record(e.ev[0], e.s); err != nil {
-			return ConvWork{}, err
+			return cudnn.ConvWork{}, err
 		}
 		for range reps {
 			if err := run(wk); err != nil {
-				return ConvWork{}, fmt.Errorf("algo %d: %w", p.Algo, err)
+				return cudnn.ConvWork{}, fmt.Errorf("algo %d: %w", p.Algo, err)
 			}
 		}
 		if err := e.d.Record(e.ev[1], e.s); err != nil {
-			return ConvWork{}, err
+			return cudnn.ConvWork{}, err
 		}
 		if err := e.d.SyncEvent(e.ev[1]); err != nil {
-			return ConvWork{}, err
+			return cudnn.ConvWork{}, err
 		}
 		ms, err := e.d.Elapsed(e.ev[0], e.ev[1])
 		if err != nil {
-			return ConvWork{}, err
+			return cudnn.ConvWork{}, err
 		}
 		if ms < bestMS {
 			best, bestMS = wk, ms
 		}
 	}
 	if best.Algo < 0 {
-		return ConvWork{}, fmt.Errorf("no %s algorithm runs (%d ranked): %w", dir, len(perf), errors.Join(errs...))
+		return cudnn.ConvWork{}, fmt.Errorf("no %s algorithm runs (%d ranked): %w", dir, len(perf), errors.Join(errs...))
 	}
 	best.Space = e.ws
 	return best, nil
@@ -494,7 +498,7 @@ func (e *engine) growWS(n int) error {
 func (e *engine) close() error {
 	var errs []error
 	for _, c := range e.convs {
-		for _, t := range []TensorDesc{c.x, c.y} {
+		for _, t := range []cudnn.TensorDesc{c.x, c.y} {
 			if t != 0 {
 				errs = append(errs, e.dn.DestroyTensor(t))
 			}
@@ -529,9 +533,9 @@ func (e *engine) close() error {
 }
 
 // inAlloc reports whether [p, p+n) lies inside one of e's allocations.
-func (e *engine) inAlloc(p DevicePtr, n int) bool {
+func (e *engine) inAlloc(p driver.DevicePtr, n int) bool {
 	for _, m := range e.mem {
-		if p >= m.p && p+DevicePtr(n) <= m.p+DevicePtr(m.n) {
+		if p >= m.p && p+driver.DevicePtr(n) <= m.p+driver.DevicePtr(m.n) {
 			return true
 		}
 	}
@@ -542,7 +546,7 @@ func (e *engine) inAlloc(p DevicePtr, n int) bool {
 // PyTorch layouts (tests and checks).
 func (e *engine) downloadParams() ([][]float32, error) {
 	flat := make([]float32, e.pl.ParamLen)
-	if err := CopyDtoH(e.d, flat, e.params); err != nil {
+	if err := driver.CopyDtoH(e.d, flat, e.params); err != nil {
 		return nil, err
 	}
 	out := make([][]float32, len(e.spec.Params))
@@ -563,7 +567,7 @@ func (e *engine) downloadParams() ([][]float32, error) {
 // layer in layer order (cpu.Trainer.BNStats's order).
 func (e *engine) downloadStats() ([][]float32, error) {
 	flat := make([]float32, e.pl.StatsLen)
-	if err := CopyDtoH(e.d, flat, e.stats); err != nil {
+	if err := driver.CopyDtoH(e.d, flat, e.stats); err != nil {
 		return nil, err
 	}
 	var out [][]float32

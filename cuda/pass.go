@@ -3,16 +3,21 @@ package cuda
 import (
 	"fmt"
 
+	"speedrun/cuda/cublas"
+	"speedrun/cuda/driver"
+	"speedrun/cuda/launch"
 	"speedrun/train"
 )
 
 // Pointers into the engine's buffers.
 
-func (e *engine) out(j int) DevicePtr  { return e.act.Add(int(e.pl.Layers[j].Out)) }
-func (e *engine) grad(j int) DevicePtr { return e.act.Add(int(e.pl.Layers[j].Grad)) }
+func (e *engine) out(j int) driver.DevicePtr  { return e.act.Add(int(e.pl.Layers[j].Out)) }
+func (e *engine) grad(j int) driver.DevicePtr { return e.act.Add(int(e.pl.Layers[j].Grad)) }
 
 // param is parameter p's fp32 slot in a flat buffer (params, grads, ema).
-func (e *engine) param(base DevicePtr, p int) DevicePtr { return base.Add(4 * e.pl.Params[p].Off) }
+func (e *engine) param(base driver.DevicePtr, p int) driver.DevicePtr {
+	return base.Add(4 * e.pl.Params[p].Off)
+}
 
 // elems is layer j's output element count at batch n.
 func (e *engine) elems(j, n int) int {
@@ -22,18 +27,18 @@ func (e *engine) elems(j, n int) int {
 
 // precOf is the element type of layer j's output: the linear head's and
 // the logits are fp32 (Plan's F32).
-func (e *engine) precOf(j int) Prec {
+func (e *engine) precOf(j int) launch.Prec {
 	if e.pl.Layers[j].F32 {
-		return F32
+		return launch.F32
 	}
 	return e.prec
 }
 
 // actOf is the kernel code of what layer i applies (model.Lowering.Act):
 // an activation layer's, or the one a BN fuses.
-func (e *engine) actOf(i int) BNAct {
+func (e *engine) actOf(i int) launch.BNAct {
 	a := e.pl.Low.Layers[i].Act
-	return BNAct{Kind: actCode(a), Alpha: float32(a.Alpha)}
+	return launch.BNAct{Kind: actCode(a), Alpha: float32(a.Alpha)}
 }
 
 // concatParts calls f for each input j of concat layer i at batch n:
@@ -52,33 +57,33 @@ func (e *engine) concatParts(i, n int, f func(j, rows, C, off, cj int) error) er
 }
 
 // bnAct is the activation fused into BN layer i (identity if none).
-func (e *engine) bnAct(i int) BNAct { return e.actOf(i) }
+func (e *engine) bnAct(i int) launch.BNAct { return e.actOf(i) }
 
 // bnShape is BN layer i's input at batch n in training mode (per ghost
 // split) or eval mode (one group).
-func (e *engine) bnShape(i, n int, train bool) BNShape {
+func (e *engine) bnShape(i, n int, train bool) launch.BNShape {
 	l := e.spec.Layers[i]
 	hw := l.Out[1] * l.Out[2]
 	g := 1
 	if train && l.BN.Ghost > 0 {
 		g = n / l.BN.Ghost
 	}
-	return BNShape{G: g, R: n / g * hw, C: l.BN.C}
+	return launch.BNShape{G: g, R: n / g * hw, C: l.BN.C}
 }
 
 // convW is the weight conv layer i reads: the bf16 copy (cast from the
 // fp32 weights w at the start of a pass) or w itself.
-func (e *engine) convW(w DevicePtr, i int) DevicePtr {
+func (e *engine) convW(w driver.DevicePtr, i int) driver.DevicePtr {
 	p := e.spec.Layers[i].Params[0]
-	if e.prec == BF16 {
+	if e.prec == launch.BF16 {
 		return e.lowW.Add(2 * e.pl.Params[p].Off)
 	}
 	return e.param(w, p)
 }
 
 // castWeights refreshes the bf16 weights from w (BF16 only).
-func (e *engine) castWeights(w DevicePtr) error {
-	if e.prec != BF16 {
+func (e *engine) castWeights(w driver.DevicePtr) error {
+	if e.prec != launch.BF16 {
 		return nil
 	}
 	return e.k.CastF32BF16(e.s, e.lowW, w, e.pl.ParamLen)
@@ -87,7 +92,7 @@ func (e *engine) castWeights(w DevicePtr) error {
 // forward runs layers 1.. on the batch of n images already in layer 0's
 // output, with the fp32 parameters w; train uses batch statistics (and
 // updates the running stats), eval the split-averaged stats in estats.
-func (e *engine) forward(n int, train bool, w DevicePtr) error {
+func (e *engine) forward(n int, train bool, w driver.DevicePtr) error {
 	k, s := e.k, e.s
 	for i := 1; i < len(e.spec.Layers); i++ {
 		l := e.spec.Layers[i]
@@ -144,7 +149,7 @@ func (e *engine) forward(n int, train bool, w DevicePtr) error {
 			err = k.Add(s, e.prec, e.out(i), e.out(l.Inputs[0]), e.out(l.Inputs[1]), e.elems(i, n))
 		case KLinear:
 			x := e.out(in)
-			if e.precOf(in) == BF16 {
+			if e.precOf(in) == launch.BF16 {
 				if err = k.CastBF16F32(s, e.feat, x, n*l.Linear.In); err != nil {
 					break
 				}
@@ -152,7 +157,7 @@ func (e *engine) forward(n int, train bool, w DevicePtr) error {
 			}
 			// Row-major Y (n x out) = X (n x in) W^T; column-major that is
 			// Y^T = op(W) X^T with W's buffer read as (in x out), transposed.
-			err = e.bl.Sgemm(e.hb, OpT, OpN, l.Linear.Out, n, l.Linear.In, 1, e.param(w, l.Params[0]), l.Linear.In, x, l.Linear.In, 0, e.out(i), l.Linear.Out)
+			err = e.bl.Sgemm(e.hb, cublas.OpT, cublas.OpN, l.Linear.Out, n, l.Linear.In, 1, e.param(w, l.Params[0]), l.Linear.In, x, l.Linear.In, 0, e.out(i), l.Linear.Out)
 			if err == nil && l.Linear.Bias {
 				err = k.BiasRows(s, e.out(i), e.param(w, l.Params[1]), n, l.Linear.Out)
 			}
@@ -189,21 +194,21 @@ func (e *engine) backward(n int) error {
 		var err error
 		switch lp.Kernel {
 		case KScale:
-			err = e.writeGrad(in, n, func(dst DevicePtr) error {
+			err = e.writeGrad(in, n, func(dst driver.DevicePtr) error {
 				return k.Scale(s, e.precOf(in), dst, e.precOf(i), e.grad(i), float32(l.Scale), e.elems(i, n))
 			})
 		case KAct:
-			err = e.writeGrad(in, n, func(dst DevicePtr) error {
+			err = e.writeGrad(in, n, func(dst driver.DevicePtr) error {
 				return k.ActBwd(s, e.precOf(i), e.out(in), e.grad(i), dst, e.elems(i, n), e.actOf(i))
 			})
 		case KGlobalAvg:
 			x := e.pl.Layers[in].Shape
-			err = e.writeGrad(in, n, func(dst DevicePtr) error {
+			err = e.writeGrad(in, n, func(dst driver.DevicePtr) error {
 				return k.GAvgPoolBwd(s, e.prec, e.grad(i), dst, n, x[1]*x[2], x[3])
 			})
 		case KConcat:
 			err = e.concatParts(i, n, func(j, rows, C, off, cj int) error {
-				return e.writeGrad(j, n, func(dst DevicePtr) error {
+				return e.writeGrad(j, n, func(dst driver.DevicePtr) error {
 					return k.ColsCopy(s, e.precOf(i), dst, e.grad(i), rows, cj, 0, C, off, cj)
 				})
 			})
@@ -211,12 +216,12 @@ func (e *engine) backward(n int) error {
 			err = e.linearBackward(i, n)
 		case KGlobalMax:
 			x := e.pl.Layers[in].Shape
-			err = e.writeGrad(in, n, func(dst DevicePtr) error {
+			err = e.writeGrad(in, n, func(dst driver.DevicePtr) error {
 				return k.GMaxPoolBwd(s, e.prec, e.out(in), e.grad(i), dst, n, x[1]*x[2], x[3])
 			})
 		case KMaxPool:
 			x := e.pl.Layers[in].Shape
-			err = e.writeGrad(in, n, func(dst DevicePtr) error {
+			err = e.writeGrad(in, n, func(dst driver.DevicePtr) error {
 				return k.MaxPoolBwd(s, e.prec, e.out(in), e.grad(i), dst, n, x[1], x[2], x[3], l.Pool.K)
 			})
 		case KAdd:
@@ -242,7 +247,7 @@ func (e *engine) backward(n int) error {
 // writeGrad has f write a gradient for layer j's output: straight into
 // j's gradient when it is the first this pass, else into scratch, then
 // added.
-func (e *engine) writeGrad(j, n int, f func(dst DevicePtr) error) error {
+func (e *engine) writeGrad(j, n int, f func(dst driver.DevicePtr) error) error {
 	if !e.needGrad[j] {
 		return nil
 	}
@@ -258,7 +263,7 @@ func (e *engine) writeGrad(j, n int, f func(dst DevicePtr) error) error {
 }
 
 // addGrad adds g (shaped like layer j's output) into j's gradient.
-func (e *engine) addGrad(j int, g DevicePtr, n int) error {
+func (e *engine) addGrad(j int, g driver.DevicePtr, n int) error {
 	o := e.owner[j]
 	if !e.gradSet[o] {
 		e.gradSet[o] = true
@@ -271,13 +276,13 @@ func (e *engine) linearBackward(i, n int) error {
 	l := e.spec.Layers[i]
 	in, li := l.Inputs[0], l.Linear
 	x := e.out(in)
-	if e.precOf(in) == BF16 {
+	if e.precOf(in) == launch.BF16 {
 		x = e.feat // cast in the forward pass
 	}
 	dy := e.grad(i)
 	// dW (out x in) = dY^T X: column-major dW^T (in x out) = X^T dY.
 	if e.pl.Params[l.Params[0]].Group != GroupFrozen {
-		if err := e.bl.Sgemm(e.hb, OpN, OpT, li.In, li.Out, n, 1, x, li.In, dy, li.Out, 0, e.param(e.grads, l.Params[0]), li.In); err != nil {
+		if err := e.bl.Sgemm(e.hb, cublas.OpN, cublas.OpT, li.In, li.Out, n, 1, x, li.In, dy, li.Out, 0, e.param(e.grads, l.Params[0]), li.In); err != nil {
 			return err
 		}
 	}
@@ -287,12 +292,12 @@ func (e *engine) linearBackward(i, n int) error {
 		}
 	}
 	// dX (n x in) = dY W: column-major dX^T (in x n) = W^T dY^T.
-	return e.writeGrad(in, n, func(dst DevicePtr) error {
+	return e.writeGrad(in, n, func(dst driver.DevicePtr) error {
 		out := dst
-		if e.precOf(in) == BF16 {
+		if e.precOf(in) == launch.BF16 {
 			out = e.dfeat
 		}
-		if err := e.bl.Sgemm(e.hb, OpN, OpN, li.In, n, li.Out, 1, e.param(e.params, l.Params[0]), li.In, dy, li.Out, 0, out, li.In); err != nil {
+		if err := e.bl.Sgemm(e.hb, cublas.OpN, cublas.OpN, li.In, n, li.Out, 1, e.param(e.params, l.Params[0]), li.In, dy, li.Out, 0, out, li.In); err != nil {
 			return err
 		}
 		if out != dst {
@@ -311,7 +316,7 @@ func (e *engine) bnBackward(i, n int) error {
 	vr := mean.Add(4 * lp.Splits * l.BN.C)
 	gamma, beta := e.param(e.params, l.Params[0]), e.param(e.params, l.Params[1])
 	sdz, sdzx := e.sdz, e.sdz.Add(4*e.maxGC)
-	bwd := func(dst DevicePtr) error {
+	bwd := func(dst driver.DevicePtr) error {
 		return e.k.BNActBwd(e.s, e.prec, b, e.out(in), e.grad(i), dst, mean, vr, gamma, beta, sdz, sdzx, e.bnPart, float32(l.BN.Eps), e.bnAct(i))
 	}
 	var err error
@@ -336,13 +341,13 @@ func (e *engine) convBackward(i, n int) error {
 	p := l.Params[0]
 	if slot := e.pl.Params[p]; slot.Group != GroupFrozen {
 		dw := e.param(e.grads, p)
-		if e.prec == BF16 {
+		if e.prec == launch.BF16 {
 			dw = e.lowG.Add(2 * slot.Off)
 		}
 		if err := e.dn.BackwardFilter(e.hd, 1, c.x, e.out(in), c.y, e.grad(i), c.c, c.bwdF, 0, c.w, dw); err != nil {
 			return err
 		}
-		if e.prec == BF16 {
+		if e.prec == launch.BF16 {
 			if err := e.k.CastBF16F32(e.s, e.param(e.grads, p), dw, slot.Len); err != nil {
 				return err
 			}
@@ -417,7 +422,7 @@ func (e *engine) step(k, n int, rates []train.Rate) error {
 	if err := e.castWeights(e.params); err != nil {
 		return err
 	}
-	a := AugShape{N: n, PH: e.side, PW: e.side, H: data32, W: data32, C: 3}
+	a := launch.AugShape{N: n, PH: e.side, PW: e.side, H: data32, W: data32, C: 3}
 	if err := e.k.Augment(e.s, e.prec, a, e.trainX, e.epIdx.Add(4*off), e.epPar.Add(4*off*7), e.out(0)); err != nil {
 		return err
 	}
@@ -466,7 +471,7 @@ func (e *engine) emaReset() error {
 // logits runs the test set in eval mode with parameters w and running
 // stats st (the live ones or the EMA's) and augment parameters par (the
 // plain or the mirrored view), leaving its fp32 logits in testLogits.
-func (e *engine) logits(w, st, par DevicePtr) error {
+func (e *engine) logits(w, st, par driver.DevicePtr) error {
 	k, s := e.k, e.s
 	if err := e.castWeights(w); err != nil {
 		return err
@@ -483,7 +488,7 @@ func (e *engine) logits(w, st, par DevicePtr) error {
 	B, K, last := e.pl.Batch, e.spec.Classes, len(e.spec.Layers)-1
 	for lo := 0; lo < e.testN; lo += B {
 		m := min(B, e.testN-lo)
-		a := AugShape{N: m, PH: data32, PW: data32, H: data32, W: data32, C: 3}
+		a := launch.AugShape{N: m, PH: data32, PW: data32, H: data32, W: data32, C: 3}
 		if err := k.Augment(s, e.prec, a, e.testX, e.testIdx.Add(4*lo), par, e.out(0)); err != nil {
 			return err
 		}

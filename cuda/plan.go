@@ -3,6 +3,7 @@ package cuda
 import (
 	"fmt"
 
+	"speedrun/cuda/launch"
 	"speedrun/model"
 	"speedrun/train"
 )
@@ -95,7 +96,7 @@ type LayerPlan struct {
 
 // NewPlan lays out spec for batches of batch images with activations of
 // precision p. Ghost BN needs batch to be a multiple of its ghost size.
-func NewPlan(spec *model.Spec, batch int, p Prec) (*Plan, error) {
+func NewPlan(spec *model.Spec, batch int, p launch.Prec) (*Plan, error) {
 	if batch < 1 {
 		return nil, fmt.Errorf("cuda: plan %s: batch %d: want >= 1", spec.Name, batch)
 	}

@@ -7,7 +7,9 @@ import (
 	"math"
 
 	"speedrun/backend"
+	"speedrun/cuda/driver"
 	"speedrun/cuda/kernels"
+	"speedrun/cuda/launch"
 	"speedrun/data"
 	"speedrun/stages"
 	"speedrun/train"
@@ -50,24 +52,24 @@ func (b *Backend) Train(ctx context.Context, req backend.Request) (res backend.R
 // precision is the activation type of a run: Options.Precision when set,
 // else fp32 for configs that ask for it and bf16 for the rest (the blog's
 // "fp16": half-precision activations, fp32 BN statistics and weights).
-func (b *Backend) precision(cfg stages.Config) (Prec, error) {
+func (b *Backend) precision(cfg stages.Config) (launch.Prec, error) {
 	switch b.prec {
 	case "f32", "fp32":
-		return F32, nil
+		return launch.F32, nil
 	case "bf16":
-		return BF16, nil
+		return launch.BF16, nil
 	case "":
 		if cfg.Train.Precision == "fp32" {
-			return F32, nil
+			return launch.F32, nil
 		}
-		return BF16, nil
+		return launch.BF16, nil
 	}
 	return 0, fmt.Errorf("cuda: precision %q: want f32 or bf16", b.prec)
 }
 
 // openEngine builds the engine of a run on the device thread: every batch
 // size of its training and eval passes gets its cuDNN descriptors.
-func openEngine(b *Backend, su train.Setup, prec Prec) (*engine, error) {
+func openEngine(b *Backend, su train.Setup, prec launch.Prec) (*engine, error) {
 	batches := append([]int(nil), su.Batches...)
 	if r := su.TestN % su.Batch; r > 0 && !slicesContains(batches, r) {
 		batches = append(batches, r)
@@ -125,11 +127,11 @@ func (e *engine) Load(set *data.Set) error {
 		name string
 		err  error
 	}{
-		{"training bytes", CopyHtoD(d, e.rawTrain, set.Train.Images)},
-		{"test bytes", CopyHtoD(d, e.rawTest, set.Test.Images)},
-		{"normalisation table", CopyHtoD(d, e.lut, kernels.PrepLUT(mean, std))},
-		{"test indices", CopyHtoD(d, e.testIdx, idx)},
-		{"tta params", CopyHtoD(d, e.parFlip, flip)},
+		{"training bytes", driver.CopyHtoD(d, e.rawTrain, set.Train.Images)},
+		{"test bytes", driver.CopyHtoD(d, e.rawTest, set.Test.Images)},
+		{"normalisation table", driver.CopyHtoD(d, e.lut, kernels.PrepLUT(mean, std))},
+		{"test indices", driver.CopyHtoD(d, e.testIdx, idx)},
+		{"tta params", driver.CopyHtoD(d, e.parFlip, flip)},
 	} {
 		if c.err != nil {
 			return fmt.Errorf("cuda: upload %s: %w", c.name, c.err)
@@ -191,7 +193,7 @@ func (e *engine) Start(params [][]float32) error {
 	if err := e.warmup(); err != nil {
 		return fmt.Errorf("cuda: warm-up: %w", err)
 	}
-	for _, b := range []DevicePtr{e.stats, e.vel} {
+	for _, b := range []driver.DevicePtr{e.stats, e.vel} {
 		if err := e.d.MemsetD8(b, 0, e.bufLen(b)); err != nil {
 			return err
 		}
@@ -207,7 +209,7 @@ func (e *engine) warmup() error {
 		return err
 	}
 	n := min(e.pl.Batch, e.trainN)
-	a := AugShape{N: n, PH: e.side, PW: e.side, H: data32, W: data32, C: 3}
+	a := launch.AugShape{N: n, PH: e.side, PW: e.side, H: data32, W: data32, C: 3}
 	if err := e.k.Augment(e.s, e.prec, a, e.trainX, e.epIdx, e.epPar, e.out(0)); err != nil {
 		return err
 	}
@@ -248,14 +250,14 @@ func (e *engine) uploadParams(params [][]float32) error {
 			copy(dst, w)
 		}
 	}
-	if err := CopyHtoD(e.d, e.params, flat); err != nil {
+	if err := driver.CopyHtoD(e.d, e.params, flat); err != nil {
 		return fmt.Errorf("cuda: upload params: %w", err)
 	}
 	return e.emaReset()
 }
 
 // bufLen is the size of the allocation starting at p (0 if none does).
-func (e *engine) bufLen(p DevicePtr) int {
+func (e *engine) bufLen(p driver.DevicePtr) int {
 	for _, m := range e.mem {
 		if m.p == p {
 			return m.n
@@ -275,9 +277,9 @@ func (e *engine) Epoch(_ context.Context, plan *data.EpochPlan) error {
 		name string
 		err  error
 	}{
-		{"epoch order", CopyHtoD(e.d, e.epIdx, plan.Order)},
-		{"epoch augment params", CopyHtoD(e.d, e.epPar, e.hostPar)},
-		{"epoch labels", CopyHtoD(e.d, e.epY, e.hostY)},
+		{"epoch order", driver.CopyHtoD(e.d, e.epIdx, plan.Order)},
+		{"epoch augment params", driver.CopyHtoD(e.d, e.epPar, e.hostPar)},
+		{"epoch labels", driver.CopyHtoD(e.d, e.epY, e.hostY)},
 	} {
 		if c.err != nil {
 			return fmt.Errorf("cuda: upload %s: %w", c.name, c.err)
@@ -307,7 +309,7 @@ func (e *engine) Results(dst []train.StepResult) ([]train.StepResult, error) {
 		return dst, nil
 	}
 	sums := e.hostSums[:2*(e.taken-e.read)]
-	if err := CopyDtoH(e.d, sums, e.sums.Add(8*e.read)); err != nil {
+	if err := driver.CopyDtoH(e.d, sums, e.sums.Add(8*e.read)); err != nil {
 		return dst, fmt.Errorf("cuda: read step sums: %w", err)
 	}
 	for j := 0; j < len(sums); j += 2 {
@@ -339,7 +341,7 @@ func (e *engine) Logits(avg bool, v data.View, dst []float32) error {
 	if err := e.logits(w, st, par); err != nil {
 		return err
 	}
-	return CopyDtoH(e.d, dst, e.testLogits)
+	return driver.CopyDtoH(e.d, dst, e.testLogits)
 }
 
 // SaveWeights copies every parameter (one copy of the flat buffer).
@@ -378,7 +380,7 @@ func (e *engine) LayerNorms(params []int, dst []train.Norms) error {
 		}
 		off += rows
 	}
-	if err := CopyDtoH(e.d, e.normsHost, e.layerNorms); err != nil {
+	if err := driver.CopyDtoH(e.d, e.normsHost, e.layerNorms); err != nil {
 		return err
 	}
 	norm := func(r []float32) float64 {

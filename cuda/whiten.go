@@ -6,6 +6,8 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"speedrun/cuda/cublas"
+	"speedrun/cuda/driver"
 	"speedrun/data"
 )
 
@@ -59,12 +61,12 @@ func (e *engine) whiteningFilters(n, pad int, eps float64) ([]float32, error) {
 		}
 		// Column-major, X is P x rows: cov = X X^T sums every row's outer
 		// product.
-		if err := e.bl.Dgemm(e.hb, OpN, OpT, P, P, m*patchesPerImage, 1, X, P, X, P, beta, cov, P); err != nil {
+		if err := e.bl.Dgemm(e.hb, cublas.OpN, cublas.OpT, P, P, m*patchesPerImage, 1, X, P, X, P, beta, cov, P); err != nil {
 			return nil, fmt.Errorf("whitening: %w", err)
 		}
 	}
 	sums := make([]float64, P*P)
-	if err := CopyDtoH(e.d, sums, cov); err != nil {
+	if err := driver.CopyDtoH(e.d, sums, cov); err != nil {
 		return nil, fmt.Errorf("whitening: read back the patch covariance: %w", err)
 	}
 	return filtersFromSums(sums, n*patchesPerImage, eps)

@@ -121,11 +121,11 @@ func TestEngineStepsMatchCPU(t *testing.T) {
 					name      string
 					got, want []float32
 				}{{"training images", make([]float32, len(prep.Train)), prep.Train}, {"test images", make([]float32, len(prep.Test)), prep.Test}} {
-					src := e.trainX
+					src := e.trainImages
 					if c.name == "test images" {
-						src = e.testX
+						src = e.testImages
 					}
-					if err := driver.CopyDtoH(e.d, c.got, src); err != nil {
+					if err := driver.CopyDtoH(e.drv, c.got, src); err != nil {
 						return err
 					}
 					if d := relDiff(c.got, c.want); d != 0 {
@@ -484,12 +484,12 @@ func TestWhiteningFiltersMatchData(t *testing.T) {
 		if err := e.Load(set); err != nil {
 			return err
 		}
-		arena := e.pl.ActBytes
+		arena := e.plan.ActBytes
 		for _, c := range []struct {
 			name  string
 			arena int64
 		}{{"arena scratch", arena}, {"own scratch", 0}} {
-			e.pl.ActBytes = c.arena
+			e.plan.ActBytes = c.arena
 			got, err := e.whiteningFilters(n, 4, cfg.Net.WhitenEps)
 			if err != nil {
 				return err
@@ -498,7 +498,7 @@ func TestWhiteningFiltersMatchData(t *testing.T) {
 				t.Errorf("%s: filters differ from data's by %.3g", c.name, d)
 			}
 		}
-		e.pl.ActBytes = arena
+		e.plan.ActBytes = arena
 		if _, err := e.whiteningFilters(n+1, 4, cfg.Net.WhitenEps); err == nil {
 			t.Error("151 images from 150: no error")
 		}

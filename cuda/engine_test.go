@@ -202,14 +202,14 @@ func TestConvAlgorithmFallback(t *testing.T) {
 				want = 0
 			}
 			for k, cc := range e.convs {
-				if cc.fwd.Algo != want || cc.bwdD.Algo != want || cc.bwdF.Algo != want {
-					t.Errorf("refuse %q: layer %d batch %d uses algorithms %d/%d/%d, want %d", refuse, k[0], k[1], cc.fwd.Algo, cc.bwdD.Algo, cc.bwdF.Algo, want)
+				if cc.fwd.Algo != want || cc.bwdData.Algo != want || cc.bwdFilter.Algo != want {
+					t.Errorf("refuse %q: layer %d batch %d uses algorithms %d/%d/%d, want %d", refuse, k[0], k[1], cc.fwd.Algo, cc.bwdData.Algo, cc.bwdFilter.Algo, want)
 				}
 			}
 			// The fake checks each call's workspace against its size; the
 			// shared one grew for the refused trial and stays.
-			if e.wsBytes != 4096 || e.ws == 0 {
-				t.Errorf("refuse %q: workspace %d bytes at %#x, want 4096", refuse, e.wsBytes, e.ws)
+			if e.workspaceBytes != 4096 || e.workspace == 0 {
+				t.Errorf("refuse %q: workspace %d bytes at %#x, want 4096", refuse, e.workspaceBytes, e.workspace)
 			}
 			return nil
 		})

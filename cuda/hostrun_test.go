@@ -72,7 +72,7 @@ var elemSizes = map[string][]int{
 // chunks; 0 keeps the engine's (64), which leaves them whole.
 func (h *hostRun) hook(t *testing.T, minChunk int) func(e *engine) func(string, driver.Dim3, driver.Dim3, *driver.Args) error {
 	return func(e *engine) func(string, driver.Dim3, driver.Dim3, *driver.Args) error {
-		e.k.BNMinChunk = minChunk
+		e.kern.BNMinChunk = minChunk
 		return func(name string, grid, block driver.Dim3, a *driver.Args) error {
 			sig, _ := kernels.Lookup(name)
 			in := make([]reflect.Value, a.Len())

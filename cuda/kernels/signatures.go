@@ -40,7 +40,7 @@ func both(module, name string, params ...string) []Signature {
 	return []Signature{sig(module, name+"_f32", params...), sig(module, name+"_bf16", params...)}
 }
 
-// Signatures lists every kernel. The Go launch helpers (package cuda) check
+// Signatures lists every kernel. The Go launch helpers (package launch) check
 // each launch against it, and TestSignatures checks it against the PTX.
 var Signatures = func() []Signature {
 	bnStats := []string{"x:ptr", "pm:ptr", "pm2:ptr", "R:i32", "C:i32", "chunk:i32"}

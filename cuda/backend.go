@@ -9,15 +9,44 @@ import (
 	"strings"
 
 	"speedrun/backend"
+	"speedrun/cuda/cublas"
+	"speedrun/cuda/cudnn"
+	"speedrun/cuda/driver"
 )
+
+// Options say where to find the NVIDIA libraries and how to run.
+type Options struct {
+	// Search says where to look for libcuda, cuBLAS and cuDNN; the zero
+	// value searches $SPEEDRUN_CUDA_LIB_PATH, PyTorch's pip folders, then
+	// the system's.
+	driver.Search
+	// Device is the ordinal of the GPU to use.
+	Device int
+	// DriverOnly skips cuBLAS and cuDNN (driver and our kernels only).
+	DriverOnly bool
+	// Checks marks a caller that only checks the bindings and kernels
+	// (gpucheck); New behaves the same either way.
+	Checks bool
+	// Precision forces the training engine's activation type: "bf16" or
+	// "f32"; empty picks bf16 unless the config asks for fp32.
+	Precision string
+	// Log receives the training engine's choices (each conv's cuDNN
+	// algorithms, at Debug); nil discards them.
+	Log *slog.Logger
+}
+
+// ErrNoDriver wraps every failure to find or start the CUDA driver, so
+// that callers can fall back to the CPU with errors.Is. It is the driver
+// package's error, named here for the engine's callers.
+var ErrNoDriver = driver.ErrNoDriver
 
 // Backend is one GPU with its libraries and a worker goroutine locked to
 // one OS thread, which holds the primary context: CUDA's current context
 // is per thread, so every device call goes through Do.
 type Backend struct {
-	Driver *Driver
-	BLAS   *BLAS // nil when Options.DriverOnly
-	DNN    *DNN  // nil when Options.DriverOnly
+	Driver *driver.Driver
+	BLAS   *cublas.BLAS // nil when Options.DriverOnly
+	DNN    *cudnn.DNN   // nil when Options.DriverOnly
 
 	Ordinal int
 	Dev     int32
@@ -28,8 +57,8 @@ type Backend struct {
 	prec string // Options.Precision
 	log  *slog.Logger
 	// hook, set only by tests, gives each training engine a launch hook
-	// (Kernels.hook): the engine tests run the kernels' host build.
-	hook func(e *engine) func(name string, grid, block Dim3, a *Args) error
+	// (launch.Kernels.Hook): the engine tests run the kernels' host build.
+	hook func(e *engine) func(name string, grid, block driver.Dim3, a *driver.Args) error
 
 	work chan func()
 	done chan struct{}
@@ -52,7 +81,7 @@ func Available(o Options) error {
 // New loads the libraries, picks device o.Device and retains its primary
 // context on a dedicated locked thread.
 func New(o Options) (*Backend, error) {
-	d, err := OpenDriver(o)
+	d, err := driver.Open(o.Search)
 	if err != nil {
 		return nil, err
 	}
@@ -67,11 +96,11 @@ func New(o Options) (*Backend, error) {
 		return nil, err
 	}
 	if !o.DriverOnly {
-		if b.BLAS, err = OpenBLAS(o); err != nil {
+		if b.BLAS, err = cublas.Open(o.Search); err != nil {
 			b.Close()
 			return nil, fmt.Errorf("%w: %w", ErrNoLibrary, err)
 		}
-		if b.DNN, err = OpenDNN(o); err != nil {
+		if b.DNN, err = cudnn.Open(o.Search); err != nil {
 			b.Close()
 			return nil, fmt.Errorf("%w: %w", ErrNoLibrary, err)
 		}
@@ -113,10 +142,10 @@ func (b *Backend) open() error {
 	if b.GPU, err = d.DeviceName(b.Dev); err != nil {
 		return err
 	}
-	if b.CC[0], err = d.Attribute(b.Dev, AttrComputeCapabilityMajor); err != nil {
+	if b.CC[0], err = d.Attribute(b.Dev, driver.AttrComputeCapabilityMajor); err != nil {
 		return err
 	}
-	if b.CC[1], err = d.Attribute(b.Dev, AttrComputeCapabilityMinor); err != nil {
+	if b.CC[1], err = d.Attribute(b.Dev, driver.AttrComputeCapabilityMinor); err != nil {
 		return err
 	}
 	if b.Memory, err = d.TotalMem(b.Dev); err != nil {

@@ -6,7 +6,11 @@ import (
 	"log/slog"
 	"math"
 
+	"speedrun/cuda/cublas"
+	"speedrun/cuda/cudnn"
+	"speedrun/cuda/driver"
 	"speedrun/cuda/kernels"
+	"speedrun/cuda/launch"
 	"speedrun/model"
 	"speedrun/stages"
 	"speedrun/train"
@@ -22,90 +26,96 @@ import (
 // (the per-step loss sums and the CUDA events).
 type engine struct {
 	log  *slog.Logger
-	d    *Driver
-	k    *Kernels
-	bl   *BLAS
-	dn   *DNN
-	hb   BLASHandle
-	hd   DNNHandle
-	spec *model.Spec
-	cfg  stages.Config
-	pl   *Plan
-	prec Prec
-	s    Stream
+	drv  *driver.Driver
+	kern *launch.Kernels
+	blas *cublas.BLAS
+	dnn  *cudnn.DNN
+	// blasHandle and dnnHandle queue their calls on stream.
+	blasHandle cublas.Handle
+	dnnHandle  cudnn.Handle
+	spec       *model.Spec
+	cfg        stages.Config
+	plan       *Plan
+	prec       launch.Prec
+	// stream is the legacy default stream (0), which orders every launch
+	// and library call after the one before it.
+	stream driver.Stream
 
-	mem []devBuf // every allocation, in order; close frees them
+	buffers []deviceBuffer // every allocation, in order; close frees them
 
 	// Flat fp32 state, laid out by the Plan: parameters, their gradients,
 	// momentum, and the EMA copies of parameters and running stats.
-	params, grads, vel, ema DevicePtr
-	stats, emaStats         DevicePtr
-	// lowW and lowG are the bf16 copies of the parameters and of the conv
-	// weight gradients that cuDNN reads and writes (BF16 only).
-	lowW, lowG DevicePtr
-	bstats     DevicePtr // this step's batch mean/var, at the stats' offsets
-	estats     DevicePtr // eval mean/var (split-averaged), 2*C per BN layer
-	estatOff   []int     // per layer: float offset of its eval mean in estats
-	sdz        DevicePtr // BN backward sums: sdz then sdzx, maxGC each
-	maxGC      int
-	bnPart     DevicePtr // BN reductions' per-chunk partials
-	partFloats int       // bnPart's size: the most any BN layer needs
-	act        DevicePtr // the activation arena
-	scratch    DevicePtr // one layer's output, for accumulated gradients
-	feat       DevicePtr // fp32 copy of the linear head's input (BF16)
-	dfeat      DevicePtr // fp32 gradient of the linear head's input (BF16)
-	loss, corr DevicePtr // per example
-	ws         DevicePtr // cuDNN workspace, the largest any call asked for
-	wsBytes    int
-	// LARS (optimizer "lars"): one parameter's row norms of w, then of g.
-	rowNorms DevicePtr
-	maxRows  int
+	params, grads, momentum, emaParams driver.DevicePtr
+	runStats, emaRunStats              driver.DevicePtr
+	// bf16Params and bf16ConvGrads are the bf16 copies of the parameters
+	// and of the conv weight gradients that cuDNN reads and writes (BF16
+	// only), at half the fp32 offsets.
+	bf16Params, bf16ConvGrads driver.DevicePtr
+	batchStats                driver.DevicePtr // this step's batch mean/var, at the running stats' offsets
+	evalStats                 driver.DevicePtr // eval mean/var (split-averaged), 2*C per BN layer
+	evalStatsOff              []int            // per layer: float offset of its eval mean in evalStats
+	bnSums                    driver.DevicePtr // BN backward sums: sdz then sdzx, bnSumsLen floats each
+	bnSumsLen                 int              // the most groups x channels of any BN layer
+	bnPartials                driver.DevicePtr // BN reductions' per-chunk partials
+	bnPartialsLen             int              // bnPartials' floats: the most any BN layer needs
+	arena                     driver.DevicePtr // the activation arena: every layer's output and gradient
+	gradScratch               driver.DevicePtr // one layer's output, for accumulated gradients
+	headIn                    driver.DevicePtr // fp32 copy of the linear head's input (BF16)
+	headInGrad                driver.DevicePtr // fp32 gradient of the linear head's input (BF16)
+	losses, correct           driver.DevicePtr // per example of a batch
+	workspace                 driver.DevicePtr // cuDNN workspace, the largest any call asked for
+	workspaceBytes            int
+	// LARS (optimizer "lars"): one parameter's row norms of w, then of g,
+	// larsMaxRows floats each.
+	larsNorms   driver.DevicePtr
+	larsMaxRows int
 	// Per-layer statistics (analysis.log_every): the parameters before a
 	// logged step, and the per-row (output channel) norms |w_r|, |g_r|,
 	// |w_r - before_r| of each logged weight, combined on the host.
-	before, layerNorms DevicePtr
-	logged             []int     // Spec.Params indices: train.LoggedParams
-	normsHost          []float32 // layerNorms read back
-	normsRows          int       // rows of all logged weights
+	paramsBefore, layerNorms driver.DevicePtr
+	loggedParams             []int     // Spec.Params indices: train.LoggedParams
+	layerNormsHost           []float32 // layerNorms read back
+	layerNormRows            int       // rows of all logged weights
 
-	convs    map[[2]int]*convCall // by (layer, batch)
-	needGrad []bool               // per layer: its output gradient is used
-	owner    []int                // per layer: the layer whose buffers it shares
-	gradSet  []bool               // per owner, this backward pass
-	convOf   []int                // per param: its conv layer, or -1
+	convs       map[[2]int]*convCall // by (layer, batch)
+	needsGrad   []bool               // per layer: its output gradient is used
+	bufferOwner []int                // per layer: the layer whose buffers it shares
+	gradWritten []bool               // per buffer owner: its gradient is set this backward pass
+	convOfParam []int                // per param: its conv layer, or -1
 
 	// The dataset on the device, uploaded once.
-	trainX, testX, testIdx DevicePtr
-	rawTrain, rawTest, lut DevicePtr // the uint8 images and prep_nhwc's table
-	parZero, parFlip       DevicePtr // augment_* parameters for the plain and the mirrored test view
-	epIdx, epPar, epY      DevicePtr // this epoch's plan
-	sums                   DevicePtr // per step of the epoch: loss, correct
-	testLogits             DevicePtr // the test set's logits, fp32
-	trainN, testN, side    int
-	ev                     [2]Event // timing cuDNN's algorithm trials
+	trainImages, testImages, testOrder driver.DevicePtr // prepared fp32 NHWC; test indices 0..testN-1
+	trainBytes, testBytes, prepTable   driver.DevicePtr // the uint8 images and prep_nhwc's table
+	augPlain, augFlip                  driver.DevicePtr // augment_* parameters for the plain and the mirrored test view
+	epochOrder, epochAug, epochLabels  driver.DevicePtr // this epoch's plan
+	stepSums                           driver.DevicePtr // per step of the epoch: loss, correct
+	testLogits                         driver.DevicePtr // the test set's logits, fp32
+	trainN, testN, paddedSide          int
+	trialEvents                        [2]driver.Event // timing cuDNN's algorithm trials
 
 	// The run (train.Run's Setup), the training labels and the host's
 	// side of the epoch plan and the step sums, made once.
-	su             train.Setup
-	labels         []int32
-	hostPar, hostY []int32
-	hostSums       []float32
-	taken, read    int // steps of the epoch queued, and read back by Results
+	setup               train.Setup
+	trainLabels         []int32
+	hostAug, hostLabels []int32
+	hostStepSums        []float32
+	queued, readBack    int // steps of the epoch queued, and read back by Results
 }
 
-type devBuf struct {
-	name string
-	p    DevicePtr
-	n    int
+// deviceBuffer is one allocation: what it holds, where, and its bytes.
+type deviceBuffer struct {
+	name  string
+	ptr   driver.DevicePtr
+	bytes int
 }
 
 // convCall is one convolution at one batch size: descriptors and the
 // algorithm and workspace of each direction.
 type convCall struct {
-	x, y            TensorDesc
-	w               FilterDesc
-	c               ConvDesc
-	fwd, bwdD, bwdF ConvWork
+	xDesc, yDesc            cudnn.TensorDesc
+	wDesc                   cudnn.FilterDesc
+	convDesc                cudnn.ConvDesc
+	fwd, bwdData, bwdFilter cudnn.ConvWork
 }
 
 // wsLimit caps the workspace an algorithm may ask for.
@@ -119,7 +129,7 @@ type engineShape struct {
 
 // newEngine plans spec for cfg, loads the kernels, and allocates every
 // buffer and descriptor of the run. On error it frees what it made.
-func newEngine(b *Backend, cfg stages.Config, spec *model.Spec, prec Prec, sh engineShape) (e *engine, err error) {
+func newEngine(b *Backend, cfg stages.Config, spec *model.Spec, prec launch.Prec, sh engineShape) (e *engine, err error) {
 	if b.BLAS == nil || b.DNN == nil {
 		return nil, errors.New("cuda: training needs cuBLAS and cuDNN (backend opened DriverOnly)")
 	}
@@ -127,49 +137,49 @@ func newEngine(b *Backend, cfg stages.Config, spec *model.Spec, prec Prec, sh en
 	if err != nil {
 		return nil, err
 	}
-	e = &engine{log: b.log, d: b.Driver, bl: b.BLAS, dn: b.DNN, spec: spec, cfg: cfg, pl: pl, prec: prec,
-		convs: map[[2]int]*convCall{}, convOf: convWeightOf(spec),
-		trainN: sh.trainN, testN: sh.testN, side: data32 + 2*sh.pad}
+	e = &engine{log: b.log, drv: b.Driver, blas: b.BLAS, dnn: b.DNN, spec: spec, cfg: cfg, plan: pl, prec: prec,
+		convs: map[[2]int]*convCall{}, convOfParam: convWeightOf(spec),
+		trainN: sh.trainN, testN: sh.testN, paddedSide: data32 + 2*sh.pad}
 	defer func() {
 		if err != nil {
 			e.close()
 			e = nil
 		}
 	}()
-	if e.k, err = LoadKernels(e.d); err != nil {
+	if e.kern, err = launch.Load(e.drv); err != nil {
 		return e, err
 	}
 	if b.hook != nil {
-		e.k.hook = b.hook(e)
+		e.kern.Hook = b.hook(e)
 	}
-	if e.hb, err = e.bl.Create(); err != nil {
+	if e.blasHandle, err = e.blas.Create(); err != nil {
 		return e, err
 	}
-	if err = e.bl.SetStream(e.hb, e.s); err != nil {
+	if err = e.blas.SetStream(e.blasHandle, e.stream); err != nil {
 		return e, err
 	}
-	if e.hd, err = e.dn.Create(); err != nil {
+	if e.dnnHandle, err = e.dnn.Create(); err != nil {
 		return e, err
 	}
-	if err = e.dn.SetStream(e.hd, e.s); err != nil {
+	if err = e.dnn.SetStream(e.dnnHandle, e.stream); err != nil {
 		return e, err
 	}
-	for i := range e.ev {
-		if e.ev[i], err = e.d.NewEvent(); err != nil {
+	for i := range e.trialEvents {
+		if e.trialEvents[i], err = e.drv.NewEvent(); err != nil {
 			return e, err
 		}
 	}
 	e.graph()
 	// Training batches (the full one and a short last one) reduce BN
 	// statistics; evaluation uses the running ones.
-	trainBatches := []int{e.pl.Batch}
-	if r := sh.trainN % e.pl.Batch; r > 0 && !cfg.Train.DropLast {
+	trainBatches := []int{e.plan.Batch}
+	if r := sh.trainN % e.plan.Batch; r > 0 && !cfg.Train.DropLast {
 		trainBatches = append(trainBatches, r)
 	}
 	for _, n := range trainBatches {
 		for i := range spec.Layers {
-			if e.pl.Layers[i].Splits > 0 {
-				e.partFloats = max(e.partFloats, e.k.BNPartFloats(e.bnShape(i, n, true)))
+			if e.plan.Layers[i].Splits > 0 {
+				e.bnPartialsLen = max(e.bnPartialsLen, e.kern.BNPartFloats(e.bnShape(i, n, true)))
 			}
 		}
 	}
@@ -190,7 +200,7 @@ func newEngine(b *Backend, cfg stages.Config, spec *model.Spec, prec Prec, sh en
 	}
 	// The workspace may have moved while it grew: every call uses the last.
 	for _, c := range e.convs {
-		c.fwd.Space, c.bwdD.Space, c.bwdF.Space = e.ws, e.ws, e.ws
+		c.fwd.Space, c.bwdData.Space, c.bwdFilter.Space = e.workspace, e.workspace, e.workspace
 	}
 	return e, nil
 }
@@ -202,20 +212,20 @@ const data32 = 32
 // needs from the lowered spec.
 func (e *engine) graph() {
 	n := len(e.spec.Layers)
-	e.owner, e.needGrad, e.gradSet = make([]int, n), make([]bool, n), make([]bool, n)
-	for i, lo := range e.pl.Low.Layers {
-		e.owner[i], e.needGrad[i] = lo.Owner, lo.NeedsGrad
+	e.bufferOwner, e.needsGrad, e.gradWritten = make([]int, n), make([]bool, n), make([]bool, n)
+	for i, lo := range e.plan.Low.Layers {
+		e.bufferOwner[i], e.needsGrad[i] = lo.Owner, lo.NeedsGrad
 	}
 }
 
 // alloc allocates n bytes, zeroed, and records them for close.
-func (e *engine) alloc(name string, n int) (DevicePtr, error) {
-	p, err := e.d.Alloc(n)
+func (e *engine) alloc(name string, n int) (driver.DevicePtr, error) {
+	p, err := e.drv.Alloc(n)
 	if err != nil {
 		return 0, fmt.Errorf("cuda: %s: %w", name, err)
 	}
-	e.mem = append(e.mem, devBuf{name: name, p: p, n: n})
-	if err := e.d.MemsetD8(p, 0, n); err != nil {
+	e.buffers = append(e.buffers, deviceBuffer{name: name, ptr: p, bytes: n})
+	if err := e.drv.MemsetD8(p, 0, n); err != nil {
 		return 0, fmt.Errorf("cuda: clear %s: %w", name, err)
 	}
 	return p, nil
@@ -235,22 +245,22 @@ func (e *engine) allocs(bufs ...bufSpec) error {
 
 // bufSpec is one buffer for allocs: where to store it, its name and size.
 type bufSpec struct {
-	dst  *DevicePtr
+	dst  *driver.DevicePtr
 	name string
 	n    int
 }
 
 func (e *engine) allocState() error {
-	pl, spec := e.pl, e.spec
+	pl, spec := e.plan, e.spec
 	B := pl.Batch
-	e.estatOff = make([]int, len(spec.Layers))
+	e.evalStatsOff = make([]int, len(spec.Layers))
 	estats, maxBytes, linIn := 0, int64(0), 0
 	for i, l := range spec.Layers {
 		lp := pl.Layers[i]
 		if l.Op == model.OpBN && !l.BN.Identity {
-			e.estatOff[i] = estats
+			e.evalStatsOff[i] = estats
 			estats += 2 * l.BN.C
-			e.maxGC = max(e.maxGC, lp.Splits*l.BN.C)
+			e.bnSumsLen = max(e.bnSumsLen, lp.Splits*l.BN.C)
 		}
 		maxBytes = max(maxBytes, lp.Bytes)
 		if l.Op == model.OpLinear {
@@ -259,29 +269,29 @@ func (e *engine) allocState() error {
 	}
 	P, S := 4*pl.ParamLen, 4*pl.StatsLen
 	bufs := []bufSpec{
-		{&e.params, "params", P}, {&e.grads, "grads", P}, {&e.vel, "momentum", P}, {&e.ema, "ema params", P},
-		{&e.stats, "running stats", S}, {&e.emaStats, "ema running stats", S}, {&e.bstats, "batch stats", S},
-		{&e.estats, "eval stats", 4 * estats}, {&e.sdz, "bn sums", 8 * e.maxGC}, {&e.bnPart, "bn partials", 4 * e.partFloats},
-		{&e.act, "activations", int(pl.ActBytes)}, {&e.scratch, "gradient scratch", int(maxBytes)},
-		{&e.feat, "linear input", 4 * B * linIn}, {&e.dfeat, "linear input grad", 4 * B * linIn},
-		{&e.loss, "loss", 4 * B}, {&e.corr, "correct", 4 * B},
+		{&e.params, "params", P}, {&e.grads, "grads", P}, {&e.momentum, "momentum", P}, {&e.emaParams, "ema params", P},
+		{&e.runStats, "running stats", S}, {&e.emaRunStats, "ema running stats", S}, {&e.batchStats, "batch stats", S},
+		{&e.evalStats, "eval stats", 4 * estats}, {&e.bnSums, "bn sums", 8 * e.bnSumsLen}, {&e.bnPartials, "bn partials", 4 * e.bnPartialsLen},
+		{&e.arena, "activations", int(pl.ActBytes)}, {&e.gradScratch, "gradient scratch", int(maxBytes)},
+		{&e.headIn, "linear input", 4 * B * linIn}, {&e.headInGrad, "linear input grad", 4 * B * linIn},
+		{&e.losses, "loss", 4 * B}, {&e.correct, "correct", 4 * B},
 	}
-	if e.prec == BF16 {
-		bufs = append(bufs, bufSpec{&e.lowW, "bf16 params", 2 * pl.ParamLen}, bufSpec{&e.lowG, "bf16 conv grads", 2 * pl.ParamLen})
+	if e.prec == launch.BF16 {
+		bufs = append(bufs, bufSpec{&e.bf16Params, "bf16 params", 2 * pl.ParamLen}, bufSpec{&e.bf16ConvGrads, "bf16 conv grads", 2 * pl.ParamLen})
 	}
 	if e.cfg.Train.Optimizer == "lars" {
 		for _, p := range spec.Params {
-			e.maxRows = max(e.maxRows, p.Shape[0])
+			e.larsMaxRows = max(e.larsMaxRows, p.Shape[0])
 		}
-		bufs = append(bufs, bufSpec{&e.rowNorms, "lars row norms", 8 * e.maxRows})
+		bufs = append(bufs, bufSpec{&e.larsNorms, "lars row norms", 8 * e.larsMaxRows})
 	}
 	if a := e.cfg.Analysis; a != nil && a.LogEvery > 0 {
-		e.logged = train.LoggedParams(spec)
-		for _, p := range e.logged {
-			e.normsRows += spec.Params[p].Shape[0]
+		e.loggedParams = train.LoggedParams(spec)
+		for _, p := range e.loggedParams {
+			e.layerNormRows += spec.Params[p].Shape[0]
 		}
-		bufs = append(bufs, bufSpec{&e.before, "weights before a logged step", P}, bufSpec{&e.layerNorms, "layer norms", 12 * e.normsRows})
-		e.normsHost = make([]float32, 3*e.normsRows)
+		bufs = append(bufs, bufSpec{&e.paramsBefore, "weights before a logged step", P}, bufSpec{&e.layerNorms, "layer norms", 12 * e.layerNormRows})
+		e.layerNormsHost = make([]float32, 3*e.layerNormRows)
 	}
 	if err := e.allocs(bufs...); err != nil {
 		return err
@@ -293,9 +303,9 @@ func (e *engine) allocState() error {
 // means are zero from the allocation or the caller).
 func (e *engine) initStats() error {
 	for i, l := range e.spec.Layers {
-		if lp := e.pl.Layers[i]; lp.Splits > 0 {
+		if lp := e.plan.Layers[i]; lp.Splits > 0 {
 			n := lp.Splits * l.BN.C
-			if err := e.k.Fill(e.s, e.stats.Add(4*(lp.Stats+n)), 1, n); err != nil {
+			if err := e.kern.Fill(e.stream, e.runStats.Add(4*(lp.Stats+n)), 1, n); err != nil {
 				return err
 			}
 		}
@@ -304,33 +314,33 @@ func (e *engine) initStats() error {
 }
 
 func (e *engine) allocData(sh engineShape) error {
-	B := e.pl.Batch
+	B := e.plan.Batch
 	maxSteps := (sh.trainN + B - 1) / B
 	img := data32 * data32 * 3
-	e.hostPar, e.hostY, e.hostSums = make([]int32, sh.trainN*kernels.AugParams), make([]int32, sh.trainN), make([]float32, 2*maxSteps)
+	e.hostAug, e.hostLabels, e.hostStepSums = make([]int32, sh.trainN*kernels.AugParams), make([]int32, sh.trainN), make([]float32, 2*maxSteps)
 	return e.allocs(
-		bufSpec{&e.trainX, "training images", 4 * sh.trainN * e.side * e.side * 3},
-		bufSpec{&e.rawTrain, "training bytes", sh.trainN * img},
-		bufSpec{&e.rawTest, "test bytes", sh.testN * img},
-		bufSpec{&e.lut, "normalisation table", 4 * 3 * 256},
-		bufSpec{&e.testX, "test images", 4 * sh.testN * img},
-		bufSpec{&e.testIdx, "test indices", 4 * sh.testN},
-		bufSpec{&e.parZero, "eval augment params", 4 * B * kernels.AugParams},
-		bufSpec{&e.parFlip, "tta augment params", 4 * B * kernels.AugParams},
-		bufSpec{&e.epIdx, "epoch order", 4 * sh.trainN},
-		bufSpec{&e.epPar, "epoch augment params", 4 * sh.trainN * kernels.AugParams},
-		bufSpec{&e.epY, "epoch labels", 4 * sh.trainN},
-		bufSpec{&e.sums, "step sums", 8 * maxSteps},
+		bufSpec{&e.trainImages, "training images", 4 * sh.trainN * e.paddedSide * e.paddedSide * 3},
+		bufSpec{&e.trainBytes, "training bytes", sh.trainN * img},
+		bufSpec{&e.testBytes, "test bytes", sh.testN * img},
+		bufSpec{&e.prepTable, "normalisation table", 4 * 3 * 256},
+		bufSpec{&e.testImages, "test images", 4 * sh.testN * img},
+		bufSpec{&e.testOrder, "test indices", 4 * sh.testN},
+		bufSpec{&e.augPlain, "eval augment params", 4 * B * kernels.AugParams},
+		bufSpec{&e.augFlip, "tta augment params", 4 * B * kernels.AugParams},
+		bufSpec{&e.epochOrder, "epoch order", 4 * sh.trainN},
+		bufSpec{&e.epochAug, "epoch augment params", 4 * sh.trainN * kernels.AugParams},
+		bufSpec{&e.epochLabels, "epoch labels", 4 * sh.trainN},
+		bufSpec{&e.stepSums, "step sums", 8 * maxSteps},
 		bufSpec{&e.testLogits, "test logits", 4 * sh.testN * e.spec.Classes},
 	)
 }
 
 // dtype is the cuDNN data type of the activations.
 func (e *engine) dtype() int {
-	if e.prec == BF16 {
-		return DNNBF16
+	if e.prec == launch.BF16 {
+		return cudnn.BF16
 	}
-	return DNNFloat
+	return cudnn.Float
 }
 
 // newConv makes layer i's descriptors at batch n and picks its
@@ -343,24 +353,24 @@ func (e *engine) newConv(i, n int) error {
 	l := e.spec.Layers[i]
 	in := e.spec.Layers[l.Inputs[0]].Out
 	cv := l.Conv
-	dn, dt := e.dn, e.dtype()
+	dn, dt := e.dnn, e.dtype()
 	c := &convCall{}
 	e.convs[key] = c
 	var err error
-	if c.x, err = dn.Tensor4d(DNNTensorNHWC, dt, n, in[0], in[1], in[2]); err != nil {
+	if c.xDesc, err = dn.Tensor4d(cudnn.TensorNHWC, dt, n, in[0], in[1], in[2]); err != nil {
 		return err
 	}
-	if c.y, err = dn.Tensor4d(DNNTensorNHWC, dt, n, l.Out[0], l.Out[1], l.Out[2]); err != nil {
+	if c.yDesc, err = dn.Tensor4d(cudnn.TensorNHWC, dt, n, l.Out[0], l.Out[1], l.Out[2]); err != nil {
 		return err
 	}
-	if c.w, err = dn.Filter4d(dt, DNNTensorNHWC, cv.Out, cv.In, cv.K, cv.K); err != nil {
+	if c.wDesc, err = dn.Filter4d(dt, cudnn.TensorNHWC, cv.Out, cv.In, cv.K, cv.K); err != nil {
 		return err
 	}
-	mathType := DNNTensorOp
-	if e.prec == F32 {
-		mathType = DNNFMAMath // no TF32: fp32 means fp32
+	mathType := cudnn.TensorOpMath
+	if e.prec == launch.F32 {
+		mathType = cudnn.FMAMath // no TF32: fp32 means fp32
 	}
-	if c.c, err = dn.Conv2d(cv.Pad, cv.Stride, DNNFloat, mathType); err != nil {
+	if c.convDesc, err = dn.Conv2d(cv.Pad, cv.Stride, cudnn.Float, mathType); err != nil {
 		return err
 	}
 	// Trial calls run on the arena's (not yet meaningful) buffers: the
@@ -368,41 +378,53 @@ func (e *engine) newConv(i, n int) error {
 	in0 := l.Inputs[0]
 	x, y, dy, dx := e.out(in0), e.out(i), e.grad(i), e.grad(in0)
 	w, dw := e.convW(e.params, i), e.param(e.grads, l.Params[0])
-	if e.prec == BF16 {
-		dw = e.lowG.Add(2 * e.pl.Params[l.Params[0]].Off)
+	if e.prec == launch.BF16 {
+		dw = e.bf16ConvGrads.Add(2 * e.plan.Params[l.Params[0]].Off)
 	}
-	perf, err := dn.ForwardAlgos(e.hd, c.x, c.w, c.c, c.y)
+	perf, err := dn.ForwardAlgos(e.dnnHandle, c.xDesc, c.wDesc, c.convDesc, c.yDesc)
 	if err != nil {
 		return err
 	}
 	c.fwd, err = e.choose(perf, "forward",
-		func(a int) (int, error) { return dn.ForwardWorkspace(e.hd, c.x, c.w, c.c, c.y, a) },
-		func(wk ConvWork) error { return dn.Forward(e.hd, 1, c.x, x, c.w, w, c.c, wk, 0, c.y, y) })
+		func(a int) (int, error) {
+			return dn.ForwardWorkspace(e.dnnHandle, c.xDesc, c.wDesc, c.convDesc, c.yDesc, a)
+		},
+		func(wk cudnn.ConvWork) error {
+			return dn.Forward(e.dnnHandle, 1, c.xDesc, x, c.wDesc, w, c.convDesc, wk, 0, c.yDesc, y)
+		})
 	if err != nil {
 		return err
 	}
-	if perf, err = dn.BackwardDataAlgos(e.hd, c.w, c.y, c.c, c.x); err != nil {
+	if perf, err = dn.BackwardDataAlgos(e.dnnHandle, c.wDesc, c.yDesc, c.convDesc, c.xDesc); err != nil {
 		return err
 	}
-	c.bwdD, err = e.choose(perf, "backward data",
-		func(a int) (int, error) { return dn.BackwardDataWorkspace(e.hd, c.w, c.y, c.c, c.x, a) },
-		func(wk ConvWork) error { return dn.BackwardData(e.hd, 1, c.w, w, c.y, dy, c.c, wk, 0, c.x, dx) })
+	c.bwdData, err = e.choose(perf, "backward data",
+		func(a int) (int, error) {
+			return dn.BackwardDataWorkspace(e.dnnHandle, c.wDesc, c.yDesc, c.convDesc, c.xDesc, a)
+		},
+		func(wk cudnn.ConvWork) error {
+			return dn.BackwardData(e.dnnHandle, 1, c.wDesc, w, c.yDesc, dy, c.convDesc, wk, 0, c.xDesc, dx)
+		})
 	if err != nil {
 		return err
 	}
-	if perf, err = dn.BackwardFilterAlgos(e.hd, c.x, c.y, c.c, c.w); err != nil {
+	if perf, err = dn.BackwardFilterAlgos(e.dnnHandle, c.xDesc, c.yDesc, c.convDesc, c.wDesc); err != nil {
 		return err
 	}
-	c.bwdF, err = e.choose(perf, "backward filter",
-		func(a int) (int, error) { return dn.BackwardFilterWorkspace(e.hd, c.x, c.y, c.c, c.w, a) },
-		func(wk ConvWork) error { return dn.BackwardFilter(e.hd, 1, c.x, x, c.y, dy, c.c, wk, 0, c.w, dw) })
+	c.bwdFilter, err = e.choose(perf, "backward filter",
+		func(a int) (int, error) {
+			return dn.BackwardFilterWorkspace(e.dnnHandle, c.xDesc, c.yDesc, c.convDesc, c.wDesc, a)
+		},
+		func(wk cudnn.ConvWork) error {
+			return dn.BackwardFilter(e.dnnHandle, 1, c.xDesc, x, c.yDesc, dy, c.convDesc, wk, 0, c.wDesc, dw)
+		})
 	if err != nil {
 		return err
 	}
 	// The choices are timed on this card, so they differ between cards and
 	// runs; the log is how a run's numbers can be traced to them.
-	e.log.Debug("cuDNN algorithms", "layer", l.Name, "batch", n, "fwd", c.fwd.Algo, "bwd_data", c.bwdD.Algo,
-		"bwd_filter", c.bwdF.Algo, "workspace_bytes", max(c.fwd.Bytes, c.bwdD.Bytes, c.bwdF.Bytes))
+	e.log.Debug("cuDNN algorithms", "layer", l.Name, "batch", n, "fwd", c.fwd.Algo, "bwd_data", c.bwdData.Algo,
+		"bwd_filter", c.bwdFilter.Algo, "workspace_bytes", max(c.fwd.Bytes, c.bwdData.Bytes, c.bwdFilter.Bytes))
 	return nil
 }
 
@@ -411,10 +433,10 @@ func (e *engine) newConv(i, n int) error {
 // ties keep the better-ranked): the heuristics' first pick is often not
 // the fastest, and can even refuse the descriptors. Each workspace size is
 // asked for, and the shared workspace grown to it, before the trial.
-func (e *engine) choose(perf []ConvAlgoPerf, dir string, ws func(algo int) (int, error), run func(ConvWork) error) (ConvWork, error) {
+func (e *engine) choose(perf []cudnn.ConvAlgoPerf, dir string, ws func(algo int) (int, error), run func(cudnn.ConvWork) error) (cudnn.ConvWork, error) {
 	const reps = 3
 	var errs []error
-	best, bestMS := ConvWork{Algo: -1}, float32(math.Inf(1))
+	best, bestMS := cudnn.ConvWork{Algo: -1}, float32(math.Inf(1))
 	for _, p := range perf {
 		if p.Status != 0 || p.Workspace > wsLimit {
 			continue
@@ -425,68 +447,68 @@ func (e *engine) choose(perf []ConvAlgoPerf, dir string, ws func(algo int) (int,
 			continue
 		}
 		if err := e.growWS(n); err != nil {
-			return ConvWork{}, err
+			return cudnn.ConvWork{}, err
 		}
-		wk := ConvWork{Algo: p.Algo, Space: e.ws, Bytes: n}
+		wk := cudnn.ConvWork{Algo: p.Algo, Space: e.workspace, Bytes: n}
 		if err := run(wk); err != nil { // the trial, and a warm-up
 			errs = append(errs, fmt.Errorf("algo %d: %w", p.Algo, err))
 			continue
 		}
-		if err := e.d.Record(e.ev[0], e.s); err != nil {
-			return ConvWork{}, err
+		if err := e.drv.Record(e.trialEvents[0], e.stream); err != nil {
+			return cudnn.ConvWork{}, err
 		}
 		for range reps {
 			if err := run(wk); err != nil {
-				return ConvWork{}, fmt.Errorf("algo %d: %w", p.Algo, err)
+				return cudnn.ConvWork{}, fmt.Errorf("algo %d: %w", p.Algo, err)
 			}
 		}
-		if err := e.d.Record(e.ev[1], e.s); err != nil {
-			return ConvWork{}, err
+		if err := e.drv.Record(e.trialEvents[1], e.stream); err != nil {
+			return cudnn.ConvWork{}, err
 		}
-		if err := e.d.SyncEvent(e.ev[1]); err != nil {
-			return ConvWork{}, err
+		if err := e.drv.SyncEvent(e.trialEvents[1]); err != nil {
+			return cudnn.ConvWork{}, err
 		}
-		ms, err := e.d.Elapsed(e.ev[0], e.ev[1])
+		ms, err := e.drv.Elapsed(e.trialEvents[0], e.trialEvents[1])
 		if err != nil {
-			return ConvWork{}, err
+			return cudnn.ConvWork{}, err
 		}
 		if ms < bestMS {
 			best, bestMS = wk, ms
 		}
 	}
 	if best.Algo < 0 {
-		return ConvWork{}, fmt.Errorf("no %s algorithm runs (%d ranked): %w", dir, len(perf), errors.Join(errs...))
+		return cudnn.ConvWork{}, fmt.Errorf("no %s algorithm runs (%d ranked): %w", dir, len(perf), errors.Join(errs...))
 	}
-	best.Space = e.ws
+	best.Space = e.workspace
 	return best, nil
 }
 
 // growWS makes the shared cuDNN workspace at least n bytes.
 func (e *engine) growWS(n int) error {
-	if n <= e.wsBytes {
+	if n <= e.workspaceBytes {
 		return nil
 	}
-	if e.ws != 0 {
+	if e.workspace != 0 {
 		// Trial calls may still use the old one.
-		if err := e.d.Synchronize(); err != nil {
+		if err := e.drv.Synchronize(); err != nil {
 			return err
 		}
-		for j, m := range e.mem {
-			if m.p == e.ws {
-				e.mem = append(e.mem[:j], e.mem[j+1:]...)
+		for j, m := range e.buffers {
+			if m.ptr == e.workspace {
+				e.buffers = append(e.buffers[:j], e.buffers[j+1:]...)
 				break
 			}
 		}
-		if err := e.d.Free(e.ws); err != nil {
+		if err := e.drv.Free(e.workspace); err != nil {
 			return err
 		}
-		e.ws = 0
+		e.workspace = 0
 	}
 	p, err := e.alloc("cudnn workspace", n)
 	if err != nil {
 		return err
 	}
-	e.ws, e.wsBytes = p, n
+	e.workspace, e.workspaceBytes = p, n
 	return nil
 }
 
@@ -494,44 +516,44 @@ func (e *engine) growWS(n int) error {
 func (e *engine) close() error {
 	var errs []error
 	for _, c := range e.convs {
-		for _, t := range []TensorDesc{c.x, c.y} {
+		for _, t := range []cudnn.TensorDesc{c.xDesc, c.yDesc} {
 			if t != 0 {
-				errs = append(errs, e.dn.DestroyTensor(t))
+				errs = append(errs, e.dnn.DestroyTensor(t))
 			}
 		}
-		if c.w != 0 {
-			errs = append(errs, e.dn.DestroyFilter(c.w))
+		if c.wDesc != 0 {
+			errs = append(errs, e.dnn.DestroyFilter(c.wDesc))
 		}
-		if c.c != 0 {
-			errs = append(errs, e.dn.DestroyConv(c.c))
+		if c.convDesc != 0 {
+			errs = append(errs, e.dnn.DestroyConv(c.convDesc))
 		}
 	}
 	e.convs = nil
-	for _, ev := range e.ev {
+	for _, ev := range e.trialEvents {
 		if ev != 0 {
-			errs = append(errs, e.d.DestroyEvent(ev))
+			errs = append(errs, e.drv.DestroyEvent(ev))
 		}
 	}
-	if e.hd != 0 {
-		errs = append(errs, e.dn.Destroy(e.hd))
+	if e.dnnHandle != 0 {
+		errs = append(errs, e.dnn.Destroy(e.dnnHandle))
 	}
-	if e.hb != 0 {
-		errs = append(errs, e.bl.Destroy(e.hb))
+	if e.blasHandle != 0 {
+		errs = append(errs, e.blas.Destroy(e.blasHandle))
 	}
-	for _, m := range e.mem {
-		errs = append(errs, e.d.Free(m.p))
+	for _, m := range e.buffers {
+		errs = append(errs, e.drv.Free(m.ptr))
 	}
-	e.mem = nil
-	if e.k != nil {
-		errs = append(errs, e.k.Close())
+	e.buffers = nil
+	if e.kern != nil {
+		errs = append(errs, e.kern.Close())
 	}
 	return errors.Join(errs...)
 }
 
 // inAlloc reports whether [p, p+n) lies inside one of e's allocations.
-func (e *engine) inAlloc(p DevicePtr, n int) bool {
-	for _, m := range e.mem {
-		if p >= m.p && p+DevicePtr(n) <= m.p+DevicePtr(m.n) {
+func (e *engine) inAlloc(p driver.DevicePtr, n int) bool {
+	for _, m := range e.buffers {
+		if p >= m.ptr && p+driver.DevicePtr(n) <= m.ptr+driver.DevicePtr(m.bytes) {
 			return true
 		}
 	}
@@ -541,15 +563,15 @@ func (e *engine) inAlloc(p DevicePtr, n int) bool {
 // downloadParams reads the fp32 parameters back in Spec order and
 // PyTorch layouts (tests and checks).
 func (e *engine) downloadParams() ([][]float32, error) {
-	flat := make([]float32, e.pl.ParamLen)
-	if err := CopyDtoH(e.d, flat, e.params); err != nil {
+	flat := make([]float32, e.plan.ParamLen)
+	if err := driver.CopyDtoH(e.drv, flat, e.params); err != nil {
 		return nil, err
 	}
 	out := make([][]float32, len(e.spec.Params))
-	for i, s := range e.pl.Params {
+	for i, s := range e.plan.Params {
 		src := flat[s.Off:][:s.Len]
 		out[i] = make([]float32, s.Len)
-		if l := e.convOf[i]; l >= 0 {
+		if l := e.convOfParam[i]; l >= 0 {
 			c := e.spec.Layers[l].Conv
 			krscToOIHW(out[i], src, c.Out, c.In, c.K)
 		} else {
@@ -562,13 +584,13 @@ func (e *engine) downloadParams() ([][]float32, error) {
 // downloadStats reads the running stats back, mean then variance per BN
 // layer in layer order (cpu.Trainer.BNStats's order).
 func (e *engine) downloadStats() ([][]float32, error) {
-	flat := make([]float32, e.pl.StatsLen)
-	if err := CopyDtoH(e.d, flat, e.stats); err != nil {
+	flat := make([]float32, e.plan.StatsLen)
+	if err := driver.CopyDtoH(e.drv, flat, e.runStats); err != nil {
 		return nil, err
 	}
 	var out [][]float32
 	for i, l := range e.spec.Layers {
-		if lp := e.pl.Layers[i]; lp.Splits > 0 {
+		if lp := e.plan.Layers[i]; lp.Splits > 0 {
 			n := lp.Splits * l.BN.C
 			out = append(out, flat[lp.Stats:][:n], flat[lp.Stats+n:][:n])
 		}

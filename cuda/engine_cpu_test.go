@@ -16,6 +16,9 @@ import (
 
 	"speedrun/backend"
 	"speedrun/cpu"
+	"speedrun/cuda/driver"
+	"speedrun/cuda/internal/fakecuda"
+	"speedrun/cuda/launch"
 	"speedrun/data"
 	"speedrun/model"
 	"speedrun/stages"
@@ -28,7 +31,7 @@ import (
 func hostBackend(t *testing.T, prec string, minChunk int) (*Backend, *hostRun) {
 	t.Helper()
 	h := loadHostRun(t)
-	o := fakeOpts(fakeLibs(t))
+	o := fakeOpts(fakecuda.Dir(t))
 	o.Precision = prec
 	b, err := New(o)
 	if err != nil {
@@ -49,34 +52,34 @@ func TestEngineStepsMatchCPU(t *testing.T) {
 	for _, tc := range []struct {
 		stage   int
 		variant string
-		prec    Prec
+		prec    launch.Prec
 		trainN  int
 		tol     float64
 		chunk   int // BN reductions' least chunk (hostBackend)
 	}{
-		{8, "p8.s10", F32, 24, 1e-5, 0},
+		{8, "p8.s10", launch.F32, 24, 1e-5, 0},
 		// The same with BN sums over chunks of rows, as at full scale.
-		{8, "p8.s10", F32, 24, 1e-5, 5},
+		{8, "p8.s10", launch.F32, 24, 1e-5, 5},
 		// 28 = 3 x 8 + 4: a short last batch. Its layer1.pool has 44
 		// windows within 1e-5 of a tie; chunked sums round differently
 		// from the CPU's, which flips some and moves early weights by
 		// 1e-2 (seen with 28 examples, not 20, 36 or 44): unchunked here.
-		{4, "p4.s10", F32, 28, 1e-5, 0},
-		{8, "p8.s10", BF16, 24, 1e-2, 0},
+		{4, "p4.s10", launch.F32, 28, 1e-5, 0},
+		{8, "p8.s10", launch.BF16, 24, 1e-2, 0},
 		// The other networks: DAWNBench's ResNet-18 (global mean and max
 		// pools, concat, linear bias), p8.s2a (ReLU after the pool, not
 		// fused), post 7's simple net with and without BN (4x4 pool, an
 		// input scale, a conv head).
-		{1, "p1.s0", F32, 20, 1e-5, 5},
-		{1, "p1.s2", F32, 20, 1e-5, 5},
-		{4, "p4.s5", F32, 20, 1e-5, 5},
-		{8, "p8.s2a", F32, 20, 1e-5, 5},
-		{7, "p7.e1.bn", F32, 20, 1e-5, 5},
-		{7, "p7.e1.nobn", F32, 20, 1e-5, 5},
+		{1, "p1.s0", launch.F32, 20, 1e-5, 5},
+		{1, "p1.s2", launch.F32, 20, 1e-5, 5},
+		{4, "p4.s5", launch.F32, 20, 1e-5, 5},
+		{8, "p8.s2a", launch.F32, 20, 1e-5, 5},
+		{7, "p7.e1.bn", launch.F32, 20, 1e-5, 5},
+		{7, "p7.e1.nobn", launch.F32, 20, 1e-5, 5},
 		// At the test's boosted LR this net's loss climbs to ~11 by step
 		// 3 on both engines, which magnifies bf16 rounding (4% seen).
-		{1, "p1.s2", BF16, 20, 5e-2, 5},
-		{7, "p7.e1.bn", BF16, 20, 1e-2, 5},
+		{1, "p1.s2", launch.BF16, 20, 5e-2, 5},
+		{7, "p7.e1.bn", launch.BF16, 20, 1e-2, 5},
 	} {
 		t.Run(fmt.Sprintf("%s/%s/chunk%d", tc.variant, tc.prec, tc.chunk), func(t *testing.T) {
 			cfg, spec := tinyConfig(t, tc.stage, tc.variant, tc.trainN, 8)
@@ -118,11 +121,11 @@ func TestEngineStepsMatchCPU(t *testing.T) {
 					name      string
 					got, want []float32
 				}{{"training images", make([]float32, len(prep.Train)), prep.Train}, {"test images", make([]float32, len(prep.Test)), prep.Test}} {
-					src := e.trainX
+					src := e.trainImages
 					if c.name == "test images" {
-						src = e.testX
+						src = e.testImages
 					}
-					if err := CopyDtoH(e.d, c.got, src); err != nil {
+					if err := driver.CopyDtoH(e.drv, c.got, src); err != nil {
 						return err
 					}
 					if d := relDiff(c.got, c.want); d != 0 {
@@ -199,7 +202,7 @@ func TestEngineStepsMatchCPU(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				if tc.prec == BF16 {
+				if tc.prec == launch.BF16 {
 					// bf16 storage perturbs these tiny nets' gradients by
 					// tens of percent (rounding only the input images to
 					// bf16 in the CPU engine gives per-parameter update
@@ -473,7 +476,7 @@ func TestWhiteningFiltersMatchData(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		e, err := openEngine(b, su, F32)
+		e, err := openEngine(b, su, launch.F32)
 		if err != nil {
 			return err
 		}
@@ -481,12 +484,12 @@ func TestWhiteningFiltersMatchData(t *testing.T) {
 		if err := e.Load(set); err != nil {
 			return err
 		}
-		arena := e.pl.ActBytes
+		arena := e.plan.ActBytes
 		for _, c := range []struct {
 			name  string
 			arena int64
 		}{{"arena scratch", arena}, {"own scratch", 0}} {
-			e.pl.ActBytes = c.arena
+			e.plan.ActBytes = c.arena
 			got, err := e.whiteningFilters(n, 4, cfg.Net.WhitenEps)
 			if err != nil {
 				return err
@@ -495,7 +498,7 @@ func TestWhiteningFiltersMatchData(t *testing.T) {
 				t.Errorf("%s: filters differ from data's by %.3g", c.name, d)
 			}
 		}
-		e.pl.ActBytes = arena
+		e.plan.ActBytes = arena
 		if _, err := e.whiteningFilters(n+1, 4, cfg.Net.WhitenEps); err == nil {
 			t.Error("151 images from 150: no error")
 		}

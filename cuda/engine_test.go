@@ -8,7 +8,9 @@ import (
 	"testing"
 
 	"speedrun/backend"
+	"speedrun/cuda/internal/fakecuda"
 	"speedrun/cuda/kernels"
+	"speedrun/cuda/launch"
 	"speedrun/data"
 	"speedrun/model"
 	"speedrun/stages"
@@ -149,7 +151,7 @@ func TestSupports(t *testing.T) {
 // a config the engine does not cover fails in Train with
 // ErrTrainUnsupported, before any device work.
 func TestTrainUnsupportedFallsBack(t *testing.T) {
-	o := fakeOpts(fakeLibs(t))
+	o := fakeOpts(fakecuda.Dir(t))
 	o.Checks = false
 	b, err := New(o)
 	if err != nil {
@@ -183,14 +185,14 @@ func TestConvAlgorithmFallback(t *testing.T) {
 	c, spec := tinyConfig(t, 4, "p4.s10", 16, 8)
 	for _, refuse := range []string{"", "1"} {
 		t.Setenv("FAKECUDNN_REFUSE_ALGO", refuse)
-		o := fakeOpts(fakeLibs(t))
+		o := fakeOpts(fakecuda.Dir(t))
 		o.Precision = "f32"
 		b, err := New(o)
 		if err != nil {
 			t.Fatal(err)
 		}
 		err = b.Do(context.Background(), func() error {
-			e, err := newEngine(b, c, spec, F32, engineShape{trainN: 16, testN: 8, pad: 4, batches: []int{8}})
+			e, err := newEngine(b, c, spec, launch.F32, engineShape{trainN: 16, testN: 8, pad: 4, batches: []int{8}})
 			if err != nil {
 				return err
 			}
@@ -200,14 +202,14 @@ func TestConvAlgorithmFallback(t *testing.T) {
 				want = 0
 			}
 			for k, cc := range e.convs {
-				if cc.fwd.Algo != want || cc.bwdD.Algo != want || cc.bwdF.Algo != want {
-					t.Errorf("refuse %q: layer %d batch %d uses algorithms %d/%d/%d, want %d", refuse, k[0], k[1], cc.fwd.Algo, cc.bwdD.Algo, cc.bwdF.Algo, want)
+				if cc.fwd.Algo != want || cc.bwdData.Algo != want || cc.bwdFilter.Algo != want {
+					t.Errorf("refuse %q: layer %d batch %d uses algorithms %d/%d/%d, want %d", refuse, k[0], k[1], cc.fwd.Algo, cc.bwdData.Algo, cc.bwdFilter.Algo, want)
 				}
 			}
 			// The fake checks each call's workspace against its size; the
 			// shared one grew for the refused trial and stays.
-			if e.wsBytes != 4096 || e.ws == 0 {
-				t.Errorf("refuse %q: workspace %d bytes at %#x, want 4096", refuse, e.wsBytes, e.ws)
+			if e.workspaceBytes != 4096 || e.workspace == 0 {
+				t.Errorf("refuse %q: workspace %d bytes at %#x, want 4096", refuse, e.workspaceBytes, e.workspace)
 			}
 			return nil
 		})

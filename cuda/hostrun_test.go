@@ -10,13 +10,14 @@ import (
 	"testing"
 	"unsafe"
 
+	"speedrun/cuda/driver"
 	"speedrun/cuda/kernels"
 )
 
 // The engine tests run the training engine end to end without a GPU: the
 // fake libcuda, cuBLAS and cuDNN (testdata/) do memory, GEMMs and
 // convolutions on the host, and every kernel launch goes, through
-// Kernels.hook, to the kernels' own CUDA C compiled for the CPU (the
+// launch.Kernels.Hook, to the kernels' own CUDA C compiled for the CPU (the
 // SPEEDRUN_HOST build that cuda/kernels' host-exec tests use). So the
 // engine's launch sequence, offsets and arithmetic are all exercised; the
 // PTX, the JIT and real cuDNN algorithms are not.
@@ -54,7 +55,7 @@ func loadHostRun(t *testing.T) *hostRun {
 // elemSizes gives, for the kernels whose every pointer addresses n
 // elements, each pointer's element size: the hook checks their extents.
 var elemSizes = map[string][]int{
-	"fill_f32": {4}, "add_f32": {4, 4, 4}, "add_bf16": {2, 2, 2}, "axpby_f32": {4, 4},
+	"fill_f32": {4}, "add_f32": {4, 4, 4}, "add_bf16": {2, 2, 2}, "scale_f32_f32": {4, 4},
 	"cast_f32_bf16": {2, 4}, "cast_bf16_f32": {4, 2}, "sgd_f32": {4, 4, 4}, "ema_f32": {4, 4},
 }
 
@@ -69,35 +70,35 @@ var elemSizes = map[string][]int{
 // minChunk > 0 sets the BN reductions' least chunk (rows): 5 splits the
 // tiny test batches' reductions as a real batch's are, with short last
 // chunks; 0 keeps the engine's (64), which leaves them whole.
-func (h *hostRun) hook(t *testing.T, minChunk int) func(e *engine) func(string, Dim3, Dim3, *Args) error {
-	return func(e *engine) func(string, Dim3, Dim3, *Args) error {
-		e.k.bnMinChunk = minChunk
-		return func(name string, grid, block Dim3, a *Args) error {
+func (h *hostRun) hook(t *testing.T, minChunk int) func(e *engine) func(string, driver.Dim3, driver.Dim3, *driver.Args) error {
+	return func(e *engine) func(string, driver.Dim3, driver.Dim3, *driver.Args) error {
+		e.kern.BNMinChunk = minChunk
+		return func(name string, grid, block driver.Dim3, a *driver.Args) error {
 			sig, _ := kernels.Lookup(name)
-			in := make([]reflect.Value, a.n)
+			in := make([]reflect.Value, a.Len())
 			nArg := -1
-			for i := range a.n {
-				switch a.kinds[i] {
-				case KPtr:
-					in[i] = reflect.ValueOf(uintptr(a.slots[i]))
-				case KI32:
-					in[i] = reflect.ValueOf(int32(uint32(a.slots[i])))
+			for i := range a.Len() {
+				switch a.Kind(i) {
+				case driver.KPtr:
+					in[i] = reflect.ValueOf(uintptr(a.Slot(i)))
+				case driver.KI32:
+					in[i] = reflect.ValueOf(int32(uint32(a.Slot(i))))
 					if sig.Params[i].Name == "n" {
-						nArg = int(int32(uint32(a.slots[i])))
+						nArg = int(int32(uint32(a.Slot(i))))
 					}
-				case KF32:
-					in[i] = reflect.ValueOf(math.Float32frombits(uint32(a.slots[i])))
+				case driver.KF32:
+					in[i] = reflect.ValueOf(math.Float32frombits(uint32(a.Slot(i))))
 				default:
-					return fmt.Errorf("%s: arg %d of kind %v", name, i, a.kinds[i])
+					return fmt.Errorf("%s: arg %d of kind %v", name, i, a.Kind(i))
 				}
 			}
 			sizes := elemSizes[name]
 			np := 0
-			for i := range a.n {
-				if a.kinds[i] != KPtr {
+			for i := range a.Len() {
+				if a.Kind(i) != driver.KPtr {
 					continue
 				}
-				p := DevicePtr(a.slots[i])
+				p := driver.DevicePtr(a.Slot(i))
 				extent := 1
 				if sizes != nil && nArg >= 0 {
 					extent = max(nArg*sizes[np], 1)
@@ -113,11 +114,11 @@ func (h *hostRun) hook(t *testing.T, minChunk int) func(e *engine) func(string, 
 			h.mu.Lock()
 			defer h.mu.Unlock()
 			h.launches[name]++
-			if grid.norm().Z > 1 {
+			if grid.Norm().Z > 1 {
 				h.launches[name+"/chunked"]++
 			}
 			if h.barrierKernel[name] {
-				return barrierRef(name, grid.norm().Y, grid.norm().Z, a)
+				return barrierRef(name, grid.Norm().Y, grid.Norm().Z, a)
 			}
 			h.Block(0, 0, 0, 1, 1, 1, 1, 1, 1)
 			h.SetThread(0, 0, 0)
@@ -130,10 +131,10 @@ func (h *hostRun) hook(t *testing.T, minChunk int) func(e *engine) func(string, 
 // barrierRef runs sum_f32, bn_stats_part_* or bn_act_bwd_part_* (G
 // groups of S chunks) as its Go reference on the fake's host-memory
 // "device" buffers.
-func barrierRef(name string, G, S int, a *Args) error {
-	ptr := func(i int) uintptr { return uintptr(a.slots[i]) }
-	i32 := func(i int) int { return int(int32(uint32(a.slots[i]))) }
-	f32 := func(i int) float64 { return float64(math.Float32frombits(uint32(a.slots[i]))) }
+func barrierRef(name string, G, S int, a *driver.Args) error {
+	ptr := func(i int) uintptr { return uintptr(a.Slot(i)) }
+	i32 := func(i int) int { return int(int32(uint32(a.Slot(i)))) }
+	f32 := func(i int) float64 { return float64(math.Float32frombits(uint32(a.Slot(i)))) }
 	bf16 := strings.HasSuffix(name, "_bf16")
 	act := func(i, n int) []float32 { // an activation buffer as fp32
 		if !bf16 {

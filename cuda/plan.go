@@ -3,6 +3,7 @@ package cuda
 import (
 	"fmt"
 
+	"speedrun/cuda/launch"
 	"speedrun/model"
 	"speedrun/train"
 )
@@ -69,7 +70,7 @@ const (
 	KConcat     Kernel = "concat"           // cols_copy per input; backward splits
 	KAdd        Kernel = "add"              // add_*; backward fans the gradient out
 	KLinear     Kernel = "cublas-gemm"      // GemmEx (+ bias_rows, col_sum for a bias)
-	KScale      Kernel = "scale"            // scale_* (axpby_f32 with b = 0 in fp32)
+	KScale      Kernel = "scale"            // scale_<x>_<y>
 	KIdentityBN Kernel = "identity-bn"      // a BN marked Identity: a no-op
 	KView       Kernel = "view"             // flatten: N x 1 x 1 x C is already N x C
 	KUnplanned  Kernel = "unsupported-here" // ops the GPU engine does not run yet
@@ -95,7 +96,7 @@ type LayerPlan struct {
 
 // NewPlan lays out spec for batches of batch images with activations of
 // precision p. Ghost BN needs batch to be a multiple of its ghost size.
-func NewPlan(spec *model.Spec, batch int, p Prec) (*Plan, error) {
+func NewPlan(spec *model.Spec, batch int, p launch.Prec) (*Plan, error) {
 	if batch < 1 {
 		return nil, fmt.Errorf("cuda: plan %s: batch %d: want >= 1", spec.Name, batch)
 	}

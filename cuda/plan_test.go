@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"speedrun/cuda/launch"
 	"speedrun/model"
 )
 
@@ -17,7 +18,7 @@ func TestPlanFinalNet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pl, err := NewPlan(spec, 512, BF16)
+	pl, err := NewPlan(spec, 512, launch.BF16)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,10 +90,10 @@ func TestPlanErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := NewPlan(spec, 500, F32); err == nil || !strings.Contains(err.Error(), "batch 500 is not a multiple of ghost batch 32") {
+	if _, err := NewPlan(spec, 500, launch.F32); err == nil || !strings.Contains(err.Error(), "batch 500 is not a multiple of ghost batch 32") {
 		t.Errorf("got %v", err)
 	}
-	if _, err := NewPlan(spec, 0, F32); err == nil {
+	if _, err := NewPlan(spec, 0, launch.F32); err == nil {
 		t.Error("batch 0 accepted")
 	}
 }
@@ -123,7 +124,7 @@ func TestPlanOtherNets(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pl, err := NewPlan(spec, 64, BF16)
+		pl, err := NewPlan(spec, 64, launch.BF16)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.variant, err)
 		}

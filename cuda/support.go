@@ -3,6 +3,7 @@ package cuda
 import (
 	"fmt"
 
+	"speedrun/cuda/launch"
 	"speedrun/model"
 	"speedrun/stages"
 )
@@ -32,7 +33,7 @@ func Supports(cfg stages.Config, spec *model.Spec) error {
 	if tc.BatchSize <= 0 {
 		return un("batch size %d", tc.BatchSize)
 	}
-	pl, err := NewPlan(spec, tc.BatchSize, F32)
+	pl, err := NewPlan(spec, tc.BatchSize, launch.F32)
 	if err != nil {
 		return un("%v", err)
 	}

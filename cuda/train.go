@@ -7,7 +7,9 @@ import (
 	"math"
 
 	"speedrun/backend"
+	"speedrun/cuda/driver"
 	"speedrun/cuda/kernels"
+	"speedrun/cuda/launch"
 	"speedrun/data"
 	"speedrun/stages"
 	"speedrun/train"
@@ -48,26 +50,27 @@ func (b *Backend) Train(ctx context.Context, req backend.Request) (res backend.R
 }
 
 // precision is the activation type of a run: Options.Precision when set,
-// else fp32 for configs that ask for it and bf16 for the rest (the blog's
-// "fp16": half-precision activations, fp32 BN statistics and weights).
-func (b *Backend) precision(cfg stages.Config) (Prec, error) {
+// else bf16 for runs that ask for reduced precision (train.ReducedPrecision:
+// the blog's "fp16", half-precision activations with fp32 BN statistics
+// and weights) and fp32 for the rest.
+func (b *Backend) precision(cfg stages.Config) (launch.Prec, error) {
 	switch b.prec {
 	case "f32", "fp32":
-		return F32, nil
+		return launch.F32, nil
 	case "bf16":
-		return BF16, nil
+		return launch.BF16, nil
 	case "":
 		if !train.ReducedPrecision(cfg.Train) {
-			return F32, nil
+			return launch.F32, nil
 		}
-		return BF16, nil
+		return launch.BF16, nil
 	}
 	return 0, fmt.Errorf("cuda: precision %q: want f32 or bf16", b.prec)
 }
 
 // openEngine builds the engine of a run on the device thread: every batch
 // size of its training and eval passes gets its cuDNN descriptors.
-func openEngine(b *Backend, su train.Setup, prec Prec) (*engine, error) {
+func openEngine(b *Backend, su train.Setup, prec launch.Prec) (*engine, error) {
 	batches := append([]int(nil), su.Batches...)
 	if r := su.TestN % su.Batch; r > 0 && !slicesContains(batches, r) {
 		batches = append(batches, r)
@@ -80,7 +83,7 @@ func openEngine(b *Backend, su train.Setup, prec Prec) (*engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.su = su
+	e.setup = su
 	return e, nil
 }
 
@@ -107,41 +110,41 @@ func (e *engine) Load(set *data.Set) error {
 			return fmt.Errorf("cuda: prepare %s: channel %d of the training set is constant", set.Name, c)
 		}
 	}
-	e.labels = make([]int32, set.Train.Len())
+	e.trainLabels = make([]int32, set.Train.Len())
 	for i, l := range set.Train.Labels {
-		e.labels[i] = int32(l)
+		e.trainLabels[i] = int32(l)
 	}
 	idx := make([]int32, e.testN)
 	for i := range idx {
 		idx[i] = int32(i)
 	}
-	B := e.pl.Batch
+	B := e.plan.Batch
 	flip := make([]int32, B*kernels.AugParams)
 	for j := range B {
 		flip[j*kernels.AugParams+2] = 1
 	}
-	d := e.d
+	d := e.drv
 	for _, c := range []struct {
 		name string
 		err  error
 	}{
-		{"training bytes", CopyHtoD(d, e.rawTrain, set.Train.Images)},
-		{"test bytes", CopyHtoD(d, e.rawTest, set.Test.Images)},
-		{"normalisation table", CopyHtoD(d, e.lut, kernels.PrepLUT(mean, std))},
-		{"test indices", CopyHtoD(d, e.testIdx, idx)},
-		{"tta params", CopyHtoD(d, e.parFlip, flip)},
+		{"training bytes", driver.CopyHtoD(d, e.trainBytes, set.Train.Images)},
+		{"test bytes", driver.CopyHtoD(d, e.testBytes, set.Test.Images)},
+		{"normalisation table", driver.CopyHtoD(d, e.prepTable, kernels.PrepLUT(mean, std))},
+		{"test indices", driver.CopyHtoD(d, e.testOrder, idx)},
+		{"tta params", driver.CopyHtoD(d, e.augFlip, flip)},
 	} {
 		if c.err != nil {
 			return fmt.Errorf("cuda: upload %s: %w", c.name, c.err)
 		}
 	}
-	if err := e.k.PrepNHWC(e.s, e.rawTrain, e.lut, e.trainX, e.trainN, e.su.Pad); err != nil {
+	if err := e.kern.PrepNHWC(e.stream, e.trainBytes, e.prepTable, e.trainImages, e.trainN, e.setup.Pad); err != nil {
 		return err
 	}
-	if err := e.k.PrepNHWC(e.s, e.rawTest, e.lut, e.testX, e.testN, 0); err != nil {
+	if err := e.kern.PrepNHWC(e.stream, e.testBytes, e.prepTable, e.testImages, e.testN, 0); err != nil {
 		return err
 	}
-	if err := e.d.Synchronize(); err != nil {
+	if err := e.drv.Synchronize(); err != nil {
 		return fmt.Errorf("cuda: prepare: %w", err)
 	}
 	return nil
@@ -168,7 +171,7 @@ func (e *engine) checkSet(set *data.Set) error {
 
 // Whitening sums the patch covariance on the device (whiten.go).
 func (e *engine) Whitening(n int, eps float64) ([]float32, error) {
-	return e.whiteningFilters(n, e.su.Pad, eps)
+	return e.whiteningFilters(n, e.setup.Pad, eps)
 }
 
 // Start uploads the initial parameters, then warms up: one training step
@@ -180,7 +183,7 @@ func (e *engine) Start(params [][]float32) error {
 	if err := e.uploadParams(params); err != nil {
 		return err
 	}
-	plan, err := data.NewEpochPlan(e.su.Augment, e.su.Pad, e.trainN)
+	plan, err := data.NewEpochPlan(e.setup.Augment, e.setup.Pad, e.trainN)
 	if err != nil {
 		return fmt.Errorf("cuda: warm-up: %w", err)
 	}
@@ -191,8 +194,8 @@ func (e *engine) Start(params [][]float32) error {
 	if err := e.warmup(); err != nil {
 		return fmt.Errorf("cuda: warm-up: %w", err)
 	}
-	for _, b := range []DevicePtr{e.stats, e.vel} {
-		if err := e.d.MemsetD8(b, 0, e.bufLen(b)); err != nil {
+	for _, b := range []driver.DevicePtr{e.runStats, e.momentum} {
+		if err := e.drv.MemsetD8(b, 0, e.bufLen(b)); err != nil {
 			return err
 		}
 	}
@@ -206,25 +209,25 @@ func (e *engine) warmup() error {
 	if err := e.castWeights(e.params); err != nil {
 		return err
 	}
-	n := min(e.pl.Batch, e.trainN)
-	a := AugShape{N: n, PH: e.side, PW: e.side, H: data32, W: data32, C: 3}
-	if err := e.k.Augment(e.s, e.prec, a, e.trainX, e.epIdx, e.epPar, e.out(0)); err != nil {
+	n := min(e.plan.Batch, e.trainN)
+	a := launch.AugShape{N: n, PH: e.paddedSide, PW: e.paddedSide, H: data32, W: data32, C: 3}
+	if err := e.kern.Augment(e.stream, e.prec, a, e.trainImages, e.epochOrder, e.epochAug, e.out(0)); err != nil {
 		return err
 	}
 	if err := e.forward(n, true, e.params); err != nil {
 		return err
 	}
 	last := len(e.spec.Layers) - 1
-	if err := e.k.XentLS(e.s, e.out(last), e.epY, e.grad(last), e.loss, e.corr, n, e.spec.Classes, 0, 1); err != nil {
+	if err := e.kern.XentLS(e.stream, e.out(last), e.epochLabels, e.grad(last), e.losses, e.correct, n, e.spec.Classes, 0, 1); err != nil {
 		return err
 	}
 	if err := e.backward(n); err != nil {
 		return err
 	}
-	if err := e.logits(e.params, e.stats, e.parFlip); err != nil {
+	if err := e.logits(e.params, e.runStats, e.augFlip); err != nil {
 		return err
 	}
-	return e.d.Synchronize()
+	return e.drv.Synchronize()
 }
 
 // uploadParams copies parameters (Spec order, PyTorch layouts; conv
@@ -234,31 +237,31 @@ func (e *engine) uploadParams(params [][]float32) error {
 	if len(params) != len(e.spec.Params) {
 		return fmt.Errorf("cuda: %d parameters for %d", len(params), len(e.spec.Params))
 	}
-	flat := make([]float32, e.pl.ParamLen)
+	flat := make([]float32, e.plan.ParamLen)
 	for i, w := range params {
-		slot := e.pl.Params[i]
+		slot := e.plan.Params[i]
 		if len(w) != slot.Len {
 			return fmt.Errorf("cuda: parameter %s: %d floats, want %d", slot.Name, len(w), slot.Len)
 		}
 		dst := flat[slot.Off:][:slot.Len]
-		if l := e.convOf[i]; l >= 0 {
+		if l := e.convOfParam[i]; l >= 0 {
 			c := e.spec.Layers[l].Conv
 			oihwToKRSC(dst, w, c.Out, c.In, c.K)
 		} else {
 			copy(dst, w)
 		}
 	}
-	if err := CopyHtoD(e.d, e.params, flat); err != nil {
+	if err := driver.CopyHtoD(e.drv, e.params, flat); err != nil {
 		return fmt.Errorf("cuda: upload params: %w", err)
 	}
 	return e.emaReset()
 }
 
 // bufLen is the size of the allocation starting at p (0 if none does).
-func (e *engine) bufLen(p DevicePtr) int {
-	for _, m := range e.mem {
-		if m.p == p {
-			return m.n
+func (e *engine) bufLen(p driver.DevicePtr) int {
+	for _, m := range e.buffers {
+		if m.ptr == p {
+			return m.bytes
 		}
 	}
 	return 0
@@ -270,50 +273,50 @@ func (e *engine) Epoch(_ context.Context, plan *data.EpochPlan) error {
 	if len(plan.Order) != e.trainN {
 		return fmt.Errorf("cuda: a plan of %d images for %d", len(plan.Order), e.trainN)
 	}
-	augArrays(plan, e.su.Augment.Cutout, e.labels, e.hostPar, e.hostY)
+	augArrays(plan, e.setup.Augment.Cutout, e.trainLabels, e.hostAug, e.hostLabels)
 	for _, c := range []struct {
 		name string
 		err  error
 	}{
-		{"epoch order", CopyHtoD(e.d, e.epIdx, plan.Order)},
-		{"epoch augment params", CopyHtoD(e.d, e.epPar, e.hostPar)},
-		{"epoch labels", CopyHtoD(e.d, e.epY, e.hostY)},
+		{"epoch order", driver.CopyHtoD(e.drv, e.epochOrder, plan.Order)},
+		{"epoch augment params", driver.CopyHtoD(e.drv, e.epochAug, e.hostAug)},
+		{"epoch labels", driver.CopyHtoD(e.drv, e.epochLabels, e.hostLabels)},
 	} {
 		if c.err != nil {
 			return fmt.Errorf("cuda: upload %s: %w", c.name, c.err)
 		}
 	}
-	e.taken, e.read = 0, 0
+	e.queued, e.readBack = 0, 0
 	return nil
 }
 
 // Step queues batch i: it leaves its loss sum and correct count in
-// sums[2i], sums[2i+1] for Results.
+// stepSums[2i], stepSums[2i+1] for Results.
 func (e *engine) Step(i, n int, rates []train.Rate) error {
-	if i != e.taken {
-		return fmt.Errorf("cuda: step %d after %d steps of the epoch", i, e.taken)
+	if i != e.queued {
+		return fmt.Errorf("cuda: step %d after %d steps of the epoch", i, e.queued)
 	}
 	if err := e.step(i, n, rates); err != nil {
 		return err
 	}
-	e.taken++
+	e.queued++
 	return nil
 }
 
 // Results reads the sums of the steps since the last call (one copy,
 // which waits for them).
 func (e *engine) Results(dst []train.StepResult) ([]train.StepResult, error) {
-	if e.read == e.taken {
+	if e.readBack == e.queued {
 		return dst, nil
 	}
-	sums := e.hostSums[:2*(e.taken-e.read)]
-	if err := CopyDtoH(e.d, sums, e.sums.Add(8*e.read)); err != nil {
+	sums := e.hostStepSums[:2*(e.queued-e.readBack)]
+	if err := driver.CopyDtoH(e.drv, sums, e.stepSums.Add(8*e.readBack)); err != nil {
 		return dst, fmt.Errorf("cuda: read step sums: %w", err)
 	}
 	for j := 0; j < len(sums); j += 2 {
 		dst = append(dst, train.StepResult{Loss: float64(sums[j]), Correct: int(sums[j+1])})
 	}
-	e.read = e.taken
+	e.readBack = e.queued
 	return dst, nil
 }
 
@@ -328,57 +331,57 @@ func (e *engine) Logits(avg bool, v data.View, dst []float32) error {
 	if len(dst) != e.testN*e.spec.Classes {
 		return fmt.Errorf("cuda: logits: %d floats for %d test images", len(dst), e.testN)
 	}
-	w, st := e.params, e.stats
+	w, st := e.params, e.runStats
 	if avg {
-		w, st = e.ema, e.emaStats
+		w, st = e.emaParams, e.emaRunStats
 	}
-	par := e.parZero
+	par := e.augPlain
 	if v.Flip {
-		par = e.parFlip
+		par = e.augFlip
 	}
 	if err := e.logits(w, st, par); err != nil {
 		return err
 	}
-	return CopyDtoH(e.d, dst, e.testLogits)
+	return driver.CopyDtoH(e.drv, dst, e.testLogits)
 }
 
 // SaveWeights copies every parameter (one copy of the flat buffer).
 func (e *engine) SaveWeights([]int) error {
-	if e.before == 0 {
+	if e.paramsBefore == 0 {
 		return errors.New("cuda: no buffer for the weights before a step: the run logs no layer statistics")
 	}
-	return e.d.CopyDtoD(e.before, e.params, 4*e.pl.ParamLen)
+	return e.drv.CopyDtoD(e.paramsBefore, e.params, 4*e.plan.ParamLen)
 }
 
 // LayerNorms takes each logged weight's norms per row (output channel)
 // in parallel (one thread would walk a 512x512x3x3 weight alone) and sums
 // the rows' squares on the host. It waits for the device.
 func (e *engine) LayerNorms(params []int, dst []train.Norms) error {
-	if len(params) != len(e.logged) {
-		return fmt.Errorf("cuda: layer norms of %d parameters, the engine logs %d", len(params), len(e.logged))
+	if len(params) != len(e.loggedParams) {
+		return fmt.Errorf("cuda: layer norms of %d parameters, the engine logs %d", len(params), len(e.loggedParams))
 	}
-	R := e.normsRows
+	R := e.layerNormRows
 	off := 0
 	for j, p := range params {
-		if p != e.logged[j] {
-			return fmt.Errorf("cuda: layer norms of parameter %d, the engine logs %d", p, e.logged[j])
+		if p != e.loggedParams[j] {
+			return fmt.Errorf("cuda: layer norms of parameter %d, the engine logs %d", p, e.loggedParams[j])
 		}
 		rows := e.spec.Params[p].Shape[0]
-		n := e.pl.Params[p].Len / rows
-		before, w, g := e.param(e.before, p), e.param(e.params, p), e.param(e.grads, p)
+		n := e.plan.Params[p].Len / rows
+		before, w, g := e.param(e.paramsBefore, p), e.param(e.params, p), e.param(e.grads, p)
 		out := e.layerNorms.Add(4 * off)
-		if err := e.k.RowNorms(e.s, out, before, 0, rows, n); err != nil {
+		if err := e.kern.RowNorms(e.stream, out, before, 0, rows, n); err != nil {
 			return err
 		}
-		if err := e.k.RowNorms(e.s, out.Add(4*R), g, 0, rows, n); err != nil {
+		if err := e.kern.RowNorms(e.stream, out.Add(4*R), g, 0, rows, n); err != nil {
 			return err
 		}
-		if err := e.k.RowNorms(e.s, out.Add(8*R), w, before, rows, n); err != nil {
+		if err := e.kern.RowNorms(e.stream, out.Add(8*R), w, before, rows, n); err != nil {
 			return err
 		}
 		off += rows
 	}
-	if err := CopyDtoH(e.d, e.normsHost, e.layerNorms); err != nil {
+	if err := driver.CopyDtoH(e.drv, e.layerNormsHost, e.layerNorms); err != nil {
 		return err
 	}
 	norm := func(r []float32) float64 {
@@ -388,7 +391,7 @@ func (e *engine) LayerNorms(params []int, dst []train.Norms) error {
 		}
 		return math.Sqrt(s)
 	}
-	h := e.normsHost
+	h := e.layerNormsHost
 	off = 0
 	for j, p := range params {
 		rows := e.spec.Params[p].Shape[0]

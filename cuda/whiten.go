@@ -6,6 +6,8 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"speedrun/cuda/cublas"
+	"speedrun/cuda/driver"
 	"speedrun/data"
 )
 
@@ -35,8 +37,8 @@ func (e *engine) whiteningFilters(n, pad int, eps float64) ([]float32, error) {
 	}
 	covBytes := int(align256(8 * P * P))
 	rowBytes := patchesPerImage * P * 8
-	chunk := min(n, whitenMaxChunk, (int(e.pl.ActBytes)-covBytes)/rowBytes)
-	base := e.act
+	chunk := min(n, whitenMaxChunk, (int(e.plan.ActBytes)-covBytes)/rowBytes)
+	base := e.arena
 	if chunk < 1 {
 		// A tiny network: 16 images' patches (3 MB), kept until close.
 		chunk = min(n, 16)
@@ -47,10 +49,10 @@ func (e *engine) whiteningFilters(n, pad int, eps float64) ([]float32, error) {
 		base = p
 	}
 	cov, X := base, base.Add(covBytes)
-	img := e.side * e.side * 3
+	img := e.paddedSide * e.paddedSide * 3
 	for lo := 0; lo < n; lo += chunk {
 		m := min(chunk, n-lo)
-		if err := e.k.WhitenPatches(e.s, e.trainX.Add(4*lo*img), X, m, e.side, pad); err != nil {
+		if err := e.kern.WhitenPatches(e.stream, e.trainImages.Add(4*lo*img), X, m, e.paddedSide, pad); err != nil {
 			return nil, fmt.Errorf("whitening: %w", err)
 		}
 		beta := 1.0
@@ -59,12 +61,12 @@ func (e *engine) whiteningFilters(n, pad int, eps float64) ([]float32, error) {
 		}
 		// Column-major, X is P x rows: cov = X X^T sums every row's outer
 		// product.
-		if err := e.bl.Dgemm(e.hb, OpN, OpT, P, P, m*patchesPerImage, 1, X, P, X, P, beta, cov, P); err != nil {
+		if err := e.blas.Dgemm(e.blasHandle, cublas.OpN, cublas.OpT, P, P, m*patchesPerImage, 1, X, P, X, P, beta, cov, P); err != nil {
 			return nil, fmt.Errorf("whitening: %w", err)
 		}
 	}
 	sums := make([]float64, P*P)
-	if err := CopyDtoH(e.d, sums, cov); err != nil {
+	if err := driver.CopyDtoH(e.drv, sums, cov); err != nil {
 		return nil, fmt.Errorf("whitening: read back the patch covariance: %w", err)
 	}
 	return filtersFromSums(sums, n*patchesPerImage, eps)

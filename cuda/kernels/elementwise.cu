@@ -11,11 +11,6 @@ KERNEL add_f32(float *y, const float *a, const float *b, int n) {
 	for (long i = gtid(); i < n; i += gstride()) y[i] = a[i] + b[i];
 }
 
-// axpby_f32: y = a*x + b*y; b = 0 never reads y (so y may hold NaN).
-KERNEL axpby_f32(float *y, const float *x, float a, float b, int n) {
-	for (long i = gtid(); i < n; i += gstride()) y[i] = b == 0 ? a * x[i] : a * x[i] + b * y[i];
-}
-
 template <typename T> DEV void add(T *y, const T *a, const T *b, int n) {
 	for (long i = gtid(); i < n; i += gstride()) st(y, i, ld(a, i) + ld(b, i));
 }
@@ -58,12 +53,14 @@ KERNEL act_fwd_bf16(const bf16 *x, bf16 *y, int n, int act, float alpha) { actf(
 KERNEL act_bwd_f32(const float *x, const float *dy, float *dx, int n, int act, float alpha) { actb(x, dy, dx, n, act, alpha); }
 KERNEL act_bwd_bf16(const bf16 *x, const bf16 *dy, bf16 *dx, int n, int act, float alpha) { actb(x, dy, dx, n, act, alpha); }
 
-// scale_<x>_<y>: y = a*x between precisions: bf16 to bf16 scales images
-// (post 7's input scale), bf16 to fp32 makes fp32 logits of a conv head,
-// and fp32 to bf16 is that scale's backward.
+// scale_<x>_<y>: y = a*x, within or between precisions: fp32 to fp32 and
+// bf16 to bf16 scale images or logits (post 7's input scale), bf16 to fp32
+// makes fp32 logits of a conv head, and fp32 to bf16 is that scale's
+// backward. y is only written, so it may hold NaN.
 template <typename X, typename Y> DEV void scale(Y *y, const X *x, float a, int n) {
 	for (long i = gtid(); i < n; i += gstride()) st(y, i, a * ld(x, i));
 }
+KERNEL scale_f32_f32(float *y, const float *x, float a, int n) { scale(y, x, a, n); }
 KERNEL scale_bf16_bf16(bf16 *y, const bf16 *x, float a, int n) { scale(y, x, a, n); }
 KERNEL scale_bf16_f32(float *y, const bf16 *x, float a, int n) { scale(y, x, a, n); }
 KERNEL scale_f32_bf16(bf16 *y, const float *x, float a, int n) { scale(y, x, a, n); }

@@ -3,20 +3,8 @@
 // and wd multipliers), each over a contiguous range of the flat buffer.
 #include "prelude.h"
 
-// sgd_nesterov_f32 is the hand-written update of cifar10-fast:
-//   dw = -lr*(g + wd*w); v = mom*v + dw; w = w + dw + mom*v.
-KERNEL sgd_nesterov_f32(float *w, const float *g, float *v, int n, float lr, float wd, float mom) {
-	for (long i = gtid(); i < n; i += gstride()) {
-		float dw = -lr * (g[i] + wd * w[i]);
-		float vi = mom * v[i] + dw;
-		v[i] = vi;
-		w[i] = w[i] + dw + mom * vi;
-	}
-}
-
 // sgd_f32 is PyTorch's SGD with coupled L2, the CPU engine's rule:
 //   g' = g + wd*w; v = mom*v + g'; w -= lr*(nesterov ? g' + mom*v : v).
-// It differs from sgd_nesterov_f32 while lr changes (lr sits outside v).
 KERNEL sgd_f32(float *w, const float *g, float *v, int n, float lr, float wd, float mom, int nesterov) {
 	for (long i = gtid(); i < n; i += gstride()) {
 		float gi = g[i] + wd * w[i];

@@ -124,17 +124,3 @@ template <typename T> DEV void gap_bwd(const T *dy, T *dx, int N, int HW, int C)
 }
 KERNEL gavgpool_bwd_f32(const float *dy, float *dx, int N, int HW, int C) { gap_bwd(dy, dx, N, HW, C); }
 KERNEL gavgpool_bwd_bf16(const bf16 *dy, bf16 *dx, int N, int HW, int C) { gap_bwd(dy, dx, N, HW, C); }
-
-// flip_w: y[n,h,w,c] = x[n,h,W-1-w,c], the horizontal flip for TTA.
-template <typename T> DEV void flip(const T *x, T *y, int N, int H, int W, int C) {
-	long n = (long)N * H * W * C;
-	for (long i = gtid(); i < n; i += gstride()) {
-		int c = i % C;
-		long t = i / C;
-		int w = t % W;
-		long row = t / W;
-		st(y, i, ld(x, (row * W + (W - 1 - w)) * C + c));
-	}
-}
-KERNEL flip_w_f32(const float *x, float *y, int N, int H, int W, int C) { flip(x, y, N, H, W, C); }
-KERNEL flip_w_bf16(const bf16 *x, bf16 *y, int N, int H, int W, int C) { flip(x, y, N, H, W, C); }

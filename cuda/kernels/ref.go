@@ -58,17 +58,6 @@ func ActGradRef(act int, alpha, z float64) float64 {
 	return 1
 }
 
-// AxpbyRef is axpby_f32: y = a*x + b*y (b = 0 ignores y).
-func AxpbyRef(y, x []float32, a, b float32) {
-	for i := range y {
-		if b == 0 {
-			y[i] = a * x[i]
-		} else {
-			y[i] = a*x[i] + b*y[i]
-		}
-	}
-}
-
 // BNStatsRef is bn_stats_part then bn_stats_combine: per group g of R
 // rows and channel c, the mean and biased variance (G*C each,
 // group-major).
@@ -432,17 +421,6 @@ func GMaxPoolBwdRef(x, dy []float32, N, HW, C int) []float32 {
 	return dx
 }
 
-// FlipWRef is flip_w: mirror along W.
-func FlipWRef(x []float32, N, H, W, C int) []float32 {
-	y := make([]float32, len(x))
-	for row := 0; row < N*H; row++ {
-		for w := 0; w < W; w++ {
-			copy(y[(row*W+w)*C:(row*W+w+1)*C], x[(row*W+W-1-w)*C:(row*W+W-w)*C])
-		}
-	}
-	return y
-}
-
 // XentLSRef is xent_ls_f32: per-example smoothed loss, dlogits scaled by
 // scale, and 1/0 correctness of the first maximal logit.
 func XentLSRef(logits []float32, labels []int32, N, K int, eps, scale float64) (dlogits, loss, correct []float32) {
@@ -475,15 +453,6 @@ func XentLSRef(logits []float32, labels []int32, N, K int, eps, scale float64) (
 		}
 	}
 	return dlogits, loss, correct
-}
-
-// SGDNesterovRef is sgd_nesterov_f32, in place.
-func SGDNesterovRef(w, g, v []float32, lr, wd, mom float32) {
-	for i := range w {
-		dw := -lr * (g[i] + wd*w[i])
-		v[i] = mom*v[i] + dw
-		w[i] = w[i] + dw + mom*v[i]
-	}
 }
 
 // SGDRef is sgd_f32, in place (the CPU engine's optimizer rule).

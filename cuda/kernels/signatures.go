@@ -40,7 +40,7 @@ func both(module, name string, params ...string) []Signature {
 	return []Signature{sig(module, name+"_f32", params...), sig(module, name+"_bf16", params...)}
 }
 
-// Signatures lists every kernel. The Go launch helpers (package cuda) check
+// Signatures lists every kernel. The Go launch helpers (package launch) check
 // each launch against it, and TestSignatures checks it against the PTX.
 var Signatures = func() []Signature {
 	bnStats := []string{"x:ptr", "pm:ptr", "pm2:ptr", "R:i32", "C:i32", "chunk:i32"}
@@ -54,10 +54,10 @@ var Signatures = func() []Signature {
 		sig("elementwise", "fill_f32", "y:ptr", "v:f32", "n:i32"),
 		sig("elementwise", "add_f32", "y:ptr", "a:ptr", "b:ptr", "n:i32"),
 		sig("elementwise", "add_bf16", "y:ptr", "a:ptr", "b:ptr", "n:i32"),
-		sig("elementwise", "axpby_f32", "y:ptr", "x:ptr", "a:f32", "b:f32", "n:i32"),
 		sig("elementwise", "cast_f32_bf16", "y:ptr", "x:ptr", "n:i32"),
 		sig("elementwise", "cast_bf16_f32", "y:ptr", "x:ptr", "n:i32"),
 		sig("elementwise", "sum_f32", "out:ptr", "x:ptr", "n:i32"),
+		sig("elementwise", "scale_f32_f32", "y:ptr", "x:ptr", "a:f32", "n:i32"),
 		sig("elementwise", "scale_bf16_bf16", "y:ptr", "x:ptr", "a:f32", "n:i32"),
 		sig("elementwise", "scale_bf16_f32", "y:ptr", "x:ptr", "a:f32", "n:i32"),
 		sig("elementwise", "scale_f32_bf16", "y:ptr", "x:ptr", "a:f32", "n:i32"),
@@ -84,10 +84,8 @@ var Signatures = func() []Signature {
 	s = append(s, both("pool", "gmaxpool_bwd", "x:ptr", "dy:ptr", "dx:ptr", "N:i32", "HW:i32", "C:i32")...)
 	s = append(s, both("pool", "gavgpool_fwd", "x:ptr", "y:ptr", "N:i32", "HW:i32", "C:i32")...)
 	s = append(s, both("pool", "gavgpool_bwd", "dy:ptr", "dx:ptr", "N:i32", "HW:i32", "C:i32")...)
-	s = append(s, both("pool", "flip_w", append([]string{"x:ptr", "y:ptr"}, nhwc...)...)...)
 	s = append(s,
 		sig("loss", "xent_ls_f32", "logits:ptr", "labels:ptr", "dlogits:ptr", "loss:ptr", "correct:ptr", "N:i32", "K:i32", "eps:f32", "scale:f32"),
-		sig("optim", "sgd_nesterov_f32", "w:ptr", "g:ptr", "v:ptr", "n:i32", "lr:f32", "wd:f32", "mom:f32"),
 		sig("optim", "sgd_f32", "w:ptr", "g:ptr", "v:ptr", "n:i32", "lr:f32", "wd:f32", "mom:f32", "nesterov:i32"),
 		sig("optim", "ema_f32", "ema:ptr", "w:ptr", "n:i32", "rho:f32"),
 		sig("optim", "row_norms_f32", "out:ptr", "x:ptr", "y:ptr", "rows:i32", "n:i32"),

@@ -13,7 +13,6 @@ import (
 	_ "github.com/schollz/progressbar/v3"
 	_ "go4.org/unsafe/assume-no-moving-gc"
 	_ "golang.org/x/perf/benchmath"
-	_ "gonum.org/v1/netlib/blas/netlib"
 	_ "gonum.org/v1/plot"
 	_ "gorgonia.org/gorgonia"
 	_ "gorgonia.org/tensor"

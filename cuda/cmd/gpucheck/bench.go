@@ -4,7 +4,10 @@ import (
 	"fmt"
 
 	"speedrun/cuda"
+	"speedrun/cuda/cudnn"
+	"speedrun/cuda/driver"
 	"speedrun/cuda/kernels"
+	"speedrun/cuda/launch"
 )
 
 // Bench timing: each measured call runs benchWarm times untimed, then
@@ -17,7 +20,7 @@ const (
 // runBench times N3's convolutions (cuDNN, bf16 NHWC) and our heaviest
 // kernels at the training batch (512), as "bench" lines. No correctness is
 // checked here; the check subcommands do that.
-func runBench(c *checker, b *cuda.Backend, k *cuda.Kernels) {
+func runBench(c *checker, b *cuda.Backend, k *launch.Kernels) {
 	const batch = 512
 	dnn := b.DNN
 	h, err := dnn.Create()
@@ -76,34 +79,34 @@ func (c *checker) timeReps(f func() error) (float64, error) {
 
 // benchConv times forward, backward-data and backward-filter and returns
 // their summed mean time in ms.
-func benchConv(c *checker, dnn *cuda.DNN, h cuda.DNNHandle, name string, s kernels.ConvShape) (float64, error) {
-	xd, err := dnn.Tensor4d(cuda.DNNTensorNHWC, cuda.DNNBF16, s.N, s.C, s.H, s.W)
+func benchConv(c *checker, dnn *cudnn.DNN, h cudnn.Handle, name string, s kernels.ConvShape) (float64, error) {
+	xd, err := dnn.Tensor4d(cudnn.TensorNHWC, cudnn.BF16, s.N, s.C, s.H, s.W)
 	if err != nil {
 		return 0, err
 	}
 	defer dnn.DestroyTensor(xd)
-	yd, err := dnn.Tensor4d(cuda.DNNTensorNHWC, cuda.DNNBF16, s.N, s.K, s.P(), s.Q())
+	yd, err := dnn.Tensor4d(cudnn.TensorNHWC, cudnn.BF16, s.N, s.K, s.P(), s.Q())
 	if err != nil {
 		return 0, err
 	}
 	defer dnn.DestroyTensor(yd)
-	wd, err := dnn.Filter4d(cuda.DNNBF16, cuda.DNNTensorNHWC, s.K, s.C, s.R, s.R)
+	wd, err := dnn.Filter4d(cudnn.BF16, cudnn.TensorNHWC, s.K, s.C, s.R, s.R)
 	if err != nil {
 		return 0, err
 	}
 	defer dnn.DestroyFilter(wd)
-	cd, err := dnn.Conv2d(s.Pad, s.Stride, cuda.DNNFloat, cuda.DNNTensorOp)
+	cd, err := dnn.Conv2d(s.Pad, s.Stride, cudnn.Float, cudnn.TensorOpMath)
 	if err != nil {
 		return 0, err
 	}
 	defer dnn.DestroyConv(cd)
 	nx, nw, ny := s.N*s.H*s.W*s.C, s.K*s.C*s.R*s.R, s.N*s.P()*s.Q()*s.K
-	px, _ := c.up(round(c.randn(nx), cuda.BF16), cuda.BF16)
-	pw, _ := c.up(round(c.randn(nw), cuda.BF16), cuda.BF16)
-	pdy, _ := c.up(round(c.randn(ny), cuda.BF16), cuda.BF16)
-	py, _ := c.zeros(ny, cuda.BF16)
-	pdx, _ := c.zeros(nx, cuda.BF16)
-	pdw, _ := c.zeros(nw, cuda.BF16)
+	px, _ := c.up(round(c.randn(nx), launch.BF16), launch.BF16)
+	pw, _ := c.up(round(c.randn(nw), launch.BF16), launch.BF16)
+	pdy, _ := c.up(round(c.randn(ny), launch.BF16), launch.BF16)
+	py, _ := c.zeros(ny, launch.BF16)
+	pdx, _ := c.zeros(nx, launch.BF16)
+	pdw, _ := c.zeros(nw, launch.BF16)
 	if c.err != nil {
 		return 0, c.err
 	}
@@ -112,20 +115,20 @@ func benchConv(c *checker, dnn *cuda.DNN, h cuda.DNNHandle, name string, s kerne
 	var sum float64
 	type pass struct {
 		name string
-		perf func() ([]cuda.ConvAlgoPerf, error)
+		perf func() ([]cudnn.ConvAlgoPerf, error)
 		ws   func(int) (int, error)
-		run  func(cuda.ConvWork) error
+		run  func(cudnn.ConvWork) error
 	}
 	for _, p := range []pass{
-		{"fwd", func() ([]cuda.ConvAlgoPerf, error) { return dnn.ForwardAlgos(h, xd, wd, cd, yd) },
+		{"fwd", func() ([]cudnn.ConvAlgoPerf, error) { return dnn.ForwardAlgos(h, xd, wd, cd, yd) },
 			func(a int) (int, error) { return dnn.ForwardWorkspace(h, xd, wd, cd, yd, a) },
-			func(w cuda.ConvWork) error { return dnn.Forward(h, 1, xd, px, wd, pw, cd, w, 0, yd, py) }},
-		{"bwd_data", func() ([]cuda.ConvAlgoPerf, error) { return dnn.BackwardDataAlgos(h, wd, yd, cd, xd) },
+			func(w cudnn.ConvWork) error { return dnn.Forward(h, 1, xd, px, wd, pw, cd, w, 0, yd, py) }},
+		{"bwd_data", func() ([]cudnn.ConvAlgoPerf, error) { return dnn.BackwardDataAlgos(h, wd, yd, cd, xd) },
 			func(a int) (int, error) { return dnn.BackwardDataWorkspace(h, wd, yd, cd, xd, a) },
-			func(w cuda.ConvWork) error { return dnn.BackwardData(h, 1, wd, pw, yd, pdy, cd, w, 0, xd, pdx) }},
-		{"bwd_filter", func() ([]cuda.ConvAlgoPerf, error) { return dnn.BackwardFilterAlgos(h, xd, yd, cd, wd) },
+			func(w cudnn.ConvWork) error { return dnn.BackwardData(h, 1, wd, pw, yd, pdy, cd, w, 0, xd, pdx) }},
+		{"bwd_filter", func() ([]cudnn.ConvAlgoPerf, error) { return dnn.BackwardFilterAlgos(h, xd, yd, cd, wd) },
 			func(a int) (int, error) { return dnn.BackwardFilterWorkspace(h, xd, yd, cd, wd, a) },
-			func(w cuda.ConvWork) error { return dnn.BackwardFilter(h, 1, xd, px, yd, pdy, cd, w, 0, wd, pdw) }},
+			func(w cudnn.ConvWork) error { return dnn.BackwardFilter(h, 1, xd, px, yd, pdy, cd, w, 0, wd, pdw) }},
 	} {
 		l := Line{Check: "bench", Name: name + " " + p.name, Prec: "bf16", Shape: desc, Pass: true}
 		perf, err := p.perf()
@@ -144,14 +147,14 @@ func benchConv(c *checker, dnn *cuda.DNN, h cuda.DNNHandle, name string, s kerne
 			if err != nil {
 				continue
 			}
-			var space cuda.DevicePtr
+			var space driver.DevicePtr
 			if n > 0 {
 				if space, err = c.alloc(n); err != nil {
 					continue
 				}
 			}
 			tried++
-			w := cuda.ConvWork{Algo: a.Algo, Space: space, Bytes: n}
+			w := cudnn.ConvWork{Algo: a.Algo, Space: space, Bytes: n}
 			ms, err := c.timeReps(func() error { return p.run(w) })
 			if err != nil {
 				note += fmt.Sprintf("algo %d: %v; ", a.Algo, err)
@@ -177,25 +180,25 @@ func benchConv(c *checker, dnn *cuda.DNN, h cuda.DNNHandle, name string, s kerne
 // benchBN times the fused ghost-BN + CELU forward (stats + apply) and
 // backward (reduce + dx) of one layer in bf16, chunked as the engine runs
 // them and unsplit, returning the chunked sum in ms.
-func benchBN(c *checker, k *cuda.Kernels, name string, batch, hw, ch int) (float64, error) {
+func benchBN(c *checker, k *launch.Kernels, name string, batch, hw, ch int) (float64, error) {
 	const ghost = 32
 	n := batch * hw * ch
-	shape := cuda.BNShape{G: batch / ghost, R: ghost * hw, C: ch}
-	act := cuda.BNAct{Kind: kernels.ActCELU, Alpha: 0.3}
-	px, _ := c.up(round(c.randn(n), cuda.BF16), cuda.BF16)
-	pdy, _ := c.up(round(c.randn(n), cuda.BF16), cuda.BF16)
-	py, _ := c.zeros(n, cuda.BF16)
-	pdx, _ := c.zeros(n, cuda.BF16)
-	g, _ := c.up(make([]float32, ch), cuda.F32)
-	bt, _ := c.up(make([]float32, ch), cuda.F32)
-	m, _ := c.zeros(shape.G*ch, cuda.F32)
-	v, _ := c.zeros(shape.G*ch, cuda.F32)
-	s1, _ := c.zeros(shape.G*ch, cuda.F32)
-	s2, _ := c.zeros(shape.G*ch, cuda.F32)
+	shape := launch.BNShape{G: batch / ghost, R: ghost * hw, C: ch}
+	act := launch.BNAct{Kind: kernels.ActCELU, Alpha: 0.3}
+	px, _ := c.up(round(c.randn(n), launch.BF16), launch.BF16)
+	pdy, _ := c.up(round(c.randn(n), launch.BF16), launch.BF16)
+	py, _ := c.zeros(n, launch.BF16)
+	pdx, _ := c.zeros(n, launch.BF16)
+	g, _ := c.up(make([]float32, ch), launch.F32)
+	bt, _ := c.up(make([]float32, ch), launch.F32)
+	m, _ := c.zeros(shape.G*ch, launch.F32)
+	v, _ := c.zeros(shape.G*ch, launch.F32)
+	s1, _ := c.zeros(shape.G*ch, launch.F32)
+	s2, _ := c.zeros(shape.G*ch, launch.F32)
 	if c.err != nil {
 		return 0, c.err
 	}
-	part, _ := c.zeros(k.BNPartFloats(shape), cuda.F32)
+	part, _ := c.zeros(k.BNPartFloats(shape), launch.F32)
 	if c.err != nil {
 		return 0, c.err
 	}
@@ -211,17 +214,17 @@ func benchBN(c *checker, k *cuda.Kernels, name string, batch, hw, ch int) (float
 		desc := fmt.Sprintf("N=%d HW=%d C=%d ghost=%d bf16, %d chunks of %d rows", batch, hw, ch, ghost, S, chunk)
 		var err error
 		fwd[i], err = c.timeReps(func() error {
-			if err := k.BNStats(0, cuda.BF16, shape, px, m, v, part); err != nil {
+			if err := k.BNStats(0, launch.BF16, shape, px, m, v, part); err != nil {
 				return err
 			}
-			return k.BNActFwd(0, cuda.BF16, shape, px, py, m, v, g, bt, 1e-5, act)
+			return k.BNActFwd(0, launch.BF16, shape, px, py, m, v, g, bt, 1e-5, act)
 		})
 		if err != nil {
 			k.BNMaxChunks = 0
 			return 0, err
 		}
 		bwd[i], err = c.timeReps(func() error {
-			return k.BNActBwd(0, cuda.BF16, shape, px, pdy, pdx, m, v, g, bt, s1, s2, part, 1e-5, act)
+			return k.BNActBwd(0, launch.BF16, shape, px, pdy, pdx, m, v, g, bt, s1, s2, part, 1e-5, act)
 		})
 		if err != nil {
 			k.BNMaxChunks = 0

@@ -7,17 +7,18 @@ import (
 	"math"
 	"math/rand/v2"
 
-	"speedrun/cuda"
+	"speedrun/cuda/driver"
 	"speedrun/cuda/kernels"
+	"speedrun/cuda/launch"
 )
 
 // checker runs device-vs-reference comparisons and writes one JSON line
 // per comparison. It must be used on the device thread (inside Do).
 type checker struct {
-	d      *cuda.Driver
+	d      *driver.Driver
 	rng    *rand.Rand
 	out    io.Writer
-	allocs []cuda.DevicePtr
+	allocs []driver.DevicePtr
 	failed int
 	total  int
 	err    error // the first allocation or copy error of the current check
@@ -157,8 +158,8 @@ func (c *checker) randn(n int) []float32 {
 }
 
 // round returns x as precision p can hold it.
-func round(x []float32, p cuda.Prec) []float32 {
-	if p == cuda.F32 {
+func round(x []float32, p launch.Prec) []float32 {
+	if p == launch.F32 {
 		return x
 	}
 	out := make([]float32, len(x))
@@ -168,7 +169,7 @@ func round(x []float32, p cuda.Prec) []float32 {
 	return out
 }
 
-func (c *checker) alloc(bytes int) (cuda.DevicePtr, error) {
+func (c *checker) alloc(bytes int) (driver.DevicePtr, error) {
 	p, err := c.d.Alloc(max(bytes, 4))
 	if c.note(err) != nil {
 		return 0, err
@@ -178,32 +179,32 @@ func (c *checker) alloc(bytes int) (cuda.DevicePtr, error) {
 }
 
 // up uploads x in precision p (x must already be rounded for bf16).
-func (c *checker) up(x []float32, p cuda.Prec) (cuda.DevicePtr, error) {
+func (c *checker) up(x []float32, p launch.Prec) (driver.DevicePtr, error) {
 	ptr, err := c.alloc(len(x) * p.Bytes())
 	if err != nil {
 		return 0, err
 	}
-	if p == cuda.F32 {
-		return ptr, c.note(cuda.CopyHtoD(c.d, ptr, x))
+	if p == launch.F32 {
+		return ptr, c.note(driver.CopyHtoD(c.d, ptr, x))
 	}
 	b := make([]uint16, len(x))
 	for i, v := range x {
 		b[i] = kernels.F32ToBF16(v)
 	}
-	return ptr, c.note(cuda.CopyHtoD(c.d, ptr, b))
+	return ptr, c.note(driver.CopyHtoD(c.d, ptr, b))
 }
 
-func (c *checker) upI(x []int32) (cuda.DevicePtr, error) {
+func (c *checker) upI(x []int32) (driver.DevicePtr, error) {
 	ptr, err := c.alloc(4 * len(x))
 	if err != nil {
 		return 0, err
 	}
-	return ptr, c.note(cuda.CopyHtoD(c.d, ptr, x))
+	return ptr, c.note(driver.CopyHtoD(c.d, ptr, x))
 }
 
 // zeros allocates n elements of p, filled with NaN bits so that a kernel
 // that skips an element is caught.
-func (c *checker) zeros(n int, p cuda.Prec) (cuda.DevicePtr, error) {
+func (c *checker) zeros(n int, p launch.Prec) (driver.DevicePtr, error) {
 	ptr, err := c.alloc(n * p.Bytes())
 	if err != nil {
 		return 0, err
@@ -211,13 +212,13 @@ func (c *checker) zeros(n int, p cuda.Prec) (cuda.DevicePtr, error) {
 	return ptr, c.note(c.d.MemsetD8(ptr, 0xff, n*p.Bytes()))
 }
 
-func (c *checker) down(ptr cuda.DevicePtr, n int, p cuda.Prec) ([]float32, error) {
+func (c *checker) down(ptr driver.DevicePtr, n int, p launch.Prec) ([]float32, error) {
 	out := make([]float32, n)
-	if p == cuda.F32 {
-		return out, c.note(cuda.CopyDtoH(c.d, out, ptr))
+	if p == launch.F32 {
+		return out, c.note(driver.CopyDtoH(c.d, out, ptr))
 	}
 	b := make([]uint16, n)
-	if err := c.note(cuda.CopyDtoH(c.d, b, ptr)); err != nil {
+	if err := c.note(driver.CopyDtoH(c.d, b, ptr)); err != nil {
 		return out, err
 	}
 	for i, v := range b {

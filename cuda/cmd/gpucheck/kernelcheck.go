@@ -3,8 +3,9 @@ package main
 import (
 	"fmt"
 
-	"speedrun/cuda"
+	"speedrun/cuda/driver"
 	"speedrun/cuda/kernels"
+	"speedrun/cuda/launch"
 )
 
 // Tolerances on max |got-want| / max(1, |want|). fp32 kernels accumulate
@@ -17,18 +18,18 @@ const (
 	tolBF16  = 1e-2
 )
 
-func tolFor(p cuda.Prec, f32 float64) float64 {
-	if p == cuda.BF16 {
+func tolFor(p launch.Prec, f32 float64) float64 {
+	if p == launch.BF16 {
 		return tolBF16
 	}
 	return f32
 }
 
 // runKernelChecks compares every kernel with its Go reference.
-func runKernelChecks(c *checker, k *cuda.Kernels) {
+func runKernelChecks(c *checker, k *launch.Kernels) {
 	checks := []struct {
 		name string
-		f    func(c *checker, k *cuda.Kernels) error
+		f    func(c *checker, k *launch.Kernels) error
 	}{
 		{"elementwise", checkElementwise},
 		{"bn", checkBN},
@@ -51,15 +52,15 @@ func runKernelChecks(c *checker, k *cuda.Kernels) {
 	}
 }
 
-func checkElementwise(c *checker, k *cuda.Kernels) error {
+func checkElementwise(c *checker, k *launch.Kernels) error {
 	n := c.size(1<<20+3, 5000)
 	a, b := c.randn(n), c.randn(n)
-	y, _ := c.zeros(n, cuda.F32)
+	y, _ := c.zeros(n, launch.F32)
 	ms, err := c.timed(func() error { return k.Fill(0, y, 2.5, n) })
 	if err != nil {
 		return err
 	}
-	got, err := c.down(y, n, cuda.F32)
+	got, err := c.down(y, n, launch.F32)
 	if err != nil {
 		return err
 	}
@@ -69,7 +70,7 @@ func checkElementwise(c *checker, k *cuda.Kernels) error {
 	}
 	c.compare(Line{Check: "kernel", Name: "fill_f32", Shape: fmt.Sprint(n), Tol: tolExact, MS: ms}, got, want)
 
-	for _, p := range []cuda.Prec{cuda.F32, cuda.BF16} {
+	for _, p := range []launch.Prec{launch.F32, launch.BF16} {
 		ra, rb := round(a, p), round(b, p)
 		pa, _ := c.up(ra, p)
 		pb, _ := c.up(rb, p)
@@ -89,53 +90,35 @@ func checkElementwise(c *checker, k *cuda.Kernels) error {
 		c.compare(Line{Check: "kernel", Name: "add_" + p.String(), Prec: p.String(), Shape: fmt.Sprint(n), Tol: tolFor(p, tolExact), MS: ms}, got, round(want, p))
 	}
 
-	for _, beta := range []float32{0, 0.75} {
-		pa, _ := c.up(a, cuda.F32)
-		py, _ := c.up(b, cuda.F32)
-		if beta == 0 {
-			c.d.MemsetD8(py, 0xff, 4*n) // b = 0 must not read y (NaN here)
-		}
-		if err := k.Axpby(0, py, pa, -1.5, beta, n); err != nil {
-			return err
-		}
-		got, err := c.down(py, n, cuda.F32)
-		if err != nil {
-			return err
-		}
-		want := append([]float32(nil), b...)
-		kernels.AxpbyRef(want, a, -1.5, beta)
-		c.compare(Line{Check: "kernel", Name: "axpby_f32", Shape: fmt.Sprintf("%d b=%g", n, beta), Tol: tolF32}, got, want)
-	}
-
 	// Casts: exact, including ties, NaN-free specials.
 	special := append([]float32{1 + 1.0/256, 1 + 3.0/256, -0, 65504, 3.4e38, 1e-40}, a[:1000]...)
-	px, _ := c.up(special, cuda.F32)
+	px, _ := c.up(special, launch.F32)
 	pb, _ := c.alloc(2 * len(special))
 	if err := k.CastF32BF16(0, pb, px, len(special)); err != nil {
 		return err
 	}
-	got, err = c.down(pb, len(special), cuda.BF16)
+	got, err = c.down(pb, len(special), launch.BF16)
 	if err != nil {
 		return err
 	}
-	c.compare(Line{Check: "kernel", Name: "cast_f32_bf16", Shape: fmt.Sprint(len(special)), Tol: tolExact}, got, round(special, cuda.BF16))
-	pf, _ := c.zeros(len(special), cuda.F32)
+	c.compare(Line{Check: "kernel", Name: "cast_f32_bf16", Shape: fmt.Sprint(len(special)), Tol: tolExact}, got, round(special, launch.BF16))
+	pf, _ := c.zeros(len(special), launch.F32)
 	if err := k.CastBF16F32(0, pf, pb, len(special)); err != nil {
 		return err
 	}
-	got, err = c.down(pf, len(special), cuda.F32)
+	got, err = c.down(pf, len(special), launch.F32)
 	if err != nil {
 		return err
 	}
-	c.compare(Line{Check: "kernel", Name: "cast_bf16_f32", Shape: fmt.Sprint(len(special)), Tol: tolExact}, got, round(special, cuda.BF16))
+	c.compare(Line{Check: "kernel", Name: "cast_bf16_f32", Shape: fmt.Sprint(len(special)), Tol: tolExact}, got, round(special, launch.BF16))
 
 	m := 1000
-	ps, _ := c.up(a[:m], cuda.F32)
-	po, _ := c.zeros(1, cuda.F32)
+	ps, _ := c.up(a[:m], launch.F32)
+	po, _ := c.zeros(1, launch.F32)
 	if err := k.Sum(0, po, ps, m); err != nil {
 		return err
 	}
-	got, err = c.down(po, 1, cuda.F32)
+	got, err = c.down(po, 1, launch.F32)
 	if err != nil {
 		return err
 	}
@@ -150,15 +133,15 @@ func checkElementwise(c *checker, k *cuda.Kernels) error {
 // checkLayers covers the kernels of the layers beyond ResNet-9's: the
 // standalone activation, scales between precisions, channel concat and
 // split, and the linear head's bias.
-func checkLayers(c *checker, k *cuda.Kernels) error {
+func checkLayers(c *checker, k *launch.Kernels) error {
 	n := c.size(1<<20+3, 5000)
 	x, dy := c.randn(n), c.randn(n)
-	for _, p := range []cuda.Prec{cuda.F32, cuda.BF16} {
+	for _, p := range []launch.Prec{launch.F32, launch.BF16} {
 		rx, rdy := round(x, p), round(dy, p)
 		px, _ := c.up(rx, p)
 		pdy, _ := c.up(rdy, p)
 		py, _ := c.zeros(n, p)
-		for _, a := range []cuda.BNAct{{Kind: kernels.ActReLU}, {Kind: kernels.ActCELU, Alpha: 0.3}, {Kind: kernels.ActShiftScaleReLU}} {
+		for _, a := range []launch.BNAct{{Kind: kernels.ActReLU}, {Kind: kernels.ActCELU, Alpha: 0.3}, {Kind: kernels.ActShiftScaleReLU}} {
 			adesc := fmt.Sprintf("%d act=%d", n, a.Kind)
 			ms, err := c.timed(func() error { return k.ActFwd(0, p, px, py, n, a) })
 			if err != nil {
@@ -198,8 +181,9 @@ func checkLayers(c *checker, k *cuda.Kernels) error {
 		c.compare(Line{Check: "kernel", Name: "cols_copy_" + p.String(), Prec: p.String(), Shape: cdesc + " split", Tol: tolExact}, got, b)
 	}
 
-	// Scales between precisions: the result is a*x rounded once.
-	for _, sc := range []struct{ px, py cuda.Prec }{{cuda.BF16, cuda.BF16}, {cuda.BF16, cuda.F32}, {cuda.F32, cuda.BF16}} {
+	// Scales within and between precisions: the result is a*x rounded
+	// once, and y (NaN bits from zeros) is never read.
+	for _, sc := range []struct{ px, py launch.Prec }{{launch.F32, launch.F32}, {launch.BF16, launch.BF16}, {launch.BF16, launch.F32}, {launch.F32, launch.BF16}} {
 		rx := round(x, sc.px)
 		px, _ := c.up(rx, sc.px)
 		py, _ := c.zeros(n, sc.py)
@@ -212,29 +196,29 @@ func checkLayers(c *checker, k *cuda.Kernels) error {
 
 	rows, K := c.size(512, 16), 10
 	logits, bias := c.randn(rows*K), c.randn(K)
-	pl, _ := c.up(logits, cuda.F32)
-	pbias, _ := c.up(bias, cuda.F32)
+	pl, _ := c.up(logits, launch.F32)
+	pbias, _ := c.up(bias, launch.F32)
 	if err := k.BiasRows(0, pl, pbias, rows, K); err != nil {
 		return err
 	}
-	got, _ := c.down(pl, rows*K, cuda.F32)
+	got, _ := c.down(pl, rows*K, launch.F32)
 	c.compare(Line{Check: "kernel", Name: "bias_rows_f32", Shape: fmt.Sprintf("%dx%d", rows, K), Tol: tolF32}, got, kernels.BiasRowsRef(logits, bias, rows, K))
-	pcs, _ := c.zeros(K, cuda.F32)
+	pcs, _ := c.zeros(K, launch.F32)
 	if err := k.ColSum(0, pcs, pl, rows, K); err != nil {
 		return err
 	}
-	got, _ = c.down(pcs, K, cuda.F32)
+	got, _ = c.down(pcs, K, launch.F32)
 	c.compare(Line{Check: "kernel", Name: "col_sum_f32", Shape: fmt.Sprintf("%dx%d", rows, K), Tol: tolF32}, scaleDown(got, rows), scaleDown(kernels.ColSumRef(kernels.BiasRowsRef(logits, bias, rows, K), rows, K), rows))
 	return nil
 }
 
-func checkBN(c *checker, k *cuda.Kernels) error {
+func checkBN(c *checker, k *launch.Kernels) error {
 	const N, C, ghost, eps = 64, 64, 32, 1e-5
 	HW := c.size(256, 4)
 	G, R := N/ghost, ghost*HW
-	shape := cuda.BNShape{G: G, R: R, C: C}
+	shape := launch.BNShape{G: G, R: R, C: C}
 	desc := fmt.Sprintf("N=%d HW=%d C=%d ghost=%d", N, HW, C, ghost)
-	for _, p := range []cuda.Prec{cuda.F32, cuda.BF16} {
+	for _, p := range []launch.Prec{launch.F32, launch.BF16} {
 		x := round(c.randn(N*HW*C), p)
 		for i := range x {
 			x[i] = x[i]*1.5 + 0.25 // a non-trivial mean and variance
@@ -244,11 +228,11 @@ func checkBN(c *checker, k *cuda.Kernels) error {
 		gamma, beta := c.randn(C), c.randn(C)
 		px, _ := c.up(x, p)
 		pdy, _ := c.up(dy, p)
-		pg, _ := c.up(gamma, cuda.F32)
-		pb, _ := c.up(beta, cuda.F32)
-		pm, _ := c.zeros(G*C, cuda.F32)
-		pv, _ := c.zeros(G*C, cuda.F32)
-		part, _ := c.zeros(k.BNPartFloats(shape), cuda.F32)
+		pg, _ := c.up(gamma, launch.F32)
+		pb, _ := c.up(beta, launch.F32)
+		pm, _ := c.zeros(G*C, launch.F32)
+		pv, _ := c.zeros(G*C, launch.F32)
+		part, _ := c.zeros(k.BNPartFloats(shape), launch.F32)
 		S, chunk := k.BNChunks(shape)
 		cdesc := fmt.Sprintf("%s S=%d chunk=%d", desc, S, chunk)
 		ms, err := c.timed(func() error { return k.BNStats(0, p, shape, px, pm, pv, part) })
@@ -256,12 +240,12 @@ func checkBN(c *checker, k *cuda.Kernels) error {
 			return err
 		}
 		mean, variance := kernels.BNStatsRef(x, G, R, C)
-		gm, err := c.down(pm, G*C, cuda.F32)
+		gm, err := c.down(pm, G*C, launch.F32)
 		if err != nil {
 			return err
 		}
-		gv, _ := c.down(pv, G*C, cuda.F32)
-		gparts, _ := c.down(part, 2*G*S*C, cuda.F32)
+		gv, _ := c.down(pv, G*C, launch.F32)
+		gparts, _ := c.down(part, 2*G*S*C, launch.F32)
 		wpm, wpm2 := kernels.BNStatsPartRef(x, G, R, C, chunk)
 		name := "bn_stats_part_" + p.String()
 		c.compare(Line{Check: "kernel", Name: name, Prec: p.String(), Shape: cdesc + " chunk means", Tol: tolRed, MS: ms}, gparts[:G*S*C], wpm)
@@ -269,9 +253,9 @@ func checkBN(c *checker, k *cuda.Kernels) error {
 		c.compare(Line{Check: "kernel", Name: "bn_stats_combine", Prec: p.String(), Shape: cdesc + " mean", Tol: tolRed}, gm, mean)
 		c.compare(Line{Check: "kernel", Name: "bn_stats_combine", Prec: p.String(), Shape: cdesc + " var", Tol: tolRed}, gv, variance)
 		// Feed the reference statistics so each kernel is checked alone.
-		rm, _ := c.up(mean, cuda.F32)
-		rv, _ := c.up(variance, cuda.F32)
-		for _, act := range []cuda.BNAct{{Kind: kernels.ActIdentity}, {Kind: kernels.ActReLU}, {Kind: kernels.ActCELU, Alpha: 0.3}, {Kind: kernels.ActShiftScaleReLU}} {
+		rm, _ := c.up(mean, launch.F32)
+		rv, _ := c.up(variance, launch.F32)
+		for _, act := range []launch.BNAct{{Kind: kernels.ActIdentity}, {Kind: kernels.ActReLU}, {Kind: kernels.ActCELU, Alpha: 0.3}, {Kind: kernels.ActShiftScaleReLU}} {
 			a := fmt.Sprintf(" act=%d alpha=%g", act.Kind, act.Alpha)
 			py, _ := c.zeros(len(x), p)
 			ms, err := c.timed(func() error { return k.BNActFwd(0, p, shape, px, py, rm, rv, pg, pb, eps, act) })
@@ -286,8 +270,8 @@ func checkBN(c *checker, k *cuda.Kernels) error {
 			c.compare(Line{Check: "kernel", Name: "bn_act_fwd_" + p.String(), Prec: p.String(), Shape: desc + a, Tol: tolFor(p, tolF32), MS: ms}, got, round(want, p))
 
 			pdx, _ := c.zeros(len(x), p)
-			psdz, _ := c.zeros(G*C, cuda.F32)
-			psdzx, _ := c.zeros(G*C, cuda.F32)
+			psdz, _ := c.zeros(G*C, launch.F32)
+			psdzx, _ := c.zeros(G*C, launch.F32)
 			ms, err = c.timed(func() error {
 				return k.BNActBwd(0, p, shape, px, pdy, pdx, rm, rv, pg, pb, psdz, psdzx, part, eps, act)
 			})
@@ -299,25 +283,25 @@ func checkBN(c *checker, k *cuda.Kernels) error {
 			if err != nil {
 				return err
 			}
-			gsdz, _ := c.down(psdz, G*C, cuda.F32)
-			gsdzx, _ := c.down(psdzx, G*C, cuda.F32)
+			gsdz, _ := c.down(psdz, G*C, launch.F32)
+			gsdzx, _ := c.down(psdzx, G*C, launch.F32)
 			c.compare(Line{Check: "kernel", Name: "bn_act_bwd_dx_" + p.String(), Prec: p.String(), Shape: desc + a, Tol: tolFor(p, tolRed), MS: ms}, gdx, round(wdx, p))
 			// Sums over chunks and R = 8192 rows: compare relative to their scale.
-			gp, _ := c.down(part, 2*G*S*C, cuda.F32)
+			gp, _ := c.down(part, 2*G*S*C, launch.F32)
 			wpa, wpb := kernels.BNActBwdPartRef(x, dy, mean, variance, gamma, beta, R, C, chunk, eps, act.Kind, float64(act.Alpha))
 			c.compare(Line{Check: "kernel", Name: "bn_act_bwd_part_" + p.String(), Prec: p.String(), Shape: cdesc + a + " chunk sums of dz", Tol: tolRed * 10}, scaleDown(gp[:G*S*C], chunk), scaleDown(wpa, chunk))
 			c.compare(Line{Check: "kernel", Name: "bn_act_bwd_part_" + p.String(), Prec: p.String(), Shape: cdesc + a + " chunk sums of dz*xhat", Tol: tolRed * 10}, scaleDown(gp[G*S*C:], chunk), scaleDown(wpb, chunk))
 			c.compare(Line{Check: "kernel", Name: "bn_act_bwd_combine", Prec: p.String(), Shape: cdesc + a + " sum dz", Tol: tolRed * 10}, scaleDown(gsdz, R), scaleDown(wsdz, R))
 			c.compare(Line{Check: "kernel", Name: "bn_act_bwd_combine", Prec: p.String(), Shape: cdesc + a + " sum dz*xhat", Tol: tolRed * 10}, scaleDown(gsdzx, R), scaleDown(wsdzx, R))
-			if p == cuda.F32 && act.Kind == kernels.ActCELU {
-				pdg, _ := c.zeros(C, cuda.F32)
-				pdb, _ := c.zeros(C, cuda.F32)
+			if p == launch.F32 && act.Kind == kernels.ActCELU {
+				pdg, _ := c.zeros(C, launch.F32)
+				pdb, _ := c.zeros(C, launch.F32)
 				if err := k.BNParamGrad(0, pdg, pdb, psdz, psdzx, G, C); err != nil {
 					return err
 				}
 				wdg, wdb := kernels.BNParamGradRef(gsdz, gsdzx, G, C)
-				gdg, _ := c.down(pdg, C, cuda.F32)
-				gdb, _ := c.down(pdb, C, cuda.F32)
+				gdg, _ := c.down(pdg, C, launch.F32)
+				gdb, _ := c.down(pdb, C, launch.F32)
 				c.compare(Line{Check: "kernel", Name: "bn_param_grad", Shape: fmt.Sprintf("G=%d C=%d dgamma", G, C), Tol: tolF32}, gdg, wdg)
 				c.compare(Line{Check: "kernel", Name: "bn_param_grad", Shape: fmt.Sprintf("G=%d C=%d dbeta", G, C), Tol: tolF32}, gdb, wdb)
 			}
@@ -329,30 +313,30 @@ func checkBN(c *checker, k *cuda.Kernels) error {
 	for i := range runV {
 		runV[i], bv[i] = runV[i]*runV[i], bv[i]*bv[i]
 	}
-	prm, _ := c.up(runM, cuda.F32)
-	prv, _ := c.up(runV, cuda.F32)
-	pbm, _ := c.up(bm, cuda.F32)
-	pbv, _ := c.up(bv, cuda.F32)
+	prm, _ := c.up(runM, launch.F32)
+	prv, _ := c.up(runV, launch.F32)
+	pbm, _ := c.up(bm, launch.F32)
+	pbv, _ := c.up(bv, launch.F32)
 	unbias := float32(R) / float32(R-1)
 	if err := k.BNRunningUpdate(0, prm, prv, pbm, pbv, n, 0.1, unbias); err != nil {
 		return err
 	}
 	kernels.BNRunningUpdateRef(runM, runV, bm, bv, 0.1, float64(unbias))
-	gm, err := c.down(prm, n, cuda.F32)
+	gm, err := c.down(prm, n, launch.F32)
 	if err != nil {
 		return err
 	}
-	gv, _ := c.down(prv, n, cuda.F32)
+	gv, _ := c.down(prv, n, launch.F32)
 	c.compare(Line{Check: "kernel", Name: "bn_running_update", Shape: fmt.Sprintf("n=%d mean", n), Tol: tolF32}, gm, runM)
 	c.compare(Line{Check: "kernel", Name: "bn_running_update", Shape: fmt.Sprintf("n=%d var", n), Tol: tolF32}, gv, runV)
-	pam, _ := c.zeros(C, cuda.F32)
-	pav, _ := c.zeros(C, cuda.F32)
+	pam, _ := c.zeros(C, launch.F32)
+	pav, _ := c.zeros(C, launch.F32)
 	if err := k.BNSplitAverage(0, pam, pav, prm, prv, G, C); err != nil {
 		return err
 	}
 	wm, wv := kernels.BNSplitAverageRef(gm, gv, G, C)
-	am, _ := c.down(pam, C, cuda.F32)
-	av, _ := c.down(pav, C, cuda.F32)
+	am, _ := c.down(pam, C, launch.F32)
+	av, _ := c.down(pav, C, launch.F32)
 	c.compare(Line{Check: "kernel", Name: "bn_split_average", Shape: fmt.Sprintf("G=%d C=%d mean", G, C), Tol: tolF32}, am, wm)
 	c.compare(Line{Check: "kernel", Name: "bn_split_average", Shape: fmt.Sprintf("G=%d C=%d var", G, C), Tol: tolF32}, av, wv)
 	return nil
@@ -367,11 +351,11 @@ func scaleDown(x []float32, n int) []float32 {
 	return out
 }
 
-func checkPool(c *checker, k *cuda.Kernels) error {
+func checkPool(c *checker, k *launch.Kernels) error {
 	const H, W, C = 16, 16, 64
 	N := c.size(32, 2)
 	desc := fmt.Sprintf("N=%d H=%d W=%d C=%d", N, H, W, C)
-	for _, p := range []cuda.Prec{cuda.F32, cuda.BF16} {
+	for _, p := range []launch.Prec{launch.F32, launch.BF16} {
 		x := round(c.randn(N*H*W*C), p)
 		px, _ := c.up(x, p)
 		// 2x2 is every ResNet's pool (compile-time K); 4x4 is post 7's.
@@ -428,18 +412,11 @@ func checkPool(c *checker, k *cuda.Kernels) error {
 		}
 		got, _ = c.down(pgdx, len(gx), p)
 		c.compare(Line{Check: "kernel", Name: "gavgpool_bwd_" + p.String(), Prec: p.String(), Shape: gdesc, Tol: tolFor(p, tolF32)}, got, kernels.GAvgPoolBwdRef(gdy, gN, HW, gC))
-
-		pf, _ := c.zeros(len(x), p)
-		if err := k.FlipW(0, p, px, pf, N, H, W, C); err != nil {
-			return err
-		}
-		got, _ = c.down(pf, len(x), p)
-		c.compare(Line{Check: "kernel", Name: "flip_w_" + p.String(), Prec: p.String(), Shape: desc, Tol: tolExact}, got, kernels.FlipWRef(x, N, H, W, C))
 	}
 	return nil
 }
 
-func checkLoss(c *checker, k *cuda.Kernels) error {
+func checkLoss(c *checker, k *launch.Kernels) error {
 	const N, K, eps = 512, 10, 0.2
 	scale := float32(1) / N
 	logits := c.randn(N * K)
@@ -450,23 +427,23 @@ func checkLoss(c *checker, k *cuda.Kernels) error {
 	for i := range labels {
 		labels[i] = int32(c.rng.IntN(K))
 	}
-	pl, _ := c.up(logits, cuda.F32)
+	pl, _ := c.up(logits, launch.F32)
 	plab, _ := c.upI(labels)
-	pd, _ := c.zeros(N*K, cuda.F32)
-	ploss, _ := c.zeros(N, cuda.F32)
-	pcor, _ := c.zeros(N, cuda.F32)
+	pd, _ := c.zeros(N*K, launch.F32)
+	ploss, _ := c.zeros(N, launch.F32)
+	pcor, _ := c.zeros(N, launch.F32)
 	ms, err := c.timed(func() error { return k.XentLS(0, pl, plab, pd, ploss, pcor, N, K, eps, scale) })
 	if err != nil {
 		return err
 	}
 	wd, wl, wc := kernels.XentLSRef(logits, labels, N, K, eps, float64(scale))
 	desc := fmt.Sprintf("N=%d K=%d eps=%g", N, K, eps)
-	gd, err := c.down(pd, N*K, cuda.F32)
+	gd, err := c.down(pd, N*K, launch.F32)
 	if err != nil {
 		return err
 	}
-	gl, _ := c.down(ploss, N, cuda.F32)
-	gc, _ := c.down(pcor, N, cuda.F32)
+	gl, _ := c.down(ploss, N, launch.F32)
+	gc, _ := c.down(pcor, N, launch.F32)
 	c.compare(Line{Check: "kernel", Name: "xent_ls_f32", Shape: desc + " dlogits*N", Tol: tolF32, MS: ms}, scaleUp(gd, N), scaleUp(wd, N))
 	c.compare(Line{Check: "kernel", Name: "xent_ls_f32", Shape: desc + " loss", Tol: tolF32}, gl, wl)
 	c.compare(Line{Check: "kernel", Name: "xent_ls_f32", Shape: desc + " correct", Tol: tolExact}, gc, wc)
@@ -474,7 +451,7 @@ func checkLoss(c *checker, k *cuda.Kernels) error {
 	if err := k.XentLS(0, pl, plab, 0, ploss, pcor, N, K, eps, scale); err != nil {
 		return err
 	}
-	gl, _ = c.down(ploss, N, cuda.F32)
+	gl, _ = c.down(ploss, N, launch.F32)
 	c.compare(Line{Check: "kernel", Name: "xent_ls_f32", Shape: desc + " loss (no dlogits)", Tol: tolF32}, gl, wl)
 	return nil
 }
@@ -487,40 +464,18 @@ func scaleUp(x []float32, n int) []float32 {
 	return out
 }
 
-func checkOptim(c *checker, k *cuda.Kernels) error {
+func checkOptim(c *checker, k *launch.Kernels) error {
 	n := c.size(6573120, 65731) // ResNet-9's parameter count: one flat buffer
 	w, v := c.randn(n), c.randn(n)
-	pw, _ := c.up(w, cuda.F32)
-	pv, _ := c.up(v, cuda.F32)
+	pw, _ := c.up(w, launch.F32)
+	pv, _ := c.up(v, launch.F32)
 	// Two groups, as in p8: weights, then "BN biases" with lr x64, wd /64.
 	split := n - c.size(4096, 1024)
 	const lr, wd, mom = 1.0 / 512 * 0.4, 5e-4 * 512, 0.9
-	for step := 0; step < 3; step++ {
-		g := c.randn(n)
-		pg, _ := c.up(g, cuda.F32)
-		ms, err := c.timed(func() error {
-			if err := k.SGDNesterov(0, pw, pg, pv, split, lr, wd, mom); err != nil {
-				return err
-			}
-			return k.SGDNesterov(0, pw.Add(4*split), pg.Add(4*split), pv.Add(4*split), n-split, lr*64, wd/64, mom)
-		})
-		if err != nil {
-			return err
-		}
-		kernels.SGDNesterovRef(w[:split], g[:split], v[:split], lr, wd, mom)
-		kernels.SGDNesterovRef(w[split:], g[split:], v[split:], lr*64, wd/64, mom)
-		if step == 2 {
-			got, err := c.down(pw, n, cuda.F32)
-			if err != nil {
-				return err
-			}
-			c.compare(Line{Check: "kernel", Name: "sgd_nesterov_f32", Shape: fmt.Sprintf("n=%d, 2 groups, 3 steps", n), Tol: tolF32, MS: ms}, got, w)
-		}
-	}
 	// sgd_f32, the training engine's rule, with a changing lr as in a run.
 	for step := 0; step < 3; step++ {
 		g := c.randn(n)
-		pg, _ := c.up(g, cuda.F32)
+		pg, _ := c.up(g, launch.F32)
 		slr := float32(lr * float64(step+1))
 		ms, err := c.timed(func() error {
 			if err := k.SGD(0, pw, pg, pv, split, slr, wd, mom, true); err != nil {
@@ -534,7 +489,7 @@ func checkOptim(c *checker, k *cuda.Kernels) error {
 		kernels.SGDRef(w[:split], g[:split], v[:split], slr, wd, mom, true)
 		kernels.SGDRef(w[split:], g[split:], v[split:], slr*64, wd/64, mom, true)
 		if step == 2 {
-			got, err := c.down(pw, n, cuda.F32)
+			got, err := c.down(pw, n, launch.F32)
 			if err != nil {
 				return err
 			}
@@ -542,13 +497,13 @@ func checkOptim(c *checker, k *cuda.Kernels) error {
 		}
 	}
 	ema := c.randn(n)
-	pe, _ := c.up(ema, cuda.F32)
+	pe, _ := c.up(ema, launch.F32)
 	ms, err := c.timed(func() error { return k.EMA(0, pe, pw, n, 0.99*0.99*0.99*0.99*0.99) })
 	if err != nil {
 		return err
 	}
 	kernels.EMARef(ema, w, 0.99*0.99*0.99*0.99*0.99)
-	got, err := c.down(pe, n, cuda.F32)
+	got, err := c.down(pe, n, launch.F32)
 	if err != nil {
 		return err
 	}
@@ -559,37 +514,37 @@ func checkOptim(c *checker, k *cuda.Kernels) error {
 	rows, rowLen := c.size(512, 16), 256*9
 	m := rows * rowLen
 	lw, lg, lv := w[:m], c.randn(m), v[:m]
-	plg, _ := c.up(lg, cuda.F32)
-	pwn, _ := c.zeros(rows, cuda.F32)
-	pgn, _ := c.zeros(rows, cuda.F32)
+	plg, _ := c.up(lg, launch.F32)
+	pwn, _ := c.zeros(rows, launch.F32)
+	pgn, _ := c.zeros(rows, launch.F32)
 	if err := k.RowNorms(0, pwn, pw, 0, rows, rowLen); err != nil {
 		return err
 	}
 	if err := k.RowNorms(0, pgn, plg, 0, rows, rowLen); err != nil {
 		return err
 	}
-	wn, _ := c.down(pwn, rows, cuda.F32)
-	gn, _ := c.down(pgn, rows, cuda.F32)
+	wn, _ := c.down(pwn, rows, launch.F32)
+	gn, _ := c.down(pgn, rows, launch.F32)
 	ndesc := fmt.Sprintf("%d rows of %d", rows, rowLen)
 	c.compare(Line{Check: "kernel", Name: "row_norms_f32", Shape: ndesc + " |w|", Tol: tolF32}, wn, kernels.RowNormsRef(lw, nil, rows, rowLen))
 	c.compare(Line{Check: "kernel", Name: "row_norms_f32", Shape: ndesc + " |g|", Tol: tolF32}, gn, kernels.RowNormsRef(lg, nil, rows, rowLen))
-	pd, _ := c.zeros(1, cuda.F32)
+	pd, _ := c.zeros(1, launch.F32)
 	if err := k.RowNorms(0, pd, pw, pe, 1, m); err != nil {
 		return err
 	}
-	got, _ = c.down(pd, 1, cuda.F32)
+	got, _ = c.down(pd, 1, launch.F32)
 	c.compare(Line{Check: "kernel", Name: "row_norms_f32", Shape: fmt.Sprintf("1 row of %d, |w-ema|", m), Tol: tolF32}, got, kernels.RowNormsRef(lw, ema[:m], 1, m))
 	ms, err = c.timed(func() error { return k.SGDLARS(0, pw, plg, pv, pwn, pgn, m, rowLen, lr, wd, mom, false) })
 	if err != nil {
 		return err
 	}
 	kernels.SGDLARSRef(lw, lg, lv, wn, gn, rowLen, lr, wd, mom, false)
-	got, _ = c.down(pw, m, cuda.F32)
+	got, _ = c.down(pw, m, launch.F32)
 	c.compare(Line{Check: "kernel", Name: "sgd_lars_f32", Shape: ndesc, Tol: tolF32, MS: ms}, got, lw)
 	return nil
 }
 
-func checkAugment(c *checker, k *cuda.Kernels) error {
+func checkAugment(c *checker, k *launch.Kernels) error {
 	const M, PH, PW, H, W, C = 200, 40, 40, 32, 32, 3
 	N := c.size(512, 16)
 	src := c.randn(M * PH * PW * C)
@@ -603,14 +558,14 @@ func checkAugment(c *checker, k *cuda.Kernels) error {
 			p[3], p[4], p[5], p[6] = int32(c.rng.IntN(H-8+1)), int32(c.rng.IntN(W-8+1)), 8, 8
 		}
 	}
-	ps, _ := c.up(src, cuda.F32)
+	ps, _ := c.up(src, launch.F32)
 	pi, _ := c.upI(idx)
 	pp, _ := c.upI(par)
 	want := kernels.AugmentRef(src, idx, par, N, PH, PW, H, W, C)
-	for _, p := range []cuda.Prec{cuda.F32, cuda.BF16} {
+	for _, p := range []launch.Prec{launch.F32, launch.BF16} {
 		py, _ := c.zeros(N*H*W*C, p)
 		ms, err := c.timed(func() error {
-			return k.Augment(0, p, cuda.AugShape{N: N, PH: PH, PW: PW, H: H, W: W, C: C}, ps, pi, pp, py)
+			return k.Augment(0, p, launch.AugShape{N: N, PH: PH, PW: PW, H: H, W: W, C: C}, ps, pi, pp, py)
 		})
 		if err != nil {
 			return err
@@ -626,7 +581,7 @@ func checkAugment(c *checker, k *cuda.Kernels) error {
 
 // checkPrep checks prep_nhwc (normalise, NHWC, reflect pad) on random
 // bytes and a random table; it must be exact.
-func checkPrep(c *checker, k *cuda.Kernels) error {
+func checkPrep(c *checker, k *launch.Kernels) error {
 	n := c.size(2000, 3)
 	raw := make([]uint8, n*3072)
 	for i := range raw {
@@ -637,18 +592,18 @@ func checkPrep(c *checker, k *cuda.Kernels) error {
 	if err != nil {
 		return err
 	}
-	if err := c.note(cuda.CopyHtoD(c.d, pr, raw)); err != nil {
+	if err := c.note(driver.CopyHtoD(c.d, pr, raw)); err != nil {
 		return err
 	}
-	pl, _ := c.up(lut, cuda.F32)
+	pl, _ := c.up(lut, launch.F32)
 	for _, pad := range []int{4, 0} {
 		side := 32 + 2*pad
-		py, _ := c.zeros(n*side*side*3, cuda.F32)
+		py, _ := c.zeros(n*side*side*3, launch.F32)
 		ms, err := c.timed(func() error { return k.PrepNHWC(0, pr, pl, py, n, pad) })
 		if err != nil {
 			return err
 		}
-		got, err := c.down(py, n*side*side*3, cuda.F32)
+		got, err := c.down(py, n*side*side*3, launch.F32)
 		if err != nil {
 			return err
 		}
@@ -667,7 +622,7 @@ func checkPrep(c *checker, k *cuda.Kernels) error {
 			return err
 		}
 		x := make([]float64, m*900*27)
-		if err := c.note(cuda.CopyDtoH(c.d, x, px)); err != nil {
+		if err := c.note(driver.CopyDtoH(c.d, x, px)); err != nil {
 			return err
 		}
 		want := kernels.WhitenPatchesRef(got, m, side, pad)

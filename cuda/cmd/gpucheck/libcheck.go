@@ -6,7 +6,11 @@ import (
 	"math"
 
 	"speedrun/cuda"
+	"speedrun/cuda/cublas"
+	"speedrun/cuda/cudnn"
+	"speedrun/cuda/driver"
 	"speedrun/cuda/kernels"
+	"speedrun/cuda/launch"
 )
 
 // fp32 tolerances allow for k-term fp32 sums in any order (a sequential
@@ -26,9 +30,9 @@ func runBLASChecks(c *checker, b *cuda.Backend) {
 		A, B := c.randn(s.m*s.k), c.randn(s.k*s.n)
 		desc := fmt.Sprintf("m=%d n=%d k=%d", s.m, s.n, s.k)
 		want := kernels.GemmRef(s.m, s.n, s.k, A, B)
-		pa, _ := c.up(A, cuda.F32)
-		pb, _ := c.up(B, cuda.F32)
-		pc, _ := c.zeros(s.m*s.n, cuda.F32)
+		pa, _ := c.up(A, launch.F32)
+		pb, _ := c.up(B, launch.F32)
+		pc, _ := c.zeros(s.m*s.n, launch.F32)
 		// Row-major C = A B is column-major C^T = B^T A^T.
 		run := func(name string, mode int, tol float64, f func() error) {
 			if err := bl.SetMathMode(h, mode); err != nil {
@@ -40,32 +44,32 @@ func runBLASChecks(c *checker, b *cuda.Backend) {
 				c.fail(Line{Check: "blas", Name: name, Shape: desc}, err)
 				return
 			}
-			got, err := c.down(pc, s.m*s.n, cuda.F32)
+			got, err := c.down(pc, s.m*s.n, launch.F32)
 			if err != nil {
 				c.fail(Line{Check: "blas", Name: name, Shape: desc}, err)
 				return
 			}
 			c.compare(Line{Check: "blas", Name: name, Shape: desc, Tol: tol, MS: ms}, got, want)
 		}
-		run("sgemm_pedantic", cuda.BLASPedanticMath, 1e-4, func() error {
-			return bl.Sgemm(h, cuda.OpN, cuda.OpN, s.n, s.m, s.k, 1, pb, s.n, pa, s.k, 0, pc, s.n)
+		run("sgemm_pedantic", cublas.PedanticMath, 1e-4, func() error {
+			return bl.Sgemm(h, cublas.OpN, cublas.OpN, s.n, s.m, s.k, 1, pb, s.n, pa, s.k, 0, pc, s.n)
 		})
-		run("gemmex_f32", cuda.BLASDefaultMath, 1e-4, func() error {
-			return bl.GemmEx(h, cuda.OpN, cuda.OpN, s.n, s.m, s.k, 1, pb, cuda.DataF32, s.n, pa, cuda.DataF32, s.k, 0, pc, cuda.DataF32, s.n, cuda.ComputeF32, cuda.GemmDefault)
+		run("gemmex_f32", cublas.DefaultMath, 1e-4, func() error {
+			return bl.GemmEx(h, cublas.OpN, cublas.OpN, s.n, s.m, s.k, 1, pb, cublas.DataF32, s.n, pa, cublas.DataF32, s.k, 0, pc, cublas.DataF32, s.n, cublas.ComputeF32, cublas.GemmDefault)
 		})
 		// TF32 keeps 10 of fp32's 23 mantissa bits, so each product is off
 		// by up to about 2^-10 and a k-term sum by about 2^-10 sqrt(k)
 		// (0.018 and 0.026 measured on an H200 at k = 512 and 576).
-		run("gemmex_tf32", cuda.BLASTF32Math, 3*math.Exp2(-10)*math.Sqrt(float64(s.k)), func() error {
-			return bl.GemmEx(h, cuda.OpN, cuda.OpN, s.n, s.m, s.k, 1, pb, cuda.DataF32, s.n, pa, cuda.DataF32, s.k, 0, pc, cuda.DataF32, s.n, cuda.ComputeF32FastTF32, cuda.GemmDefault)
+		run("gemmex_tf32", cublas.TF32Math, 3*math.Exp2(-10)*math.Sqrt(float64(s.k)), func() error {
+			return bl.GemmEx(h, cublas.OpN, cublas.OpN, s.n, s.m, s.k, 1, pb, cublas.DataF32, s.n, pa, cublas.DataF32, s.k, 0, pc, cublas.DataF32, s.n, cublas.ComputeF32FastTF32, cublas.GemmDefault)
 		})
 		// bf16 inputs: the reference uses the same rounded inputs.
-		rA, rB := round(A, cuda.BF16), round(B, cuda.BF16)
+		rA, rB := round(A, launch.BF16), round(B, launch.BF16)
 		want = kernels.GemmRef(s.m, s.n, s.k, rA, rB)
-		qa, _ := c.up(rA, cuda.BF16)
-		qb, _ := c.up(rB, cuda.BF16)
-		run("gemmex_bf16_in_f32_out", cuda.BLASDefaultMath, 1e-4, func() error {
-			return bl.GemmEx(h, cuda.OpN, cuda.OpN, s.n, s.m, s.k, 1, qb, cuda.DataBF16, s.n, qa, cuda.DataBF16, s.k, 0, pc, cuda.DataF32, s.n, cuda.ComputeF32, cuda.GemmDefault)
+		qa, _ := c.up(rA, launch.BF16)
+		qb, _ := c.up(rB, launch.BF16)
+		run("gemmex_bf16_in_f32_out", cublas.DefaultMath, 1e-4, func() error {
+			return bl.GemmEx(h, cublas.OpN, cublas.OpN, s.n, s.m, s.k, 1, qb, cublas.DataBF16, s.n, qa, cublas.DataBF16, s.k, 0, pc, cublas.DataF32, s.n, cublas.ComputeF32, cublas.GemmDefault)
 		})
 		c.freeAll()
 	}
@@ -88,13 +92,13 @@ func runBLASChecks(c *checker, b *cuda.Backend) {
 	}
 	px, err1 := c.alloc(8 * len(X))
 	pc, err2 := c.alloc(8 * P * P)
-	if err := errors.Join(err1, err2, c.note(cuda.CopyHtoD(c.d, px, X))); err != nil {
+	if err := errors.Join(err1, err2, c.note(driver.CopyHtoD(c.d, px, X))); err != nil {
 		c.fail(Line{Check: "blas", Name: "dgemm"}, err)
 	} else {
-		ms, err := c.timed(func() error { return bl.Dgemm(h, cuda.OpN, cuda.OpT, P, P, rows, 1, px, P, px, P, 0, pc, P) })
+		ms, err := c.timed(func() error { return bl.Dgemm(h, cublas.OpN, cublas.OpT, P, P, rows, 1, px, P, px, P, 0, pc, P) })
 		got := make([]float64, P*P)
 		if err == nil {
-			err = cuda.CopyDtoH(c.d, got, pc)
+			err = driver.CopyDtoH(c.d, got, pc)
 		}
 		if err != nil {
 			c.fail(Line{Check: "blas", Name: "dgemm"}, err)
@@ -130,7 +134,7 @@ var convShapes = []struct {
 // convVariant is one way of calling cuDNN on NHWC activations.
 type convVariant struct {
 	name       string
-	prec       cuda.Prec
+	prec       launch.Prec
 	dtype      int
 	filterNHWC bool // KRSC weights instead of OIHW
 	math       int
@@ -143,8 +147,8 @@ type convVariant struct {
 // its fastest fp32 forward was Winograd (algo 7), off by up to 3e-3
 // (2026-11-26).
 var convVariants = []convVariant{
-	{"f32 nhwc, ohwi filter, fma", cuda.F32, cuda.DNNFloat, true, cuda.DNNFMAMath, 0},
-	{"bf16 nhwc, ohwi filter, tensor op", cuda.BF16, cuda.DNNBF16, true, cuda.DNNTensorOp, 2e-2},
+	{"f32 nhwc, ohwi filter, fma", launch.F32, cudnn.Float, true, cudnn.FMAMath, 0},
+	{"bf16 nhwc, ohwi filter, tensor op", launch.BF16, cudnn.BF16, true, cudnn.TensorOpMath, 2e-2},
 }
 
 // convTol is v's tolerance for sums of n products: an fp32 sum of n terms
@@ -182,27 +186,27 @@ func runConvChecks(c *checker, b *cuda.Backend) {
 	}
 }
 
-func convCheck(c *checker, dnn *cuda.DNN, h cuda.DNNHandle, name string, s kernels.ConvShape, v convVariant, x, w, dy []float32) error {
-	xd, err := dnn.Tensor4d(cuda.DNNTensorNHWC, v.dtype, s.N, s.C, s.H, s.W)
+func convCheck(c *checker, dnn *cudnn.DNN, h cudnn.Handle, name string, s kernels.ConvShape, v convVariant, x, w, dy []float32) error {
+	xd, err := dnn.Tensor4d(cudnn.TensorNHWC, v.dtype, s.N, s.C, s.H, s.W)
 	if err != nil {
 		return err
 	}
 	defer dnn.DestroyTensor(xd)
-	yd, err := dnn.Tensor4d(cuda.DNNTensorNHWC, v.dtype, s.N, s.K, s.P(), s.Q())
+	yd, err := dnn.Tensor4d(cudnn.TensorNHWC, v.dtype, s.N, s.K, s.P(), s.Q())
 	if err != nil {
 		return err
 	}
 	defer dnn.DestroyTensor(yd)
-	ffmt, wdev := cuda.DNNTensorNCHW, w
+	ffmt, wdev := cudnn.TensorNCHW, w
 	if v.filterNHWC {
-		ffmt, wdev = cuda.DNNTensorNHWC, kernels.OIHWToOHWI(w, s.K, s.C, s.R)
+		ffmt, wdev = cudnn.TensorNHWC, kernels.OIHWToOHWI(w, s.K, s.C, s.R)
 	}
 	wd, err := dnn.Filter4d(v.dtype, ffmt, s.K, s.C, s.R, s.R)
 	if err != nil {
 		return err
 	}
 	defer dnn.DestroyFilter(wd)
-	cd, err := dnn.Conv2d(s.Pad, s.Stride, cuda.DNNFloat, v.math)
+	cd, err := dnn.Conv2d(s.Pad, s.Stride, cudnn.Float, v.math)
 	if err != nil {
 		return err
 	}
@@ -220,7 +224,7 @@ func convCheck(c *checker, dnn *cuda.DNN, h cuda.DNNHandle, name string, s kerne
 	// pass runs every algorithm that cuDNN ranks as supported, as the
 	// engine's choose does, and writes an uncounted probe line for each;
 	// the counted line is the fastest's, the one the engine would keep.
-	pass := func(pname string, n int, perf []cuda.ConvAlgoPerf, ws func(algo int) (int, error), run func(cuda.ConvWork) error, out cuda.DevicePtr, size int, want []float32) error {
+	pass := func(pname string, n int, perf []cudnn.ConvAlgoPerf, ws func(algo int) (int, error), run func(cudnn.ConvWork) error, out driver.DevicePtr, size int, want []float32) error {
 		tol := convTol(v, n)
 		var best Line
 		tried := 0
@@ -232,7 +236,7 @@ func convCheck(c *checker, dnn *cuda.DNN, h cuda.DNNHandle, name string, s kerne
 			if err != nil {
 				continue
 			}
-			wk := cuda.ConvWork{Algo: p.Algo, Bytes: bytes}
+			wk := cudnn.ConvWork{Algo: p.Algo, Bytes: bytes}
 			if bytes > 0 {
 				if wk.Space, err = c.alloc(bytes); err != nil {
 					return err
@@ -253,7 +257,7 @@ func convCheck(c *checker, dnn *cuda.DNN, h cuda.DNNHandle, name string, s kerne
 			if err != nil {
 				return err
 			}
-			if v.prec == cuda.BF16 {
+			if v.prec == launch.BF16 {
 				// bf16 outputs are judged against the result's scale;
 				// the per-element figure is kept for the record.
 				pe, _ := maxRel(got, want)
@@ -286,14 +290,14 @@ func convCheck(c *checker, dnn *cuda.DNN, h cuda.DNNHandle, name string, s kerne
 		return err
 	}
 	if err := pass("fwd", s.C*s.R*s.R, perf, func(a int) (int, error) { return dnn.ForwardWorkspace(h, xd, wd, cd, yd, a) },
-		func(wk cuda.ConvWork) error { return dnn.Forward(h, 1, xd, px, wd, pw, cd, wk, 0, yd, py) }, py, len(dy), kernels.ConvFwdRef(s, x, w)); err != nil {
+		func(wk cudnn.ConvWork) error { return dnn.Forward(h, 1, xd, px, wd, pw, cd, wk, 0, yd, py) }, py, len(dy), kernels.ConvFwdRef(s, x, w)); err != nil {
 		return err
 	}
 	if perf, err = dnn.BackwardDataAlgos(h, wd, yd, cd, xd); err != nil {
 		return err
 	}
 	if err := pass("bwd_data", s.K*s.R*s.R, perf, func(a int) (int, error) { return dnn.BackwardDataWorkspace(h, wd, yd, cd, xd, a) },
-		func(wk cuda.ConvWork) error { return dnn.BackwardData(h, 1, wd, pw, yd, pdy, cd, wk, 0, xd, pdx) }, pdx, len(x), kernels.ConvBwdDataRef(s, dy, w)); err != nil {
+		func(wk cudnn.ConvWork) error { return dnn.BackwardData(h, 1, wd, pw, yd, pdy, cd, wk, 0, xd, pdx) }, pdx, len(x), kernels.ConvBwdDataRef(s, dy, w)); err != nil {
 		return err
 	}
 
@@ -305,5 +309,5 @@ func convCheck(c *checker, dnn *cuda.DNN, h cuda.DNNHandle, name string, s kerne
 		wantDW = kernels.OIHWToOHWI(wantDW, s.K, s.C, s.R)
 	}
 	return pass("bwd_filter", s.N*s.P()*s.Q(), perf, func(a int) (int, error) { return dnn.BackwardFilterWorkspace(h, xd, yd, cd, wd, a) },
-		func(wk cuda.ConvWork) error { return dnn.BackwardFilter(h, 1, xd, px, yd, pdy, cd, wk, 0, wd, pdw) }, pdw, len(w), wantDW)
+		func(wk cudnn.ConvWork) error { return dnn.BackwardFilter(h, 1, xd, px, yd, pdy, cd, wk, 0, wd, pdw) }, pdw, len(w), wantDW)
 }

@@ -25,10 +25,15 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 
 	"speedrun/cuda"
+	"speedrun/cuda/cublas"
+	"speedrun/cuda/cudnn"
+	"speedrun/cuda/driver"
 	"speedrun/cuda/internal/chunk"
+	"speedrun/cuda/launch"
 )
 
 func main() {
@@ -50,7 +55,7 @@ type options struct {
 
 func (o *options) register(fs *flag.FlagSet) {
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the random test tensors")
-	fs.StringVar(&o.libPath, "lib-path", "", "extra library folders, colon-separated (also $"+cuda.EnvLibPath+")")
+	fs.StringVar(&o.libPath, "lib-path", "", "extra library folders, colon-separated (also $"+driver.EnvLibPath+")")
 	fs.BoolVar(&o.small, "small", false, "small tensors (for tests of this program)")
 }
 
@@ -61,7 +66,7 @@ func (o *options) cuda() cuda.Options {
 			paths = append(paths, p)
 		}
 	}
-	return cuda.Options{LibPaths: paths, Checks: true}
+	return cuda.Options{Search: driver.Search{LibPaths: paths}, Checks: true}
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
@@ -104,7 +109,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "rebuilt and verified %d files in %s\n", len(m.Files), *out)
 		return nil
 	case "constants":
-		for _, c := range cuda.Constants() {
+		for _, c := range constants() {
 			fmt.Fprintf(stdout, "%s %d\n", c.Name, c.Value)
 		}
 		return nil
@@ -141,7 +146,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	err = b.Do(ctx, func() error {
 		defer c.freeAll()
 		if cmd == "kernels" || cmd == "all" || cmd == "bench" {
-			k, err := cuda.LoadKernels(b.Driver)
+			k, err := launch.Load(b.Driver)
 			if err != nil {
 				return err
 			}
@@ -170,6 +175,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	return nil
 }
 
+// constants lists the values and layouts the bindings assume, in the
+// order scripts/gpu-probe.c prints them from the machine's headers.
+func constants() []driver.Constant {
+	return slices.Concat(driver.Constants(), cublas.Constants(), cudnn.Constants())
+}
+
 // writeEnv prints what the backend found, as one JSON object.
 func writeEnv(b *cuda.Backend, w io.Writer) error {
 	d := b.Driver
@@ -182,10 +193,10 @@ func writeEnv(b *cuda.Backend, w io.Writer) error {
 	}
 	for _, a := range []struct {
 		name string
-		attr cuda.DeviceAttr
-	}{{"sm_count", cuda.AttrMultiprocessorCount}, {"l2_bytes", cuda.AttrL2CacheSize},
-		{"max_threads_per_block", cuda.AttrMaxThreadsPerBlock}, {"max_shared_per_block", cuda.AttrMaxSharedMemoryPerBlock},
-		{"clock_khz", cuda.AttrClockRate}} {
+		attr driver.DeviceAttr
+	}{{"sm_count", driver.AttrMultiprocessorCount}, {"l2_bytes", driver.AttrL2CacheSize},
+		{"max_threads_per_block", driver.AttrMaxThreadsPerBlock}, {"max_shared_per_block", driver.AttrMaxSharedMemoryPerBlock},
+		{"clock_khz", driver.AttrClockRate}} {
 		if v, err := d.Attribute(b.Dev, a.attr); err == nil {
 			env[a.name] = v
 		} else {

@@ -12,25 +12,9 @@ import (
 	"strings"
 	"testing"
 
+	"speedrun/cuda/internal/fakecuda"
 	"speedrun/cuda/kernels"
 )
-
-// fakeLibs builds the fake CUDA libraries of ../../testdata into a temp dir.
-func fakeLibs(t *testing.T) string {
-	t.Helper()
-	if _, err := exec.LookPath("gcc"); err != nil {
-		t.Skip("gcc not found: cannot build the fake CUDA libraries")
-	}
-	dir := t.TempDir()
-	for src, out := range map[string]string{"fakecuda.c": "libcuda.so.1", "fakecublas.c": "libcublas.so.13",
-		"fakecublasLt.c": "libcublasLt.so.13", "fakecudnn.c": "libcudnn.so.9"} {
-		cmd := exec.Command("gcc", "-shared", "-fPIC", "-O1", "-o", filepath.Join(dir, out), filepath.Join("..", "..", "testdata", src))
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("gcc %s: %v\n%s", src, err, b)
-		}
-	}
-	return dir
-}
 
 func lines(t *testing.T, out []byte) []Line {
 	t.Helper()
@@ -51,7 +35,7 @@ func lines(t *testing.T, out []byte) []Line {
 // nothing. The fake cuBLAS computes fp32 GEMMs, which must pass, and
 // rejects bf16, which must be reported.
 func TestChecksOnFakeLibraries(t *testing.T) {
-	dir := fakeLibs(t)
+	dir := fakecuda.Dir(t)
 	var out bytes.Buffer
 	err := run(context.Background(), []string{"kernels", "-small", "-lib-path", dir}, &out)
 	ls := lines(t, out.Bytes())
@@ -120,7 +104,7 @@ func TestSplitJoinCommands(t *testing.T) {
 // a result; the cuda package's engine tests check those), so this checks
 // the plumbing: flags, registry, data, JSON lines.
 func TestTrainLines(t *testing.T) {
-	dir := fakeLibs(t)
+	dir := fakecuda.Dir(t)
 	var out bytes.Buffer
 	args := []string{"train", "-lib-path", dir, "-config", "../../../experiments.toml", "-variant", "p4.s10", "-data", "synthetic",
 		"-train-size", "16", "-test-size", "10", "-epochs", "1", "-batch", "8", "-width", "0.0625", "-prec", "f32", "-seeds", "3,4"}
@@ -310,7 +294,7 @@ func scriptRoot(t *testing.T) (root, libs string) {
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skip("bash not found")
 	}
-	libs = fakeLibs(t)
+	libs = fakecuda.Dir(t)
 	root = t.TempDir()
 	for _, f := range []string{"scripts/gpu-check.sh", "scripts/gpu-probe.c", "bench/torch_p8_reference.py"} {
 		b, err := os.ReadFile(filepath.Join("..", "..", "..", f))

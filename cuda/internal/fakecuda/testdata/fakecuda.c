@@ -71,8 +71,6 @@ CUresult cuMemFree_v2(CUdeviceptr p) { free((void *)(uintptr_t)p); return 0; }
 CUresult cuMemcpyHtoD_v2(CUdeviceptr d, const void *s, size_t n) { memcpy((void *)(uintptr_t)d, s, n); return 0; }
 CUresult cuMemcpyDtoH_v2(void *d, CUdeviceptr s, size_t n) { memcpy(d, (void *)(uintptr_t)s, n); return 0; }
 CUresult cuMemcpyDtoD_v2(CUdeviceptr d, CUdeviceptr s, size_t n) { memmove((void *)(uintptr_t)d, (void *)(uintptr_t)s, n); return 0; }
-CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr d, const void *s, size_t n, void *st) { return cuMemcpyHtoD_v2(d, s, n); }
-CUresult cuMemcpyDtoHAsync_v2(void *d, CUdeviceptr s, size_t n, void *st) { return cuMemcpyDtoH_v2(d, s, n); }
 CUresult cuMemsetD8_v2(CUdeviceptr d, unsigned char v, size_t n) { memset((void *)(uintptr_t)d, v, n); return 0; }
 CUresult cuMemsetD32_v2(CUdeviceptr d, unsigned v, size_t n) {
 	unsigned *p = (unsigned *)(uintptr_t)d;
@@ -137,9 +135,6 @@ int fake_last_launch(unsigned long long *out) { memcpy(out, last, sizeof last); 
 unsigned long long fake_last_param(int i) { return lastparams[i]; }
 const char *fake_last_name(void) { return lastname; }
 
-CUresult cuStreamCreate(void **s, unsigned flags) { *s = (void *)(uintptr_t)(0x5000 + flags); return 0; }
-CUresult cuStreamDestroy_v2(void *s) { return 0; }
-CUresult cuStreamSynchronize(void *s) { return 0; }
 static unsigned long long clock;
 CUresult cuEventCreate(void **e, unsigned flags) { *e = calloc(1, 8); return 0; }
 CUresult cuEventDestroy_v2(void *e) { free(e); return 0; }

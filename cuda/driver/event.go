@@ -1,30 +1,10 @@
-package cuda
+package driver
 
 import (
 	"unsafe"
 
 	"github.com/ebitengine/purego"
 )
-
-// NewStream creates a non-blocking stream (CU_STREAM_NON_BLOCKING = 1), so
-// it never serialises with the legacy default stream.
-func (d *Driver) NewStream() (Stream, error) {
-	var s uintptr
-	r, _, _ := purego.SyscallN(d.cuStreamCreate, uintptr(unsafe.Pointer(&s)), 1)
-	return Stream(s), d.check("cuStreamCreate", r)
-}
-
-// DestroyStream destroys s.
-func (d *Driver) DestroyStream(s Stream) error {
-	r, _, _ := purego.SyscallN(d.cuStreamDestroy, uintptr(s))
-	return d.check("cuStreamDestroy_v2", r)
-}
-
-// SyncStream waits for s.
-func (d *Driver) SyncStream(s Stream) error {
-	r, _, _ := purego.SyscallN(d.cuStreamSynchronize, uintptr(s))
-	return d.check("cuStreamSynchronize", r)
-}
 
 // NewEvent creates a timing event (CU_EVENT_DEFAULT = 0).
 func (d *Driver) NewEvent() (Event, error) {

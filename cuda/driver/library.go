@@ -1,9 +1,8 @@
-package cuda
+package driver
 
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -16,10 +15,10 @@ import (
 // colon-separated, searched before the defaults.
 const EnvLibPath = "SPEEDRUN_CUDA_LIB_PATH"
 
-// Options say where to look for the NVIDIA libraries. The zero value
+// Search says where to look for the NVIDIA libraries. The zero value
 // searches EnvLibPath, PyTorch's pip-installed nvidia/*/lib folders and
 // finally the dynamic loader's own search path.
-type Options struct {
+type Search struct {
 	// LibPaths are folders searched first, in order.
 	LibPaths []string
 	// NoEnv ignores EnvLibPath (tests set it so the machine's environment
@@ -32,31 +31,10 @@ type Options struct {
 	// SitePackages overrides the site-packages folders probed for pip
 	// wheels; nil means the usual /usr/lib/python3*/... and /usr/local/...
 	SitePackages []string
-	// Device is the ordinal of the GPU to use.
-	Device int
-	// DriverOnly skips cuBLAS and cuDNN (driver and our kernels only).
-	DriverOnly bool
-	// Checks marks a caller that only checks the bindings and kernels
-	// (gpucheck); New behaves the same either way.
-	Checks bool
-	// Precision forces the training engine's activation type: "bf16" or
-	// "f32"; empty picks bf16 unless the config asks for fp32.
-	Precision string
-	// Log receives the training engine's choices (each conv's cuDNN
-	// algorithms, at Debug); nil discards them.
-	Log *slog.Logger
 }
 
-// Library sonames, newest first where several majors work.
-var (
-	libcudaNames   = []string{"libcuda.so.1", "libcuda.so"}
-	libcublasNames = []string{"libcublas.so.13", "libcublas.so.12"}
-	libLtNames     = []string{"libcublasLt.so.13", "libcublasLt.so.12"}
-	libcudnnNames  = []string{"libcudnn.so.9"}
-)
-
-// searchDirs returns the folders to try, in order, without duplicates.
-func (o Options) searchDirs() []string {
+// Dirs returns the folders to try, in order, without duplicates.
+func (o Search) Dirs() []string {
 	var dirs []string
 	dirs = append(dirs, o.LibPaths...)
 	if !o.NoEnv {
@@ -114,26 +92,26 @@ func pipLibDirs(sites []string) []string {
 	return dirs
 }
 
-// library is one dlopened shared object.
-type library struct {
-	path   string
+// Library is one dlopened shared object.
+type Library struct {
+	Path   string // the file that was opened
 	handle uintptr
 }
 
-// openLibrary tries every name in every search folder, then (unless
+// OpenLibrary tries every name in every search folder, then (unless
 // NoSystem) the bare names through the dynamic loader. The error lists
 // every attempt so that a user can see what was tried.
-func openLibrary(o Options, names []string) (*library, error) {
+func OpenLibrary(o Search, names []string) (*Library, error) {
 	var tried []string
-	try := func(p string) *library {
+	try := func(p string) *Library {
 		h, err := purego.Dlopen(p, purego.RTLD_NOW|purego.RTLD_GLOBAL)
 		if err != nil {
 			tried = append(tried, fmt.Sprintf("%s (%v)", p, shortDlerr(err)))
 			return nil
 		}
-		return &library{path: p, handle: h}
+		return &Library{Path: p, handle: h}
 	}
-	for _, d := range o.searchDirs() {
+	for _, d := range o.Dirs() {
 		for _, n := range names {
 			p := filepath.Join(d, n)
 			if _, err := os.Stat(p); err != nil {
@@ -179,39 +157,39 @@ func (e *LoadError) Error() string {
 // callers can fall back to the CPU with errors.Is.
 var ErrNoDriver = errors.New("no CUDA driver found")
 
-// symbol is one function to bind: the first name present wins.
-type symbol struct {
-	dst      *uintptr
-	names    []string
-	optional bool
+// Symbol is one function to bind: the first of Names present wins.
+type Symbol struct {
+	Dst      *uintptr
+	Names    []string
+	Optional bool
 }
 
-// bind resolves syms in l. Missing required symbols are all reported at
-// once; missing optional ones leave *dst zero.
-func (l *library) bind(syms []symbol) error { return bindAny([]*library{l}, syms) }
+// Bind resolves syms in l. Missing required symbols are all reported at
+// once; missing optional ones leave *Dst zero.
+func (l *Library) Bind(syms []Symbol) error { return BindAny([]*Library{l}, syms) }
 
-// bindAny resolves each symbol in the first library of libs that has it.
-func bindAny(libs []*library, syms []symbol) error {
+// BindAny resolves each symbol in the first library of libs that has it.
+func BindAny(libs []*Library, syms []Symbol) error {
 	var missing []string
 	for _, s := range syms {
-		*s.dst = 0
+		*s.Dst = 0
 	search:
 		for _, l := range libs {
-			for _, n := range s.names {
+			for _, n := range s.Names {
 				if p, err := purego.Dlsym(l.handle, n); err == nil && p != 0 {
-					*s.dst = p
+					*s.Dst = p
 					break search
 				}
 			}
 		}
-		if *s.dst == 0 && !s.optional {
-			missing = append(missing, strings.Join(s.names, "|"))
+		if *s.Dst == 0 && !s.Optional {
+			missing = append(missing, strings.Join(s.Names, "|"))
 		}
 	}
 	if len(missing) > 0 {
 		var paths []string
 		for _, l := range libs {
-			paths = append(paths, l.path)
+			paths = append(paths, l.Path)
 		}
 		return fmt.Errorf("%s: missing symbols %s", strings.Join(paths, " + "), strings.Join(missing, ", "))
 	}
@@ -225,8 +203,8 @@ func cString(s string) []byte {
 	return b
 }
 
-// goString reads a NUL-terminated C string at p (nil gives "").
-func goString(b []byte) string {
+// trimNUL reads the NUL-terminated C string in b.
+func trimNUL(b []byte) string {
 	if i := strings.IndexByte(string(b), 0); i >= 0 {
 		return string(b[:i])
 	}

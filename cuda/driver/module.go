@@ -1,4 +1,4 @@
-package cuda
+package driver
 
 import (
 	"fmt"
@@ -107,10 +107,18 @@ func (a *Args) F32(v float32) *Args { return a.push(KF32, uint64(math.Float32bit
 // U64 appends a 64-bit integer.
 func (a *Args) U64(v uint64) *Args { return a.push(KU64, v) }
 
-// Kinds lists the kinds pushed so far (for signature checks).
-func (a *Args) Kinds() []ParamKind {
-	return append([]ParamKind(nil), a.kinds[:min(a.n, MaxKernelArgs)]...)
-}
+// Len is the number of arguments pushed since Reset (more than
+// MaxKernelArgs when too many were: Launch refuses those).
+func (a *Args) Len() int { return a.n }
+
+// Kind is the kind of argument i: signature checks compare it with the
+// kernel's declaration.
+func (a *Args) Kind(i int) ParamKind { return a.kinds[i] }
+
+// Slot is argument i's 8-byte slot as the kernel reads it: a launch hook
+// that runs kernels elsewhere (the host build in tests) decodes it by
+// Kind.
+func (a *Args) Slot(i int) uint64 { return a.slots[i] }
 
 // Release unpins a; call it once a is no longer used.
 func (a *Args) Release() {
@@ -142,7 +150,7 @@ func (d *Driver) Launch(f Function, grid, block Dim3, shared int, s Stream, a *A
 	if a.n > 0 {
 		params = uintptr(unsafe.Pointer(&a.ptrs[0]))
 	}
-	g, b := grid.norm(), block.norm()
+	g, b := grid.Norm(), block.Norm()
 	r, _, _ := purego.SyscallN(d.cuLaunchKernel, uintptr(f),
 		uintptr(g.X), uintptr(g.Y), uintptr(g.Z),
 		uintptr(b.X), uintptr(b.Y), uintptr(b.Z),
@@ -150,7 +158,8 @@ func (d *Driver) Launch(f Function, grid, block Dim3, shared int, s Stream, a *A
 	return d.check("cuLaunchKernel", r)
 }
 
-func (v Dim3) norm() Dim3 {
+// Norm is v as the driver launches it: a dimension below 1 counts as 1.
+func (v Dim3) Norm() Dim3 {
 	if v.X < 1 {
 		v.X = 1
 	}

@@ -1,4 +1,4 @@
-package cuda
+package driver
 
 import (
 	"fmt"
@@ -56,27 +56,6 @@ func CopyDtoH[T any](d *Driver, dst []T, src DevicePtr) error {
 	r, _, _ := purego.SyscallN(d.cuMemcpyDtoH, uintptr(p), uintptr(src), uintptr(n))
 	keep(dst)
 	return d.check("cuMemcpyDtoH_v2", r)
-}
-
-// CopyHtoDAsync queues a copy on s. src must stay alive and unchanged (and,
-// for real overlap, be pinned host memory) until s is synchronised.
-func CopyHtoDAsync[T any](d *Driver, dst DevicePtr, src []T, s Stream) error {
-	p, n := bytesOf(src)
-	if n == 0 {
-		return nil
-	}
-	r, _, _ := purego.SyscallN(d.cuMemcpyHtoDAsync, uintptr(dst), uintptr(p), uintptr(n), uintptr(s))
-	return d.check("cuMemcpyHtoDAsync_v2", r)
-}
-
-// CopyDtoHAsync queues a copy to dst on s; dst is valid after s syncs.
-func CopyDtoHAsync[T any](d *Driver, dst []T, src DevicePtr, s Stream) error {
-	p, n := bytesOf(dst)
-	if n == 0 {
-		return nil
-	}
-	r, _, _ := purego.SyscallN(d.cuMemcpyDtoHAsync, uintptr(p), uintptr(src), uintptr(n), uintptr(s))
-	return d.check("cuMemcpyDtoHAsync_v2", r)
 }
 
 // CopyDtoD copies n bytes between device buffers.

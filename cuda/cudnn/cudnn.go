@@ -1,13 +1,21 @@
-package cuda
+// Package cudnn binds cuDNN 9's legacy convolution API (descriptors,
+// algorithm ranking, workspace sizes, forward and both backward
+// convolutions) at run time with purego, on top of package driver's
+// library search and errors. Batch norm, pooling and activations are the
+// engine's own kernels, so nothing else is bound.
+package cudnn
 
 import (
 	"encoding/binary"
 	"fmt"
 	"math"
 	"path/filepath"
+	"runtime"
 	"unsafe"
 
 	"github.com/ebitengine/purego"
+
+	"speedrun/cuda/driver"
 )
 
 // DNN is the bound cuDNN 9 library, legacy convolution API only: BN,
@@ -26,18 +34,18 @@ type DNN struct {
 // cuDNN enum values (public cuDNN API reference; checked on the device by
 // gpu-check.sh's header probe).
 const (
-	DNNTensorNCHW = 0 // CUDNN_TENSOR_NCHW
-	DNNTensorNHWC = 1 // CUDNN_TENSOR_NHWC
+	TensorNCHW = 0 // CUDNN_TENSOR_NCHW
+	TensorNHWC = 1 // CUDNN_TENSOR_NHWC
 
-	DNNFloat = 0 // CUDNN_DATA_FLOAT
-	DNNHalf  = 2 // CUDNN_DATA_HALF
-	DNNBF16  = 9 // CUDNN_DATA_BFLOAT16
+	Float = 0 // CUDNN_DATA_FLOAT
+	Half  = 2 // CUDNN_DATA_HALF
+	BF16  = 9 // CUDNN_DATA_BFLOAT16
 
-	DNNCrossCorrelation = 1 // CUDNN_CROSS_CORRELATION
+	CrossCorrelation = 1 // CUDNN_CROSS_CORRELATION
 
-	DNNDefaultMath = 0 // CUDNN_DEFAULT_MATH
-	DNNTensorOp    = 1 // CUDNN_TENSOR_OP_MATH
-	DNNFMAMath     = 3 // CUDNN_FMA_MATH: no TF32, for fp32 parity
+	DefaultMath  = 0 // CUDNN_DEFAULT_MATH
+	TensorOpMath = 1 // CUDNN_TENSOR_OP_MATH
+	FMAMath      = 3 // CUDNN_FMA_MATH: no TF32, for fp32 parity
 )
 
 // ConvAlgoPerf is one row of a cudnnGetConvolution*Algorithm_v7 answer.
@@ -54,7 +62,11 @@ type ConvAlgoPerf struct {
 // mathType, int reserved[3] -> 48 bytes, memory at offset 16.
 const convPerfSize = 48
 
-var dnnStatusNames = map[int32]string{
+// libcudnnNames is cuDNN's soname: the legacy API this package binds is
+// cuDNN 9's.
+var libcudnnNames = []string{"libcudnn.so.9"}
+
+var statusNames = map[int32]string{
 	0: "CUDNN_STATUS_SUCCESS", 1001: "CUDNN_STATUS_NOT_INITIALIZED", 2000: "CUDNN_STATUS_BAD_PARAM",
 	2002: "CUDNN_STATUS_BAD_PARAM_NULL_POINTER", 3000: "CUDNN_STATUS_NOT_SUPPORTED",
 	4000: "CUDNN_STATUS_INTERNAL_ERROR", 4001: "CUDNN_STATUS_INTERNAL_ERROR_COMPILATION_FAILED",
@@ -63,49 +75,49 @@ var dnnStatusNames = map[int32]string{
 	4003: "CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED", 4004: "CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED",
 }
 
-// OpenDNN loads and binds cuDNN 9.
-func OpenDNN(o Options) (*DNN, error) {
-	lib, err := openLibrary(o, libcudnnNames)
+// Open loads and binds cuDNN 9 from the folders s names.
+func Open(s driver.Search) (*DNN, error) {
+	lib, err := driver.OpenLibrary(s, libcudnnNames)
 	if err != nil {
 		return nil, fmt.Errorf("cuDNN: %w", err)
 	}
-	d := &DNN{Path: lib.path}
-	libs := []*library{lib}
+	d := &DNN{Path: lib.Path}
+	libs := []*driver.Library{lib}
 	// cuDNN 9's libcudnn.so.9 is a front that loads its sub-libraries; if
 	// a build does not re-export the legacy API from it, look in the
 	// sub-library that holds it (descriptors: graph; convolutions: cnn).
 	for _, sub := range []string{"libcudnn_graph.so.9", "libcudnn_cnn.so.9"} {
-		o2 := o
-		o2.LibPaths = append([]string{filepath.Dir(lib.path)}, o.LibPaths...)
-		if l, err := openLibrary(o2, []string{sub}); err == nil {
+		beside := s
+		beside.LibPaths = append([]string{filepath.Dir(lib.Path)}, s.LibPaths...)
+		if l, err := driver.OpenLibrary(beside, []string{sub}); err == nil {
 			libs = append(libs, l)
 		}
 	}
-	err = bindAny(libs, []symbol{
-		{&d.getVersion, []string{"cudnnGetVersion"}, false},
-		{&d.create, []string{"cudnnCreate"}, false},
-		{&d.destroy, []string{"cudnnDestroy"}, false},
-		{&d.setStream, []string{"cudnnSetStream"}, false},
-		{&d.errString, []string{"cudnnGetErrorString"}, true},
-		{&d.createTensor, []string{"cudnnCreateTensorDescriptor"}, false},
-		{&d.setTensor4d, []string{"cudnnSetTensor4dDescriptor"}, false},
-		{&d.destroyTensor, []string{"cudnnDestroyTensorDescriptor"}, false},
-		{&d.createFilter, []string{"cudnnCreateFilterDescriptor"}, false},
-		{&d.setFilter4d, []string{"cudnnSetFilter4dDescriptor"}, false},
-		{&d.destroyFilter, []string{"cudnnDestroyFilterDescriptor"}, false},
-		{&d.createConv, []string{"cudnnCreateConvolutionDescriptor"}, false},
-		{&d.setConv2d, []string{"cudnnSetConvolution2dDescriptor"}, false},
-		{&d.setConvMath, []string{"cudnnSetConvolutionMathType"}, false},
-		{&d.destroyConv, []string{"cudnnDestroyConvolutionDescriptor"}, false},
-		{&d.fwdAlgo, []string{"cudnnGetConvolutionForwardAlgorithm_v7"}, false},
-		{&d.fwdWS, []string{"cudnnGetConvolutionForwardWorkspaceSize"}, false},
-		{&d.fwd, []string{"cudnnConvolutionForward"}, false},
-		{&d.bwdDataAlgo, []string{"cudnnGetConvolutionBackwardDataAlgorithm_v7"}, false},
-		{&d.bwdDataWS, []string{"cudnnGetConvolutionBackwardDataWorkspaceSize"}, false},
-		{&d.bwdData, []string{"cudnnConvolutionBackwardData"}, false},
-		{&d.bwdFilterAlgo, []string{"cudnnGetConvolutionBackwardFilterAlgorithm_v7"}, false},
-		{&d.bwdFilterWS, []string{"cudnnGetConvolutionBackwardFilterWorkspaceSize"}, false},
-		{&d.bwdFilter, []string{"cudnnConvolutionBackwardFilter"}, false},
+	err = driver.BindAny(libs, []driver.Symbol{
+		{Dst: &d.getVersion, Names: []string{"cudnnGetVersion"}},
+		{Dst: &d.create, Names: []string{"cudnnCreate"}},
+		{Dst: &d.destroy, Names: []string{"cudnnDestroy"}},
+		{Dst: &d.setStream, Names: []string{"cudnnSetStream"}},
+		{Dst: &d.errString, Names: []string{"cudnnGetErrorString"}, Optional: true},
+		{Dst: &d.createTensor, Names: []string{"cudnnCreateTensorDescriptor"}},
+		{Dst: &d.setTensor4d, Names: []string{"cudnnSetTensor4dDescriptor"}},
+		{Dst: &d.destroyTensor, Names: []string{"cudnnDestroyTensorDescriptor"}},
+		{Dst: &d.createFilter, Names: []string{"cudnnCreateFilterDescriptor"}},
+		{Dst: &d.setFilter4d, Names: []string{"cudnnSetFilter4dDescriptor"}},
+		{Dst: &d.destroyFilter, Names: []string{"cudnnDestroyFilterDescriptor"}},
+		{Dst: &d.createConv, Names: []string{"cudnnCreateConvolutionDescriptor"}},
+		{Dst: &d.setConv2d, Names: []string{"cudnnSetConvolution2dDescriptor"}},
+		{Dst: &d.setConvMath, Names: []string{"cudnnSetConvolutionMathType"}},
+		{Dst: &d.destroyConv, Names: []string{"cudnnDestroyConvolutionDescriptor"}},
+		{Dst: &d.fwdAlgo, Names: []string{"cudnnGetConvolutionForwardAlgorithm_v7"}},
+		{Dst: &d.fwdWS, Names: []string{"cudnnGetConvolutionForwardWorkspaceSize"}},
+		{Dst: &d.fwd, Names: []string{"cudnnConvolutionForward"}},
+		{Dst: &d.bwdDataAlgo, Names: []string{"cudnnGetConvolutionBackwardDataAlgorithm_v7"}},
+		{Dst: &d.bwdDataWS, Names: []string{"cudnnGetConvolutionBackwardDataWorkspaceSize"}},
+		{Dst: &d.bwdData, Names: []string{"cudnnConvolutionBackwardData"}},
+		{Dst: &d.bwdFilterAlgo, Names: []string{"cudnnGetConvolutionBackwardFilterAlgorithm_v7"}},
+		{Dst: &d.bwdFilterWS, Names: []string{"cudnnGetConvolutionBackwardFilterWorkspaceSize"}},
+		{Dst: &d.bwdFilter, Names: []string{"cudnnConvolutionBackwardFilter"}},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cuDNN: %w", err)
@@ -114,13 +126,13 @@ func OpenDNN(o Options) (*DNN, error) {
 }
 
 func (d *DNN) check(fn string, r uintptr) error {
-	e := statusError(fn, r, dnnStatusNames, "cudnnStatus")
+	e := driver.StatusError(fn, r, statusNames, "cudnnStatus")
 	if e == nil {
 		return nil
 	}
 	if d.errString != 0 {
 		if p, _, _ := purego.SyscallN(d.errString, uintptr(e.Code)); p != 0 {
-			e.Detail = cstr(*(**byte)(unsafe.Pointer(&p)))
+			e.Detail = driver.GoString(*(**byte)(unsafe.Pointer(&p)))
 		}
 	}
 	return e
@@ -132,29 +144,29 @@ func (d *DNN) Version() int {
 	return int(v)
 }
 
-// DNNHandle, TensorDesc, FilterDesc and ConvDesc are cuDNN handles.
+// Handle, TensorDesc, FilterDesc and ConvDesc are cuDNN handles.
 type (
-	DNNHandle  uintptr
+	Handle     uintptr
 	TensorDesc uintptr
 	FilterDesc uintptr
 	ConvDesc   uintptr
 )
 
 // Create makes a cuDNN handle in the current context.
-func (d *DNN) Create() (DNNHandle, error) {
+func (d *DNN) Create() (Handle, error) {
 	var h uintptr
 	r, _, _ := purego.SyscallN(d.create, uintptr(unsafe.Pointer(&h)))
-	return DNNHandle(h), d.check("cudnnCreate", r)
+	return Handle(h), d.check("cudnnCreate", r)
 }
 
 // Destroy releases h.
-func (d *DNN) Destroy(h DNNHandle) error {
+func (d *DNN) Destroy(h Handle) error {
 	r, _, _ := purego.SyscallN(d.destroy, uintptr(h))
 	return d.check("cudnnDestroy", r)
 }
 
 // SetStream makes h queue its work on s.
-func (d *DNN) SetStream(h DNNHandle, s Stream) error {
+func (d *DNN) SetStream(h Handle, s driver.Stream) error {
 	r, _, _ := purego.SyscallN(d.setStream, uintptr(h), uintptr(s))
 	return d.check("cudnnSetStream", r)
 }
@@ -209,7 +221,7 @@ func (d *DNN) Conv2d(pad, stride, compute, math int) (ConvDesc, error) {
 		return 0, err
 	}
 	r, _, _ = purego.SyscallN(d.setConv2d, c, uintptr(pad), uintptr(pad), uintptr(stride), uintptr(stride), 1, 1,
-		DNNCrossCorrelation, uintptr(compute))
+		CrossCorrelation, uintptr(compute))
 	if err := d.check("cudnnSetConvolution2dDescriptor", r); err != nil {
 		return 0, err
 	}
@@ -242,12 +254,12 @@ func decodePerf(buf []byte, n int) []ConvAlgoPerf {
 
 // convAlgos calls one of the Get*Algorithm_v7 functions; a, b, c, e are
 // its four descriptors in C order.
-func (d *DNN) convAlgos(fn uintptr, name string, h DNNHandle, a, b, c, e uintptr) ([]ConvAlgoPerf, error) {
+func (d *DNN) convAlgos(fn uintptr, name string, h Handle, a, b, c, e uintptr) ([]ConvAlgoPerf, error) {
 	const want = 8
 	buf := make([]byte, want*convPerfSize)
 	var got int32
 	r, _, _ := purego.SyscallN(fn, uintptr(h), a, b, c, e, want, uintptr(unsafe.Pointer(&got)), uintptr(unsafe.Pointer(&buf[0])))
-	keep(buf)
+	runtime.KeepAlive(buf)
 	if err := d.check(name, r); err != nil {
 		return nil, err
 	}
@@ -255,51 +267,51 @@ func (d *DNN) convAlgos(fn uintptr, name string, h DNNHandle, a, b, c, e uintptr
 }
 
 // ForwardAlgos ranks forward algorithms by cuDNN's heuristics.
-func (d *DNN) ForwardAlgos(h DNNHandle, x TensorDesc, w FilterDesc, c ConvDesc, y TensorDesc) ([]ConvAlgoPerf, error) {
+func (d *DNN) ForwardAlgos(h Handle, x TensorDesc, w FilterDesc, c ConvDesc, y TensorDesc) ([]ConvAlgoPerf, error) {
 	return d.convAlgos(d.fwdAlgo, "cudnnGetConvolutionForwardAlgorithm_v7", h, uintptr(x), uintptr(w), uintptr(c), uintptr(y))
 }
 
 // BackwardDataAlgos ranks backward-data algorithms.
-func (d *DNN) BackwardDataAlgos(h DNNHandle, w FilterDesc, dy TensorDesc, c ConvDesc, dx TensorDesc) ([]ConvAlgoPerf, error) {
+func (d *DNN) BackwardDataAlgos(h Handle, w FilterDesc, dy TensorDesc, c ConvDesc, dx TensorDesc) ([]ConvAlgoPerf, error) {
 	return d.convAlgos(d.bwdDataAlgo, "cudnnGetConvolutionBackwardDataAlgorithm_v7", h, uintptr(w), uintptr(dy), uintptr(c), uintptr(dx))
 }
 
 // BackwardFilterAlgos ranks backward-filter algorithms.
-func (d *DNN) BackwardFilterAlgos(h DNNHandle, x, dy TensorDesc, c ConvDesc, dw FilterDesc) ([]ConvAlgoPerf, error) {
+func (d *DNN) BackwardFilterAlgos(h Handle, x, dy TensorDesc, c ConvDesc, dw FilterDesc) ([]ConvAlgoPerf, error) {
 	return d.convAlgos(d.bwdFilterAlgo, "cudnnGetConvolutionBackwardFilterAlgorithm_v7", h, uintptr(x), uintptr(dy), uintptr(c), uintptr(dw))
 }
 
-func (d *DNN) workspace(fn uintptr, name string, h DNNHandle, a, b, c, e uintptr, algo int) (int, error) {
+func (d *DNN) workspace(fn uintptr, name string, h Handle, a, b, c, e uintptr, algo int) (int, error) {
 	var n uint64
 	r, _, _ := purego.SyscallN(fn, uintptr(h), a, b, c, e, uintptr(algo), uintptr(unsafe.Pointer(&n)))
 	return int(n), d.check(name, r)
 }
 
 // ForwardWorkspace is the workspace size algo needs.
-func (d *DNN) ForwardWorkspace(h DNNHandle, x TensorDesc, w FilterDesc, c ConvDesc, y TensorDesc, algo int) (int, error) {
+func (d *DNN) ForwardWorkspace(h Handle, x TensorDesc, w FilterDesc, c ConvDesc, y TensorDesc, algo int) (int, error) {
 	return d.workspace(d.fwdWS, "cudnnGetConvolutionForwardWorkspaceSize", h, uintptr(x), uintptr(w), uintptr(c), uintptr(y), algo)
 }
 
 // BackwardDataWorkspace is the workspace size algo needs.
-func (d *DNN) BackwardDataWorkspace(h DNNHandle, w FilterDesc, dy TensorDesc, c ConvDesc, dx TensorDesc, algo int) (int, error) {
+func (d *DNN) BackwardDataWorkspace(h Handle, w FilterDesc, dy TensorDesc, c ConvDesc, dx TensorDesc, algo int) (int, error) {
 	return d.workspace(d.bwdDataWS, "cudnnGetConvolutionBackwardDataWorkspaceSize", h, uintptr(w), uintptr(dy), uintptr(c), uintptr(dx), algo)
 }
 
 // BackwardFilterWorkspace is the workspace size algo needs.
-func (d *DNN) BackwardFilterWorkspace(h DNNHandle, x, dy TensorDesc, c ConvDesc, dw FilterDesc, algo int) (int, error) {
+func (d *DNN) BackwardFilterWorkspace(h Handle, x, dy TensorDesc, c ConvDesc, dw FilterDesc, algo int) (int, error) {
 	return d.workspace(d.bwdFilterWS, "cudnnGetConvolutionBackwardFilterWorkspaceSize", h, uintptr(x), uintptr(dy), uintptr(c), uintptr(dw), algo)
 }
 
 // ConvWork is the workspace a convolution call may use.
 type ConvWork struct {
 	Algo  int
-	Space DevicePtr
+	Space driver.DevicePtr
 	Bytes int
 }
 
 // Forward computes y = alpha*conv(x, w) + beta*y.
-func (d *DNN) Forward(h DNNHandle, alpha float32, xd TensorDesc, x DevicePtr, wd FilterDesc, w DevicePtr,
-	cd ConvDesc, work ConvWork, beta float32, yd TensorDesc, y DevicePtr) error {
+func (d *DNN) Forward(h Handle, alpha float32, xd TensorDesc, x driver.DevicePtr, wd FilterDesc, w driver.DevicePtr,
+	cd ConvDesc, work ConvWork, beta float32, yd TensorDesc, y driver.DevicePtr) error {
 	r, _, _ := purego.SyscallN(d.fwd, uintptr(h), uintptr(unsafe.Pointer(&alpha)), uintptr(xd), uintptr(x),
 		uintptr(wd), uintptr(w), uintptr(cd), uintptr(work.Algo), uintptr(work.Space), uintptr(work.Bytes),
 		uintptr(unsafe.Pointer(&beta)), uintptr(yd), uintptr(y))
@@ -307,8 +319,8 @@ func (d *DNN) Forward(h DNNHandle, alpha float32, xd TensorDesc, x DevicePtr, wd
 }
 
 // BackwardData computes dx = alpha*conv^T(dy, w) + beta*dx.
-func (d *DNN) BackwardData(h DNNHandle, alpha float32, wd FilterDesc, w DevicePtr, dyd TensorDesc, dy DevicePtr,
-	cd ConvDesc, work ConvWork, beta float32, dxd TensorDesc, dx DevicePtr) error {
+func (d *DNN) BackwardData(h Handle, alpha float32, wd FilterDesc, w driver.DevicePtr, dyd TensorDesc, dy driver.DevicePtr,
+	cd ConvDesc, work ConvWork, beta float32, dxd TensorDesc, dx driver.DevicePtr) error {
 	r, _, _ := purego.SyscallN(d.bwdData, uintptr(h), uintptr(unsafe.Pointer(&alpha)), uintptr(wd), uintptr(w),
 		uintptr(dyd), uintptr(dy), uintptr(cd), uintptr(work.Algo), uintptr(work.Space), uintptr(work.Bytes),
 		uintptr(unsafe.Pointer(&beta)), uintptr(dxd), uintptr(dx))
@@ -316,10 +328,35 @@ func (d *DNN) BackwardData(h DNNHandle, alpha float32, wd FilterDesc, w DevicePt
 }
 
 // BackwardFilter computes dw = alpha*corr(x, dy) + beta*dw.
-func (d *DNN) BackwardFilter(h DNNHandle, alpha float32, xd TensorDesc, x DevicePtr, dyd TensorDesc, dy DevicePtr,
-	cd ConvDesc, work ConvWork, beta float32, dwd FilterDesc, dw DevicePtr) error {
+func (d *DNN) BackwardFilter(h Handle, alpha float32, xd TensorDesc, x driver.DevicePtr, dyd TensorDesc, dy driver.DevicePtr,
+	cd ConvDesc, work ConvWork, beta float32, dwd FilterDesc, dw driver.DevicePtr) error {
 	r, _, _ := purego.SyscallN(d.bwdFilter, uintptr(h), uintptr(unsafe.Pointer(&alpha)), uintptr(xd), uintptr(x),
 		uintptr(dyd), uintptr(dy), uintptr(cd), uintptr(work.Algo), uintptr(work.Space), uintptr(work.Bytes),
 		uintptr(unsafe.Pointer(&beta)), uintptr(dwd), uintptr(dw))
 	return d.check("cudnnConvolutionBackwardFilter", r)
+}
+
+// Constants lists the cuDNN values and struct layouts this package
+// assumes, in the header probe's order (see driver.Constant).
+func Constants() []driver.Constant {
+	return []driver.Constant{
+		{Name: "CUDNN_TENSOR_NCHW", Value: TensorNCHW},
+		{Name: "CUDNN_TENSOR_NHWC", Value: TensorNHWC},
+		{Name: "CUDNN_DATA_FLOAT", Value: Float},
+		{Name: "CUDNN_DATA_HALF", Value: Half},
+		{Name: "CUDNN_DATA_BFLOAT16", Value: BF16},
+		{Name: "CUDNN_CROSS_CORRELATION", Value: CrossCorrelation},
+		{Name: "CUDNN_DEFAULT_MATH", Value: DefaultMath},
+		{Name: "CUDNN_TENSOR_OP_MATH", Value: TensorOpMath},
+		{Name: "CUDNN_FMA_MATH", Value: FMAMath},
+		{Name: "CUDNN_STATUS_BAD_PARAM", Value: 2000},
+		{Name: "CUDNN_STATUS_NOT_SUPPORTED", Value: 3000},
+		{Name: "CUDNN_STATUS_EXECUTION_FAILED", Value: 5000},
+		{Name: "sizeof(cudnnConvolutionFwdAlgoPerf_t)", Value: convPerfSize},
+		{Name: "sizeof(cudnnConvolutionBwdDataAlgoPerf_t)", Value: convPerfSize},
+		{Name: "sizeof(cudnnConvolutionBwdFilterAlgoPerf_t)", Value: convPerfSize},
+		{Name: "offsetof(cudnnConvolutionFwdAlgoPerf_t,time)", Value: 8},
+		{Name: "offsetof(cudnnConvolutionFwdAlgoPerf_t,memory)", Value: 16},
+		{Name: "offsetof(cudnnConvolutionFwdAlgoPerf_t,mathType)", Value: 28},
+	}
 }

@@ -1,4 +1,12 @@
-package cuda
+// Package driver binds the CUDA driver API (libcuda) at run time with
+// purego: no cgo and no NVIDIA headers at build time, so a machine without
+// a GPU builds and tests the binary. It also finds and opens NVIDIA's
+// shared libraries (Search, OpenLibrary), which packages cublas and cudnn
+// share, and reports every failed library call as an *Error.
+//
+// Each Driver method makes one C call and must run on the OS thread that
+// holds the current context; speedrun/cuda's Backend owns that thread.
+package driver
 
 import (
 	"fmt"
@@ -42,8 +50,7 @@ const (
 )
 
 // Driver is the bound driver API (libcuda.so.1). Its methods make one C
-// call each and must run on the OS thread that holds the current context
-// (see Backend.Do).
+// call each and must run on the OS thread that holds the current context.
 type Driver struct {
 	Path string // the library that was loaded
 
@@ -52,59 +59,56 @@ type Driver struct {
 	cuDeviceTotalMem, cuDevicePrimaryCtxRetain, cuDevicePrimaryCtxRelease uintptr
 	cuCtxSetCurrent, cuCtxSynchronize, cuMemGetInfo                       uintptr
 	cuMemAlloc, cuMemFree, cuMemcpyHtoD, cuMemcpyDtoH, cuMemcpyDtoD       uintptr
-	cuMemcpyHtoDAsync, cuMemcpyDtoHAsync, cuMemsetD8, cuMemsetD32         uintptr
+	cuMemsetD8, cuMemsetD32                                               uintptr
 	cuModuleLoadData, cuModuleUnload, cuModuleGetFunction, cuLaunchKernel uintptr
-	cuStreamCreate, cuStreamDestroy, cuStreamSynchronize                  uintptr
 	cuEventCreate, cuEventDestroy, cuEventRecord, cuEventSynchronize      uintptr
 	cuEventElapsedTime                                                    uintptr
 }
 
-// OpenDriver loads and binds libcuda. It does not call cuInit. Any failure
-// wraps ErrNoDriver.
-func OpenDriver(o Options) (*Driver, error) {
-	lib, err := openLibrary(o, libcudaNames)
+// libcudaNames are the driver's sonames.
+var libcudaNames = []string{"libcuda.so.1", "libcuda.so"}
+
+// Open loads and binds libcuda from the folders s names. It does not call
+// cuInit. Any failure wraps ErrNoDriver.
+func Open(s Search) (*Driver, error) {
+	lib, err := OpenLibrary(s, libcudaNames)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNoDriver, err)
 	}
-	d := &Driver{Path: lib.path}
-	err = lib.bind([]symbol{
-		{&d.cuInit, []string{"cuInit"}, false},
-		{&d.cuDriverGetVersion, []string{"cuDriverGetVersion"}, false},
-		{&d.cuGetErrorName, []string{"cuGetErrorName"}, true},
-		{&d.cuGetErrorString, []string{"cuGetErrorString"}, true},
-		{&d.cuDeviceGetCount, []string{"cuDeviceGetCount"}, false},
-		{&d.cuDeviceGet, []string{"cuDeviceGet"}, false},
-		{&d.cuDeviceGetName, []string{"cuDeviceGetName"}, false},
-		{&d.cuDeviceGetAttribute, []string{"cuDeviceGetAttribute"}, false},
-		{&d.cuDeviceTotalMem, []string{"cuDeviceTotalMem_v2"}, false},
-		{&d.cuDevicePrimaryCtxRetain, []string{"cuDevicePrimaryCtxRetain"}, false},
-		{&d.cuDevicePrimaryCtxRelease, []string{"cuDevicePrimaryCtxRelease_v2", "cuDevicePrimaryCtxRelease"}, false},
-		{&d.cuCtxSetCurrent, []string{"cuCtxSetCurrent"}, false},
-		{&d.cuCtxSynchronize, []string{"cuCtxSynchronize"}, false},
-		{&d.cuMemGetInfo, []string{"cuMemGetInfo_v2"}, false},
-		{&d.cuMemAlloc, []string{"cuMemAlloc_v2"}, false},
-		{&d.cuMemFree, []string{"cuMemFree_v2"}, false},
-		{&d.cuMemcpyHtoD, []string{"cuMemcpyHtoD_v2"}, false},
-		{&d.cuMemcpyDtoH, []string{"cuMemcpyDtoH_v2"}, false},
-		{&d.cuMemcpyDtoD, []string{"cuMemcpyDtoD_v2"}, false},
-		{&d.cuMemcpyHtoDAsync, []string{"cuMemcpyHtoDAsync_v2"}, false},
-		{&d.cuMemcpyDtoHAsync, []string{"cuMemcpyDtoHAsync_v2"}, false},
-		{&d.cuMemsetD8, []string{"cuMemsetD8_v2"}, false},
-		{&d.cuMemsetD32, []string{"cuMemsetD32_v2"}, false},
-		{&d.cuModuleLoadData, []string{"cuModuleLoadData"}, false},
-		{&d.cuModuleUnload, []string{"cuModuleUnload"}, false},
-		{&d.cuModuleGetFunction, []string{"cuModuleGetFunction"}, false},
-		{&d.cuLaunchKernel, []string{"cuLaunchKernel"}, false},
-		{&d.cuStreamCreate, []string{"cuStreamCreate"}, false},
-		{&d.cuStreamDestroy, []string{"cuStreamDestroy_v2"}, false},
-		{&d.cuStreamSynchronize, []string{"cuStreamSynchronize"}, false},
-		{&d.cuEventCreate, []string{"cuEventCreate"}, false},
-		{&d.cuEventDestroy, []string{"cuEventDestroy_v2"}, false},
-		{&d.cuEventRecord, []string{"cuEventRecord"}, false},
-		{&d.cuEventSynchronize, []string{"cuEventSynchronize"}, false},
+	d := &Driver{Path: lib.Path}
+	err = lib.Bind([]Symbol{
+		{Dst: &d.cuInit, Names: []string{"cuInit"}},
+		{Dst: &d.cuDriverGetVersion, Names: []string{"cuDriverGetVersion"}},
+		{Dst: &d.cuGetErrorName, Names: []string{"cuGetErrorName"}, Optional: true},
+		{Dst: &d.cuGetErrorString, Names: []string{"cuGetErrorString"}, Optional: true},
+		{Dst: &d.cuDeviceGetCount, Names: []string{"cuDeviceGetCount"}},
+		{Dst: &d.cuDeviceGet, Names: []string{"cuDeviceGet"}},
+		{Dst: &d.cuDeviceGetName, Names: []string{"cuDeviceGetName"}},
+		{Dst: &d.cuDeviceGetAttribute, Names: []string{"cuDeviceGetAttribute"}},
+		{Dst: &d.cuDeviceTotalMem, Names: []string{"cuDeviceTotalMem_v2"}},
+		{Dst: &d.cuDevicePrimaryCtxRetain, Names: []string{"cuDevicePrimaryCtxRetain"}},
+		{Dst: &d.cuDevicePrimaryCtxRelease, Names: []string{"cuDevicePrimaryCtxRelease_v2", "cuDevicePrimaryCtxRelease"}},
+		{Dst: &d.cuCtxSetCurrent, Names: []string{"cuCtxSetCurrent"}},
+		{Dst: &d.cuCtxSynchronize, Names: []string{"cuCtxSynchronize"}},
+		{Dst: &d.cuMemGetInfo, Names: []string{"cuMemGetInfo_v2"}},
+		{Dst: &d.cuMemAlloc, Names: []string{"cuMemAlloc_v2"}},
+		{Dst: &d.cuMemFree, Names: []string{"cuMemFree_v2"}},
+		{Dst: &d.cuMemcpyHtoD, Names: []string{"cuMemcpyHtoD_v2"}},
+		{Dst: &d.cuMemcpyDtoH, Names: []string{"cuMemcpyDtoH_v2"}},
+		{Dst: &d.cuMemcpyDtoD, Names: []string{"cuMemcpyDtoD_v2"}},
+		{Dst: &d.cuMemsetD8, Names: []string{"cuMemsetD8_v2"}},
+		{Dst: &d.cuMemsetD32, Names: []string{"cuMemsetD32_v2"}},
+		{Dst: &d.cuModuleLoadData, Names: []string{"cuModuleLoadData"}},
+		{Dst: &d.cuModuleUnload, Names: []string{"cuModuleUnload"}},
+		{Dst: &d.cuModuleGetFunction, Names: []string{"cuModuleGetFunction"}},
+		{Dst: &d.cuLaunchKernel, Names: []string{"cuLaunchKernel"}},
+		{Dst: &d.cuEventCreate, Names: []string{"cuEventCreate"}},
+		{Dst: &d.cuEventDestroy, Names: []string{"cuEventDestroy_v2"}},
+		{Dst: &d.cuEventRecord, Names: []string{"cuEventRecord"}},
+		{Dst: &d.cuEventSynchronize, Names: []string{"cuEventSynchronize"}},
 		// CUDA 12.8 added _v2 (and CUDA 13 headers map the plain name to
 		// it); the plain symbol stays exported for older binaries.
-		{&d.cuEventElapsedTime, []string{"cuEventElapsedTime_v2", "cuEventElapsedTime"}, false},
+		{Dst: &d.cuEventElapsedTime, Names: []string{"cuEventElapsedTime_v2", "cuEventElapsedTime"}},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNoDriver, err)
@@ -122,20 +126,20 @@ func (d *Driver) check(fn string, r uintptr) error {
 	if d.cuGetErrorName != 0 {
 		var p *byte
 		if purego.SyscallN(d.cuGetErrorName, uintptr(code), uintptr(unsafe.Pointer(&p))); p != nil {
-			e.Name = cstr(p)
+			e.Name = GoString(p)
 		}
 	}
 	if d.cuGetErrorString != 0 {
 		var p *byte
 		if purego.SyscallN(d.cuGetErrorString, uintptr(code), uintptr(unsafe.Pointer(&p))); p != nil {
-			e.Detail = cstr(p)
+			e.Detail = GoString(p)
 		}
 	}
 	return e
 }
 
-// cstr copies a NUL-terminated C string owned by the library.
-func cstr(p *byte) string {
+// GoString copies a NUL-terminated C string owned by a library.
+func GoString(p *byte) string {
 	var n int
 	for *(*byte)(unsafe.Add(unsafe.Pointer(p), n)) != 0 {
 		n++
@@ -174,7 +178,7 @@ func (d *Driver) Device(i int) (int32, error) {
 func (d *Driver) DeviceName(dev int32) (string, error) {
 	var buf [256]byte
 	r, _, _ := purego.SyscallN(d.cuDeviceGetName, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), uintptr(dev))
-	return goString(buf[:]), d.check("cuDeviceGetName", r)
+	return trimNUL(buf[:]), d.check("cuDeviceGetName", r)
 }
 
 // Attribute reads one device attribute.

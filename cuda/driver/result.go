@@ -1,11 +1,11 @@
-package cuda
+package driver
 
 import "fmt"
 
 // Result is a CUresult from the driver API.
 type Result int32
 
-// Result codes used by this package by name (values from NVIDIA's public
+// Result codes used by name (values from NVIDIA's public
 // driver API reference; gpu-check.sh verifies them against the device's
 // headers when they are present).
 const (
@@ -65,10 +65,11 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s: %s (%d)", e.Func, e.Name, e.Code)
 }
 
-// statusError is the *Error for a library call that returned status r, its
-// name looked up in names (kind(code) when unknown); nil when r is 0, the
-// success status of every CUDA library.
-func statusError(fn string, r uintptr, names map[int32]string, kind string) *Error {
+// StatusError is the *Error for a library call that returned status r,
+// its name looked up in names (kind(code) when unknown); nil when r is 0,
+// the success status of every CUDA library. cuBLAS and cuDNN report
+// their failures with it.
+func StatusError(fn string, r uintptr, names map[int32]string, kind string) *Error {
 	code := int32(r)
 	if code == 0 {
 		return nil
@@ -80,7 +81,7 @@ func statusError(fn string, r uintptr, names map[int32]string, kind string) *Err
 	return &Error{Func: fn, Code: code, Name: name}
 }
 
-// Is lets errors.Is(err, cuda.ErrOutOfMemory) match driver errors.
+// Is lets errors.Is(err, driver.ErrOutOfMemory) match driver errors.
 func (e *Error) Is(target error) bool {
 	r, ok := target.(Result)
 	return ok && e.Func != "" && e.Code == int32(r) && e.Name == r.String()

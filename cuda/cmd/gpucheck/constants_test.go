@@ -1,4 +1,4 @@
-package cuda
+package main
 
 import (
 	"os"
@@ -7,10 +7,10 @@ import (
 )
 
 // The header probe that gpu-check.sh compiles on the GPU machine must
-// print exactly the names of Constants, in order, or its diff means
-// nothing.
+// print exactly the names that gpucheck constants prints, in order, or
+// its diff means nothing.
 func TestProbeMatchesConstants(t *testing.T) {
-	src, err := os.ReadFile("../scripts/gpu-probe.c")
+	src, err := os.ReadFile("../../../scripts/gpu-probe.c")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,13 +23,13 @@ func TestProbeMatchesConstants(t *testing.T) {
 			names = append(names, m[2])
 		}
 	}
-	cs := Constants()
+	cs := constants()
 	if len(names) != len(cs) {
-		t.Fatalf("probe prints %d names, Constants has %d", len(names), len(cs))
+		t.Fatalf("probe prints %d names, gpucheck %d", len(names), len(cs))
 	}
 	for i, c := range cs {
 		if names[i] != c.Name {
-			t.Errorf("entry %d: probe prints %s, Constants has %s", i, names[i], c.Name)
+			t.Errorf("entry %d: probe prints %s, gpucheck %s", i, names[i], c.Name)
 		}
 	}
 }

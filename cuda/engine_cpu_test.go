@@ -298,7 +298,7 @@ func TestTrainMatchesCPU(t *testing.T) {
 			t.Errorf("no algorithm line for conv %s in the log:\n%s", l.Name, logged.String())
 		}
 	}
-	cb, err := cpu.New(cpu.Options{})
+	cb, err := cpu.New(cpu.Options{Precision: "f32"}) // as the GPU side (hostBackend "f32")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,7 +358,7 @@ func TestTrainOtherNetsMatchCPU(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short mode: the engine emulation takes a few seconds")
 	}
-	cb, err := cpu.New(cpu.Options{})
+	cb, err := cpu.New(cpu.Options{Precision: "f32"}) // as the GPU side (hostBackend "f32")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -404,7 +404,7 @@ func TestLARSAndLayerStatsMatchCPU(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short mode: the engine emulation takes a few seconds")
 	}
-	cb, err := cpu.New(cpu.Options{})
+	cb, err := cpu.New(cpu.Options{Precision: "f32"}) // as the GPU side (hostBackend "f32")
 	if err != nil {
 		t.Fatal(err)
 	}

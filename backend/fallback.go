@@ -2,6 +2,8 @@ package backend
 
 import (
 	"context"
+	"errors"
+	"io"
 	"strings"
 
 	"speedrun/model"
@@ -29,10 +31,15 @@ type Fallback struct {
 // goes to Primary, whose run then fails with the build error.
 func (f *Fallback) For(cfg stages.Config) Backend {
 	spec, err := model.Build(cfg.Net)
-	if err != nil || f.Supports(cfg, spec) == nil {
+	if err != nil || f.supports(cfg, spec) {
 		return f.Primary
 	}
 	return f.Secondary
+}
+
+// supports reports whether Primary trains cfg with spec.
+func (f *Fallback) supports(cfg stages.Config, spec *model.Spec) bool {
+	return f.Supports == nil || f.Supports(cfg, spec) == nil
 }
 
 // Name is Primary's; Chooser users record For(cfg).Name() per run.
@@ -44,7 +51,7 @@ func (f *Fallback) Device() string { return f.Primary.Device() }
 // Train runs req on the backend that supports it (analysis runs hand their
 // inner trainings here without asking For).
 func (f *Fallback) Train(ctx context.Context, req Request) (Result, error) {
-	if req.Spec != nil && f.Supports(req.Config, req.Spec) != nil {
+	if req.Spec != nil && !f.supports(req.Config, req.Spec) {
 		return f.Secondary.Train(ctx, req)
 	}
 	return f.Primary.Train(ctx, req)
@@ -59,4 +66,16 @@ func (f *Fallback) Versions() string {
 		}
 	}
 	return strings.Join(vs, "; ")
+}
+
+// Close closes both engines (those that hold resources: the GPU engine's
+// device thread and context), Secondary even when Primary fails.
+func (f *Fallback) Close() error {
+	var errs []error
+	for _, b := range []Backend{f.Primary, f.Secondary} {
+		if c, ok := b.(io.Closer); ok {
+			errs = append(errs, c.Close())
+		}
+	}
+	return errors.Join(errs...)
 }

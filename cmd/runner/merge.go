@@ -15,22 +15,38 @@ type mergeOptions struct {
 	shards []string
 }
 
-func mergeCommand() command {
-	return command{name: "merge", short: "merge shard databases (from array jobs) into --db; idempotent", run: func(ctx context.Context, env *cmdEnv, args []string) error {
-		var o mergeOptions
-		fs := flag.NewFlagSet("merge", flag.ContinueOnError)
-		fs.SetOutput(env.stderr)
-		o.global.register(fs)
-		pos, err := parseArgs(fs, args)
-		if err != nil {
-			return err
-		}
-		if len(pos) == 0 {
-			return usageErr(errors.New("merge: no shards given; usage: runner merge SHARD... [--db OUT]"))
-		}
-		o.shards = pos
-		return runMerge(ctx, env, o)
-	}}
+func mergeCommand() *command {
+	return &command{
+		UsageLine: "runner merge SHARD... [--db FILE]",
+		Args:      true,
+		Short:     "merge shard databases (from array jobs) into --db; idempotent",
+		Long: `
+Merge copies the runs of each shard database (what the array tasks of
+'runner sweep --emit' write) into one results database, with their
+epochs, layer statistics, measurements and provenance. A cell the target
+lacks is added, one it holds unfinished is replaced by a finished one,
+and every other cell is left alone, so merging the same shards twice
+changes nothing. A missing shard is an error.
+
+Example:
+
+	runner merge shards/*.sqlite --db results/speedrun.sqlite
+
+It writes into --db (default results/speedrun.sqlite, created when
+absent) and prints what it added, replaced and left per shard on stdout.
+The shards are only read.`,
+		Flags: func(fs *flag.FlagSet) runFunc {
+			var o mergeOptions
+			o.global.register(fs)
+			return func(ctx context.Context, env *cmdEnv, pos []string) error {
+				if len(pos) == 0 {
+					return usageErr(errors.New("no shards given; usage: runner merge SHARD... [--db FILE]"))
+				}
+				o.shards = pos
+				return runMerge(ctx, env, o)
+			}
+		},
+	}
 }
 
 func runMerge(ctx context.Context, env *cmdEnv, o mergeOptions) error {

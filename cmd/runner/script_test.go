@@ -63,6 +63,8 @@ func TestScripts(t *testing.T) {
 			switch cond {
 			case "short":
 				return testing.Short(), nil
+			case "race":
+				return raceEnabled, nil
 			case "acceptance":
 				return os.Getenv("SPEEDRUN_ACCEPTANCE") != "", nil
 			}

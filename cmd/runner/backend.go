@@ -82,8 +82,18 @@ func closeBackend(b backend.Backend) error {
 	return nil
 }
 
-// libNames are the NVIDIA libraries by the name a user knows them.
-var libNames = map[string]string{"libcuda": "CUDA driver", "libcublas": "cuBLAS", "libcublasLt": "cuBLASLt", "libcudnn": "cuDNN"}
+// libName is an NVIDIA library's soname by the name a user knows it.
+func libName(soname string) string {
+	switch base, _, _ := strings.Cut(soname, "."); base {
+	case "libcublas":
+		return "cuBLAS"
+	case "libcublasLt":
+		return "cuBLASLt"
+	case "libcudnn":
+		return "cuDNN"
+	}
+	return soname
+}
 
 // whyNoGPU says why the GPU engine could not open, where its library was
 // looked for, and at which level auto logs it: info when a library is
@@ -99,11 +109,7 @@ func whyNoGPU(err error) (level slog.Level, why, where string) {
 	if errors.Is(err, cuda.ErrNoDriver) || errors.Is(err, errNoCUDA) {
 		return slog.LevelInfo, errNoCUDA.Error(), searched(le)
 	}
-	name := libNames[strings.SplitN(lib, ".", 2)[0]]
-	if name == "" {
-		name = lib
-	}
-	return slog.LevelInfo, fmt.Sprintf("%s not found (%s not loadable)", name, lib), searched(le)
+	return slog.LevelInfo, fmt.Sprintf("%s not found (%s not loadable)", libName(lib), lib), searched(le)
 }
 
 // searched names the places a LoadError tried: its folders, and the

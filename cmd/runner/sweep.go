@@ -45,10 +45,11 @@ Examples:
 It writes every run into the results database (--db, default
 results/speedrun.sqlite), then, unless --no-report, rebuilds the HTML
 report in --reports (default reports/): index.html, one page per stage,
-the PNG charts, runs.csv and variants.csv. Progress goes to stderr (a bar on
-a terminal, else a log line per epoch), the summary to stdout. With --emit it trains nothing and
-prints a cluster job on stdout: one array task per cell, each writing
-its own shard database, for 'runner merge'.`,
+the PNG charts, runs.csv and variants.csv. Progress goes to stderr (a
+bar on a terminal, else a log line per epoch), the summary to stdout.
+With --emit it trains nothing and prints a cluster job on stdout: one
+array task per cell, each writing its own shard database, for 'runner
+merge'.`,
 		Flags: func(fs *flag.FlagSet) runFunc {
 			var o sweepOptions
 			o.global.register(fs)

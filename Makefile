@@ -19,25 +19,54 @@ export OMP_NUM_THREADS ?= $(NCPU)
 
 STAGES := 1 2 3 4 5 6 7 8 9
 
-.PHONY: all build test vet demo bench deps sweep report data clean $(addprefix stage-,$(STAGES))
+.PHONY: all build test test-short check vet demo bench deps deps-build sweep report data clean $(addprefix stage-,$(STAGES))
 
 all: build
 
-build:
-	$(GO) build -o $(RUNNER) ./cmd/runner
+# Set-up. deps-build: the Debian packages the build needs (gcc, OpenBLAS,
+# oneDNN); deps: those and the ones the tests need (PyTorch, clang-16,
+# Chromium, ...). scripts/deps.sh installs only what is missing: with
+# apt-get as root, else with sudo when it needs no password, else it
+# prints the one command to run and stops (exit 2) before anything
+# compiles. Then the Go modules. Both take well under a second when
+# nothing is missing.
+GOCHECK = @command -v $(GO) >/dev/null 2>&1 || { echo "speedrun needs Go 1.26 or later (https://go.dev/dl/); '$(GO)' is not on PATH" >&2; exit 2; }
+
+deps-build:
+	$(GOCHECK)
+	@sh scripts/deps.sh build
+	@$(GO) mod download
 
 deps:
-	$(GO) mod download
+	$(GOCHECK)
+	@sh scripts/deps.sh test
+	@$(GO) mod download
+
+build: deps-build
+	$(GO) build -o $(RUNNER) ./cmd/runner
 
 vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
-test: build vet
+# The full suite (about 7 minutes on 2 cores).
+test: deps build vet
 	$(GO) test -count=1 -timeout 25m ./...
 
-# The main job on the embedded default: stage 8 at demo scale on the
-# synthetic set, into its own database and report folder.
+# The quick tier (under 2 minutes): go test -short skips the Chromium,
+# PyTorch and clang-16 tests, the kill-a-process scripts and the long
+# trainings, each with a message naming what it skipped.
+test-short: deps-build
+	$(GO) test -count=1 -short -timeout 10m ./...
+
+# Before a commit: vet and gofmt, go.mod and go.sum tidy, and the race
+# detector on the packages that run goroutines.
+check: deps-build vet
+	$(GO) mod tidy -diff
+	$(GO) test -count=1 -race -timeout 20m ./runner ./results ./cmd/runner
+
+# The main job: stage 8 under the demo profile on the generated synthetic
+# set, into its own database and report folder.
 demo: build
 	$(RUNNER) sweep --stage 8 --profile demo --repeats 1 --data synthetic --db results/demo.sqlite --reports reports/demo
 	@echo "report: reports/demo/index.html"

@@ -107,7 +107,11 @@ func (e *smokeEnv) runStageProfile(t *testing.T, stage int, profile string) map[
 // (about half each; 38 of 40 seeds diverge, and seeds 1-3 do).
 func TestSmokeStressSeeds(t *testing.T) {
 	e := newSmokeEnv(t)
-	const seeds = 3
+	seeds := uint64(3)
+	if testing.Short() {
+		t.Log("-short: one seed of each net, not three")
+		seeds = 1
+	}
 	for _, v := range []string{"p7.e1.bn", "p7.e1.nobn"} {
 		cfg, err := e.reg.Resolve(7, v, "smoke")
 		if err != nil {

@@ -2,6 +2,8 @@ package backend
 
 import (
 	"context"
+	"errors"
+	"io"
 	"strings"
 
 	"speedrun/model"
@@ -27,10 +29,15 @@ type Fallback struct {
 // goes to Primary, whose run then fails with the build error.
 func (f *Fallback) For(cfg stages.Config) Backend {
 	spec, err := model.Build(cfg.Net)
-	if err != nil || Check(CapsOf(f.Primary), cfg, spec) == nil {
+	if err != nil || f.runs(cfg, spec) {
 		return f.Primary
 	}
 	return f.Secondary
+}
+
+// runs reports whether Primary runs cfg with spec (Check).
+func (f *Fallback) runs(cfg stages.Config, spec *model.Spec) bool {
+	return Check(CapsOf(f.Primary), cfg, spec) == nil
 }
 
 // Name is Primary's; Chooser users record For(cfg).Name() per run.
@@ -42,7 +49,7 @@ func (f *Fallback) Device() string { return f.Primary.Device() }
 // Train runs req on the backend that supports it (analysis runs hand their
 // inner trainings here without asking For).
 func (f *Fallback) Train(ctx context.Context, req Request) (Result, error) {
-	if req.Spec != nil && Check(CapsOf(f.Primary), req.Config, req.Spec) != nil {
+	if req.Spec != nil && !f.runs(req.Config, req.Spec) {
 		return f.Secondary.Train(ctx, req)
 	}
 	return f.Primary.Train(ctx, req)
@@ -57,4 +64,16 @@ func (f *Fallback) Versions() string {
 		}
 	}
 	return strings.Join(vs, "; ")
+}
+
+// Close closes both engines (those that hold resources: the GPU engine's
+// device thread and context), Secondary even when Primary fails.
+func (f *Fallback) Close() error {
+	var errs []error
+	for _, b := range []Backend{f.Primary, f.Secondary} {
+		if c, ok := b.(io.Closer); ok {
+			errs = append(errs, c.Close())
+		}
+	}
+	return errors.Join(errs...)
 }

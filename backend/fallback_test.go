@@ -121,6 +121,75 @@ func TestCheck(t *testing.T) {
 	}
 }
 
+// A primary that says nothing of what it runs (no Caps, no Prober) trains
+// every non-probing config, through For and Train.
+func TestFallbackPrimaryWithoutCaps(t *testing.T) {
+	gpu, cpu := &named{name: "cuda"}, &named{name: "cpu"}
+	f := &Fallback{Primary: gpu, Secondary: cpu}
+	net := model.Net{Name: "resnet9", Width: 0.125, BN: "bn", BNScaleInit: "one", Act: "relu", Order: "conv-bn-act-pool", ClassifierScale: 0.125}
+	spec, err := model.Build(net)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := stages.Config{Net: net, Train: stages.Train{Optimizer: "lars"}}
+	if got := f.For(cfg); got != gpu {
+		t.Errorf("For chose %s, want the primary", got.Name())
+	}
+	if _, err := f.Train(context.Background(), Request{Config: cfg, Spec: spec}); err != nil {
+		t.Fatal(err)
+	}
+	if gpu.trains != 1 || cpu.trains != 0 {
+		t.Errorf("Train: primary ran %d, secondary %d; want 1 and 0", gpu.trains, cpu.trains)
+	}
+}
+
+// closing counts its Close calls and fails them with err.
+type closing struct {
+	named
+	closed int
+	err    error
+}
+
+func (c *closing) Close() error {
+	c.closed++
+	return c.err
+}
+
+// Close closes each engine that holds resources once, the secondary even
+// when the primary fails, and joins their errors.
+func TestFallbackClose(t *testing.T) {
+	errGPU, errCPU := errors.New("gpu close"), errors.New("cpu close")
+	tests := []struct {
+		name            string
+		primary, second *closing // nil: an engine with no Close
+		wantErr         []error
+		wantP, wantS    int
+	}{
+		{"both close", &closing{}, &closing{}, nil, 1, 1},
+		{"primary fails", &closing{err: errGPU}, &closing{}, []error{errGPU}, 1, 1},
+		{"both fail", &closing{err: errGPU}, &closing{err: errCPU}, []error{errGPU, errCPU}, 1, 1},
+		{"secondary holds nothing", &closing{}, nil, nil, 1, 0},
+	}
+	for _, tt := range tests {
+		f := &Fallback{Primary: tt.primary, Secondary: &named{name: "cpu"}}
+		if tt.second != nil {
+			f.Secondary = tt.second
+		}
+		err := f.Close()
+		for _, want := range tt.wantErr {
+			if !errors.Is(err, want) {
+				t.Errorf("%s: Close() = %v, want it to wrap %v", tt.name, err, want)
+			}
+		}
+		if tt.wantErr == nil && err != nil {
+			t.Errorf("%s: Close() = %v", tt.name, err)
+		}
+		if tt.primary.closed != tt.wantP || (tt.second != nil && tt.second.closed != tt.wantS) {
+			t.Errorf("%s: closed primary %d, secondary %v times; want %d and %d", tt.name, tt.primary.closed, tt.second, tt.wantP, tt.wantS)
+		}
+	}
+}
+
 func TestRequestValidate(t *testing.T) {
 	spec := &model.Spec{}
 	set := &data.Set{}

@@ -53,6 +53,9 @@ type xcOut struct {
 // torch.nn.functional, torch.optim.SGD) and here, and compares the losses,
 // the last step's gradients, the updated weights and the BN running stats.
 func TestTorchCrossCheck(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping the PyTorch cross-check (python3 with torch)")
+	}
 	final := testNet("final", 1.0/16)
 	final.BN, final.GhostBatch, final.FreezeBNScale = "ghost", 4, true
 	final.Act, final.CELUAlpha, final.Order, final.ClassifierScale = "celu", 0.3, "conv-pool-bn-act", 1.0/16

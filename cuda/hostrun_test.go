@@ -37,6 +37,9 @@ var hostRunOnce struct {
 
 func loadHostRun(t *testing.T) *hostRun {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: skipping the host build of the kernels (clang-16)")
+	}
 	if _, err := exec.LookPath("clang-16"); err != nil {
 		t.Skip("clang-16 not found: cannot build the host version of the kernels")
 	}

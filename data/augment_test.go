@@ -395,12 +395,15 @@ func TestLoaderPrefetch(t *testing.T) {
 		if b.Index != 0 {
 			t.Fatalf("first batch has index %d", b.Index)
 		}
-		deadline := time.Now().Add(10 * time.Second)
-		for len(l.free) > 0 && time.Now().Before(deadline) {
+		// The producer fills the free buffers in its own time: wait for it
+		// as long as the test may run (go test -timeout), not for a guess
+		// at how soon a loaded machine schedules it.
+		deadline, ok := t.Deadline()
+		for len(l.free) > 0 && (!ok || time.Until(deadline) > 5*time.Second) {
 			time.Sleep(time.Millisecond)
 		}
 		if n := len(l.free); n != 0 {
-			t.Errorf("%d buffers still free while the consumer holds batch 0; want the producer to fill them all", n)
+			t.Errorf("%d buffers still free while the consumer holds batch 0 until the test's deadline; want the producer to fill them all", n)
 		}
 		break
 	}

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -154,13 +155,14 @@ func TestFetchOffline(t *testing.T) {
 	url := srv.URL + "/x.tar.gz"
 	srv.Close()
 	parent := t.TempDir()
-	start := time.Now()
 	err := Fetch(context.Background(), FetchOptions{Dir: filepath.Join(parent, "cifar"), URL: url, ConnectTimeout: time.Second})
 	if err == nil || !strings.Contains(err.Error(), "to fetch by hand: download "+url) || !strings.Contains(err.Error(), CIFAR10MD5) {
 		t.Errorf("offline fetch: %v", err)
 	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("offline fetch took %v", d)
+	// It fails fast: on the refusal itself, not after a timeout or a
+	// retry (a bound on the wall time failed on a loaded machine).
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("offline fetch: %v; want the connection refused error itself", err)
 	}
 	assertClean(t, parent)
 }

@@ -362,9 +362,12 @@ func TestLeaseLost(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "r.sqlite")
 	fb := &fakeBackend{started: make(chan struct{}, 1)}
 	slow := newTestRunner(t, path, fb)
-	// The heartbeat comes too late to keep the lease: by the first one,
-	// the other process has taken the cell over.
-	slow.Lease, slow.Heartbeat = 50*time.Millisecond, time.Second
+	// A lease of a nanosecond has expired by the time anyone reads it, the
+	// renewed ones too: whenever the other process looks, the cell is
+	// free, and the first heartbeat after its takeover finds it lost,
+	// however the two are scheduled (a sleep until the lease ran out, and
+	// a take-over before a one-second heartbeat, raced on a loaded machine).
+	slow.Lease = time.Nanosecond
 	cells := plan(t, 1, "block")
 	done := make(chan Summary)
 	go func() {
@@ -375,7 +378,6 @@ func TestLeaseLost(t *testing.T) {
 		done <- sum
 	}()
 	<-fb.started
-	time.Sleep(100 * time.Millisecond) // the lease expires
 	// The other process runs the same cell with a backend that finishes.
 	other := newTestRunner(t, path, finishing{&fakeBackend{}})
 	sum2, err := other.Sweep(ctx, cells)

@@ -106,16 +106,22 @@ unxz_chunks() { unxz .device/chunks/chunk-*.xz; }
 # the shared libraries it links beside glibc; a library the machine has
 # already stays out of the path, so the machine's own libstdc++ serves
 # cuDNN as usual.
+# The loader's cache is read once and matched in bash: `ldconfig -p |
+# grep -q` under pipefail fails whenever grep exits on its match before
+# ldconfig has written the rest (SIGPIPE, status 141), which depends on
+# how the two processes are scheduled, so a library the machine has was
+# kept on the path at random, more often on a loaded machine.
 unpack_runner() {
   unxz .device/runner/runner.xz .device/runner/lib/*.xz
   [ -f .device/runner/runner ] && chmod +x .device/runner/runner
-  local l
+  local l cache
+  cache=$'\n'$(ldconfig -p 2>/dev/null)
   mkdir -p .device/runner/unused
   for l in .device/runner/lib/*; do
     [ -f "$l" ] || continue
-    if ldconfig -p 2>/dev/null | grep -q "^[[:space:]]*$(basename "$l") "; then
-      mv "$l" .device/runner/unused/
-    fi
+    case $cache in
+    *$'\n\t'"$(basename "$l") "*) mv "$l" .device/runner/unused/ ;;
+    esac
   done
   log "runner: carried libraries used: $(ls .device/runner/lib | tr '\n' ' ')"
 }
@@ -158,7 +164,9 @@ sweep)
   fi
   log "sweep on $data: ${SWEEP_ARGS:=--stage 8 --profile paper --repeats 1}"
   # shellcheck disable=SC2086 # SWEEP_ARGS is a list of flags
-  SPEEDRUN_DEBUG=1 LD_LIBRARY_PATH=".device/runner/lib:$LD_LIBRARY_PATH" stage sweep "$(cap 540 0)" \
+  # The carried libraries are on the runner's path only: the script's own
+  # tools (timeout, date, tee) keep the machine's.
+  stage sweep "$(cap 540 0)" env SPEEDRUN_DEBUG=1 LD_LIBRARY_PATH=".device/runner/lib:$LD_LIBRARY_PATH" \
     .device/runner/runner sweep --backend cuda --data "$data" --db "$OUT/results.sqlite" --no-report $SWEEP_ARGS >"$OUT/sweep.txt"
   exit 0 ;;
 full) ;;

@@ -28,6 +28,10 @@ import (
 //	SPEEDRUN_FAKE_FAIL      comma-separated variants that fail with an error
 //	SPEEDRUN_FAKE_LAYERS    layer statistics rows to report per epoch (default 0)
 //	SPEEDRUN_FAKE_LOG       a file to which each training start appends one line
+//	SPEEDRUN_FAKE_BLOCK     the training that writes line N of SPEEDRUN_FAKE_LOG
+//	                        blocks until its context ends, so that a script
+//	                        kills or interrupts it while it runs, however slow
+//	                        the machine, instead of within a guessed time
 //
 // Its probes (post 7's forward-only analyses) are the CPU engine's: those
 // measure real activations, as they do under every backend.
@@ -38,6 +42,7 @@ type fakeBackend struct {
 	fail   []string
 	layers int
 	log    string
+	block  int
 }
 
 func newFakeBackend() (backend.Backend, error) {
@@ -58,6 +63,12 @@ func newFakeBackend() (backend.Backend, error) {
 	f.epoch = time.Duration(ms) * time.Millisecond
 	if f.layers, err = envCount("SPEEDRUN_FAKE_LAYERS"); err != nil {
 		return nil, err
+	}
+	if f.block, err = envCount("SPEEDRUN_FAKE_BLOCK"); err != nil {
+		return nil, err
+	}
+	if f.block > 0 && f.log == "" {
+		return nil, fmt.Errorf("fake backend: SPEEDRUN_FAKE_BLOCK counts the lines of SPEEDRUN_FAKE_LOG, which is not set")
 	}
 	return f, nil
 }
@@ -93,6 +104,10 @@ func (f *fakeBackend) Train(ctx context.Context, req backend.Request) (backend.R
 		}
 		fmt.Fprintf(fl, "%d %s %d %d\n", cfg.Stage, cfg.Variant, req.Seed, os.Getpid())
 		fl.Close()
+		if f.block > 0 && countLines(f.log) == f.block {
+			<-ctx.Done()
+			return backend.Result{}, fmt.Errorf("fake backend: blocked training (SPEEDRUN_FAKE_BLOCK): %w", ctx.Err())
+		}
 	}
 	for _, v := range f.fail {
 		if v == cfg.Variant {

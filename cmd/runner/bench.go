@@ -35,38 +35,53 @@ type benchOptions struct {
 	prec    string
 }
 
-func benchCommand() command {
-	return command{name: "bench", short: "time CPU training steps: images/s, peak RSS, per-op profile, fraction of peak", run: func(ctx context.Context, env *cmdEnv, args []string) error {
-		var o benchOptions
-		fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-		fs.SetOutput(env.stderr)
-		o.global.register(fs)
-		fs.StringVar(&o.net, "net", "resnet9", "network `NAME` from the catalogue (blog defaults of its stage)")
-		fs.IntVar(&o.batch, "batch", 128, "batch size")
-		fs.IntVar(&o.steps, "steps", 5, "timed training steps")
-		fs.IntVar(&o.warmup, "warmup", 1, "untimed warm-up steps")
-		fs.Float64Var(&o.width, "width", 1, "channel width multiplier")
-		fs.Uint64Var(&o.seed, "seed", 1, "seed of the weights and the random batch")
-		fs.IntVar(&o.threads, "threads", 0, "kernel threads (0: the kernels' default)")
-		fs.Float64Var(&o.peak, "peak", 0, "machine FMA peak in `GFLOP/s` for the fraction of peak (0: measure it in this run)")
-		fs.BoolVar(&o.torch, "torch", false, "also time PyTorch's ResNet-9 step (channels_last, fp32 and bf16 autocast) in the same run and print the ratios")
-		fs.StringVar(&o.prec, "precision", "f32", "convolutions in `f32` or bf16 (bf16 needs avx512_bf16; elsewhere it runs f32 and says so)")
-		fs.StringVar(&o.python, "python", "/usr/bin/python3", "python with torch, for --torch")
-		pos, err := parseArgs(fs, args)
-		if err != nil {
-			return err
-		}
-		if len(pos) > 0 {
-			return usageErr(fmt.Errorf("bench: unexpected arguments %q", pos))
-		}
-		if o.batch <= 0 || o.steps <= 0 || o.warmup < 0 || !(o.width > 0) || o.peak < 0 {
-			return usageErr(fmt.Errorf("bench: --batch %d, --steps %d, --warmup %d, --width %v, --peak %v: want positive values (warmup and peak >= 0)", o.batch, o.steps, o.warmup, o.width, o.peak))
-		}
-		if o.prec != "f32" && o.prec != "bf16" {
-			return usageErr(fmt.Errorf("bench: --precision %q: want f32 or bf16", o.prec))
-		}
-		return runBench(ctx, env.stdout, o)
-	}}
+func benchCommand() *command {
+	return &command{
+		UsageLine: "runner bench [--net NAME] [--batch B] [--steps N] [--warmup N] [--width W] [--threads N] [--precision f32|bf16] [--torch]",
+		Short:     "time CPU training steps: images/s, peak RSS, per-op profile, fraction of peak",
+		Long: `
+Bench times training steps of one network on the CPU engine with a random
+batch, after untimed warm-up steps, and prints images per second (wall and
+per CPU-second), the GFLOP per image and the fraction of the machine's
+fp32 FMA peak, measured in the same run unless --peak gives it, the peak
+RSS and heap allocations per step, and where the time goes, op by op.
+--precision bf16 runs the convolutions in bf16 (oneDNN, fp32
+accumulation) where the CPU has avx512_bf16. With --torch it also times
+PyTorch's ResNet-9 step (channels_last, the same shapes and threads) in
+fp32 and in bf16 autocast in the same run and prints both ratios; that
+needs a python with torch (--python).
+
+Example:
+
+	runner bench --net resnet9 --batch 128 --precision bf16 --torch
+
+It trains no registry variant, touches no database and writes only to
+stdout.`,
+		Flags: func(fs *flag.FlagSet) runFunc {
+			var o benchOptions
+			o.global.register(fs)
+			fs.StringVar(&o.net, "net", "resnet9", "network `NAME` from the catalogue (blog defaults of its stage)")
+			fs.IntVar(&o.batch, "batch", 128, "batch size")
+			fs.IntVar(&o.steps, "steps", 5, "timed training steps")
+			fs.IntVar(&o.warmup, "warmup", 1, "untimed warm-up steps")
+			fs.Float64Var(&o.width, "width", 1, "channel width multiplier")
+			fs.Uint64Var(&o.seed, "seed", 1, "seed of the weights and the random batch")
+			fs.IntVar(&o.threads, "threads", 0, "kernel threads (0: the kernels' default)")
+			fs.Float64Var(&o.peak, "peak", 0, "machine FMA peak in `GFLOP/s` for the fraction of peak (0: measure it in this run)")
+			fs.BoolVar(&o.torch, "torch", false, "also time PyTorch's ResNet-9 step (channels_last, fp32 and bf16 autocast) in the same run and print the ratios")
+			fs.StringVar(&o.prec, "precision", "f32", "convolutions in `f32` or bf16 (bf16 needs avx512_bf16; elsewhere it runs f32 and says so)")
+			fs.StringVar(&o.python, "python", "/usr/bin/python3", "python with torch, for --torch")
+			return func(ctx context.Context, env *cmdEnv, pos []string) error {
+				if o.batch <= 0 || o.steps <= 0 || o.warmup < 0 || !(o.width > 0) || o.peak < 0 {
+					return usageErr(fmt.Errorf("--batch %d, --steps %d, --warmup %d, --width %v, --peak %v: want positive values (warmup and peak >= 0)", o.batch, o.steps, o.warmup, o.width, o.peak))
+				}
+				if o.prec != "f32" && o.prec != "bf16" {
+					return usageErr(fmt.Errorf("--precision %q: want f32 or bf16", o.prec))
+				}
+				return runBench(ctx, env.stdout, o)
+			}
+		},
+	}
 }
 
 // benchNet is the network with the settings of the stage that made it
@@ -87,7 +102,7 @@ func benchNet(name string, width float64) model.Net {
 func runBench(ctx context.Context, w io.Writer, o benchOptions) error {
 	if o.threads > 0 {
 		if err := kernels.SetThreads(o.threads); err != nil {
-			return usageErr(fmt.Errorf("bench: --threads %d: %w", o.threads, err))
+			return usageErr(fmt.Errorf("--threads %d: %w", o.threads, err))
 		}
 	}
 	net := benchNet(o.net, o.width)
@@ -95,18 +110,18 @@ func runBench(ctx context.Context, w io.Writer, o benchOptions) error {
 		net.GhostBatch = o.batch
 	}
 	if err := model.Validate(net); err != nil {
-		return usageErr(fmt.Errorf("bench: --net: %w", err))
+		return usageErr(fmt.Errorf("--net: %w", err))
 	}
 	peak, peakNote := o.peak, "given"
 	if peak == 0 {
 		var err error
 		if peak, peakNote, err = measurePeak(w); err != nil {
-			return fmt.Errorf("bench: %w", err)
+			return err
 		}
 	}
 	r, err := cpu.Bench(ctx, cpu.BenchOptions{Net: net, Batch: o.batch, Warmup: o.warmup, Steps: o.steps, Seed: o.seed, Precision: o.prec})
 	if err != nil {
-		return fmt.Errorf("bench: %w", err)
+		return err
 	}
 	gflops := r.ImagesPerSec * r.GFLOPPerImage
 	fmt.Fprintf(w, "net %s width %g batch %d: %d timed steps after %d warm-up, kernel threads %d, convolutions in %s\n", o.net, o.width, o.batch, o.steps, o.warmup, kernels.Threads(), r.Precision)
@@ -143,13 +158,13 @@ func runBench(ctx context.Context, w io.Writer, o benchOptions) error {
 		return nil
 	}
 	if o.net != "resnet9" {
-		return usageErr(fmt.Errorf("bench: --torch compares resnet9 only, not %q", o.net))
+		return usageErr(fmt.Errorf("--torch compares resnet9 only, not %q", o.net))
 	}
 	perCPU := float64(o.batch) / cpuPerStep
 	for _, prec := range []string{"f32", "bf16"} {
 		tr, err := torchBench(ctx, o, prec)
 		if err != nil {
-			return fmt.Errorf("bench: --torch %s: %w", prec, err)
+			return fmt.Errorf("--torch %s: %w", prec, err)
 		}
 		torchPerCPU := float64(o.batch) * float64(len(tr.StepSeconds)) / tr.CPUSeconds
 		fmt.Fprintf(w, "pytorch %s %s (%d threads, channels_last), same shapes in this run: %.2f images/s (steps %s), %.2f images per CPU-second; speedrun %s / pytorch %s = %.2f (per CPU-second %.2f)\n",

@@ -27,49 +27,81 @@ type dataCheckOptions struct {
 	out    io.Writer
 }
 
-func dataCommand() command {
-	return command{name: "data", short: "fetch the CIFAR-10 dataset, or check a dataset's counts and statistics", run: func(ctx context.Context, env *cmdEnv, args []string) error {
-		usage := func() error {
-			return usageErr(fmt.Errorf("data: expected a subcommand: 'data fetch [--dir DIR]' or 'data check [--dir DIR]'"))
-		}
-		if len(args) == 0 {
-			return usage()
-		}
-		switch args[0] {
-		case "fetch":
-			o := dataFetchOptions{progress: env.stderr, terminal: isTerminal(env.stderr)}
-			fs := flag.NewFlagSet("data fetch", flag.ContinueOnError)
-			fs.SetOutput(env.stderr)
+func dataCommand() *command {
+	return &command{
+		UsageLine: "runner data fetch|check [flags]",
+		Short:     "fetch the CIFAR-10 dataset, or check a dataset's counts and statistics",
+		Long: `
+Data manages the image sets the runs train on: 'data fetch' downloads
+CIFAR-10 and writes it into the user's data folder, and 'data check'
+reads a set and prints its images per class and per-channel statistics.
+
+Examples:
+
+	runner data fetch
+	runner data check --dir synthetic`,
+		Commands: []*command{dataFetchCommand(), dataCheckCommand()},
+	}
+}
+
+func dataFetchCommand() *command {
+	return &command{
+		UsageLine: "runner data fetch [--dir DIR] [--url URL] [--md5 HEX]",
+		Short:     "download CIFAR-10 and check its MD5",
+		Long: `
+Fetch downloads the official CIFAR-10 binary archive (170 MB), checks
+its published MD5 and unpacks it. Nothing is done when the folder is
+already complete. Offline, it fails within its 10 s connect timeout and
+prints the steps to fetch the archive by hand.
+
+Example:
+
+	runner data fetch --dir /data/cifar-10-batches-bin
+
+It writes the cifar-10-batches-bin files into --dir (default
+$SPEEDRUN_DATA, else $XDG_DATA_HOME/speedrun/cifar-10-batches-bin, else
+~/.local/share/speedrun/cifar-10-batches-bin), through a temporary folder
+beside it that is renamed into place only when complete. Progress goes to
+stderr.`,
+		Flags: func(fs *flag.FlagSet) runFunc {
+			var o dataFetchOptions
 			o.global.register(fs)
 			fs.StringVar(&o.dir, "dir", "", "destination `folder` (default $SPEEDRUN_DATA, else $XDG_DATA_HOME/speedrun/cifar-10-batches-bin, else ~/.local/share/speedrun/cifar-10-batches-bin)")
 			fs.StringVar(&o.url, "url", data.CIFAR10URL, "archive `URL` (a mirror)")
 			fs.StringVar(&o.md5, "md5", data.CIFAR10MD5, "expected hex `MD5` of the archive")
-			pos, err := parseArgs(fs, args[1:])
-			if err != nil {
-				return err
+			return func(ctx context.Context, env *cmdEnv, pos []string) error {
+				o.progress, o.terminal = env.stderr, isTerminal(env.stderr)
+				return runDataFetch(ctx, o)
 			}
-			if len(pos) > 0 {
-				return usageErr(fmt.Errorf("data fetch: unexpected arguments %q", pos))
-			}
-			return runDataFetch(ctx, o)
-		case "check":
-			o := dataCheckOptions{out: env.stdout}
-			fs := flag.NewFlagSet("data check", flag.ContinueOnError)
-			fs.SetOutput(env.stderr)
+		},
+	}
+}
+
+func dataCheckCommand() *command {
+	return &command{
+		UsageLine: "runner data check [--dir DIR|synthetic]",
+		Short:     "print a dataset's images per class and per-channel mean and std",
+		Long: `
+Check opens a CIFAR-10 folder, or the generated synthetic set, and prints
+its name, image counts and checksum (part of every run's results key),
+the images per class in the training and test sets, and the training
+set's per-channel mean and std on the 0-1 scale.
+
+Example:
+
+	runner data check --dir ~/.local/share/speedrun/cifar-10-batches-bin
+
+It reads only, and writes to stdout.`,
+		Flags: func(fs *flag.FlagSet) runFunc {
+			var o dataCheckOptions
 			o.global.register(fs)
 			fs.StringVar(&o.dir, "dir", "", "CIFAR-10 `folder`, or 'synthetic' (default: --data, else the user's CIFAR-10 folder when present, else synthetic)")
-			pos, err := parseArgs(fs, args[1:])
-			if err != nil {
-				return err
+			return func(ctx context.Context, env *cmdEnv, pos []string) error {
+				o.out = env.stdout
+				return runDataCheck(ctx, o)
 			}
-			if len(pos) > 0 {
-				return usageErr(fmt.Errorf("data check: unexpected arguments %q", pos))
-			}
-			return runDataCheck(ctx, o)
-		default:
-			return usage()
-		}
-	}}
+		},
+	}
 }
 
 // isTerminal reports whether w is a character device, so that progress

@@ -17,22 +17,32 @@ type listOptions struct {
 	stage  string // "" = every stage
 }
 
-func listCommand() command {
-	return command{name: "list", short: "list the stages and variants with the blog's published numbers", run: func(ctx context.Context, env *cmdEnv, args []string) error {
-		var o listOptions
-		fs := flag.NewFlagSet("list", flag.ContinueOnError)
-		fs.SetOutput(env.stderr)
-		o.global.register(fs)
-		fs.StringVar(&o.stage, "stage", "", "show only stage `N` (an id, or a name such as fenwicks)")
-		pos, err := parseArgs(fs, args)
-		if err != nil {
-			return err
-		}
-		if len(pos) > 0 {
-			return usageErr(fmt.Errorf("list: unexpected arguments %q", pos))
-		}
-		return runList(ctx, env, o)
-	}}
+func listCommand() *command {
+	return &command{
+		UsageLine: "runner list [--stage N] [--config FILE]",
+		Short:     "list the stages and variants with the blog's published numbers",
+		Long: `
+List prints the registry (--config, default experiments.toml) as one table
+per stage: each variant's kind, whether --backend auto trains it on the
+GPU engine, the blog's published time, accuracy, epochs, runs reaching 94%
+and hardware, the source post, and the change it makes on its
+predecessor. A "?" marks a published value the reference marks
+unverified; "-" means the blog gives none.
+
+Example:
+
+	runner list --stage 8
+
+It reads the registry only, and writes the tables to stdout.`,
+		Flags: func(fs *flag.FlagSet) runFunc {
+			var o listOptions
+			o.global.register(fs)
+			fs.StringVar(&o.stage, "stage", "", "show only stage `N` (an id, or a name such as fenwicks)")
+			return func(ctx context.Context, env *cmdEnv, pos []string) error {
+				return runList(ctx, env, o)
+			}
+		},
+	}
 }
 
 // runList prints the registry as one table per stage. Published values
@@ -50,7 +60,7 @@ func runList(ctx context.Context, env *cmdEnv, o listOptions) error {
 	} else {
 		s, err := reg.Stage(o.stage)
 		if err != nil {
-			return usageErr(fmt.Errorf("list: --stage: %w", err))
+			return usageErr(fmt.Errorf("--stage: %w", err))
 		}
 		sel = []stages.Stage{s}
 	}
@@ -96,7 +106,7 @@ func runList(ctx context.Context, env *cmdEnv, o listOptions) error {
 				mark("time_s", tm), mark("accuracy", acc), mark("epochs", epochs), mark("runs94", runs), mark("hardware", hw), src, v.Title)
 		}
 		if err := tw.Flush(); err != nil {
-			return fmt.Errorf("list: %w", err)
+			return err
 		}
 	}
 	fmt.Fprintln(w)

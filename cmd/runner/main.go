@@ -1,9 +1,10 @@
 // Command runner runs the speedrun experiment registry: single runs,
 // resumable sweeps, reports, benchmarks and dataset management.
 //
-// Each subcommand lives in its own file with an options struct and a
-// runX(ctx, opts) error function; main only wires flags, signals and exit
-// codes.
+// Each subcommand lives in its own file: a command value with its usage
+// line, summary and help (command.go), an options struct and a
+// runX(ctx, env, opts) error function. main only wires commands, signals
+// and exit codes.
 package main
 
 import (
@@ -15,48 +16,62 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"speedrun/backend"
 )
 
-// Exit codes, documented in `runner help`.
+// Exit codes; `runner help` lists them from exitCodes.
 const (
 	exitOK          = 0
-	exitFailed      = 1   // a run or command failed
-	exitUsage       = 2   // bad flags, bad config or bad input
-	exitDiverged    = 3   // `runner run`: the run diverged (NaN/Inf loss)
-	exitInterrupted = 130 // SIGINT or SIGTERM: the current run is marked interrupted
+	exitFailed      = 1
+	exitUsage       = 2
+	exitDiverged    = 3
+	exitInterrupted = 130
 )
 
-// command is one subcommand.
-type command struct {
-	name  string
-	short string // one line for `runner help`
-	// run parses args (everything after the subcommand name) and runs.
-	run func(ctx context.Context, env *cmdEnv, args []string) error
+// exitCode is one documented exit code.
+type exitCodeDoc struct {
+	code    int
+	meaning string
+}
+
+// exitCodes is what each exit code means, in the order `runner help`
+// lists them.
+func exitCodes() []exitCodeDoc {
+	return []exitCodeDoc{
+		{exitOK, "success"},
+		{exitFailed, "a run or command failed"},
+		{exitUsage, "bad flags, bad config or bad input"},
+		{exitDiverged, "runner run: the run diverged (NaN or Inf loss)"},
+		{exitInterrupted, "interrupted (SIGINT/SIGTERM); the current run is marked interrupted"},
+	}
 }
 
 // cmdEnv is what every subcommand gets from main.
 type cmdEnv struct {
 	stdout, stderr io.Writer
 	log            *slog.Logger
+	// engines opens the real training engines (tests substitute them).
+	engines engines
 	// extraBackends are selectable by --backend besides the real engines.
 	// Only the test binary sets it (a test double for the runner's own
 	// fault tests); the production binary has none.
 	extraBackends map[string]func() (backend.Backend, error)
 }
 
-func commands() []command {
-	return []command{
+func commands() []*command {
+	return []*command{
 		listCommand(),
 		runCommand(),
 		sweepCommand(),
+		tuneCommand(),
 		reportCommand(),
 		benchCommand(),
 		dataCommand(),
-		tuneCommand(),
 		mergeCommand(),
+		helpCommand(),
 	}
 }
 
@@ -69,43 +84,55 @@ func main() {
 
 // mainCode runs the command line and returns the exit code.
 func mainCode(ctx context.Context, args []string, stdout, stderr io.Writer, extra map[string]func() (backend.Backend, error)) int {
-	env := &cmdEnv{stdout: stdout, stderr: stderr, log: newLogger(stderr), extraBackends: extra}
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		printHelp(stdout)
-		if len(args) == 0 {
-			return exitUsage
-		}
+	env := &cmdEnv{stdout: stdout, stderr: stderr, log: newLogger(stderr), engines: realEngines(), extraBackends: extra}
+	cmds := commands()
+	switch {
+	case len(args) == 0:
+		printHelp(stderr, cmds)
+		return exitUsage
+	case isHelpFlag(args[0]):
+		printHelp(stdout, cmds)
 		return exitOK
+	case args[0] == "help":
+		return exitCode(ctx, "help", help(stdout, cmds, args[1:]), stderr)
 	}
-	for _, c := range commands() {
-		if c.name != args[0] {
-			continue
-		}
-		err := c.run(ctx, env, args[1:])
-		return exitCode(ctx, err, stderr)
+	c, rest := lookup(cmds, args)
+	if c == nil {
+		fmt.Fprintf(stderr, "runner: unknown command %q; run 'runner help'\n", args[0])
+		return exitUsage
 	}
-	fmt.Fprintf(stderr, "runner: unknown command %q; run 'runner help'\n", args[0])
-	return exitUsage
+	return exitCode(ctx, c.LongName(), c.execute(ctx, env, rest), stderr)
 }
 
-// exitCode maps an error to an exit code and prints it.
-func exitCode(ctx context.Context, err error, stderr io.Writer) int {
+// help prints the help of the command that names name, or the overview.
+func help(w io.Writer, cmds []*command, names []string) error {
+	if len(names) == 0 {
+		printHelp(w, cmds)
+		return nil
+	}
+	c, rest := lookup(cmds, names)
+	if c == nil || len(rest) > 0 {
+		return usageErr(fmt.Errorf("unknown command %q; run 'runner help' for the list", strings.Join(names, " ")))
+	}
+	return c.printHelp(w)
+}
+
+// exitCode prints err, starting with the name of the command that
+// returned it, and maps it to an exit code.
+func exitCode(ctx context.Context, name string, err error, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
 	var ee *exitError
 	switch {
-	case errors.Is(err, flag.ErrHelp):
-		// The flag package has already printed the command's usage.
-		return exitOK
 	case errors.Is(err, context.Canceled) || ctx.Err() != nil:
-		fmt.Fprintf(stderr, "runner: interrupted: %v\n", err)
+		fmt.Fprintf(stderr, "runner %s: interrupted: %v\n", name, err)
 		return exitInterrupted
 	case errors.As(err, &ee):
-		fmt.Fprintf(stderr, "runner: %v\n", ee.err)
+		fmt.Fprintf(stderr, "runner %s: %v\n", name, ee.err)
 		return ee.code
 	default:
-		fmt.Fprintf(stderr, "runner: %v\n", err)
+		fmt.Fprintf(stderr, "runner %s: %v\n", name, err)
 		return exitFailed
 	}
 }
@@ -130,27 +157,24 @@ func newLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
-func printHelp(w io.Writer) {
-	fmt.Fprintln(w, "usage: runner <command> [flags]")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "commands:")
-	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.short)
+// printHelp writes the overview: the commands, the global flags and the
+// exit codes.
+func printHelp(w io.Writer, cmds []*command) {
+	var b strings.Builder
+	b.WriteString("usage: runner <command> [flags]\n\ncommands:\n")
+	for _, c := range cmds {
+		fmt.Fprintf(&b, "  %-8s %s\n", c.Name(), c.Short)
 	}
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "global flags (accepted by every command):")
-	fmt.Fprintln(w, "  --config FILE   experiment registry (default experiments.toml)")
-	fmt.Fprintln(w, "  --db FILE       results database (default results/speedrun.sqlite)")
-	fmt.Fprintln(w, "  --reports DIR   report folder (default reports/)")
-	fmt.Fprintln(w, "  --data DIR      CIFAR-10 folder, or 'synthetic' for the generated set")
-	fmt.Fprintln(w, "                  (default: the user's CIFAR-10 folder when present, else synthetic)")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "exit codes:")
-	fmt.Fprintln(w, "  0    success")
-	fmt.Fprintln(w, "  1    a run or command failed")
-	fmt.Fprintln(w, "  2    bad flags, bad config or bad input")
-	fmt.Fprintln(w, "  3    runner run: the run diverged (NaN or Inf loss)")
-	fmt.Fprintln(w, "  130  interrupted (SIGINT/SIGTERM); the current run is marked interrupted")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Run 'runner <command> -h' for a command's flags.")
+	b.WriteString("\nglobal flags (accepted by every command):\n")
+	fs := flag.NewFlagSet("runner", flag.ContinueOnError)
+	fs.SetOutput(&b)
+	var g globalOptions
+	g.register(fs)
+	fs.PrintDefaults()
+	b.WriteString("\nexit codes:\n")
+	for _, e := range exitCodes() {
+		fmt.Fprintf(&b, "  %-4d %s\n", e.code, e.meaning)
+	}
+	b.WriteString("\nRun 'runner help <command>' or 'runner <command> -h' for a command's usage, an example and its flags.\n")
+	io.WriteString(w, b.String())
 }

@@ -15,22 +15,39 @@ type mergeOptions struct {
 	shards []string
 }
 
-func mergeCommand() command {
-	return command{name: "merge", short: "merge shard databases (from array jobs) into --db; idempotent; exit 1 when their cells are not all finished", run: func(ctx context.Context, env *cmdEnv, args []string) error {
-		var o mergeOptions
-		fs := flag.NewFlagSet("merge", flag.ContinueOnError)
-		fs.SetOutput(env.stderr)
-		o.global.register(fs)
-		pos, err := parseArgs(fs, args)
-		if err != nil {
-			return err
-		}
-		if len(pos) == 0 {
-			return usageErr(errors.New("merge: no shards given; usage: runner merge SHARD... [--db OUT]"))
-		}
-		o.shards = pos
-		return runMerge(ctx, env, o)
-	}}
+func mergeCommand() *command {
+	return &command{
+		UsageLine: "runner merge SHARD... [--db FILE]",
+		Args:      true,
+		Short:     "merge shard databases (from array jobs) into --db; idempotent; exit 1 when their cells are not all finished",
+		Long: `
+Merge copies the runs of each shard database (what the array tasks of
+'runner sweep --emit' write) into one results database, with their
+epochs, layer statistics, measurements and provenance. A cell the target
+lacks is added, one it holds unfinished is replaced by a finished one,
+and every other cell is left alone, so merging the same shards twice
+changes nothing. A missing shard is an error.
+
+Example:
+
+	runner merge shards/*.sqlite --db results/speedrun.sqlite
+
+It writes into --db (default results/speedrun.sqlite, created when
+absent) and prints what it added, replaced and left per shard on stdout,
+and the cells the shards leave failed or interrupted, with exit status 1
+(after merging everything). The shards are only read.`,
+		Flags: func(fs *flag.FlagSet) runFunc {
+			var o mergeOptions
+			o.global.register(fs)
+			return func(ctx context.Context, env *cmdEnv, pos []string) error {
+				if len(pos) == 0 {
+					return usageErr(errors.New("no shards given; usage: runner merge SHARD... [--db FILE]"))
+				}
+				o.shards = pos
+				return runMerge(ctx, env, o)
+			}
+		},
+	}
 }
 
 // runMerge merges every shard, then reports how the shards' cells stand
@@ -63,7 +80,7 @@ func runMerge(ctx context.Context, env *cmdEnv, o mergeOptions) error {
 
 	runs, err := db.Runs(ctx, results.Filter{})
 	if err != nil {
-		return fmt.Errorf("merge: %w", err)
+		return err
 	}
 	count := map[results.Status]int{}
 	for _, r := range runs {
@@ -78,7 +95,7 @@ func runMerge(ctx context.Context, env *cmdEnv, o mergeOptions) error {
 	fmt.Fprintf(env.stdout, "cells in the shards: %d done, %d diverged, %d failed, %d interrupted\n",
 		count[results.StatusDone], count[results.StatusDiverged], count[results.StatusFailed], count[results.StatusInterrupted])
 	if bad := len(seen) - count[results.StatusDone] - count[results.StatusDiverged]; bad > 0 {
-		return fmt.Errorf("merge: %d of the %d cells in the shards is not finished (%d failed, %d interrupted); the rest is merged. "+
+		return fmt.Errorf("%d of the %d cells in the shards is not finished (%d failed, %d interrupted); the rest is merged. "+
 			"Rerun the unfinished cells with 'runner sweep --emit slurm --resume %s' and the sweep's flags, or a plain sweep on %s",
 			bad, len(seen), count[results.StatusFailed], count[results.StatusInterrupted], o.global.db, o.global.db)
 	}

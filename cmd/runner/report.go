@@ -27,57 +27,69 @@ type reportOptions struct {
 	maxRuns int
 }
 
-func reportCommand() command {
-	return command{name: "report", short: "write the HTML report, or export runs and variants as CSV or JSON", run: func(ctx context.Context, env *cmdEnv, args []string) error {
-		var o reportOptions
-		fs := flag.NewFlagSet("report", flag.ContinueOnError)
-		fs.SetOutput(env.stderr)
-		o.global.register(fs)
-		fs.StringVar(&o.format, "format", "html", "output `FORMAT`: html (pages and charts in --out or --reports), csv (one table) or json (both tables)")
-		fs.StringVar(&o.table, "table", "runs", "with --format csv: the `TABLE` to write, runs (one line per run) or variants (one line per stage, profile and variant)")
-		fs.StringVar(&o.stage, "stage", "", "only stage `N` (id or name)")
-		fs.StringVar(&o.profile, "profile", "", "only runs of `profile`")
-		fs.StringVar(&o.out, "out", "", "output `path`: a folder for html (default --reports), a file for csv and json (default stdout)")
-		fs.IntVar(&o.maxRuns, "max-runs", 200, "html: per-run rows shown per stage and profile (all runs are in runs.csv)")
-		fs.Usage = func() {
-			fmt.Fprintln(env.stderr, "usage: runner report [--format html|csv|json] [--table runs|variants] [--stage N] [--profile P] [--out PATH]")
-			fs.PrintDefaults()
-		}
-		pos, err := parseArgs(fs, args)
-		if err != nil {
-			return err
-		}
-		if len(pos) > 0 {
-			return usageErr(fmt.Errorf("report: unexpected arguments %q", pos))
-		}
-		switch o.format {
-		case "html", "csv", "json":
-		default:
-			return usageErr(fmt.Errorf("report: --format %q: want html, csv or json", o.format))
-		}
-		if o.table != "runs" && o.table != "variants" {
-			return usageErr(fmt.Errorf("report: --table %q: want runs or variants", o.table))
-		}
-		if o.maxRuns <= 0 {
-			return usageErr(fmt.Errorf("report: --max-runs %d: want > 0", o.maxRuns))
-		}
-		return runReport(ctx, env, o)
-	}}
+func reportCommand() *command {
+	return &command{
+		UsageLine: "runner report [--format html|csv|json] [--table runs|variants] [--stage N] [--profile P] [--out PATH] [--max-runs N]",
+		Short:     "write the HTML report, or export runs and variants as CSV or JSON",
+		Long: `
+Report reads the results database (--db, default results/speedrun.sqlite)
+and the registry, and draws from them alone: per stage, the scatter of
+time against accuracy, the waterfall of each change, the learning curves
+and schedules, the analysis charts of posts 5-7, the blog's numbers beside
+ours and a verdict per change. A missing database is an error, not an
+empty report.
+
+Examples:
+
+	runner report
+	runner report --db shards/merged.sqlite --out /tmp/rep
+	runner report --format csv --table variants --stage 8 > stage8.csv
+
+With --format html (the default) it writes into --out, else --reports
+(default reports/): index.html, stage-NN.html per stage, the charts as
+PNG, runs.csv (every run) and variants.csv (one line per stage, profile
+and variant); each file through a temporary file and a rename. With
+--format csv it writes one table, and with json both, to --out or stdout.`,
+		Flags: func(fs *flag.FlagSet) runFunc {
+			var o reportOptions
+			o.global.register(fs)
+			fs.StringVar(&o.format, "format", "html", "output `FORMAT`: html (pages and charts in --out or --reports), csv (one table) or json (both tables)")
+			fs.StringVar(&o.table, "table", "runs", "with --format csv: the `TABLE` to write, runs (one line per run) or variants (one line per stage, profile and variant)")
+			fs.StringVar(&o.stage, "stage", "", "only stage `N` (id or name)")
+			fs.StringVar(&o.profile, "profile", "", "only runs of `profile`")
+			fs.StringVar(&o.out, "out", "", "output `path`: a folder for html (default --reports), a file for csv and json (default stdout)")
+			fs.IntVar(&o.maxRuns, "max-runs", 200, "html: per-run rows shown per stage and profile (all runs are in runs.csv)")
+			return func(ctx context.Context, env *cmdEnv, pos []string) error {
+				switch o.format {
+				case "html", "csv", "json":
+				default:
+					return usageErr(fmt.Errorf("--format %q: want html, csv or json", o.format))
+				}
+				if o.table != "runs" && o.table != "variants" {
+					return usageErr(fmt.Errorf("--table %q: want runs or variants", o.table))
+				}
+				if o.maxRuns <= 0 {
+					return usageErr(fmt.Errorf("--max-runs %d: want > 0", o.maxRuns))
+				}
+				return runReport(ctx, env, o)
+			}
+		},
+	}
 }
 
 func runReport(ctx context.Context, env *cmdEnv, o reportOptions) error {
 	reg, err := stages.Load(o.global.config)
 	if err != nil {
-		return usageErr(fmt.Errorf("report: %w", err))
+		return usageErr(err)
 	}
 	// results.Open would create a missing database; a report of nothing
 	// is a mistake worth saying.
 	if _, err := os.Stat(o.global.db); err != nil {
-		return usageErr(fmt.Errorf("report: no results database at %s: %w", o.global.db, err))
+		return usageErr(fmt.Errorf("no results database at %s: %w", o.global.db, err))
 	}
 	db, err := results.Open(ctx, o.global.db)
 	if err != nil {
-		return fmt.Errorf("report: %w", err)
+		return err
 	}
 	defer db.Close()
 	var f results.Filter
@@ -85,7 +97,7 @@ func runReport(ctx context.Context, env *cmdEnv, o reportOptions) error {
 	if o.stage != "" {
 		st, err := reg.Stage(o.stage)
 		if err != nil {
-			return usageErr(fmt.Errorf("report: --stage: %w", err))
+			return usageErr(fmt.Errorf("--stage: %w", err))
 		}
 		stageID = st.ID
 		f.Stages = []int{st.ID}
@@ -121,7 +133,7 @@ func runReport(ctx context.Context, env *cmdEnv, o reportOptions) error {
 		err = plots.WriteRunsCSV(&buf, d.Runs)
 	}
 	if err != nil {
-		return fmt.Errorf("report: %w", err)
+		return err
 	}
 	return writeOut(env.stdout, o.out, buf.Bytes())
 }
@@ -136,17 +148,17 @@ func writeOut(stdout io.Writer, path string, b []byte) error {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
-		return fmt.Errorf("report: --out: %w", err)
+		return fmt.Errorf("--out: %w", err)
 	}
 	_, werr := tmp.Write(b)
 	cerr := tmp.Close()
 	if err := errors.Join(werr, cerr, os.Chmod(tmp.Name(), 0o644)); err != nil {
 		os.Remove(tmp.Name())
-		return fmt.Errorf("report: --out %s: %w", path, err)
+		return fmt.Errorf("--out %s: %w", path, err)
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		os.Remove(tmp.Name())
-		return fmt.Errorf("report: --out %s: %w", path, err)
+		return fmt.Errorf("--out %s: %w", path, err)
 	}
 	return nil
 }

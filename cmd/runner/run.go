@@ -20,31 +20,46 @@ type runOptions struct {
 	repeat  int
 }
 
-func runCommand() command {
-	return command{name: "run", short: "train one variant once and store the run", run: func(ctx context.Context, env *cmdEnv, args []string) error {
-		var o runOptions
-		fs := flag.NewFlagSet("run", flag.ContinueOnError)
-		fs.SetOutput(env.stderr)
-		o.global.register(fs)
-		o.train.register(fs)
-		fs.StringVar(&o.stage, "stage", "", "stage `N` or name (required)")
-		fs.StringVar(&o.variant, "variant", "", "variant `NAME` (default: the stage's final variant)")
-		fs.IntVar(&o.repeat, "repeat", 0, "repeat index `R` of the cell (its seed depends on it)")
-		pos, err := parseArgs(fs, args)
-		if err != nil {
-			return err
-		}
-		if len(pos) > 0 {
-			return usageErr(fmt.Errorf("run: unexpected arguments %q", pos))
-		}
-		if o.stage == "" {
-			return usageErr(errors.New("run: --stage is required"))
-		}
-		if o.repeat < 0 {
-			return usageErr(fmt.Errorf("run: --repeat %d: want >= 0", o.repeat))
-		}
-		return runRun(ctx, env, o)
-	}}
+func runCommand() *command {
+	return &command{
+		UsageLine: "runner run --stage N [--variant V] [--repeat R] [--profile P] [--seed S] [--backend auto|cpu|cuda] [flags]",
+		Short:     "train one variant once and store the run",
+		Long: `
+Run trains one cell, a (variant, repeat) pair of the registry, under a
+profile, and prints its test accuracy (and TTA accuracy) with both of the
+blog's timings: train+eval (posts 1-4) and preprocess+train (DAWNBench,
+post 8). Without --variant it trains the stage's final variant. A cell
+already finished in the database is not trained again: run prints the
+stored result instead. A diverged run exits 3.
+
+Example:
+
+	runner run --stage 8 --variant p8.s10 --profile smoke --data synthetic
+
+It writes the run into the results database (--db, default
+results/speedrun.sqlite): its row in runs with the resolved config and
+provenance, its per-epoch metrics in epochs, and for an analysis variant
+its layer_stats and measurements. It does not refresh the report; run
+'runner report' for that. Progress and logs go to stderr, the result to
+stdout.`,
+		Flags: func(fs *flag.FlagSet) runFunc {
+			var o runOptions
+			o.global.register(fs)
+			o.train.register(fs)
+			fs.StringVar(&o.stage, "stage", "", "stage `N` or name (required)")
+			fs.StringVar(&o.variant, "variant", "", "variant `NAME` (default: the stage's final variant)")
+			fs.IntVar(&o.repeat, "repeat", 0, "repeat index `R` of the cell (its seed depends on it)")
+			return func(ctx context.Context, env *cmdEnv, pos []string) error {
+				if o.stage == "" {
+					return usageErr(errors.New("--stage is required"))
+				}
+				if o.repeat < 0 {
+					return usageErr(fmt.Errorf("--repeat %d: want >= 0", o.repeat))
+				}
+				return runRun(ctx, env, o)
+			}
+		},
+	}
 }
 
 func runRun(ctx context.Context, env *cmdEnv, o runOptions) error {

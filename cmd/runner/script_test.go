@@ -75,6 +75,8 @@ func scriptParams(t *testing.T, dir string, setup func(*testscript.Env) error,
 			switch cond {
 			case "short":
 				return testing.Short(), nil
+			case "race":
+				return raceEnabled, nil
 			case "acceptance":
 				return os.Getenv("SPEEDRUN_ACCEPTANCE") != "", nil
 			}
@@ -205,7 +207,7 @@ func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
 	cmd.Dir = ts.Getenv("WORK")
 	cmd.Env = os.Environ()
 	for _, k := range []string{"WORK", "HOME", "TMPDIR", "CONFIG", "SPEEDRUN_DEBUG",
-		"SPEEDRUN_FAKE_EPOCH_MS", "SPEEDRUN_FAKE_NAN", "SPEEDRUN_FAKE_FAIL", "SPEEDRUN_FAKE_LAYERS", "SPEEDRUN_FAKE_LOG"} {
+		"SPEEDRUN_FAKE_EPOCH_MS", "SPEEDRUN_FAKE_NAN", "SPEEDRUN_FAKE_FAIL", "SPEEDRUN_FAKE_LAYERS", "SPEEDRUN_FAKE_LOG", "SPEEDRUN_FAKE_BLOCK"} {
 		cmd.Env = append(cmd.Env, k+"="+ts.Getenv(k))
 	}
 	cmd.Stdout, cmd.Stderr = ts.Stdout(), ts.Stderr()

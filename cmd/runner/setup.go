@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -51,7 +50,7 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, usageErr(err)
+			return nil, err
 		}
 		args = fs.Args()
 		if len(args) == 0 {
@@ -91,17 +90,17 @@ func openSession(ctx context.Context, env *cmdEnv, g globalOptions, t trainFlags
 	if t.lease <= 0 || t.heartbeat <= 0 || t.heartbeat >= t.lease {
 		return nil, usageErr(fmt.Errorf("--heartbeat %v must be positive and shorter than --lease %v", t.heartbeat, t.lease))
 	}
-	be, err := openBackend(t.backend, env.log, env.extraBackends)
+	owner, err := results.NewOwner()
 	if err != nil {
 		return nil, err
 	}
-	owner, err := results.NewOwner()
+	be, err := openBackend(t.backend, env)
 	if err != nil {
 		return nil, err
 	}
 	db, err := results.OpenWith(ctx, g.db, results.Options{MaxPages: t.maxPages})
 	if err != nil {
-		return nil, err
+		return nil, errors.Join(err, closeBackend(be))
 	}
 	var versions string
 	if v, ok := be.(runner.Versioner); ok {
@@ -117,12 +116,9 @@ func openSession(ctx context.Context, env *cmdEnv, g globalOptions, t trainFlags
 	return &session{reg: reg, db: db, run: r}, nil
 }
 
+// Close closes the database and the backend (both engines under auto).
 func (s *session) Close() error {
-	err := s.db.Close()
-	if c, ok := s.run.Backend.(io.Closer); ok {
-		err = errors.Join(err, c.Close())
-	}
-	return err
+	return errors.Join(s.db.Close(), closeBackend(s.run.Backend))
 }
 
 // datasets returns the runner's dataset source: the --data choice, or the

@@ -25,41 +25,64 @@ type sweepOptions struct {
 	cellIndex int
 }
 
-func sweepCommand() command {
-	return command{name: "sweep", short: "run every selected (variant, repeat) cell not yet done; resumable", run: func(ctx context.Context, env *cmdEnv, args []string) error {
-		var o sweepOptions
-		fs := flag.NewFlagSet("sweep", flag.ContinueOnError)
-		fs.SetOutput(env.stderr)
-		o.global.register(fs)
-		o.train.register(fs)
-		fs.StringVar(&o.stages, "stage", "", "stages `N[,M...]` (numbers or names; default: all)")
-		fs.Var(&o.variants, "variant", "only these variants (`NAME`, repeatable or comma-separated; default: all)")
-		fs.IntVar(&o.repeats, "repeats", 1, "runs per variant")
-		fs.BoolVar(&o.noReport, "no-report", false, "do not refresh the report afterwards")
-		fs.StringVar(&o.emit, "emit", "", "instead of running, print a cluster job with one task per cell: `KIND` slurm (a job-array script) or k8s (an Indexed Job manifest)")
-		fs.StringVar(&o.resume, "resume", "", "with --emit slurm: emit only the cells that database `DB` (the merged shards) does not hold finished, under their plan indices; print nothing when there are none")
-		o.slurm.register(fs)
-		fs.IntVar(&o.cellIndex, "cell-index", -1, "run only cell `I` of the plan (0-based; what an array task runs)")
-		pos, err := parseArgs(fs, args)
-		if err != nil {
-			return err
-		}
-		if len(pos) > 0 {
-			return usageErr(fmt.Errorf("sweep: unexpected arguments %q", pos))
-		}
-		if o.repeats < 1 {
-			return usageErr(fmt.Errorf("sweep: --repeats %d: want at least 1", o.repeats))
-		}
-		switch o.emit {
-		case "", "slurm", "k8s":
-		default:
-			return usageErr(fmt.Errorf("sweep: --emit %q: want slurm or k8s", o.emit))
-		}
-		if err := checkEmitFlags(fs, o.emit); err != nil {
-			return usageErr(fmt.Errorf("sweep: %w", err))
-		}
-		return runSweep(ctx, env, o)
-	}}
+func sweepCommand() *command {
+	return &command{
+		UsageLine: "runner sweep [--stage N[,M...]] [--variant V...] [--repeats R] [--profile P] [--backend auto|cpu|cuda] [--no-report] [--emit slurm|k8s [--resume DB] [--slurm-* ...]] [flags]",
+		Short:     "run every selected (variant, repeat) cell not yet done; resumable",
+		Long: `
+Sweep plans every (variant, repeat) cell of the selected stages (all stages
+by default) under a profile and trains those not yet finished, in order.
+It resumes: a cell already done or diverged is skipped, a failed or
+interrupted one is retried, and one left running by a dead process is
+requeued. Several sweeps may share one database; each cell runs once. A
+run that fails fails alone: the sweep goes on and exits 1 at the end.
+Ctrl-C or SIGTERM marks the current run interrupted and exits 130.
+
+Examples:
+
+	runner sweep --stage 8 --repeats 5 --profile quick
+	runner sweep --stage 4 --profile smoke --data synthetic --db /tmp/s.sqlite --reports /tmp/rep
+	runner sweep --stage 8 --repeats 10 --emit slurm > sweep.slurm
+	runner sweep --stage 8 --repeats 10 --emit slurm --resume merged.sqlite > resume.slurm
+
+It writes every run into the results database (--db, default
+results/speedrun.sqlite), then, unless --no-report, rebuilds the HTML
+report in --reports (default reports/): index.html, one page per stage,
+the PNG charts, runs.csv and variants.csv. Progress goes to stderr (a
+bar on a terminal, else a log line per epoch), the summary to stdout.
+With --emit it trains nothing and prints a cluster job on stdout: one
+array task per cell, each writing its own shard database, for 'runner
+merge' (with --emit slurm, 'bash' the script to submit the array and a
+dependent merge-and-report job; --resume DB emits only the cells that DB
+does not hold finished).`,
+		Flags: func(fs *flag.FlagSet) runFunc {
+			var o sweepOptions
+			o.global.register(fs)
+			o.train.register(fs)
+			fs.StringVar(&o.stages, "stage", "", "stages `N[,M...]` (numbers or names; default: all)")
+			fs.Var(&o.variants, "variant", "only these variants (`NAME`, repeatable or comma-separated; default: all)")
+			fs.IntVar(&o.repeats, "repeats", 1, "runs per variant")
+			fs.BoolVar(&o.noReport, "no-report", false, "do not refresh the report afterwards")
+			fs.StringVar(&o.emit, "emit", "", "instead of running, print a cluster job with one task per cell: `KIND` slurm (a job-array script) or k8s (an Indexed Job manifest)")
+			fs.StringVar(&o.resume, "resume", "", "with --emit slurm: emit only the cells that database `DB` (the merged shards) does not hold finished, under their plan indices; print nothing when there are none")
+			o.slurm.register(fs)
+			fs.IntVar(&o.cellIndex, "cell-index", -1, "run only cell `I` of the plan (0-based; what an array task runs)")
+			return func(ctx context.Context, env *cmdEnv, pos []string) error {
+				if o.repeats < 1 {
+					return usageErr(fmt.Errorf("--repeats %d: want at least 1", o.repeats))
+				}
+				switch o.emit {
+				case "", "slurm", "k8s":
+				default:
+					return usageErr(fmt.Errorf("--emit %q: want slurm or k8s", o.emit))
+				}
+				if err := checkEmitFlags(fs, o.emit); err != nil {
+					return usageErr(err)
+				}
+				return runSweep(ctx, env, o)
+			}
+		},
+	}
 }
 
 func runSweep(ctx context.Context, env *cmdEnv, o sweepOptions) error {
@@ -86,6 +109,9 @@ func runSweep(ctx context.Context, env *cmdEnv, o sweepOptions) error {
 		return err
 	}
 	if o.cellIndex >= 0 {
+		if o.cellIndex >= len(cells) {
+			return usageErr(fmt.Errorf("--cell-index %d: the plan has %d cells (0..%d)", o.cellIndex, len(cells), len(cells)-1))
+		}
 		cells = cells[o.cellIndex : o.cellIndex+1]
 	}
 	env.log.Info("sweep", "cells", len(cells), "profile", o.train.profile, "db", o.global.db, "backend", s.run.Backend.Name())
@@ -97,12 +123,12 @@ func runSweep(ctx context.Context, env *cmdEnv, o sweepOptions) error {
 	}
 	if !o.noReport && sum.Done+sum.Diverged > 0 {
 		if err := writeReport(ctx, s.db, s.reg, o.global.reports); err != nil {
-			return fmt.Errorf("sweep: the runs are stored, but the report failed: %w", err)
+			return fmt.Errorf("the runs are stored, but the report failed: %w", err)
 		}
 		env.log.Info("report written", "dir", o.global.reports)
 	}
 	if sum.Failed > 0 {
-		return fmt.Errorf("sweep: %d of %d runs failed; see their errors with the report or the runs table, and rerun the sweep to retry them", sum.Failed, sum.Planned)
+		return fmt.Errorf("%d of %d runs failed; see their errors with the report or the runs table, and rerun the sweep to retry them", sum.Failed, sum.Planned)
 	}
 	return nil
 }

@@ -21,27 +21,43 @@ type tuneOptions struct {
 	maxRuns int
 }
 
-func tuneCommand() command {
-	return command{name: "tune", short: "E5.2: tune lambda, momentum and weight decay by cyclical coordinate descent (resumable)", run: func(ctx context.Context, env *cmdEnv, args []string) error {
-		var o tuneOptions
-		fs := flag.NewFlagSet("tune", flag.ContinueOnError)
-		fs.SetOutput(env.stderr)
-		o.global.register(fs)
-		o.train.register(fs)
-		fs.StringVar(&o.variant, "variant", "p5.e2", "the tuning variant `NAME` (kind \"tune\") of the registry")
-		fs.IntVar(&o.maxRuns, "max-runs", 0, "at most `N` trainings (default: the variant's analysis.max_runs under the profile)")
-		pos, err := parseArgs(fs, args)
-		if err != nil {
-			return err
-		}
-		if len(pos) > 0 {
-			return usageErr(fmt.Errorf("tune: unexpected arguments %q", pos))
-		}
-		if o.maxRuns < 0 {
-			return usageErr(fmt.Errorf("tune: --max-runs %d: want >= 0", o.maxRuns))
-		}
-		return runTune(ctx, env, o)
-	}}
+func tuneCommand() *command {
+	return &command{
+		UsageLine: "runner tune [--variant NAME] [--profile P] [--max-runs N] [--backend auto|cpu|cuda] [flags]",
+		Short:     "E5.2: tune lambda, momentum and weight decay by cyclical coordinate descent (resumable)",
+		Long: `
+Tune runs post 5's cyclical coordinate descent (experiment E5.2) for a
+variant of kind "tune" (default p5.e2): from the variant's starting
+point it moves one of lambda, momentum and weight decay at a time by the
+variant's factor (up, then down if that is not better), retraining while
+the test accuracy improves, and cycles until a whole cycle improves
+nothing or --max-runs trainings are spent. Every training is a results
+cell of its own, so a tuning killed at any point and run again reads its
+finished trainings back instead of redoing them, and follows the same
+trajectory.
+
+Example:
+
+	runner tune --profile smoke --max-runs 6 --data synthetic
+
+It prints one line per training (a * marks an accepted step) and the
+best point to stdout. It writes each training into the results database
+(--db, default results/speedrun.sqlite) and each step as a measurement
+named tune/step-NNN, which the report's stage 5 page draws.`,
+		Flags: func(fs *flag.FlagSet) runFunc {
+			var o tuneOptions
+			o.global.register(fs)
+			o.train.register(fs)
+			fs.StringVar(&o.variant, "variant", "p5.e2", "the tuning variant `NAME` (kind \"tune\") of the registry")
+			fs.IntVar(&o.maxRuns, "max-runs", 0, "at most `N` trainings (default: the variant's analysis.max_runs under the profile)")
+			return func(ctx context.Context, env *cmdEnv, pos []string) error {
+				if o.maxRuns < 0 {
+					return usageErr(fmt.Errorf("--max-runs %d: want >= 0", o.maxRuns))
+				}
+				return runTune(ctx, env, o)
+			}
+		},
+	}
 }
 
 // runTune runs the descent with every training stored as its own results
@@ -61,14 +77,14 @@ func runTune(ctx context.Context, env *cmdEnv, o tuneOptions) error {
 		return usageErr(err)
 	}
 	if cfg.Kind != stages.KindTune {
-		return usageErr(fmt.Errorf("tune: --variant %s has kind %q, want %q", o.variant, cfg.Kind, stages.KindTune))
+		return usageErr(fmt.Errorf("--variant %s has kind %q, want %q", o.variant, cfg.Kind, stages.KindTune))
 	}
 	if o.maxRuns > 0 {
 		cfg.Analysis.MaxRuns = o.maxRuns
 	}
 	t, err := analysis.NewTuner(cfg)
 	if err != nil {
-		return usageErr(fmt.Errorf("tune: %s: %w", o.variant, err))
+		return usageErr(fmt.Errorf("--variant %s: %w", o.variant, err))
 	}
 	t.Name += "/runner"
 	requeued, err := s.db.RequeueDead(ctx, s.run.Owner.Host)

@@ -36,6 +36,9 @@ var barrierKernels = map[string]bool{"sum_f32": true, "bn_stats_part_f32": true,
 
 func loadHost(t *testing.T) *hostKernels {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: skipping the host build of the kernels (clang-16)")
+	}
 	if _, err := exec.LookPath("clang-16"); err != nil {
 		t.Skip("clang-16 not found: cannot build the host version of the kernels")
 	}

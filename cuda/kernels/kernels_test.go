@@ -9,6 +9,9 @@ import (
 )
 
 func TestPTXUpToDate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping the check of the committed PTX (clang-16)")
+	}
 	if _, err := exec.LookPath("clang-16"); err != nil {
 		t.Skip("clang-16 not found (apt-get install clang-16): cannot check the committed PTX")
 	}

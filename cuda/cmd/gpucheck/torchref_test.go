@@ -15,6 +15,9 @@ const python = "/usr/bin/python3"
 // torchPython skips unless Debian's python3 can import torch.
 func torchPython(t *testing.T) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: skipping the PyTorch reference smoke test (python3 with torch)")
+	}
 	if err := exec.Command(python, "-c", "import torch").Run(); err != nil {
 		t.Skipf("%s cannot import torch (%v): skipping the PyTorch reference smoke test", python, err)
 	}

@@ -80,8 +80,9 @@ type Train struct {
 	EvalEvery int `toml:"eval_every" json:"eval_every"`
 	// Precision is the blog's number format: "fp16-all" (posts 1-2: the
 	// whole model in fp16, BN included), "fp16" (fp16 with fp32 BN weights
-	// and stats, p3.s1 on) or "fp32". A backend that cannot honour it (the
-	// CPU backend computes in fp32) records what it ran.
+	// and stats, p3.s1 on), or ours, "bf16" and "fp32". The engines train
+	// the reduced ones (train.ReducedPrecision) in bf16 where the hardware
+	// has it and fp32 elsewhere, and each run records what it trained in.
 	Precision string `toml:"precision" json:"precision"`
 }
 

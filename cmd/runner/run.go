@@ -76,7 +76,11 @@ func runRun(ctx context.Context, env *cmdEnv, o runOptions) error {
 	if err != nil {
 		return err
 	}
-	cells, err := runner.Plan(s.reg, picks[:1], o.train.profile, o.repeat+1)
+	res, err := o.train.resolver(s.reg)
+	if err != nil {
+		return err
+	}
+	cells, err := runner.Plan(res, picks[:1], o.train.profile, o.repeat+1)
 	if err != nil {
 		return usageErr(err)
 	}

@@ -26,7 +26,8 @@ var (
 
 // trainFlags are the flags run and sweep share.
 type trainFlags struct {
-	profile string
+	profile   string
+	precision string // empty: each variant's train.precision
 	seed    string // empty: derived from the config hash and repeat
 	backend string
 	// lease and heartbeat are knobs for the crash tests; maxPages caps the
@@ -37,11 +38,36 @@ type trainFlags struct {
 
 func (t *trainFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&t.profile, "profile", "quick", "`profile` of the registry (paper, quick, smoke, ...)")
+	fs.StringVar(&t.precision, "precision", "", "train every selected variant in `fp32` or bf16 (rewrites train.precision, so such runs are cells of their own; default: the variant's and profile's)")
 	fs.StringVar(&t.seed, "seed", "", "seed base: run seeds are `S`+repeat (default: derived from the config hash and the repeat); a finished cell is not rerun for a new seed")
 	fs.StringVar(&t.backend, "backend", "auto", "training engine: auto, cpu or cuda")
 	fs.DurationVar(&t.lease, "lease", 2*time.Minute, "how long a claimed cell stays taken without a heartbeat")
 	fs.DurationVar(&t.heartbeat, "heartbeat", 5*time.Second, "how often a running cell renews its lease")
 	fs.IntVar(&t.maxPages, "db-max-pages", 0, "for tests: cap the database at `N` pages to simulate a full disk")
+}
+
+// resolver is the registry, with train.precision rewritten when
+// --precision is given: part of each config and so of its hash, a bf16
+// run and an fp32 run of one variant are different cells.
+func (t trainFlags) resolver(reg *stages.Registry) (runner.Resolver, error) {
+	switch t.precision {
+	case "":
+		return reg, nil
+	case "fp32", "bf16":
+		return precisionResolver{reg, t.precision}, nil
+	}
+	return nil, usageErr(fmt.Errorf("--precision %q: want fp32 or bf16", t.precision))
+}
+
+type precisionResolver struct {
+	reg       runner.Resolver
+	precision string
+}
+
+func (p precisionResolver) Resolve(stage int, variant, profile string) (stages.Config, error) {
+	cfg, err := p.reg.Resolve(stage, variant, profile)
+	cfg.Train.Precision = p.precision
+	return cfg, err
 }
 
 // parseArgs parses flags that may come before, between or after the

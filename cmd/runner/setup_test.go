@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"speedrun/runner"
 	"speedrun/stages"
 )
 
@@ -137,5 +138,38 @@ func TestStagePicks(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("%s: got %q, want %q", tc.name, got, want)
 		}
+	}
+}
+
+// --precision rewrites each planned config's train.precision, so the
+// runs are cells of their own; a bad value is a usage error.
+func TestPrecisionFlag(t *testing.T) {
+	reg, err := stages.Load("../../experiments.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := func(prec string) []runner.Cell {
+		t.Helper()
+		o := sweepOptions{stages: "8", repeats: 1, train: trainFlags{profile: "smoke", precision: prec}}
+		o.variants = []string{"p8.s10"}
+		cells, err := planSweep(reg, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cells
+	}
+	base, bf, fp := plan(""), plan("bf16"), plan("fp32")
+	if bf[0].Config.Train.Precision != "bf16" || fp[0].Config.Train.Precision != "fp32" {
+		t.Errorf("precisions %q and %q, want bf16 and fp32", bf[0].Config.Train.Precision, fp[0].Config.Train.Precision)
+	}
+	if bf[0].Hash == fp[0].Hash {
+		t.Error("bf16 and fp32 cells share a hash")
+	}
+	if base[0].Config.Train.Precision != "fp32" || base[0].Hash != fp[0].Hash {
+		t.Errorf("smoke is fp32 already: --precision fp32 should change nothing (%q, %v)", base[0].Config.Train.Precision, base[0].Hash == fp[0].Hash)
+	}
+	o := sweepOptions{stages: "8", repeats: 1, train: trainFlags{profile: "smoke", precision: "fp8"}}
+	if _, err := planSweep(reg, o); err == nil || !strings.Contains(err.Error(), `--precision "fp8"`) {
+		t.Errorf("fp8: %v", err)
 	}
 }

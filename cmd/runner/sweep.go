@@ -148,7 +148,11 @@ func planSweep(reg *stages.Registry, o sweepOptions) ([]runner.Cell, error) {
 	if err != nil {
 		return nil, err
 	}
-	cells, err := runner.Plan(reg, picks, o.train.profile, o.repeats)
+	res, err := o.train.resolver(reg)
+	if err != nil {
+		return nil, err
+	}
+	cells, err := runner.Plan(res, picks, o.train.profile, o.repeats)
 	if err != nil {
 		return nil, usageErr(err)
 	}

@@ -72,7 +72,11 @@ func runTune(ctx context.Context, env *cmdEnv, o tuneOptions) error {
 		return err
 	}
 	defer s.Close()
-	cfg, err := resolveVariant(s.reg, o.variant, o.train.profile)
+	res, err := o.train.resolver(s.reg)
+	if err != nil {
+		return err
+	}
+	cfg, err := resolveVariant(s.reg, res, o.variant, o.train.profile)
 	if err != nil {
 		return usageErr(err)
 	}
@@ -145,11 +149,11 @@ func runTune(ctx context.Context, env *cmdEnv, o tuneOptions) error {
 }
 
 // resolveVariant resolves the variant named v in whichever stage holds it.
-func resolveVariant(reg *stages.Registry, v, profile string) (stages.Config, error) {
+func resolveVariant(reg *stages.Registry, res runner.Resolver, v, profile string) (stages.Config, error) {
 	for _, st := range reg.Stages() {
 		for _, vi := range st.Variants {
 			if vi.Name == v {
-				return reg.Resolve(st.ID, v, profile)
+				return res.Resolve(st.ID, v, profile)
 			}
 		}
 	}

@@ -10,7 +10,7 @@ import (
 
 const (
 	buildPkgs = "gcc libopenblas-dev libdnnl-dev"
-	testPkgs  = "python3-torch python3-numpy clang-16 chromium fonts-dejavu-core xz-utils"
+	testPkgs  = "python3-torch python3-numpy clang-16 chromium fonts-dejavu-core xz-utils slurm-wlm munge"
 )
 
 // machine is what deps.sh sees: who runs it, which packages dpkg has, and
@@ -90,7 +90,7 @@ func TestDeps(t *testing.T) {
 		{name: "all present", mode: "test", m: machine{uid: 0, installed: all}},
 		{name: "all present, not root", mode: "test", m: machine{uid: 1000, installed: all}},
 		{name: "build present, tests missing: build mode", mode: "build", m: machine{uid: 1000, installed: buildPkgs}},
-		{name: "root installs the missing only", mode: "test", m: machine{uid: 0, installed: "gcc libopenblas-dev python3-numpy fonts-dejavu-core xz-utils chromium:rc"},
+		{name: "root installs the missing only", mode: "test", m: machine{uid: 0, installed: "gcc libopenblas-dev python3-numpy fonts-dejavu-core xz-utils slurm-wlm munge chromium:rc"},
 			wantRun: []string{"apt-get -o DPkg::Lock::Timeout=600 -y -q update",
 				"apt-get -o DPkg::Lock::Timeout=600 -y -q install --no-install-recommends libdnnl-dev python3-torch clang-16 chromium"},
 			wantErr: "deps: installing libdnnl-dev python3-torch clang-16 chromium\n"},

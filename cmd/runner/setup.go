@@ -28,8 +28,8 @@ var (
 type trainFlags struct {
 	profile   string
 	precision string // empty: each variant's train.precision
-	seed    string // empty: derived from the config hash and repeat
-	backend string
+	seed      string // empty: derived from the config hash and repeat
+	backend   string
 	// lease and heartbeat are knobs for the crash tests; maxPages caps the
 	// database to simulate a full disk.
 	lease, heartbeat time.Duration

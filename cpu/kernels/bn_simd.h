@@ -77,38 +77,58 @@ static inline float SR_FN(celu_grad)(float z, float ia) {
 	return SR_FN(bits_f)(SR_FN(sel)(SR_FN(f_bits)(z) > 0, 0x3f800000, SR_FN(f_bits)(e)));
 }
 
-// act_row writes y = act(z) for each channel j of a row, where z is the
-// expression Z (of j). One loop per activation: a switch inside the loop
-// keeps it scalar.
-#define SR_ACT_ROW(Z)                                                                  \
-	switch (act) {                                                                     \
-	case SR_ACT_RELU:                                                                  \
-		for (int j = 0; j < w; j++) y[j] = SR_FN(relu)(Z);                             \
-		break;                                                                         \
-	case SR_ACT_CELU:                                                                  \
-		for (int j = 0; j < w; j++) y[j] = SR_FN(celu)(Z, alpha, ia);                  \
-		break;                                                                         \
-	case SR_ACT_SSRELU:                                                                \
-		for (int j = 0; j < w; j++) y[j] = (SR_FN(relu)(Z) - ssr_shift) * ssr_scale;   \
-		break;                                                                         \
-	default:                                                                           \
-		for (int j = 0; j < w; j++) y[j] = Z;                                          \
+// SR_ACT_ROWS writes y = act(Z) over rows rows (stride floats apart) of w
+// channels, where Z is an expression of the row's xr and the channel j.
+// One loop nest per activation (a switch inside the loop keeps it
+// scalar), and the rows inside the function: at 64 channels and two
+// workers a row is two vectors, too little to pay for a call.
+#define SR_ACT_ROWS(Z, Y)                                                                        \
+	switch (act) {                                                                               \
+	case SR_ACT_RELU:                                                                            \
+		for (int r = 0; r < rows; r++) {                                                         \
+			const float *xr = x + (size_t)r * stride;                                            \
+			float *yr = y + (size_t)r * stride;                                                  \
+			for (int j = 0; j < w; j++) yr[j] = SR_FN(relu)(Z);                                  \
+		}                                                                                        \
+		break;                                                                                   \
+	case SR_ACT_CELU:                                                                            \
+		for (int r = 0; r < rows; r++) {                                                         \
+			const float *xr = x + (size_t)r * stride;                                            \
+			float *yr = y + (size_t)r * stride;                                                  \
+			for (int j = 0; j < w; j++) yr[j] = SR_FN(celu)(Z, alpha, ia);                       \
+		}                                                                                        \
+		break;                                                                                   \
+	case SR_ACT_SSRELU:                                                                          \
+		for (int r = 0; r < rows; r++) {                                                         \
+			const float *xr = x + (size_t)r * stride;                                            \
+			float *yr = y + (size_t)r * stride;                                                  \
+			for (int j = 0; j < w; j++) yr[j] = (SR_FN(relu)(Z) - ssr_shift) * ssr_scale;        \
+		}                                                                                        \
+		break;                                                                                   \
+	default:                                                                                     \
+		for (int r = 0; r < rows; r++) {                                                         \
+			const float *xr = x + (size_t)r * stride;                                            \
+			float *yr = y + (size_t)r * stride;                                                  \
+			for (int j = 0; j < w; j++) yr[j] = Z;                                               \
+		}                                                                                        \
 	}
 
-// norm_row is bn_rows.go's normRow: y = act(gamma*(x-mean)*inv + beta).
-static __attribute__((noinline)) void SR_FN(norm_row)(int act, int w, const float *restrict x, float *restrict y,
-                                                     const float *restrict mean, const float *restrict inv,
-                                                     const float *restrict gamma, const float *restrict beta,
-                                                     float alpha, float ia, float ssr_shift, float ssr_scale) {
-	SR_ACT_ROW(gamma[j] * ((x[j] - mean[j]) * inv[j]) + beta[j])
+// norm_rows is bn_rows.go's normRow over rows: y = act(gamma*(x-mean)*inv
+// + beta).
+static __attribute__((noinline)) void SR_FN(norm_rows)(int act, int rows, int stride, int w, const float *restrict x,
+                                                      float *restrict y, const float *restrict mean,
+                                                      const float *restrict inv, const float *restrict gamma,
+                                                      const float *restrict beta, float alpha, float ia,
+                                                      float ssr_shift, float ssr_scale) {
+	SR_ACT_ROWS(gamma[j] * ((xr[j] - mean[j]) * inv[j]) + beta[j], y)
 }
 
-// eval_row is BNAct.fwdEval's row: y = act(x*scale + shift); y may alias
-// x.
-static __attribute__((noinline)) void SR_FN(eval_row)(int act, int w, const float *x, float *y,
-                                                     const float *restrict scale, const float *restrict shift,
-                                                     float alpha, float ia, float ssr_shift, float ssr_scale) {
-	SR_ACT_ROW(x[j] * scale[j] + shift[j])
+// eval_rows is BNAct.fwdEval's rows: y = act(x*scale + shift); y may
+// alias x.
+static __attribute__((noinline)) void SR_FN(eval_rows)(int act, int rows, int stride, int w, const float *x, float *y,
+                                                      const float *restrict scale, const float *restrict shift,
+                                                      float alpha, float ia, float ssr_shift, float ssr_scale) {
+	SR_ACT_ROWS(xr[j] * scale[j] + shift[j], y)
 }
 
 // bn_fwd_train is BNAct.fwdTrain for channels [c0, c1) of every split.
@@ -156,53 +176,50 @@ static void SR_FN(bn_fwd_train)(const sr_bn_args *a) {
 			vr[j] = rows > 1 ? (float)(v * (double)rows / (double)(rows - 1)) : 0;
 			invstd[j] = (float)(1 / sqrt(v + (double)a->eps));
 		}
-		for (int r = 0; r < rows; r++)
-			SR_FN(norm_row)(a->act, w, xg + (size_t)r * c, yg + (size_t)r * c, mean, invstd, gamma, beta,
-			                a->alpha, ia, a->ssr_shift, a->ssr_scale);
+		SR_FN(norm_rows)(a->act, rows, c, w, xg, yg, mean, invstd, gamma, beta, a->alpha, ia, a->ssr_shift,
+		                 a->ssr_scale);
 	}
 }
 
-// dz_row is bn_rows.go's dzRow: dz = dy * act'(gamma*xh + beta), its sum
-// into s and dz*xh into q. Each activation's loop is its own function:
-// kept small, GCC neither splits it (losing the target options) nor
-// leaves it scalar. dz may alias dy.
-#define SR_DZ_LOOP(expr)                                   \
-	for (int j = 0; j < w; j++) {                          \
-		float h = (x[j] - mean[j]) * inv[j];               \
-		float d = (expr);                                  \
-		dz[j] = d;                                         \
-		s[j] += d;                                         \
-		q[j] += d * h;                                     \
+// dz_rows is bn_rows.go's dzRow over rows (stride floats apart): dz =
+// dy * act'(gamma*xh + beta), its sum into s and dz*xh into q. Each
+// activation's loop nest is its own small function: GCC neither splits it
+// (losing the target options) nor leaves it scalar. dz may alias dy.
+#define SR_DZ_ROWS(expr)                                   \
+	for (int r = 0; r < rows; r++) {                       \
+		const float *xr = x + (size_t)r * stride;          \
+		const float *dyr = dy + (size_t)r * stride;        \
+		float *dzr = dz + (size_t)r * stride;              \
+		for (int j = 0; j < w; j++) {                      \
+			float h = (xr[j] - mean[j]) * inv[j];          \
+			float d = (expr);                              \
+			dzr[j] = d;                                    \
+			s[j] += d;                                     \
+			q[j] += d * h;                                 \
+		}                                                  \
 	}
 
-static __attribute__((noinline)) void SR_FN(dz_identity)(int w, const float *restrict x, const float *dy, float *dz,
-                                                        const float *restrict mean, const float *restrict inv,
-                                                        float *restrict s, float *restrict q) {
-	SR_DZ_LOOP(dy[j])
+#define SR_DZ_ARGS                                                                                     \
+	int rows, int stride, int w, const float *restrict x, const float *dy, float *dz, const float *restrict mean, \
+	    const float *restrict inv, const float *restrict gamma, const float *restrict beta, float *restrict s,    \
+	    float *restrict q
+
+static __attribute__((noinline)) void SR_FN(dz_identity)(SR_DZ_ARGS) { SR_DZ_ROWS(dyr[j]) }
+
+static __attribute__((noinline)) void SR_FN(dz_relu)(SR_DZ_ARGS, float scale) {
+	SR_DZ_ROWS(SR_FN(keep)(gamma[j] * h + beta[j], dyr[j] * scale))
 }
 
-static __attribute__((noinline)) void SR_FN(dz_relu)(int w, const float *restrict x, const float *dy, float *dz,
-                                                    const float *restrict mean, const float *restrict inv,
-                                                    const float *restrict gamma, const float *restrict beta,
-                                                    float *restrict s, float *restrict q, float scale) {
-	SR_DZ_LOOP(SR_FN(keep)(gamma[j] * h + beta[j], dy[j] * scale))
+static __attribute__((noinline)) void SR_FN(dz_celu)(SR_DZ_ARGS, float ia) {
+	SR_DZ_ROWS(dyr[j] * SR_FN(celu_grad)(gamma[j] * h + beta[j], ia))
 }
 
-static __attribute__((noinline)) void SR_FN(dz_celu)(int w, const float *restrict x, const float *dy, float *dz,
-                                                    const float *restrict mean, const float *restrict inv,
-                                                    const float *restrict gamma, const float *restrict beta,
-                                                    float *restrict s, float *restrict q, float ia) {
-	SR_DZ_LOOP(dy[j] * SR_FN(celu_grad)(gamma[j] * h + beta[j], ia))
-}
-
-static inline void SR_FN(dz_row)(int act, int w, const float *x, const float *dy, float *dz, const float *mean,
-                                 const float *inv, const float *gamma, const float *beta, float *s, float *q,
-                                 float ia, float ssr_scale) {
+static inline void SR_FN(dz_rows)(int act, SR_DZ_ARGS, float ia, float ssr_scale) {
 	switch (act) {
-	case SR_ACT_IDENTITY: SR_FN(dz_identity)(w, x, dy, dz, mean, inv, s, q); break;
-	case SR_ACT_RELU: SR_FN(dz_relu)(w, x, dy, dz, mean, inv, gamma, beta, s, q, 1); break;
-	case SR_ACT_SSRELU: SR_FN(dz_relu)(w, x, dy, dz, mean, inv, gamma, beta, s, q, ssr_scale); break;
-	case SR_ACT_CELU: SR_FN(dz_celu)(w, x, dy, dz, mean, inv, gamma, beta, s, q, ia); break;
+	case SR_ACT_IDENTITY: SR_FN(dz_identity)(rows, stride, w, x, dy, dz, mean, inv, gamma, beta, s, q); break;
+	case SR_ACT_RELU: SR_FN(dz_relu)(rows, stride, w, x, dy, dz, mean, inv, gamma, beta, s, q, 1); break;
+	case SR_ACT_SSRELU: SR_FN(dz_relu)(rows, stride, w, x, dy, dz, mean, inv, gamma, beta, s, q, ssr_scale); break;
+	case SR_ACT_CELU: SR_FN(dz_celu)(rows, stride, w, x, dy, dz, mean, inv, gamma, beta, s, q, ia); break;
 	}
 }
 
@@ -235,8 +252,8 @@ static void SR_FN(bn_bwd_train)(const sr_bn_args *a) {
 				pq[j] = 0;
 			}
 			int r1 = r0 + SR_STAT_BLOCK < rows ? r0 + SR_STAT_BLOCK : rows;
-			for (int r = r0; r < r1; r++)
-				SR_FN(dz_row)(a->act, w, xg + (size_t)r * c, dyg + (size_t)r * c, dxg + (size_t)r * c, mean, inv, gf, bf, ps, pq, ia, sc);
+			SR_FN(dz_rows)(a->act, r1 - r0, c, w, xg + (size_t)r0 * c, dyg + (size_t)r0 * c, dxg + (size_t)r0 * c, mean,
+			               inv, gf, bf, ps, pq, ia, sc);
 			for (int j = 0; j < w; j++) {
 				sdz[j] += (double)ps[j];
 				sdzx[j] += (double)pq[j];
@@ -265,7 +282,6 @@ static void SR_FN(bn_bwd_train)(const sr_bn_args *a) {
 static void SR_FN(bn_fwd_eval)(const sr_bn_args *a) {
 	const int c = a->c, c0 = a->c0, w = a->c1 - a->c0;
 	const float ia = 1 / a->alpha;
-	for (int r = 0; r < a->rows; r++)
-		SR_FN(eval_row)(a->act, w, a->x + (size_t)r * c + c0, a->y + (size_t)r * c + c0, a->k1, a->k2,
-		                a->alpha, ia, a->ssr_shift, a->ssr_scale);
+	SR_FN(eval_rows)(a->act, a->rows, c, w, a->x + c0, a->y + c0, a->k1, a->k2, a->alpha, ia, a->ssr_shift,
+	                 a->ssr_scale);
 }

@@ -92,3 +92,11 @@ func pickISA(lib BNLib) (ISA, error) {
 	}
 	return ISANone, nil
 }
+
+// simd runs output rows [lo, hi) of t on the C loop, with c ints of
+// scratch.
+func (t *maxPoolTask) simd(lo, hi int, best []int32) {
+	C.sr_max_pool(C.int(t.isa), f32p(t.x), f32p(t.y), (*C.int32_t)(unsafe.Pointer(&t.argmax[0])),
+		C.int(t.h), C.int(t.w), C.int(t.c), C.int(t.k), C.int(t.oh), C.int(t.ow), C.int(lo), C.int(hi),
+		(*C.int32_t)(unsafe.Pointer(&best[0])))
+}

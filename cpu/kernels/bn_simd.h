@@ -285,3 +285,47 @@ static void SR_FN(bn_fwd_eval)(const sr_bn_args *a) {
 	SR_FN(eval_rows)(a->act, a->rows, c, w, a->x + c0, a->y + c0, a->k1, a->k2, a->alpha, ia, a->ssr_shift,
 	                 a->ssr_scale);
 }
+
+// order_key is pool.go's orderKey: float bits mapped to an int32 of the
+// same order (-0 below +0, NaNs beyond the infinities).
+static inline int32_t SR_FN(order_key)(float v) {
+	int32_t b = SR_FN(f_bits)(v);
+	return b ^ (int32_t)((uint32_t)(b >> 31) >> 1);
+}
+
+// max_pool_rows is maxPoolTask.run for output rows [lo, hi) (over n x oh):
+// each output channel's first maximum in window order, by order keys, and
+// its flat index into x. The channel loop is innermost, so it vectorises.
+static __attribute__((noinline)) void SR_FN(max_pool_rows)(const float *restrict x, float *restrict y,
+                                                          int32_t *restrict argmax, int h, int w, int c, int k,
+                                                          int oh, int ow, int lo, int hi, int32_t *restrict best) {
+	for (int row = lo; row < hi; row++) {
+		int b = row / oh, i = row % oh;
+		for (int j = 0; j < ow; j++) {
+			size_t o = ((size_t)(b * oh + i) * ow + j) * c;
+			float *yr = y + o;
+			int32_t *ar = argmax + o;
+			int32_t first = (int32_t)(((size_t)(b * h + i * k) * w + (size_t)j * k) * c);
+			for (int ch = 0; ch < c; ch++) {
+				best[ch] = SR_FN(order_key)(x[first + ch]);
+				ar[ch] = first + ch;
+			}
+			for (int di = 0; di < k; di++) {
+				for (int dj = 0; dj < k; dj++) {
+					if (di == 0 && dj == 0) continue;
+					int32_t p = (int32_t)(((size_t)(b * h + i * k + di) * w + (size_t)(j * k + dj)) * c);
+					for (int ch = 0; ch < c; ch++) {
+						int32_t kv = SR_FN(order_key)(x[p + ch]);
+						int gt = kv > best[ch];
+						best[ch] = gt ? kv : best[ch];
+						ar[ch] = gt ? p + ch : ar[ch];
+					}
+				}
+			}
+			for (int ch = 0; ch < c; ch++) {
+				int32_t kk = best[ch];
+				yr[ch] = SR_FN(bits_f)(kk ^ (int32_t)((uint32_t)(kk >> 31) >> 1));
+			}
+		}
+	}
+}

@@ -1,6 +1,8 @@
 #ifndef SR_BN_SIMD_API_H
 #define SR_BN_SIMD_API_H
 
+#include <stdint.h>
+
 // Activation kinds, in kernels.ActKind's order.
 enum { SR_ACT_IDENTITY = 0, SR_ACT_RELU = 1, SR_ACT_CELU = 2, SR_ACT_SSRELU = 3 };
 enum { SR_ISA_NONE = 0, SR_ISA_AVX2 = 1, SR_ISA_AVX512 = 2 };
@@ -41,5 +43,10 @@ int sr_bn_call(int isa, int op, const float *x, const float *dy, float *y, float
                double *sum, double *sumsq, float *ps, float *pq, float *k, float *k1, float *k2,
                int splits, int rows, int c, int c0, int c1, int act,
                float eps, float alpha, float ssr_shift, float ssr_scale);
+
+// sr_max_pool is MaxPoolForward's output rows [lo, hi) of n x oh; best is
+// c ints of scratch.
+int sr_max_pool(int isa, const float *x, float *y, int32_t *argmax, int h, int w, int c, int k, int oh, int ow,
+                int lo, int hi, int32_t *best);
 
 #endif

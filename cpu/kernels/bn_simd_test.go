@@ -105,3 +105,51 @@ func TestBNActLibs(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxPoolSIMDMatchesGo runs the C max pool on each instruction set
+// this CPU has against the Go loop: the same maxima (first in window
+// order; NaN wins; -0 below +0) and the same argmax, on inputs full of
+// ties.
+func TestMaxPoolSIMDMatchesGo(t *testing.T) {
+	for _, tc := range []struct{ n, h, w, c, k int }{
+		{2, 4, 4, 3, 2}, {3, 8, 6, 37, 2}, {2, 9, 9, 64, 3}, {1, 4, 4, 130, 4},
+	} {
+		rng := rand.New(rand.NewPCG(9, uint64(tc.c)))
+		x := make([]float32, tc.n*tc.h*tc.w*tc.c)
+		for i := range x {
+			// Few distinct values, so windows tie; some -0, +0 and NaN.
+			switch v := rng.IntN(12); v {
+			case 10:
+				x[i] = float32(math.Copysign(0, -1))
+			case 11:
+				if rng.IntN(8) == 0 {
+					x[i] = float32(math.NaN())
+				}
+			default:
+				x[i] = float32(v%5) - 2
+			}
+		}
+		oh, ow := tc.h/tc.k, tc.w/tc.k
+		m := tc.n * oh * ow * tc.c
+		run := func(isa ISA) ([]float32, []int32) {
+			y, arg := make([]float32, m), make([]int32, m)
+			task := maxPoolTask{x: x, y: y, argmax: arg, n: tc.n, h: tc.h, w: tc.w, c: tc.c, k: tc.k, oh: oh, ow: ow, isa: isa, best: make([]int32, 2*tc.c)}
+			task.run(0, 2)
+			task.run(1, 2)
+			return y, arg
+		}
+		wantY, wantA := run(ISANone)
+		for _, isa := range []ISA{ISAAVX2, ISAAVX512} {
+			if HostISA() < isa {
+				t.Logf("skipping %v: not on this CPU", isa)
+				continue
+			}
+			y, a := run(isa)
+			for i := range wantY {
+				if math.Float32bits(y[i]) != math.Float32bits(wantY[i]) || a[i] != wantA[i] {
+					t.Fatalf("%+v %v: output %d = %v at %d, Go loop %v at %d", tc, isa, i, y[i], a[i], wantY[i], wantA[i])
+				}
+			}
+		}
+	}
+}

@@ -29,13 +29,20 @@ func MaxPoolForward(x []float32, n, h, w, c, k int, y []float32, argmax []int32)
 	if len(x) > math.MaxInt32 {
 		return fmt.Errorf("kernels: MaxPoolForward: len(x)=%d overflows int32 argmax", len(x))
 	}
-	t := maxPoolTask{x: x, y: y, argmax: argmax, n: n, h: h, w: w, c: c, k: k, oh: oh, ow: ow}
+	t := maxPoolTask{x: x, y: y, argmax: argmax, n: n, h: h, w: w, c: c, k: k, oh: oh, ow: ow, isa: HostISA()}
 	if p := pool(); p.acquire() {
+		// The C loops' per-part scratch lives in the pool: it grows to the
+		// widest layer once, then no call allocates.
+		if len(p.poolBest) < p.n*c {
+			p.poolBest = make([]int32, p.n*c)
+		}
+		t.best = p.poolBest
 		p.maxPool = t
 		p.runHeld(&p.maxPool)
 		p.maxPool = maxPoolTask{}
 		p.busy.Unlock()
 	} else {
+		t.best = make([]int32, c) // a concurrent caller holds the pool: rare
 		t.run(0, 1)
 	}
 	return nil
@@ -46,6 +53,8 @@ type maxPoolTask struct {
 	x, y                  []float32
 	argmax                []int32
 	n, h, w, c, k, oh, ow int
+	isa                   ISA     // the C loops' (bn_simd.h max_pool_rows); ISANone: the Go loop
+	best                  []int32 // C scratch: c per part
 }
 
 // orderKey maps float32 bits to an int32 with the same order as the floats
@@ -65,6 +74,10 @@ func fromOrderKey(k int32) float32 {
 func (t *maxPoolTask) run(part, parts int) {
 	h, w, c, k, oh, ow := t.h, t.w, t.c, t.k, t.oh, t.ow
 	lo, hi := span(t.n*oh, part, parts)
+	if t.isa != ISANone {
+		t.simd(lo, hi, t.best[part*c:(part+1)*c])
+		return
+	}
 	for row := lo; row < hi; row++ {
 		b, i := row/oh, row%oh
 		for j := 0; j < ow; j++ {

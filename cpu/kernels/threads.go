@@ -71,7 +71,8 @@ type workerPool struct {
 
 	// Task structs for the free-function kernels, used while busy is held,
 	// so a parallel call allocates nothing.
-	maxPool maxPoolTask
+	maxPool  maxPoolTask
+	poolBest []int32 // maxPoolTask's C scratch
 }
 
 func newWorkerPool(n int) *workerPool {

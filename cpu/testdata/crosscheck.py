@@ -2,7 +2,9 @@
 
 Reads JSON files written by the Go test, one per case, each with: the Spec (layers and params),
 the initial params, BN running stats, an NHWC batch with labels and the
-training recipe. Interprets the Spec with torch.nn.functional in float64,
+training recipe. Interprets the Spec with torch.nn.functional in float64
+(with config.bf16, each convolution reads bf16-rounded copies of its
+input, weights and output gradient, as speedrun's bf16 convolutions do),
 takes one torch.optim.SGD step per entry of config.lrs, and prints a JSON
 list (one object per case) with the loss sum of each step, the gradients
 of the last step and the final params and BN running stats, all in the Go
@@ -13,6 +15,31 @@ import sys
 
 import torch
 import torch.nn.functional as F
+
+
+def bf16(t):
+    """Round to bfloat16 (ties to even) and back: what oneDNN's reorder of
+    the fp32 operands gives a bf16 convolution."""
+    return t.to(torch.float32).to(torch.bfloat16).to(t.dtype)
+
+
+class BF16Conv(torch.autograd.Function):
+    """conv2d on bf16-rounded operands, accumulated in float64: forward
+    reads rounded x and w; backward data reads rounded dy and w; backward
+    weights rounded x and dy."""
+
+    @staticmethod
+    def forward(ctx, x, w, stride, pad):
+        ctx.save_for_backward(x, w)
+        ctx.stride, ctx.pad = stride, pad
+        return F.conv2d(bf16(x), bf16(w), stride=stride, padding=pad)
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, w = ctx.saved_tensors
+        dx = torch.nn.grad.conv2d_input(x.shape, bf16(w), bf16(dy), stride=ctx.stride, padding=ctx.pad)
+        dw = torch.nn.grad.conv2d_weight(bf16(x), w.shape, bf16(dy), stride=ctx.stride, padding=ctx.pad)
+        return dx, dw, None, None
 
 
 def main():
@@ -55,7 +82,10 @@ def run(d):
             if op == "input":
                 v = x
             elif op == "conv":
-                v = F.conv2d(ins[0], params[l["params"][0]], stride=l["stride"], padding=l["pad"])
+                if cfg.get("bf16"):
+                    v = BF16Conv.apply(ins[0], params[l["params"][0]], l["stride"], l["pad"])
+                else:
+                    v = F.conv2d(ins[0], params[l["params"][0]], stride=l["stride"], padding=l["pad"])
             elif op == "bn":
                 s = stats[l["index"]]
                 g = l["ghost"]

@@ -5,7 +5,8 @@
 its own peak RSS is getrusage(RUSAGE_SELF), which leaves the python child
 out. Passing this file as `--python` runs the torch step script unchanged
 (same interpreter, same argv) and, once it finishes, writes its peak RSS
-in bytes (VmHWM of /proc/self/status) to the file named by $PYRSS_OUT.
+in bytes (VmHWM of /proc/self/status) to the file named by $PYRSS_OUT,
+one line per run appended (runner bench --torch runs fp32, then bf16).
 
 Not getrusage's ru_maxrss: Linux carries the pre-exec address space's
 high-water mark into it on execve, and Go starts children with a
@@ -37,7 +38,7 @@ def main():
     sys.argv = sys.argv[1:]
     runpy.run_path(script, run_name="__main__")
     rss = vm_hwm()
-    with open(out, "w") as f:
+    with open(out, "a") as f:
         f.write(f"{rss}\n")
 
 

@@ -47,7 +47,7 @@ fp32 FMA peak, measured in the same run unless --peak gives it, the peak
 RSS and heap allocations per step, and where the time goes, op by op.
 --precision bf16 runs the convolutions in bf16 (oneDNN, fp32
 accumulation) where the CPU has avx512_bf16. With --torch it also times
-PyTorch's ResNet-9 step (channels_last, the same shapes and threads) in
+PyTorch's step of the same net, resnet9 or final (channels_last, the same shapes and threads), in
 fp32 and in bf16 autocast in the same run and prints both ratios; that
 needs a python with torch (--python).
 
@@ -68,7 +68,7 @@ stdout.`,
 			fs.Uint64Var(&o.seed, "seed", 1, "seed of the weights and the random batch")
 			fs.IntVar(&o.threads, "threads", 0, "kernel threads (0: the kernels' default)")
 			fs.Float64Var(&o.peak, "peak", 0, "machine FMA peak in `GFLOP/s` for the fraction of peak (0: measure it in this run)")
-			fs.BoolVar(&o.torch, "torch", false, "also time PyTorch's ResNet-9 step (channels_last, fp32 and bf16 autocast) in the same run and print the ratios")
+			fs.BoolVar(&o.torch, "torch", false, "also time PyTorch's step of the same net (resnet9 or final) (channels_last, fp32 and bf16 autocast) in the same run and print the ratios")
 			fs.StringVar(&o.prec, "precision", "f32", "convolutions in `f32` or bf16 (bf16 needs avx512_bf16; elsewhere it runs f32 and says so)")
 			fs.StringVar(&o.python, "python", "/usr/bin/python3", "python with torch, for --torch")
 			return func(ctx context.Context, env *cmdEnv, pos []string) error {
@@ -157,8 +157,8 @@ func runBench(ctx context.Context, w io.Writer, o benchOptions) error {
 	if !o.torch {
 		return nil
 	}
-	if o.net != "resnet9" {
-		return usageErr(fmt.Errorf("--torch compares resnet9 only, not %q", o.net))
+	if o.net != "resnet9" && o.net != "final" {
+		return usageErr(fmt.Errorf("--torch compares resnet9 and final (N3) only, not %q", o.net))
 	}
 	perCPU := float64(o.batch) / cpuPerStep
 	for _, prec := range []string{"f32", "bf16"} {
@@ -167,8 +167,8 @@ func runBench(ctx context.Context, w io.Writer, o benchOptions) error {
 			return fmt.Errorf("--torch %s: %w", prec, err)
 		}
 		torchPerCPU := float64(o.batch) * float64(len(tr.StepSeconds)) / tr.CPUSeconds
-		fmt.Fprintf(w, "pytorch %s %s (%d threads, channels_last), same shapes in this run: %.2f images/s (steps %s), %.2f images per CPU-second; speedrun %s / pytorch %s = %.2f (per CPU-second %.2f)\n",
-			tr.Torch, torchMode(prec), tr.Threads, tr.ImagesPerSec, fmtSteps(tr.StepSeconds), torchPerCPU, r.Precision, prec, r.ImagesPerSec/tr.ImagesPerSec, perCPU/torchPerCPU)
+		fmt.Fprintf(w, "pytorch %s %s %s (%d threads, channels_last), same shapes in this run: %.2f images/s (steps %s), %.2f images per CPU-second; speedrun %s / pytorch %s = %.2f (per CPU-second %.2f)\n",
+			tr.Torch, o.net, torchMode(prec), tr.Threads, tr.ImagesPerSec, fmtSteps(tr.StepSeconds), torchPerCPU, r.Precision, prec, r.ImagesPerSec/tr.ImagesPerSec, perCPU/torchPerCPU)
 	}
 	return nil
 }
@@ -213,7 +213,7 @@ type torchResult struct {
 	Precision    string    `json:"precision"`
 }
 
-// torchBench runs the PyTorch ResNet-9 step script with o's shapes in
+// torchBench runs the PyTorch step script (resnet9 or final) with o's shapes in
 // precision prec ("f32", or "bf16" autocast).
 func torchBench(ctx context.Context, o benchOptions, prec string) (torchResult, error) {
 	var r torchResult
@@ -231,7 +231,7 @@ func torchBench(ctx context.Context, o benchOptions, prec string) (torchResult, 
 	}
 	threads := kernels.Threads()
 	cmd := exec.CommandContext(ctx, o.python, f.Name(), strconv.Itoa(o.batch), strconv.Itoa(o.steps), strconv.Itoa(o.warmup),
-		strconv.FormatFloat(o.width, 'g', -1, 64), strconv.Itoa(threads), strconv.FormatUint(o.seed, 10), prec)
+		strconv.FormatFloat(o.width, 'g', -1, 64), strconv.Itoa(threads), strconv.FormatUint(o.seed, 10), prec, o.net)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

@@ -62,21 +62,38 @@ func (b *Backend) Device() string { return b.device }
 // in every run's provenance.
 func (b *Backend) Versions() string { return kernels.Versions() }
 
-// cpuModel reads the first "model name" of /proc/cpuinfo.
+// cpuModel reads the first "model name" of /proc/cpuinfo, with its "cpu
+// family" and "model" numbers: a VM may hide the name ("AMD EPYC"), and
+// the family tells Zen 4 (25) from Zen 5 (26), whose FMA peaks differ 2x.
 func cpuModel() string {
 	f, err := os.Open("/proc/cpuinfo")
 	if err != nil {
 		return "unknown CPU"
 	}
 	defer f.Close()
+	fields := map[string]string{}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		k, v, ok := strings.Cut(sc.Text(), ":")
-		if ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
+		if !ok {
+			continue
+		}
+		k = strings.TrimSpace(k)
+		if _, seen := fields[k]; !seen {
+			fields[k] = strings.TrimSpace(v)
+		}
+		if k == "processor" && len(fields) > 1 {
+			break // the first CPU's fields are all there is to read
 		}
 	}
-	return "unknown CPU"
+	name := fields["model name"]
+	if name == "" {
+		return "unknown CPU"
+	}
+	if fam, m := fields["cpu family"], fields["model"]; fam != "" {
+		name += fmt.Sprintf(" (family %s, model %s)", fam, m)
+	}
+	return name
 }
 
 // PeakRSS is the process's peak resident set size in bytes.

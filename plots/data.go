@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"time"
 
 	"speedrun/results"
 	"speedrun/stages"
@@ -24,6 +25,19 @@ type Data struct {
 	Runs   []results.Run
 	// Epochs holds each run's per-epoch rows, by run ID.
 	Epochs map[int64][]results.Epoch
+}
+
+// LastFinished is the latest finish time of d's runs (zero when none has
+// finished): the report's "generated" stamp, so that rebuilding a report
+// from the same database writes the same pages.
+func (d *Data) LastFinished() time.Time {
+	var t time.Time
+	for _, r := range d.Runs {
+		if r.Finished.After(t) {
+			t = r.Finished
+		}
+	}
+	return t
 }
 
 // Stage is one stage of the registry as the report needs it.

@@ -3,7 +3,6 @@ package plots
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"speedrun/results"
 	"speedrun/stages"
@@ -77,7 +76,7 @@ func WriteReportWith(ctx context.Context, db *results.DB, reg *stages.Registry, 
 	if err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
-	if _, err := Write(ctx, d, dir, Options{Generated: time.Now(), Extra: extra}); err != nil {
+	if _, err := Write(ctx, d, dir, Options{Generated: d.LastFinished(), Extra: extra}); err != nil {
 		return err
 	}
 	return nil

@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"time"
 
 	"speedrun/plots"
 	"speedrun/results"
@@ -19,7 +18,8 @@ import (
 // reportOptions are the flags of `runner report`.
 type reportOptions struct {
 	global  globalOptions
-	format  string // html, csv or json
+	format  string // html, csv, json or markdown
+	pages   string // markdown: the folder its links point into
 	table   string // csv only: runs or variants
 	stage   string
 	profile string
@@ -29,8 +29,8 @@ type reportOptions struct {
 
 func reportCommand() *command {
 	return &command{
-		UsageLine: "runner report [--format html|csv|json] [--table runs|variants] [--stage N] [--profile P] [--out PATH] [--max-runs N]",
-		Short:     "write the HTML report, or export runs and variants as CSV or JSON",
+		UsageLine: "runner report [--format html|csv|json|markdown] [--table runs|variants] [--stage N] [--profile P] [--out PATH] [--max-runs N] [--pages DIR]",
+		Short:     "write the HTML report, export runs and variants as CSV or JSON, or the results table as Markdown",
 		Long: `
 Report reads the results database (--db, default results/speedrun.sqlite)
 and the registry, and draws from them alone: per stage, the scatter of
@@ -44,16 +44,23 @@ Examples:
 	runner report
 	runner report --db shards/merged.sqlite --out /tmp/rep
 	runner report --format csv --table variants --stage 8 > stage8.csv
+	runner report --db results/reference/reference.sqlite --format markdown --pages results/reference/report
 
 With --format html (the default) it writes into --out, else --reports
 (default reports/): index.html, stage-NN.html per stage, the charts as
 PNG, runs.csv (every run) and variants.csv (one line per stage, profile
 and variant); each file through a temporary file and a rename. With
---format csv it writes one table, and with json both, to --out or stdout.`,
+--format csv it writes one table, and with json both, to --out or stdout;
+with markdown, the results table the README opens with (each measured
+variant's time and accuracy beside the blog's, linking to the stage pages
+under --pages). The pages' "generated" stamp is the last run's finish
+time, so rebuilding a report from the same database rewrites the same
+HTML.`,
 		Flags: func(fs *flag.FlagSet) runFunc {
 			var o reportOptions
 			o.global.register(fs)
-			fs.StringVar(&o.format, "format", "html", "output `FORMAT`: html (pages and charts in --out or --reports), csv (one table) or json (both tables)")
+			fs.StringVar(&o.format, "format", "html", "output `FORMAT`: html (pages and charts in --out or --reports), csv (one table), json (both tables) or markdown (the README's results table)")
+			fs.StringVar(&o.pages, "pages", "reports", "with --format markdown: the report folder its links point into, as seen from where the table is read")
 			fs.StringVar(&o.table, "table", "runs", "with --format csv: the `TABLE` to write, runs (one line per run) or variants (one line per stage, profile and variant)")
 			fs.StringVar(&o.stage, "stage", "", "only stage `N` (id or name)")
 			fs.StringVar(&o.profile, "profile", "", "only runs of `profile`")
@@ -61,9 +68,9 @@ and variant); each file through a temporary file and a rename. With
 			fs.IntVar(&o.maxRuns, "max-runs", 200, "html: per-run rows shown per stage and profile (all runs are in runs.csv)")
 			return func(ctx context.Context, env *cmdEnv, pos []string) error {
 				switch o.format {
-				case "html", "csv", "json":
+				case "html", "csv", "json", "markdown":
 				default:
-					return usageErr(fmt.Errorf("--format %q: want html, csv or json", o.format))
+					return usageErr(fmt.Errorf("--format %q: want html, csv, json or markdown", o.format))
 				}
 				if o.table != "runs" && o.table != "variants" {
 					return usageErr(fmt.Errorf("--table %q: want runs or variants", o.table))
@@ -116,7 +123,7 @@ func runReport(ctx context.Context, env *cmdEnv, o reportOptions) error {
 		if dir == "" {
 			dir = o.global.reports
 		}
-		w, err := plots.Write(ctx, d, dir, plots.Options{RunsPerSection: o.maxRuns, Generated: time.Now(), Extra: analysisCharts(db)})
+		w, err := plots.Write(ctx, d, dir, plots.Options{RunsPerSection: o.maxRuns, Generated: d.LastFinished(), Extra: analysisCharts(db)})
 		if err != nil {
 			return err
 		}
@@ -125,6 +132,8 @@ func runReport(ctx context.Context, env *cmdEnv, o reportOptions) error {
 	}
 	var buf bytes.Buffer
 	switch {
+	case o.format == "markdown":
+		err = plots.WriteMarkdown(&buf, d, o.pages)
 	case o.format == "json":
 		err = plots.WriteJSON(&buf, d.Runs, plots.VariantRows(d))
 	case o.table == "variants":

@@ -7,7 +7,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"syscall"
 
 	"speedrun/cpu/kernels"
 	"speedrun/stages"
@@ -96,14 +95,6 @@ func cpuModel() string {
 	return name
 }
 
-// PeakRSS is the process's peak resident set size in bytes.
-func PeakRSS() int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return ru.Maxrss * 1024
-}
 
 // convLib picks the convolutions of a run and names their precision:
 // oneDNN in bf16 where the run asks for reduced precision

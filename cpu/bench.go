@@ -144,7 +144,7 @@ func Bench(ctx context.Context, o BenchOptions) (BenchResult, error) {
 		res.OpsTotal += op.Total
 	}
 	res.ImagesPerSec = float64(o.Batch) / median(res.StepSeconds)
-	res.PeakRSSBytes = PeakRSS()
+	res.PeakRSSBytes = train.PeakRSS()
 	return res, nil
 }
 

@@ -264,7 +264,9 @@ def main():
         cfg = json.load(f)
     sub = load_subset(args.subset)
     d = cfg["data"]
-    if (d.get("train_size"), d.get("test_size")) != (sub[0]["train"], sub[0]["test"]):
+    # 0 (or no size) is the whole split, as in the runner.
+    want = (d.get("train_size") or sub[0]["train"], d.get("test_size") or sub[0]["test"])
+    if want != (sub[0]["train"], sub[0]["test"]):
         raise SystemExit("torch_quick: config wants %s/%s images, subset %s has %d/%d" % (
             d.get("train_size"), d.get("test_size"), args.subset, sub[0]["train"], sub[0]["test"]))
     if d.get("crop") and sub[0]["pad"] != 4:

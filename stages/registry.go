@@ -468,15 +468,20 @@ func (r *Registry) Stage(key string) (Stage, error) {
 
 func (r *Registry) stage(key string) (*stageEntry, error) {
 	id, numErr := strconv.Atoi(key)
-	var known []string
+	var known, names []string
 	for i := range r.stages {
 		s := &r.stages[i]
 		if (numErr == nil && s.ID == id) || s.Name == key {
 			return s, nil
 		}
 		known = append(known, fmt.Sprintf("%d (%s)", s.ID, s.Name))
+		names = append(names, s.Name)
 	}
-	return nil, fmt.Errorf("%s: no stage %q (known: %s)", r.file, key, strings.Join(known, ", "))
+	err := fmt.Errorf("%s: no stage %q (known: %s)", r.file, key, strings.Join(known, ", "))
+	if s := closest(key, names); s != "" && numErr != nil {
+		err = fmt.Errorf("%w; did you mean %q?", err, s)
+	}
+	return nil, err
 }
 
 // Profiles returns the profile names in file order.
@@ -535,6 +540,7 @@ func (c Config) withProfile(name string, p Profile) Config {
 // returns without touching the registry.
 func (c Config) clone() Config {
 	c.Train.LR = slices.Clone(c.Train.LR)
+	c.Overrides = slices.Clone(c.Overrides)
 	c.Published.UnverifiedFields = slices.Clone(c.Published.UnverifiedFields)
 	if c.Analysis != nil {
 		a := *c.Analysis

@@ -48,6 +48,9 @@ type VariantInfo struct {
 	Title     string // what it changes, in words
 	Kind      Kind   // KindTrain or an analysis kind
 	Published Published
+	// Base is the variant this one is written as a change on: its from,
+	// else the one before it in the file; empty for the first.
+	Base string
 }
 
 // Error is a registry error with its place in the source. Line and Col
@@ -238,6 +241,7 @@ func Parse(name string, src []byte) (*Registry, error) {
 		id    int
 	}
 	seen := map[string]seenVariant{}
+	lastName := "" // the variant parsed last, the base of one without from
 	// reported holds validation messages already given: a bad value
 	// inherited by later variants is reported once, where it first fails.
 	reported := map[string]bool{}
@@ -303,7 +307,10 @@ func Parse(name string, src []byte) (*Registry, error) {
 				continue
 			}
 			seen[vd.Name] = seenVariant{vsc, sd.ID}
+			base := lastName
+			lastName = vd.Name
 			if vd.From != "" {
+				base = vd.From
 				b, ok := raws[vd.From]
 				if !ok {
 					p.errs = append(p.errs, p.errorf(vsc, []string{"from"}, vd.Name, "%s: from = %q names no earlier variant", where(vsc, sd.ID, vd.Name), vd.From))
@@ -341,7 +348,7 @@ func Parse(name string, src []byte) (*Registry, error) {
 				}
 			}
 			st.variants = append(st.variants, variantEntry{
-				info:   VariantInfo{Name: vd.Name, Title: vd.Title, Kind: c.Kind, Published: vd.Published},
+				info:   VariantInfo{Name: vd.Name, Title: vd.Title, Kind: c.Kind, Published: vd.Published, Base: base},
 				config: c,
 			})
 			st.Variants = append(st.Variants, st.variants[len(st.variants)-1].info)

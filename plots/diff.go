@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -50,7 +52,11 @@ func ConfigDiff(from, to string) ([]Change, error) {
 		case !ok:
 			out = append(out, Change{Path: k, From: jsonText(va)})
 		case !sameValue(va, vb):
-			out = append(out, Change{Path: k, From: jsonText(va), To: jsonText(vb)})
+			from, to := jsonText(va), jsonText(vb)
+			if from == to { // the reader's form hides the difference
+				from, to = rawJSON(va), rawJSON(vb)
+			}
+			out = append(out, Change{Path: k, From: from, To: to})
 		}
 	}
 	for k, vb := range fb {
@@ -133,8 +139,44 @@ func nearRel(x, y float64) bool {
 	return math.Abs(x-y) <= RelTol*math.Max(math.Abs(x), math.Abs(y))
 }
 
-// jsonText writes a decoded JSON value back as compact JSON.
+// jsonText writes a decoded JSON value for a reader, as experiments.toml
+// would: numbers to 12 significant digits (1.5999999999999999 is 1.6;
+// the tolerance already called such noise no change), an LR knot as its
+// [epoch, lr] pair, strings quoted, null as null.
 func jsonText(v any) string {
+	switch x := v.(type) {
+	case json.Number:
+		f, err := x.Float64()
+		if err != nil {
+			return x.String()
+		}
+		return strconv.FormatFloat(f, 'g', 12, 64)
+	case []any:
+		parts := make([]string, len(x))
+		for i, e := range x {
+			parts[i] = jsonText(e)
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
+	case map[string]any:
+		if e, ok := x["epoch"]; ok && len(x) == 2 {
+			if lr, ok := x["lr"]; ok {
+				return "[" + jsonText(e) + ", " + jsonText(lr) + "]"
+			}
+		}
+		keys := slices.Sorted(maps.Keys(x))
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = k + " = " + jsonText(x[k])
+		}
+		return "{" + strings.Join(parts, ", ") + "}"
+	case nil:
+		return "null"
+	}
+	return rawJSON(v)
+}
+
+// rawJSON writes a decoded JSON value back as compact JSON.
+func rawJSON(v any) string {
 	var buf bytes.Buffer
 	e := json.NewEncoder(&buf)
 	e.SetEscapeHTML(false)

@@ -52,7 +52,7 @@ func TestConfigDiff(t *testing.T) {
 	want := []Change{
 		{Path: "train.ema_momentum", From: "", To: "0.99"},
 		{Path: "train.epochs", From: "14", To: "13"},
-		{Path: "train.lr", From: `[{"epoch":0,"lr":0}]`, To: `[{"epoch":0,"lr":0.1}]`},
+		{Path: "train.lr", From: `[[0, 0]]`, To: `[[0, 0.1]]`},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("ConfigDiff = %+v, want %+v", got, want)

@@ -2,6 +2,7 @@ package stages
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
 	"slices"
@@ -78,11 +79,7 @@ func tomlGo(v reflect.Value) string {
 	case reflect.Float64:
 		return tomlFloat(v.Float())
 	case reflect.Slice:
-		parts := make([]string, v.Len())
-		for i := range parts {
-			parts[i] = tomlGo(v.Index(i))
-		}
-		return "[" + strings.Join(parts, ", ") + "]"
+		return tomlArray(v.Len(), func(i int) string { return tomlGo(v.Index(i)) })
 	}
 	return tomlString(fmt.Sprint(v.Interface()))
 }
@@ -107,23 +104,11 @@ func tomlRaw(v any) string {
 	case bool:
 		return strconv.FormatBool(x)
 	case []any:
-		parts := make([]string, len(x))
-		for i, e := range x {
-			parts[i] = tomlRaw(e)
-		}
-		return "[" + strings.Join(parts, ", ") + "]"
+		return tomlArray(len(x), func(i int) string { return tomlRaw(x[i]) })
 	case []map[string]any:
-		parts := make([]string, len(x))
-		for i, e := range x {
-			parts[i] = tomlRaw(e)
-		}
-		return "[" + strings.Join(parts, ", ") + "]"
+		return tomlArray(len(x), func(i int) string { return tomlRaw(x[i]) })
 	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
+		keys := slices.Sorted(maps.Keys(x))
 		parts := make([]string, len(keys))
 		for i, k := range keys {
 			parts[i] = tomlKey(k) + " = " + tomlRaw(x[k])
@@ -180,4 +165,13 @@ func tomlKey(k string) string {
 		return k
 	}
 	return tomlString(k)
+}
+
+// tomlArray writes n elements, element i as elem(i), as a TOML array.
+func tomlArray(n int, elem func(i int) string) string {
+	parts := make([]string, n)
+	for i := range parts {
+		parts[i] = elem(i)
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
 }

@@ -2,6 +2,7 @@ package plots
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"image/png"
 	"math"
@@ -65,8 +66,12 @@ func TestChartsGolden(t *testing.T) {
 		"waterfall-p8":  func() (*Figure, error) { return Waterfall(s8, st8) },
 		"curves-p4":     func() (*Figure, error) { return Curves(s4, d.Epochs) },
 		"schedule-p8":   func() (*Figure, error) { return Schedule(s8) },
+		"run-p8":        func() (*Figure, error) { return runChartOf(t, d, 8, "p8.s8", 0) },
+		"run-diverged": func() (*Figure, error) {
+			return runChartOf(t, d, 4, "p4.s10", 4)
+		},
 		"overview": func() (*Figure, error) {
-			return Overview("overview", []OverviewPoint{{Stage: "p1", Ours: 300, Published: 297}, {Stage: "p4", Ours: 90, Published: 79}, {Stage: "p8", Ours: 30, Published: 26}})
+			return Overview("smoke · synthetic · CPU", []OverviewPoint{{Stage: "p1", Ours: 300, Published: 297}, {Stage: "p4", Ours: 90, Published: 79}, {Stage: "p8", Ours: 30, Published: 26}})
 		},
 		"heatmap": func() (*Figure, error) {
 			xs := []float64{0.1, 0.2, 0.4, 0.8}
@@ -181,4 +186,21 @@ func TestLRAt(t *testing.T) {
 	if !math.IsNaN(LRAt(nil, 1)) {
 		t.Error("LRAt with no knots is not NaN")
 	}
+}
+
+// runChartOf draws the run chart of the fixture's first CPU run of a
+// variant and repeat.
+func runChartOf(t *testing.T, d *Data, stage int, variant string, repeat int) (*Figure, error) {
+	t.Helper()
+	for _, r := range d.Runs {
+		if r.Stage == stage && r.Variant == variant && r.Repeat == repeat && r.Backend == "cpu" {
+			var c stages.Config
+			if err := json.Unmarshal([]byte(r.ConfigJSON), &c); err != nil {
+				t.Fatal(err)
+			}
+			return RunChart(r, d.Epochs[r.ID], &c)
+		}
+	}
+	t.Fatalf("fixture has no run %d %s #%d", stage, variant, repeat)
+	return nil, nil
 }

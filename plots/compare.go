@@ -27,6 +27,10 @@ type Comparison struct {
 
 	Acc, Time Test
 	Verdict   string
+	// NeedRuns, when a test had too few runs to ever reject, is how many
+	// runs per variant a U test needs at its alpha: the page says it
+	// once, not in every verdict.
+	NeedRuns int
 }
 
 // Compare tests To against From: Mann-Whitney U tests on accuracy and
@@ -50,6 +54,9 @@ func Compare(from, to *Group, fs, ts *Stats) Comparison {
 	c.Acc, _ = MannWhitney(fs.accs, ts.accs)
 	c.Time, _ = MannWhitney(fromTimes, ts.times)
 	c.Verdict = verdict(c)
+	if c.Acc.TooFew || c.Time.TooFew {
+		c.NeedRuns = minUTestSize(c.Acc.Alpha)
+	}
 	return c
 }
 
@@ -63,9 +70,8 @@ func verdict(c Comparison) string {
 	if min(c.Acc.N1, c.Acc.N2) == 0 && min(c.Time.N1, c.Time.N2) == 0 {
 		return "cannot compare: a variant has no finished runs (" + n + ")"
 	}
-	need := minUTestSize(c.Acc.Alpha)
 	if c.Acc.TooFew && c.Time.TooFew {
-		return fmt.Sprintf("too few runs to tell (%s; a U test needs >= %d runs per variant to detect a difference at alpha %v)", n, need, c.Acc.Alpha)
+		return fmt.Sprintf("too few runs to tell (%s)", n)
 	}
 	var parts []string
 	switch {
@@ -89,9 +95,6 @@ func verdict(c Comparison) string {
 		parts = append(parts, fmt.Sprintf("accuracy unchanged (p=%s)", fmtP(c.Acc.P)))
 	}
 	s := strings.Join(parts, ", ") + ", " + n
-	if c.Acc.TooFew || c.Time.TooFew {
-		s += fmt.Sprintf("; >= %d runs per variant are needed to detect a difference at alpha %v", need, c.Acc.Alpha)
-	}
 	if !c.SameTiming {
 		s += fmt.Sprintf("; the variants use different timing conventions, both timed here as %q", c.Timing)
 	}

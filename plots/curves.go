@@ -53,7 +53,7 @@ func epochBand(g *Group, epochs map[int64][]results.Epoch, metric func(results.E
 // dashes tell up to 25 variants apart) and the min-max range over runs as
 // a shaded band.
 func Curves(sec Section, epochs map[int64][]results.Epoch) (*Figure, error) {
-	acc := newPlot(fmt.Sprintf("%s (%s): test accuracy per epoch (mean, min-max band)", sec.Stage.Name, sec.Profile), "epoch", "test accuracy (%)")
+	acc := newPlot(fmt.Sprintf("%s (%s): test accuracy per epoch (mean, min-max band)", sec.Stage.Name, seriesLabel(sec.SeriesName())), "epoch", "test accuracy (%)")
 	loss := newPlot("training loss per epoch (mean, min-max band)", "epoch", "train loss")
 	drawn := 0
 	for i, g := range sec.Groups {
@@ -78,7 +78,7 @@ func Curves(sec Section, epochs map[int64][]results.Epoch) (*Figure, error) {
 		}
 	}
 	if drawn == 0 {
-		return nil, fmt.Errorf("curves %s/%s: %w", sec.Stage.Name, sec.Profile, ErrNoData)
+		return nil, fmt.Errorf("curves %s/%s: %w", sec.Stage.Name, sec.SeriesName(), ErrNoData)
 	}
 	acc.Legend.Top, acc.Legend.Left = false, false
 	loss.Legend.Top = true

@@ -25,6 +25,10 @@ type Data struct {
 	Runs   []results.Run
 	// Epochs holds each run's per-epoch rows, by run ID.
 	Epochs map[int64][]results.Epoch
+	// Resolve, when set, resolves a variant of the registry under a
+	// profile: a run page compares its run's config with the preceding
+	// variant's. Without it the page compares with a run of that variant.
+	Resolve func(stage int, variant, profile string) (stages.Config, error)
 }
 
 // LastFinished is the latest finish time of d's runs (zero when none has
@@ -54,15 +58,20 @@ type Variant struct {
 	Title     string
 	Kind      stages.Kind // KindTrain or an analysis kind
 	Published stages.Published
+	// Base is the variant it is written as a change on (stages.VariantInfo).
+	Base string
 }
 
-// Group is the runs of one (stage, variant, profile) cell family: the unit
-// every statistic is computed over. Profiles are never mixed, since a smoke
-// run and a paper run measure different things.
+// Group is the runs of one variant of a stage in one series (profile,
+// dataset, device, precision, overrides): the unit every statistic is
+// computed over. Series are never mixed, since a smoke run on a CPU and a
+// paper run on a GPU measure different things.
 type Group struct {
 	Stage   int
 	Variant Variant
 	Profile string
+	Series  SeriesKey
+	Label   string        // the series' label
 	Runs    []results.Run // sorted by repeat, then ID
 	// Config is the resolved config of the group's first run that has one;
 	// nil when no run carries a parsable config.
@@ -73,12 +82,15 @@ type Group struct {
 	Registered bool
 }
 
-// Section is one stage under one profile: what a stage page shows per
-// profile.
+// Section is one stage in one series: what a stage page shows per series.
 type Section struct {
 	Stage   Stage
 	Profile string
-	Groups  []*Group // in registry order
+	Series  SeriesKey
+	// Label names the series for people, "demo · synthetic · CPU"
+	// (SeriesLabels over every run of the Data).
+	Label  string
+	Groups []*Group // in registry order
 }
 
 // Accuracy is the run's reported accuracy: the TTA accuracy when the run
@@ -163,31 +175,34 @@ func (d *Data) Sections() []Section {
 		}
 	}
 
+	labels := d.SeriesLabels()
 	type gkey struct {
-		stage            int
-		profile, variant string
+		stage   int
+		series  SeriesKey
+		variant string
 	}
 	byKey := map[gkey][]results.Run{}
-	profiles := map[int][]string{}
+	series := map[int][]SeriesKey{}
 	for _, r := range runs {
-		k := gkey{r.Stage, r.Profile, r.Variant}
-		if _, ok := byKey[k]; !ok && !slices.Contains(profiles[r.Stage], r.Profile) {
-			profiles[r.Stage] = append(profiles[r.Stage], r.Profile)
+		sk := SeriesOf(r)
+		k := gkey{r.Stage, sk, r.Variant}
+		if !slices.Contains(series[r.Stage], sk) {
+			series[r.Stage] = append(series[r.Stage], sk)
 		}
 		byKey[k] = append(byKey[k], r)
 	}
 	var out []Section
 	for _, s := range stageList {
-		ps := profiles[s.ID]
-		slices.SortFunc(ps, compareProfiles)
-		for _, p := range ps {
-			sec := Section{Stage: s, Profile: p}
+		ss := series[s.ID]
+		sortSeries(ss, labels)
+		for _, sk := range ss {
+			sec := Section{Stage: s, Profile: sk.Profile, Series: sk, Label: labels[sk]}
 			for _, v := range s.Variants {
-				rs := byKey[gkey{s.ID, p, v.Name}]
+				rs := byKey[gkey{s.ID, sk, v.Name}]
 				if len(rs) == 0 {
 					continue
 				}
-				g := &Group{Stage: s.ID, Variant: v, Profile: p, Runs: rs,
+				g := &Group{Stage: s.ID, Variant: v, Profile: sk.Profile, Series: sk, Label: labels[sk], Runs: rs,
 					Registered: regVariant[[2]string{fmt.Sprint(s.ID), v.Name}]}
 				g.Config, g.ConfigErr = groupConfig(rs)
 				sec.Groups = append(sec.Groups, g)
@@ -195,6 +210,53 @@ func (d *Data) Sections() []Section {
 			out = append(out, sec)
 		}
 	}
+	return out
+}
+
+// SeriesLabels labels every series of the Data's runs (SeriesLabels).
+func (d *Data) SeriesLabels() map[SeriesKey]string {
+	var keys []SeriesKey
+	seen := map[SeriesKey]bool{}
+	for _, r := range d.Runs {
+		if k := SeriesOf(r); !seen[k] {
+			seen[k] = true
+			keys = append(keys, k)
+		}
+	}
+	return SeriesLabels(keys)
+}
+
+// OrderedRuns returns the runs in registry order: by stage, then variant
+// as the registry lists them (unregistered ones after), then series,
+// repeat and ID. Every table the report exports keeps this order.
+func (d *Data) OrderedRuns() []results.Run {
+	stageIdx := map[int]int{}
+	varIdx := map[[2]string]int{}
+	for i, s := range d.Stages {
+		stageIdx[s.ID] = i
+		for j, v := range s.Variants {
+			varIdx[[2]string{fmt.Sprint(s.ID), v.Name}] = j
+		}
+	}
+	rank := func(m map[int]int, k int) int {
+		if i, ok := m[k]; ok {
+			return i
+		}
+		return len(m)
+	}
+	vrank := func(r results.Run) int {
+		if i, ok := varIdx[[2]string{fmt.Sprint(r.Stage), r.Variant}]; ok {
+			return i
+		}
+		return len(varIdx)
+	}
+	labels := d.SeriesLabels()
+	out := slices.Clone(d.Runs)
+	slices.SortStableFunc(out, func(a, b results.Run) int {
+		return cmp.Or(cmp.Compare(rank(stageIdx, a.Stage), rank(stageIdx, b.Stage)), cmp.Compare(a.Stage, b.Stage),
+			cmp.Compare(vrank(a), vrank(b)), cmp.Compare(a.Variant, b.Variant),
+			compareSeries(SeriesOf(a), SeriesOf(b), labels), cmp.Compare(a.Repeat, b.Repeat), cmp.Compare(a.ID, b.ID))
+	})
 	return out
 }
 
@@ -228,4 +290,13 @@ func groupConfig(rs []results.Run) (*stages.Config, error) {
 		return &c, nil
 	}
 	return nil, nil
+}
+
+// SeriesName is the section's series label, or its profile for a section
+// built without one.
+func (s Section) SeriesName() string {
+	if s.Label != "" {
+		return s.Label
+	}
+	return s.Profile
 }

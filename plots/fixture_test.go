@@ -92,12 +92,12 @@ func writeFixture(t testing.TB) {
 	st := []Stage{
 		{ID: 4, Name: "p4", Title: "Architecture", Variants: []Variant{
 			{Name: "p4.s9", Title: "ResNet-9, 20 epochs", Kind: "train", Published: stages.Published{TimeSeconds: 66, Accuracy: 0.938, Epochs: 20, Hardware: "V100", Source: "B"}},
-			{Name: "p4.s10", Title: "ResNet-9, 24 epochs", Kind: "train", Published: stages.Published{TimeSeconds: 79, Accuracy: 0.9408, Epochs: 24, Hardware: "V100", Source: "B", Runs94: "7/10"}},
+			{Name: "p4.s10", Title: "ResNet-9, 24 epochs", Kind: "train", Base: "p4.s9", Published: stages.Published{TimeSeconds: 79, Accuracy: 0.9408, Epochs: 24, Hardware: "V100", Source: "B", Runs94: "7/10"}},
 		}},
 		{ID: 8, Name: "p8", Title: "Bag of tricks", Variants: []Variant{
-			{Name: "p8.s7", Title: "whitening", Kind: "train", Published: stages.Published{TimeSeconds: 36, Accuracy: 0.941, Epochs: 14, Hardware: "V100", Source: "B"}},
-			{Name: "p8.s8", Title: "EMA", Kind: "train", Published: stages.Published{TimeSeconds: 33.5, Accuracy: 0.941, Epochs: 13, Hardware: "V100", Source: "B", Unverified: true, Note: "epoch count inferred"}},
-			{Name: hostileName, Title: `<b>bold</b> & "quoted"`, Kind: "train", Published: stages.Published{TimeSeconds: 26, Accuracy: 0.941, Epochs: 10, Hardware: "V100", Source: "B"}},
+			{Name: "p8.s7", Title: "whitening", Kind: "train", Base: "p4.s10", Published: stages.Published{TimeSeconds: 36, Accuracy: 0.941, Epochs: 14, Hardware: "V100", Source: "B"}},
+			{Name: "p8.s8", Title: "EMA", Kind: "train", Base: "p8.s7", Published: stages.Published{TimeSeconds: 33.5, Accuracy: 0.941, Epochs: 13, Hardware: "V100", Source: "B", Unverified: true, Note: "epoch count inferred"}},
+			{Name: hostileName, Title: `<b>bold</b> & "quoted"`, Kind: "train", Base: "p8.s8", Published: stages.Published{TimeSeconds: 26, Accuracy: 0.941, Epochs: 10, Hardware: "V100", Source: "B"}},
 		}},
 	}
 	type cell struct {
@@ -108,15 +108,19 @@ func writeFixture(t testing.TB) {
 		tta              bool
 		knots            []stages.Knot
 		timing           string
+		// A second device: p8.s8 on a GPU in bf16 with an override, a
+		// series of its own beside the CPU's.
+		gpu bool
 	}
 	cells := []cell{
-		{4, "p4.s9", "smoke", 5, 4, 0.62, 0.01, 3.0, false, []stages.Knot{kn(0, 0), kn(1, 0.4), kn(4, 0)}, "train+eval"},
-		{4, "p4.s10", "smoke", 5, 5, 0.66, 0.01, 3.6, false, []stages.Knot{kn(0, 0), kn(1.25, 0.4), kn(5, 0)}, "train+eval"},
-		{4, "p4.s9", "quick", 2, 3, 0.80, 0.01, 30, false, []stages.Knot{kn(0, 0), kn(1, 0.4), kn(3, 0)}, "train+eval"},
-		{4, "p4.s10", "quick", 2, 3, 0.81, 0.01, 36, false, []stages.Knot{kn(0, 0), kn(1, 0.4), kn(3, 0)}, "train+eval"},
-		{8, "p8.s7", "smoke", 5, 4, 0.940, 0.003, 2.0, false, []stages.Knot{kn(0, 0), kn(0.8, 1.0), kn(4, 0)}, "dawn"},
-		{8, "p8.s8", "smoke", 5, 4, 0.941, 0.003, 1.9, false, []stages.Knot{kn(0, 0), kn(0.8, 1.0), kn(3, 0.1)}, "dawn"},
-		{8, hostileName, "smoke", 5, 3, 0.946, 0.003, 1.4, true, []stages.Knot{kn(0, 0), kn(0.6, 1.0), kn(2.4, 0.1)}, "dawn"},
+		{4, "p4.s9", "smoke", 5, 4, 0.62, 0.01, 3.0, false, []stages.Knot{kn(0, 0), kn(1, 0.4), kn(4, 0)}, "train+eval", false},
+		{4, "p4.s10", "smoke", 5, 5, 0.66, 0.01, 3.6, false, []stages.Knot{kn(0, 0), kn(1.25, 0.4), kn(5, 0)}, "train+eval", false},
+		{4, "p4.s9", "quick", 2, 3, 0.80, 0.01, 30, false, []stages.Knot{kn(0, 0), kn(1, 0.4), kn(3, 0)}, "train+eval", false},
+		{4, "p4.s10", "quick", 2, 3, 0.81, 0.01, 36, false, []stages.Knot{kn(0, 0), kn(1, 0.4), kn(3, 0)}, "train+eval", false},
+		{8, "p8.s7", "smoke", 5, 4, 0.940, 0.003, 2.0, false, []stages.Knot{kn(0, 0), kn(0.8, 1.0), kn(4, 0)}, "dawn", false},
+		{8, "p8.s8", "smoke", 5, 4, 0.941, 0.003, 1.9, false, []stages.Knot{kn(0, 0), kn(0.8, 1.0), kn(3, 0.1)}, "dawn", false},
+		{8, hostileName, "smoke", 5, 3, 0.946, 0.003, 1.4, true, []stages.Knot{kn(0, 0), kn(0.6, 1.0), kn(2.4, 0.1)}, "dawn", false},
+		{8, "p8.s8", "smoke", 2, 2, 0.935, 0.003, 0.2, false, []stages.Knot{kn(0, 0), kn(0.8, 1.0), kn(3, 0.1)}, "dawn", true},
 	}
 	var f fixture
 	f.Stages = st
@@ -134,6 +138,10 @@ func writeFixture(t testing.TB) {
 				cfg.Train.EMAMomentum, cfg.Train.EMAEvery = 0.99, 5
 			}
 		}
+		if c.gpu {
+			cfg.Train.Precision = "bf16"
+			cfg.Overrides = []string{"train.epochs=2"}
+		}
 		cj, err := json.Marshal(cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -145,6 +153,12 @@ func writeFixture(t testing.TB) {
 				ConfigHash: fmt.Sprintf("%x", len(cj)*31+c.stage), ConfigJSON: string(cj), Dataset: "cifar10-mini", DataSum: "sha256:5e1f",
 				Status: results.StatusDone, Host: "host-a", Backend: "cpu", Device: "Xeon (2 cores)", GitRev: "ef5770e", GoVersion: "go1.26.8",
 				LibVersion: "oneDNN 2.6.3", Started: start.Add(time.Duration(id) * time.Minute)}
+			if c.gpu {
+				r.Backend, r.Device, r.Precision = "cuda", "NVIDIA H100 80GB HBM3 (sm_90, 79.1 GiB)", "bf16"
+			} else {
+				r.Precision = "f32"
+			}
+			r.Attempts, r.PeakRSSBytes, r.TestLoss, r.CPUSeconds, r.LoadStart = 1, 300<<20, 0.5+0.01*float64(rep), 2*c.time, 1.5
 			r.PreprocessSeconds = 0.2 + 0.01*rng.Float64()
 			r.TrainSeconds = c.time * (1 + 0.03*rng.NormFloat64())
 			r.EvalSeconds = 0.1 * c.time

@@ -52,7 +52,7 @@ func TestConfigDiff(t *testing.T) {
 	want := []Change{
 		{Path: "train.ema_momentum", From: "", To: "0.99"},
 		{Path: "train.epochs", From: "14", To: "13"},
-		{Path: "train.lr", From: `[{"epoch":0,"lr":0}]`, To: `[{"epoch":0,"lr":0.1}]`},
+		{Path: "train.lr", From: `[[0, 0]]`, To: `[[0, 0.1]]`},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("ConfigDiff = %+v, want %+v", got, want)
@@ -61,6 +61,15 @@ func TestConfigDiff(t *testing.T) {
 		if got[i] != want[i] {
 			t.Errorf("change %d = %+v, want %+v", i, got[i], want[i])
 		}
+	}
+	// Float noise from a profile's scaling is no change.
+	noisy := `{"train":{"lr":[{"epoch":0,"lr":1.5999999999999999}],"momentum":0.9,"wd":5e-4}}`
+	clean := `{"train":{"lr":[{"epoch":0.0,"lr":1.6}],"momentum":0.9000000000000001,"wd":0.0005}}`
+	if ch, err := ConfigDiff(clean, noisy); err != nil || len(ch) != 0 {
+		t.Errorf("ConfigDiff of float noise = %+v, %v; want no change", ch, err)
+	}
+	if ch, _ := ConfigDiff(`{"a":1.6}`, `{"a":1.6001}`); len(ch) != 1 {
+		t.Errorf("ConfigDiff(1.6, 1.6001) = %+v, want a change", ch)
 	}
 	if _, err := ConfigDiff(`{"a":`, b); err == nil || !strings.Contains(err.Error(), "first config") {
 		t.Errorf("bad JSON: err = %v, want a first-config error", err)

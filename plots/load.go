@@ -19,7 +19,7 @@ func FromRegistry(reg *stages.Registry) []Stage {
 	for _, s := range reg.Stages() {
 		st := Stage{ID: s.ID, Name: s.Name, Title: s.Title}
 		for _, v := range s.Variants {
-			st.Variants = append(st.Variants, Variant{Name: v.Name, Title: v.Title, Kind: v.Kind, Published: v.Published})
+			st.Variants = append(st.Variants, Variant{Name: v.Name, Title: v.Title, Kind: v.Kind, Published: v.Published, Base: v.Base})
 		}
 		out = append(out, st)
 	}
@@ -34,6 +34,9 @@ func Load(ctx context.Context, db *results.DB, reg *stages.Registry, f results.F
 		return nil, fmt.Errorf("load runs from %s: %w", db.Path(), err)
 	}
 	d := &Data{Stages: FromRegistry(reg), Runs: runs, Epochs: make(map[int64][]results.Epoch, len(runs))}
+	if reg != nil {
+		d.Resolve = reg.Resolve
+	}
 	for _, r := range runs {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -49,7 +52,7 @@ func Load(ctx context.Context, db *results.DB, reg *stages.Registry, f results.F
 
 // OnlyStage keeps the runs and registry entry of one stage.
 func (d *Data) OnlyStage(id int) *Data {
-	out := &Data{Epochs: d.Epochs}
+	out := &Data{Epochs: d.Epochs, Resolve: d.Resolve}
 	for _, s := range d.Stages {
 		if s.ID == id {
 			out.Stages = append(out.Stages, s)

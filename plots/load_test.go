@@ -45,7 +45,8 @@ func fixtureDB(t *testing.T, d *Data) (*results.DB, int) {
 			}
 		}
 		o := results.Outcome{Status: r.Status, Error: r.Error, PreprocessSeconds: r.PreprocessSeconds, TrainSeconds: r.TrainSeconds,
-			EvalSeconds: r.EvalSeconds, TestAcc: r.TestAcc, TTAAcc: r.TTAAcc, TestLoss: math.NaN(), DivergedEpoch: r.DivergedEpoch}
+			EvalSeconds: r.EvalSeconds, TestAcc: r.TestAcc, TTAAcc: r.TTAAcc, TestLoss: math.NaN(), DivergedEpoch: r.DivergedEpoch,
+			Precision: r.Precision}
 		if err := db.Finish(ctx, id, owner, o); err != nil {
 			t.Fatal(err)
 		}
@@ -68,18 +69,24 @@ func TestLoadFromDatabase(t *testing.T) {
 	// The statistics from the database match those from the fixture rows.
 	got.Stages = want.Stages
 	gs, ws := got.Sections(), want.OnlyStage(8).Sections()
-	if len(gs) != 1 || len(ws) != 1 || len(gs[0].Groups) != len(ws[0].Groups) {
-		t.Fatalf("sections: got %d, want %d", len(gs), len(ws))
+	// Stage 8 has two series: the CPU's and the GPU's.
+	if len(gs) != 2 || len(ws) != 2 {
+		t.Fatalf("sections: got %d, want 2 and 2", len(gs))
 	}
-	for i := range gs[0].Groups {
-		g, w := Summarize(gs[0].Groups[i]), Summarize(ws[0].Groups[i])
-		if g.N != w.N || g.Reached94.K != w.Reached94.K || g.Reached94.N != w.Reached94.N ||
-			!near(g.AccMean, w.AccMean, 1e-12) || !near(g.Time, w.Time, 1e-9) {
-			t.Errorf("group %s: from db %+v, from rows %+v", gs[0].Groups[i].Variant.Name, g, w)
+	for si := range gs {
+		if gs[si].Label != ws[si].Label || len(gs[si].Groups) != len(ws[si].Groups) {
+			t.Fatalf("section %d: got %q with %d groups, want %q with %d", si, gs[si].Label, len(gs[si].Groups), ws[si].Label, len(ws[si].Groups))
 		}
-		for _, r := range gs[0].Groups[i].Runs {
-			if len(got.Epochs[r.ID]) == 0 && r.Status == results.StatusDone {
-				t.Errorf("run %d has no epochs", r.ID)
+		for i := range gs[si].Groups {
+			g, w := Summarize(gs[si].Groups[i]), Summarize(ws[si].Groups[i])
+			if g.N != w.N || g.Reached94.K != w.Reached94.K || g.Reached94.N != w.Reached94.N ||
+				!near(g.AccMean, w.AccMean, 1e-12) || !near(g.Time, w.Time, 1e-9) {
+				t.Errorf("group %s: from db %+v, from rows %+v", gs[si].Groups[i].Variant.Name, g, w)
+			}
+			for _, r := range gs[si].Groups[i].Runs {
+				if len(got.Epochs[r.ID]) == 0 && r.Status == results.StatusDone {
+					t.Errorf("run %d has no epochs", r.ID)
+				}
 			}
 		}
 	}

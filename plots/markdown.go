@@ -36,7 +36,7 @@ func WriteMarkdown(w io.Writer, d *Data, pages string) error {
 		}
 		ours := fmt.Sprintf("%s, %s", mdSpread(st.Time, st.TimeStd, st.N, mdSeconds), mdSpread(st.AccMean, st.AccStd, st.N, mdPercent))
 		fmt.Fprintf(&b, "| %d | %s | %s | %s | %d | %s | [stage %d](%s) |\n",
-			g.Stage, g.Variant.Name, blog, ours, st.N, describeRuns(g), g.Stage, path.Join(pages, stageFile(g.Stage)))
+			g.Stage, mdEscape(g.Variant.Name), mdEscape(blog), ours, st.N, mdEscape(describeRuns(g)), g.Stage, path.Join(pages, stageFile(g.Stage)))
 	}
 	if rows == 0 {
 		return fmt.Errorf("markdown table: no finished run in the database")
@@ -44,6 +44,13 @@ func WriteMarkdown(w io.Writer, d *Data, pages string) error {
 	_, err := io.WriteString(w, b.String())
 	return err
 }
+
+// mdEscape keeps text from a database (a variant's name, a device) from
+// breaking the table or the page: pipes end a cell, and Markdown passes
+// HTML through.
+var mdEscaper = strings.NewReplacer("|", "\\|", "<", "&lt;", ">", "&gt;", "&", "&amp;", "\n", " ")
+
+func mdEscape(s string) string { return mdEscaper.Replace(s) }
 
 // describeRuns names what a group's finished runs are: profile, dataset,
 // device (engine) and precision, each once, or "mixed" with the values.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
@@ -18,10 +19,12 @@ type OverviewPoint struct {
 	Published float64
 }
 
-// Overview draws the time of each stage's final variant, ours against the
-// blog's, on a log time axis: the series' 341 s to 26 s story at a glance.
-func Overview(title string, pts []OverviewPoint) (*Figure, error) {
-	p := newPlot(title, "stage (final variant)", "time (s, log scale)")
+// Overview draws the time of each stage's final variant, ours (one
+// series, named by series: "demo · synthetic · CPU") against the blog's,
+// on a log time axis: the blog's 341 s to 26 s story at a glance. The
+// legend has a column of its own, so that it is never cut off.
+func Overview(series string, pts []OverviewPoint) (*Figure, error) {
+	p := newPlot("Time of each stage's final variant: ours ("+seriesLabel(series)+") and the blog's", "stage (final variant)", "time (s, log scale)")
 	setLog(&p.Y)
 	var ours, pub plotter.XYs
 	names := make([]string, len(pts))
@@ -42,7 +45,7 @@ func Overview(title string, pts []OverviewPoint) (*Figure, error) {
 		name  string
 		col   int
 		shape draw.GlyphDrawer
-	}{{ours, "ours (mean)", 0, draw.CircleGlyph{}}, {pub, "blog (published)", 1, draw.RingGlyph{}}} {
+	}{{ours, "ours, " + seriesLabel(series) + " (mean)", 0, draw.CircleGlyph{}}, {pub, "blog (published, its hardware)", 1, draw.RingGlyph{}}} {
 		if len(s.xys) == 0 {
 			continue
 		}
@@ -70,6 +73,7 @@ func Overview(title string, pts []OverviewPoint) (*Figure, error) {
 		p.X.Tick.Label.XAlign = draw.XRight
 		p.X.Tick.Label.YAlign = draw.YCenter
 	}
-	p.Legend.Left = false
-	return Single(p), nil
+	l := p.Legend
+	p.Legend = plot.NewLegend()
+	return legendColumn(l, Width, Height, Panel{Plot: p, X1: 1, Y1: 1}), nil
 }

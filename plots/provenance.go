@@ -26,7 +26,8 @@ type Count struct {
 // maxDistinct is how many distinct values a provenance row lists.
 const maxDistinct = 5
 
-// provenanceFields are the run fields a report summarises.
+// provenanceFields are the run fields a report summarises; hashes are
+// cut to 12 characters (a run's page has them whole).
 var provenanceFields = []struct {
 	name string
 	get  func(results.Run) string
@@ -36,15 +37,16 @@ var provenanceFields = []struct {
 	{"device (CPU/GPU model)", func(r results.Run) string { return r.Device }},
 	{"git revision", func(r results.Run) string {
 		if r.GitDirty {
-			return r.GitRev + " (dirty)"
+			return ShortHash(r.GitRev) + " (dirty)"
 		}
-		return r.GitRev
+		return ShortHash(r.GitRev)
 	}},
+	{"precision", func(r results.Run) string { return r.Precision }},
 	{"Go version", func(r results.Run) string { return r.GoVersion }},
 	{"kernel libraries", func(r results.Run) string { return r.LibVersion }},
 	{"dataset", func(r results.Run) string { return r.Dataset }},
-	{"dataset checksum", func(r results.Run) string { return r.DataSum }},
-	{"config hash", func(r results.Run) string { return fmt.Sprintf("%s: %s", r.Variant, r.ConfigHash) }},
+	{"dataset checksum", func(r results.Run) string { return ShortHash(r.DataSum) }},
+	{"config hash", func(r results.Run) string { return fmt.Sprintf("%s: %s", r.Variant, ShortHash(r.ConfigHash)) }},
 }
 
 // SummarizeProvenance returns one Provenance per field over runs.

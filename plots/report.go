@@ -48,7 +48,7 @@ type ComparisonView struct {
 	ChangeErr string
 }
 
-// SectionView is what a stage page shows for one profile.
+// SectionView is what a stage page shows for one series.
 type SectionView struct {
 	Section
 	ID          string // HTML anchor
@@ -56,12 +56,18 @@ type SectionView struct {
 	Comparisons []ComparisonView
 	Provenance  []Provenance
 	Charts      []Chart
-	Runs        []results.Run // capped
+	Runs        []RunRow // capped
 	RunsTotal   int
 	Warnings    []string
 	// Notes are the statistics' warnings, each once (e.g. too few runs
-	// for a finite interval of the median).
+	// for a finite interval of the median, or for a U test).
 	Notes []string
+}
+
+// RunRow is a run in a table, with the file of its page.
+type RunRow struct {
+	results.Run
+	Page string
 }
 
 // StagePage is one stage's page.
@@ -69,11 +75,14 @@ type StagePage struct {
 	Stage    Stage
 	File     string
 	Sections []*SectionView
+	// Series sums up each series of the stage: its final variant beside
+	// the blog's.
+	Series []IndexRow
 	// Extra are the stage's analysis charts (Options.Extra).
 	Extra []Chart
 }
 
-// IndexRow is one stage under one profile on the index page.
+// IndexRow is one stage in one series, on the index and the stage page.
 type IndexRow struct {
 	Page    *StagePage
 	Section *SectionView
@@ -82,16 +91,17 @@ type IndexRow struct {
 
 // Index is the index page.
 type Index struct {
-	Profiles []IndexProfile
-	Pages    []*StagePage
-	Runs     int
+	Series []IndexSeries
+	Pages  []*StagePage
+	Runs   int
 }
 
-// IndexProfile is the index's overview of one profile.
-type IndexProfile struct {
-	Profile string
-	Chart   Chart
-	Rows    []IndexRow
+// IndexSeries is the index's overview of one series.
+type IndexSeries struct {
+	Key   SeriesKey
+	Label string
+	Chart Chart
+	Rows  []IndexRow
 }
 
 // pageData is what every template gets.
@@ -100,6 +110,7 @@ type pageData struct {
 	Generated time.Time
 	Index     *Index
 	Page      *StagePage
+	Run       *RunPage
 }
 
 // Written lists the files a report wrote, relative to its folder.
@@ -111,10 +122,14 @@ type Written struct {
 // no user text reaches the file system.
 func stageFile(id int) string { return fmt.Sprintf("stage-%02d.html", id) }
 
-// Write builds the whole report into dir: index.html, one page per stage,
-// every chart as PNG, runs.csv and variants.csv. Charts with nothing to
-// draw are left out with a note on the page; any other failure is an
-// error. Each file is written through a temporary file and a rename.
+// runFile is a run page's file name, by the run's integer ID.
+func runFile(id int64) string { return fmt.Sprintf("run-%d.html", id) }
+
+// Write builds the whole report into dir: index.html, one page per stage
+// and per run shown in a table, every chart as PNG, runs.csv and
+// variants.csv. Charts with nothing to draw are left out with a note on
+// the page; any other failure is an error. Each file is written through
+// a temporary file and a rename.
 func Write(ctx context.Context, d *Data, dir string, opt Options) (*Written, error) {
 	if opt.RunsPerSection <= 0 {
 		opt.RunsPerSection = 200
@@ -148,8 +163,9 @@ func Write(ctx context.Context, d *Data, dir string, opt Options) (*Written, err
 
 	idx := &Index{Runs: len(d.Runs)}
 	pages := map[int]*StagePage{}
-	profiles := map[string]*IndexProfile{}
-	var profileOrderSeen []string
+	series := map[SeriesKey]*IndexSeries{}
+	var seriesOrder []SeriesKey
+	var runPages []*RunPage
 	for _, sec := range d.Sections() {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -160,12 +176,13 @@ func Write(ctx context.Context, d *Data, dir string, opt Options) (*Written, err
 			pages[sec.Stage.ID] = page
 			idx.Pages = append(idx.Pages, page)
 		}
-		sv, err := buildSection(sec, d, opt)
+		sv, err := buildSection(sec, opt)
 		if err != nil {
 			return nil, err
 		}
-		base := strings.TrimSuffix(page.File, ".html") + "-" + Slug(sec.Profile)
-		sv.ID = "profile-" + Slug(sec.Profile)
+		slug := Slug(sec.Label)
+		base := strings.TrimSuffix(page.File, ".html") + "-" + slug
+		sv.ID = "series-" + slug
 		stats := make([]*Stats, len(sv.Rows))
 		for i, r := range sv.Rows {
 			stats[i] = r.Stats
@@ -181,19 +198,24 @@ func Write(ctx context.Context, d *Data, dir string, opt Options) (*Written, err
 			{"Learning-rate schedules", "schedule", func() (*Figure, error) { return Schedule(sec) }},
 		} {
 			f, err := cd.make()
-			c, err := chart(cd.title, base+"-"+cd.suffix+".png", f, err)
+			c, err := chart(cd.title+" ("+sec.Label+")", base+"-"+cd.suffix+".png", f, err)
 			if err != nil {
 				return nil, err
 			}
 			sv.Charts = append(sv.Charts, c)
 		}
+		for i := range sv.Runs {
+			rp := newRunPage(d, sec, sv, page, sv.Runs[i].Run)
+			sv.Runs[i].Page = rp.File
+			runPages = append(runPages, rp)
+		}
 		page.Sections = append(page.Sections, sv)
 
-		ip := profiles[sec.Profile]
-		if ip == nil {
-			ip = &IndexProfile{Profile: sec.Profile}
-			profiles[sec.Profile] = ip
-			profileOrderSeen = append(profileOrderSeen, sec.Profile)
+		is := series[sec.Series]
+		if is == nil {
+			is = &IndexSeries{Key: sec.Series, Label: sec.Label}
+			series[sec.Series] = is
+			seriesOrder = append(seriesOrder, sec.Series)
 		}
 		row := IndexRow{Page: page, Section: sv}
 		for i := len(sv.Rows) - 1; i >= 0; i-- {
@@ -202,32 +224,35 @@ func Write(ctx context.Context, d *Data, dir string, opt Options) (*Written, err
 				break
 			}
 		}
-		ip.Rows = append(ip.Rows, row)
+		is.Rows = append(is.Rows, row)
+		page.Series = append(page.Series, row)
 	}
-	for _, p := range sortedProfiles(profileOrderSeen) {
-		ip := profiles[p]
+	labels := d.SeriesLabels()
+	sortSeries(seriesOrder, labels)
+	for _, k := range seriesOrder {
+		is := series[k]
 		var pts []OverviewPoint
-		for _, r := range ip.Rows {
+		for _, r := range is.Rows {
 			if r.Final == nil || r.Final.Group.Variant.Kind != "" && r.Final.Group.Variant.Kind != stages.KindTrain {
 				continue
 			}
 			pts = append(pts, OverviewPoint{Stage: fmt.Sprintf("%d %s", r.Page.Stage.ID, r.Page.Stage.Name), Variant: r.Final.Group.Variant.Name,
 				Ours: r.Final.Stats.Time, Published: r.Final.Group.Variant.Published.TimeSeconds})
 		}
-		f, err := Overview(fmt.Sprintf("Time of each stage's final variant (%s)", p), pts)
+		f, err := Overview(is.Label, pts)
 		if errors.Is(err, ErrNoData) && len(pts) == 0 {
 			err = fmt.Errorf("no stage has finished training runs: %w", ErrNoData)
 		}
-		c, err := chart("Overview: time per stage, ours against the blog's", "overview-"+Slug(p)+".png", f, err)
+		c, err := chart("Overview: time per stage, ours ("+is.Label+") against the blog's", "overview-"+Slug(is.Label)+".png", f, err)
 		if err != nil {
 			return nil, err
 		}
-		ip.Chart = c
-		idx.Profiles = append(idx.Profiles, *ip)
+		is.Chart = c
+		idx.Series = append(idx.Series, *is)
 	}
 
 	var buf bytes.Buffer
-	if err := WriteRunsCSV(&buf, d.Runs); err != nil {
+	if err := RunsTable(d).WriteCSV(&buf); err != nil {
 		return nil, fmt.Errorf("report: runs.csv: %w", err)
 	}
 	if err := writeFileAtomic(filepath.Join(dir, "runs.csv"), buf.Bytes()); err != nil {
@@ -235,7 +260,7 @@ func Write(ctx context.Context, d *Data, dir string, opt Options) (*Written, err
 	}
 	w.Files = append(w.Files, "runs.csv")
 	buf.Reset()
-	if err := WriteVariantsCSV(&buf, VariantRows(d)); err != nil {
+	if err := VariantsTable(VariantRows(d)).WriteCSV(&buf); err != nil {
 		return nil, fmt.Errorf("report: variants.csv: %w", err)
 	}
 	if err := writeFileAtomic(filepath.Join(dir, "variants.csv"), buf.Bytes()); err != nil {
@@ -253,6 +278,19 @@ func Write(ctx context.Context, d *Data, dir string, opt Options) (*Written, err
 		}
 		w.Files = append(w.Files, name)
 		return nil
+	}
+	for _, rp := range runPages {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		f, err := RunChart(rp.Run, rp.Epochs, rp.cfg)
+		if rp.Chart, err = chart("Learning curves and LR per step", strings.TrimSuffix(rp.File, ".html")+".png", f, err); err != nil {
+			return nil, err
+		}
+		title := fmt.Sprintf("Run %d: stage %d %s, repeat %d", rp.Run.ID, rp.Run.Stage, rp.Run.Variant, rp.Run.Repeat)
+		if err := render(rp.File, "run.tmpl", pageData{Title: title, Generated: opt.Generated, Index: idx, Run: rp}); err != nil {
+			return nil, err
+		}
 	}
 	for _, page := range idx.Pages {
 		if opt.Extra != nil {
@@ -278,18 +316,8 @@ func Write(ctx context.Context, d *Data, dir string, opt Options) (*Written, err
 	return w, nil
 }
 
-func sortedProfiles(ps []string) []string {
-	out := append([]string(nil), ps...)
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && compareProfiles(out[j-1], out[j]) > 0; j-- {
-			out[j-1], out[j] = out[j], out[j-1]
-		}
-	}
-	return out
-}
-
 // buildSection computes one section's tables.
-func buildSection(sec Section, d *Data, opt Options) (*SectionView, error) {
+func buildSection(sec Section, opt Options) (*SectionView, error) {
 	sv := &SectionView{Section: sec}
 	var runs []results.Run
 	for _, g := range sec.Groups {
@@ -303,12 +331,15 @@ func buildSection(sec Section, d *Data, opt Options) (*SectionView, error) {
 		}
 	}
 	seen := map[string]bool{}
+	note := func(s string) {
+		if !seen[s] {
+			seen[s] = true
+			sv.Notes = append(sv.Notes, s)
+		}
+	}
 	for _, r := range sv.Rows {
 		for _, w := range r.Stats.Median.Warnings {
-			if !seen[w] {
-				seen[w] = true
-				sv.Notes = append(sv.Notes, "median interval: "+w)
-			}
+			note("median interval: " + w)
 		}
 	}
 	for i := 1; i < len(sv.Rows); i++ {
@@ -324,6 +355,9 @@ func buildSection(sec Section, d *Data, opt Options) (*SectionView, error) {
 		} else {
 			cv.ChangeErr = "a variant's runs carry no resolved config"
 		}
+		if cv.NeedRuns > 0 {
+			note(fmt.Sprintf("too few runs: a Mann-Whitney U test needs at least %d runs per variant to detect a difference at alpha %v; with fewer a verdict says \"too few runs\".", cv.NeedRuns, cv.Acc.Alpha))
+		}
 		sv.Comparisons = append(sv.Comparisons, cv)
 	}
 	sv.Provenance = SummarizeProvenance(runs)
@@ -331,7 +365,9 @@ func buildSection(sec Section, d *Data, opt Options) (*SectionView, error) {
 	if len(runs) > opt.RunsPerSection {
 		runs = runs[:opt.RunsPerSection]
 	}
-	sv.Runs = runs
+	for _, r := range runs {
+		sv.Runs = append(sv.Runs, RunRow{Run: r})
+	}
 	return sv, nil
 }
 
@@ -342,6 +378,15 @@ func firstConfig(rs []results.Run) string {
 		}
 	}
 	return ""
+}
+
+// ShortHash cuts a git revision or config hash to 12 characters for a
+// table; the run page shows it whole.
+func ShortHash(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
 }
 
 // funcs format numbers for the templates; NaN shows as an en dash.
@@ -394,4 +439,12 @@ var funcs = template.FuncMap{
 	},
 	"acc":    Accuracy,
 	"timein": TimeIn,
+	"short":  ShortHash,
+	"trunc":  func(n int, s string) string { return truncate(s, n) },
+	"mib": func(b int64) string {
+		if b <= 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20))
+	},
 }

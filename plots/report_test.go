@@ -8,12 +8,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"speedrun/plots/plottest"
 )
@@ -35,7 +33,8 @@ func writeFixtureReport(t *testing.T) (string, *Written) {
 func TestReportGoldenHTML(t *testing.T) {
 	dir, w := writeFixtureReport(t)
 	for _, f := range w.Files {
-		if !strings.HasSuffix(f, ".html") {
+		// The index, the stage pages and one run page.
+		if !strings.HasSuffix(f, ".html") || strings.HasPrefix(f, "run-") && f != "run-20.html" {
 			continue
 		}
 		got, err := os.ReadFile(filepath.Join(dir, f))
@@ -85,9 +84,11 @@ func TestReportContent(t *testing.T) {
 			}
 		}
 	}
-	// 3 sections × 4 charts + 2 overviews.
-	if pngs != 14 {
-		t.Errorf("wrote %d charts, want 14: %v", pngs, w.Files)
+	// 4 sections (stage 4 at quick and smoke, stage 8 at smoke on the CPU
+	// and on the GPU) × 4 charts, 3 overviews (one per series), and one
+	// chart per run page: 4 + 6 + 6 + 2 runs shown.
+	if pngs != 16+3+18 {
+		t.Errorf("wrote %d charts, want %d: %v", pngs, 16+3+18, w.Files)
 	}
 	page, err := os.ReadFile(filepath.Join(dir, "stage-08.html"))
 	if err != nil {
@@ -113,12 +114,62 @@ func TestReportContent(t *testing.T) {
 	if n := strings.Count(s, `class="l verdict"`); n != 2 {
 		t.Errorf("stage 8 has %d verdicts, want 2", n)
 	}
+	// Each series is its own section, labelled; the runs link their pages.
+	for _, w := range []string{"smoke · cifar10-mini · CPU", "smoke · cifar10-mini · GPU · bf16 · train.epochs=2", `href="run-20.html"`, "mean acc %<br>[95% t-interval]", "<details>"} {
+		if !strings.Contains(s, w) {
+			t.Errorf("stage page lacks %q", w)
+		}
+	}
+	if strings.Contains(s, "ef5770e0") || strings.Count(s, "<code>ef5770e</code>") == 0 {
+		t.Error("the runs table does not show the short git revision")
+	}
+
+	index, err := os.ReadFile(filepath.Join(dir, "index.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"Ours: <span class=\"series\">quick · cifar10-mini · CPU</span>", "Ours: <span class=\"series\">smoke · cifar10-mini · CPU</span>",
+		"smoke · cifar10-mini · GPU · bf16 · train.epochs=2"} {
+		if !strings.Contains(string(index), w) {
+			t.Errorf("index lacks %q", w)
+		}
+	}
+
+	// "Too few runs" is explained once per section, not in every verdict.
+	p4, err := os.ReadFile(filepath.Join(dir, "stage-04.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, m := strings.Count(string(p4), "needs at least 4 runs per variant"), strings.Count(string(p4), "too few runs to tell"); n != 1 || m != 1 {
+		t.Errorf("stage 4: the U test's rule %d times and \"too few runs to tell\" %d times, want 1 and 1", n, m)
+	}
+
+	// Only the runs a table shows get a page: run 10 is the 10th of its
+	// section. Uncapped, its page says why it diverged, shows its config
+	// and the change from the variant before it.
+	if _, err := os.Stat(filepath.Join(dir, "run-10.html")); err == nil {
+		t.Error("run-10.html written for a run no table shows")
+	}
+	all := t.TempDir()
+	if _, err := Write(context.Background(), loadFixture(t), all, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	run, err := os.ReadFile(filepath.Join(all, "run-10.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"divergence cause", "loss is NaN at epoch 2", "diverged at epoch", "[train]", "Change from p4.s9",
+		`<img src="run-10.png"`, "smoke · cifar10-mini · CPU", "attempts", "precision trained in"} {
+		if !strings.Contains(string(run), w) {
+			t.Errorf("run-10.html lacks %q", w)
+		}
+	}
 }
 
 func TestRunsCSVRoundTrip(t *testing.T) {
 	d := loadFixture(t)
 	var buf bytes.Buffer
-	if err := WriteRunsCSV(&buf, d.Runs); err != nil {
+	if err := RunsTable(d).WriteCSV(&buf); err != nil {
 		t.Fatal(err)
 	}
 	recs, err := csv.NewReader(&buf).ReadAll()
@@ -138,61 +189,29 @@ func TestRunsCSVRoundTrip(t *testing.T) {
 	}
 }
 
-// TestReportInChromium opens the report's pages in headless Chromium,
-// takes a screenshot and checks that every image loaded: the page's own
-// script sets data-images="ok" on load when every <img> has a natural
-// width.
+// TestReportInChromium opens the report's index, a stage page and a run
+// page of the fixture (two profiles, and a GPU series beside the CPU's)
+// in headless Chromium, takes a screenshot and checks that every image
+// loaded (the page's own script sets data-images="ok" on load when every
+// <img> has a natural width), that the index names each series' profile,
+// dataset and device, and that the run page shows its learning curves.
 func TestReportInChromium(t *testing.T) {
-	const chromium = "/usr/bin/chromium"
 	if testing.Short() {
-		t.Skip("-short: skipping the report check in headless Chromium (two browser launches)")
-	}
-	if _, err := os.Stat(chromium); err != nil {
-		t.Skipf("%s not installed (%v): skipping the browser check", chromium, err)
+		t.Skip("-short: skipping the report check in headless Chromium (three browser launches)")
 	}
 	dir, _ := writeFixtureReport(t)
-	for _, page := range []string{"index.html", "stage-08.html"} { // each launch costs ~10 s
-		profile := t.TempDir()
-		shot := filepath.Join(t.TempDir(), "shot.png")
-		args := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-			"--disable-background-networking", "--disable-component-update", "--disable-sync",
-			"--user-data-dir=" + profile}
-		url := "file://" + filepath.Join(dir, page)
-		// --dump-dom prints the DOM after the load event, when the
-		// page's script has run; one launch also takes the screenshot.
-		cmdArgs := append(args, "--dump-dom")
-		if page == "stage-08.html" {
-			cmdArgs = append(cmdArgs, "--screenshot="+shot, "--window-size=1280,2400")
-		}
-		// A hung browser is stopped by the test's own deadline (go test
-		// -timeout), not by a guess at how long a loaded machine needs.
-		ctx, cancel := t.Context(), context.CancelFunc(func() {})
-		if d, ok := t.Deadline(); ok {
-			ctx, cancel = context.WithDeadline(ctx, d.Add(-10*time.Second))
-		}
-		out, err := exec.CommandContext(ctx, chromium, append(cmdArgs, url)...).Output()
-		cancel()
-		if err != nil {
-			t.Fatalf("chromium --dump-dom %s: %v", page, err)
-		}
-		m := regexp.MustCompile(`<body[^>]*data-images="([^"]*)"`).FindSubmatch(out)
-		if m == nil || string(m[1]) != "ok" {
-			t.Errorf("%s: images did not all load: %q", page, m)
-		}
-		cnt := regexp.MustCompile(`data-image-count="(\d+)"`).FindSubmatch(out)
-		if cnt == nil || string(cnt[1]) == "0" {
-			t.Errorf("%s: no images counted: %q", page, cnt)
-		}
-		if page != "stage-08.html" {
-			continue // one screenshot is enough; each launch costs seconds
-		}
-		fi, err := os.Stat(shot)
-		if err != nil || fi.Size() < 10000 {
-			t.Fatalf("%s: screenshot missing or tiny: %v", page, err)
-		}
-		if dir := os.Getenv("SPEEDRUN_KEEP_SCREENSHOT"); dir != "" {
-			if b, err := os.ReadFile(shot); err == nil {
-				os.WriteFile(filepath.Join(dir, "stage-08.png"), b, 0o644)
+	for _, pc := range []struct {
+		page, shot string
+		want       []string
+	}{
+		{"index.html", "", []string{"quick · cifar10-mini · CPU", "smoke · cifar10-mini · CPU", "smoke · cifar10-mini · GPU · bf16 · train.epochs=2"}},
+		{"run-20.html", "", []string{"smoke · cifar10-mini · CPU", `<img src="run-20.png" alt="Learning curves and LR per step of run 20">`, "[train]"}},
+		{"stage-08.html", "stage-08.png", nil},
+	} {
+		out := plottest.ChromiumDOM(t, filepath.Join(dir, pc.page), pc.shot)
+		for _, w := range pc.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s in Chromium lacks %q", pc.page, w)
 			}
 		}
 	}
@@ -201,7 +220,7 @@ func TestReportInChromium(t *testing.T) {
 func TestWriteJSON(t *testing.T) {
 	d := loadFixture(t)
 	var buf bytes.Buffer
-	if err := WriteJSON(&buf, d.Runs, VariantRows(d)); err != nil {
+	if err := WriteJSON(&buf, RunsTable(d), VariantsTable(VariantRows(d))); err != nil {
 		t.Fatal(err)
 	}
 	var doc struct {
@@ -211,8 +230,8 @@ func TestWriteJSON(t *testing.T) {
 	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
 		t.Fatalf("export is not valid JSON: %v", err)
 	}
-	if len(doc.Runs) != len(d.Runs) || len(doc.Variants) != 7 {
-		t.Errorf("json has %d runs and %d variants, want %d and 7", len(doc.Runs), len(doc.Variants), len(d.Runs))
+	if len(doc.Runs) != len(d.Runs) || len(doc.Variants) != 8 {
+		t.Errorf("json has %d runs and %d variants, want %d and 8", len(doc.Runs), len(doc.Variants), len(d.Runs))
 	}
 	// NaN travels as null: the diverged run has no accuracy.
 	nulls := 0

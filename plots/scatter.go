@@ -16,12 +16,15 @@ import (
 // colour and marker shape (StyleOf), each done run a small marker, the
 // variant's mean a large outlined one with ±1 std bars on both axes, the
 // blog's published point a ring around the variant's marker (PublishedMark),
-// and a line at 94%. stats[i] belongs to sec.Groups[i].
+// and a line at 94%. The title and the key name the series (profile,
+// dataset, device) beside the blog's numbers; the time axis is
+// logarithmic when the times span more than 5x (our CPU runs beside the
+// blog's V100 times). stats[i] belongs to sec.Groups[i].
 func Scatter(sec Section, stats []*Stats) (*Figure, error) {
 	if len(stats) != len(sec.Groups) {
 		return nil, fmt.Errorf("scatter: %d stats for %d groups", len(stats), len(sec.Groups))
 	}
-	p := newPlot(fmt.Sprintf("%s (%s): time against accuracy", sec.Stage.Name, sec.Profile),
+	p := newPlot(fmt.Sprintf("%s, ours (%s) and the blog's: time against accuracy", sec.Stage.Name, seriesLabel(sec.SeriesName())),
 		"time (s)", "test accuracy (%)")
 	var allX, allY []float64
 	type series struct {
@@ -62,9 +65,9 @@ func Scatter(sec Section, stats []*Stats) (*Figure, error) {
 		ss = append(ss, s)
 	}
 	if len(allX) == 0 {
-		return nil, fmt.Errorf("scatter %s/%s: %w", sec.Stage.Name, sec.Profile, ErrNoData)
+		return nil, fmt.Errorf("scatter %s/%s: %w", sec.Stage.Name, sec.SeriesName(), ErrNoData)
 	}
-	logX := useLog(&p.X, allX)
+	logX := useLog(&p.X, allX, 5)
 	if logX {
 		p.X.Label.Text = "time (s, log scale)"
 	}
@@ -120,8 +123,8 @@ func Scatter(sec Section, stats []*Stats) (*Figure, error) {
 	target.LineStyle = draw.LineStyle{Color: Color(3), Width: vg.Points(1), Dashes: []vg.Length{vg.Points(4), vg.Points(3)}}
 	p.Add(target)
 	p.Legend.Add("94%", target)
-	legendGlyph(p, "one run", runRadius, Marker{})
-	legendGlyph(p, "mean ± 1 std", meanRadius, Marker{Edge: true})
+	legendGlyph(p, "one run (ours)", runRadius, Marker{})
+	legendGlyph(p, "mean ± 1 std (ours)", meanRadius, Marker{Edge: true})
 	legendGlyph(p, "published (blog)", pubRadius, PublishedMark{})
 	// Keep the extreme points off the frame.
 	if logX {

@@ -46,7 +46,7 @@ func schedulePoints(knots []stages.Knot, epochs int) plotter.XYs {
 // at its own share of the way along: variant i of n at (i+1)/(n+1) of its
 // epochs. Overlapping lines then still show every variant's marker.
 func Schedule(sec Section) (*Figure, error) {
-	p := newPlot(fmt.Sprintf("%s (%s): learning-rate schedule", sec.Stage.Name, sec.Profile), "epoch", "lambda (per-example LR)")
+	p := newPlot(fmt.Sprintf("%s (%s): learning-rate schedule", sec.Stage.Name, seriesLabel(sec.SeriesName())), "epoch", "lambda (per-example LR)")
 	drawn := 0
 	var markers []plot.Plotter // drawn last, over every line
 	for i, g := range sec.Groups {
@@ -79,7 +79,7 @@ func Schedule(sec Section) (*Figure, error) {
 		drawn++
 	}
 	if drawn == 0 {
-		return nil, fmt.Errorf("schedule %s/%s: %w", sec.Stage.Name, sec.Profile, ErrNoData)
+		return nil, fmt.Errorf("schedule %s/%s: %w", sec.Stage.Name, sec.SeriesName(), ErrNoData)
 	}
 	p.Add(markers...)
 	p.Y.Min = 0

@@ -53,7 +53,10 @@ type Stats struct {
 	N       int
 	AccMean float64
 	AccStd  float64 // sample standard deviation (n-1); NaN when N < 2
-	Median  Interval
+	// Mean is AccMean with its Student t interval at Confidence (NaN
+	// bounds when N < 2).
+	Mean   Interval
+	Median Interval
 	// Reached94 counts done runs at or above Target out of done plus
 	// diverged runs: a diverged run is a run that missed.
 	Reached94 Proportion
@@ -62,9 +65,11 @@ type Stats struct {
 	// conventions' means are always given, over done runs.
 	Timing        string
 	Time, TimeStd float64
-	TrainEvalMean float64
-	DawnMean      float64
-	accs, times   []float64
+	// TimeMin and TimeMax are the fastest and slowest done run, in Timing.
+	TimeMin, TimeMax float64
+	TrainEvalMean    float64
+	DawnMean         float64
+	accs, times      []float64
 }
 
 // Accs returns the accuracy sample (done runs, ascending).
@@ -106,7 +111,12 @@ func Summarize(g *Group) *Stats {
 	}
 	s.N = len(s.accs)
 	s.AccMean, s.AccStd = meanStd(s.accs)
+	s.Mean = tInterval(s.accs)
 	s.Time, s.TimeStd = meanStd(s.times)
+	s.TimeMin, s.TimeMax = math.NaN(), math.NaN()
+	if len(s.times) > 0 {
+		s.TimeMin, s.TimeMax = minMax(s.times)
+	}
 	s.TrainEvalMean, _ = meanStd(te)
 	s.DawnMean, _ = meanStd(dawn)
 	s.Median = median(s.accs)
@@ -122,6 +132,22 @@ func median(xs []float64) Interval {
 	sample := benchmath.NewSample(xs, &benchmath.DefaultThresholds)
 	sum := benchmath.AssumeNothing.Summary(sample, Confidence)
 	return Interval{Center: sum.Center, Lo: sum.Lo, Hi: sum.Hi, Confidence: sum.Confidence, Warnings: errStrings(sum.Warnings)}
+}
+
+// tInterval is the sample mean with its two-sided Student t interval at
+// Confidence: mean ± t(1-alpha/2, n-1)·s/√n. With fewer than two values
+// the bounds are NaN and a warning says so.
+func tInterval(xs []float64) Interval {
+	m, sd := meanStd(xs)
+	iv := Interval{Center: m, Lo: math.NaN(), Hi: math.NaN()}
+	if len(xs) < 2 {
+		iv.Warnings = []string{"need at least 2 runs for an interval of the mean"}
+		return iv
+	}
+	t := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: float64(len(xs) - 1)}.Quantile(1 - (1-Confidence)/2)
+	h := t * sd / math.Sqrt(float64(len(xs)))
+	iv.Lo, iv.Hi, iv.Confidence = m-h, m+h, Confidence
+	return iv
 }
 
 func meanStd(xs []float64) (mean, std float64) {

@@ -112,6 +112,13 @@ func TestSummarize(t *testing.T) {
 	if s.Timing != TimingTrainEval || !near(s.Time, 13, 1e-12) || !near(s.TrainEvalMean, 13, 1e-12) || !near(s.DawnMean, 12.5, 1e-12) {
 		t.Errorf("time %q %v, train+eval %v, dawn %v; want train+eval 13, 13, 12.5", s.Timing, s.Time, s.TrainEvalMean, s.DawnMean)
 	}
+	// Student t with 2 degrees of freedom: t(0.975) = 4.302653.
+	if h := 4.302653 * 0.01 / math.Sqrt(3); !near(s.Mean.Center, 0.94, 1e-12) || !near(s.Mean.Lo, 0.94-h, 1e-6) || !near(s.Mean.Hi, 0.94+h, 1e-6) {
+		t.Errorf("mean interval %v [%v, %v], want 0.94 ± %v", s.Mean.Center, s.Mean.Lo, s.Mean.Hi, h)
+	}
+	if s.TimeMin != 11 || s.TimeMax != 15 {
+		t.Errorf("time range [%v, %v], want [11, 15]", s.TimeMin, s.TimeMax)
+	}
 	if s.Median.Center != 0.94 {
 		t.Errorf("median = %v, want 0.94", s.Median.Center)
 	}
@@ -150,9 +157,12 @@ func TestVerdict(t *testing.T) {
 	}{
 		{ga, gb, sa, sb, []string{"faster (-20", "p=0.00794", "accuracy unchanged (p=1)", "n=5 vs 5"}},
 		{gb, ga, sb, sa, []string{"slower (+20"}},
-		{gc, gd, sc, sd, []string{"too few runs to tell", "n=2 vs 2", ">= 4 runs"}},
+		{gc, gd, sc, sd, []string{"too few runs to tell (n=2 vs 2)"}},
 	} {
 		c := Compare(tc.from, tc.to, tc.fs, tc.ts)
+		if tooFew := strings.Contains(c.Verdict, "too few"); tooFew != (c.NeedRuns == 4) || strings.Contains(c.Verdict, ">=") {
+			t.Errorf("%s -> %s: verdict %q with NeedRuns %d: the rule belongs in the page's note, once", c.From, c.To, c.Verdict, c.NeedRuns)
+		}
 		for _, w := range tc.want {
 			if !strings.Contains(c.Verdict, w) {
 				t.Errorf("%s -> %s: verdict %q lacks %q", c.From, c.To, c.Verdict, w)

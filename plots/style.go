@@ -58,21 +58,22 @@ func newLegend() plot.Legend {
 // label shortens a user-supplied name for a legend or tick: charts are
 // images, so hostile text is harmless there but a long one wrecks the
 // layout.
-func label(s string) string {
-	const maxRunes = 28
-	if utf8.RuneCountInString(s) <= maxRunes {
+func label(s string) string { return truncate(s, 28) }
+
+// truncate cuts s to n runes, the last an ellipsis.
+func truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
 		return s
 	}
 	r := []rune(s)
-	return string(r[:maxRunes-1]) + "…"
+	return string(r[:n-1]) + "…"
 }
 
 func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 
-// useLogX switches an axis to a log scale when its positive values span
-// more than a factor of 20 (our CPU smoke runs beside the blog's V100
-// times, say).
-func useLog(a *plot.Axis, xs []float64) bool {
+// useLog switches an axis to a log scale when its positive values span
+// more than factor (our CPU smoke runs beside the blog's V100 times, say).
+func useLog(a *plot.Axis, xs []float64, factor float64) bool {
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for _, x := range xs {
 		if !finite(x) || x <= 0 {
@@ -80,12 +81,16 @@ func useLog(a *plot.Axis, xs []float64) bool {
 		}
 		lo, hi = math.Min(lo, x), math.Max(hi, x)
 	}
-	if !(hi/lo > 20) {
+	if !(hi/lo > factor) {
 		return false
 	}
 	setLog(a)
 	return true
 }
+
+// seriesLabel shortens a series label for a chart: longer than a
+// variant's name may be, but bounded (overrides can be long).
+func seriesLabel(s string) string { return truncate(s, 60) }
 
 // setLog gives an axis a log scale with 1-2-5 ticks.
 func setLog(a *plot.Axis) {

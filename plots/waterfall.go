@@ -36,13 +36,13 @@ func Waterfall(sec Section, stats []*Stats) (*Figure, error) {
 		anyOurs = anyOurs || finite(ours[i])
 	}
 	if !anyOurs && !anyPub {
-		return nil, fmt.Errorf("waterfall %s/%s: %w", sec.Stage.Name, sec.Profile, ErrNoData)
+		return nil, fmt.Errorf("waterfall %s/%s: %w", sec.Stage.Name, sec.SeriesName(), ErrNoData)
 	}
 	timing := "train+eval"
 	if len(stats) > 0 {
 		timing = stats[len(stats)-1].Timing
 	}
-	left := waterfallPlot(fmt.Sprintf("%s (%s): ours, mean time", sec.Stage.Name, sec.Profile), timing, names, ours)
+	left := waterfallPlot(fmt.Sprintf("%s: ours (%s), mean time", sec.Stage.Name, seriesLabel(sec.SeriesName())), timing, names, ours)
 	right := waterfallPlot(fmt.Sprintf("%s: blog (published)", sec.Stage.Name), timing, names, pub)
 	return &Figure{Width: 10 * vg.Inch, Height: Height, Panels: []Panel{
 		{Plot: left, X0: 0, Y0: 0, X1: 0.5, Y1: 1},

@@ -402,3 +402,30 @@ func TestMigrateFromSchema1(t *testing.T) {
 		}
 	}
 }
+
+// TestSeedUnsigned: a seed above 2^63 reads back as itself, and the
+// database's seed_unsigned column shows it as the unsigned decimal the
+// reports write.
+func TestSeedUnsigned(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, filepath.Join(t.TempDir(), "seed.sqlite"))
+	const seed uint64 = 10194869907676980233
+	s := start(8, 0)
+	s.Seed = seed
+	c, err := db.Claim(ctx, s, mustOwner(t), time.Minute)
+	if err != nil || !c.OK {
+		t.Fatalf("claim: %v %v", c.OK, err)
+	}
+	r, err := db.Run(ctx, c.RunID)
+	if err != nil || r.Seed != seed {
+		t.Fatalf("seed %d (%v), want %d", r.Seed, err, seed)
+	}
+	var signed int64
+	var unsigned string
+	if err := db.sql.QueryRow("SELECT seed, seed_unsigned FROM runs WHERE id = ?", c.RunID).Scan(&signed, &unsigned); err != nil {
+		t.Fatal(err)
+	}
+	if signed != -8251874166032571383 || unsigned != "10194869907676980233" {
+		t.Errorf("seed %d, seed_unsigned %q; want -8251874166032571383 and 10194869907676980233", signed, unsigned)
+	}
+}

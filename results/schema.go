@@ -18,7 +18,7 @@ var migrations = []string{
 		repeat         INTEGER NOT NULL,
 		config_hash    TEXT    NOT NULL,
 		data_sum       TEXT    NOT NULL,
-		seed           INTEGER NOT NULL, -- uint64 stored bit for bit
+		seed           INTEGER NOT NULL, -- uint64 stored bit for bit (schema 4: seed_unsigned)
 		config_json    TEXT    NOT NULL,
 		dataset        TEXT    NOT NULL,
 		status         TEXT    NOT NULL CHECK (status IN ('queued','running','done','failed','diverged','interrupted')),
@@ -86,6 +86,11 @@ var migrations = []string{
 	// "bf16": a run that asked for bf16 on a CPU without it trains in
 	// f32). NULL: unknown (runs from before schema 3).
 	`ALTER TABLE runs ADD COLUMN precision TEXT;`,
+	// 4: the seed as the reports, CSV and JSON write it, an unsigned
+	// decimal: SQLite's integers are signed, so seed holds the uint64 bit
+	// for bit and a seed above 2^63 reads negative there. A virtual
+	// column, computed when read.
+	`ALTER TABLE runs ADD COLUMN seed_unsigned TEXT GENERATED ALWAYS AS (printf('%u', seed)) VIRTUAL;`,
 }
 
 // SchemaVersion is the schema this code writes.

@@ -324,24 +324,34 @@ func train(ctx context.Context, b backend.Backend, req backend.Request) (res bac
 // forward-only analyses (and any config the GPU engine does not cover)
 // cannot run.
 func (r *Runner) checkEngines(cells []Cell) error {
-	var bad []string
-	var why error
-	for _, c := range cells {
+	return CheckEngines(r.Backend.Name(), cells, func(c Cell) backend.Caps {
 		be := r.Backend
 		if ch, ok := be.(backend.Chooser); ok {
 			be = ch.For(c.Config)
 		}
+		return backend.CapsOf(be)
+	})
+}
+
+// CheckEngines refuses cells that their engine (caps(c), under the
+// backend named name) would refuse, by backend.Check, naming each such
+// variant once: what a sweep checks before it runs, and what --emit
+// checks before it writes a job whose tasks would fail.
+func CheckEngines(name string, cells []Cell, caps func(Cell) backend.Caps) error {
+	var bad []string
+	var why error
+	for _, c := range cells {
 		spec, err := model.Build(c.Config.Net)
 		if err != nil {
 			continue // the run reports its network's error
 		}
-		if err := backend.Check(backend.CapsOf(be), c.Config, spec); err != nil && !slices.Contains(bad, c.Config.Variant) {
+		if err := backend.Check(caps(c), c.Config, spec); err != nil && !slices.Contains(bad, c.Config.Variant) {
 			bad = append(bad, c.Config.Variant)
 			why = err
 		}
 	}
 	if len(bad) > 0 {
-		return fmt.Errorf("%s: the %s backend cannot run these (%v): use --backend cpu or auto", strings.Join(bad, ", "), r.Backend.Name(), why)
+		return fmt.Errorf("%s: the %s backend cannot run these (%v): use --backend cpu or auto", strings.Join(bad, ", "), name, why)
 	}
 	return nil
 }

@@ -26,6 +26,12 @@ type Config struct {
 	// Analysis holds the parameters of a post 5-7 experiment; nil for
 	// Kind == "train".
 	Analysis *Analysis `json:"analysis,omitempty"`
+	// Overrides are the key=value changes made on the command line
+	// (WithOverrides), sorted by key, as "train.epochs=12". They are part
+	// of the hash, so a run with overrides is a cell of its own even
+	// where an override repeats the registry's value, and the report
+	// labels it; empty (and absent from the JSON) for a registry config.
+	Overrides []string `json:"overrides,omitempty"`
 
 	// Published is the blog's number for this variant; it is not part of
 	// the hash (it describes the blog, not our run).

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"speedrun/internal/suggest"
 )
 
 // keyError is one problem with a key found while decoding a raw TOML table
@@ -212,49 +214,6 @@ func joinPath(p []string) string {
 	return b.String()
 }
 
-// closest returns the candidate nearest to key, or "" when none is close:
-// a case-insensitive match, or an edit distance of at most 2 that is less
-// than half the key's length.
-func closest(key string, candidates []string) string {
-	sort.Strings(candidates)
-	for _, c := range candidates {
-		if strings.EqualFold(c, key) {
-			return c
-		}
-	}
-	best, bestD := "", 3
-	for _, c := range candidates {
-		d := editDistance(strings.ToLower(key), c)
-		if d < bestD && d*2 < len(key) {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
-
-// editDistance is the optimal-string-alignment distance: insertions,
-// deletions, substitutions and adjacent transpositions each cost 1.
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	d := make([][]int, len(ra)+1)
-	for i := range d {
-		d[i] = make([]int, len(rb)+1)
-		d[i][0] = i
-	}
-	for j := range rb {
-		d[0][j+1] = j + 1
-	}
-	for i := 1; i <= len(ra); i++ {
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(ra)][len(rb)]
-}
+// closest returns the candidate nearest to key, or "" when none is close
+// (suggest.Closest).
+func closest(key string, candidates []string) string { return suggest.Closest(key, candidates) }

@@ -119,11 +119,7 @@ func tomlValue(v any) string {
 	case bool:
 		return strconv.FormatBool(x)
 	case []any:
-		parts := make([]string, len(x))
-		for i, e := range x {
-			parts[i] = tomlValue(e)
-		}
-		return "[" + strings.Join(parts, ", ") + "]"
+		return tomlArray(len(x), func(i int) string { return tomlValue(x[i]) })
 	case map[string]any:
 		if e, ok := x["epoch"]; ok && len(x) == 2 {
 			return "[" + tomlValue(e) + ", " + tomlValue(x["lr"]) + "]"

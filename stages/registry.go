@@ -48,6 +48,9 @@ type VariantInfo struct {
 	Title     string // what it changes, in words
 	Kind      Kind   // KindTrain or an analysis kind
 	Published Published
+	// Base is the variant this one is written as a change on: its from,
+	// else the one before it in the file; empty for the first.
+	Base string
 }
 
 // Error is a registry error with its place in the source. Line and Col
@@ -238,6 +241,7 @@ func Parse(name string, src []byte) (*Registry, error) {
 		id    int
 	}
 	seen := map[string]seenVariant{}
+	lastName := "" // the variant parsed last, the base of one without from
 	// reported holds validation messages already given: a bad value
 	// inherited by later variants is reported once, where it first fails.
 	reported := map[string]bool{}
@@ -303,7 +307,10 @@ func Parse(name string, src []byte) (*Registry, error) {
 				continue
 			}
 			seen[vd.Name] = seenVariant{vsc, sd.ID}
+			base := lastName
+			lastName = vd.Name
 			if vd.From != "" {
+				base = vd.From
 				b, ok := raws[vd.From]
 				if !ok {
 					p.errs = append(p.errs, p.errorf(vsc, []string{"from"}, vd.Name, "%s: from = %q names no earlier variant", where(vsc, sd.ID, vd.Name), vd.From))
@@ -341,7 +348,7 @@ func Parse(name string, src []byte) (*Registry, error) {
 				}
 			}
 			st.variants = append(st.variants, variantEntry{
-				info:   VariantInfo{Name: vd.Name, Title: vd.Title, Kind: c.Kind, Published: vd.Published},
+				info:   VariantInfo{Name: vd.Name, Title: vd.Title, Kind: c.Kind, Published: vd.Published, Base: base},
 				config: c,
 			})
 			st.Variants = append(st.Variants, st.variants[len(st.variants)-1].info)
@@ -468,15 +475,20 @@ func (r *Registry) Stage(key string) (Stage, error) {
 
 func (r *Registry) stage(key string) (*stageEntry, error) {
 	id, numErr := strconv.Atoi(key)
-	var known []string
+	var known, names []string
 	for i := range r.stages {
 		s := &r.stages[i]
 		if (numErr == nil && s.ID == id) || s.Name == key {
 			return s, nil
 		}
 		known = append(known, fmt.Sprintf("%d (%s)", s.ID, s.Name))
+		names = append(names, s.Name)
 	}
-	return nil, fmt.Errorf("%s: no stage %q (known: %s)", r.file, key, strings.Join(known, ", "))
+	err := fmt.Errorf("%s: no stage %q (known: %s)", r.file, key, strings.Join(known, ", "))
+	if s := closest(key, names); s != "" && numErr != nil {
+		err = fmt.Errorf("%w; did you mean %q?", err, s)
+	}
+	return nil, err
 }
 
 // Profiles returns the profile names in file order.
@@ -535,6 +547,7 @@ func (c Config) withProfile(name string, p Profile) Config {
 // returns without touching the registry.
 func (c Config) clone() Config {
 	c.Train.LR = slices.Clone(c.Train.LR)
+	c.Overrides = slices.Clone(c.Overrides)
 	c.Published.UnverifiedFields = slices.Clone(c.Published.UnverifiedFields)
 	if c.Analysis != nil {
 		a := *c.Analysis

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"speedrun/internal/suggest"
 )
 
 // command is one subcommand, modelled on cmd/go's base.Command: its
@@ -102,7 +104,7 @@ func (c *command) execute(ctx context.Context, env *cmdEnv, args []string) error
 		return c.printHelp(env.stdout)
 	}
 	if err != nil {
-		return usageErr(fmt.Errorf("%w\nusage: %s\nRun 'runner help %s' for details", err, c.UsageLine, c.LongName()))
+		return usageErr(fmt.Errorf("%w%s\nusage: %s\nRun 'runner help %s' for details", err, flagSuggestion(fs, err), c.UsageLine, c.LongName()))
 	}
 	if len(pos) > 0 && !c.Args {
 		return usageErr(fmt.Errorf("unexpected arguments %q", pos))
@@ -158,4 +160,21 @@ Example:
 	runner help sweep
 	runner help data fetch`,
 	}
+}
+
+// flagSuggestion is "; did you mean --stage?" for the flag package's
+// error about an undefined flag close to a defined one, else "".
+func flagSuggestion(fs *flag.FlagSet, err error) string {
+	const prefix = "flag provided but not defined: "
+	msg := err.Error()
+	if !strings.HasPrefix(msg, prefix) {
+		return ""
+	}
+	name := strings.TrimLeft(strings.TrimPrefix(msg, prefix), "-")
+	var names []string
+	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	if s := suggest.Closest(name, names); s != "" {
+		return "; did you mean --" + s + "?"
+	}
+	return ""
 }

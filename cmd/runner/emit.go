@@ -11,6 +11,8 @@ import (
 	"strings"
 	"text/template"
 
+	"speedrun/backend"
+	"speedrun/cuda"
 	"speedrun/results"
 	"speedrun/runner"
 )
@@ -133,8 +135,8 @@ func (s *slurmOptions) args() []string {
 	return a
 }
 
-// checkEmitFlags refuses the --emit slurm flags without --emit slurm, and
-// --resume without --emit.
+// checkEmitFlags refuses the --emit slurm and --emit k8s flags without
+// their --emit, and --resume without --emit slurm.
 func checkEmitFlags(fs *flag.FlagSet, emit string) error {
 	var err error
 	fs.Visit(func(f *flag.Flag) {
@@ -144,6 +146,8 @@ func checkEmitFlags(fs *flag.FlagSet, emit string) error {
 			err = errors.New("--resume DB: only with --emit slurm (a plain sweep resumes by itself)")
 		case strings.HasPrefix(f.Name, "slurm-") && emit != "slurm":
 			err = fmt.Errorf("--%s: only with --emit slurm", f.Name)
+		case strings.HasPrefix(f.Name, "k8s-") && emit != "k8s":
+			err = fmt.Errorf("--%s: only with --emit k8s", f.Name)
 		}
 	})
 	return err
@@ -160,6 +164,9 @@ func emitSweep(ctx context.Context, env *cmdEnv, o sweepOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := checkEmitEngines(env, o.train.backend, cells); err != nil {
+		return usageErr(fmt.Errorf("--emit %s: %w", o.emit, err))
+	}
 	idx := make([]int, len(cells))
 	for i := range idx {
 		idx[i] = i
@@ -174,7 +181,13 @@ func emitSweep(ctx context.Context, env *cmdEnv, o sweepOptions) error {
 		}
 		env.log.Info("resume", "unfinished", len(idx), "cells", len(cells), "db", o.resume)
 	}
-	args := []string{"sweep", "--config", o.global.config, "--profile", o.train.profile,
+	// The pods run the image's registry (the repository's, copied in by
+	// the Dockerfile), not a path on this machine.
+	config := o.global.config
+	if o.emit == "k8s" {
+		config = o.k8s.config
+	}
+	args := []string{"sweep", "--config", config, "--profile", o.train.profile,
 		"--repeats", fmt.Sprint(o.repeats), "--backend", o.train.backend}
 	if o.stages != "" {
 		args = append(args, "--stage", o.stages)
@@ -188,6 +201,12 @@ func emitSweep(ctx context.Context, env *cmdEnv, o sweepOptions) error {
 	if o.train.seed != "" {
 		args = append(args, "--seed", o.train.seed)
 	}
+	if o.train.precision != "" {
+		args = append(args, "--precision", o.train.precision)
+	}
+	// The overrides last: the tasks' own flags follow them, which
+	// parseArgs takes anywhere.
+	args = append(args, o.train.overrides...)
 	name := "speedrun-" + o.train.profile
 	if o.stages != "" {
 		name += "-stage" + strings.ReplaceAll(o.stages, ",", "-")
@@ -222,7 +241,40 @@ func emitSweep(ctx context.Context, env *cmdEnv, o sweepOptions) error {
 		}
 		d.ResumeQ = shellJoin(append(append(args, "--emit", "slurm", "--db", o.global.db, "--reports", o.global.reports), s.args()...))
 	}
+	if o.emit == "k8s" {
+		k := o.k8s
+		if err := k.check(o.train.backend, d.Name); err != nil {
+			return usageErr(err)
+		}
+		d.Name = k.name
+		return k8sTemplate.Execute(env.stdout, newK8sData(d, k, config))
+	}
 	return emitTemplates.Lookup(o.emit).Execute(env.stdout, d)
+}
+
+// checkEmitEngines refuses a job whose tasks their engine would refuse
+// (runner.CheckEngines, as a sweep checks before it runs): under cuda the
+// GPU engine's capabilities, which need no GPU to ask; under auto none,
+// since the CPU engine takes what the GPU's does not; any other backend
+// is opened and asked.
+func checkEmitEngines(env *cmdEnv, name string, cells []runner.Cell) error {
+	var caps backend.Caps
+	switch name {
+	case "auto", "":
+		return nil
+	case "cuda":
+		caps = cuda.EngineCaps()
+	default:
+		be, err := openBackend(name, env)
+		if err != nil {
+			return err
+		}
+		caps = backend.CapsOf(be)
+		if err := closeBackend(be); err != nil {
+			return err
+		}
+	}
+	return runner.CheckEngines(name, cells, func(runner.Cell) backend.Caps { return caps })
 }
 
 // unfinishedCells returns the plan indices of the cells that the database
@@ -242,21 +294,13 @@ func unfinishedCells(ctx context.Context, o sweepOptions, cells []runner.Cell) (
 	if err != nil {
 		return nil, fmt.Errorf("sweep: --resume: %w", err)
 	}
-	status := make(map[results.Cell]results.Status, len(runs))
-	for _, r := range runs {
-		status[r.Cell()] = r.Status
+	finished, err := finishedCells(ctx, runs, cells, o.global.data)
+	if err != nil {
+		return nil, fmt.Errorf("sweep: --resume: %w", err)
 	}
-	// A cell's key holds its dataset's checksum, as the tasks will see it.
-	data := datasets(o.global.data)
 	var idx []int
-	for i, c := range cells {
-		ds, err := data(ctx, c.Config)
-		if err != nil {
-			return nil, fmt.Errorf("sweep: --resume: %v: dataset: %w", c, err)
-		}
-		key := results.Cell{Stage: c.Config.Stage, Variant: c.Config.Variant, Profile: c.Config.Profile,
-			Repeat: c.Repeat, ConfigHash: c.Hash, DataSum: ds.Checksum}
-		if !status[key].Final() {
+	for i := range cells {
+		if !finished[i] {
 			idx = append(idx, i)
 		}
 	}
@@ -423,51 +467,6 @@ case "${1:-}" in
   *) echo "usage: bash $0 [submit|merge]" >&2; exit 2 ;;
 esac
 `))
-
-func init() {
-	template.Must(emitTemplates.New("k8s").Parse(`# Generated by 'runner sweep --emit k8s': an Indexed Job, one index per cell.
-# Each pod writes its own SQLite shard on an emptyDir (SQLite must not be
-# shared over network storage) and copies it to the speedrun-shards volume
-# when it ends. Once the Job completes, merge the shards:
-#   runner merge /shards/shard-*.sqlite --db results/speedrun.sqlite
-apiVersion: batch/v1
-kind: Job
-metadata:
-  name: {{.Name}}
-spec:
-  completionMode: Indexed
-  completions: {{.Cells}}
-  parallelism: {{.Cells}}
-  backoffLimitPerIndex: 1
-  template:
-    spec:
-      restartPolicy: Never
-      containers:
-        - name: runner
-          image: speedrun:latest
-          command: ["/bin/sh", "-c"]
-          args:
-            - |
-              rc=0
-              runner {{.Args}} \
-                --cell-index "$JOB_COMPLETION_INDEX" --db /local/shard.sqlite || rc=$?
-              for f in /local/shard.sqlite*; do
-                if [ -e "$f" ]; then cp "$f" "/shards/shard-$JOB_COMPLETION_INDEX${f#/local/shard}"; fi
-              done
-              exit $rc
-          volumeMounts:
-            - name: local
-              mountPath: /local
-            - name: shards
-              mountPath: /shards
-      volumes:
-        - name: local
-          emptyDir: {}
-        - name: shards
-          persistentVolumeClaim:
-            claimName: speedrun-shards
-`))
-}
 
 // listFlag is a repeatable flag that keeps each value whole.
 type listFlag []string

@@ -67,6 +67,7 @@ func commands() []*command {
 		runCommand(),
 		sweepCommand(),
 		tuneCommand(),
+		configCommand(),
 		reportCommand(),
 		benchCommand(),
 		dataCommand(),

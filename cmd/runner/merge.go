@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 
 	"speedrun/results"
 )
@@ -26,7 +27,8 @@ Merge copies the runs of each shard database (what the array tasks of
 epochs, layer statistics, measurements and provenance. A cell the target
 lacks is added, one it holds unfinished is replaced by a finished one,
 and every other cell is left alone, so merging the same shards twice
-changes nothing. A missing shard is an error.
+changes nothing. A missing shard is an error (exit 2) found before
+anything is written: the target is left as it was, and not created.
 
 Example:
 
@@ -54,12 +56,31 @@ and the cells the shards leave failed or interrupted, with exit status 1
 // in the merged database: a cell that failed or was interrupted in every
 // shard that holds it is listed, and the command fails (after merging
 // everything) so that a merge job shows it.
-func runMerge(ctx context.Context, env *cmdEnv, o mergeOptions) error {
+func runMerge(ctx context.Context, env *cmdEnv, o mergeOptions) (err error) {
+	// Every shard is there before anything is written: a missing one
+	// (a typo, a task that left none) leaves the target as it was.
+	for _, sh := range o.shards {
+		if _, err := os.Stat(sh); err != nil {
+			return usageErr(fmt.Errorf("shard %s: %w; nothing merged", sh, err))
+		}
+	}
+	_, statErr := os.Stat(o.global.db)
+	created := errors.Is(statErr, os.ErrNotExist)
 	db, err := results.Open(ctx, o.global.db)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	merged := false
+	defer func() {
+		err = errors.Join(err, db.Close())
+		// A database this merge created and filled with nothing is not
+		// left behind.
+		if err != nil && created && !merged {
+			for _, suffix := range []string{"", "-wal", "-shm"} {
+				os.Remove(o.global.db + suffix)
+			}
+		}
+	}()
 	var total results.MergeStats
 	seen := map[results.Cell]bool{}
 	for _, sh := range o.shards {
@@ -67,6 +88,7 @@ func runMerge(ctx context.Context, env *cmdEnv, o mergeOptions) error {
 		if err != nil {
 			return err
 		}
+		merged = true
 		fmt.Fprintf(env.stdout, "%s: %d added, %d replaced, %d already present\n", sh, st.Added, st.Replaced, st.Skipped)
 		total.Added += st.Added
 		total.Replaced += st.Replaced

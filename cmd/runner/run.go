@@ -6,9 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
+
+	"speedrun/plots"
 
 	"speedrun/results"
-	"speedrun/runner"
 )
 
 // runOptions are the flags of `runner run`.
@@ -22,7 +24,8 @@ type runOptions struct {
 
 func runCommand() *command {
 	return &command{
-		UsageLine: "runner run --stage N [--variant V] [--repeat R] [--profile P] [--seed S] [--backend auto|cpu|cuda] [flags]",
+		UsageLine: "runner run --stage N [--variant V] [--repeat R] [--profile P] [--seed S] [--backend auto|cpu|cuda] [flags] [KEY=VALUE...]",
+		Args:      true,
 		Short:     "train one variant once and store the run",
 		Long: `
 Run trains one cell, a (variant, repeat) pair of the registry, under a
@@ -32,9 +35,19 @@ post 8). Without --variant it trains the stage's final variant. A cell
 already finished in the database is not trained again: run prints the
 stored result instead. A diverged run exits 3.
 
-Example:
+KEY=VALUE arguments after the flags change the resolved config for this
+run, Hydra style: a key of experiments.toml's variant tables (net.*,
+train.*, data.*, analysis.*) and a TOML value (a bare word is a string).
+They set the value the run uses, after the profile's scaling, and are
+checked by the registry's own rules (a misspelled key gets a did-you-mean).
+The override set is part of the config hash, so such a run is a cell of
+its own, labelled with its overrides in the report. 'runner config'
+prints the config a command line resolves to.
+
+Examples:
 
 	runner run --stage 8 --variant p8.s10 --profile smoke --data synthetic
+	runner run --stage 8 --variant p8.s10 train.epochs=12 data.cutout=0
 
 It writes the run into the results database (--db, default
 results/speedrun.sqlite): its row in runs with the resolved config and
@@ -56,6 +69,10 @@ stdout.`,
 				if o.repeat < 0 {
 					return usageErr(fmt.Errorf("--repeat %d: want >= 0", o.repeat))
 				}
+				var err error
+				if o.train.overrides, err = overrideArgs(pos); err != nil {
+					return err
+				}
 				return runRun(ctx, env, o)
 			}
 		},
@@ -63,28 +80,17 @@ stdout.`,
 }
 
 func runRun(ctx context.Context, env *cmdEnv, o runOptions) error {
+	// The cell first: a bad stage, variant or override is refused before
+	// any engine or database is opened.
+	cell, err := planCell(o.global.config, o.train, o.stage, o.variant, o.repeat)
+	if err != nil {
+		return err
+	}
 	s, err := openSession(ctx, env, o.global, o.train)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	var variants []string
-	if o.variant != "" {
-		variants = []string{o.variant}
-	}
-	picks, err := stagePicks(s.reg, o.stage, variants, "final")
-	if err != nil {
-		return err
-	}
-	res, err := o.train.resolver(s.reg)
-	if err != nil {
-		return err
-	}
-	cells, err := runner.Plan(res, picks[:1], o.train.profile, o.repeat+1)
-	if err != nil {
-		return usageErr(err)
-	}
-	cell := cells[o.repeat]
 	out, err := s.run.Run(ctx, cell)
 	if err != nil {
 		return err
@@ -113,6 +119,9 @@ func runRun(ctx context.Context, env *cmdEnv, o runOptions) error {
 // printRun prints a run's result in both of the blog's timing conventions.
 func printRun(w io.Writer, r results.Run) {
 	fmt.Fprintf(w, "run %d: stage %d %s (%s) repeat %d seed %d on %s (%s)\n", r.ID, r.Stage, r.Variant, r.Profile, r.Repeat, r.Seed, r.Backend, r.Device)
+	if ovs := plots.RunOverrides(r); len(ovs) > 0 {
+		fmt.Fprintf(w, "  overrides %s; config %s\n", strings.Join(ovs, " "), plots.ShortHash(r.ConfigHash))
+	}
 	switch r.Status {
 	case results.StatusDone:
 		fmt.Fprintf(w, "  test accuracy %.2f%%", 100*r.TestAcc)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"speedrun/data"
+	"speedrun/internal/suggest"
 	"speedrun/results"
 	"speedrun/runner"
 	"speedrun/stages"
@@ -29,6 +30,8 @@ type trainFlags struct {
 	profile   string
 	precision string // empty: each variant's train.precision
 	seed      string // empty: derived from the config hash and repeat
+	// overrides are the command line's key=value arguments.
+	overrides []string
 	backend   string
 	// lease and heartbeat are knobs for the crash tests; maxPages caps the
 	// database to simulate a full disk.
@@ -47,16 +50,33 @@ func (t *trainFlags) register(fs *flag.FlagSet) {
 }
 
 // resolver is the registry, with train.precision rewritten when
-// --precision is given: part of each config and so of its hash, a bf16
-// run and an fp32 run of one variant are different cells.
+// --precision is given and the command line's key=value overrides
+// (t.overrides) laid over each resolved config: part of each config and
+// so of its hash, a bf16 run and an fp32 run of one variant, or a run
+// with train.epochs=12, are cells of their own. The overrides are checked
+// here, once, against the registry's rules.
 func (t trainFlags) resolver(reg *stages.Registry) (runner.Resolver, error) {
+	var res runner.Resolver = reg
 	switch t.precision {
 	case "":
-		return reg, nil
 	case "fp32", "bf16":
-		return precisionResolver{reg, t.precision}, nil
+		res = precisionResolver{res, t.precision}
+	default:
+		return nil, usageErr(fmt.Errorf("--precision %q: want fp32 or bf16", t.precision))
 	}
-	return nil, usageErr(fmt.Errorf("--precision %q: want fp32 or bf16", t.precision))
+	if len(t.overrides) == 0 {
+		return res, nil
+	}
+	ovs, err := stages.ParseOverrides(t.overrides)
+	if err != nil {
+		return nil, usageErr(err)
+	}
+	for _, o := range ovs {
+		if o.Key == "train.precision" && t.precision != "" || o.Key == "train" && t.precision != "" {
+			return nil, usageErr(fmt.Errorf("override %s and --precision %s both set the precision; give one", o, t.precision))
+		}
+	}
+	return overrideResolver{res, ovs}, nil
 }
 
 type precisionResolver struct {
@@ -68,6 +88,31 @@ func (p precisionResolver) Resolve(stage int, variant, profile string) (stages.C
 	cfg, err := p.reg.Resolve(stage, variant, profile)
 	cfg.Train.Precision = p.precision
 	return cfg, err
+}
+
+// overrideResolver lays key=value overrides over what reg resolves.
+type overrideResolver struct {
+	reg       runner.Resolver
+	overrides []stages.Override
+}
+
+func (o overrideResolver) Resolve(stage int, variant, profile string) (stages.Config, error) {
+	cfg, err := o.reg.Resolve(stage, variant, profile)
+	if err != nil {
+		return cfg, err
+	}
+	return cfg.WithOverrides(o.overrides)
+}
+
+// overrideArgs takes a command's positional arguments as key=value
+// overrides, refusing any other word.
+func overrideArgs(pos []string) ([]string, error) {
+	for _, a := range pos {
+		if !strings.Contains(a, "=") {
+			return nil, usageErr(fmt.Errorf("unexpected argument %q: only key=value overrides (such as train.epochs=12) follow the flags", a))
+		}
+	}
+	return pos, nil
 }
 
 // parseArgs parses flags that may come before, between or after the
@@ -242,7 +287,17 @@ func stagePicks(reg *stages.Registry, stageList string, variants []string, only 
 	}
 	if len(missing) > 0 {
 		slices.Sort(missing)
-		return nil, usageErr(fmt.Errorf("--variant %s: no such variant in the selected stages", strings.Join(missing, ", ")))
+		var names []string
+		for _, st := range sel {
+			for _, v := range st.Variants {
+				names = append(names, v.Name)
+			}
+		}
+		msg := fmt.Sprintf("--variant %s: no such variant in the selected stages", strings.Join(missing, ", "))
+		if s := suggest.Closest(missing[0], names); s != "" {
+			msg += fmt.Sprintf("; did you mean %q?", s)
+		}
+		return nil, usageErr(errors.New(msg))
 	}
 	if len(picks) == 0 {
 		return nil, usageErr(errors.New("nothing selected: the selected stages have no variants"))

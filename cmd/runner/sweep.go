@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 
@@ -22,12 +23,15 @@ type sweepOptions struct {
 	emit      string
 	resume    string
 	slurm     slurmOptions
+	k8s       k8sOptions
 	cellIndex int
+	dryRun    bool
 }
 
 func sweepCommand() *command {
 	return &command{
-		UsageLine: "runner sweep [--stage N[,M...]] [--variant V...] [--repeats R] [--profile P] [--backend auto|cpu|cuda] [--no-report] [--emit slurm|k8s [--resume DB] [--slurm-* ...]] [flags]",
+		UsageLine: "runner sweep [--stage N[,M...]] [--variant V...] [--repeats R] [--profile P] [--backend auto|cpu|cuda] [--no-report] [--dry-run] [--emit slurm|k8s [--resume DB] [--slurm-* | --k8s-* ...]] [flags] [KEY=VALUE...]",
+		Args:      true,
 		Short:     "run every selected (variant, repeat) cell not yet done; resumable",
 		Long: `
 Sweep plans every (variant, repeat) cell of the selected stages (all stages
@@ -37,24 +41,36 @@ interrupted one is retried, and one left running by a dead process is
 requeued. Several sweeps may share one database; each cell runs once. A
 run that fails fails alone: the sweep goes on and exits 1 at the end.
 Ctrl-C or SIGTERM marks the current run interrupted and exits 130.
+KEY=VALUE arguments after the flags change every selected config, as
+with 'runner run' (see 'runner help run'): such cells are cells of their
+own. --dry-run trains nothing: it lists the cells that would run and
+estimates their time from the database's past runs of the same variant
+and profile on the same device. A full sweep is long: look first.
 
 Examples:
 
 	runner sweep --stage 8 --repeats 5 --profile quick
+	runner sweep --repeats 10 --dry-run
 	runner sweep --stage 4 --profile smoke --data synthetic --db /tmp/s.sqlite --reports /tmp/rep
+	runner sweep --stage 8 --profile smoke train.epochs=2
 	runner sweep --stage 8 --repeats 10 --emit slurm > sweep.slurm
 	runner sweep --stage 8 --repeats 10 --emit slurm --resume merged.sqlite > resume.slurm
+	runner sweep --stage 8 --repeats 10 --backend cuda --emit k8s --k8s-image registry.example/speedrun:v1 > sweep.yaml
 
 It writes every run into the results database (--db, default
 results/speedrun.sqlite), then, unless --no-report, rebuilds the HTML
-report in --reports (default reports/): index.html, one page per stage,
-the PNG charts, runs.csv and variants.csv. Progress goes to stderr (a
-bar on a terminal, else a log line per epoch), the summary to stdout.
-With --emit it trains nothing and prints a cluster job on stdout: one
-array task per cell, each writing its own shard database, for 'runner
-merge' (with --emit slurm, 'bash' the script to submit the array and a
+report in --reports (default reports/): index.html, one page per stage
+and per run, the PNG charts, runs.csv and variants.csv. Progress goes to
+stderr (a bar on a terminal, else a log line per epoch), the summary to
+stdout. --dry-run only reads the database, and prints to stdout. With
+--emit it trains nothing and prints a cluster job on stdout: one array
+task per cell, each writing its own shard database, for 'runner merge'
+(with --emit slurm, 'bash' the script to submit the array and a
 dependent merge-and-report job; --resume DB emits only the cells that DB
-does not hold finished).`,
+does not hold finished; with --emit k8s, a PersistentVolumeClaim for the
+shards, the Indexed Job and the merge Job, applied as its header says,
+from the image the repository's Dockerfile builds). --emit refuses cells
+the chosen backend would refuse, as a sweep does.`,
 		Flags: func(fs *flag.FlagSet) runFunc {
 			var o sweepOptions
 			o.global.register(fs)
@@ -66,8 +82,17 @@ does not hold finished).`,
 			fs.StringVar(&o.emit, "emit", "", "instead of running, print a cluster job with one task per cell: `KIND` slurm (a job-array script) or k8s (an Indexed Job manifest)")
 			fs.StringVar(&o.resume, "resume", "", "with --emit slurm: emit only the cells that database `DB` (the merged shards) does not hold finished, under their plan indices; print nothing when there are none")
 			o.slurm.register(fs)
+			o.k8s.register(fs)
 			fs.IntVar(&o.cellIndex, "cell-index", -1, "run only cell `I` of the plan (0-based; what an array task runs)")
+			fs.BoolVar(&o.dryRun, "dry-run", false, "train nothing: list the cells that would run, with a time estimate from the database's past runs")
 			return func(ctx context.Context, env *cmdEnv, pos []string) error {
+				var err error
+				if o.train.overrides, err = overrideArgs(pos); err != nil {
+					return err
+				}
+				if o.dryRun && (o.emit != "" || o.cellIndex >= 0) {
+					return usageErr(errors.New("--dry-run: not with --emit or --cell-index"))
+				}
 				if o.repeats < 1 {
 					return usageErr(fmt.Errorf("--repeats %d: want at least 1", o.repeats))
 				}
@@ -89,31 +114,27 @@ func runSweep(ctx context.Context, env *cmdEnv, o sweepOptions) error {
 	if o.emit != "" {
 		return emitSweep(ctx, env, o)
 	}
+	if o.dryRun {
+		return dryRun(ctx, env, o)
+	}
+	// The plan first: a bad selection or override, or a task beyond the
+	// plan, is refused before an engine is opened or a database left
+	// behind.
+	cells, err := loadPlan(o)
+	if err != nil {
+		return err
+	}
 	if o.cellIndex >= 0 {
-		// A task beyond the plan must not leave a database behind.
-		cells, err := loadPlan(o)
-		if err != nil {
-			return err
-		}
 		if o.cellIndex >= len(cells) {
 			return usageErr(fmt.Errorf("sweep: --cell-index %d: the plan has %d cells (0..%d)", o.cellIndex, len(cells), len(cells)-1))
 		}
+		cells = cells[o.cellIndex : o.cellIndex+1]
 	}
 	s, err := openSession(ctx, env, o.global, o.train)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	cells, err := planSweep(s.reg, o)
-	if err != nil {
-		return err
-	}
-	if o.cellIndex >= 0 {
-		if o.cellIndex >= len(cells) {
-			return usageErr(fmt.Errorf("--cell-index %d: the plan has %d cells (0..%d)", o.cellIndex, len(cells), len(cells)-1))
-		}
-		cells = cells[o.cellIndex : o.cellIndex+1]
-	}
 	env.log.Info("sweep", "cells", len(cells), "profile", o.train.profile, "db", o.global.db, "backend", s.run.Backend.Name())
 	sum, sweepErr := s.run.Sweep(ctx, cells)
 	fmt.Fprintf(env.stdout, "sweep: %d cells: %d run now (%d done, %d diverged, %d failed, %d interrupted), %d already finished or running elsewhere\n",

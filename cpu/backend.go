@@ -95,7 +95,6 @@ func cpuModel() string {
 	return name
 }
 
-
 // convLib picks the convolutions of a run and names their precision:
 // oneDNN in bf16 where the run asks for reduced precision
 // (train.ReducedPrecision, or Options.Precision) and the CPU has

@@ -70,12 +70,18 @@ func WriteCharts(ctx context.Context, db *results.DB, stage int, dir string) ([]
 		switch rd.cfg.Kind {
 		case stages.KindLRBatch, stages.KindLRMomentum, stages.KindLRWD:
 			w.add(gridChart(rd, tag))
-		case stages.KindBNHistograms, stages.KindConvHistograms, stages.KindDeepFC:
+		case stages.KindBNHistograms, stages.KindConvHistograms, stages.KindDeepFC, stages.KindLogitGrads, stages.KindEigenPerturb:
 			for _, f := range histCharts(rd, tag) {
 				w.add(f.title, f.fig, f.err)
 			}
 			if rd.cfg.Kind == stages.KindDeepFC {
 				w.add(spectrumChart(rd, tag))
+			}
+		case stages.KindHessian:
+			w.add(eigenChart(rd, tag))
+		case stages.KindOverlap:
+			for _, f := range overlapCharts(rd, tag) {
+				w.add(f.title, f.fig, f.err)
 			}
 		case stages.KindNorms, stages.KindLARS:
 			ls, err := db.LayerStats(ctx, rd.run.ID)
@@ -95,6 +101,10 @@ func WriteCharts(ctx context.Context, db *results.DB, stage int, dir string) ([]
 	}
 	w.add(tuneChart(rds, stage))
 	w.add(stressChart(rds, stage))
+	w.add(partialChart(rds, stage))
+	for _, f := range gradNormCharts(rds, stage) {
+		w.add(f.title, f.fig, f.err)
+	}
 	return w.charts, w.err
 }
 

@@ -54,8 +54,8 @@ type Request struct {
 	Data *data.Set
 	Seed uint64
 	// Backend trains the runs (E5.1 grid points, E5.2 steps, E6.x with
-	// per-layer statistics, E7.1). The forward-only measurements (E7.2-4)
-	// drive the CPU engine directly (DrivesCPU).
+	// per-layer statistics, E7.1, E7.5). The measurements at given weights
+	// (E7.2-E7.10) reach an engine through its backend.Prober.
 	Backend backend.Backend
 	// DB and RunID say where measurements go; RunID is the analysis
 	// cell's own run.

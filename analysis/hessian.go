@@ -128,35 +128,20 @@ func spectrum(ctx context.Context, req Request, pr backend.Prober, f backend.Fro
 // analysis.models, frozen BN. The eigenvectors are kept beside the
 // database for E7.9 and E7.10.
 func runHessian(ctx context.Context, req Request) (Outcome, error) {
-	pr, err := backend.ProberOf(req.Backend, req.Config)
-	if err != nil {
-		return none(), err
-	}
-	bs, err := fixedBatches(ctx, req.Config, req.Data)
-	if err != nil {
-		return none(), err
-	}
-	for _, name := range req.Config.Analysis.Models {
-		f, rec, err := loadModel(ctx, req, name)
+	return eachModel(ctx, req, func(m trainedModel) error {
+		e, took, err := spectrum(ctx, req, m.pr, m.f, m.bs, nil)
 		if err != nil {
-			return none(), err
+			return err
 		}
-		e, took, err := spectrum(ctx, req, pr, f, bs, nil)
+		path, err := keepFile(req.DB, fmt.Sprintf("run%d-%s-eigen.vectors", req.RunID, m.name), keptVectors{Model: m.name, Values: e.Values, Vectors: e.Vectors})
 		if err != nil {
-			return none(), fmt.Errorf("%s: %w", name, err)
+			return err
 		}
-		path, err := keepFile(req.DB, fmt.Sprintf("run%d-%s-eigen.vectors", req.RunID, name), keptVectors{Model: name, Values: e.Values, Vectors: e.Vectors})
-		if err != nil {
-			return none(), err
-		}
-		sp := spectrumOf(name, rec, e, len(bs.y), req.Config.Analysis.HVPEps, took)
+		sp := spectrumOf(m.name, m.rec, e, len(m.bs.y), req.Config.Analysis.HVPEps, took)
 		sp.Vectors = path
-		if err := put(ctx, req, "eigen/"+name, sp); err != nil {
-			return none(), err
-		}
-		req.Log.Info("hessian spectrum", "model", name, "top", e.Values[:min(5, len(e.Values))], "products", e.Products, "converged", e.Converged, "seconds", took.Seconds())
-	}
-	return none(), nil
+		req.Log.Info("hessian spectrum", "model", m.name, "top", e.Values[:min(5, len(e.Values))], "products", e.Products, "converged", e.Converged, "seconds", took.Seconds())
+		return put(ctx, req, "eigen/"+m.name, sp)
+	})
 }
 
 func spectrumOf(name string, rec ModelRecord, e Eigen, batches int, eps float64, took time.Duration) HessianSpectrum {

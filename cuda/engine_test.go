@@ -135,7 +135,11 @@ func TestSupports(t *testing.T) {
 		// Post 7's E7.5 models: softplus and the KL term are the CPU's.
 		{7, "p7.e5.bn", nil, "kl_uniform"},
 		{7, "p7.e5.bn", func(c *stages.Config) { c.Train.KLUniform = 0 }, "softplus has no GPU kernel"},
-		{7, "p7.e5.post", func(c *stages.Config) { c.Train.KLUniform = 0; c.Net.Act = "relu"; c.Net.SoftplusBeta, c.Net.SoftplusThreshold = 0, 0 }, ""},
+		{7, "p7.e5.post", func(c *stages.Config) {
+			c.Train.KLUniform = 0
+			c.Net.Act = "relu"
+			c.Net.SoftplusBeta, c.Net.SoftplusThreshold = 0, 0
+		}, ""},
 	} {
 		c := stageConfig(t, tc.stage, tc.variant, "paper")
 		if tc.edit != nil {

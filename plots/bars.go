@@ -102,8 +102,12 @@ func (g *groupBars) DataRange() (xmin, xmax, ymin, ymax float64) {
 	for _, b := range g.bars {
 		ymin, ymax = math.Min(ymin, b.to), math.Max(ymax, b.to)
 	}
-	if ymax > 0 && g.base == 0 {
-		ymax *= 1.05
+	// Headroom above the tallest bar for the legend in the top corner.
+	switch {
+	case ymax > 0 && g.base == 0:
+		ymax *= 1.3
+	case ymax > 0:
+		ymax *= 5
 	}
 	return xmin, xmax, ymin, ymax
 }

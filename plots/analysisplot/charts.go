@@ -335,6 +335,11 @@ func histCharts(rd runData, tag string) []titledFig {
 		hs := groups[g]
 		slices.SortFunc(hs, func(a, b analysis.Histogram) int { return cmp.Compare(a.Order, b.Order) })
 		title := fmt.Sprintf("per-channel histograms, %s — %s", g, tag)
+		xlabel := "activation"
+		if strings.HasPrefix(g, "model=") {
+			// Post 7's E7.6-E7.9: a panel per direction, a line per class.
+			title, xlabel = fmt.Sprintf("per-class logit histograms, %s — %s", g, tag), "logit"
+		}
 		panels := make([]plots.LinesPanel, len(hs))
 		for k, h := range hs {
 			xs := h.Centres()
@@ -353,7 +358,7 @@ func histCharts(rd runData, tag string) []titledFig {
 				}
 				series = append(series, plots.Series{Name: "all channels / C", X: xs, Y: ys})
 			}
-			panels[k] = plots.LinesPanel{Title: h.Layer, XLabel: "activation", YLabel: "count", Series: series}
+			panels[k] = plots.LinesPanel{Title: h.Layer, XLabel: xlabel, YLabel: "count", Series: series}
 		}
 		fig, err := plots.LinesGrid(panels, 3, 4*vg.Inch, 3*vg.Inch, plots.Axes{})
 		out = append(out, titledFig{title: title, fig: fig, err: err})

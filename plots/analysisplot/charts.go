@@ -335,10 +335,10 @@ func histCharts(rd runData, tag string) []titledFig {
 		hs := groups[g]
 		slices.SortFunc(hs, func(a, b analysis.Histogram) int { return cmp.Compare(a.Order, b.Order) })
 		title := fmt.Sprintf("per-channel histograms, %s — %s", g, tag)
-		xlabel := "activation"
+		xlabel, line := "activation", "ch %d"
 		if strings.HasPrefix(g, "model=") {
 			// Post 7's E7.6-E7.9: a panel per direction, a line per class.
-			title, xlabel = fmt.Sprintf("per-class logit histograms, %s — %s", g, tag), "logit"
+			title, xlabel, line = fmt.Sprintf("per-class logit histograms, %s — %s", g, tag), "logit", "class %d"
 		}
 		panels := make([]plots.LinesPanel, len(hs))
 		for k, h := range hs {
@@ -349,7 +349,7 @@ func histCharts(rd runData, tag string) []titledFig {
 				for i, n := range c.Counts {
 					ys[i] = float64(n)
 				}
-				series = append(series, plots.Series{Name: fmt.Sprintf("ch %d", c.Channel), X: xs, Y: ys})
+				series = append(series, plots.Series{Name: fmt.Sprintf(line, c.Channel), X: xs, Y: ys})
 			}
 			if nc := len(h.Means); nc > 0 {
 				ys := make([]float64, len(h.Pooled))

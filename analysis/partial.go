@@ -46,6 +46,9 @@ func runPartialTrain(ctx context.Context, req Request) (Outcome, error) {
 		out.Accuracy = math.NaN()
 		return out, nil
 	}
+	if params == nil {
+		return none(), fmt.Errorf("the %s engine kept no parameters (backend.Request.Keep)", req.Backend.Name())
+	}
 	bs, err := fixedBatches(ctx, req.Config, req.Data)
 	if err != nil {
 		return none(), err

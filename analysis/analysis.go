@@ -15,7 +15,19 @@
 //	                  E6.3 prefixes the layer with its sub-run ("wd=..."/...)
 //	equilibrium/P     E6.3: sub-run P's settings and test accuracy
 //	stress            E7.1: per-epoch lambda and train accuracy, divergence
-//	hist/GROUP/LAYER  E7.2-E7.4: per-channel histograms of one layer
+//	hist/GROUP/LAYER  E7.2-E7.4: per-channel histograms of one layer;
+//	                  E7.6, E7.7, E7.9: per-class histograms of a model's
+//	                  logits (GROUP "model=VARIANT"), unperturbed or moved
+//	                  along one direction (LAYER)
+//	model             E7.5: where the partly trained model is kept (a file
+//	                  in the folder beside the database, e.g.
+//	                  results/speedrun.files/) and its frozen score
+//	gradnorm/MODEL    E7.6, E7.7: per-layer |d mean logit_0 / dW|^2
+//	eigen/MODEL       E7.8: top Hessian eigenvalues; eigenvectors kept
+//	                  beside the database
+//	overlap/MODEL     E7.10: each eigenvector's overlap with the spans of
+//	                  the logits' statistics' gradients
+//	projected/MODEL   E7.10: top eigenvalues of the projected Hessian
 package analysis
 
 import (
@@ -42,8 +54,8 @@ type Request struct {
 	Data *data.Set
 	Seed uint64
 	// Backend trains the runs (E5.1 grid points, E5.2 steps, E6.x with
-	// per-layer statistics, E7.1). The forward-only measurements (E7.2-4)
-	// drive the CPU engine directly (DrivesCPU).
+	// per-layer statistics, E7.1, E7.5). The measurements at given weights
+	// (E7.2-E7.10) reach an engine through its backend.Prober.
 	Backend backend.Backend
 	// DB and RunID say where measurements go; RunID is the analysis
 	// cell's own run.
@@ -110,6 +122,11 @@ var experiments = map[stages.Kind]func(context.Context, Request) (Outcome, error
 	stages.KindBNHistograms:   runConvHistograms,
 	stages.KindConvHistograms: runConvHistograms,
 	stages.KindDeepFC:         runDeepFC,
+	stages.KindPartialTrain:   runPartialTrain,
+	stages.KindLogitGrads:     runLogitGrads,
+	stages.KindHessian:        runHessian,
+	stages.KindEigenPerturb:   runEigenPerturb,
+	stages.KindOverlap:        runOverlap,
 }
 
 func none() Outcome { return Outcome{Accuracy: math.NaN()} }

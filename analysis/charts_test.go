@@ -65,5 +65,9 @@ func TestSmokeStage7(t *testing.T) {
 	if o := out["p7.e1.bn"]; o.Diverged {
 		t.Errorf("E7.1 with BN diverged at epoch %d", o.DivergedEpoch)
 	}
-	checkCharts(t, e, 7, 1+1+3+1+4) // stress, E7.2, E7.3 per act and its spectra, E7.4 per (bn, input)
+	// Stress, E7.2, E7.3 per act and its spectra, E7.4 per (bn, input);
+	// E7.5's accuracies, E7.6's histograms per model (2) and E7.7's (1),
+	// their gradient bars, E7.8's eigenvalues, E7.9's histograms per model
+	// (2), E7.10's overlap bars per model (2) and projected spectra.
+	checkCharts(t, e, 7, 1+1+3+1+4+1+2+1+1+1+2+2+1)
 }

@@ -22,6 +22,8 @@ type smokeEnv struct {
 	set *data.Set
 	be  *cpu.Backend
 	db  *results.DB
+	// owners of the claimed runs, for finish.
+	owners map[int64]results.Owner
 }
 
 func newSmokeEnv(t *testing.T) *smokeEnv {
@@ -43,7 +45,7 @@ func newSmokeEnv(t *testing.T) *smokeEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	return &smokeEnv{reg: reg, set: set, be: be, db: db}
+	return &smokeEnv{reg: reg, set: set, be: be, db: db, owners: map[int64]results.Owner{}}
 }
 
 // claim writes a run row for cfg, as the runner does before calling Run.
@@ -64,7 +66,18 @@ func (e *smokeEnv) claim(t *testing.T, cfg stages.Config) int64 {
 	if err != nil || !ok {
 		t.Fatalf("claim %s: %v %v", cfg.Variant, ok, err)
 	}
+	e.owners[id] = owner
 	return id
+}
+
+// finish marks a claimed run done, as the runner does after Run: post 7's
+// E7.6-E7.10 read the models of finished E7.5 runs only.
+func (e *smokeEnv) finish(t *testing.T, id int64) {
+	t.Helper()
+	nan := math.NaN()
+	if err := e.db.Finish(context.Background(), id, e.owners[id], results.Outcome{Status: results.StatusDone, TestAcc: nan, TTAAcc: nan, TestLoss: nan}); err != nil {
+		t.Fatalf("finish run %d: %v", id, err)
+	}
 }
 
 // runStage runs every variant of stage at the smoke profile and returns
@@ -94,6 +107,7 @@ func (e *smokeEnv) runStageProfile(t *testing.T, stage int, profile string) map[
 			t.Fatalf("%s: %v", v.Name, err)
 		}
 		t.Logf("%s (%s): %.1fs, acc %.3f diverged %v (epoch %d)", v.Name, cfg.Kind, time.Since(start).Seconds(), o.Accuracy, o.Diverged, o.DivergedEpoch)
+		e.finish(t, id)
 		out[v.Name] = o
 	}
 	return out

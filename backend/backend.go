@@ -33,6 +33,11 @@ type Request struct {
 	Data     *data.Set
 	Seed     uint64
 	Observer Observer
+	// Keep, when set, receives a copy of the live parameters (Spec order,
+	// PyTorch layouts) after the last epoch of a run that did not
+	// diverge: post 7's E7.5 keeps its partly trained models for the
+	// analyses that follow.
+	Keep func(params [][]float32) error
 }
 
 // Epoch is the per-epoch record of a run.

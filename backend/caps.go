@@ -11,10 +11,11 @@ import (
 // ErrUnsupported marks a config an engine does not run.
 var ErrUnsupported = errors.New("engine does not run this config")
 
-// Prober computes what the forward-only analyses read (post 7's
-// histograms and deep linear net): a network's layer outputs at given
-// weights, activations, and matrix products. An engine implements it; the
-// analyses reach the engine only through it.
+// Prober computes what post 7's analyses read: a network's layer outputs
+// at given weights (the histograms and the deep linear net), activations,
+// matrix products, and for the partly trained models of E7.5-E7.10 the
+// logits and parameter gradients of a frozen model at any parameters. An
+// engine implements it; the analyses reach the engine only through it.
 type Prober interface {
 	// Forward runs spec on n NHWC examples x with params (Spec.Params
 	// order, PyTorch layouts), batch norm in training mode (batch
@@ -26,6 +27,30 @@ type Prober interface {
 	// MatMul writes c = a·bᵀ (transB) or a·b for row-major matrices: a is
 	// m×k, b n×k (transB) or k×n, c m×n.
 	MatMul(transB bool, m, n, k int, a, b, c []float32) error
+	// Logits writes into dst the logits (n x Classes) of n NHWC examples
+	// x through f, every BN in eval mode.
+	Logits(f Frozen, x []float32, n int, dst []float32) error
+	// Grad runs f on n NHWC examples x, every BN in eval mode, and hands
+	// the logits to head, which writes into dlogits the gradient of a
+	// scalar objective with respect to them and returns the objective.
+	// Grad then adds the objective's gradient with respect to every
+	// trainable parameter into grads (Spec.Params order; entries of
+	// frozen parameters are left alone and may be nil) and returns the
+	// objective. A gradient of the loss, of a class's mean logit or of
+	// any other function of the logits is one call.
+	Grad(f Frozen, x []float32, n int, head func(logits, dlogits []float32) (float64, error), grads [][]float64) (float64, error)
+}
+
+// Frozen is a trained network as post 7's E7.5-E7.10 analyse it: its
+// parameters and the running statistics of its BN layers, every BN in
+// eval mode ("frozen BN"), so that each example's logits depend on its
+// own input and the parameters alone.
+type Frozen struct {
+	Spec   *model.Spec
+	Params [][]float32 // Spec.Params order, PyTorch layouts
+	// Mean and Var are each BN layer's running mean and variance, by
+	// Spec.Layers index (nil for other layers and identity BNs).
+	Mean, Var [][]float32
 }
 
 // Caps says what an engine runs, without opening it: cmd/runner lists

@@ -39,6 +39,10 @@ func (*probing) Forward(*model.Spec, [][]float32, []float32, int, func(int, []fl
 }
 func (*probing) Act(model.Act, []float32, []float32) error                         { return nil }
 func (*probing) MatMul(bool, int, int, int, []float32, []float32, []float32) error { return nil }
+func (*probing) Logits(Frozen, []float32, int, []float32) error                    { return nil }
+func (*probing) Grad(Frozen, []float32, int, func([]float32, []float32) (float64, error), [][]float64) (float64, error) {
+	return 0, nil
+}
 
 func TestFallback(t *testing.T) {
 	errNo := errors.New("unsupported")

@@ -33,6 +33,11 @@ type Backend struct {
 	opts     Options
 	device   string
 	fallback sync.Once // the bf16 fallback note, said once
+	// probeConvs are the frozen-model passes' convolutions by shape
+	// (vjp.go), made once: building a oneDNN primitive costs more than
+	// running it on a small batch, and E7.8 runs thousands of passes over
+	// a handful of shapes. They live as long as the Backend.
+	probeConvs convCache
 }
 
 // New returns a CPU backend.

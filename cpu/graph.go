@@ -10,6 +10,7 @@ import (
 
 	"speedrun/cpu/kernels"
 	"speedrun/model"
+	"speedrun/stages"
 )
 
 // state is everything a model holds between steps and that every compiled
@@ -86,6 +87,8 @@ func activation(a model.Act) kernels.Activation {
 		return kernels.Activation{Kind: kernels.ActCELU, Alpha: float32(a.Alpha)}
 	case model.ActShiftScaleReLU:
 		return kernels.Activation{Kind: kernels.ActShiftScaleReLU}
+	case model.ActSoftplus:
+		return kernels.Activation{Kind: kernels.ActSoftplus, Beta: float32(a.Beta), Threshold: float32(a.Threshold)}
 	}
 	return kernels.Activation{Kind: kernels.ActIdentity}
 }
@@ -99,10 +102,21 @@ func nhwc(n int, out []int) tensor.Shape {
 	return append(s, out...)
 }
 
+// lossTerms are the training loss's settings beside the cross entropy:
+// label smoothing and the weight of the KL to the uniform distribution.
+type lossTerms struct {
+	smoothing, kl float64
+}
+
+// lossOf is the loss of a training config.
+func lossOf(t stages.Train) lossTerms {
+	return lossTerms{smoothing: t.LabelSmoothing, kl: t.KLUniform}
+}
+
 // compile renders the lowered spec (st.low: fusions, activations,
 // gradients) as a graph for batch n. The activation-sized op outputs are
 // placed in ar (plan.go).
-func compile(st *state, n int, train bool, smoothing float64, conv kernels.ConvLib, prof *profile, ar *arena) (_ *graph, err error) {
+func compile(st *state, n int, train bool, loss lossTerms, conv kernels.ConvLib, prof *profile, ar *arena) (_ *graph, err error) {
 	spec := st.spec
 	c := &compiler{conv: conv, prof: prof}
 	gr := &graph{g: gorgonia.NewGraph(), n: n, train: train, grads: make([]*gorgonia.Node, len(spec.Params))}
@@ -233,7 +247,7 @@ func compile(st *state, n int, train bool, smoothing float64, conv kernels.ConvL
 	gr.logits = nodes[len(nodes)-1]
 
 	if train {
-		gr.loss = c.newLossOp(n, spec.Classes, smoothing)
+		gr.loss = c.newLossOp(n, spec.Classes, loss)
 		cost, err := gorgonia.ApplyOp(gr.loss, gr.logits)
 		if err != nil {
 			return nil, fmt.Errorf("loss: %w", err)

@@ -10,7 +10,8 @@ import (
 	"speedrun/cpu/kernels"
 )
 
-// lossOp is softmax cross-entropy with label smoothing, summed over the
+// lossOp is softmax cross-entropy with label smoothing (and the KL term
+// to the uniform distribution, when the config has one), summed over the
 // batch (blog-stages.md §0), from N x Classes logits to a scalar. The
 // labels are set by the trainer before each run. It computes dlogits in
 // its forward pass; the backward op scales them by the incoming gradient.
@@ -18,6 +19,7 @@ type lossOp struct {
 	base
 	n, classes int
 	smoothing  float32
+	kl         float32
 	labels     []int32
 	dlogits    []float32
 	out        *gorgonia.F32
@@ -26,8 +28,8 @@ type lossOp struct {
 	bwd        *lossBwdOp
 }
 
-func (c *compiler) newLossOp(n, classes int, smoothing float64) *lossOp {
-	op := &lossOp{base: c.base("loss", []int{2}, nil), n: n, classes: classes, smoothing: float32(smoothing),
+func (c *compiler) newLossOp(n, classes int, loss lossTerms) *lossOp {
+	op := &lossOp{base: c.base("loss", []int{2}, nil), n: n, classes: classes, smoothing: float32(loss.smoothing), kl: float32(loss.kl),
 		dlogits: make([]float32, n*classes), out: new(gorgonia.F32)}
 	op.bwd = &lossBwdOp{base: c.base("loss.bwd", []int{0, 0}, tensor.Shape{n, classes}), l: op, d: newBuffer(tensor.Shape{n, classes})}
 	return op
@@ -42,7 +44,7 @@ func (op *lossOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 	if len(op.labels) != op.n {
 		return nil, fmt.Errorf("%s: %d labels for a batch of %d", op, len(op.labels), op.n)
 	}
-	op.sum, op.correct, err = kernels.SoftmaxCrossEntropy(in[0], op.labels, op.n, op.classes, op.smoothing, op.dlogits)
+	op.sum, op.correct, err = kernels.SoftmaxCrossEntropyKL(in[0], op.labels, op.n, op.classes, op.smoothing, op.kl, op.dlogits)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}

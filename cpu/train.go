@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"math"
+	"slices"
 
 	"speedrun/backend"
 	"speedrun/cpu/kernels"
@@ -210,6 +211,15 @@ func (e *engine) LayerNorms(params []int, dst []train.Norms) error {
 		dst[k] = train.Norms{Weight: norm(b), Grad: norm(e.tr.grads[p]), Delta: math.Sqrt(dw)}
 	}
 	return nil
+}
+
+// Params copies the live parameters.
+func (e *engine) Params() ([][]float32, error) {
+	out := make([][]float32, len(e.tr.st.params))
+	for i, p := range e.tr.st.params {
+		out[i] = slices.Clone(p)
+	}
+	return out, nil
 }
 
 func (e *engine) Precision() string { return e.prec }

@@ -106,7 +106,7 @@ func (t *Trainer) trainGraph(n int) (*graph, error) {
 	if g := t.train[n]; g != nil {
 		return g, nil
 	}
-	g, err := compile(t.st, n, true, t.cfg.Train.LabelSmoothing, t.conv, t.prof, t.arena)
+	g, err := compile(t.st, n, true, lossOf(t.cfg.Train), t.conv, t.prof, t.arena)
 	if err != nil {
 		return nil, fmt.Errorf("cpu: compile %s for training at batch %d: %w", t.spec.Name, n, err)
 	}
@@ -242,7 +242,7 @@ func (t *Trainer) compileEval() error {
 	if t.eval != nil {
 		return nil
 	}
-	g, err := compile(t.st, t.batch, false, 0, t.conv, t.prof, t.arena)
+	g, err := compile(t.st, t.batch, false, lossTerms{}, t.conv, t.prof, t.arena)
 	if err != nil {
 		return fmt.Errorf("cpu: compile %s for eval: %w", t.spec.Name, err)
 	}

@@ -132,6 +132,14 @@ func TestSupports(t *testing.T) {
 		{8, "p8.s10", func(c *stages.Config) { c.Train.Optimizer = "adam" }, `optimizer "adam"`},
 		{8, "p8.s10", func(c *stages.Config) { c.Train.DropLast = false }, "ghost BN needs drop_last"},
 		{7, "p7.e3", nil, "want 3x32x32 images"},
+		// Post 7's E7.5 models: softplus and the KL term are the CPU's.
+		{7, "p7.e5.bn", nil, "kl_uniform"},
+		{7, "p7.e5.bn", func(c *stages.Config) { c.Train.KLUniform = 0 }, "softplus has no GPU kernel"},
+		{7, "p7.e5.post", func(c *stages.Config) {
+			c.Train.KLUniform = 0
+			c.Net.Act = "relu"
+			c.Net.SoftplusBeta, c.Net.SoftplusThreshold = 0, 0
+		}, ""},
 	} {
 		c := stageConfig(t, tc.stage, tc.variant, "paper")
 		if tc.edit != nil {

@@ -16,6 +16,7 @@ import (
 // pooling, channel concat, residual adds, a linear head with or without
 // bias, and scales (of images or logits); SGD or per-filter LARS, and
 // per-layer statistics (analysis.log_every) through Observer.Layers.
+// Post 7's softplus and KL-to-uniform loss (E7.5) are the CPU engine's.
 func Supports(cfg stages.Config, spec *model.Spec) error {
 	un := func(format string, a ...any) error {
 		return fmt.Errorf("%w: %s", ErrTrainUnsupported, fmt.Sprintf(format, a...))
@@ -32,6 +33,15 @@ func Supports(cfg stages.Config, spec *model.Spec) error {
 	}
 	if tc.BatchSize <= 0 {
 		return un("batch size %d", tc.BatchSize)
+	}
+	if tc.KLUniform != 0 {
+		// Post 7's E7.5 models only; they train on the CPU.
+		return un("train.kl_uniform %v (the GPU loss kernel is cross entropy with label smoothing)", tc.KLUniform)
+	}
+	for _, l := range spec.Layers {
+		if l.Op == model.OpAct && l.Act != nil && l.Act.Kind == model.ActSoftplus {
+			return un("layer %s: softplus has no GPU kernel", l.Name)
+		}
 	}
 	pl, err := NewPlan(spec, tc.BatchSize, launch.F32)
 	if err != nil {

@@ -402,6 +402,9 @@ func (e *engine) LayerNorms(params []int, dst []train.Norms) error {
 }
 
 // Precision is the activations' number format.
+// Params reads the fp32 parameters back from the device.
+func (e *engine) Params() ([][]float32, error) { return e.downloadParams() }
+
 func (e *engine) Precision() string { return e.prec.String() }
 
 // Close frees the engine's device memory and handles.

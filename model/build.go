@@ -130,8 +130,11 @@ func (b *builder) bn(in int, name string) int {
 
 func (b *builder) act(in int, name string) int {
 	a := &Act{Kind: ActKind(b.n.Act)}
-	if a.Kind == ActCELU {
+	switch a.Kind {
+	case ActCELU:
 		a.Alpha = b.n.CELUAlpha
+	case ActSoftplus:
+		a.Beta, a.Threshold = b.n.SoftplusBeta, b.n.SoftplusThreshold
 	}
 	return b.add(Layer{Name: name, Op: OpAct, Inputs: []int{in}, Out: b.out(in), Act: a})
 }
@@ -197,8 +200,12 @@ func (b *builder) setErr(err error) {
 	}
 }
 
-// bnAct is BN followed by the activation.
+// bnAct is BN followed by the activation, or under the order
+// "conv-act-bn-pool" the activation followed by BN.
 func (b *builder) bnAct(in int, name string) int {
+	if b.n.Order == "conv-act-bn-pool" {
+		return b.bn(b.act(in, name+".act"), name+".bn")
+	}
 	return b.act(b.bn(in, name+".bn"), name+".act")
 }
 

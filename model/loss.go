@@ -48,3 +48,17 @@ func CrossEntropyLSE(row []float32, label int, s float64) (loss, lse float64, be
 	loss = (1-s)*(lse-float64(row[label])) + s*(lse-sum/float64(len(row)))
 	return loss, lse, best
 }
+
+// UniformKL is the KL divergence from the uniform distribution over the
+// row's K classes to its softmax, given the row's log-sum-exp:
+// sum_j (1/K) log((1/K) / p_j) = lse - mean(z) - log K. Post 7's E7.5
+// adds half of it to the loss (train.kl_uniform), which keeps the
+// logits of the partly trained models from growing without bound.
+func UniformKL(row []float32, lse float64) float64 {
+	var sum float64
+	for _, v := range row {
+		sum += float64(v)
+	}
+	k := float64(len(row))
+	return lse - sum/k - math.Log(k)
+}

@@ -96,7 +96,7 @@ func Lower(spec *Spec) (*Lowered, error) {
 			}
 			if cs := lo.Consumers; len(cs) == 1 && cs[0] == i+1 {
 				if next := spec.Layers[i+1]; next.Op == OpAct && len(next.Inputs) == 1 && next.Act != nil {
-					if a, err := next.Act.Lower(); err == nil {
+					if a, err := next.Act.Lower(); err == nil && a.Fusable() {
 						lo.Fuses, lo.Act = i+1, a
 					}
 				}
@@ -117,6 +117,17 @@ func (a Act) Lower() (Act, error) {
 		return a, nil
 	case ActIdentity, ActReLU, ActCELU, ActShiftScaleReLU:
 		return a, nil
+	case ActSoftplus:
+		if !(a.Beta > 0) || !(a.Threshold > 0) {
+			return a, fmt.Errorf("softplus beta %v, threshold %v: want both > 0", a.Beta, a.Threshold)
+		}
+		return a, nil
 	}
 	return a, fmt.Errorf("unknown activation %q", a.Kind)
 }
+
+// Fusable reports whether a BN runs activation a fused: the fused BN
+// kernels (the CPU's vectorised C, the GPU's) implement the identity,
+// ReLU, CELU and the shift-scale ReLU; softplus, used by post 7's
+// analyses only, runs as a layer of its own.
+func (a Act) Fusable() bool { return a.Kind != ActSoftplus }

@@ -103,13 +103,26 @@ func Validate(n Net) error {
 		if !(n.CELUAlpha > 0) {
 			return fmt.Errorf("network %q: celu needs celu_alpha > 0", n.Name)
 		}
+	case "softplus":
+		if !(n.SoftplusBeta > 0) || !(n.SoftplusThreshold > 0) {
+			return fmt.Errorf("network %q: softplus needs softplus_beta > 0 and softplus_threshold > 0", n.Name)
+		}
 	default:
-		return fmt.Errorf("network %q: act must be \"relu\", \"celu\" or \"shiftscale_relu\", not %q", n.Name, n.Act)
+		return fmt.Errorf("network %q: act must be \"relu\", \"celu\", \"shiftscale_relu\" or \"softplus\", not %q", n.Name, n.Act)
+	}
+	if n.Act != "softplus" && (n.SoftplusBeta != 0 || n.SoftplusThreshold != 0) {
+		return fmt.Errorf("network %q: softplus_beta and softplus_threshold are set but act is %q", n.Name, n.Act)
 	}
 	switch n.Order {
 	case "conv-bn-act-pool", "conv-bn-pool-act", "conv-pool-bn-act":
+	case "conv-act-bn-pool":
+		// Only simple8 builds every BN through bnAct; the post-4 family
+		// has its own pooling orders.
+		if n.Name != "simple8" {
+			return fmt.Errorf("network %q: order conv-act-bn-pool (BN after the activation) is built for simple8 only", n.Name)
+		}
 	default:
-		return fmt.Errorf("network %q: order must be conv-bn-act-pool, conv-bn-pool-act or conv-pool-bn-act, not %q", n.Name, n.Order)
+		return fmt.Errorf("network %q: order must be conv-bn-act-pool, conv-bn-pool-act, conv-pool-bn-act or (simple8) conv-act-bn-pool, not %q", n.Name, n.Order)
 	}
 	if !(n.ClassifierScale > 0) {
 		return fmt.Errorf("network %q: classifier_scale must be > 0, got %v", n.Name, n.ClassifierScale)

@@ -27,11 +27,16 @@ type Net struct {
 	BNScaleInit string `toml:"bn_scale_init" json:"bn_scale_init"`
 	// FreezeBNScale fixes every BN scale at its init value (p8.s6 on).
 	FreezeBNScale bool `toml:"freeze_bn_scale" json:"freeze_bn_scale"`
-	// Act is "relu" or "celu" (with CELUAlpha).
-	Act       string  `toml:"act" json:"act"`
-	CELUAlpha float64 `toml:"celu_alpha" json:"celu_alpha,omitempty"`
+	// Act is "relu", "celu" (with CELUAlpha), "shiftscale_relu" or
+	// "softplus" (with SoftplusBeta and SoftplusThreshold, post 7 E7.5).
+	Act               string  `toml:"act" json:"act"`
+	CELUAlpha         float64 `toml:"celu_alpha" json:"celu_alpha,omitempty"`
+	SoftplusBeta      float64 `toml:"softplus_beta" json:"softplus_beta,omitempty"`
+	SoftplusThreshold float64 `toml:"softplus_threshold" json:"softplus_threshold,omitempty"`
 	// Order of the conv+pool layers: "conv-bn-act-pool" (default),
-	// "conv-bn-pool-act" (p8.s2a) or "conv-pool-bn-act" (p8.s2b).
+	// "conv-bn-pool-act" (p8.s2a) or "conv-pool-bn-act" (p8.s2b); simple8
+	// also takes "conv-act-bn-pool", batch norm after the activation
+	// (post 7's "post" model, E7.7).
 	Order string `toml:"order" json:"order"`
 	// ClassifierScale multiplies the logits (0.125 from p4.s6, 1/16 from
 	// p8.s6; 1 means none).

@@ -103,13 +103,19 @@ const (
 	ActReLU           ActKind = "relu"
 	ActCELU           ActKind = "celu"
 	ActShiftScaleReLU ActKind = "shiftscale_relu" // (relu(x) - sqrt(1/pi)) / sqrt(1 - 1/pi), post 7
-	ActIdentity       ActKind = "identity"
+	// ActSoftplus is log(1 + exp(Beta x)) / Beta, and x where Beta x >
+	// Threshold (PyTorch's Softplus): post 7's partly trained models
+	// (E7.5) use it for a Hessian that is smooth everywhere.
+	ActSoftplus ActKind = "softplus"
+	ActIdentity ActKind = "identity"
 )
 
 // Act parameters.
 type Act struct {
 	Kind  ActKind
 	Alpha float64 // CELU alpha
+	// Beta and Threshold parameterise ActSoftplus.
+	Beta, Threshold float64
 }
 
 // Pool parameters: a K x K window with stride K (no padding).

@@ -68,6 +68,10 @@ type Train struct {
 	// "lars" (per-filter LARS, post 6 E6.2).
 	Optimizer      string  `toml:"optimizer" json:"optimizer"`
 	LabelSmoothing float64 `toml:"label_smoothing" json:"label_smoothing"`
+	// KLUniform adds KLUniform times the KL divergence from the uniform
+	// distribution to the softmax to each example's loss (post 7's E7.5
+	// models: 0.5). 0 = none.
+	KLUniform float64 `toml:"kl_uniform" json:"kl_uniform,omitempty"`
 	// EMA of all float state, updated every EMAEvery steps with momentum
 	// EMAMomentum per step; evaluation uses the EMA copy. 0 = off.
 	EMAMomentum float64 `toml:"ema_momentum" json:"ema_momentum"`
@@ -155,6 +159,24 @@ type Analysis struct {
 	Inputs   []string `toml:"inputs" json:"inputs,omitempty"`
 	Acts     []string `toml:"acts" json:"acts,omitempty"`
 	BNs      []string `toml:"bns" json:"bns,omitempty"`
+
+	// Post 7 E7.5-E7.10. Batches fixed batches of Batch training images
+	// (one draw of the augmentation, in a fixed order) are what every
+	// gradient, Hessian and histogram averages over. Models are the
+	// partial_train variants whose kept weights a cell reads; EigenFrom is
+	// the hessian variant whose eigenvectors E7.9 and E7.10 read. Eigen is
+	// how many top Hessian eigenvalues Lanczos finds (E7.8, E7.10's
+	// projected re-run) and how many eigenvectors E7.9 perturbs along;
+	// Tol is Lanczos's relative residual tolerance; HVPEps is the central
+	// difference step of a Hessian-vector product relative to the
+	// parameter norm; Delta is the length of every perturbation.
+	Batches   int      `toml:"batches" json:"batches,omitempty"`
+	Models    []string `toml:"models" json:"models,omitempty"`
+	EigenFrom string   `toml:"eigen_from" json:"eigen_from,omitempty"`
+	Eigen     int      `toml:"eigen" json:"eigen,omitempty"`
+	Tol       float64  `toml:"tol" json:"tol,omitempty"`
+	HVPEps    float64  `toml:"hvp_eps" json:"hvp_eps,omitempty"`
+	Delta     float64  `toml:"delta" json:"delta,omitempty"`
 }
 
 // Published is the blog's number for a variant, with its source tag.

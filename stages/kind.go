@@ -23,6 +23,13 @@ const (
 	KindBNHistograms   = Kind("bn_histograms")
 	KindDeepFC         = Kind("deepfc")
 	KindConvHistograms = Kind("conv_histograms")
+	// Post 7: E7.5-E7.10, on partly trained models. partial_train trains
+	// one and keeps its weights; the others read them (analysis.models).
+	KindPartialTrain = Kind("partial_train")
+	KindLogitGrads   = Kind("logit_grads")
+	KindHessian      = Kind("hessian")
+	KindEigenPerturb = Kind("eigen_perturb")
+	KindOverlap      = Kind("overlap")
 )
 
 var kinds = []Kind{
@@ -30,18 +37,32 @@ var kinds = []Kind{
 	KindLRBatch, KindLRMomentum, KindLRWD, KindTune,
 	KindNorms, KindLARS, KindEquilibrium,
 	KindLRStress, KindBNHistograms, KindDeepFC, KindConvHistograms,
+	KindPartialTrain, KindLogitGrads, KindHessian, KindEigenPerturb, KindOverlap,
 }
 
 // Kinds returns every experiment kind the registry accepts.
 func Kinds() []Kind { return slices.Clone(kinds) }
 
-// Probes reports whether an experiment of kind k reads the activations of
-// forward passes at given weights (post 7's histograms and deep linear
-// net) instead of training: an engine runs it only through a
-// backend.Prober.
+// Probes reports whether an experiment of kind k reads forward (and
+// backward) passes at given weights (post 7's histograms, deep linear
+// net, and E7.5-E7.10's gradients, Hessians and perturbations) instead
+// of only training: an engine runs it only through a backend.Prober.
+// partial_train trains too, but refreshes its BN statistics through the
+// Prober.
 func (k Kind) Probes() bool {
 	switch k {
-	case KindBNHistograms, KindConvHistograms, KindDeepFC:
+	case KindBNHistograms, KindConvHistograms, KindDeepFC,
+		KindPartialTrain, KindLogitGrads, KindHessian, KindEigenPerturb, KindOverlap:
+		return true
+	}
+	return false
+}
+
+// ReadsModels reports whether kind k analyses the weights that
+// partial_train runs kept (analysis.models) rather than its own.
+func (k Kind) ReadsModels() bool {
+	switch k {
+	case KindLogitGrads, KindHessian, KindEigenPerturb, KindOverlap:
 		return true
 	}
 	return false

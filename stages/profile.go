@@ -25,7 +25,7 @@ type Profile struct {
 	EpochsScale float64 `toml:"epochs_scale"`
 	MaxEpochs   int     `toml:"max_epochs"`
 	// BatchCap > 0 caps the batch (and the batch values of an E5.1 batch
-	// grid) at floor(BatchCap*train_size), rounded down to a multiple of
+	// grid, and post 7's fixed analysis batches) at floor(BatchCap*train_size), rounded down to a multiple of
 	// the ghost batch under ghost BN, so that a run has several steps.
 	BatchCap float64 `toml:"batch_cap"`
 	// MaxGrid > 0 thins every analysis grid to at most MaxGrid values,
@@ -34,6 +34,11 @@ type Profile struct {
 	MaxGrid int `toml:"max_grid"`
 	// MaxRuns > 0 caps an analysis run budget (E5.2 max_runs).
 	MaxRuns int `toml:"max_runs"`
+	// MaxBatches > 0 caps post 7's fixed analysis batches
+	// (analysis.batches, E7.5-E7.10), and MaxEigen > 0 the Hessian
+	// eigenvalues and eigenvectors they find and use (analysis.eigen).
+	MaxBatches int `toml:"max_batches"`
+	MaxEigen   int `toml:"max_eigen"`
 	// EMAHorizon says what an EMA keeps when the profile changes the number
 	// of optimizer steps: "steps" (or empty) keeps the per-step momentum,
 	// "run" rescales it so the EMA averages the same fraction of the run.
@@ -59,7 +64,7 @@ func (p Profile) validate() error {
 	for _, f := range []struct {
 		key string
 		v   int
-	}{{"train_size", p.TrainSize}, {"test_size", p.TestSize}, {"max_epochs", p.MaxEpochs}, {"max_grid", p.MaxGrid}, {"max_runs", p.MaxRuns}} {
+	}{{"train_size", p.TrainSize}, {"test_size", p.TestSize}, {"max_epochs", p.MaxEpochs}, {"max_grid", p.MaxGrid}, {"max_runs", p.MaxRuns}, {"max_batches", p.MaxBatches}, {"max_eigen", p.MaxEigen}} {
 		if f.v < 0 {
 			return fmt.Errorf("%s must be >= 0, got %d", f.key, f.v)
 		}
@@ -141,6 +146,11 @@ func (p Profile) apply(c *Config) {
 		}
 		limit := max(ghost, int(p.BatchCap*float64(c.Data.TrainSize))/ghost*ghost)
 		c.Train.BatchSize = min(c.Train.BatchSize, limit)
+		if a := c.Analysis; a != nil && a.Batches > 0 {
+			// Post 7's fixed analysis batches shrink with the training
+			// batch, for the same reason.
+			a.Batch = min(a.Batch, limit)
+		}
 		if a := c.Analysis; a != nil && a.Axis == "batch" {
 			var grid []float64
 			for _, b := range a.AxisGrid {
@@ -160,6 +170,12 @@ func (p Profile) apply(c *Config) {
 		}
 		if p.MaxRuns > 0 && a.MaxRuns > p.MaxRuns {
 			a.MaxRuns = p.MaxRuns
+		}
+		if p.MaxBatches > 0 && a.Batches > p.MaxBatches {
+			a.Batches = p.MaxBatches
+		}
+		if p.MaxEigen > 0 && a.Eigen > p.MaxEigen {
+			a.Eigen = p.MaxEigen
 		}
 	}
 }

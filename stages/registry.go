@@ -560,6 +560,7 @@ func (c Config) clone() Config {
 		a.Inputs = slices.Clone(a.Inputs)
 		a.Acts = slices.Clone(a.Acts)
 		a.BNs = slices.Clone(a.BNs)
+		a.Models = slices.Clone(a.Models)
 		c.Analysis = &a
 	}
 	return c

@@ -269,7 +269,7 @@ func TestRegisteredVariants(t *testing.T) {
 		3: {"p3.s1", "p3.s2", "p3.s3", "p3.s4", "p3.s5", "p3.s6"},
 		5: {"p5.e1.batch", "p5.e1.momentum", "p5.e1.wd", "p5.e2"},
 		6: {"p6.e1", "p6.e2", "p6.e3"},
-		7: {"p7.e1.bn", "p7.e1.nobn", "p7.e2", "p7.e3", "p7.e4"},
+		7: {"p7.e1.bn", "p7.e1.nobn", "p7.e2", "p7.e3", "p7.e4", "p7.e5.bn", "p7.e5.nobn", "p7.e5.post", "p7.e6", "p7.e7", "p7.e8", "p7.e9", "p7.e10"},
 		8: {"p8.s0", "p8.s1", "p8.s2a", "p8.s2b", "p8.s2c", "p8.s3", "p8.s4", "p8.s5", "p8.s6", "p8.s7", "p8.s8", "p8.s9", "p8.s10"},
 		9: {"fenwicks"},
 	}
@@ -294,7 +294,9 @@ func TestRegisteredVariants(t *testing.T) {
 	}
 	kinds := map[string]Kind{"p5.e1.batch": "lr_batch", "p5.e1.momentum": "lr_momentum", "p5.e1.wd": "lr_wd", "p5.e2": "tune",
 		"p6.e1": "norms", "p6.e2": "lars", "p6.e3": "equilibrium", "p7.e1.bn": "lr_stress", "p7.e1.nobn": "lr_stress",
-		"p7.e2": "bn_histograms", "p7.e3": "deepfc", "p7.e4": "conv_histograms", "p8.s10": "train"}
+		"p7.e2": "bn_histograms", "p7.e3": "deepfc", "p7.e4": "conv_histograms", "p7.e5.bn": "partial_train",
+		"p7.e5.post": "partial_train", "p7.e6": "logit_grads", "p7.e7": "logit_grads", "p7.e8": "hessian", "p7.e9": "eigen_perturb",
+		"p7.e10": "overlap", "p8.s10": "train"}
 	for _, s := range r.Stages() {
 		for _, v := range s.Variants {
 			if k, ok := kinds[v.Name]; ok && v.Kind != k {

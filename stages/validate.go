@@ -92,6 +92,8 @@ func (t Train) validate() error {
 		return fmt.Errorf("bn_bias_wd_div must be > 0 (1 = no separate group), got %v", t.BNBiasWDDiv)
 	case t.LabelSmoothing < 0 || t.LabelSmoothing >= 1:
 		return fmt.Errorf("label_smoothing must be in [0, 1), got %v", t.LabelSmoothing)
+	case t.KLUniform < 0:
+		return fmt.Errorf("kl_uniform must be >= 0 (0 = none), got %v", t.KLUniform)
 	case t.EMAMomentum < 0 || t.EMAMomentum >= 1:
 		return fmt.Errorf("ema_momentum must be in [0, 1) (0 = off), got %v", t.EMAMomentum)
 	case t.EMAMomentum > 0 && t.EMAEvery < 1:
@@ -218,6 +220,8 @@ func (a *Analysis) validate(c Config) error {
 		return oneOf("invariant", a.Invariant, "lr*wd")
 	case "lr_stress":
 		// The schedule itself is the experiment; nothing else to check.
+	case "partial_train", "logit_grads", "hessian", "eigen_perturb", "overlap":
+		return a.validatePartial(c)
 	case "bn_histograms", "conv_histograms", "deepfc":
 		if a.Batch < 1 {
 			return fmt.Errorf("batch must be >= 1, got %d", a.Batch)
@@ -262,6 +266,33 @@ func (a *Analysis) validate(c Config) error {
 				}
 			}
 		}
+	}
+	return nil
+}
+
+// validatePartial checks the post-7 E7.5-E7.10 fields.
+func (a *Analysis) validatePartial(c Config) error {
+	switch {
+	case a.Batch < 1:
+		return fmt.Errorf("batch must be >= 1, got %d", a.Batch)
+	case a.Batches < 1:
+		return fmt.Errorf("batches must be >= 1, got %d", a.Batches)
+	case c.Kind.ReadsModels() && len(a.Models) == 0:
+		return fmt.Errorf("models: empty (kind %q reads partial_train variants, e.g. [\"p7.e5.bn\"])", c.Kind)
+	case !c.Kind.ReadsModels() && len(a.Models) > 0:
+		return fmt.Errorf("models: kind %q trains its own model and reads none", c.Kind)
+	case (c.Kind == KindEigenPerturb || c.Kind == KindOverlap) && a.EigenFrom == "":
+		return fmt.Errorf("eigen_from: empty (kind %q reads a hessian variant's eigenvectors)", c.Kind)
+	case a.Eigen < 0:
+		return fmt.Errorf("eigen must be >= 0, got %d", a.Eigen)
+	case (c.Kind == KindHessian || c.Kind == KindEigenPerturb || c.Kind == KindOverlap) && a.Eigen < 1:
+		return fmt.Errorf("eigen must be >= 1 for kind %q, got %d", c.Kind, a.Eigen)
+	case a.Tol < 0 || a.HVPEps < 0 || a.Delta < 0:
+		return fmt.Errorf("tol %v, hvp_eps %v and delta %v must be >= 0", a.Tol, a.HVPEps, a.Delta)
+	case (c.Kind == KindHessian || c.Kind == KindOverlap) && (!(a.Tol > 0) || !(a.HVPEps > 0)):
+		return fmt.Errorf("kind %q needs tol > 0 and hvp_eps > 0", c.Kind)
+	case (c.Kind == KindLogitGrads || c.Kind == KindEigenPerturb) && !(a.Delta > 0):
+		return fmt.Errorf("kind %q needs delta > 0", c.Kind)
 	}
 	return nil
 }

@@ -53,6 +53,9 @@ type Engine interface {
 	// the last step: |w| before it (SaveWeights), the gradient of the
 	// summed loss before weight decay, and |w_after - w_before|.
 	LayerNorms(params []int, dst []Norms) error
+	// Params returns a copy of the live parameters (Spec order, PyTorch
+	// layouts), for a request that keeps them (backend.Request.Keep).
+	Params() ([][]float32, error)
 	// Precision is the number format the engine trains in: "f32" or
 	// "bf16" (recorded with the run).
 	Precision() string

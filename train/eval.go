@@ -13,6 +13,7 @@ type evaluator struct {
 	classes   int
 	chunk     int // rows summed apart before their sums are added (the eval batch)
 	smoothing float64
+	kl        float64 // the weight of the KL term to the uniform distribution
 	labels    []int32
 	logits    []float32 // the view being read
 	mean      []float32 // the mean logits over the TTA views
@@ -22,6 +23,7 @@ func newEvaluator(su Setup, labels []uint8) *evaluator {
 	k := su.Spec.Classes
 	// Smoothing as float32, as the engines' loss kernels take it.
 	ev := &evaluator{classes: k, chunk: su.Batch, smoothing: float64(float32(su.Config.Train.LabelSmoothing)),
+		kl:     float64(float32(su.Config.Train.KLUniform)),
 		labels: make([]int32, len(labels)), logits: make([]float32, len(labels)*k)}
 	for i, l := range labels {
 		ev.labels[i] = int32(l)
@@ -35,7 +37,7 @@ var ttaViews = [...]data.View{{}, {Flip: true}}
 type score struct{ loss, acc, ttaAcc float64 }
 
 // evaluate scores the live or averaged model on the test set: the mean
-// loss (label smoothing included) and accuracy of the plain view, and with
+// loss (label smoothing and the KL term included, as in training) and accuracy of the plain view, and with
 // tta the accuracy of the logits averaged over the TTA views.
 func (ev *evaluator) evaluate(eng Engine, avg, tta bool) (score, error) {
 	var sc score
@@ -53,7 +55,11 @@ func (ev *evaluator) evaluate(eng Engine, avg, tta bool) (score, error) {
 		// Each batch's sum first, as a batched loss kernel adds them.
 		var s float64
 		for i := lo; i < hi; i++ {
-			loss, best := model.CrossEntropy(ev.logits[i*ev.classes:(i+1)*ev.classes], int(ev.labels[i]), ev.smoothing)
+			row := ev.logits[i*ev.classes : (i+1)*ev.classes]
+			loss, lse, best := model.CrossEntropyLSE(row, int(ev.labels[i]), ev.smoothing)
+			if ev.kl > 0 {
+				loss += ev.kl * model.UniformKL(row, lse)
+			}
 			s += loss
 			if best == int(ev.labels[i]) {
 				correct++

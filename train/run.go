@@ -73,7 +73,18 @@ func Run(ctx context.Context, req backend.Request, open Open) (res backend.Resul
 	}
 	res.Precision = eng.Precision()
 	l := &loop{eng: eng, su: su, obs: obs, seed: req.Seed, rates: make([]Rate, len(su.Optimizer.Groups))}
-	return l.run(ctx, res, newEvaluator(su, set.Test.Labels))
+	res, err = l.run(ctx, res, newEvaluator(su, set.Test.Labels))
+	if err != nil || res.Diverged || req.Keep == nil {
+		return res, err
+	}
+	kept, err := eng.Params()
+	if err != nil {
+		return res, fmt.Errorf("keep the trained parameters: %w", err)
+	}
+	if err := req.Keep(kept); err != nil {
+		return res, fmt.Errorf("keep the trained parameters: %w", err)
+	}
+	return res, nil
 }
 
 // NewSetup sizes the engine of a run of cfg with spec on set (the run's

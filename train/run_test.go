@@ -68,6 +68,9 @@ func (f *fake) Results(dst []StepResult) ([]StepResult, error) {
 	return dst, nil
 }
 func (f *fake) SyncEvery() int { return f.sync }
+func (f *fake) Params() ([][]float32, error) {
+	return nil, nil
+}
 func (f *fake) Average(rho float64) error {
 	f.avgs = append(f.avgs, rho)
 	f.calls = append(f.calls, "average")

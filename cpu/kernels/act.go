@@ -16,6 +16,9 @@ const (
 	// ActShiftScaleReLU is (relu(x)-sqrt(1/pi))/sqrt(1-1/pi): a ReLU whose
 	// output has zero mean and unit variance for standard normal input.
 	ActShiftScaleReLU
+	// ActSoftplus is log(1+exp(Beta*x))/Beta, and x where Beta*x >
+	// Threshold (PyTorch's Softplus).
+	ActSoftplus
 )
 
 func (k ActKind) String() string {
@@ -28,6 +31,8 @@ func (k ActKind) String() string {
 		return "celu"
 	case ActShiftScaleReLU:
 		return "shiftscalerelu"
+	case ActSoftplus:
+		return "softplus"
 	}
 	return fmt.Sprintf("ActKind(%d)", int(k))
 }
@@ -36,6 +41,8 @@ func (k ActKind) String() string {
 type Activation struct {
 	Kind  ActKind
 	Alpha float32 // CELU's alpha; must be > 0 for ActCELU
+	// Beta and Threshold are ActSoftplus's; both must be > 0.
+	Beta, Threshold float32
 }
 
 // Shift-scale ReLU constants, computed in float64 and rounded once.
@@ -51,6 +58,11 @@ func (a Activation) validate() error {
 	case ActCELU:
 		if !(a.Alpha > 0) {
 			return fmt.Errorf("kernels: CELU alpha %v: must be > 0", a.Alpha)
+		}
+		return nil
+	case ActSoftplus:
+		if !(a.Beta > 0) || !(a.Threshold > 0) {
+			return fmt.Errorf("kernels: softplus beta %v, threshold %v: must be > 0", a.Beta, a.Threshold)
 		}
 		return nil
 	}
@@ -101,7 +113,49 @@ func actForward(a Activation, x, y []float32) {
 		for i, v := range x {
 			y[i] = (reluBits(v) - sh) * sc
 		}
+	case ActSoftplus:
+		pool().do(&softplusTask{a: a, x: x, out: y})
 	}
+}
+
+// softplusTask runs softplus (dy nil) or its backward over parts of x on
+// the worker pool: its float64 exp and log1p cost more than the small
+// convolutions of post 7's analysis nets around them.
+type softplusTask struct {
+	a          Activation
+	x, dy, out []float32
+}
+
+func (t *softplusTask) run(part, parts int) {
+	lo, hi := span(len(t.x), part, parts)
+	beta, th := float64(t.a.Beta), float64(t.a.Threshold)
+	if t.dy == nil {
+		for i := lo; i < hi; i++ {
+			t.out[i] = float32(softplus(float64(t.x[i]), beta, th))
+		}
+		return
+	}
+	for i := lo; i < hi; i++ {
+		t.out[i] = t.dy[i] * float32(softplusGrad(float64(t.x[i]), beta, th))
+	}
+}
+
+// softplus and softplusGrad are in float64: the post-7 analyses that use
+// softplus difference gradients (E7.8's Hessian-vector products), so
+// the activation's own rounding should be float32's and no worse.
+func softplus(x, beta, threshold float64) float64 {
+	if beta*x > threshold {
+		return x
+	}
+	return math.Log1p(math.Exp(beta*x)) / beta
+}
+
+// softplusGrad is the sigmoid of beta*x below the threshold, 1 above.
+func softplusGrad(x, beta, threshold float64) float64 {
+	if beta*x > threshold {
+		return 1
+	}
+	return 1 / (1 + math.Exp(-beta*x))
 }
 
 func actBackward(a Activation, x, dy, dx []float32) {
@@ -128,5 +182,7 @@ func actBackward(a Activation, x, dy, dx []float32) {
 				dx[i] = 0
 			}
 		}
+	case ActSoftplus:
+		pool().do(&softplusTask{a: a, x: x, dy: dy, out: dx})
 	}
 }

@@ -70,12 +70,18 @@ func WriteCharts(ctx context.Context, db *results.DB, stage int, dir string) ([]
 		switch rd.cfg.Kind {
 		case stages.KindLRBatch, stages.KindLRMomentum, stages.KindLRWD:
 			w.add(gridChart(rd, tag))
-		case stages.KindBNHistograms, stages.KindConvHistograms, stages.KindDeepFC:
+		case stages.KindBNHistograms, stages.KindConvHistograms, stages.KindDeepFC, stages.KindLogitGrads, stages.KindEigenPerturb:
 			for _, f := range histCharts(rd, tag) {
 				w.add(f.title, f.fig, f.err)
 			}
 			if rd.cfg.Kind == stages.KindDeepFC {
 				w.add(spectrumChart(rd, tag))
+			}
+		case stages.KindHessian:
+			w.add(eigenChart(rd, tag))
+		case stages.KindOverlap:
+			for _, f := range overlapCharts(rd, tag) {
+				w.add(f.title, f.fig, f.err)
 			}
 		case stages.KindNorms, stages.KindLARS:
 			ls, err := db.LayerStats(ctx, rd.run.ID)
@@ -95,6 +101,10 @@ func WriteCharts(ctx context.Context, db *results.DB, stage int, dir string) ([]
 	}
 	w.add(tuneChart(rds, stage))
 	w.add(stressChart(rds, stage))
+	w.add(partialChart(rds, stage))
+	for _, f := range gradNormCharts(rds, stage) {
+		w.add(f.title, f.fig, f.err)
+	}
 	return w.charts, w.err
 }
 
@@ -325,6 +335,11 @@ func histCharts(rd runData, tag string) []titledFig {
 		hs := groups[g]
 		slices.SortFunc(hs, func(a, b analysis.Histogram) int { return cmp.Compare(a.Order, b.Order) })
 		title := fmt.Sprintf("per-channel histograms, %s — %s", g, tag)
+		xlabel, line := "activation", "ch %d"
+		if strings.HasPrefix(g, "model=") {
+			// Post 7's E7.6-E7.9: a panel per direction, a line per class.
+			title, xlabel, line = fmt.Sprintf("per-class logit histograms, %s — %s", g, tag), "logit", "class %d"
+		}
 		panels := make([]plots.LinesPanel, len(hs))
 		for k, h := range hs {
 			xs := h.Centres()
@@ -334,7 +349,7 @@ func histCharts(rd runData, tag string) []titledFig {
 				for i, n := range c.Counts {
 					ys[i] = float64(n)
 				}
-				series = append(series, plots.Series{Name: fmt.Sprintf("ch %d", c.Channel), X: xs, Y: ys})
+				series = append(series, plots.Series{Name: fmt.Sprintf(line, c.Channel), X: xs, Y: ys})
 			}
 			if nc := len(h.Means); nc > 0 {
 				ys := make([]float64, len(h.Pooled))
@@ -343,7 +358,7 @@ func histCharts(rd runData, tag string) []titledFig {
 				}
 				series = append(series, plots.Series{Name: "all channels / C", X: xs, Y: ys})
 			}
-			panels[k] = plots.LinesPanel{Title: h.Layer, XLabel: "activation", YLabel: "count", Series: series}
+			panels[k] = plots.LinesPanel{Title: h.Layer, XLabel: xlabel, YLabel: "count", Series: series}
 		}
 		fig, err := plots.LinesGrid(panels, 3, 4*vg.Inch, 3*vg.Inch, plots.Axes{})
 		out = append(out, titledFig{title: title, fig: fig, err: err})

@@ -86,6 +86,8 @@ func activation(a model.Act) kernels.Activation {
 		return kernels.Activation{Kind: kernels.ActCELU, Alpha: float32(a.Alpha)}
 	case model.ActShiftScaleReLU:
 		return kernels.Activation{Kind: kernels.ActShiftScaleReLU}
+	case model.ActGELU:
+		return kernels.Activation{Kind: kernels.ActGELU}
 	}
 	return kernels.Activation{Kind: kernels.ActIdentity}
 }
@@ -151,15 +153,15 @@ func compile(st *state, n int, train bool, smoothing float64, conv kernels.ConvL
 			continue
 		case model.OpConv:
 			cv := l.Conv
-			if cv.Bias {
-				return nil, fmt.Errorf("layer %s: conv bias is not supported", l.Name)
-			}
 			s := kernels.ConvShape{N: n, H: xs[1], W: xs[2], C: xs[0], K: cv.Out, R: cv.K, S: cv.K, Stride: cv.Stride, Pad: cv.Pad}
-			o, err := c.newConvOp(s, needX, trainable(l.Params[0]))
+			o, err := c.newConvOp(s, needX, trainable(l.Params[0]), cv.Bias, cv.Bias && trainable(l.Params[1]))
 			if err != nil {
 				return nil, fmt.Errorf("layer %s: %w", l.Name, err)
 			}
 			op, args = o, append(args, param(l.Params[0]))
+			if cv.Bias {
+				args = append(args, param(l.Params[1]))
+			}
 		case model.OpBN:
 			if l.BN.Identity {
 				nodes[i] = x

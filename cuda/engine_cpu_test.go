@@ -143,7 +143,7 @@ func TestEngineStepsMatchCPU(t *testing.T) {
 					if err != nil {
 						return err
 					}
-					got, err := e.Whitening(n, cfg.Net.WhitenEps)
+					got, err := e.Whitening(n, 3, cfg.Net.WhitenEps)
 					if err != nil {
 						return err
 					}
@@ -490,7 +490,7 @@ func TestWhiteningFiltersMatchData(t *testing.T) {
 			arena int64
 		}{{"arena scratch", arena}, {"own scratch", 0}} {
 			e.plan.ActBytes = c.arena
-			got, err := e.whiteningFilters(n, 4, cfg.Net.WhitenEps)
+			got, err := e.whiteningFilters(n, 3, 4, cfg.Net.WhitenEps)
 			if err != nil {
 				return err
 			}
@@ -499,7 +499,7 @@ func TestWhiteningFiltersMatchData(t *testing.T) {
 			}
 		}
 		e.plan.ActBytes = arena
-		if _, err := e.whiteningFilters(n+1, 4, cfg.Net.WhitenEps); err == nil {
+		if _, err := e.whiteningFilters(n+1, 3, 4, cfg.Net.WhitenEps); err == nil {
 			t.Error("151 images from 150: no error")
 		}
 		return nil

@@ -170,8 +170,8 @@ func (e *engine) checkSet(set *data.Set) error {
 }
 
 // Whitening sums the patch covariance on the device (whiten.go).
-func (e *engine) Whitening(n int, eps float64) ([]float32, error) {
-	return e.whiteningFilters(n, e.setup.Pad, eps)
+func (e *engine) Whitening(n, k int, eps float64) ([]float32, error) {
+	return e.whiteningFilters(n, k, e.setup.Pad, eps)
 }
 
 // Start uploads the initial parameters, then warms up: one training step
@@ -325,6 +325,21 @@ func (e *engine) Results(dst []train.StepResult) ([]train.StepResult, error) {
 func (e *engine) SyncEvery() int { return 0 }
 
 func (e *engine) Average(rho float64) error { return e.emaUpdate(rho) }
+
+// LoadAverage copies the average into the live parameters and running
+// stats (lookahead's reset): two device copies.
+func (e *engine) LoadAverage() error {
+	if err := e.drv.CopyDtoD(e.params, e.emaParams, 4*e.plan.ParamLen); err != nil {
+		return fmt.Errorf("cuda: load the average: %w", err)
+	}
+	if e.plan.StatsLen == 0 {
+		return nil
+	}
+	if err := e.drv.CopyDtoD(e.runStats, e.emaRunStats, 4*e.plan.StatsLen); err != nil {
+		return fmt.Errorf("cuda: load the average: %w", err)
+	}
+	return nil
+}
 
 // Logits runs the test set in eval mode and reads its logits back once.
 func (e *engine) Logits(avg bool, v data.View, dst []float32) error {

@@ -27,8 +27,11 @@ const patchesPerImage = (data.Height - 2) * (data.Width - 2)
 // before training, or a buffer of its own when the arena holds less than
 // one image's patches. The result differs from data's only by summation
 // order.
-func (e *engine) whiteningFilters(n, pad int, eps float64) ([]float32, error) {
+func (e *engine) whiteningFilters(n, k, pad int, eps float64) ([]float32, error) {
 	const P = data.PatchLen
+	if k != 3 {
+		return nil, fmt.Errorf("whitening: %dx%d patches: the device sums 3x3 ones", k, k)
+	}
 	if n <= 0 || n > e.trainN {
 		return nil, fmt.Errorf("whitening: %d images of %d", n, e.trainN)
 	}

@@ -129,7 +129,7 @@ func TestResolveProfile(t *testing.T) {
 	}
 	// 24 epochs x 0.05 = 1.2 -> 2 (ceil), capped at max_epochs 2: knots x 2/24.
 	if a.Train.Epochs != 2 {
-		t.Errorf("epochs = %d, want 2", a.Train.Epochs)
+		t.Errorf("epochs = %v, want 2", a.Train.Epochs)
 	}
 	wantLR := []Knot{{0, 0}, {5 * 2.0 / 24, 0.4}, {2, 0}}
 	if len(a.Train.LR) != 3 || a.Train.LR[1].LR != 0.4 || !near(a.Train.LR[1].Epoch, wantLR[1].Epoch) || a.Train.LR[2].Epoch != 2 {
@@ -311,7 +311,7 @@ func TestPublishedAnchors(t *testing.T) {
 		stage   int
 		variant string
 		time    float64
-		epochs  int
+		epochs  float64
 	}{
 		{1, "p1.s0", 340.6, 30},
 		{4, "p4.s10", 79, 24},
@@ -323,7 +323,7 @@ func TestPublishedAnchors(t *testing.T) {
 			t.Fatal(err)
 		}
 		if c.Published.TimeSeconds != tt.time || c.Published.Epochs != tt.epochs {
-			t.Errorf("%s published %v s / %d epochs, want %v / %d", tt.variant, c.Published.TimeSeconds, c.Published.Epochs, tt.time, tt.epochs)
+			t.Errorf("%s published %v s / %v epochs, want %v / %v", tt.variant, c.Published.TimeSeconds, c.Published.Epochs, tt.time, tt.epochs)
 		}
 	}
 }

@@ -72,6 +72,7 @@ type workerPool struct {
 	// Task structs for the free-function kernels, used while busy is held,
 	// so a parallel call allocates nothing.
 	maxPool maxPoolTask
+	act     actTask
 }
 
 func newWorkerPool(n int) *workerPool {

@@ -48,7 +48,7 @@ type TrainLine struct {
 	Device    string          `json:"device"`
 	Prec      string          `json:"prec"`
 	Seed      uint64          `json:"seed"`
-	Epochs    int             `json:"epochs"`
+	Epochs    float64         `json:"epochs"`
 	Batch     int             `json:"batch"`
 	TimeS     float64         `json:"time_s"` // DAWNBench: preprocessing + training
 	PrepS     float64         `json:"prep_s"`
@@ -82,7 +82,7 @@ func runTrain(ctx context.Context, b *cuda.Backend, f trainFlags, out io.Writer)
 		return err
 	}
 	if f.epochs > 0 {
-		cfg.Train.Epochs = f.epochs
+		cfg.Train.Epochs = float64(f.epochs)
 	}
 	if f.trainSize > 0 {
 		cfg.Data.TrainSize = f.trainSize

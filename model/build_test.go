@@ -7,7 +7,11 @@ import (
 
 // blogNet is a Net with the defaults of the early posts.
 func blogNet(name string) Net {
-	return Net{Name: name, Width: 1, BN: "bn", BNScaleInit: "one", Act: "relu", Order: "conv-bn-act-pool", ClassifierScale: 1, Depth: 4, FCWidth: 16}
+	n := Net{Name: name, Width: 1, BN: "bn", BNScaleInit: "one", Act: "relu", Order: "conv-bn-act-pool", ClassifierScale: 1, Depth: 4, FCWidth: 16}
+	if name == "airbench94" {
+		n.Order = "conv-pool-bn-act"
+	}
+	return n
 }
 
 // finalNet is N3 as post 8 configures it.
@@ -207,7 +211,7 @@ func TestBuildOptions(t *testing.T) {
 // airbench94's 476 steps of 1024 (forward MACs x 6 per training image).
 func TestBuildAirbench94(t *testing.T) {
 	n := blogNet("airbench94")
-	n.Act, n.Whiten, n.WhitenEps, n.WhitenImages = "gelu", true, 5e-4, 5000
+	n.Act, n.Whiten, n.WhitenEps, n.WhitenImages, n.Order = "gelu", true, 5e-4, 5000, "conv-pool-bn-act"
 	n.BNEps, n.BNMomentum, n.FreezeBNScale, n.BNScaleInit, n.Dirac = 1e-12, 0.4, true, "one", true
 	s, err := Build(n)
 	if err != nil {

@@ -117,6 +117,8 @@ func Validate(n Net) error {
 		return fmt.Errorf("network %q: head_init must be \"unit_std\" or absent, not %q", n.Name, n.HeadInit)
 	case n.WhitenBiasInit != "" && n.WhitenBiasInit != "zero" && n.WhitenBiasInit != "uniform":
 		return fmt.Errorf("network %q: whiten_bias_init must be \"zero\" or \"uniform\", not %q", n.Name, n.WhitenBiasInit)
+	case n.Name == "airbench94" && n.Order != "conv-pool-bn-act":
+		return fmt.Errorf("network airbench94: its groups pool before BN: order must be \"conv-pool-bn-act\", not %q", n.Order)
 	case n.Name != "airbench94" && (n.Dirac || n.HeadInit != "" || n.WhitenBiasInit != ""):
 		return fmt.Errorf("network %q: dirac, head_init and whiten_bias_init belong to the airbench94 net", n.Name)
 	}

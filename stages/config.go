@@ -145,11 +145,15 @@ type Group struct {
 // toward the live state with weight 1-d, d = Decay^Every (k/K)^Power at
 // step k of K, and the live state is reset to it; after the last step the
 // live state is set to the average.
+// Every 0 turns it off (a later variant cannot delete an inherited table).
 type Lookahead struct {
 	Every int     `toml:"every" json:"every"`
 	Decay float64 `toml:"decay" json:"decay"`
 	Power float64 `toml:"power" json:"power"`
 }
+
+// On reports whether lookahead runs.
+func (la *Lookahead) On() bool { return la != nil && la.Every > 0 }
 
 // Data holds the dataset scaling and augmentation of a run.
 type Data struct {

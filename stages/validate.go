@@ -114,10 +114,11 @@ func (t Train) validate() error {
 	if err := t.validateGroups(); err != nil {
 		return err
 	}
-	if la := t.Lookahead; la != nil {
+	if la := t.Lookahead; la != nil && la.Every < 0 {
+		return fmt.Errorf("lookahead.every must be >= 0 (0 = off), got %d", la.Every)
+	}
+	if la := t.Lookahead; la.On() {
 		switch {
-		case la.Every < 1:
-			return fmt.Errorf("lookahead.every must be >= 1, got %d", la.Every)
 		case !(la.Decay > 0 && la.Decay <= 1):
 			return fmt.Errorf("lookahead.decay must be in (0, 1], got %v", la.Decay)
 		case !(la.Power >= 0):

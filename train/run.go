@@ -64,7 +64,7 @@ func Run(ctx context.Context, req backend.Request, open Open) (res backend.Resul
 	if err := eng.Load(set); err != nil {
 		return res, err
 	}
-	if err := whiten(eng, spec, cfg.Net, su.TrainN, params); err != nil {
+	if err := Whiten(eng, spec, cfg.Net, su.TrainN, params); err != nil {
 		return res, err
 	}
 	res.PreprocessSeconds = (time.Since(start) - setupTime).Seconds()
@@ -81,7 +81,7 @@ func Run(ctx context.Context, req backend.Request, open Open) (res backend.Resul
 func NewSetup(cfg stages.Config, spec *model.Spec, set *data.Set) (Setup, error) {
 	tc := cfg.Train
 	su := Setup{Config: cfg, Spec: spec, TrainN: set.Train.Len(), TestN: set.Test.Len(), Batch: tc.BatchSize,
-		Augment: Augment(cfg.Data), Average: tc.EMAMomentum > 0 || tc.Lookahead != nil, Views: Views(tc)}
+		Augment: Augment(cfg.Data), Average: tc.EMAMomentum > 0 || tc.Lookahead.On(), Views: Views(tc)}
 	switch {
 	case cfg.Data.Crop:
 		su.Pad = data.CropPad
@@ -119,11 +119,11 @@ func Augment(d stages.Data) data.Augment {
 	return data.Augment{Crop: d.Crop || d.Translate > 0, Flip: d.Flip, Cutout: d.Cutout, Grouped: d.Grouped, MaxGroups: d.MaxGroups, AltFlip: d.AltFlip}
 }
 
-// whiten fills the whitening filters (model.InitWhiten) of params from
-// the loaded training images: a weight of 3k² filters of k x k is the
-// engine's filters; one of 2·3k² is them and their negatives
+// Whiten fills the whitening filters (model.InitWhiten) of params from
+// the training images eng has loaded: a weight of 3k² filters of k x k is
+// the engine's filters; one of 2·3k² is them and their negatives
 // (airbench94's first layer).
-func whiten(eng Engine, spec *model.Spec, net model.Net, trainN int, params [][]float32) error {
+func Whiten(eng Engine, spec *model.Spec, net model.Net, trainN int, params [][]float32) error {
 	for i, p := range spec.Params {
 		if p.Init != model.InitWhiten {
 			continue
@@ -292,7 +292,7 @@ func (l *loop) run(ctx context.Context, res backend.Result, ev *evaluator) (back
 // la.Decay^Every (k/K)^Power, and the live state is reset to it; after
 // the last step the live state is set to the average (d = 1).
 func (l *loop) lookahead(la *stages.Lookahead) error {
-	if la == nil {
+	if !la.On() {
 		return nil
 	}
 	if l.k%la.Every == 0 {

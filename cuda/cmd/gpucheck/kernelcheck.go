@@ -198,7 +198,7 @@ func checkLayers(c *checker, k *launch.Kernels) error {
 	logits, bias := c.randn(rows*K), c.randn(K)
 	pl, _ := c.up(logits, launch.F32)
 	pbias, _ := c.up(bias, launch.F32)
-	if err := k.BiasRows(0, pl, pbias, rows, K); err != nil {
+	if err := k.BiasRows(0, launch.F32, pl, pbias, rows, K); err != nil {
 		return err
 	}
 	got, _ := c.down(pl, rows*K, launch.F32)
@@ -617,7 +617,7 @@ func checkPrep(c *checker, k *launch.Kernels) error {
 		if err != nil {
 			return err
 		}
-		ms, err = c.timed(func() error { return k.WhitenPatches(0, py, px, m, side, pad) })
+		ms, err = c.timed(func() error { return k.WhitenPatches(0, py, px, m, side, pad, 3) })
 		if err != nil {
 			return err
 		}
@@ -625,7 +625,7 @@ func checkPrep(c *checker, k *launch.Kernels) error {
 		if err := c.note(driver.CopyDtoH(c.d, x, px)); err != nil {
 			return err
 		}
-		want := kernels.WhitenPatchesRef(got, m, side, pad)
+		want := kernels.WhitenPatchesRef(got, m, side, pad, 3)
 		g32, w32 := make([]float32, len(x)), make([]float32, len(want))
 		for i := range x {
 			g32[i], w32[i] = float32(x[i]), float32(want[i])

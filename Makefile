@@ -17,7 +17,7 @@ NCPU := $(shell nproc 2>/dev/null || echo 2)
 export OPENBLAS_NUM_THREADS ?= $(NCPU)
 export OMP_NUM_THREADS ?= $(NCPU)
 
-STAGES := 1 2 3 4 5 6 7 8 9
+STAGES := 1 2 3 4 5 6 7 8 9 10
 
 .PHONY: all build test test-short check vet demo bench deps deps-build sweep report data clean $(addprefix stage-,$(STAGES))
 

@@ -179,7 +179,7 @@ func TestWithPeakLRAndStretch(t *testing.T) {
 	cfg := stages.Config{Train: stages.Train{Epochs: 2, LR: []stages.Knot{{Epoch: 0, LR: 0.005}, {Epoch: 2, LR: 29}}}}
 	for _, c := range []struct{ steps, epochs int }{{4, 13}, {5, 10}, {10, 5}, {13, 4}, {100, 2}, {1, 25}} {
 		s := stretchRamp(cfg, c.steps)
-		if s.Train.Epochs != c.epochs || s.Train.LR[1] != (stages.Knot{Epoch: float64(c.epochs), LR: 29}) || s.Train.LR[0].LR != 0.005 {
+		if s.Train.Epochs != float64(c.epochs) || s.Train.LR[1] != (stages.Knot{Epoch: float64(c.epochs), LR: 29}) || s.Train.LR[0].LR != 0.005 {
 			t.Errorf("stretchRamp at %d steps per epoch: %+v, want %d epochs", c.steps, s.Train, c.epochs)
 		}
 	}

@@ -38,7 +38,7 @@ type trainResult struct {
 func runLogged(ctx context.Context, req Request, r loggedRun) (trainResult, error) {
 	cfg, tc := r.cfg, r.cfg.Train
 	if tc.Epochs <= 0 || tc.BatchSize <= 0 {
-		return trainResult{}, fmt.Errorf("train.epochs %d and train.batch_size %d must be > 0", tc.Epochs, tc.BatchSize)
+		return trainResult{}, fmt.Errorf("train.epochs %v and train.batch_size %d must be > 0", tc.Epochs, tc.BatchSize)
 	}
 	spec, err := model.Build(cfg.Net)
 	if err != nil {

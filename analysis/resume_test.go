@@ -63,7 +63,7 @@ func (*layerBackend) Name() string   { return "layers" }
 func (*layerBackend) Device() string { return "test double" }
 func (b *layerBackend) Train(_ context.Context, req backend.Request) (backend.Result, error) {
 	b.reqs = append(b.reqs, req)
-	for e := 1; e <= req.Config.Train.Epochs; e++ {
+	for e := 1; e <= int(req.Config.Train.Epochs); e++ {
 		req.Observer.Layers([]backend.LayerStat{{Step: e, Epoch: float64(e), Layer: "conv.weight", WeightNorm: 1, GradNorm: 2, Update: 0.1}})
 		req.Observer.Epoch(backend.Epoch{Epoch: e})
 	}
@@ -120,7 +120,7 @@ func TestEquilibriumTrainsThroughBackend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := len(be.reqs) * cfg.Train.Epochs; len(rows) != want {
+	if want := len(be.reqs) * int(cfg.Train.Epochs); len(rows) != want {
 		t.Fatalf("%d layer_stats rows, want %d", len(rows), want)
 	}
 	seen := map[string]bool{}

@@ -246,11 +246,11 @@ const stressMaxEpochs = 25
 // keeping its shape: every knot's epoch is scaled, lambdas are unchanged.
 func stretchRamp(cfg stages.Config, steps int) stages.Config {
 	e := cfg.Train.Epochs
-	want := min(stressMaxEpochs, (stressMinSteps+steps-1)/max(steps, 1))
+	want := float64(min(stressMaxEpochs, (stressMinSteps+steps-1)/max(steps, 1)))
 	if e <= 0 || e >= want {
 		return cfg
 	}
-	f := float64(want) / float64(e)
+	f := want / e
 	knots := make([]stages.Knot, len(cfg.Train.LR))
 	for i, k := range cfg.Train.LR {
 		knots[i] = stages.Knot{Epoch: k.Epoch * f, LR: k.LR}

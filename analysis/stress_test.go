@@ -24,8 +24,8 @@ func (*scriptedBackend) Name() string   { return "scripted" }
 func (*scriptedBackend) Device() string { return "test double" }
 func (b *scriptedBackend) Train(ctx context.Context, req backend.Request) (backend.Result, error) {
 	res := backend.Result{TTAAcc: math.NaN(), TestAcc: 0.5}
-	total := req.Config.Train.Epochs * b.steps
-	for e := 1; e <= req.Config.Train.Epochs; e++ {
+	total := int(req.Config.Train.Epochs) * b.steps
+	for e := 1; e <= int(req.Config.Train.Epochs); e++ {
 		if e == b.diverged {
 			res.Diverged, res.DivergedEpoch = true, e
 			return res, nil
@@ -57,7 +57,7 @@ func TestStressRecordsDivergence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	steps, epochs := bs.perEpoch, stretchRamp(cfg, bs.perEpoch).Train.Epochs
+	steps, epochs := bs.perEpoch, int(stretchRamp(cfg, bs.perEpoch).Train.Epochs)
 	total := steps * epochs
 	// from returns a loss of v from step k on and 2.3 before.
 	from := func(k int, v float64) func(int) float64 {

@@ -105,7 +105,7 @@ func (r Request) Validate() error {
 		return errors.New("request needs a spec and a dataset")
 	}
 	if t := r.Config.Train; t.Epochs <= 0 || t.BatchSize <= 0 {
-		return fmt.Errorf("epochs %d and batch_size %d must be > 0", t.Epochs, t.BatchSize)
+		return fmt.Errorf("epochs %v and batch_size %d must be > 0", t.Epochs, t.BatchSize)
 	}
 	return nil
 }

@@ -19,22 +19,36 @@ type convOp struct {
 	y           buffer
 	needDX      bool // the input depends on a trainable parameter
 	trainW      bool // the weight is trainable
+	bias        bool // a third input: a per-channel bias
+	trainB      bool // the bias is trainable
 	dataOp      *convDataOp
 	weightsOp   *convWeightsOp
+	biasOp      *convBiasOp
 	shapeOfX    tensor.Shape
 	shapeOfW    tensor.Shape
 	forwardOnly bool
 }
 
-func (c *compiler) newConvOp(s kernels.ConvShape, needDX, trainW bool) (*convOp, error) {
+// newConvOp makes a conv of shape s; with bias its third input is a
+// per-channel bias added to the output (airbench94's whitening conv),
+// whose gradient is the sum of the output gradient's rows.
+func (c *compiler) newConvOp(s kernels.ConvShape, needDX, trainW, bias, trainB bool) (*convOp, error) {
 	k, err := kernels.NewConvLib(s, c.conv)
 	if err != nil {
 		return nil, err
 	}
 	c.closers = append(c.closers, k.Close)
 	yShape := tensor.Shape{s.N, s.OutH(), s.OutW(), s.K}
-	op := &convOp{base: c.base("conv", []int{4, 4}, yShape), k: k, needDX: needDX, trainW: trainW,
+	ranks := []int{4, 4}
+	if bias {
+		ranks = append(ranks, 1)
+	}
+	op := &convOp{base: c.base("conv", ranks, yShape), k: k, needDX: needDX, trainW: trainW, bias: bias, trainB: bias && trainB,
 		shapeOfX: tensor.Shape{s.N, s.H, s.W, s.C}, shapeOfW: tensor.Shape{s.K, s.C, s.R, s.S}}
+	if op.trainB {
+		op.biasOp = &convBiasOp{base: c.base("conv.bwd_bias", []int{4}, tensor.Shape{s.K}), db: newBuffer(tensor.Shape{s.K}),
+			part: make([]float64, kernels.BiasGradScratch(s.K))}
+	}
 	c.plan(op, &op.y, yShape)
 	if needDX {
 		op.dataOp = &convDataOp{base: c.base("conv.bwd_data", []int{4, 4}, op.shapeOfX), k: k}
@@ -55,13 +69,29 @@ func (op *convOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 	if err := op.k.Forward(in[0], in[1], op.y.data); err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
+	if op.bias {
+		if err := kernels.AddBias(op.y.data, in[2]); err != nil {
+			return nil, fmt.Errorf("%s: %w", op, err)
+		}
+	}
 	return op.y.t, nil
 }
 
-func (op *convOp) DiffWRT(int) []bool { return []bool{op.needDX, op.trainW} }
+func (op *convOp) DiffWRT(int) []bool {
+	if op.bias {
+		return []bool{op.needDX, op.trainW, op.trainB}
+	}
+	return []bool{op.needDX, op.trainW}
+}
 
 func (op *convOp) SymDiff(in gorgonia.Nodes, out, grad *gorgonia.Node) (gorgonia.Nodes, error) {
-	res := make(gorgonia.Nodes, 2)
+	res := make(gorgonia.Nodes, len(in))
+	if op.trainB {
+		var err error
+		if res[2], err = gorgonia.ApplyOp(op.biasOp, grad); err != nil {
+			return nil, err
+		}
+	}
 	var err error
 	if op.needDX {
 		if res[0], err = gorgonia.ApplyOp(op.dataOp, grad, in[1]); err != nil {
@@ -112,4 +142,23 @@ func (op *convWeightsOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	return op.dw.t, nil
+}
+
+// convBiasOp computes the bias gradient from dy: its rows' sum.
+type convBiasOp struct {
+	base
+	db   buffer
+	part []float64
+}
+
+func (op *convBiasOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
+	defer op.done(time.Now())
+	in, err := op.unpack(vs)
+	if err != nil {
+		return nil, err
+	}
+	if err := kernels.BiasGrad(in[0], op.db.data, op.part); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	return op.db.t, nil
 }

@@ -70,6 +70,11 @@ func (e *ema) update(st *state, rho float64) {
 	}
 }
 
+// load copies the average into st (lookahead's reset).
+func (e *ema) load(st *state) {
+	(&snapshot{params: e.params, bn: e.bn}).copyInto(st)
+}
+
 // with runs f with the EMA values swapped into st, then restores st.
 func (e *ema) with(st *state, f func() error) error {
 	e.swap.copyFrom(st)

@@ -36,6 +36,11 @@ func refLoss(t *testing.T, spec *model.Spec, params [][]float64, x []float64, y 
 			c := l.Conv
 			s := kernels.ConvShape{N: n, H: xs[1], W: xs[2], C: xs[0], K: c.Out, R: c.K, S: c.K, Stride: c.Stride, Pad: c.Pad}
 			must(kernels.ConvForwardRef(s, in, params[l.Params[0]], out))
+			if c.Bias { // NHWC: channel j % Out
+				for j := range out {
+					out[j] += params[l.Params[1]][j%c.Out]
+				}
+			}
 		case model.OpBN:
 			if l.BN.Identity {
 				copy(out, in)
@@ -227,9 +232,18 @@ func TestGradCheckNetworks(t *testing.T) {
 	noBN.BN = "none"
 	fc := testNet("deepfc", 1)
 	fc.Act = "shiftscale_relu"
+	// airbench94: the 2x2 whitening conv's bias, GELU standalone and in
+	// BN, floored pools, a 3x3 pool head, BN eps 1e-12; and without
+	// whitening (a learnable 2x2 conv and its BN).
+	ab := testNet("airbench94", 1.0/16)
+	ab.Act, ab.Order, ab.FreezeBNScale, ab.BNEps, ab.BNMomentum, ab.Dirac = "gelu", "conv-pool-bn-act", true, 1e-12, 0.4, true
+	ab.Whiten, ab.WhitenEps, ab.WhitenImages = true, 5e-4, 10
+	abNoWhiten := ab
+	abNoWhiten.Whiten = false
 	nets := []model.Net{
 		testNet("resnet9", 1.0/16), final, bnPoolAct, testNet("b1", 1.0/16),
 		testNet("b3", 1.0/16), testNet("b5", 1.0/16), testNet("extra:L1+L2+L3", 1.0/16), testNet("simple8", 1.0/16), noBN, fc,
+		ab, abNoWhiten,
 	}
 	if !testing.Short() {
 		nets = append(nets, testNet("dawn-resnet18", 1.0/16))

@@ -89,6 +89,8 @@ func activation(a model.Act) kernels.Activation {
 		return kernels.Activation{Kind: kernels.ActShiftScaleReLU}
 	case model.ActSoftplus:
 		return kernels.Activation{Kind: kernels.ActSoftplus, Beta: float32(a.Beta), Threshold: float32(a.Threshold)}
+	case model.ActGELU:
+		return kernels.Activation{Kind: kernels.ActGELU}
 	}
 	return kernels.Activation{Kind: kernels.ActIdentity}
 }
@@ -165,15 +167,15 @@ func compile(st *state, n int, train bool, loss lossTerms, conv kernels.ConvLib,
 			continue
 		case model.OpConv:
 			cv := l.Conv
-			if cv.Bias {
-				return nil, fmt.Errorf("layer %s: conv bias is not supported", l.Name)
-			}
 			s := kernels.ConvShape{N: n, H: xs[1], W: xs[2], C: xs[0], K: cv.Out, R: cv.K, S: cv.K, Stride: cv.Stride, Pad: cv.Pad}
-			o, err := c.newConvOp(s, needX, trainable(l.Params[0]))
+			o, err := c.newConvOp(s, needX, trainable(l.Params[0]), cv.Bias, cv.Bias && trainable(l.Params[1]))
 			if err != nil {
 				return nil, fmt.Errorf("layer %s: %w", l.Name, err)
 			}
 			op, args = o, append(args, param(l.Params[0]))
+			if cv.Bias {
+				args = append(args, param(l.Params[1]))
+			}
 		case model.OpBN:
 			if l.BN.Identity {
 				nodes[i] = x

@@ -2,10 +2,12 @@ package cpu
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 
 	"speedrun/model"
 	"speedrun/stages"
+	"speedrun/train"
 )
 
 // TestOptimizerByHand runs two steps of Nesterov SGD with coupled weight
@@ -105,4 +107,129 @@ func TestLRSchedule(t *testing.T) {
 	if got := stages.StepEpoch("step", 2, 0, 4); got != 1.25 {
 		t.Errorf("step-schedule epoch 2 step 0 of 4 = %v, want 1.25", got)
 	}
+}
+
+// TestMuonByHand: two Muon steps on a wide and a tall filter bank against
+// Muon written out in float64 (airbench94_muon's update: Nesterov
+// momentum, w scaled to norm sqrt(out), three Newton-Schulz iterations of
+// the update, X transposed when taller than wide), with the conv filters
+// in a Muon group and the head in an SGD one.
+func TestMuonByHand(t *testing.T) {
+	spec := &model.Spec{Params: []model.Param{
+		{Name: "wide.weight", Shape: []int{3, 2, 2, 2}, Role: model.RoleWeight},
+		{Name: "tall.weight", Shape: []int{5, 2, 1, 1}, Role: model.RoleWeight},
+		{Name: "head.weight", Shape: []int{2, 3}, Role: model.RoleWeight},
+	}, Layers: []model.Layer{
+		{Name: "wide", Op: model.OpConv, Params: []int{0}}, {Name: "tall", Op: model.OpConv, Params: []int{1}},
+		{Name: "head", Op: model.OpLinear, Params: []int{2}},
+	}}
+	tc := stages.Train{BatchSize: 4, Momentum: 0.85, Nesterov: true, BNBiasLRMul: 1, BNBiasWDDiv: 1, Optimizer: "sgd", Units: "torch",
+		Groups: []stages.Group{{Params: "filters", Rule: "muon", Momentum: 0.6}, {Params: "weights"}}}
+	o, err := newOptimizer(spec, tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	params, grads := make([][]float32, 3), make([][]float32, 3)
+	for i, p := range spec.Params {
+		params[i], grads[i] = make([]float32, model.Numel(p.Shape)), make([]float32, model.Numel(p.Shape))
+		for j := range params[i] {
+			params[i][j], grads[i][j] = float32(rng.NormFloat64()), float32(rng.NormFloat64())
+		}
+	}
+	type bank struct{ w, v []float64 }
+	hand := make([]bank, 2)
+	for i := range hand {
+		hand[i] = bank{w: to64(params[i]), v: make([]float64, len(params[i]))}
+	}
+	rates := []train.Rate{{LR: 0.24}, {LR: 0.01}}
+	for range 2 {
+		o.apply(params, grads, rates)
+		for i, h := range hand {
+			rows := spec.Params[i].Shape[0]
+			u := make([]float64, len(h.w))
+			for j := range u {
+				h.v[j] = 0.6*h.v[j] + float64(grads[i][j])
+				u[j] = float64(grads[i][j]) + 0.6*h.v[j]
+			}
+			s := math.Sqrt(float64(rows)) / norm64(h.w)
+			x := newtonSchulz64(u, rows, len(u)/rows)
+			for j := range h.w {
+				h.w[j] = h.w[j]*s - 0.24*x[j]
+			}
+		}
+	}
+	for i, h := range hand {
+		for j, want := range h.w {
+			if d := math.Abs(float64(params[i][j]) - want); d > 2e-4*math.Max(1, math.Abs(want)) {
+				t.Fatalf("%s[%d] after two steps: %v, by hand %v", spec.Params[i].Name, j, params[i][j], want)
+			}
+		}
+	}
+}
+
+func norm64(x []float64) float64 {
+	var s float64
+	for _, v := range x {
+		s += v * v
+	}
+	return math.Sqrt(s)
+}
+
+// newtonSchulz64 is zeropower_via_newtonschulz5 written out on a rows x
+// cols row-major matrix in float64.
+func newtonSchulz64(u []float64, rows, cols int) []float64 {
+	const a, b, c, steps, eps = 3.4445, -4.7750, 2.0315, 3, 1e-7
+	n := norm64(u)
+	r, k := rows, cols
+	x := make([]float64, len(u)) // r x k
+	for i := range rows {
+		for j := range cols {
+			if rows > cols { // X = uᵀ
+				x[j*rows+i] = u[i*cols+j] / (n + eps)
+			} else {
+				x[i*cols+j] = u[i*cols+j] / (n + eps)
+			}
+		}
+	}
+	if rows > cols {
+		r, k = cols, rows
+	}
+	mul := func(p, q []float64, m, inner, w int, tq bool) []float64 { // p (m x inner) times q (inner x w), or qᵀ
+		out := make([]float64, m*w)
+		for i := range m {
+			for j := range w {
+				for l := range inner {
+					qv := q[l*w+j]
+					if tq {
+						qv = q[j*inner+l]
+					}
+					out[i*w+j] += p[i*inner+l] * qv
+				}
+			}
+		}
+		return out
+	}
+	for range steps {
+		A := mul(x, x, r, k, r, true)
+		AA := mul(A, A, r, r, r, false)
+		B := make([]float64, r*r)
+		for i := range B {
+			B[i] = b*A[i] + c*AA[i]
+		}
+		BX := mul(B, x, r, r, k, false)
+		for i := range x {
+			x[i] = a*x[i] + BX[i]
+		}
+	}
+	if rows <= cols {
+		return x
+	}
+	out := make([]float64, len(x))
+	for i := range rows {
+		for j := range cols {
+			out[i*cols+j] = x[j*rows+i]
+		}
+	}
+	return out
 }

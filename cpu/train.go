@@ -44,7 +44,7 @@ type engine struct {
 	avg     *ema
 	pending []train.StepResult
 	before  [][]float32 // per param, saved before a logged step
-	flipX   []float32   // one eval batch, mirrored
+	viewX   []float32   // one eval batch, rendered as a TTA view
 	prec    string      // the convolutions' precision, "f32" or "bf16"
 }
 
@@ -82,8 +82,8 @@ func (e *engine) Load(set *data.Set) error {
 	return nil
 }
 
-func (e *engine) Whitening(n int, eps float64) ([]float32, error) {
-	return data.WhiteningFilters(e.prep, n, eps)
+func (e *engine) Whitening(n, k int, eps float64) ([]float32, error) {
+	return data.WhiteningFiltersK(e.prep, n, k, eps)
 }
 
 // Start copies the initial parameters into the Trainer, whose running
@@ -92,7 +92,7 @@ func (e *engine) Start(params [][]float32) error {
 	if err := e.tr.setParams(params); err != nil {
 		return err
 	}
-	if e.su.Config.Train.EMAMomentum > 0 {
+	if e.su.Average {
 		e.avg = newEMA(e.tr.st)
 	}
 	return nil
@@ -145,9 +145,17 @@ func (e *engine) SyncEvery() int { return 1 }
 
 func (e *engine) Average(rho float64) error {
 	if e.avg == nil {
-		return errors.New("cpu: no average: the run has no EMA")
+		return errors.New("cpu: no average: the run has no EMA or lookahead")
 	}
 	e.avg.update(e.tr.st, rho)
+	return nil
+}
+
+func (e *engine) LoadAverage() error {
+	if e.avg == nil {
+		return errors.New("cpu: no average: the run has no EMA or lookahead")
+	}
+	e.avg.load(e.tr.st)
 	return nil
 }
 
@@ -159,15 +167,15 @@ func (e *engine) Logits(avg bool, v data.View, dst []float32) error {
 		if len(dst) != n*k {
 			return fmt.Errorf("cpu: logits: %d floats for %d test images", len(dst), n)
 		}
-		if v.Flip && e.flipX == nil {
-			e.flipX = make([]float32, bs*il)
+		if !v.Plain() && e.viewX == nil {
+			e.viewX = make([]float32, bs*il)
 		}
 		for lo := 0; lo < n; lo += bs {
 			m := min(bs, n-lo)
 			x := e.prep.Test[lo*il : (lo+m)*il]
-			if v.Flip {
-				data.FlipNHWC(e.flipX[:m*il], x, m)
-				x = e.flipX[:m*il]
+			if !v.Plain() {
+				data.RenderView(e.viewX[:m*il], x, m, v)
+				x = e.viewX[:m*il]
 			}
 			if err := e.tr.evalInto(x, m, dst[lo*k:(lo+m)*k]); err != nil {
 				return err
@@ -179,7 +187,7 @@ func (e *engine) Logits(avg bool, v data.View, dst []float32) error {
 		return f()
 	}
 	if e.avg == nil {
-		return errors.New("cpu: no average: the run has no EMA")
+		return errors.New("cpu: no average: the run has no EMA or lookahead")
 	}
 	return e.avg.with(e.tr.st, f)
 }

@@ -39,9 +39,11 @@
 //   - Load uploads the dataset once, as its raw bytes; prep_nhwc normalises,
 //     transposes and reflect-pads it on the device, bit for bit as
 //     data.Prepare does. The host keeps the channel statistics (an exact
-//     byte histogram) and the whitening filters' 27x27 eigendecomposition;
-//     Whitening sums their patch covariance on the device
-//     (whiten_patches_f64 and an fp64 Dgemm, whiten.go);
+//     byte histogram) and the whitening filters' eigendecomposition (27x27
+//     for 3x3 patches, 12x12 for airbench94's 2x2); Whitening sums their
+//     patch covariance on the device (whiten_patches_f64 and an fp64 Dgemm,
+//     whiten.go). The test images are padded by the TTA views' largest
+//     shift, each view a crop of them;
 //   - Epoch uploads only an epoch's plan (image order, crop/flip/cutout
 //     choices, labels: train's draws, augplan.go), and augment_* builds
 //     every batch on the device;
@@ -50,19 +52,23 @@
 //     fp32 accumulation, tensor-op math in bf16, FMA math in fp32) read a
 //     bf16 copy of the weights cast each step; BN (plain and ghost) with
 //     fp32 statistics (each group's rows reduced in chunks, then combined
-//     in order: deterministic) fused with its ReLU/CELU (or a standalone
-//     activation where a pool sits between), K x K max and global max/mean
-//     pooling, channel concat, residual adds, scales, the smoothed loss,
-//     SGD (PyTorch's form, per group) or per-filter LARS are our kernels;
-//     the linear head is an fp32 cuBLAS Sgemm with our bias kernels, and
+//     in order: deterministic) fused with its ReLU/CELU/GELU (or a standalone
+//     activation where a pool sits between), K x K max (floored) and global
+//     max/mean pooling, channel concat, residual adds, scales, conv biases,
+//     the smoothed loss, SGD (PyTorch's form, per group and momentum) or
+//     per-filter LARS are our kernels; a conv bias's gradient is one GEMM
+//     with a column of ones; Muon's Newton-Schulz iterations are cuBLAS
+//     GemmEx calls in bf16 (Sgemm in fp32 runs) between our kernels; the
+//     linear head is an fp32 cuBLAS Sgemm with our bias kernels, and
 //     logits are fp32;
 //   - Results reads the steps' loss and accuracy sums back in one copy, once
 //     an epoch (SyncEvery 0) or after a step whose layer statistics are
 //     logged, so Observer.Step calls and divergence detection come then;
-//   - Average blends parameters and running stats into their EMA copies;
-//   - Logits runs the test set in eval mode, plain or mirrored (augment_*
-//     with flip set), with the live or the averaged state, and returns its
-//     fp32 logits, which train scores;
+//   - Average blends parameters and running stats into their EMA copies,
+//     LoadAverage copies them back (lookahead);
+//   - Logits runs the test set in eval mode in one of the run's views
+//     (augment_* crops, mirrored or not), with the live or the averaged
+//     state, and returns its fp32 logits, which train scores;
 //   - SaveWeights and LayerNorms give the per-layer statistics of
 //     Observer.Layers (LayerNorms waits for the device).
 //
@@ -76,10 +82,11 @@
 //
 // Supports lists what the engine covers (every image network of the
 // registry: DAWNBench's ResNet-18 and its variants, the stage-4 family,
-// ResNet-9, N3, post 7's simple net with and without BN; SGD or per-filter
-// LARS; per-layer statistics); anything else (conv biases, K x K average
-// pools, the deep linear net's non-image input) fails with
-// ErrTrainUnsupported, which the runner can take as "use the CPU engine".
+// ResNet-9, N3, post 7's simple net with and without BN, airbench94; SGD,
+// per-filter LARS or Muon on banks no taller than wide; per-layer
+// statistics); anything else (K x K average pools, the deep linear net's
+// non-image input) fails with ErrTrainUnsupported, which the runner can
+// take as "use the CPU engine".
 //
 // # Testing without a GPU
 //

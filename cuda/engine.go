@@ -11,6 +11,7 @@ import (
 	"speedrun/cuda/driver"
 	"speedrun/cuda/kernels"
 	"speedrun/cuda/launch"
+	"speedrun/data"
 	"speedrun/model"
 	"speedrun/stages"
 	"speedrun/train"
@@ -69,6 +70,15 @@ type engine struct {
 	// larsMaxRows floats each.
 	larsNorms   driver.DevicePtr
 	larsMaxRows int
+	// Muon (a group of rule train.RuleMuon): the Nesterov update u (fp32),
+	// the Newton-Schulz iterate X and its next value (activation
+	// precision, as the GEMMs), the rows x rows products A and B, and the
+	// row norms of w and u and the two scales (fp32).
+	muonU, muonX, muonNext, muonA, muonB, muonNorms driver.DevicePtr
+	// ones is a column of ones (activation precision) of biasRows rows:
+	// a conv bias's gradient is onesᵀ dY, one GEMM.
+	ones     driver.DevicePtr
+	biasRows int
 	// Per-layer statistics (analysis.log_every): the parameters before a
 	// logged step, and the per-row (output channel) norms |w_r|, |g_r|,
 	// |w_r - before_r| of each logged weight, combined on the host.
@@ -83,14 +93,17 @@ type engine struct {
 	gradWritten []bool               // per buffer owner: its gradient is set this backward pass
 	convOfParam []int                // per param: its conv layer, or -1
 
-	// The dataset on the device, uploaded once.
-	trainImages, testImages, testOrder driver.DevicePtr // prepared fp32 NHWC; test indices 0..testN-1
-	trainBytes, testBytes, prepTable   driver.DevicePtr // the uint8 images and prep_nhwc's table
-	augPlain, augFlip                  driver.DevicePtr // augment_* parameters for the plain and the mirrored test view
-	epochOrder, epochAug, epochLabels  driver.DevicePtr // this epoch's plan
-	stepSums                           driver.DevicePtr // per step of the epoch: loss, correct
-	testLogits                         driver.DevicePtr // the test set's logits, fp32
+	// The dataset on the device, uploaded once. The test images are
+	// padded by testPad (the TTA views' largest shift) for the views'
+	// crops.
+	trainImages, testImages, testOrder driver.DevicePtr   // prepared fp32 NHWC; test indices 0..testN-1
+	trainBytes, testBytes, prepTable   driver.DevicePtr   // the uint8 images and prep_nhwc's table
+	viewPar                            []driver.DevicePtr // augment_* parameters of each of setup.Views
+	epochOrder, epochAug, epochLabels  driver.DevicePtr   // this epoch's plan
+	stepSums                           driver.DevicePtr   // per step of the epoch: loss, correct
+	testLogits                         driver.DevicePtr   // the test set's logits, fp32
 	trainN, testN, paddedSide          int
+	testPad                            int
 	trialEvents                        [2]driver.Event // timing cuDNN's algorithm trials
 
 	// The run (train.Run's Setup), the training labels and the host's
@@ -121,10 +134,14 @@ type convCall struct {
 // wsLimit caps the workspace an algorithm may ask for.
 const wsLimit = 1 << 30
 
-// engineShape is what setup needs to know about the data.
+// engineShape is what setup needs to know about the data and the run.
 type engineShape struct {
 	trainN, testN, pad int
 	batches            []int // every batch size a pass will run
+	// opt groups the parameters (a zero Optimizer: the default groups);
+	// views are the test views Logits renders (none: the plain one).
+	opt   train.Optimizer
+	views []data.View
 }
 
 // newEngine plans spec for cfg, loads the kernels, and allocates every
@@ -133,13 +150,20 @@ func newEngine(b *Backend, cfg stages.Config, spec *model.Spec, prec launch.Prec
 	if b.BLAS == nil || b.DNN == nil {
 		return nil, errors.New("cuda: training needs cuBLAS and cuDNN (backend opened DriverOnly)")
 	}
-	pl, err := NewPlan(spec, cfg.Train.BatchSize, prec)
+	pl, err := NewPlan(spec, sh.opt, cfg.Train.BatchSize, prec)
 	if err != nil {
 		return nil, err
+	}
+	if len(sh.views) == 0 {
+		sh.views = []data.View{{}}
 	}
 	e = &engine{log: b.log, drv: b.Driver, blas: b.BLAS, dnn: b.DNN, spec: spec, cfg: cfg, plan: pl, prec: prec,
 		convs: map[[2]int]*convCall{}, convOfParam: convWeightOf(spec),
 		trainN: sh.trainN, testN: sh.testN, paddedSide: data32 + 2*sh.pad}
+	e.setup.Views, e.setup.Optimizer = sh.views, sh.opt
+	for _, v := range sh.views {
+		e.testPad = max(e.testPad, abs(v.DX), abs(v.DY))
+	}
 	defer func() {
 		if err != nil {
 			e.close()
@@ -285,6 +309,26 @@ func (e *engine) allocState() error {
 		}
 		bufs = append(bufs, bufSpec{&e.larsNorms, "lars row norms", 8 * e.larsMaxRows})
 	}
+	if o := e.setup.Optimizer; o.HasRule(train.RuleMuon) {
+		maxLen, maxRows := 0, 0
+		for p, g := range o.Of {
+			if g != train.Frozen && o.Groups[g].Rule == train.RuleMuon {
+				maxLen, maxRows = max(maxLen, pl.Params[p].Len), max(maxRows, spec.Params[p].Shape[0])
+			}
+		}
+		eb := e.prec.Bytes()
+		bufs = append(bufs, bufSpec{&e.muonU, "muon update", 4 * maxLen}, bufSpec{&e.muonX, "muon iterate", eb * maxLen},
+			bufSpec{&e.muonNext, "muon next iterate", eb * maxLen}, bufSpec{&e.muonA, "muon A", eb * maxRows * maxRows},
+			bufSpec{&e.muonB, "muon B", eb * maxRows * maxRows}, bufSpec{&e.muonNorms, "muon norms", 4 * (2*maxRows + 2)})
+	}
+	for _, l := range spec.Layers {
+		if l.Op == model.OpConv && l.Conv.Bias {
+			e.biasRows = max(e.biasRows, B*l.Out[1]*l.Out[2])
+		}
+	}
+	if e.biasRows > 0 {
+		bufs = append(bufs, bufSpec{&e.ones, "ones", e.prec.Bytes() * e.biasRows})
+	}
 	if a := e.cfg.Analysis; a != nil && a.LogEvery > 0 {
 		e.loggedParams = train.LoggedParams(spec)
 		for _, p := range e.loggedParams {
@@ -296,8 +340,38 @@ func (e *engine) allocState() error {
 	if err := e.allocs(bufs...); err != nil {
 		return err
 	}
+	if err := e.initOnes(); err != nil {
+		return err
+	}
 	return e.initStats()
 }
+
+// initOnes fills the column of ones the bias gradients multiply by.
+func (e *engine) initOnes() error {
+	if e.biasRows == 0 {
+		return nil
+	}
+	var err error
+	if e.prec == launch.BF16 {
+		ones := make([]uint16, e.biasRows)
+		for i := range ones {
+			ones[i] = kernels.F32ToBF16(1)
+		}
+		err = driver.CopyHtoD(e.drv, e.ones, ones)
+	} else {
+		ones := make([]float32, e.biasRows)
+		for i := range ones {
+			ones[i] = 1
+		}
+		err = driver.CopyHtoD(e.drv, e.ones, ones)
+	}
+	if err != nil {
+		return fmt.Errorf("cuda: upload the ones of the bias gradients: %w", err)
+	}
+	return nil
+}
+
+func abs(x int) int { return max(x, -x) }
 
 // initStats sets every running variance to PyTorch's initial 1 (the
 // means are zero from the allocation or the caller).
@@ -317,16 +391,21 @@ func (e *engine) allocData(sh engineShape) error {
 	B := e.plan.Batch
 	maxSteps := (sh.trainN + B - 1) / B
 	img := data32 * data32 * 3
+	testSide := data32 + 2*e.testPad
 	e.hostAug, e.hostLabels, e.hostStepSums = make([]int32, sh.trainN*kernels.AugParams), make([]int32, sh.trainN), make([]float32, 2*maxSteps)
+	e.viewPar = make([]driver.DevicePtr, len(e.setup.Views))
+	for i := range e.viewPar {
+		if err := e.allocs(bufSpec{&e.viewPar[i], fmt.Sprintf("test view %d augment params", i), 4 * B * kernels.AugParams}); err != nil {
+			return err
+		}
+	}
 	return e.allocs(
 		bufSpec{&e.trainImages, "training images", 4 * sh.trainN * e.paddedSide * e.paddedSide * 3},
 		bufSpec{&e.trainBytes, "training bytes", sh.trainN * img},
 		bufSpec{&e.testBytes, "test bytes", sh.testN * img},
 		bufSpec{&e.prepTable, "normalisation table", 4 * 3 * 256},
-		bufSpec{&e.testImages, "test images", 4 * sh.testN * img},
+		bufSpec{&e.testImages, "test images", 4 * sh.testN * testSide * testSide * 3},
 		bufSpec{&e.testOrder, "test indices", 4 * sh.testN},
-		bufSpec{&e.augPlain, "eval augment params", 4 * B * kernels.AugParams},
-		bufSpec{&e.augFlip, "tta augment params", 4 * B * kernels.AugParams},
 		bufSpec{&e.epochOrder, "epoch order", 4 * sh.trainN},
 		bufSpec{&e.epochAug, "epoch augment params", 4 * sh.trainN * kernels.AugParams},
 		bufSpec{&e.epochLabels, "epoch labels", 4 * sh.trainN},

@@ -109,6 +109,9 @@ func (e *engine) forward(n int, train bool, w driver.DevicePtr) error {
 				return fmt.Errorf("cuda: layer %s: no descriptors for batch %d", l.Name, n)
 			}
 			err = e.dnn.Forward(e.dnnHandle, 1, c.xDesc, e.out(in), c.wDesc, e.convW(w, i), c.convDesc, c.fwd, 0, c.yDesc, e.out(i))
+			if err == nil && l.Conv.Bias {
+				err = k.BiasRows(s, e.prec, e.out(i), e.param(w, l.Params[1]), n*l.Out[1]*l.Out[2], l.Conv.Out)
+			}
 		case KBNAct, KBN:
 			b := e.bnShape(i, n, train)
 			gamma, beta := e.param(w, l.Params[0]), e.param(w, l.Params[1])
@@ -159,7 +162,7 @@ func (e *engine) forward(n int, train bool, w driver.DevicePtr) error {
 			// Y^T = op(W) X^T with W's buffer read as (in x out), transposed.
 			err = e.blas.Sgemm(e.blasHandle, cublas.OpT, cublas.OpN, l.Linear.Out, n, l.Linear.In, 1, e.param(w, l.Params[0]), l.Linear.In, x, l.Linear.In, 0, e.out(i), l.Linear.Out)
 			if err == nil && l.Linear.Bias {
-				err = k.BiasRows(s, e.out(i), e.param(w, l.Params[1]), n, l.Linear.Out)
+				err = k.BiasRows(s, launch.F32, e.out(i), e.param(w, l.Params[1]), n, l.Linear.Out)
 			}
 		case KScale:
 			err = k.Scale(s, e.precOf(i), e.out(i), e.precOf(in), e.out(in), float32(l.Scale), e.elems(i, n))
@@ -222,6 +225,13 @@ func (e *engine) backward(n int) error {
 		case KMaxPool:
 			x := e.plan.Layers[in].Shape
 			err = e.writeGrad(in, n, func(dst driver.DevicePtr) error {
+				// A floored pool's windows miss the last rows or columns,
+				// which the kernel does not write: their gradient is 0.
+				if x[1]%l.Pool.K != 0 || x[2]%l.Pool.K != 0 {
+					if err := e.drv.MemsetD8(dst, 0, e.elems(in, n)*e.prec.Bytes()); err != nil {
+						return err
+					}
+				}
 				return k.MaxPoolBwd(s, e.prec, e.out(in), e.grad(i), dst, n, x[1], x[2], x[3], l.Pool.K)
 			})
 		case KAdd:
@@ -281,12 +291,12 @@ func (e *engine) linearBackward(i, n int) error {
 	}
 	dy := e.grad(i)
 	// dW (out x in) = dY^T X: column-major dW^T (in x out) = X^T dY.
-	if e.plan.Params[l.Params[0]].Group != GroupFrozen {
+	if e.plan.Params[l.Params[0]].Group != e.plan.Frozen() {
 		if err := e.blas.Sgemm(e.blasHandle, cublas.OpN, cublas.OpT, li.In, li.Out, n, 1, x, li.In, dy, li.Out, 0, e.param(e.grads, l.Params[0]), li.In); err != nil {
 			return err
 		}
 	}
-	if li.Bias && e.plan.Params[l.Params[1]].Group != GroupFrozen {
+	if li.Bias && e.plan.Params[l.Params[1]].Group != e.plan.Frozen() {
 		if err := e.kern.ColSum(e.stream, e.param(e.grads, l.Params[1]), dy, n, li.Out); err != nil {
 			return err
 		}
@@ -338,8 +348,16 @@ func (e *engine) convBackward(i, n int) error {
 	if c == nil {
 		return fmt.Errorf("no descriptors for batch %d", n)
 	}
+	if l.Conv.Bias && e.plan.Params[l.Params[1]].Group != e.plan.Frozen() {
+		// The bias gradient: the sum of dY's rows, onesᵀ dY (column-major
+		// dY is C x rows).
+		rows := n * l.Out[1] * l.Out[2]
+		if err := e.gemm(cublas.OpN, cublas.OpN, l.Conv.Out, 1, rows, 1, e.grad(i), l.Conv.Out, e.ones, rows, 0, e.param(e.grads, l.Params[1]), launch.F32, l.Conv.Out); err != nil {
+			return fmt.Errorf("bias gradient: %w", err)
+		}
+	}
 	p := l.Params[0]
-	if slot := e.plan.Params[p]; slot.Group != GroupFrozen {
+	if slot := e.plan.Params[p]; slot.Group != e.plan.Frozen() {
 		dw := e.param(e.grads, p)
 		if e.prec == launch.BF16 {
 			dw = e.bf16ConvGrads.Add(2 * slot.Off)
@@ -366,26 +384,116 @@ func (e *engine) convBackward(i, n int) error {
 	return e.dnn.BackwardData(e.dnnHandle, 1, c.wDesc, e.convW(e.params, i), c.yDesc, e.grad(i), c.convDesc, c.bwdData, beta, c.xDesc, e.grad(in))
 }
 
-// update applies one optimizer step with the per-group rates (the
-// plan's GroupWeights and GroupBNBias ranges, one SGD launch each); with
-// LARS, one step per parameter with per-filter rates.
+// update applies one optimizer step with the per-group rates: one SGD
+// launch over each SGD group's range of the flat buffers, Muon filter
+// bank by filter bank; with LARS, one step per parameter with per-filter
+// rates.
 func (e *engine) update(rates []train.Rate) error {
 	o := e.setup.Optimizer
 	if o.LARS {
 		return e.updateLARS(rates)
 	}
 	for g, r := range rates {
-		rg := e.plan.Groups[g]
+		rg, grp := e.plan.Groups[g], o.Groups[g]
 		if rg.Len == 0 {
+			continue
+		}
+		if grp.Rule == train.RuleMuon {
+			if r.LR == 0 { // a stopped group keeps its weights
+				continue
+			}
+			for p, slot := range e.plan.Params {
+				if slot.Group != g {
+					continue
+				}
+				if err := e.muon(p, r.LR, float32(grp.Momentum), grp.Nesterov); err != nil {
+					return fmt.Errorf("cuda: muon %s: %w", slot.Name, err)
+				}
+			}
 			continue
 		}
 		off := 4 * rg.Off
 		if err := e.kern.SGD(e.stream, e.params.Add(off), e.grads.Add(off), e.momentum.Add(off), rg.Len,
-			r.LR, r.WD, float32(o.Momentum), o.Nesterov); err != nil {
+			r.LR, r.WD, float32(grp.Momentum), grp.Nesterov); err != nil {
 			return fmt.Errorf("cuda: sgd: %w", err)
 		}
 	}
 	return nil
+}
+
+// muon is one Muon step of filter bank p (train.RuleMuon, the CPU
+// engine's muonStep): the Nesterov update u of its momentum, w scaled to
+// norm sqrt(rows), X = u/(|u|+eps), train.MuonNS's Newton-Schulz
+// iterations on X as GEMMs in the activation precision (bf16 in, fp32
+// accumulation: cuBLAS GemmEx), then w -= lr X. The KRSC weight is a
+// rows x (k·k·in) matrix whose columns are OIHW's permuted, which the
+// iteration commutes with; Supports admits only banks no taller than
+// wide, whose iteration needs no transpose.
+func (e *engine) muon(p int, lr, mom float32, nesterov bool) error {
+	k, s := e.kern, e.stream
+	slot := e.plan.Params[p]
+	r := e.spec.Params[p].Shape[0]
+	c := slot.Len / r
+	w, g, v := e.param(e.params, p), e.param(e.grads, p), e.param(e.momentum, p)
+	wn, un, sc := e.muonNorms, e.muonNorms.Add(4*r), e.muonNorms.Add(8*r)
+	if err := k.MuonMomentum(s, g, v, e.muonU, slot.Len, mom, nesterov); err != nil {
+		return err
+	}
+	if err := k.RowNorms(s, wn, w, 0, r, c); err != nil {
+		return err
+	}
+	if err := k.RowNorms(s, un, e.muonU, 0, r, c); err != nil {
+		return err
+	}
+	if err := k.MuonNorms(s, sc, wn, un, r, float32(train.MuonNS.Eps)); err != nil {
+		return err
+	}
+	x, next := e.muonX, e.muonNext
+	if err := k.MuonScale(s, e.prec, w, e.muonU, x, sc, slot.Len); err != nil {
+		return err
+	}
+	eb := e.prec.Bytes()
+	ns := train.MuonNS
+	for range ns.Steps {
+		// Row-major X (r x c) is column-major Xᵀ (c x r, ld c): A = X Xᵀ is
+		// (Xᵀ)ᵀ Xᵀ; B = b A + c A A (symmetric); X' = a X + B X, column-major
+		// Xᵀ B + a Xᵀ.
+		if err := e.gemm(cublas.OpT, cublas.OpN, r, r, c, 1, x, c, x, c, 0, e.muonA, e.prec, r); err != nil {
+			return err
+		}
+		if err := e.drv.CopyDtoD(e.muonB, e.muonA, eb*r*r); err != nil {
+			return err
+		}
+		if err := e.gemm(cublas.OpN, cublas.OpN, r, r, r, float32(ns.C), e.muonA, r, e.muonA, r, float32(ns.B), e.muonB, e.prec, r); err != nil {
+			return err
+		}
+		if err := e.drv.CopyDtoD(next, x, eb*slot.Len); err != nil {
+			return err
+		}
+		if err := e.gemm(cublas.OpN, cublas.OpN, c, r, r, 1, x, c, e.muonB, r, float32(ns.A), next, e.prec, c); err != nil {
+			return err
+		}
+		x, next = next, x
+	}
+	return k.MuonUpdate(s, e.prec, w, x, slot.Len, lr)
+}
+
+// gemm is column-major C = alpha op(A) op(B) + beta C with A and B in the
+// activation precision and C in cPrec, fp32 accumulation: Sgemm in fp32,
+// GemmEx with bf16 operands otherwise.
+func (e *engine) gemm(transA, transB, m, n, kk int, alpha float32, A driver.DevicePtr, lda int, B driver.DevicePtr, ldb int,
+	beta float32, C driver.DevicePtr, cPrec launch.Prec, ldc int) error {
+	if e.prec == launch.F32 && cPrec == launch.F32 {
+		return e.blas.Sgemm(e.blasHandle, transA, transB, m, n, kk, alpha, A, lda, B, ldb, beta, C, ldc)
+	}
+	in, out := cublas.DataF32, cublas.DataF32
+	if e.prec == launch.BF16 {
+		in = cublas.DataBF16
+	}
+	if cPrec == launch.BF16 {
+		out = cublas.DataBF16
+	}
+	return e.blas.GemmEx(e.blasHandle, transA, transB, m, n, kk, alpha, A, in, lda, B, in, ldb, beta, C, out, ldc, cublas.ComputeF32, cublas.GemmDefault)
 }
 
 // updateLARS steps each trainable parameter with its rows' (output
@@ -395,7 +503,7 @@ func (e *engine) updateLARS(rates []train.Rate) error {
 	o := e.setup.Optimizer
 	for p, prm := range e.spec.Params {
 		slot := e.plan.Params[p]
-		if slot.Group == GroupFrozen || slot.Len == 0 {
+		if slot.Group == e.plan.Frozen() || slot.Len == 0 {
 			continue
 		}
 		rows := prm.Shape[0]
@@ -486,9 +594,10 @@ func (e *engine) logits(w, st, par driver.DevicePtr) error {
 		}
 	}
 	B, K, last := e.plan.Batch, e.spec.Classes, len(e.spec.Layers)-1
+	side := data32 + 2*e.testPad
 	for lo := 0; lo < e.testN; lo += B {
 		m := min(B, e.testN-lo)
-		a := launch.AugShape{N: m, PH: data32, PW: data32, H: data32, W: data32, C: 3}
+		a := launch.AugShape{N: m, PH: side, PW: side, H: data32, W: data32, C: 3}
 		if err := k.Augment(s, e.prec, a, e.testImages, e.testOrder.Add(4*lo), par, e.out(0)); err != nil {
 			return err
 		}

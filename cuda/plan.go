@@ -22,8 +22,9 @@ type Plan struct {
 	Batch  int
 	Params []ParamSlot // by Spec.Params index
 	// Groups are contiguous ranges of the flat parameter buffer, in order:
-	// GroupWeights, GroupBNBias, GroupFrozen.
-	Groups   [3]Range
+	// the optimizer's groups (train.Optimizer.Groups), then the frozen
+	// parameters (Frozen()).
+	Groups   []Range
 	ParamLen int // floats in the flat parameter buffer
 	// Stats holds every BN layer's per-split running mean and variance,
 	// also one flat fp32 buffer (the EMA covers it too).
@@ -34,14 +35,16 @@ type Plan struct {
 	ActBytes int64
 }
 
-// Optimizer groups of the flat parameter buffer.
-// The first two are train.Optimizer's groups, so a group's Rate applies
-// to its range.
+// The default optimizer groups of the flat parameter buffer
+// (train.Optimizer's, so a group's Rate applies to its range).
 const (
 	GroupWeights = train.GroupWeights // conv/linear weights and biases, learnable BN scales
 	GroupBNBias  = train.GroupBNBias  // BN biases (p8.s6: lr x BNBiasLRMul, wd / BNBiasWDDiv)
-	GroupFrozen  = 2                  // whitening filters and frozen BN scales: never updated
 )
+
+// Frozen is the group index of the parameters no update touches
+// (whitening filters, frozen BN scales): the last range.
+func (pl *Plan) Frozen() int { return len(pl.Groups) - 1 }
 
 // Range is [Off, Off+Len) in floats.
 type Range struct{ Off, Len int }
@@ -95,8 +98,10 @@ type LayerPlan struct {
 }
 
 // NewPlan lays out spec for batches of batch images with activations of
-// precision p. Ghost BN needs batch to be a multiple of its ghost size.
-func NewPlan(spec *model.Spec, batch int, p launch.Prec) (*Plan, error) {
+// precision p, its parameters grouped as opt groups them (opt.Of; a zero
+// Optimizer: train.ParamGroup's default two groups). Ghost BN needs batch
+// to be a multiple of its ghost size.
+func NewPlan(spec *model.Spec, opt train.Optimizer, batch int, p launch.Prec) (*Plan, error) {
 	if batch < 1 {
 		return nil, fmt.Errorf("cuda: plan %s: batch %d: want >= 1", spec.Name, batch)
 	}
@@ -104,12 +109,27 @@ func NewPlan(spec *model.Spec, batch int, p launch.Prec) (*Plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cuda: plan: %w", err)
 	}
-	pl := &Plan{Low: low, Batch: batch, Params: make([]ParamSlot, len(spec.Params)), Layers: make([]LayerPlan, len(spec.Layers))}
-	// Parameters: group by role, keeping Spec order inside each group.
+	ngroups := len(opt.Groups)
+	of := opt.Of
+	if of == nil {
+		ngroups, of = 2, make([]int, len(spec.Params))
+		for i, prm := range spec.Params {
+			of[i] = train.ParamGroup(prm)
+		}
+	}
+	pl := &Plan{Low: low, Batch: batch, Params: make([]ParamSlot, len(spec.Params)), Layers: make([]LayerPlan, len(spec.Layers)),
+		Groups: make([]Range, ngroups+1)}
+	groupOf := func(i int) int {
+		if of[i] == train.Frozen {
+			return ngroups
+		}
+		return of[i]
+	}
+	// Parameters: group by optimizer group, keeping Spec order inside each.
 	for g := range pl.Groups {
 		pl.Groups[g].Off = pl.ParamLen
 		for i, prm := range spec.Params {
-			if paramGroup(prm) != g {
+			if groupOf(i) != g {
 				continue
 			}
 			n := 1
@@ -178,14 +198,6 @@ func NewPlan(spec *model.Spec, batch int, p launch.Prec) (*Plan, error) {
 
 func align256(n int64) int64 { return (n + 255) &^ 255 }
 
-// paramGroup is train.ParamGroup with Frozen as the plan's third group.
-func paramGroup(p model.Param) int {
-	if g := train.ParamGroup(p); g != train.Frozen {
-		return g
-	}
-	return GroupFrozen
-}
-
 // layerKernel picks what runs layer i of the lowered spec: a BN runs the
 // activation it fuses, which becomes KFused.
 func layerKernel(low *model.Lowered, i int) (Kernel, error) {
@@ -209,8 +221,11 @@ func layerKernel(low *model.Lowered, i int) (Kernel, error) {
 		}
 		return KAct, nil
 	case model.OpMaxPool:
-		if in := low.Spec.Layers[l.Inputs[0]].Out; len(in) != 3 || l.Pool.K < 1 || in[1]%l.Pool.K != 0 || in[2]%l.Pool.K != 0 {
-			return KUnplanned, fmt.Errorf("max pool %dx%d of %v: the kernel needs H and W multiples of K", l.Pool.K, l.Pool.K, in)
+		// H and W need not be multiples of K: the pool floors, as
+		// PyTorch's (airbench94's 31 -> 15), and the engine clears the
+		// rows and columns no window reaches before the backward.
+		if in := low.Spec.Layers[l.Inputs[0]].Out; len(in) != 3 || l.Pool.K < 1 || in[1] < l.Pool.K || in[2] < l.Pool.K {
+			return KUnplanned, fmt.Errorf("max pool %dx%d of %v: the input is smaller than the window", l.Pool.K, l.Pool.K, in)
 		}
 		return KMaxPool, nil
 	case model.OpGlobalMaxPool:
@@ -245,6 +260,8 @@ func actCode(a model.Act) int {
 		return 2
 	case model.ActShiftScaleReLU:
 		return 3
+	case model.ActGELU:
+		return 4
 	}
 	return 0
 }

@@ -7,6 +7,7 @@ import (
 
 	"speedrun/cuda/launch"
 	"speedrun/model"
+	"speedrun/train"
 )
 
 // finalNet is N3, the post-8 final net, as the registry configures it.
@@ -18,13 +19,13 @@ func TestPlanFinalNet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pl, err := NewPlan(spec, 512, launch.BF16)
+	pl, err := NewPlan(spec, train.Optimizer{}, 512, launch.BF16)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// blog-stages.md §1 N3: 6,570,880 trainable parameters, of which 2,240
 	// are BN biases; frozen: 729 whitening weights and 2,240 BN scales.
-	if got := pl.Groups; got[GroupWeights].Len != 6570880-2240 || got[GroupBNBias].Len != 2240 || got[GroupFrozen].Len != 729+2240 {
+	if got := pl.Groups; got[GroupWeights].Len != 6570880-2240 || got[GroupBNBias].Len != 2240 || got[pl.Frozen()].Len != 729+2240 {
 		t.Errorf("groups %+v", got)
 	}
 	if pl.ParamLen != 6570880+2969 {
@@ -90,10 +91,10 @@ func TestPlanErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := NewPlan(spec, 500, launch.F32); err == nil || !strings.Contains(err.Error(), "batch 500 is not a multiple of ghost batch 32") {
+	if _, err := NewPlan(spec, train.Optimizer{}, 500, launch.F32); err == nil || !strings.Contains(err.Error(), "batch 500 is not a multiple of ghost batch 32") {
 		t.Errorf("got %v", err)
 	}
-	if _, err := NewPlan(spec, 0, launch.F32); err == nil {
+	if _, err := NewPlan(spec, train.Optimizer{}, 0, launch.F32); err == nil {
 		t.Error("batch 0 accepted")
 	}
 }
@@ -124,7 +125,7 @@ func TestPlanOtherNets(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pl, err := NewPlan(spec, 64, launch.BF16)
+		pl, err := NewPlan(spec, train.Optimizer{}, 64, launch.BF16)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.variant, err)
 		}

@@ -6,17 +6,20 @@ import (
 	"speedrun/cuda/launch"
 	"speedrun/model"
 	"speedrun/stages"
+	"speedrun/train"
 )
 
 // Supports reports whether the GPU engine can train cfg's network. Its
 // error wraps ErrTrainUnsupported, so a caller can fall back to the CPU
 // engine with errors.Is. The engine covers every image network of the
-// registry: conv without bias, BN (plain, ghost or identity) with its
-// activation fused or standalone, K x K max pooling, global max and mean
-// pooling, channel concat, residual adds, a linear head with or without
-// bias, and scales (of images or logits); SGD or per-filter LARS, and
-// per-layer statistics (analysis.log_every) through Observer.Layers.
-// Post 7's softplus and KL-to-uniform loss (E7.5) are the CPU engine's.
+// registry: convs with or without bias, BN (plain, ghost or identity)
+// with its activation fused or standalone (ReLU, CELU, GELU), K x K max
+// pooling (floored), global max and mean pooling, channel concat,
+// residual adds, a linear head with or without bias, and scales (of
+// images or logits); SGD (per-group rates and momenta), per-filter LARS
+// and Muon on filter banks no taller than wide, and per-layer statistics
+// (analysis.log_every) through Observer.Layers. Post 7's softplus and
+// KL-to-uniform loss (E7.5) are the CPU engine's.
 func Supports(cfg stages.Config, spec *model.Spec) error {
 	un := func(format string, a ...any) error {
 		return fmt.Errorf("%w: %s", ErrTrainUnsupported, fmt.Sprintf(format, a...))
@@ -43,9 +46,21 @@ func Supports(cfg stages.Config, spec *model.Spec) error {
 			return un("layer %s: softplus has no GPU kernel", l.Name)
 		}
 	}
-	pl, err := NewPlan(spec, tc.BatchSize, launch.F32)
+	opt, err := train.NewOptimizer(spec, tc, 0)
 	if err != nil {
 		return un("%v", err)
+	}
+	pl, err := NewPlan(spec, opt, tc.BatchSize, launch.F32)
+	if err != nil {
+		return un("%v", err)
+	}
+	for p, g := range opt.Of {
+		if g == train.Frozen || opt.Groups[g].Rule != train.RuleMuon {
+			continue
+		}
+		if sh := spec.Params[p].Shape; sh[0] > pl.Params[p].Len/sh[0] {
+			return un("Muon on %s %v: the engine's Newton-Schulz takes banks no taller than wide", spec.Params[p].Name, sh)
+		}
 	}
 	last := len(spec.Layers) - 1
 	for i, l := range spec.Layers {
@@ -53,9 +68,6 @@ func Supports(cfg stages.Config, spec *model.Spec) error {
 		switch lp.Kernel {
 		case KInput, KBNAct, KBN, KFused, KAct, KIdentityBN, KView, KMaxPool, KGlobalMax, KGlobalAvg, KConcat, KAdd, KScale:
 		case KConv:
-			if l.Conv.Bias {
-				return un("layer %s: conv bias", l.Name)
-			}
 		case KLinear:
 			if in := spec.Layers[l.Inputs[0]]; len(in.Out) != 1 {
 				return un("layer %s: linear on a %v input", l.Name, in.Out)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"speedrun/backend"
 	"speedrun/cuda/driver"
@@ -78,7 +79,7 @@ func openEngine(b *Backend, su train.Setup, prec launch.Prec) (*engine, error) {
 	if su.TestN < su.Batch && !slicesContains(batches, su.TestN) {
 		batches = append(batches, su.TestN)
 	}
-	sh := engineShape{trainN: su.TrainN, testN: su.TestN, pad: su.Pad, batches: batches}
+	sh := engineShape{trainN: su.TrainN, testN: su.TestN, pad: su.Pad, batches: batches, opt: su.Optimizer, views: su.Views}
 	e, err := newEngine(b, su.Config, su.Spec, prec, sh)
 	if err != nil {
 		return nil, err
@@ -118,11 +119,6 @@ func (e *engine) Load(set *data.Set) error {
 	for i := range idx {
 		idx[i] = int32(i)
 	}
-	B := e.plan.Batch
-	flip := make([]int32, B*kernels.AugParams)
-	for j := range B {
-		flip[j*kernels.AugParams+2] = 1
-	}
 	d := e.drv
 	for _, c := range []struct {
 		name string
@@ -132,16 +128,32 @@ func (e *engine) Load(set *data.Set) error {
 		{"test bytes", driver.CopyHtoD(d, e.testBytes, set.Test.Images)},
 		{"normalisation table", driver.CopyHtoD(d, e.prepTable, kernels.PrepLUT(mean, std))},
 		{"test indices", driver.CopyHtoD(d, e.testOrder, idx)},
-		{"tta params", driver.CopyHtoD(d, e.augFlip, flip)},
 	} {
 		if c.err != nil {
 			return fmt.Errorf("cuda: upload %s: %w", c.name, c.err)
 		}
 	}
+	// Each test view is a crop of the test images padded by testPad:
+	// augment_* parameters at offset testPad + the shift, mirrored or not.
+	B := e.plan.Batch
+	par := make([]int32, B*kernels.AugParams)
+	for i, v := range e.setup.Views {
+		f := int32(0)
+		if v.Flip {
+			f = 1
+		}
+		for j := range B {
+			q := par[j*kernels.AugParams:][:kernels.AugParams]
+			q[0], q[1], q[2] = int32(e.testPad+v.DY), int32(e.testPad+v.DX), f
+		}
+		if err := driver.CopyHtoD(d, e.viewPar[i], par); err != nil {
+			return fmt.Errorf("cuda: upload test view %+v: %w", v, err)
+		}
+	}
 	if err := e.kern.PrepNHWC(e.stream, e.trainBytes, e.prepTable, e.trainImages, e.trainN, e.setup.Pad); err != nil {
 		return err
 	}
-	if err := e.kern.PrepNHWC(e.stream, e.testBytes, e.prepTable, e.testImages, e.testN, 0); err != nil {
+	if err := e.kern.PrepNHWC(e.stream, e.testBytes, e.prepTable, e.testImages, e.testN, e.testPad); err != nil {
 		return err
 	}
 	if err := e.drv.Synchronize(); err != nil {
@@ -170,8 +182,8 @@ func (e *engine) checkSet(set *data.Set) error {
 }
 
 // Whitening sums the patch covariance on the device (whiten.go).
-func (e *engine) Whitening(n int, eps float64) ([]float32, error) {
-	return e.whiteningFilters(n, e.setup.Pad, eps)
+func (e *engine) Whitening(n, k int, eps float64) ([]float32, error) {
+	return e.whiteningFilters(n, k, e.setup.Pad, eps)
 }
 
 // Start uploads the initial parameters, then warms up: one training step
@@ -224,7 +236,7 @@ func (e *engine) warmup() error {
 	if err := e.backward(n); err != nil {
 		return err
 	}
-	if err := e.logits(e.params, e.runStats, e.augFlip); err != nil {
+	if err := e.logits(e.params, e.runStats, e.viewPar[len(e.viewPar)-1]); err != nil {
 		return err
 	}
 	return e.drv.Synchronize()
@@ -326,6 +338,21 @@ func (e *engine) SyncEvery() int { return 0 }
 
 func (e *engine) Average(rho float64) error { return e.emaUpdate(rho) }
 
+// LoadAverage copies the average into the live parameters and running
+// stats (lookahead's reset): two device copies.
+func (e *engine) LoadAverage() error {
+	if err := e.drv.CopyDtoD(e.params, e.emaParams, 4*e.plan.ParamLen); err != nil {
+		return fmt.Errorf("cuda: load the average: %w", err)
+	}
+	if e.plan.StatsLen == 0 {
+		return nil
+	}
+	if err := e.drv.CopyDtoD(e.runStats, e.emaRunStats, 4*e.plan.StatsLen); err != nil {
+		return fmt.Errorf("cuda: load the average: %w", err)
+	}
+	return nil
+}
+
 // Logits runs the test set in eval mode and reads its logits back once.
 func (e *engine) Logits(avg bool, v data.View, dst []float32) error {
 	if len(dst) != e.testN*e.spec.Classes {
@@ -335,11 +362,11 @@ func (e *engine) Logits(avg bool, v data.View, dst []float32) error {
 	if avg {
 		w, st = e.emaParams, e.emaRunStats
 	}
-	par := e.augPlain
-	if v.Flip {
-		par = e.augFlip
+	i := slices.Index(e.setup.Views, v)
+	if i < 0 {
+		return fmt.Errorf("cuda: logits of view %+v: not one of the run's views %v", v, e.setup.Views)
 	}
-	if err := e.logits(w, st, par); err != nil {
+	if err := e.logits(w, st, e.viewPar[i]); err != nil {
 		return err
 	}
 	return driver.CopyDtoH(e.drv, dst, e.testLogits)

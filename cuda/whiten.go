@@ -12,30 +12,31 @@ import (
 )
 
 // whitenMaxChunk caps the images whose patches one Dgemm sums: 1,024
-// images are 921,600 rows of 27 fp64 (199 MB).
+// images are 921,600 rows of 27 fp64 (199 MB) for 3x3 patches.
 const whitenMaxChunk = 1024
 
-// patchesPerImage is the 3x3 patches of a 32x32 image.
-const patchesPerImage = (data.Height - 2) * (data.Width - 2)
-
-// whiteningFilters is data.WhiteningFilters (same patches, covariance,
+// whiteningFilters is data.WhiteningFiltersK (same patches, covariance,
 // eigenvectors and scaling) on the first n prepared training images,
-// already on the device: whiten_patches_f64 writes their patches as fp64
-// rows and Dgemm sums X^T X chunk by chunk (on the host this sum cost
-// seconds of the timed preprocessing); only the 27x27 sum comes back for
-// the eigendecomposition. Its scratch is the activation arena, unused
-// before training, or a buffer of its own when the arena holds less than
-// one image's patches. The result differs from data's only by summation
-// order.
-func (e *engine) whiteningFilters(n, pad int, eps float64) ([]float32, error) {
-	const P = data.PatchLen
+// already on the device: whiten_patches_f64 writes their k x k patches
+// as fp64 rows and Dgemm sums X^T X chunk by chunk (on the host this sum
+// cost seconds of the timed preprocessing); only the P x P sum (P = 3k²)
+// comes back for the eigendecomposition. Its scratch is the activation
+// arena, unused before training, or a buffer of its own when the arena
+// holds less than one image's patches. The result differs from data's
+// only by summation order.
+func (e *engine) whiteningFilters(n, k, pad int, eps float64) ([]float32, error) {
+	P := data.Channels * k * k
+	patchesPerImage := data.PatchesPerImage(k)
+	if k < 1 || k > data.Height {
+		return nil, fmt.Errorf("whitening: %dx%d patches", k, k)
+	}
 	if n <= 0 || n > e.trainN {
 		return nil, fmt.Errorf("whitening: %d images of %d", n, e.trainN)
 	}
 	if !(eps >= 0) {
 		return nil, fmt.Errorf("whitening: eps %v, expected >= 0", eps)
 	}
-	covBytes := int(align256(8 * P * P))
+	covBytes := int(align256(int64(8 * P * P)))
 	rowBytes := patchesPerImage * P * 8
 	chunk := min(n, whitenMaxChunk, (int(e.plan.ActBytes)-covBytes)/rowBytes)
 	base := e.arena
@@ -52,7 +53,7 @@ func (e *engine) whiteningFilters(n, pad int, eps float64) ([]float32, error) {
 	img := e.paddedSide * e.paddedSide * 3
 	for lo := 0; lo < n; lo += chunk {
 		m := min(chunk, n-lo)
-		if err := e.kern.WhitenPatches(e.stream, e.trainImages.Add(4*lo*img), X, m, e.paddedSide, pad); err != nil {
+		if err := e.kern.WhitenPatches(e.stream, e.trainImages.Add(4*lo*img), X, m, e.paddedSide, pad, k); err != nil {
 			return nil, fmt.Errorf("whitening: %w", err)
 		}
 		beta := 1.0
@@ -69,15 +70,14 @@ func (e *engine) whiteningFilters(n, pad int, eps float64) ([]float32, error) {
 	if err := driver.CopyDtoH(e.drv, sums, cov); err != nil {
 		return nil, fmt.Errorf("whitening: read back the patch covariance: %w", err)
 	}
-	return filtersFromSums(sums, n*patchesPerImage, eps)
+	return filtersFromSums(sums, P, n*patchesPerImage, eps)
 }
 
 // filtersFromSums turns the patch sums X^T X (P x P, symmetric) of total
-// patches into data.WhiteningFilters' filters: the covariance's
+// patches into data.WhiteningFiltersK's filters: the covariance's
 // eigenvectors by descending eigenvalue, each scaled by
 // 1/sqrt(lambda + eps).
-func filtersFromSums(sums []float64, total int, eps float64) ([]float32, error) {
-	const P = data.PatchLen
+func filtersFromSums(sums []float64, P, total int, eps float64) ([]float32, error) {
 	cov := mat.NewSymDense(P, nil)
 	for a := range P {
 		for b := a; b < P; b++ {

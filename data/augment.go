@@ -10,9 +10,48 @@ import (
 const CropPad = 4
 
 // View is one rendering of the test images for test-time augmentation:
-// the image as it is, or mirrored.
+// the image translated by (DY, DX) pixels, with reflect padding, then
+// mirrored when Flip: pixel (y, x) of the view is pixel
+// (reflect(y+DY), reflect(x'+DX)) of the image, x' = 31-x when Flip and x
+// otherwise. airbench's shifted views are DY = DX = -1 (its
+// padded[0:32, 0:32]) and +1 (padded[2:34, 2:34]).
 type View struct {
-	Flip bool
+	Flip   bool
+	DY, DX int
+}
+
+// Plain reports whether v is the image itself.
+func (v View) Plain() bool { return v == View{} }
+
+// RenderView writes view v of n 32x32x3 NHWC images from src into dst
+// (dst and src must not overlap). Shifts must be under 32 pixels.
+func RenderView(dst, src []float32, n int, v View) {
+	if v.DY == 0 && v.DX == 0 {
+		if v.Flip {
+			FlipNHWC(dst, src, n)
+		} else {
+			copy(dst[:n*ImageLen], src)
+		}
+		return
+	}
+	const row = Width * Channels
+	for b := range n {
+		img, out := src[b*ImageLen:][:ImageLen], dst[b*ImageLen:][:ImageLen]
+		for y := range Height {
+			s := img[reflect(y+v.DY, Height)*row:][:row]
+			d := out[y*row:][:row]
+			for x := range Width {
+				sx := x
+				if v.Flip {
+					sx = Width - 1 - x
+				}
+				o := reflect(sx+v.DX, Width) * Channels
+				d[x*Channels] = s[o]
+				d[x*Channels+1] = s[o+1]
+				d[x*Channels+2] = s[o+2]
+			}
+		}
+	}
 }
 
 // DefaultMaxGroups caps the number of groups in grouped augmentation, as
@@ -22,6 +61,10 @@ const DefaultMaxGroups = 200
 // augSalt separates the augmentation stream from other users of a run's
 // seed (weight init, subsets), so that they stay independent.
 const augSalt = 0x6175676d656e7421 // "augment!"
+
+// altFlipStream is the stream, beside the epochs' 1, 2, ..., of the
+// per-run flips that alternating flip draws once.
+const altFlipStream = 0x616c74666c6970 // "altflip"
 
 // Augment is the per-epoch training augmentation (blog-stages.md §0 and
 // p8.s1). Choices are drawn in bulk once per epoch from a PCG stream
@@ -43,6 +86,11 @@ type Augment struct {
 	Grouped bool
 	// MaxGroups is the group cap for Grouped; 0 means DefaultMaxGroups.
 	MaxGroups int
+	// AltFlip replaces Flip's draw per epoch by airbench's alternating
+	// flip: image i is mirrored in epoch e when f_i XOR (e is even), f_i
+	// drawn once per run (epochs count from 1, so the first epoch shows
+	// the drawn flips and the second their mirrors).
+	AltFlip bool
 }
 
 // String describes the augmentation as in the registry, e.g.
@@ -60,6 +108,9 @@ func (a Augment) String() string {
 	}
 	if a.Flip {
 		add("flip")
+		if a.AltFlip {
+			s += "(alternating)"
+		}
 	}
 	if a.Cutout > 0 {
 		add(fmt.Sprintf("cutout%d", a.Cutout))
@@ -89,6 +140,9 @@ func (a Augment) validate(pad int) error {
 	}
 	if a.Crop && pad == 0 {
 		return fmt.Errorf("augment: random crop needs padded training images (Prepare with pad > 0)")
+	}
+	if a.AltFlip && (!a.Flip || a.Grouped) {
+		return fmt.Errorf("augment: alternating flip needs flip and no grouping")
 	}
 	return nil
 }
@@ -133,6 +187,23 @@ func (p *EpochPlan) Draw(seed uint64, e int) {
 	rng := rand.New(rand.NewPCG(seed^augSalt, uint64(e)))
 	p.plan(rng)
 	ShuffledOrder(p.Order, rng)
+	if p.aug.AltFlip {
+		p.altFlip(seed, e)
+	}
+}
+
+// altFlip sets every image's flip for epoch e of alternating flip: the
+// run's flips, drawn from their own stream, mirrored in even epochs.
+func (p *EpochPlan) altFlip(seed uint64, e int) {
+	rng := rand.New(rand.NewPCG(seed^augSalt, altFlipStream))
+	odd := e%2 == 0
+	var bits uint64
+	for i := range p.choice {
+		if i%64 == 0 {
+			bits = rng.Uint64()
+		}
+		p.choice[i].flip = (bits>>(i%64))&1 == 1 != odd
+	}
 }
 
 // Choice returns image i's crop offset into the padded image, its cutout
@@ -180,7 +251,7 @@ func (p *planner) plan(rng *rand.Rand) {
 			if a.Crop {
 				c.cx, c.cy = uint8(rng.IntN(crops)), uint8(rng.IntN(crops))
 			}
-			if a.Flip {
+			if a.Flip && !a.AltFlip {
 				c.flip = rng.Uint64()&1 == 1
 			}
 			if a.Cutout > 0 {

@@ -408,3 +408,89 @@ func TestLoaderPrefetch(t *testing.T) {
 		break
 	}
 }
+
+// RenderView against airbench's views written out: reflect-pad the image
+// by 1, cut [0:32, 0:32] (DY = DX = -1) or [2:34, 2:34] (+1), mirror.
+func TestRenderView(t *testing.T) {
+	p := handPrepared(2, 0)
+	// The copy reflect-padded by 1, as numpy.pad(mode="reflect") makes it.
+	padded := make([]float32, 2*34*34*Channels)
+	for i := range 2 {
+		for y := range 34 {
+			for x := range 34 {
+				for c := range Channels {
+					padded[((i*34+y)*34+x)*Channels+c] = p.Train[((i*32+reflect(y-1, 32))*32+reflect(x-1, 32))*Channels+c]
+				}
+			}
+		}
+	}
+	for _, v := range []View{{}, {Flip: true}, {DY: -1, DX: -1}, {DY: 1, DX: 1}, {Flip: true, DY: -1, DX: -1}, {Flip: true, DY: 1, DX: 1}} {
+		got := make([]float32, 2*ImageLen)
+		RenderView(got, p.Train, 2, v)
+		o := 1 + v.DY // the crop's corner in the padded image
+		for i := range 2 {
+			for y := range Height {
+				for x := range Width {
+					sx := x
+					if v.Flip { // airbench mirrors the cut view
+						sx = Width - 1 - x
+					}
+					for c := range Channels {
+						want := padded[((i*34+o+y)*34+o+sx)*Channels+c]
+						if g := got[((i*32+y)*32+x)*Channels+c]; g != want {
+							t.Fatalf("view %+v: image %d (%d,%d,%d) = %v, want %v", v, i, y, x, c, g, want)
+						}
+					}
+				}
+			}
+		}
+	}
+	if !(View{}).Plain() || (View{DX: 1}).Plain() {
+		t.Error("Plain")
+	}
+}
+
+// Alternating flip: each image's flip is the same in epochs 1 and 3 and
+// the opposite in epoch 2, about half are mirrored, and the crops and
+// order still change every epoch.
+func TestAltFlip(t *testing.T) {
+	const n = 1000
+	plan, err := NewEpochPlan(Augment{Crop: true, Flip: true, AltFlip: true}, 2, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flips := func(e int) ([]bool, []int32) {
+		plan.Draw(7, e)
+		f := make([]bool, n)
+		offs := make([]int32, n)
+		for i := range n {
+			cx, cy, _, _, fl := plan.Choice(int32(i))
+			f[i], offs[i] = fl, int32(cy*5+cx)
+			if cx > 4 || cy > 4 {
+				t.Fatalf("translate 2: crop offset (%d, %d) outside 0..4", cx, cy)
+			}
+		}
+		return f, offs
+	}
+	f1, o1 := flips(1)
+	f2, o2 := flips(2)
+	f3, _ := flips(3)
+	mirrored := 0
+	for i := range n {
+		if f1[i] == f2[i] || f1[i] != f3[i] {
+			t.Fatalf("image %d: flips %v %v %v over epochs 1-3", i, f1[i], f2[i], f3[i])
+		}
+		if f1[i] {
+			mirrored++
+		}
+	}
+	if mirrored < 430 || mirrored > 570 {
+		t.Errorf("%d of %d mirrored in epoch 1", mirrored, n)
+	}
+	if slices.Equal(o1, o2) {
+		t.Error("crops repeat between epochs")
+	}
+	if _, err := NewEpochPlan(Augment{AltFlip: true}, 0, n); err == nil {
+		t.Error("alternating flip without flip accepted")
+	}
+}

@@ -2,6 +2,7 @@ package data
 
 import (
 	"math"
+	"slices"
 	"testing"
 )
 
@@ -80,5 +81,68 @@ func TestWhiteningFilters(t *testing.T) {
 	}
 	if _, err := WhiteningFilters(p, 41, eps); err == nil {
 		t.Error("41 of 40 images accepted")
+	}
+}
+
+// 2x2 whitening (airbench94's first layer): the filters whiten their own
+// patches, computed directly from the NHWC data.
+func TestWhiteningFilters2x2(t *testing.T) {
+	s, err := Synthetic(SyntheticOptions{Train: 20, Test: 10, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Prepare(s, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n, eps, k, P = 20, 5e-4, 2, 12
+	filters, lambda, err := WhiteningEigenK(p, n, k, eps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(filters) != P*P || len(lambda) != P || PatchesPerImage(k) != 31*31 {
+		t.Fatalf("%d filter floats, %d eigenvalues", len(filters), len(lambda))
+	}
+	var cov [P][P]float64
+	side := p.PaddedSide()
+	count := 0
+	for i := range n {
+		for y := range 31 {
+			for x := range 31 {
+				var out [P]float64
+				for o := range P {
+					for c := range Channels {
+						for dy := range k {
+							for dx := range k {
+								px := p.Train[((i*side+p.Pad+y+dy)*side+p.Pad+x+dx)*Channels+c]
+								out[o] += float64(filters[o*P+c*4+dy*2+dx]) * float64(px)
+							}
+						}
+					}
+				}
+				for a := range P {
+					for b := range P {
+						cov[a][b] += out[a] * out[b]
+					}
+				}
+				count++
+			}
+		}
+	}
+	for a := range P {
+		for b := range P {
+			want := 0.0
+			if a == b {
+				want = lambda[a] / (lambda[a] + eps)
+			}
+			if got := cov[a][b] / float64(count-1); math.Abs(got-want) > 1e-3 {
+				t.Errorf("output covariance [%d][%d] = %.5f, want %.5f", a, b, got, want)
+			}
+		}
+	}
+	f3, err := WhiteningFiltersK(p, n, 3, 1e-2)
+	want, err2 := WhiteningFilters(p, n, 1e-2)
+	if err != nil || err2 != nil || !slices.Equal(f3, want) {
+		t.Errorf("WhiteningFiltersK(3) differs from WhiteningFilters: %v %v", err, err2)
 	}
 }

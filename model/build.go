@@ -42,6 +42,8 @@ func Build(n Net) (*Spec, error) {
 		last = b.simple8()
 	case n.Name == "deepfc":
 		last = b.deepfc()
+	case n.Name == "airbench94":
+		last = b.airbench94()
 	default:
 		return nil, fmt.Errorf("build network %q: no builder", n.Name)
 	}
@@ -106,6 +108,12 @@ func (b *builder) conv(in int, name string, cout, k, stride, pad int, bias bool,
 func (b *builder) bn(in int, name string) int {
 	c := b.out(in)[0]
 	bn := &BN{C: c, Eps: bnEps, Momentum: bnMomentum, FreezeScale: b.n.FreezeBNScale, Identity: b.n.BN == "none"}
+	if b.n.BNEps > 0 {
+		bn.Eps = b.n.BNEps
+	}
+	if b.n.BNMomentum > 0 {
+		bn.Momentum = b.n.BNMomentum
+	}
 	if b.n.BN == "ghost" {
 		bn.Ghost = b.n.GhostBatch
 	}
@@ -141,8 +149,9 @@ func (b *builder) act(in int, name string) int {
 
 func (b *builder) pool(in int, name string, op Op, k int) int {
 	o := b.out(in)
-	if len(o) != 3 || o[1]%k != 0 || o[2]%k != 0 {
-		b.setErr(fmt.Errorf("layer %s: %d x %d pool needs a C,H,W input divisible by %d, got %v", name, k, k, k, o))
+	// PyTorch's pools floor: a 31x31 map pools 2x2 to 15x15 (airbench).
+	if len(o) != 3 || o[1] < k || o[2] < k || (op == OpAvgPool && (o[1]%k != 0 || o[2]%k != 0)) {
+		b.setErr(fmt.Errorf("layer %s: %d x %d pool needs a C,H,W input of at least %d (divisible by it for a mean), got %v", name, k, k, k, o))
 		return in
 	}
 	return b.add(Layer{Name: name, Op: op, Inputs: []int{in}, Out: []int{o[0], o[1] / k, o[2] / k}, Pool: &Pool{K: k}})
@@ -367,6 +376,53 @@ func (b *builder) deepfc() int {
 	}
 	return x
 }
+
+// airbench94 is Keller Jordan's airbench94 net (cifar10-airbench
+// legacy/airbench94.py; the ablations' main0 to main7): the first layer,
+// then three conv groups, each conv3x3 -> maxpool 2 -> BN -> act ->
+// conv3x3 -> BN -> act (widths 64, 256, 256; convs "same", no bias; the
+// pools floor, 31 -> 15 -> 7 -> 3), a 3x3 max pool, and a linear head
+// 256 -> 10 without bias (Build adds the logits' scale). The first layer
+// is a 2x2 conv 3 -> 24 without padding: with Whiten, the frozen
+// whitening filters and a learnable bias, then the activation; without,
+// a learnable conv, BN and the activation (the ablation's baseline).
+// Dirac initialises the first In filters of every 3x3 conv as identities.
+func (b *builder) airbench94() int {
+	const whiten = 2 * data3 * 2 * 2 // the 12 eigenvectors of 2x2x3 patches and their negatives
+	convInit := InitUniformFanIn
+	if b.n.Dirac {
+		convInit = InitDirac
+	}
+	var x int
+	if b.n.Whiten {
+		x = b.conv(0, "whiten", whiten, 2, 1, 0, true, InitWhiten)
+		bias := &b.s.Params[b.s.Layers[x].Params[1]]
+		bias.Role, bias.Init = RoleWhitenBias, InitZeros
+		if b.n.WhitenBiasInit == "uniform" {
+			bias.Init = InitUniformFanIn
+		}
+	} else {
+		x = b.bn(b.conv(0, "whiten", whiten, 2, 1, 0, false, InitUniformFanIn), "whiten.bn")
+	}
+	x = b.act(x, "whiten.act")
+	for i, c := range []int{64, 256, 256} {
+		name := fmt.Sprintf("block%d", i+1)
+		x = b.conv(x, name+".conv1", b.w(c), 3, 1, 1, false, convInit)
+		x = b.pool(x, name+".pool", OpMaxPool, 2)
+		x = b.bnAct(x, name+".norm1")
+		x = b.conv(x, name+".conv2", b.w(c), 3, 1, 1, false, convInit)
+		x = b.bnAct(x, name+".norm2")
+	}
+	x = b.flatten(b.pool(x, "pool", OpMaxPool, 3), "flatten")
+	head := InitUniformFanIn
+	if b.n.HeadInit == "unit_std" {
+		head = InitUnitStd
+	}
+	return b.linear(x, "head", b.s.Classes, false, head)
+}
+
+// data3 is an image's channels.
+const data3 = 3
 
 func equalInts(a, b []int) bool {
 	if len(a) != len(b) {

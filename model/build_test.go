@@ -7,7 +7,11 @@ import (
 
 // blogNet is a Net with the defaults of the early posts.
 func blogNet(name string) Net {
-	return Net{Name: name, Width: 1, BN: "bn", BNScaleInit: "one", Act: "relu", Order: "conv-bn-act-pool", ClassifierScale: 1, Depth: 4, FCWidth: 16}
+	n := Net{Name: name, Width: 1, BN: "bn", BNScaleInit: "one", Act: "relu", Order: "conv-bn-act-pool", ClassifierScale: 1, Depth: 4, FCWidth: 16}
+	if name == "airbench94" {
+		n.Order = "conv-pool-bn-act"
+	}
+	return n
 }
 
 // finalNet is N3 as post 8 configures it.
@@ -141,7 +145,8 @@ func checkShapes(t *testing.T, s *Spec) {
 			}
 		case OpMaxPool, OpAvgPool:
 			k := l.Pool.K
-			if l.Out[0] != in[0] || l.Out[1]*k != in[1] || l.Out[2]*k != in[2] {
+			// Pools floor (PyTorch's): 31 -> 15 in airbench94.
+			if l.Out[0] != in[0] || l.Out[1] != in[1]/k || l.Out[2] != in[2]/k {
 				t.Errorf("%s: %s: in %v out %v", s.Name, l.Name, in, l.Out)
 			}
 		case OpGlobalMaxPool, OpGlobalAvgPool:
@@ -196,5 +201,104 @@ func TestBuildOptions(t *testing.T) {
 	}
 	if _, err := Build(Net{Name: "nope"}); err == nil {
 		t.Error("Build(nope) succeeded")
+	}
+}
+
+// The airbench94 net is the one the ablation README counts: 1,971,640
+// parameters besides the 1,152 BN scales fixed at 1 (whitening filters
+// included), its
+// spatial sizes 32 -> 31 -> 15 -> 7 -> 3 -> 1, and about 0.36 PFLOP for
+// airbench94's 476 steps of 1024 (forward MACs x 6 per training image).
+func TestBuildAirbench94(t *testing.T) {
+	n := blogNet("airbench94")
+	n.Act, n.Whiten, n.WhitenEps, n.WhitenImages, n.Order = "gelu", true, 5e-4, 5000, "conv-pool-bn-act"
+	n.BNEps, n.BNMomentum, n.FreezeBNScale, n.BNScaleInit, n.Dirac = 1e-12, 0.4, true, "one", true
+	s, err := Build(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trainable, frozen := s.NumParams()
+	if trainable+frozen != 1971640+1152 {
+		t.Errorf("airbench94: %d + %d parameters, want 1,971,640 + 1,152 BN scales", trainable, frozen)
+	}
+	sizes := map[string][]int{"whiten": {24, 31, 31}, "block1.pool": {64, 15, 15}, "block2.pool": {256, 7, 7}, "block3.pool": {256, 3, 3}, "pool": {256, 1, 1}}
+	for _, l := range s.Layers {
+		if want, ok := sizes[l.Name]; ok && fmt.Sprint(l.Out) != fmt.Sprint(want) {
+			t.Errorf("%s: out %v, want %v", l.Name, l.Out, want)
+		}
+		if l.Op == OpBN && (l.BN.Eps != 1e-12 || l.BN.Momentum != 0.4 || !l.BN.FreezeScale) {
+			t.Errorf("%s: BN %+v", l.Name, *l.BN)
+		}
+	}
+	pflop := float64(s.ForwardMACs()) * 6 * 476 * 1024 / 1e15
+	if pflop < 0.34 || pflop > 0.38 {
+		t.Errorf("airbench94: %.3f PFLOP for 476 steps of 1024, want about 0.36", pflop)
+	}
+	roles := map[ParamRole]int{}
+	for _, p := range s.Params {
+		roles[p.Role]++
+		switch {
+		case p.Role == RoleWhitenBias && (p.Init != InitZeros || p.Frozen):
+			t.Errorf("whitening bias %+v", p)
+		case p.Role == RoleWeight && len(p.Shape) == 4 && p.Init != InitDirac:
+			t.Errorf("%s: init %s, want dirac", p.Name, p.Init)
+		}
+	}
+	if roles[RoleWhiten] != 1 || roles[RoleWhitenBias] != 1 || roles[RoleBNBias] != 6 || roles[RoleWeight] != 7 {
+		t.Errorf("roles %v", roles)
+	}
+	// Without whitening the first layer is a learnable conv and its BN.
+	n.Whiten = false
+	if s, err = Build(n); err != nil {
+		t.Fatal(err)
+	}
+	if s.Layers[1].Name != "whiten" || s.Layers[2].Op != OpBN || s.Params[0].Role != RoleWeight || s.Layers[1].Conv.Bias {
+		t.Errorf("no whitening: layers %s %s, param %+v", s.Layers[1].Name, s.Layers[2].Op, s.Params[0])
+	}
+}
+
+// Dirac's identity filters, against torch.nn.init.dirac_ written out: a
+// 1 at the centre tap of filter o's own channel o, for o < In; the other
+// filters keep their values. UnitStd leaves an unbiased std of 1.
+func TestDiracAndUnitStd(t *testing.T) {
+	shape := []int{4, 2, 3, 3}
+	w := make([]float32, Numel(shape))
+	for i := range w {
+		w[i] = 7
+	}
+	if err := Dirac(w, shape); err != nil {
+		t.Fatal(err)
+	}
+	for o := range 4 {
+		for c := range 2 {
+			for k := range 9 {
+				v := w[((o*2)+c)*9+k]
+				want := float32(7)
+				if o < 2 {
+					want = 0
+					if c == o && k == 4 {
+						want = 1
+					}
+				}
+				if v != want {
+					t.Fatalf("w[%d,%d,%d] = %v, want %v", o, c, k, v, want)
+				}
+			}
+		}
+	}
+	if err := Dirac(w, []int{4, 2, 3}); err == nil {
+		t.Error("a 3-d shape: no error")
+	}
+	x := []float32{1, 2, 3, 4, 10}
+	UnitStd(x)
+	var m, ss float64
+	for _, v := range x {
+		m += float64(v) / 5
+	}
+	for _, v := range x {
+		ss += (float64(v) - m) * (float64(v) - m)
+	}
+	if sd := ss / 4; sd < 1-1e-6 || sd > 1+1e-6 {
+		t.Errorf("variance after UnitStd %v, want 1", sd)
 	}
 }

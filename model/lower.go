@@ -41,6 +41,17 @@ type Lowering struct {
 // whitening filters (set from the data).
 func (p Param) Trainable() bool { return !p.Frozen && p.Role != RoleWhiten }
 
+// ParamLayers maps each parameter to the layer that holds it.
+func (s *Spec) ParamLayers() []int {
+	out := make([]int, len(s.Params))
+	for i, l := range s.Layers {
+		for _, p := range l.Params {
+			out[p] = i
+		}
+	}
+	return out
+}
+
 // Lower decides, for every engine, how spec runs. A BN fuses the
 // activation that is its only consumer and comes right after it (the
 // engines' buffers hold a fused pair in one place).
@@ -115,7 +126,7 @@ func (a Act) Lower() (Act, error) {
 	case "":
 		a.Kind = ActIdentity
 		return a, nil
-	case ActIdentity, ActReLU, ActCELU, ActShiftScaleReLU:
+	case ActIdentity, ActReLU, ActCELU, ActShiftScaleReLU, ActGELU:
 		return a, nil
 	case ActSoftplus:
 		if !(a.Beta > 0) || !(a.Threshold > 0) {

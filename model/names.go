@@ -15,6 +15,8 @@ var fixedNames = []string{
 	"final",   // N3: the post-8 net
 	"simple8", // post 7: the 8-layer unbranched net
 	"deepfc",  // post 7 E7.3: the deep fully connected ReLU net
+	// stage 10: Keller Jordan's airbench94 net (and its ablations)
+	"airbench94",
 }
 
 // Names lists every fixed catalogue name; the post-4 family adds
@@ -98,7 +100,7 @@ func Validate(n Net) error {
 		return fmt.Errorf("network %q: bn_scale_init must be \"uniform\" or \"one\", not %q", n.Name, n.BNScaleInit)
 	}
 	switch n.Act {
-	case "relu", "shiftscale_relu":
+	case "relu", "shiftscale_relu", "gelu":
 	case "celu":
 		if !(n.CELUAlpha > 0) {
 			return fmt.Errorf("network %q: celu needs celu_alpha > 0", n.Name)
@@ -108,10 +110,24 @@ func Validate(n Net) error {
 			return fmt.Errorf("network %q: softplus needs softplus_beta > 0 and softplus_threshold > 0", n.Name)
 		}
 	default:
-		return fmt.Errorf("network %q: act must be \"relu\", \"celu\", \"shiftscale_relu\" or \"softplus\", not %q", n.Name, n.Act)
+		return fmt.Errorf("network %q: act must be \"relu\", \"celu\", \"gelu\", \"shiftscale_relu\" or \"softplus\", not %q", n.Name, n.Act)
 	}
 	if n.Act != "softplus" && (n.SoftplusBeta != 0 || n.SoftplusThreshold != 0) {
 		return fmt.Errorf("network %q: softplus_beta and softplus_threshold are set but act is %q", n.Name, n.Act)
+	}
+	switch {
+	case n.BNEps < 0:
+		return fmt.Errorf("network %q: bn_eps must be > 0 (0: PyTorch's 1e-5), got %v", n.Name, n.BNEps)
+	case n.BNMomentum < 0 || n.BNMomentum > 1:
+		return fmt.Errorf("network %q: bn_momentum must be in (0, 1] (0: PyTorch's 0.1), got %v", n.Name, n.BNMomentum)
+	case n.HeadInit != "" && n.HeadInit != "unit_std":
+		return fmt.Errorf("network %q: head_init must be \"unit_std\" or absent, not %q", n.Name, n.HeadInit)
+	case n.WhitenBiasInit != "" && n.WhitenBiasInit != "zero" && n.WhitenBiasInit != "uniform":
+		return fmt.Errorf("network %q: whiten_bias_init must be \"zero\" or \"uniform\", not %q", n.Name, n.WhitenBiasInit)
+	case n.Name == "airbench94" && n.Order != "conv-pool-bn-act":
+		return fmt.Errorf("network airbench94: its groups pool before BN: order must be \"conv-pool-bn-act\", not %q", n.Order)
+	case n.Name != "airbench94" && (n.Dirac || n.HeadInit != "" || n.WhitenBiasInit != ""):
+		return fmt.Errorf("network %q: dirac, head_init and whiten_bias_init belong to the airbench94 net", n.Name)
 	}
 	switch n.Order {
 	case "conv-bn-act-pool", "conv-bn-pool-act", "conv-pool-bn-act":

@@ -31,6 +31,8 @@ const (
 	RoleBNScale ParamRole = "bn_scale" // BN gamma
 	RoleBNBias  ParamRole = "bn_bias"  // BN beta
 	RoleWhiten  ParamRole = "whiten"   // frozen whitening filters, set from data
+	// RoleWhitenBias is the whitening conv's learnable bias (airbench94).
+	RoleWhitenBias ParamRole = "whiten_bias"
 )
 
 // Init says how a parameter is initialised from the run's seeded RNG.
@@ -43,6 +45,12 @@ const (
 	InitZeros        Init = "zeros"
 	InitWhiten       Init = "whiten"     // computed from training data by the backend (data.Whitening)
 	InitHeUniform    Init = "he_uniform" // U(±sqrt(6/fan_in)): post-7 nets (PyTorch default x sqrt(6))
+	// InitDirac is InitUniformFanIn, then the first In filters of the conv
+	// set to the identity (torch.nn.init.dirac_ on w[:In], airbench).
+	InitDirac Init = "dirac"
+	// InitUnitStd is InitUniformFanIn rescaled to unit standard deviation
+	// (airbench94_muon's head).
+	InitUnitStd Init = "unit_std"
 )
 
 // Param is one learnable (or frozen) tensor.
@@ -103,6 +111,7 @@ const (
 	ActReLU           ActKind = "relu"
 	ActCELU           ActKind = "celu"
 	ActShiftScaleReLU ActKind = "shiftscale_relu" // (relu(x) - sqrt(1/pi)) / sqrt(1 - 1/pi), post 7
+	ActGELU           ActKind = "gelu"            // x * Phi(x), the exact (erf) GELU, airbench
 	// ActSoftplus is log(1 + exp(Beta x)) / Beta, and x where Beta x >
 	// Threshold (PyTorch's Softplus): post 7's partly trained models
 	// (E7.5) use it for a Hessian that is smooth everywhere.

@@ -107,16 +107,21 @@ func Accuracy(r results.Run) float64 {
 const (
 	TimingTrainEval = "train+eval"
 	TimingDawn      = "dawn"
+	TimingAirbench  = "airbench"
 )
 
 // TimeIn returns the run's time in a timing convention: "train+eval" is
 // training plus per-epoch evaluation (posts 1-4), "dawn" is preprocessing
-// plus training (post 8 and DAWNBench).
+// plus training (post 8 and DAWNBench), "airbench" all three (stage 10,
+// whose evaluation is the final one with its TTA).
 func TimeIn(r results.Run, timing string) float64 {
-	if timing == TimingDawn {
-		return r.PreprocessSeconds + r.TrainSeconds
+	switch timing {
+	case TimingDawn:
+		return r.DawnSeconds()
+	case TimingAirbench:
+		return r.AirbenchSeconds()
 	}
-	return r.TrainSeconds + r.EvalSeconds
+	return r.TrainEvalSeconds()
 }
 
 // Timing returns the group's timing convention: its config's, else the

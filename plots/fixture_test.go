@@ -130,7 +130,7 @@ func writeFixture(t testing.TB) {
 		cfg := stages.Config{Stage: c.stage, Variant: c.variant, Profile: c.profile, Kind: "train"}
 		cfg.Net.Name = "resnet9"
 		cfg.Net.BN = "bn"
-		cfg.Train = stages.Train{Epochs: c.epochs, BatchSize: 512, LR: c.knots, Momentum: 0.9, Nesterov: true, WeightDecay: 5e-4, Timing: c.timing, TTA: c.tta, EvalEvery: 1}
+		cfg.Train = stages.Train{Epochs: float64(c.epochs), BatchSize: 512, LR: c.knots, Momentum: 0.9, Nesterov: true, WeightDecay: 5e-4, Timing: c.timing, TTA: c.tta, EvalEvery: 1}
 		if c.stage == 8 {
 			cfg.Net.Name, cfg.Net.BN, cfg.Net.Whiten = "final", "ghost", true
 			cfg.Train.LabelSmoothing = 0.2

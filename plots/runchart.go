@@ -116,12 +116,17 @@ func addLRSteps(p *plot.Plot, legend *plot.Legend, cfg *stages.Config, epochs []
 	if cfg.Train.DropLast {
 		steps = max(n/b, 1)
 	}
-	total := steps * cfg.Train.Epochs
+	total := stages.RunSteps(steps, cfg.Train.Epochs)
 	every := max(1, (total+maxLRPoints-1)/maxLRPoints)
 	var pts plotter.XYs
 	for s := 0; s < total; s += every {
-		e, i := s/steps+1, s%steps
-		pts = append(pts, plotter.XY{X: float64(s), Y: stages.InterpLR(cfg.Train.LR, stages.StepEpoch(cfg.Train.Schedule, e, i, steps))})
+		// As train.Optimizer reads it: "run" knots are fractions of the run.
+		y := stages.InterpRun(cfg.Train.LR, s, total)
+		if cfg.Train.Schedule != "run" {
+			e, i := s/steps+1, s%steps
+			y = stages.InterpLR(cfg.Train.LR, stages.StepEpoch(cfg.Train.Schedule, e, i, steps))
+		}
+		pts = append(pts, plotter.XY{X: float64(s), Y: y})
 	}
 	line, err := plotter.NewLine(pts)
 	if err != nil {

@@ -23,8 +23,8 @@ func LRAt(knots []stages.Knot, e float64) float64 {
 
 // schedulePoints returns the polyline of a schedule over [0, epochs]: the
 // knots inside the range plus both ends.
-func schedulePoints(knots []stages.Knot, epochs int) plotter.XYs {
-	end := float64(epochs)
+func schedulePoints(knots []stages.Knot, epochs float64) plotter.XYs {
+	end := epochs
 	if end <= 0 && len(knots) > 0 {
 		end = knots[len(knots)-1].Epoch
 	}
@@ -53,14 +53,24 @@ func Schedule(sec Section) (*Figure, error) {
 		if g.Config == nil || len(g.Config.Train.LR) == 0 {
 			continue
 		}
-		pts := schedulePoints(g.Config.Train.LR, g.Config.Train.Epochs)
+		kn := g.Config.Train.LR
+		if g.Config.Train.Schedule == "run" { // fractions of the run, drawn in epochs
+			kn = make([]stages.Knot, len(g.Config.Train.LR))
+			for j, k := range g.Config.Train.LR {
+				kn[j] = stages.Knot{Epoch: k.Epoch * g.Config.Train.Epochs, LR: k.LR}
+			}
+		}
+		if u := g.Config.Train.Units; u != "" {
+			p.Y.Label.Text = "lr (" + u + " units: stages.Train.Units)"
+		}
+		pts := schedulePoints(kn, g.Config.Train.Epochs)
 		line, err := plotter.NewLine(pts)
 		if err != nil {
 			return nil, fmt.Errorf("schedule %s: %s: %w", sec.Stage.Name, g.Variant.Name, err)
 		}
 		end := pts[len(pts)-1].X
 		at := end * float64(i+1) / float64(len(sec.Groups)+1)
-		sc, err := plotter.NewScatter(plotter.XYs{{X: at, Y: LRAt(g.Config.Train.LR, at)}})
+		sc, err := plotter.NewScatter(plotter.XYs{{X: at, Y: LRAt(kn, at)}})
 		if err != nil {
 			return nil, fmt.Errorf("schedule %s: %s: %w", sec.Stage.Name, g.Variant.Name, err)
 		}

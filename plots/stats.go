@@ -61,14 +61,15 @@ type Stats struct {
 	// diverged runs: a diverged run is a run that missed.
 	Reached94 Proportion
 
-	// Timing is the group's convention; Time and TimeStd are in it. Both
-	// conventions' means are always given, over done runs.
+	// Timing is the group's convention; Time and TimeStd are in it. Every
+	// convention's mean is always given, over done runs.
 	Timing        string
 	Time, TimeStd float64
 	// TimeMin and TimeMax are the fastest and slowest done run, in Timing.
 	TimeMin, TimeMax float64
 	TrainEvalMean    float64
 	DawnMean         float64
+	AirbenchMean     float64
 	accs, times      []float64
 }
 
@@ -82,7 +83,7 @@ func (s *Stats) Times() []float64 { return s.times }
 // Summarize computes a group's statistics.
 func Summarize(g *Group) *Stats {
 	s := &Stats{Runs: len(g.Runs), Timing: g.Timing()}
-	var te, dawn []float64
+	var te, dawn, ab []float64
 	for _, r := range g.Runs {
 		switch r.Status {
 		case results.StatusDone:
@@ -97,6 +98,7 @@ func Summarize(g *Group) *Stats {
 			s.times = append(s.times, TimeIn(r, s.Timing))
 			te = append(te, TimeIn(r, TimingTrainEval))
 			dawn = append(dawn, TimeIn(r, TimingDawn))
+			ab = append(ab, TimeIn(r, TimingAirbench))
 		case results.StatusDiverged:
 			s.Diverged++
 		default:
@@ -119,6 +121,7 @@ func Summarize(g *Group) *Stats {
 	}
 	s.TrainEvalMean, _ = meanStd(te)
 	s.DawnMean, _ = meanStd(dawn)
+	s.AirbenchMean, _ = meanStd(ab)
 	s.Median = median(s.accs)
 	// NewSample sorts in place; keep the ascending copies for charts.
 	return s

@@ -83,6 +83,11 @@ func (r Run) TrainEvalSeconds() float64 { return r.TrainSeconds + r.EvalSeconds 
 // training, evaluation excluded.
 func (r Run) DawnSeconds() float64 { return r.PreprocessSeconds + r.TrainSeconds }
 
+// AirbenchSeconds is airbench's timing (stage 10): preprocessing (the
+// whitening filters included), training and evaluation, which stage 10
+// runs once, at the end, with its TTA.
+func (r Run) AirbenchSeconds() float64 { return r.PreprocessSeconds + r.TrainSeconds + r.EvalSeconds }
+
 // Final reports whether the status is a finished result that a sweep never
 // reruns (done or diverged; a divergence is a deterministic outcome).
 func (s Status) Final() bool { return s == StatusDone || s == StatusDiverged }

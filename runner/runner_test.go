@@ -50,7 +50,7 @@ func (*fakeBackend) Device() string { return "test double" }
 func (f *fakeBackend) Train(ctx context.Context, req backend.Request) (backend.Result, error) {
 	f.trained.Add(1)
 	res := backend.Result{TTAAcc: math.NaN()}
-	for e := 1; e <= req.Config.Train.Epochs; e++ {
+	for e := 1; e <= int(req.Config.Train.Epochs); e++ {
 		loss := 2 / float64(e)
 		if req.Config.Variant == "nan" && e == 2 {
 			loss = math.NaN()
@@ -73,7 +73,7 @@ func (f *fakeBackend) Train(ctx context.Context, req backend.Request) (backend.R
 			<-ctx.Done()
 			return res, fmt.Errorf("train: %w", ctx.Err())
 		}
-		req.Observer.Step(e, req.Config.Train.Epochs, loss)
+		req.Observer.Step(e, int(req.Config.Train.Epochs), loss)
 		req.Observer.Epoch(backend.Epoch{Epoch: e, LR: 0.1, TrainLoss: loss, TrainAcc: 0.5, TestLoss: loss, TestAcc: float64(req.Seed%100) / 100, Elapsed: float64(e)})
 		if err := ctx.Err(); err != nil {
 			return res, err

@@ -222,7 +222,7 @@ func (r *Runner) run(ctx context.Context, c Cell, label string) (Outcome, error)
 
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	prog := newRunProgress(r.Log, r.Progress, isTerminal(r.Progress), c.String(), c.Config.Train.Epochs)
+	prog := newRunProgress(r.Log, r.Progress, isTerminal(r.Progress), c.String(), int(math.Ceil(c.Config.Train.Epochs)))
 	rec := &recorder{ctx: runCtx, db: r.DB, runID: id, cancel: cancel, prog: prog}
 	hbCtx, hbStop := context.WithCancel(runCtx)
 	go heartbeat(hbCtx, r.DB, id, r.Owner, r.Lease, r.Heartbeat, cancel)

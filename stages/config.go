@@ -54,7 +54,10 @@ type Knot struct {
 // lambda/N to a loss summed over the batch; WeightDecay is applied as
 // coupled L2 with coefficient WeightDecay*N.
 type Train struct {
-	Epochs      int     `toml:"epochs" json:"epochs"`
+	// Epochs may be fractional (airbench's 9.9): the run takes
+	// ceil(steps per epoch x Epochs) optimizer steps, and its last epoch
+	// stops there.
+	Epochs      float64 `toml:"epochs" json:"epochs"`
 	BatchSize   int     `toml:"batch_size" json:"batch_size"`
 	LR          []Knot  `toml:"lr" json:"lr"`
 	Momentum    float64 `toml:"momentum" json:"momentum"`
@@ -79,15 +82,45 @@ type Train struct {
 	TTA         bool    `toml:"tta" json:"tta"`             // average logits of image and flip
 	DropLast    bool    `toml:"drop_last" json:"drop_last"` // drop the last partial training batch
 	// Schedule is where the LR is evaluated within an epoch: "fractional"
-	// (epoch + i/steps, Oct-2018 code) or "step" ((k+1)/steps, later code).
+	// (epoch + i/steps, Oct-2018 code) or "step" ((k+1)/steps, later code);
+	// or "run" (airbench): the knots' epochs are fractions of the run's
+	// steps, knot x at step floor(x*K) of K, read at step k (0-based).
 	Schedule string `toml:"schedule" json:"schedule"`
 	// Timing is the blog's timing convention: "train+eval" (posts 1-4:
 	// training plus per-epoch evaluation) or "dawn" (post 8 and DAWNBench:
-	// preprocessing in, evaluation out). Both parts are always stored.
+	// preprocessing in, evaluation out), or airbench's: "airbench"
+	// (preprocessing, whitening, training and the evaluation, which
+	// stage 10 runs once, at the end, with its TTA). Every part is stored.
 	Timing string `toml:"timing" json:"timing"`
 	// EvalEvery evaluates on the test set every k epochs (the last epoch
 	// is always evaluated).
 	EvalEvery int `toml:"eval_every" json:"eval_every"`
+	// Units is the convention of LR and WeightDecay (and of Groups'
+	// schedules); train.Optimizer converts them in one place:
+	//   "" (the blog's): LR knots are per-example lambdas (lambda/N on the
+	//     summed loss) and WeightDecay the nominal alpha (coupled L2 alpha*N);
+	//   "airbench": airbench94's decoupled form: LR knots per 1024 examples
+	//     (PyTorch's lr = knot / (1024 (1 + 1/(1-momentum)))) and
+	//     WeightDecay per 1024 examples at the schedule's peak (the decay
+	//     per step is WeightDecay*N/1024/(1+1/(1-momentum)) times the
+	//     schedule's fraction of its peak, whatever a group's lr multiplier);
+	//   "torch": airbench94_muon's form: LR knots are PyTorch's lr on the
+	//     summed loss, WeightDecay the decay per example and step at the
+	//     schedule's peak (PyTorch's weight_decay = WeightDecay*N/lr).
+	Units string `toml:"units" json:"units,omitempty"`
+	// Groups, when set, replace the default optimizer groups (weights and
+	// BN biases, with BNBiasLRMul and BNBiasWDDiv) by these, in order: each
+	// trainable parameter falls in the first group whose Params names it.
+	Groups []Group `toml:"groups" json:"groups,omitempty"`
+	// Lookahead keeps an average of the live state (parameters and BN
+	// running stats) and resets the live state to it every Every steps
+	// (airbench94); nil = off.
+	Lookahead *Lookahead `toml:"lookahead" json:"lookahead,omitempty"`
+	// TTAShift > 0 adds, to flip TTA, the test images translated by
+	// TTAShift pixels up-left and down-right (reflect padding), each with
+	// its mirror: airbench's six views, weighted 1/4 (plain, mirror) and
+	// 1/8 (the four translated views).
+	TTAShift int `toml:"tta_shift" json:"tta_shift,omitempty"`
 	// Precision is the blog's number format: "fp16-all" (posts 1-2: the
 	// whole model in fp16, BN included), "fp16" (fp16 with fp32 BN weights
 	// and stats, p3.s1 on), or ours, "bf16" and "fp32". The engines train
@@ -95,6 +128,42 @@ type Train struct {
 	// has it and fp32 elsewhere, and each run records what it trained in.
 	Precision string `toml:"precision" json:"precision"`
 }
+
+// Group is one optimizer group of train.groups.
+type Group struct {
+	// Params names the parameters: "weights" (every trainable parameter
+	// no earlier group took), "bn_bias", "whiten_bias" (the whitening
+	// conv's bias), "head" (the linear head's weight) or "filters" (every
+	// trainable conv weight).
+	Params string `toml:"params" json:"params"`
+	// Rule is "sgd" (the run's SGD, empty means it) or "muon" (filters
+	// only: momentum, Newton-Schulz orthogonalisation, no weight decay).
+	Rule string `toml:"rule" json:"rule,omitempty"`
+	// LR is the group's own schedule (empty: train.lr); under schedule
+	// "run" its knots are fractions of the group's own steps.
+	LR []Knot `toml:"lr" json:"lr,omitempty"`
+	// LRMul multiplies the schedule (0 means 1).
+	LRMul float64 `toml:"lr_mul" json:"lr_mul,omitempty"`
+	// Momentum replaces train.momentum for the group (0: the run's).
+	Momentum float64 `toml:"momentum" json:"momentum,omitempty"`
+	// Epochs > 0 trains the group only for the first
+	// ceil(steps per epoch x Epochs) steps; it is frozen after.
+	Epochs float64 `toml:"epochs" json:"epochs,omitempty"`
+}
+
+// Lookahead is airbench94's lookahead: every Every steps the average moves
+// toward the live state with weight 1-d, d = Decay^Every (k/K)^Power at
+// step k of K, and the live state is reset to it; after the last step the
+// live state is set to the average.
+// Every 0 turns it off (a later variant cannot delete an inherited table).
+type Lookahead struct {
+	Every int     `toml:"every" json:"every"`
+	Decay float64 `toml:"decay" json:"decay"`
+	Power float64 `toml:"power" json:"power"`
+}
+
+// On reports whether lookahead runs.
+func (la *Lookahead) On() bool { return la != nil && la.Every > 0 }
 
 // Data holds the dataset scaling and augmentation of a run.
 type Data struct {
@@ -104,6 +173,13 @@ type Data struct {
 	Crop      bool `toml:"crop" json:"crop"`     // random 32x32 crop of the 4-px reflect-padded image
 	Flip      bool `toml:"flip" json:"flip"`     // horizontal flip with p = 0.5
 	Cutout    int  `toml:"cutout" json:"cutout"` // cutout size (0 = none)
+	// Translate > 0 is airbench's translation: a random 32x32 crop of the
+	// image reflect-padded by Translate pixels (crop is Translate 4).
+	Translate int `toml:"translate" json:"translate,omitempty"`
+	// AltFlip is airbench's alternating flip: each image's flip is drawn
+	// once per run, and every second epoch mirrors every image, so each
+	// image is seen both ways in each pair of epochs (needs flip).
+	AltFlip bool `toml:"alt_flip" json:"alt_flip,omitempty"`
 	// Grouped is the post-8 GPU-style augmentation: shuffle, split into
 	// groups, one choice per group, at most MaxGroups groups per epoch.
 	Grouped   bool `toml:"grouped" json:"grouped"`
@@ -183,7 +259,7 @@ type Analysis struct {
 type Published struct {
 	TimeSeconds float64 `toml:"time_s" json:"time_s,omitempty"`
 	Accuracy    float64 `toml:"accuracy" json:"accuracy,omitempty"` // fraction, e.g. 0.9408
-	Epochs      int     `toml:"epochs" json:"epochs,omitempty"`
+	Epochs      float64 `toml:"epochs" json:"epochs,omitempty"`
 	Hardware    string  `toml:"hardware" json:"hardware,omitempty"`
 	Source      string  `toml:"source" json:"source,omitempty"` // tags such as "C", "L", "B", "S"
 	Runs94      string  `toml:"runs94" json:"runs94,omitempty"` // e.g. "7/10"

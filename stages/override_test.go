@@ -119,10 +119,10 @@ func TestWithOverrides(t *testing.T) {
 		{name: "a misspelled key", args: []string{"train.epoch=3"}, err: `unknown key "train.epoch"; did you mean "train.epochs"?`},
 		{name: "a misspelled table", args: []string{"trian.epochs=3"}, err: `did you mean "train.epochs"?`},
 		{name: "an unknown table", args: []string{"published.time_s=3"}, err: `unknown key "published.time_s"`},
-		{name: "a wrong type", args: []string{"train.epochs=1.5"}, err: "key train.epochs: want an integer, got float 1.5"},
+		{name: "a wrong type", args: []string{"train.batch_size=1.5"}, err: "key train.batch_size: want an integer, got float 1.5"},
 		{name: "a string for a number", args: []string{"data.cutout=big"}, err: `want an integer, got string "big"`},
 		{name: "a value the registry refuses", args: []string{"train.epochs=0"}, err: "epochs must be >= 1"},
-		{name: "a bad value", args: []string{"net.act=relux"}, err: `act must be "relu", "celu" or "shiftscale_relu", not "relux"`},
+		{name: "a bad value", args: []string{"net.act=relux"}, err: `act must be "relu", "celu", "gelu", "shiftscale_relu" or "softplus", not "relux"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -158,7 +158,7 @@ func TestWithOverridesOwnCell(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	same, err := ParseOverrides([]string{"train.epochs=" + strconv.Itoa(base.Train.Epochs)})
+	same, err := ParseOverrides([]string{"train.epochs=" + strconv.FormatFloat(base.Train.Epochs, 'g', -1, 64)})
 	if err != nil {
 		t.Fatal(err)
 	}

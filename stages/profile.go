@@ -122,21 +122,24 @@ func (p Profile) apply(c *Config) {
 	}
 	if p.EpochsScale > 0 || p.MaxEpochs > 0 {
 		old := c.Train.Epochs
-		e := old
-		if p.EpochsScale > 0 {
-			e = max(1, int(math.Ceil(float64(old)*p.EpochsScale-1e-9)))
-		}
+		e := scaleEpochs(old, p.EpochsScale)
 		if p.MaxEpochs > 0 {
-			e = min(e, p.MaxEpochs)
+			e = min(e, float64(p.MaxEpochs))
 		}
 		if e != old && old > 0 {
-			r := float64(e) / float64(old)
-			lr := make([]Knot, len(c.Train.LR))
-			for i, k := range c.Train.LR {
-				lr[i] = Knot{Epoch: k.Epoch * r, LR: k.LR}
-			}
-			c.Train.LR = lr
+			r := e / old
 			c.Train.Epochs = e
+			if c.Train.Schedule != "run" { // "run" knots are fractions of the run
+				c.Train.LR = scaleKnots(c.Train.LR, r)
+			}
+			// A group's epochs (train then freeze) scale with the run.
+			for i := range c.Train.Groups {
+				g := &c.Train.Groups[i]
+				g.Epochs = min(scaleEpochs(g.Epochs, p.EpochsScale), e)
+				if c.Train.Schedule != "run" {
+					g.LR = scaleKnots(g.LR, r)
+				}
+			}
 		}
 	}
 	if p.BatchCap > 0 && c.Data.TrainSize > 0 {
@@ -180,6 +183,33 @@ func (p Profile) apply(c *Config) {
 	}
 }
 
+// scaleEpochs is a profile's epoch count for a variant's epochs e:
+// max(1, ceil(e*scale)) for a whole number of epochs (so every stage
+// keeps at least one epoch); a fractional count (airbench's 9.9, whose
+// fraction is the ablation) scales without rounding, at least 1. A scale
+// of 0 leaves e alone, and so does an e of 0.
+func scaleEpochs(e, scale float64) float64 {
+	if scale <= 0 || e <= 0 {
+		return e
+	}
+	if e == math.Trunc(e) {
+		return max(1, math.Ceil(e*scale-1e-9))
+	}
+	return max(1, e*scale)
+}
+
+// scaleKnots returns the knots with every epoch multiplied by r.
+func scaleKnots(kn []Knot, r float64) []Knot {
+	if kn == nil {
+		return nil
+	}
+	out := make([]Knot, len(kn))
+	for i, k := range kn {
+		out[i] = Knot{Epoch: k.Epoch * r, LR: k.LR}
+	}
+	return out
+}
+
 // capSize applies a profile cap to a dataset size where 0 means "all".
 func capSize(v, limit int) int {
 	switch {
@@ -203,7 +233,7 @@ func runSteps(c Config, full int) int {
 	if c.Train.DropLast {
 		per = max(n/b, 1)
 	}
-	return per * c.Train.Epochs
+	return RunSteps(per, c.Train.Epochs)
 }
 
 // emaRescale returns the per-step momentum whose horizon, in steps, is the

@@ -548,6 +548,14 @@ func (c Config) withProfile(name string, p Profile) Config {
 func (c Config) clone() Config {
 	c.Train.LR = slices.Clone(c.Train.LR)
 	c.Overrides = slices.Clone(c.Overrides)
+	c.Train.Groups = slices.Clone(c.Train.Groups)
+	for i := range c.Train.Groups {
+		c.Train.Groups[i].LR = slices.Clone(c.Train.Groups[i].LR)
+	}
+	if la := c.Train.Lookahead; la != nil {
+		l := *la
+		c.Train.Lookahead = &l
+	}
 	c.Published.UnverifiedFields = slices.Clone(c.Published.UnverifiedFields)
 	if c.Analysis != nil {
 		a := *c.Analysis

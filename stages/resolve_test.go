@@ -129,7 +129,7 @@ func TestResolveProfile(t *testing.T) {
 	}
 	// 24 epochs x 0.05 = 1.2 -> 2 (ceil), capped at max_epochs 2: knots x 2/24.
 	if a.Train.Epochs != 2 {
-		t.Errorf("epochs = %d, want 2", a.Train.Epochs)
+		t.Errorf("epochs = %v, want 2", a.Train.Epochs)
 	}
 	wantLR := []Knot{{0, 0}, {5 * 2.0 / 24, 0.4}, {2, 0}}
 	if len(a.Train.LR) != 3 || a.Train.LR[1].LR != 0.4 || !near(a.Train.LR[1].Epoch, wantLR[1].Epoch) || a.Train.LR[2].Epoch != 2 {
@@ -221,14 +221,17 @@ func TestStageLookup(t *testing.T) {
 			t.Errorf("Stage(%q) = %+v", key, s)
 		}
 	}
-	if _, err := r.Stage("10"); err == nil {
-		t.Error("Stage(10) succeeded")
+	if s, err := r.Stage("after-the-blog"); err != nil || s.ID != 10 {
+		t.Errorf("Stage(after-the-blog) = %+v, %v", s, err)
+	}
+	if _, err := r.Stage("11"); err == nil {
+		t.Error("Stage(11) succeeded")
 	}
 	var ids []int
 	for _, s := range r.Stages() {
 		ids = append(ids, s.ID)
 	}
-	if !slices.Equal(ids, []int{1, 2, 3, 4, 5, 6, 7, 8, 9}) {
+	if !slices.Equal(ids, []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}) {
 		t.Errorf("stage ids = %v", ids)
 	}
 	if got := r.Profiles(); !slices.Equal(got, []string{"paper", "quick", "quarter", "smoke", "demo"}) {
@@ -272,6 +275,8 @@ func TestRegisteredVariants(t *testing.T) {
 		7: {"p7.e1.bn", "p7.e1.nobn", "p7.e2", "p7.e3", "p7.e4", "p7.e5.bn", "p7.e5.nobn", "p7.e5.post", "p7.e6", "p7.e7", "p7.e8", "p7.e9", "p7.e10"},
 		8: {"p8.s0", "p8.s1", "p8.s2a", "p8.s2b", "p8.s2c", "p8.s3", "p8.s4", "p8.s5", "p8.s6", "p8.s7", "p8.s8", "p8.s9", "p8.s10"},
 		9: {"fenwicks"},
+		10: {"ab.s0", "ab.s1", "ab.s2", "ab.s3", "ab.s4", "ab.s5", "ab.s6", "airbench94", "airbench94_muon",
+			"loo.whiten", "loo.dirac", "loo.biaslr", "loo.lookahead", "loo.tta", "loo.altflip"},
 	}
 	for _, s := range r.Stages() {
 		var names []string
@@ -313,7 +318,7 @@ func TestPublishedAnchors(t *testing.T) {
 		stage   int
 		variant string
 		time    float64
-		epochs  int
+		epochs  float64
 	}{
 		{1, "p1.s0", 340.6, 30},
 		{4, "p4.s10", 79, 24},
@@ -325,7 +330,7 @@ func TestPublishedAnchors(t *testing.T) {
 			t.Fatal(err)
 		}
 		if c.Published.TimeSeconds != tt.time || c.Published.Epochs != tt.epochs {
-			t.Errorf("%s published %v s / %d epochs, want %v / %d", tt.variant, c.Published.TimeSeconds, c.Published.Epochs, tt.time, tt.epochs)
+			t.Errorf("%s published %v s / %v epochs, want %v / %v", tt.variant, c.Published.TimeSeconds, c.Published.Epochs, tt.time, tt.epochs)
 		}
 	}
 }
@@ -407,5 +412,45 @@ func TestEMAHorizon(t *testing.T) {
 				t.Errorf("%s: horizon fraction %v, want %v", tt.name, frac(c.Train.EMAMomentum, runSteps(c, cifar10Train)), frac(0.99, 1261))
 			}
 		}
+	}
+}
+
+// Stage 10's recipe as resolved: airbench94's decoupled hyperparameters,
+// its run-fraction schedule and its tricks, and the Muon variant's
+// groups; and its run of 476 steps at batch 1024 on CIFAR-10.
+func TestStage10Recipe(t *testing.T) {
+	r := loadRepo(t)
+	a, err := r.Resolve(10, "airbench94", "paper")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc := a.Train
+	if tc.Units != "airbench" || tc.Schedule != "run" || tc.Epochs != 9.9 || tc.BatchSize != 1024 || tc.Momentum != 0.85 ||
+		tc.WeightDecay != 0.0153 || !tc.Lookahead.On() || tc.TTAShift != 1 || !a.Data.AltFlip || a.Data.Translate != 2 ||
+		a.Net.BNMomentum != 0.4 || a.Net.BNEps != 1e-12 || !a.Net.Dirac || !a.Net.Whiten || a.Net.Act != "gelu" || a.Train.Timing != "airbench" {
+		t.Errorf("airbench94: %+v %+v %+v", tc, a.Data, a.Net)
+	}
+	if got := RunSteps(50000/1024, tc.Epochs); got != 476 {
+		t.Errorf("airbench94: %d steps, want ceil(48 x 9.9) = 476", got)
+	}
+	if len(tc.Groups) != 3 || tc.Groups[0].LRMul != 64 || tc.Groups[1].Params != "whiten_bias" || tc.Groups[1].Epochs != 3 {
+		t.Errorf("airbench94 groups %+v", tc.Groups)
+	}
+	m, err := r.Resolve(10, "airbench94_muon", "paper")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Train.Lookahead.On() || m.Train.Units != "torch" || m.Train.BatchSize != 2000 || len(m.Train.Groups) != 4 ||
+		m.Train.Groups[3].Rule != "muon" || m.Train.Groups[3].Momentum != 0.6 || m.Net.ClassifierScale != 1.0/256 || m.Net.HeadInit != "unit_std" {
+		t.Errorf("airbench94_muon: %+v %+v", m.Train, m.Net)
+	}
+	// A profile scales fractional epochs without rounding, integral ones
+	// with; "run" knots stay fractions.
+	q, err := r.Resolve(10, "airbench94", "quick")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.Train.Epochs != 9.9*0.25 || !slices.Equal(q.Train.LR, tc.LR) || q.Train.Groups[1].Epochs != 1 {
+		t.Errorf("quick: epochs %v, lr %v, groups %+v", q.Train.Epochs, q.Train.LR, q.Train.Groups)
 	}
 }

@@ -1,5 +1,7 @@
 package stages
 
+import "math"
+
 // LRAt returns the schedule's lambda at a (fractional) epoch; see InterpLR.
 func (c Config) LRAt(epoch float64) float64 { return InterpLR(c.Train.LR, epoch) }
 
@@ -35,4 +37,35 @@ func StepEpoch(schedule string, e, i, steps int) float64 {
 		k = i + 1
 	}
 	return float64(e-1) + float64(k)/float64(steps)
+}
+
+// RunSteps is the optimizer steps of a run of epochs (fractional ones
+// included) at steps per epoch: ceil(steps x epochs), as airbench counts
+// them. The small slack keeps a product like 25 x 8 from rounding up.
+func RunSteps(steps int, epochs float64) int {
+	return int(math.Ceil(float64(steps)*epochs - 1e-9))
+}
+
+// InterpRun evaluates knots whose epochs are fractions of a run of total
+// steps at step k (schedule "run"): knot x sits at step floor(x*total),
+// as airbench's int(0.23 * total_train_steps) does, and values between
+// knots are linear in steps, with InterpLR's rules at the ends.
+func InterpRun(kn []Knot, k, total int) float64 {
+	if len(kn) == 0 {
+		return 0
+	}
+	pos := func(i int) float64 { return math.Floor(kn[i].Epoch * float64(total)) }
+	x := float64(k)
+	if x <= pos(0) {
+		return kn[0].LR
+	}
+	for i := 1; i < len(kn); i++ {
+		if a, b := pos(i-1), pos(i); x <= b {
+			if b == a {
+				return kn[i].LR
+			}
+			return kn[i-1].LR + (kn[i].LR-kn[i-1].LR)*(x-a)/(b-a)
+		}
+	}
+	return kn[len(kn)-1].LR
 }

@@ -80,6 +80,28 @@ func tomlGo(v reflect.Value) string {
 		return tomlFloat(v.Float())
 	case reflect.Slice:
 		return tomlArray(v.Len(), func(i int) string { return tomlGo(v.Index(i)) })
+	case reflect.Pointer:
+		if v.IsNil() {
+			return "{}"
+		}
+		return tomlGo(v.Elem())
+	case reflect.Struct:
+		// An inline table (train.groups, train.lookahead) in field order,
+		// leaving out what the JSON form leaves out.
+		var parts []string
+		for i := range v.NumField() {
+			f := v.Type().Field(i)
+			key, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+			if key == "" || key == "-" {
+				continue
+			}
+			_, jopts, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if strings.Contains(jopts, "omitempty") && v.Field(i).IsZero() {
+				continue
+			}
+			parts = append(parts, tomlKey(key)+" = "+tomlGo(v.Field(i)))
+		}
+		return "{" + strings.Join(parts, ", ") + "}"
 	}
 	return tomlString(fmt.Sprint(v.Interface()))
 }

@@ -66,20 +66,15 @@ func (c Config) validate() error {
 
 func (t Train) validate() error {
 	switch {
-	case t.Epochs < 1:
-		return fmt.Errorf("epochs must be >= 1, got %d", t.Epochs)
+	case !(t.Epochs >= 1):
+		return fmt.Errorf("epochs must be >= 1, got %v", t.Epochs)
 	case t.BatchSize < 1:
 		return fmt.Errorf("batch_size must be >= 1, got %d", t.BatchSize)
 	case len(t.LR) == 0:
 		return fmt.Errorf("lr: no knots (want e.g. [[0, 0], [5, 0.4], [24, 0]])")
 	}
-	for i, k := range t.LR {
-		if k.Epoch < 0 || k.LR < 0 {
-			return fmt.Errorf("lr[%d]: knot [%v, %v] is negative", i, k.Epoch, k.LR)
-		}
-		if i > 0 && !(k.Epoch > t.LR[i-1].Epoch) {
-			return fmt.Errorf("lr[%d]: epoch %v is not after epoch %v of lr[%d] (knots must be strictly increasing in epoch)", i, k.Epoch, t.LR[i-1].Epoch, i-1)
-		}
+	if err := checkKnots("lr", t.LR, t.Schedule); err != nil {
+		return err
 	}
 	switch {
 	case t.Momentum < 0 || t.Momentum >= 1:
@@ -106,13 +101,106 @@ func (t Train) validate() error {
 	if err := oneOf("optimizer", t.Optimizer, "sgd", "lars"); err != nil {
 		return err
 	}
-	if err := oneOf("schedule", t.Schedule, "fractional", "step"); err != nil {
+	if err := oneOf("schedule", t.Schedule, "fractional", "step", "run"); err != nil {
 		return err
 	}
-	if err := oneOf("timing", t.Timing, "train+eval", "dawn"); err != nil {
+	if err := oneOf("timing", t.Timing, "train+eval", "dawn", "airbench"); err != nil {
 		return err
+	}
+	if err := oneOf("units", t.Units, "", "airbench", "torch"); err != nil {
+		return err
+	}
+	if t.Units != "" && t.BNBiasWDDiv != 1 {
+		return fmt.Errorf("bn_bias_wd_div must be 1 under units %q: its weight decay is per step, whatever the lr multiplier", t.Units)
+	}
+	if err := t.validateGroups(); err != nil {
+		return err
+	}
+	if la := t.Lookahead; la != nil && la.Every < 0 {
+		return fmt.Errorf("lookahead.every must be >= 0 (0 = off), got %d", la.Every)
+	}
+	if la := t.Lookahead; la.On() {
+		switch {
+		case !(la.Decay > 0 && la.Decay <= 1):
+			return fmt.Errorf("lookahead.decay must be in (0, 1], got %v", la.Decay)
+		case !(la.Power >= 0):
+			return fmt.Errorf("lookahead.power must be >= 0, got %v", la.Power)
+		case t.EMAMomentum > 0:
+			return fmt.Errorf("lookahead: a run keeps one average, and ema_momentum is set too")
+		}
+	}
+	switch {
+	case t.TTAShift < 0 || t.TTAShift > 4:
+		return fmt.Errorf("tta_shift must be in [0, 4], got %d", t.TTAShift)
+	case t.TTAShift > 0 && !t.TTA:
+		return fmt.Errorf("tta_shift %d needs tta = true (the shifted views come with their mirrors)", t.TTAShift)
 	}
 	return oneOf("precision", t.Precision, "fp16-all", "fp16", "bf16", "fp32")
+}
+
+// checkKnots checks a piecewise-linear schedule: non-negative knots,
+// strictly increasing in epoch, and under schedule "run" fractions of the
+// run in [0, 1].
+func checkKnots(key string, kn []Knot, schedule string) error {
+	for i, k := range kn {
+		if k.Epoch < 0 || k.LR < 0 {
+			return fmt.Errorf("%s[%d]: knot [%v, %v] is negative", key, i, k.Epoch, k.LR)
+		}
+		if i > 0 && !(k.Epoch > kn[i-1].Epoch) {
+			return fmt.Errorf("%s[%d]: epoch %v is not after epoch %v of %s[%d] (knots must be strictly increasing in epoch)", key, i, k.Epoch, kn[i-1].Epoch, key, i-1)
+		}
+		if schedule == "run" && k.Epoch > 1 {
+			return fmt.Errorf("%s[%d]: under schedule \"run\" knots are fractions of the run, and %v is above 1", key, i, k.Epoch)
+		}
+	}
+	return nil
+}
+
+// GroupParams are the parameter sets train.groups may name.
+var groupParams = []string{"weights", "bn_bias", "whiten_bias", "head", "filters"}
+
+func (t Train) validateGroups() error {
+	if len(t.Groups) == 0 {
+		return nil
+	}
+	if t.BNBiasLRMul != 1 || t.BNBiasWDDiv != 1 {
+		return fmt.Errorf("groups: bn_bias_lr_mul and bn_bias_wd_div must be 1 when groups are given (set the bn_bias group's lr_mul)")
+	}
+	if t.Optimizer != "sgd" {
+		return fmt.Errorf("groups: optimizer %q has no groups (want \"sgd\")", t.Optimizer)
+	}
+	if t.Units == "" {
+		return fmt.Errorf("groups: give units \"airbench\" or \"torch\" (a group's weight decay is decoupled from its lr multiplier)")
+	}
+	seen := map[string]bool{}
+	for i, g := range t.Groups {
+		key := fmt.Sprintf("groups[%d]", i)
+		if err := oneOf(key+".params", g.Params, groupParams...); err != nil {
+			return err
+		}
+		if seen[g.Params] {
+			return fmt.Errorf("%s: params %q appear in two groups", key, g.Params)
+		}
+		seen[g.Params] = true
+		if err := oneOf(key+".rule", g.Rule, "", "sgd", "muon"); err != nil {
+			return err
+		}
+		if g.Rule == "muon" && g.Params != "filters" {
+			return fmt.Errorf("%s: rule \"muon\" orthogonalises conv filters: params must be \"filters\", not %q", key, g.Params)
+		}
+		if err := checkKnots(key+".lr", g.LR, t.Schedule); err != nil {
+			return err
+		}
+		switch {
+		case g.LRMul < 0:
+			return fmt.Errorf("%s.lr_mul must be >= 0 (0 means 1), got %v", key, g.LRMul)
+		case g.Momentum < 0 || g.Momentum >= 1:
+			return fmt.Errorf("%s.momentum must be in [0, 1) (0: the run's), got %v", key, g.Momentum)
+		case g.Epochs < 0:
+			return fmt.Errorf("%s.epochs must be >= 0 (0: the whole run), got %v", key, g.Epochs)
+		}
+	}
+	return nil
 }
 
 func (d Data) validate() error {
@@ -129,6 +217,14 @@ func (d Data) validate() error {
 		return fmt.Errorf("max_groups must be > 0 when grouped is set")
 	case d.Workers < 0:
 		return fmt.Errorf("workers must be >= 0 (0 = the main thread), got %d", d.Workers)
+	case d.Translate < 0 || d.Translate > 8:
+		return fmt.Errorf("translate must be in [0, 8] (0 = none), got %d", d.Translate)
+	case d.Translate > 0 && d.Crop:
+		return fmt.Errorf("translate %d and crop both set: crop is translate 4, set one", d.Translate)
+	case d.AltFlip && !d.Flip:
+		return fmt.Errorf("alt_flip needs flip = true")
+	case d.AltFlip && d.Grouped:
+		return fmt.Errorf("alt_flip draws each image's flip once per run, which grouped augmentation does not")
 	}
 	return oneOf("loader", d.Loader, "per-sample", "preprocessed", "bulk")
 }
@@ -305,7 +401,7 @@ func validatePublished(p Published) error {
 	case p.Accuracy < 0 || p.Accuracy > 1:
 		return fmt.Errorf("accuracy is a fraction in [0, 1] (e.g. 0.9408), got %v", p.Accuracy)
 	case p.Epochs < 0:
-		return fmt.Errorf("epochs must be >= 0, got %d", p.Epochs)
+		return fmt.Errorf("epochs must be >= 0, got %v", p.Epochs)
 	case len(p.UnverifiedFields) > 0 && !p.Unverified:
 		return fmt.Errorf("unverified_fields is set but unverified is not")
 	}

@@ -17,9 +17,10 @@ type Engine interface {
 	// the training split's channel statistics, the training images padded
 	// by Setup.Pad (reflect). Run times it as preprocessing.
 	Load(set *data.Set) error
-	// Whitening returns the whitening filters (model.InitWhiten) of the
-	// first n loaded training images with eigenvalue floor eps.
-	Whitening(n int, eps float64) ([]float32, error)
+	// Whitening returns data.WhiteningFiltersK's filters (3k² of them,
+	// 3 x k x k each) of the first n loaded training images' k x k patches,
+	// with eigenvalue floor eps.
+	Whitening(n, k int, eps float64) ([]float32, error)
 	// Start sets the initial state: params (Spec order, PyTorch layouts),
 	// the running stats at their initial values, zero momentum, and the
 	// average equal to the live state. Untimed: an engine may warm up here
@@ -42,9 +43,12 @@ type Engine interface {
 	// Average blends the live state into the average, parameters and
 	// running stats: avg = rho*avg + (1-rho)*live.
 	Average(rho float64) error
+	// LoadAverage sets the live parameters and running stats to the
+	// average (lookahead's reset); momentum stays.
+	LoadAverage() error
 	// Logits writes the eval-mode logits (TestN x Classes, in test order)
-	// of view v of the test set, with the averaged state when avg is set
-	// and the live state otherwise.
+	// of view v (one of Setup.Views) of the test set, with the averaged
+	// state when avg is set and the live state otherwise.
 	Logits(avg bool, v data.View, dst []float32) error
 	// SaveWeights keeps a copy of the parameters of the given indices
 	// before a logged step.
@@ -77,10 +81,18 @@ type Setup struct {
 	// Batches lists every batch size of the run's training passes: Batch
 	// and the short last batch, if any.
 	Batches []int
+	// Epochs is the run's epochs, the last one maybe partial: the run
+	// takes Optimizer.Steps() steps in all.
+	Epochs int
 	// Augment is the training augmentation Run's plans draw.
 	Augment data.Augment
 	// Optimizer is the update rule and its parameter groups.
 	Optimizer Optimizer
+	// Average says the engine keeps an average of the live state (an EMA
+	// or lookahead); Views are the test views Logits is asked for (the
+	// plain one first).
+	Average bool
+	Views   []data.View
 }
 
 // Open builds an engine for a run.

@@ -5,6 +5,7 @@ import (
 
 	"speedrun/data"
 	"speedrun/model"
+	"speedrun/stages"
 )
 
 // evaluator scores the test set from the engine's logits. Its buffers are
@@ -17,6 +18,7 @@ type evaluator struct {
 	labels    []int32
 	logits    []float32 // the view being read
 	mean      []float32 // the mean logits over the TTA views
+	views     []data.View
 }
 
 func newEvaluator(su Setup, labels []uint8) *evaluator {
@@ -24,15 +26,43 @@ func newEvaluator(su Setup, labels []uint8) *evaluator {
 	// Smoothing as float32, as the engines' loss kernels take it.
 	ev := &evaluator{classes: k, chunk: su.Batch, smoothing: float64(float32(su.Config.Train.LabelSmoothing)),
 		kl:     float64(float32(su.Config.Train.KLUniform)),
-		labels: make([]int32, len(labels)), logits: make([]float32, len(labels)*k)}
+		labels: make([]int32, len(labels)), logits: make([]float32, len(labels)*k), views: su.Views}
+	if len(ev.views) == 0 {
+		ev.views = []data.View{{}}
+	}
 	for i, l := range labels {
 		ev.labels[i] = int32(l)
 	}
 	return ev
 }
 
-// ttaViews are the views whose logits flip TTA averages.
-var ttaViews = [...]data.View{{}, {Flip: true}}
+// Views are the test views a run evaluates, the plain one first: with
+// train.tta its mirror, and with train.tta_shift s the views translated
+// by -s and +s in both axes, each with its mirror (airbench's six).
+func Views(t stages.Train) []data.View {
+	v := []data.View{{}}
+	if !t.TTA {
+		return v
+	}
+	v = append(v, data.View{Flip: true})
+	for _, d := range []int{-t.TTAShift, t.TTAShift} {
+		if d != 0 {
+			v = append(v, data.View{DY: d, DX: d}, data.View{Flip: true, DY: d, DX: d})
+		}
+	}
+	return v
+}
+
+// viewWeight is view i's weight, in eighths when there are six views:
+// airbench's 0.5 mean(plain, mirror) + 0.5 mean over the shifts of
+// mean(shifted, its mirror) is 2/8 for the first two and 1/8 for the
+// rest. With two views both weigh 1 (of 2), the blog's (a+b)/2.
+func viewWeight(i, n int) float32 {
+	if n > 2 && i < 2 {
+		return 2
+	}
+	return 1
+}
 
 type score struct{ loss, acc, ttaAcc float64 }
 
@@ -41,7 +71,7 @@ type score struct{ loss, acc, ttaAcc float64 }
 // tta the accuracy of the logits averaged over the TTA views.
 func (ev *evaluator) evaluate(eng Engine, avg, tta bool) (score, error) {
 	var sc score
-	if err := eng.Logits(avg, ttaViews[0], ev.logits); err != nil {
+	if err := eng.Logits(avg, ev.views[0], ev.logits); err != nil {
 		return sc, err
 	}
 	n := len(ev.labels)
@@ -74,17 +104,24 @@ func (ev *evaluator) evaluate(eng Engine, avg, tta bool) (score, error) {
 	if ev.mean == nil {
 		ev.mean = make([]float32, len(ev.logits))
 	}
-	copy(ev.mean, ev.logits)
-	for _, v := range ttaViews[1:] {
+	nv := len(ev.views)
+	w0 := viewWeight(0, nv)
+	for i, x := range ev.logits {
+		ev.mean[i] = w0 * x
+	}
+	var total float32 = w0
+	for j, v := range ev.views[1:] {
 		if err := eng.Logits(avg, v, ev.logits); err != nil {
 			return sc, err
 		}
+		w := viewWeight(j+1, nv)
+		total += w
 		for i, x := range ev.logits {
-			ev.mean[i] += x
+			ev.mean[i] += w * x
 		}
 	}
 	// Two views: (a+b)/2, the mean the blog's TTA takes.
-	inv := float32(len(ttaViews))
+	inv := total
 	correct = 0
 	for i, y := range ev.labels {
 		row := ev.mean[i*ev.classes : (i+1)*ev.classes]

@@ -64,7 +64,7 @@ func Run(ctx context.Context, req backend.Request, open Open) (res backend.Resul
 	if err := eng.Load(set); err != nil {
 		return res, err
 	}
-	if err := whiten(eng, spec, cfg.Net, su.TrainN, params); err != nil {
+	if err := Whiten(eng, spec, cfg.Net, su.TrainN, params); err != nil {
 		return res, err
 	}
 	res.PreprocessSeconds = (time.Since(start) - setupTime).Seconds()
@@ -91,14 +91,16 @@ func Run(ctx context.Context, req backend.Request, open Open) (res backend.Resul
 // subset).
 func NewSetup(cfg stages.Config, spec *model.Spec, set *data.Set) (Setup, error) {
 	tc := cfg.Train
-	opt, err := NewOptimizer(spec, tc)
-	if err != nil {
-		return Setup{}, err
-	}
 	su := Setup{Config: cfg, Spec: spec, TrainN: set.Train.Len(), TestN: set.Test.Len(), Batch: tc.BatchSize,
-		Augment: Augment(cfg.Data), Optimizer: opt}
-	if cfg.Data.Crop {
+		Augment: Augment(cfg.Data), Average: tc.EMAMomentum > 0 || tc.Lookahead.On(), Views: Views(tc)}
+	switch {
+	case cfg.Data.Crop:
 		su.Pad = data.CropPad
+	case cfg.Data.Translate > 0:
+		su.Pad = cfg.Data.Translate
+	}
+	if su.Batch <= 0 {
+		return su, fmt.Errorf("batch size %d", su.Batch)
 	}
 	su.Steps = su.TrainN / su.Batch
 	su.Batches = []int{su.Batch}
@@ -113,17 +115,26 @@ func NewSetup(cfg stages.Config, spec *model.Spec, set *data.Set) (Setup, error)
 	if su.Steps == 0 || su.TestN == 0 {
 		return su, fmt.Errorf("%d training images make no batch of %d (drop_last %v), %d test images", su.TrainN, su.Batch, tc.DropLast, su.TestN)
 	}
+	opt, err := NewOptimizer(spec, tc, su.Steps)
+	if err != nil {
+		return su, err
+	}
+	su.Optimizer = opt
+	su.Epochs = (opt.Steps() + su.Steps - 1) / su.Steps
 	return su, nil
 }
 
-// Augment is the training augmentation of a config's data section.
+// Augment is the training augmentation of a config's data section:
+// translation is a random crop of the image padded by data.translate.
 func Augment(d stages.Data) data.Augment {
-	return data.Augment{Crop: d.Crop, Flip: d.Flip, Cutout: d.Cutout, Grouped: d.Grouped, MaxGroups: d.MaxGroups}
+	return data.Augment{Crop: d.Crop || d.Translate > 0, Flip: d.Flip, Cutout: d.Cutout, Grouped: d.Grouped, MaxGroups: d.MaxGroups, AltFlip: d.AltFlip}
 }
 
-// whiten fills the whitening filters (model.InitWhiten) of params from
-// the loaded training images.
-func whiten(eng Engine, spec *model.Spec, net model.Net, trainN int, params [][]float32) error {
+// Whiten fills the whitening filters (model.InitWhiten) of params from
+// the training images eng has loaded: a weight of 3k² filters of k x k is
+// the engine's filters; one of 2·3k² is them and their negatives
+// (airbench94's first layer).
+func Whiten(eng Engine, spec *model.Spec, net model.Net, trainN int, params [][]float32) error {
 	for i, p := range spec.Params {
 		if p.Init != model.InitWhiten {
 			continue
@@ -132,14 +143,22 @@ func whiten(eng Engine, spec *model.Spec, net model.Net, trainN int, params [][]
 		if n <= 0 {
 			return fmt.Errorf("whitening filters for %s: %d images", p.Name, n)
 		}
-		f, err := eng.Whitening(n, net.WhitenEps)
+		k := p.Shape[len(p.Shape)-1]
+		f, err := eng.Whitening(n, k, net.WhitenEps)
 		if err != nil {
 			return fmt.Errorf("whitening filters for %s: %w", p.Name, err)
 		}
-		if len(f) != len(params[i]) {
-			return fmt.Errorf("whitening filters for %s: %d floats, want %d", p.Name, len(f), len(params[i]))
+		switch len(params[i]) {
+		case len(f):
+			copy(params[i], f)
+		case 2 * len(f):
+			copy(params[i], f)
+			for j, v := range f {
+				params[i][len(f)+j] = -v
+			}
+		default:
+			return fmt.Errorf("whitening filters for %s: %d floats, want %d or twice that", p.Name, len(f), len(params[i]))
 		}
-		copy(params[i], f)
 	}
 	return nil
 }
@@ -181,9 +200,9 @@ func (l *loop) run(ctx context.Context, res backend.Result, ev *evaluator) (back
 	emaEvery := max(tc.EMAEvery, 1)
 	evalEvery := max(tc.EvalEvery, 1)
 	syncEvery := l.eng.SyncEvery()
-	l.total = su.Steps * tc.Epochs
+	l.total = su.Optimizer.Steps()
 	l.results = make([]StepResult, 0, su.Steps)
-	for e := 1; e <= tc.Epochs; e++ {
+	for e := 1; e <= su.Epochs; e++ {
 		t0 := time.Now()
 		l.taken, l.read, l.lossSum, l.correct, l.seen = 0, 0, 0, 0, 0
 		// The host's planning counts as training time, as a loader's would.
@@ -192,10 +211,10 @@ func (l *loop) run(ctx context.Context, res backend.Result, ev *evaluator) (back
 			return res, fmt.Errorf("epoch %d: %w", e, err)
 		}
 		var lr float64
-		for i := range su.Steps {
+		// A fractional last epoch stops at the run's last step.
+		for i := range min(su.Steps, l.total-l.k) {
 			at := stages.StepEpoch(tc.Schedule, e, i, su.Steps)
-			lr = stages.InterpLR(tc.LR, at)
-			su.Optimizer.Rates(lr, l.rates)
+			lr = su.Optimizer.StepRates(l.k, e, i, l.rates)
 			// Steps 0, logEvery, 2 logEvery, ... (0-based): the first step
 			// shows how the weights leave their initialisation.
 			logNow := logEvery > 0 && l.k%logEvery == 0
@@ -239,6 +258,9 @@ func (l *loop) run(ctx context.Context, res backend.Result, ev *evaluator) (back
 					return res, fmt.Errorf("epoch %d: EMA: %w", e, err)
 				}
 			}
+			if err := l.lookahead(tc.Lookahead); err != nil {
+				return res, fmt.Errorf("epoch %d: %w", e, err)
+			}
 			if err := ctx.Err(); err != nil {
 				return res, fmt.Errorf("epoch %d: %w", e, err)
 			}
@@ -253,9 +275,9 @@ func (l *loop) run(ctx context.Context, res backend.Result, ev *evaluator) (back
 		}
 		rec := backend.Epoch{Epoch: e, LR: lr, TrainLoss: l.lossSum / float64(max(l.seen, 1)), TrainAcc: float64(l.correct) / float64(max(l.seen, 1)),
 			TestLoss: math.NaN(), TestAcc: math.NaN()}
-		if e%evalEvery == 0 || e == tc.Epochs {
+		if e%evalEvery == 0 || e == su.Epochs {
 			t1 := time.Now()
-			last := e == tc.Epochs
+			last := e == su.Epochs
 			sc, err := ev.evaluate(l.eng, useEMA, last && tc.TTA)
 			if err != nil {
 				return res, fmt.Errorf("evaluate epoch %d: %w", e, err)
@@ -274,6 +296,31 @@ func (l *loop) run(ctx context.Context, res backend.Result, ev *evaluator) (back
 		l.obs.Epoch(rec)
 	}
 	return res, nil
+}
+
+// lookahead runs airbench94's lookahead after step l.k of l.total: every
+// la.Every steps the average moves toward the live state by 1-d, d =
+// la.Decay^Every (k/K)^Power, and the live state is reset to it; after
+// the last step the live state is set to the average (d = 1).
+func (l *loop) lookahead(la *stages.Lookahead) error {
+	if !la.On() {
+		return nil
+	}
+	if l.k%la.Every == 0 {
+		d := math.Pow(la.Decay, float64(la.Every)) * math.Pow(float64(l.k)/float64(l.total), la.Power)
+		if err := l.eng.Average(d); err != nil {
+			return fmt.Errorf("lookahead: %w", err)
+		}
+		if err := l.eng.LoadAverage(); err != nil {
+			return fmt.Errorf("lookahead: %w", err)
+		}
+	}
+	if l.k == l.total && l.k%la.Every != 0 {
+		if err := l.eng.LoadAverage(); err != nil {
+			return fmt.Errorf("lookahead: %w", err)
+		}
+	}
+	return nil
 }
 
 // collect reads the results of the steps taken since the last read,

@@ -38,7 +38,7 @@ func (f *fake) Load(set *data.Set) error {
 	f.calls = append(f.calls, "load")
 	return nil
 }
-func (f *fake) Whitening(n int, eps float64) ([]float32, error) {
+func (f *fake) Whitening(n, k int, eps float64) ([]float32, error) {
 	f.calls = append(f.calls, fmt.Sprintf("whiten %d %g", n, eps))
 	return f.whiten, nil
 }
@@ -74,6 +74,10 @@ func (f *fake) Params() ([][]float32, error) {
 func (f *fake) Average(rho float64) error {
 	f.avgs = append(f.avgs, rho)
 	f.calls = append(f.calls, "average")
+	return nil
+}
+func (f *fake) LoadAverage() error {
+	f.calls = append(f.calls, "load average")
 	return nil
 }
 
@@ -391,7 +395,7 @@ func TestOptimizerGroups(t *testing.T) {
 		{Name: "wh", Shape: []int{1}, Role: model.RoleWhiten},
 		{Name: "g", Shape: []int{1}, Role: model.RoleBNScale},
 	}}
-	o, err := NewOptimizer(spec, stages.Train{BatchSize: 512, WeightDecay: 5e-4 * 512 / 512, BNBiasLRMul: 64, BNBiasWDDiv: 64, Optimizer: "lars", Momentum: 0.9})
+	o, err := NewOptimizer(spec, stages.Train{BatchSize: 512, WeightDecay: 5e-4 * 512 / 512, BNBiasLRMul: 64, BNBiasWDDiv: 64, Optimizer: "lars", Momentum: 0.9}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -407,7 +411,7 @@ func TestOptimizerGroups(t *testing.T) {
 		t.Errorf("BN biases %+v, want %+v", r[1], want)
 	}
 	for _, bad := range []stages.Train{{BatchSize: 1, Optimizer: "adam"}, {BatchSize: 0}} {
-		if _, err := NewOptimizer(spec, bad); err == nil {
+		if _, err := NewOptimizer(spec, bad, 0); err == nil {
 			t.Errorf("%+v accepted", bad)
 		}
 	}

@@ -126,7 +126,7 @@ func (f *fakeBackend) Train(ctx context.Context, req backend.Request) (backend.R
 	// decays) draw distinct cells and lines rather than one on another.
 	u := unitOf(cfg.Hash())
 	acc := 0.5 + float64(req.Seed%1000)/10000 + 0.2*u
-	epochs := max(cfg.Train.Epochs, 1)
+	epochs := max(int(math.Ceil(cfg.Train.Epochs)), 1)
 	for e := 1; e <= epochs; e++ {
 		select {
 		case <-ctx.Done():

@@ -95,6 +95,10 @@ func benchNet(name string, width float64) model.Net {
 		n.BN, n.GhostBatch, n.FreezeBNScale = "ghost", 32, true
 		n.Act, n.CELUAlpha, n.Order, n.ClassifierScale = "celu", 0.3, "conv-pool-bn-act", 1.0/16
 		n.Whiten, n.WhitenEps, n.WhitenImages = true, 1e-2, 10000
+	case "airbench94": // as stage 10's airbench94
+		n.FreezeBNScale, n.BNEps, n.BNMomentum, n.Dirac = true, 1e-12, 0.4, true
+		n.Act, n.Order, n.ClassifierScale = "gelu", "conv-pool-bn-act", 1.0/9
+		n.Whiten, n.WhitenEps, n.WhitenImages = true, 5e-4, 5000
 	}
 	return n
 }

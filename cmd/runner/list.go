@@ -90,7 +90,7 @@ func runList(ctx context.Context, env *cmdEnv, o listOptions) error {
 				acc = strconv.FormatFloat(100*p.Accuracy, 'f', 2, 64) + "%"
 			}
 			if p.Epochs > 0 {
-				epochs = strconv.Itoa(p.Epochs)
+				epochs = strconv.FormatFloat(p.Epochs, 'f', -1, 64)
 			}
 			if p.Runs94 != "" {
 				runs = p.Runs94

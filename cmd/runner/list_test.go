@@ -21,6 +21,7 @@ func TestList(t *testing.T) {
 		{"by id", "9", "list_fenwicks.golden"},
 		{"by name", "fenwicks", "list_fenwicks.golden"},
 		{"stage 4", "4", "list_4.golden"},
+		{"stage 10", "10", "list_10.golden"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -53,7 +54,7 @@ func TestListErrors(t *testing.T) {
 		o    listOptions
 		want string
 	}{
-		{listOptions{global: globalOptions{config: config}, stage: "10"}, `no stage "10"`},
+		{listOptions{global: globalOptions{config: config}, stage: "11"}, `no stage "11"`},
 		{listOptions{global: globalOptions{config: filepath.Join("testdata", "nonexistent.toml")}}, "nonexistent.toml"},
 	}
 	for _, tt := range tests {

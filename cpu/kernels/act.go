@@ -16,6 +16,9 @@ const (
 	// ActShiftScaleReLU is (relu(x)-sqrt(1/pi))/sqrt(1-1/pi): a ReLU whose
 	// output has zero mean and unit variance for standard normal input.
 	ActShiftScaleReLU
+	// ActGELU is x*Phi(x), Phi the standard normal CDF (PyTorch's exact,
+	// erf GELU), with Phi to 1e-7 (gelu in exp.go).
+	ActGELU
 	// ActSoftplus is log(1+exp(Beta*x))/Beta, and x where Beta*x >
 	// Threshold (PyTorch's Softplus).
 	ActSoftplus
@@ -31,6 +34,8 @@ func (k ActKind) String() string {
 		return "celu"
 	case ActShiftScaleReLU:
 		return "shiftscalerelu"
+	case ActGELU:
+		return "gelu"
 	case ActSoftplus:
 		return "softplus"
 	}
@@ -53,7 +58,7 @@ var (
 
 func (a Activation) validate() error {
 	switch a.Kind {
-	case ActIdentity, ActReLU, ActShiftScaleReLU:
+	case ActIdentity, ActReLU, ActShiftScaleReLU, ActGELU:
 		return nil
 	case ActCELU:
 		if !(a.Alpha > 0) {
@@ -69,7 +74,9 @@ func (a Activation) validate() error {
 	return fmt.Errorf("kernels: unknown activation kind %d", int(a.Kind))
 }
 
-// ActForward computes y = act(x) elementwise. y may alias x.
+// ActForward computes y = act(x) elementwise. y may alias x. It runs the
+// vectorised C loops (bn_simd.h) on the worker pool where the CPU has
+// AVX2 or AVX-512, bit for bit actForward's Go loops.
 func ActForward(a Activation, x, y []float32) error {
 	if err := a.validate(); err != nil {
 		return err
@@ -77,7 +84,7 @@ func ActForward(a Activation, x, y []float32) error {
 	if len(x) != len(y) {
 		return fmt.Errorf("kernels: ActForward: len(x)=%d, len(y)=%d: want equal", len(x), len(y))
 	}
-	actForward(a, x, y)
+	actRun(actTask{a: a, fwd: true, x: x, y: y})
 	return nil
 }
 
@@ -90,8 +97,64 @@ func ActBackward(a Activation, x, dy, dx []float32) error {
 	if len(x) != len(dy) || len(x) != len(dx) {
 		return fmt.Errorf("kernels: ActBackward: len(x)=%d, len(dy)=%d, len(dx)=%d: want equal", len(x), len(dy), len(dx))
 	}
-	actBackward(a, x, dy, dx)
+	actRun(actTask{a: a, x: x, dy: dy, dx: dx})
 	return nil
+}
+
+// actTask is one ActForward or ActBackward call, split into element
+// ranges of whole 64-byte lines.
+type actTask struct {
+	a          Activation
+	fwd        bool
+	x, y       []float32
+	dy, dx     []float32
+	isa        ISA
+	maxPerCall int // elements per C call (its int arguments), 0: all
+}
+
+func (t *actTask) run(i, n int) {
+	blocks := (len(t.x) + 15) / 16
+	lo, hi := span(blocks, i, n)
+	lo, hi = min(lo*16, len(t.x)), min(hi*16, len(t.x))
+	if lo >= hi {
+		return
+	}
+	if t.isa == ISANone {
+		if t.fwd {
+			actForward(t.a, t.x[lo:hi], t.y[lo:hi])
+		} else {
+			actBackward(t.a, t.x[lo:hi], t.dy[lo:hi], t.dx[lo:hi])
+		}
+		return
+	}
+	for c0 := lo; c0 < hi; c0 += 1 << 30 {
+		actSIMD(t, c0, min(c0+1<<30, hi))
+	}
+}
+
+// actRun runs t on the worker pool with the host's C loops (ISANone: the
+// Go loops). A small call stays on the caller.
+func actRun(t actTask) {
+	if t.a.Kind == ActSoftplus {
+		// No C loop: softplus's float64 exp and log1p take the pool
+		// themselves (softplusTask).
+		t.run(0, 1)
+		return
+	}
+	t.isa = HostISA()
+	if len(t.x) < 1<<14 {
+		t.run(0, 1)
+		return
+	}
+	p := pool()
+	if !p.acquire() {
+		t.run(0, 1)
+		return
+	}
+	defer p.busy.Unlock()
+	p.act = t
+	p.runHeld(&p.act)
+	p.act = actTask{}
 }
 
 func actForward(a Activation, x, y []float32) {
@@ -112,6 +175,10 @@ func actForward(a Activation, x, y []float32) {
 		sh, sc := float32(ssrShift), float32(ssrScale)
 		for i, v := range x {
 			y[i] = (reluBits(v) - sh) * sc
+		}
+	case ActGELU:
+		for i, v := range x {
+			y[i] = gelu(v)
 		}
 	case ActSoftplus:
 		pool().do(&softplusTask{a: a, x: x, out: y})
@@ -181,6 +248,10 @@ func actBackward(a Activation, x, dy, dx []float32) {
 			} else {
 				dx[i] = 0
 			}
+		}
+	case ActGELU:
+		for i, v := range x {
+			dx[i] = dy[i] * geluGrad(v)
 		}
 	case ActSoftplus:
 		pool().do(&softplusTask{a: a, x: x, dy: dy, out: dx})

@@ -440,6 +440,8 @@ func (b *BNAct) bwdEval(t *bnTask, c0, c1 int) {
 				} else {
 					d = dyr[j] * celuGrad(z, 1/b.act.Alpha)
 				}
+			case ActGELU:
+				d = dyr[j] * geluGrad(z)
 			}
 			sdz[j] += float64(d)
 			sdzx[j] += float64(d) * float64(v-rm[j])

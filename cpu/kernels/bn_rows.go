@@ -66,6 +66,11 @@ func normRow(a Activation, x, y, mean, inv, gamma, beta []float32) {
 			h := (v - mean[j]) * inv[j]
 			y[j] = celu(gamma[j]*h+beta[j], al, ia)
 		}
+	case ActGELU:
+		for j, v := range x {
+			h := (v - mean[j]) * inv[j]
+			y[j] = gelu(gamma[j]*h + beta[j])
+		}
 	}
 }
 
@@ -106,6 +111,14 @@ func dzRow(a Activation, x, dy, dz, mean, inv, gamma, beta, s, q []float32) {
 		for j, v := range x {
 			h := (v - mean[j]) * inv[j]
 			d := dy[j] * celuGrad(gamma[j]*h+beta[j], ia)
+			dz[j] = d
+			s[j] += d
+			q[j] += d * h
+		}
+	case ActGELU:
+		for j, v := range x {
+			h := (v - mean[j]) * inv[j]
+			d := dy[j] * geluGrad(gamma[j]*h+beta[j])
 			dz[j] = d
 			s[j] += d
 			q[j] += d * h

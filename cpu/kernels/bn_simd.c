@@ -43,6 +43,8 @@ int sr_bn_run(int isa, int op, const sr_bn_args *a) {
 		case SR_BN_FWD_TRAIN: bn_fwd_train_avx512(a); return 0;
 		case SR_BN_BWD_TRAIN: bn_bwd_train_avx512(a); return 0;
 		case SR_BN_FWD_EVAL: bn_fwd_eval_avx512(a); return 0;
+		case SR_ACT_FWD: act_fwd_avx512(a); return 0;
+		case SR_ACT_BWD: act_bwd_avx512(a); return 0;
 		}
 		break;
 	case SR_ISA_AVX2:
@@ -50,6 +52,8 @@ int sr_bn_run(int isa, int op, const sr_bn_args *a) {
 		case SR_BN_FWD_TRAIN: bn_fwd_train_avx2(a); return 0;
 		case SR_BN_BWD_TRAIN: bn_bwd_train_avx2(a); return 0;
 		case SR_BN_FWD_EVAL: bn_fwd_eval_avx2(a); return 0;
+		case SR_ACT_FWD: act_fwd_avx2(a); return 0;
+		case SR_ACT_BWD: act_bwd_avx2(a); return 0;
 		}
 		break;
 	}

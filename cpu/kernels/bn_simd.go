@@ -73,6 +73,18 @@ func (b *BNAct) simd(op C.int, t *bnTask, c0, c1 int) {
 		C.float(b.eps), C.float(b.act.Alpha), C.float(float32(ssrShift)), C.float(float32(ssrScale)))
 }
 
+// actSIMD runs elements [c0, c1) of an activation task on the C loops.
+func actSIMD(t *actTask, c0, c1 int) {
+	op := C.int(C.SR_ACT_FWD)
+	if !t.fwd {
+		op = C.SR_ACT_BWD
+	}
+	C.sr_bn_call(C.int(t.isa), op, f32p(t.x), f32p(t.dy), f32p(t.y), f32p(t.dx),
+		nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil,
+		0, 0, 0, C.int(c0), C.int(c1), C.int(t.a.Kind),
+		0, C.float(t.a.Alpha), C.float(float32(ssrShift)), C.float(float32(ssrScale)))
+}
+
 // pickISA resolves a BNLib to the ISA its training passes run on.
 func pickISA(lib BNLib) (ISA, error) {
 	host := HostISA()

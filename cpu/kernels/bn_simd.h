@@ -49,11 +49,13 @@ static inline float SR_FN(keep)(float z, float d) {
 // operation.
 static inline float SR_FN(expneg)(float t) {
 	// max(min(t, 0), -87.3) by the bit patterns, so the loops vectorise:
-	// a positive t has a positive pattern, and below zero a larger pattern
-	// is a more negative float.
+	// a positive t has a positive pattern, and below zero a larger
+	// unsigned pattern is a more negative float (compared unsigned, so
+	// that t = +0 stays 0: a signed compare clamped it, and CELU(0) came
+	// out -alpha where the Go loops give 0).
 	int32_t tb = SR_FN(f_bits)(t), lim = SR_FN(f_bits)(-87.3f);
 	tb = tb > 0 ? 0 : tb;
-	t = SR_FN(bits_f)(tb > lim ? lim : tb);
+	t = SR_FN(bits_f)((uint32_t)tb > (uint32_t)lim ? lim : tb);
 	int32_t n = (int32_t)(t * 1.44269504088896340736f - 0.5f);
 	float fn = (float)n;
 	float r = t - fn * 0.693359375f - fn * (-2.12194440e-4f);
@@ -75,6 +77,29 @@ static inline float SR_FN(celu)(float z, float alpha, float ia) {
 static inline float SR_FN(celu_grad)(float z, float ia) {
 	float e = SR_FN(expneg)(z * ia);
 	return SR_FN(bits_f)(SR_FN(sel)(SR_FN(f_bits)(z) > 0, 0x3f800000, SR_FN(f_bits)(e)));
+}
+
+// gelu_phi is exp.go's geluParts: Phi(x) by Abramowitz and Stegun 7.1.26,
+// and e^(-x^2/2) in *e, operation for operation.
+static inline float SR_FN(gelu_phi)(float x, float *e) {
+	float z = x * 0.7071067811865476f;
+	float a = SR_FN(bits_f)(SR_FN(f_bits)(z) & 0x7fffffff);
+	float t = 1 / (1 + 0.3275911f * a);
+	float p = t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
+	*e = SR_FN(expneg)(-(a * a));
+	float c = 0.5f * p * *e;
+	return SR_FN(bits_f)(SR_FN(sel)(SR_FN(f_bits)(z) > 0, SR_FN(f_bits)(1 - c), SR_FN(f_bits)(c)));
+}
+
+static inline float SR_FN(gelu)(float x) {
+	float e;
+	return x * SR_FN(gelu_phi)(x, &e);
+}
+
+static inline float SR_FN(gelu_grad)(float x) {
+	float e;
+	float phi = SR_FN(gelu_phi)(x, &e);
+	return phi + x * e * 0.3989422804014327f;
 }
 
 // SR_ACT_ROWS writes y = act(Z) over rows rows (stride floats apart) of w
@@ -103,6 +128,13 @@ static inline float SR_FN(celu_grad)(float z, float ia) {
 			const float *xr = x + (size_t)r * stride;                                            \
 			float *yr = y + (size_t)r * stride;                                                  \
 			for (int j = 0; j < w; j++) yr[j] = (SR_FN(relu)(Z) - ssr_shift) * ssr_scale;        \
+		}                                                                                        \
+		break;                                                                                   \
+	case SR_ACT_GELU:                                                                            \
+		for (int r = 0; r < rows; r++) {                                                         \
+			const float *xr = x + (size_t)r * stride;                                            \
+			float *yr = y + (size_t)r * stride;                                                  \
+			for (int j = 0; j < w; j++) yr[j] = SR_FN(gelu)(Z);                                  \
 		}                                                                                        \
 		break;                                                                                   \
 	default:                                                                                     \
@@ -214,12 +246,17 @@ static __attribute__((noinline)) void SR_FN(dz_celu)(SR_DZ_ARGS, float ia) {
 	SR_DZ_ROWS(dyr[j] * SR_FN(celu_grad)(gamma[j] * h + beta[j], ia))
 }
 
+static __attribute__((noinline)) void SR_FN(dz_gelu)(SR_DZ_ARGS) {
+	SR_DZ_ROWS(dyr[j] * SR_FN(gelu_grad)(gamma[j] * h + beta[j]))
+}
+
 static inline void SR_FN(dz_rows)(int act, SR_DZ_ARGS, float ia, float ssr_scale) {
 	switch (act) {
 	case SR_ACT_IDENTITY: SR_FN(dz_identity)(rows, stride, w, x, dy, dz, mean, inv, gamma, beta, s, q); break;
 	case SR_ACT_RELU: SR_FN(dz_relu)(rows, stride, w, x, dy, dz, mean, inv, gamma, beta, s, q, 1); break;
 	case SR_ACT_SSRELU: SR_FN(dz_relu)(rows, stride, w, x, dy, dz, mean, inv, gamma, beta, s, q, ssr_scale); break;
 	case SR_ACT_CELU: SR_FN(dz_celu)(rows, stride, w, x, dy, dz, mean, inv, gamma, beta, s, q, ia); break;
+	case SR_ACT_GELU: SR_FN(dz_gelu)(rows, stride, w, x, dy, dz, mean, inv, gamma, beta, s, q); break;
 	}
 }
 
@@ -327,5 +364,41 @@ static __attribute__((noinline)) void SR_FN(max_pool_rows)(const float *restrict
 				yr[ch] = SR_FN(bits_f)(kk ^ (int32_t)((uint32_t)(kk >> 31) >> 1));
 			}
 		}
+	}
+}
+
+// act_fwd is act.go's actForward over elements [c0, c1) of x: y = act(x)
+// (y may alias x), as one row.
+static void SR_FN(act_fwd)(const sr_bn_args *a) {
+	const int w = a->c1 - a->c0, act = a->act, rows = 1, stride = 0;
+	const float *x = a->x + a->c0;
+	float *y = a->y + a->c0;
+	const float alpha = a->alpha, ia = 1 / a->alpha, ssr_shift = a->ssr_shift, ssr_scale = a->ssr_scale;
+	SR_ACT_ROWS(xr[j], y)
+}
+
+// act_bwd is act.go's actBackward over elements [c0, c1):
+// dx = dy * act'(x) (dx may alias dy).
+static void SR_FN(act_bwd)(const sr_bn_args *a) {
+	const int w = a->c1 - a->c0;
+	const float *restrict x = a->x + a->c0;
+	const float *dy = a->dy + a->c0;
+	float *dx = a->dx + a->c0;
+	const float ia = 1 / a->alpha, sc = a->ssr_scale;
+	switch (a->act) {
+	case SR_ACT_RELU:
+		for (int j = 0; j < w; j++) dx[j] = SR_FN(keep)(x[j], dy[j]);
+		break;
+	case SR_ACT_SSRELU:
+		for (int j = 0; j < w; j++) dx[j] = SR_FN(keep)(x[j], dy[j] * sc);
+		break;
+	case SR_ACT_CELU:
+		for (int j = 0; j < w; j++) dx[j] = dy[j] * SR_FN(celu_grad)(x[j], ia);
+		break;
+	case SR_ACT_GELU:
+		for (int j = 0; j < w; j++) dx[j] = dy[j] * SR_FN(gelu_grad)(x[j]);
+		break;
+	default:
+		for (int j = 0; j < w; j++) dx[j] = dy[j];
 	}
 }

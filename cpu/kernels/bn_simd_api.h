@@ -4,9 +4,11 @@
 #include <stdint.h>
 
 // Activation kinds, in kernels.ActKind's order.
-enum { SR_ACT_IDENTITY = 0, SR_ACT_RELU = 1, SR_ACT_CELU = 2, SR_ACT_SSRELU = 3 };
+enum { SR_ACT_IDENTITY = 0, SR_ACT_RELU = 1, SR_ACT_CELU = 2, SR_ACT_SSRELU = 3, SR_ACT_GELU = 4 };
 enum { SR_ISA_NONE = 0, SR_ISA_AVX2 = 1, SR_ISA_AVX512 = 2 };
-enum { SR_BN_FWD_TRAIN = 0, SR_BN_BWD_TRAIN = 1, SR_BN_FWD_EVAL = 2 };
+// The passes; the standalone activation's work on elements [c0, c1) of
+// x, y (forward) and x, dy, dx (backward).
+enum { SR_BN_FWD_TRAIN = 0, SR_BN_BWD_TRAIN = 1, SR_BN_FWD_EVAL = 2, SR_ACT_FWD = 3, SR_ACT_BWD = 4 };
 
 // The rows a float32 partial sum takes before it is flushed into the
 // float64 totals: bn.go's statBlock.

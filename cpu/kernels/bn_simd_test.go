@@ -99,7 +99,7 @@ func TestBNActLibs(t *testing.T) {
 	if _, err := NewBNActLib(s, 1e-5, Activation{}, BNLib(99)); err == nil {
 		t.Error("unknown library accepted")
 	}
-	for k, c := range map[ActKind]int{ActIdentity: 0, ActReLU: 1, ActCELU: 2, ActShiftScaleReLU: 3} {
+	for k, c := range map[ActKind]int{ActIdentity: 0, ActReLU: 1, ActCELU: 2, ActShiftScaleReLU: 3, ActGELU: 4} {
 		if int(k) != c {
 			t.Errorf("ActKind %v = %d, bn_simd_api.h says %d", k, k, c)
 		}
@@ -149,6 +149,49 @@ func TestMaxPoolSIMDMatchesGo(t *testing.T) {
 				if math.Float32bits(y[i]) != math.Float32bits(wantY[i]) || a[i] != wantA[i] {
 					t.Fatalf("%+v %v: output %d = %v at %d, Go loop %v at %d", tc, isa, i, y[i], a[i], wantY[i], wantA[i])
 				}
+			}
+		}
+	}
+}
+// The standalone activation's C loops (ActForward, ActBackward on a large
+// tensor, split over the workers) are bit for bit the Go loops, and GELU
+// is x Phi(x) to 1e-6 of the float64 erf (geluParts' 1.5e-7 on Phi).
+func TestActSIMDMatchesGo(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	n := 3<<15 + 5
+	x, dy := randF32(rng, n), randF32(rng, n)
+	for i := range x {
+		x[i] *= 6 // reach GELU's tails and the exp clamp
+	}
+	x[0], x[1], x[2] = 0, float32(math.Copysign(0, -1)), -40
+	for _, a := range testActs {
+		y, dx := make([]float32, n), make([]float32, n)
+		wantY, wantDX := make([]float32, n), make([]float32, n)
+		if err := ActForward(a, x, y); err != nil {
+			t.Fatal(err)
+		}
+		if err := ActBackward(a, x, dy, dx); err != nil {
+			t.Fatal(err)
+		}
+		actForward(a, x, wantY)
+		actBackward(a, x, dy, wantDX)
+		for i := range y {
+			if math.Float32bits(y[i]) != math.Float32bits(wantY[i]) || math.Float32bits(dx[i]) != math.Float32bits(wantDX[i]) {
+				t.Fatalf("%s: element %d (x %v): C y %v dx %v, Go %v %v", a.Kind, i, x[i], y[i], dx[i], wantY[i], wantDX[i])
+			}
+		}
+		if a.Kind != ActGELU {
+			continue
+		}
+		for i, v := range x {
+			z := float64(v)
+			phi := 0.5 * (1 + math.Erf(z/math.Sqrt2))
+			if d := math.Abs(float64(y[i]) - z*phi); d > 1e-6*max(1, math.Abs(z)) {
+				t.Fatalf("gelu(%v) = %v, erf gives %v", v, y[i], z*phi)
+			}
+			g := phi + z*math.Exp(-z*z/2)/math.Sqrt(2*math.Pi)
+			if d := math.Abs(float64(dx[i]) - float64(dy[i])*g); d > 2e-6*max(1, math.Abs(float64(dy[i]))) {
+				t.Fatalf("gelu'(%v) dy %v = %v, erf gives %v", v, dy[i], dx[i], float64(dy[i])*g)
 			}
 		}
 	}

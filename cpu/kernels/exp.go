@@ -42,3 +42,48 @@ func celuGrad(z, ia float32) float32 {
 	}
 	return math.Float32frombits(eb)
 }
+
+// GELU's constants: Abramowitz and Stegun 7.1.26, erfc(a) = t(a1 + t(a2 +
+// t(a3 + t(a4 + t a5)))) e^(-a^2) with t = 1/(1 + p a), |error| < 1.5e-7
+// (PyTorch's vectorised erf uses the same), and 1/sqrt(2), 1/sqrt(2 pi).
+const (
+	geluP      = 0.3275911
+	geluA1     = 0.254829592
+	geluA2     = -0.284496736
+	geluA3     = 1.421413741
+	geluA4     = -1.453152027
+	geluA5     = 1.061405429
+	invSqrt2   = 0.7071067811865476
+	invSqrt2Pi = 0.3989422804014327
+)
+
+// geluParts returns Phi(x), the standard normal CDF, and e^(-x^2/2),
+// without a branch: Phi = 1 - erfc(z)/2 for z = x/sqrt(2) > 0 and
+// erfc(-z)/2 otherwise, erfc of |z| by geluA*. bn_simd.h's gelu_parts is
+// this, operation for operation.
+func geluParts(x float32) (phi, e float32) {
+	z := x * invSqrt2
+	a := math.Float32frombits(math.Float32bits(z) &^ (1 << 31))
+	t := 1 / (1 + geluP*a)
+	p := t * (geluA1 + t*(geluA2+t*(geluA3+t*(geluA4+t*geluA5))))
+	e = expNeg(-(a * a))
+	c := 0.5 * p * e
+	pb := math.Float32bits(c)
+	if int32(math.Float32bits(z)) > 0 {
+		pb = math.Float32bits(1 - c)
+	}
+	return math.Float32frombits(pb), e
+}
+
+// gelu returns x Phi(x).
+func gelu(x float32) float32 {
+	phi, _ := geluParts(x)
+	return x * phi
+}
+
+// geluGrad returns GELU's derivative Phi(x) + x phi(x), phi(x) =
+// e^(-x^2/2)/sqrt(2 pi).
+func geluGrad(x float32) float32 {
+	phi, e := geluParts(x)
+	return phi + x*e*invSqrt2Pi
+}

@@ -128,6 +128,8 @@ func ActRef(a Activation, z float64) float64 {
 		return al * (math.Exp(z/al) - 1)
 	case ActShiftScaleReLU:
 		return (math.Max(z, 0) - math.Sqrt(1/math.Pi)) / math.Sqrt(1-1/math.Pi)
+	case ActGELU:
+		return z * 0.5 * (1 + math.Erf(z/math.Sqrt2))
 	case ActSoftplus:
 		return softplus(z, float64(a.Beta), float64(a.Threshold))
 	}
@@ -152,6 +154,8 @@ func ActGradRef(a Activation, z float64) float64 {
 			return 1 / math.Sqrt(1-1/math.Pi)
 		}
 		return 0
+	case ActGELU:
+		return 0.5*(1+math.Erf(z/math.Sqrt2)) + z*math.Exp(-z*z/2)/math.Sqrt(2*math.Pi)
 	case ActSoftplus:
 		return softplusGrad(z, float64(a.Beta), float64(a.Threshold))
 	}

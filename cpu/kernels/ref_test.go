@@ -42,6 +42,7 @@ var testActs = []Activation{
 	{Kind: ActReLU},
 	{Kind: ActCELU, Alpha: 0.3},
 	{Kind: ActShiftScaleReLU},
+	{Kind: ActGELU},
 }
 
 func TestBNActRefGrad(t *testing.T) {

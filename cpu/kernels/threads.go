@@ -73,6 +73,7 @@ type workerPool struct {
 	// so a parallel call allocates nothing.
 	maxPool  maxPoolTask
 	poolBest []int32 // maxPoolTask's C scratch
+	act      actTask
 }
 
 func newWorkerPool(n int) *workerPool {

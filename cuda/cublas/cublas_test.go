@@ -44,10 +44,40 @@ func TestBLASFake(t *testing.T) {
 	}
 	driver.CopyDtoH(d, got, pc)
 	checkGemm(t, "GemmEx", got, A, B, m, n, k)
-	err = bl.GemmEx(h, OpN, OpN, n, m, k, 1, pb, DataBF16, n, pa, DataBF16, k, 0, pc, DataF32, n, ComputeF32, GemmDefault)
-	if err == nil || err.Error() != "cublasGemmEx: CUBLAS_STATUS_NOT_SUPPORTED (15)" {
-		t.Errorf("bf16 on fake: got %v", err)
+	// bf16 operands (the fake keeps bf16 as the upper half of fp32), fp32
+	// accumulation and result: the product of the rounded operands.
+	ab, bb := bf16s(A), bf16s(B)
+	qa, _ := d.Alloc(2 * len(A))
+	qb, _ := d.Alloc(2 * len(B))
+	driver.CopyHtoD(d, qa, ab)
+	driver.CopyHtoD(d, qb, bb)
+	if err := bl.GemmEx(h, OpN, OpN, n, m, k, 1, qb, DataBF16, n, qa, DataBF16, k, 0, pc, DataF32, n, ComputeF32, GemmDefault); err != nil {
+		t.Fatal(err)
 	}
+	driver.CopyDtoH(d, got, pc)
+	checkGemm(t, "GemmEx bf16", got, widen(ab), widen(bb), m, n, k)
+	err = bl.GemmEx(h, OpN, OpN, n, m, k, 1, pb, DataF16, n, pa, DataF16, k, 0, pc, DataF32, n, ComputeF32, GemmDefault)
+	if err == nil || err.Error() != "cublasGemmEx: CUBLAS_STATUS_NOT_SUPPORTED (15)" {
+		t.Errorf("fp16 on fake: got %v", err)
+	}
+}
+
+// bf16s truncates to bf16 bits (exact for the check: widen gives the
+// values the fake multiplies); widen is its inverse.
+func bf16s(x []float32) []uint16 {
+	out := make([]uint16, len(x))
+	for i, v := range x {
+		out[i] = uint16(math.Float32bits(v) >> 16)
+	}
+	return out
+}
+
+func widen(x []uint16) []float32 {
+	out := make([]float32, len(x))
+	for i, v := range x {
+		out[i] = math.Float32frombits(uint32(v) << 16)
+	}
+	return out
 }
 
 func randn(rng *rand.Rand, n int) []float32 {

@@ -56,19 +56,21 @@ KERNEL prep_nhwc(const unsigned char *src, const float *lut, float *dst, int N, 
 	}
 }
 
-// whiten_patches_f64 writes the 3x3 patches of N prepared images (side x
+// whiten_patches_f64 writes the K x K patches of N prepared images (side x
 // side x 3 NHWC fp32, padded by pad; patches of the unpadded 32x32 image
-// that fit in it, 30x30 per image) as rows of X (N*900 x 27, fp64), each
-// row ordered channel, then dy, then dx as data.WhiteningFilters' are:
-// X^T X (one Dgemm) is then their covariance sum.
-KERNEL whiten_patches_f64(const float *imgs, double *X, int N, int side, int pad) {
-	long n = (long)N * 900 * 27;
+// that fit in it, (33-K)^2 per image) as rows of X (N*(33-K)^2 x 3K^2,
+// fp64), each row ordered channel, then dy, then dx as
+// data.WhiteningFiltersK's are: X^T X (one Dgemm) is then their
+// covariance sum.
+KERNEL whiten_patches_f64(const float *imgs, double *X, int N, int side, int pad, int K) {
+	int Q = 33 - K, P = 3 * K * K;
+	long n = (long)N * Q * Q * P;
 	for (long i = gtid(); i < n; i += gstride()) {
-		int j = i % 27;
-		long r = i / 27;
-		int x = r % 30, y = (r / 30) % 30;
-		long b = r / 900;
-		int ch = j / 9, dy = (j / 3) % 3, dx = j % 3;
+		int j = i % P;
+		long r = i / P;
+		int x = r % Q, y = (r / Q) % Q;
+		long b = r / ((long)Q * Q);
+		int ch = j / (K * K), dy = (j / K) % K, dx = j % K;
 		X[i] = imgs[b * side * side * 3 + ((long)(pad + y + dy) * side + pad + x + dx) * 3 + ch];
 	}
 }

@@ -83,11 +83,14 @@ KERNEL cols_copy_bf16(bf16 *dst, const bf16 *src, int rows, int dC, int dc0, int
 	colscopy(dst, src, rows, dC, dc0, sC, sc0, width);
 }
 
-// bias_rows_f32: y[r, c] += b[c], the linear head's bias.
-KERNEL bias_rows_f32(float *y, const float *b, int rows, int C) {
+// bias_rows: y[r, c] += b[c] (b fp32): the linear head's bias, and a
+// conv's (airbench94's whitening conv) on its NHWC rows.
+template <typename T> DEV void biasrows(T *y, const float *b, int rows, int C) {
 	long n = (long)rows * C;
-	for (long i = gtid(); i < n; i += gstride()) y[i] += b[i % C];
+	for (long i = gtid(); i < n; i += gstride()) st(y, i, ld(y, i) + b[i % C]);
 }
+KERNEL bias_rows_f32(float *y, const float *b, int rows, int C) { biasrows(y, b, rows, C); }
+KERNEL bias_rows_bf16(bf16 *y, const float *b, int rows, int C) { biasrows(y, b, rows, C); }
 
 // col_sum_f32: out[c] = sum over rows of x[r, c] (the bias gradient), one
 // thread per column, rows in order.

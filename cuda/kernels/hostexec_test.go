@@ -267,8 +267,11 @@ func TestHostActScaleConcatBias(t *testing.T) {
 	const K = 10
 	logits, bias := randn(rng, rows*K), randn(rng, K)
 	wl := BiasRowsRef(logits, bias, rows, K)
+	lrows, lb := append([]float32(nil), logits...), toBF16(logits)
 	k.launch(t, "bias_rows_f32", g3, b64, logits, bias, rows, K)
 	close(t, "bias_rows_f32", logits, wl, 0)
+	k.launch(t, "bias_rows_bf16", g3, b64, lb, bias, rows, K)
+	close(t, "bias_rows_bf16", fromBF16(lb), roundBF16(BiasRowsRef(roundBF16(lrows), bias, rows, K)), 0)
 	cs := nanF(K)
 	k.launch(t, "col_sum_f32", g3, [3]int{4, 1, 1}, cs, logits, rows, K)
 	close(t, "col_sum_f32", cs, ColSumRef(logits, rows, K), 1e-6)
@@ -447,6 +450,36 @@ func TestHostPoolLossOptimAugment(t *testing.T) {
 		close(t, fmt.Sprintf("sgd_lars_f32 nesterov=%d w", nest), w, ww, 1e-6)
 		close(t, fmt.Sprintf("sgd_lars_f32 nesterov=%d v", nest), v, wv, 1e-6)
 	}
+	// Muon's kernels on 20 rows of 25: momentum, the two scales, X in
+	// both precisions, the step.
+	mg, mv, mu := randn(rng, n), randn(rng, n), nanF(n)
+	wmv, wmu := append([]float32(nil), mv...), make([]float32, n)
+	k.launch(t, "muon_momentum_f32", g3, b64, mg, mv, mu, n, float32(0.6), 1)
+	MuonMomentumRef(mg, wmv, wmu, 0.6, true)
+	close(t, "muon_momentum v", mv, wmv, 0)
+	close(t, "muon_momentum u", mu, wmu, 0)
+	un, sc := nanF(rows), nanF(2)
+	k.launch(t, "row_norms_f32", g3, b64, un, mu, nil, rows, rowLen)
+	k.launch(t, "muon_norms", elem1, elem1, sc, wn, un, rows, float32(1e-7))
+	ws := MuonNormsRef(wn, un, 1e-7)
+	close(t, "muon_norms", sc, ws[:], 1e-6)
+	mw, mw16 := append([]float32(nil), w...), append([]float32(nil), w...)
+	wmw := append([]float32(nil), w...)
+	x32, x16 := nanF(n), make([]uint16, n)
+	wx := MuonScaleRef(wmw, mu, ws)
+	k.launch(t, "muon_scale_f32", g3, b64, mw, mu, x32, sc, n)
+	close(t, "muon_scale w", mw, wmw, 1e-6)
+	close(t, "muon_scale X", x32, wx, 1e-6)
+	k.launch(t, "muon_scale_bf16", g3, b64, mw16, mu, x16, sc, n)
+	close(t, "muon_scale_bf16 X", fromBF16(x16), roundBF16(wx), 1e-6)
+	k.launch(t, "muon_update_f32", g3, b64, mw, x32, n, float32(0.24))
+	k.launch(t, "muon_update_bf16", g3, b64, mw16, x16, n, float32(0.24))
+	for i := range wmw {
+		wmw[i] -= 0.24 * wx[i]
+	}
+	close(t, "muon_update_f32", mw, wmw, 1e-6)
+	close(t, "muon_update_bf16", mw16, wmw, 1e-2)
+
 	ema := randn(rng, n)
 	wema := append([]float32(nil), ema...)
 	k.launch(t, "ema_f32", g3, b64, ema, w, n, float32(0.95))
@@ -495,9 +528,11 @@ func TestHostPrepMatchesPrepare(t *testing.T) {
 	}
 	// The whitening patches of the prepared images (the engine's test
 	// holds the filters made from them to data.WhiteningFilters').
-	X := make([]float64, 5*900*27)
-	k.launch(t, "whiten_patches_f64", g3, b64, prep.Train, X, 5, prep.PaddedSide(), 4)
-	if want := WhitenPatchesRef(prep.Train, 5, prep.PaddedSide(), 4); !slices.Equal(X, want) {
-		t.Fatal("whiten_patches_f64 differs from WhitenPatchesRef")
+	for _, kk := range []int{3, 2} {
+		X := make([]float64, 5*(33-kk)*(33-kk)*3*kk*kk)
+		k.launch(t, "whiten_patches_f64", g3, b64, prep.Train, X, 5, prep.PaddedSide(), 4, kk)
+		if want := WhitenPatchesRef(prep.Train, 5, prep.PaddedSide(), 4, kk); !slices.Equal(X, want) {
+			t.Fatalf("whiten_patches_f64 %dx%d differs from WhitenPatchesRef", kk, kk)
+		}
 	}
 }

@@ -61,7 +61,20 @@ DEV long gtid() { return (long)blockIdx.x * blockDim.x + threadIdx.x; }
 DEV long gstride() { return (long)gridDim.x * blockDim.x; }
 
 // Activation codes shared with the Go launch helpers.
-enum { ACT_IDENTITY = 0, ACT_RELU = 1, ACT_CELU = 2, ACT_SHIFTSCALE_RELU = 3 };
+enum { ACT_IDENTITY = 0, ACT_RELU = 1, ACT_CELU = 2, ACT_SHIFTSCALE_RELU = 3, ACT_GELU = 4 };
+
+// gelu_phi is Phi(x), the standard normal CDF, by Abramowitz and Stegun
+// 7.1.26 (erfc to 1.5e-7; freestanding CUDA has no erff), as the CPU
+// engine's kernels compute it, and e^(-x^2/2) in *e.
+DEV float gelu_phi(float x, float *e) {
+	float z = x * 0.7071067811865476f;
+	float a = z < 0 ? -z : z;
+	float t = 1.0f / (1.0f + 0.3275911f * a);
+	float p = t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
+	*e = exp_(-(a * a));
+	float c = 0.5f * p * *e;
+	return z > 0 ? 1 - c : c;
+}
 
 // (relu(z) - sqrt(1/pi)) / sqrt(1 - 1/pi), post 7's normalised ReLU.
 #define SSR_SHIFT 0.5641895835477563f
@@ -71,6 +84,10 @@ DEV float act_f(int act, float alpha, float z) {
 	if (act == ACT_RELU) return z > 0 ? z : 0;
 	if (act == ACT_CELU) return z > 0 ? z : alpha * (exp_(z / alpha) - 1);
 	if (act == ACT_SHIFTSCALE_RELU) return ((z > 0 ? z : 0) - SSR_SHIFT) * SSR_SCALE;
+	if (act == ACT_GELU) {
+		float e;
+		return z * gelu_phi(z, &e);
+	}
 	return z;
 }
 // act_grad is d act / dz at z.
@@ -78,5 +95,9 @@ DEV float act_grad(int act, float alpha, float z) {
 	if (act == ACT_RELU) return z > 0 ? 1 : 0;
 	if (act == ACT_CELU) return z > 0 ? 1 : exp_(z / alpha);
 	if (act == ACT_SHIFTSCALE_RELU) return z > 0 ? SSR_SCALE : 0;
+	if (act == ACT_GELU) {
+		float e, phi = gelu_phi(z, &e);
+		return phi + z * e * 0.3989422804014327f;
+	}
 	return 1;
 }

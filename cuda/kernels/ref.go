@@ -32,6 +32,8 @@ func ActRef(act int, alpha, z float64) float64 {
 		return alpha * (math.Exp(z/alpha) - 1)
 	case ActShiftScaleReLU:
 		return (math.Max(z, 0) - math.Sqrt(1/math.Pi)) / math.Sqrt(1-1/math.Pi)
+	case ActGELU:
+		return z * 0.5 * (1 + math.Erf(z/math.Sqrt2))
 	}
 	return z
 }
@@ -54,6 +56,8 @@ func ActGradRef(act int, alpha, z float64) float64 {
 			return 1 / math.Sqrt(1-1/math.Pi)
 		}
 		return 0
+	case ActGELU:
+		return 0.5*(1+math.Erf(z/math.Sqrt2)) + z*math.Exp(-z*z/2)/math.Sqrt(2*math.Pi)
 	}
 	return 1
 }
@@ -369,7 +373,7 @@ func ColsCopyRef(dst, src []float32, rows, dC, dc0, sC, sc0, width int) []float3
 	return out
 }
 
-// BiasRowsRef is bias_rows_f32 on a copy of y.
+// BiasRowsRef is bias_rows_* on a copy of y.
 func BiasRowsRef(y, b []float32, rows, C int) []float32 {
 	out := append([]float32(nil), y...)
 	for i := range rows * C {
@@ -453,6 +457,38 @@ func XentLSRef(logits []float32, labels []int32, N, K int, eps, scale float64) (
 		}
 	}
 	return dlogits, loss, correct
+}
+
+// MuonMomentumRef is muon_momentum_f32, in place on v and u.
+func MuonMomentumRef(g, v, u []float32, mom float32, nesterov bool) {
+	for i := range g {
+		v[i] = mom*v[i] + g[i]
+		u[i] = v[i]
+		if nesterov {
+			u[i] = g[i] + mom*v[i]
+		}
+	}
+}
+
+// MuonNormsRef is muon_norms: sqrt(rows)/|w| and 1/(|u|+eps) from the
+// rows' norms.
+func MuonNormsRef(wn, un []float32, eps float64) [2]float32 {
+	var a, b float64
+	for r := range wn {
+		a += float64(wn[r]) * float64(wn[r])
+		b += float64(un[r]) * float64(un[r])
+	}
+	return [2]float32{float32(math.Sqrt(float64(len(wn))) / math.Sqrt(a)), float32(1 / (math.Sqrt(b) + eps))}
+}
+
+// MuonScaleRef is muon_scale_f32: w scaled by s[0] in place, and u*s[1].
+func MuonScaleRef(w, u []float32, s [2]float32) []float32 {
+	x := make([]float32, len(u))
+	for i := range w {
+		w[i] *= s[0]
+		x[i] = u[i] * s[1]
+	}
+	return x
 }
 
 // SGDRef is sgd_f32, in place (the CPU engine's optimizer rule).
@@ -564,17 +600,18 @@ func PrepLUT(mean, std [3]float64) []float32 {
 	return lut
 }
 
-// WhitenPatchesRef is whiten_patches_f64: the 30x30 3x3 patches of each
-// of n prepared images as rows of 27 (channel, dy, dx).
-func WhitenPatchesRef(imgs []float32, n, side, pad int) []float64 {
-	X := make([]float64, 0, n*900*27)
+// WhitenPatchesRef is whiten_patches_f64: the (33-k)^2 k x k patches of
+// each of n prepared images as rows of 3k^2 (channel, dy, dx).
+func WhitenPatchesRef(imgs []float32, n, side, pad, k int) []float64 {
+	q := 33 - k
+	X := make([]float64, 0, n*q*q*3*k*k)
 	for b := range n {
 		img := imgs[b*side*side*3:]
-		for y := range 30 {
-			for x := range 30 {
+		for y := range q {
+			for x := range q {
 				for ch := range 3 {
-					for dy := range 3 {
-						for dx := range 3 {
+					for dy := range k {
+						for dx := range k {
 							X = append(X, float64(img[((pad+y+dy)*side+pad+x+dx)*3+ch]))
 						}
 					}

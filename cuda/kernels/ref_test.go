@@ -48,6 +48,7 @@ var acts = []struct {
 	{ActReLU, cpuk.Activation{Kind: cpuk.ActReLU}, 0},
 	{ActCELU, cpuk.Activation{Kind: cpuk.ActCELU, Alpha: 0.3}, 0.3},
 	{ActShiftScaleReLU, cpuk.Activation{Kind: cpuk.ActShiftScaleReLU}, 0},
+	{ActGELU, cpuk.Activation{Kind: cpuk.ActGELU}, 0},
 }
 
 func TestActRefMatchesCPU(t *testing.T) {

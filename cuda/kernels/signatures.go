@@ -62,6 +62,7 @@ var Signatures = func() []Signature {
 		sig("elementwise", "scale_bf16_f32", "y:ptr", "x:ptr", "a:f32", "n:i32"),
 		sig("elementwise", "scale_f32_bf16", "y:ptr", "x:ptr", "a:f32", "n:i32"),
 		sig("elementwise", "bias_rows_f32", "y:ptr", "b:ptr", "rows:i32", "C:i32"),
+		sig("elementwise", "bias_rows_bf16", "y:ptr", "b:ptr", "rows:i32", "C:i32"),
 		sig("elementwise", "col_sum_f32", "out:ptr", "x:ptr", "rows:i32", "C:i32"),
 	)
 	s = append(s, both("elementwise", "act_fwd", "x:ptr", "y:ptr", "n:i32", "act:i32", "alpha:f32")...)
@@ -90,10 +91,14 @@ var Signatures = func() []Signature {
 		sig("optim", "ema_f32", "ema:ptr", "w:ptr", "n:i32", "rho:f32"),
 		sig("optim", "row_norms_f32", "out:ptr", "x:ptr", "y:ptr", "rows:i32", "n:i32"),
 		sig("optim", "sgd_lars_f32", "w:ptr", "g:ptr", "v:ptr", "wn:ptr", "gn:ptr", "n:i32", "rowLen:i32", "lr:f32", "wd:f32", "mom:f32", "nesterov:i32"),
+		sig("optim", "muon_momentum_f32", "g:ptr", "v:ptr", "u:ptr", "n:i32", "mom:f32", "nesterov:i32"),
+		sig("optim", "muon_norms", "s:ptr", "wn:ptr", "un:ptr", "rows:i32", "eps:f32"),
 	)
+	s = append(s, both("optim", "muon_scale", "w:ptr", "u:ptr", "X:ptr", "s:ptr", "n:i32")...)
+	s = append(s, both("optim", "muon_update", "w:ptr", "X:ptr", "n:i32", "lr:f32")...)
 	s = append(s, both("augment", "augment", aug...)...)
 	s = append(s, sig("augment", "prep_nhwc", "src:ptr", "lut:ptr", "dst:ptr", "N:i32", "pad:i32"))
-	s = append(s, sig("augment", "whiten_patches_f64", "imgs:ptr", "X:ptr", "N:i32", "side:i32", "pad:i32"))
+	s = append(s, sig("augment", "whiten_patches_f64", "imgs:ptr", "X:ptr", "N:i32", "side:i32", "pad:i32", "K:i32"))
 	return s
 }()
 
@@ -114,6 +119,8 @@ const (
 	ActCELU     = 2
 	// ActShiftScaleReLU is (relu(z) - sqrt(1/pi)) / sqrt(1 - 1/pi).
 	ActShiftScaleReLU = 3
+	// ActGELU is z Phi(z), the exact GELU (Phi to 1.5e-7).
+	ActGELU = 4
 )
 
 // AugParams is the number of int32 parameters per sample of augment_*:

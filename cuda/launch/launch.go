@@ -341,10 +341,10 @@ func (k *Kernels) ColsCopy(s driver.Stream, p Prec, dst, src driver.DevicePtr, r
 	return k.elem(s, pick([2]string{"cols_copy_f32", "cols_copy_bf16"}, p), rows*width)
 }
 
-// BiasRows adds b (C, fp32) to every row of y (rows x C, fp32).
-func (k *Kernels) BiasRows(s driver.Stream, y, b driver.DevicePtr, rows, C int) error {
+// BiasRows adds b (C, fp32) to every row of y (rows x C, precision p).
+func (k *Kernels) BiasRows(s driver.Stream, p Prec, y, b driver.DevicePtr, rows, C int) error {
 	k.args.Reset().Ptr(y).Ptr(b).I32(rows).I32(C)
-	return k.elem(s, "bias_rows_f32", rows*C)
+	return k.elem(s, pick([2]string{"bias_rows_f32", "bias_rows_bf16"}, p), rows*C)
 }
 
 // ColSum sets out[c] = the sum over rows of x[r, c] (fp32).
@@ -400,6 +400,37 @@ func (k *Kernels) SGDLARS(s driver.Stream, w, g, v, wn, gn driver.DevicePtr, n, 
 	return k.elem(s, "sgd_lars_f32", n)
 }
 
+// MuonMomentum sets v = mom*v + g and u = g + mom*v (Nesterov) or v
+// over n floats.
+func (k *Kernels) MuonMomentum(s driver.Stream, g, v, u driver.DevicePtr, n int, mom float32, nesterov bool) error {
+	nest := 0
+	if nesterov {
+		nest = 1
+	}
+	k.args.Reset().Ptr(g).Ptr(v).Ptr(u).I32(n).F32(mom).I32(nest)
+	return k.elem(s, "muon_momentum_f32", n)
+}
+
+// MuonNorms sets sc[0] = sqrt(rows)/|w| and sc[1] = 1/(|u|+eps) from the
+// rows' norms wn and un (one thread).
+func (k *Kernels) MuonNorms(s driver.Stream, sc, wn, un driver.DevicePtr, rows int, eps float32) error {
+	k.args.Reset().Ptr(sc).Ptr(wn).Ptr(un).I32(rows).F32(eps)
+	return k.launch(s, "muon_norms", driver.Dim3{X: 1}, driver.Dim3{X: 1})
+}
+
+// MuonScale sets w *= sc[0] and X = u*sc[1] (X of precision p) over n
+// floats.
+func (k *Kernels) MuonScale(s driver.Stream, p Prec, w, u, X, sc driver.DevicePtr, n int) error {
+	k.args.Reset().Ptr(w).Ptr(u).Ptr(X).Ptr(sc).I32(n)
+	return k.elem(s, pick([2]string{"muon_scale_f32", "muon_scale_bf16"}, p), n)
+}
+
+// MuonUpdate sets w -= lr*X (X of precision p) over n floats.
+func (k *Kernels) MuonUpdate(s driver.Stream, p Prec, w, X driver.DevicePtr, n int, lr float32) error {
+	k.args.Reset().Ptr(w).Ptr(X).I32(n).F32(lr)
+	return k.elem(s, pick([2]string{"muon_update_f32", "muon_update_bf16"}, p), n)
+}
+
 // EMA sets ema = rho*ema + (1-rho)*w over n floats.
 func (k *Kernels) EMA(s driver.Stream, ema, w driver.DevicePtr, n int, rho float32) error {
 	k.args.Reset().Ptr(ema).Ptr(w).I32(n).F32(rho)
@@ -417,11 +448,12 @@ func (k *Kernels) Augment(s driver.Stream, p Prec, a AugShape, src, idx, par, y 
 	return k.elem(s, pick([2]string{"augment_f32", "augment_bf16"}, p), a.N*a.H*a.W*a.C)
 }
 
-// WhitenPatches writes the 30x30 3x3 patches of each of n prepared images
-// (imgs: side x side x 3 fp32, padded by pad) as rows of 27 fp64 in X.
-func (k *Kernels) WhitenPatches(s driver.Stream, imgs, X driver.DevicePtr, n, side, pad int) error {
-	k.args.Reset().Ptr(imgs).Ptr(X).I32(n).I32(side).I32(pad)
-	return k.elem(s, "whiten_patches_f64", n*900*27)
+// WhitenPatches writes the (33-kk)^2 kk x kk patches of each of n
+// prepared images (imgs: side x side x 3 fp32, padded by pad) as rows of
+// 3kk^2 fp64 in X.
+func (k *Kernels) WhitenPatches(s driver.Stream, imgs, X driver.DevicePtr, n, side, pad, kk int) error {
+	k.args.Reset().Ptr(imgs).Ptr(X).I32(n).I32(side).I32(pad).I32(kk)
+	return k.elem(s, "whiten_patches_f64", n*(33-kk)*(33-kk)*3*kk*kk)
 }
 
 // PrepNHWC normalises and reflect-pads n uint8 CHW images (src) into

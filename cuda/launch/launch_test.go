@@ -67,6 +67,9 @@ func TestKernelHelpersFake(t *testing.T) {
 		call("GMaxPoolFwd", k.GMaxPoolFwd(0, pr, p, p, 2, 16, 3))
 		call("GMaxPoolBwd", k.GMaxPoolBwd(0, pr, p, p, p, 2, 16, 3))
 		call("Augment", k.Augment(0, pr, AugShape{N: 2, PH: 40, PW: 40, H: 32, W: 32, C: 3}, p, p, p, p))
+		call("BiasRows", k.BiasRows(0, pr, p, p, 8, 10))
+		call("MuonScale", k.MuonScale(0, pr, p, p, p, p, 100))
+		call("MuonUpdate", k.MuonUpdate(0, pr, p, p, 100, 0.24))
 	}
 	// BNStats and BNActBwd launch two and three kernels: record the
 	// ones before the last too.
@@ -83,7 +86,8 @@ func TestKernelHelpersFake(t *testing.T) {
 	call("Scale bf16", k.Scale(0, BF16, p, BF16, p, 2, 10))
 	call("Scale to f32", k.Scale(0, F32, p, BF16, p, 2, 10))
 	call("Scale to bf16", k.Scale(0, BF16, p, F32, p, 2, 10))
-	call("BiasRows", k.BiasRows(0, p, p, 8, 10))
+	call("MuonMomentum", k.MuonMomentum(0, p, p, p, 100, 0.6, true))
+	call("MuonNorms", k.MuonNorms(0, p, p, p, 16, 1e-7))
 	call("ColSum", k.ColSum(0, p, p, 8, 10))
 	call("BNParamGrad", k.BNParamGrad(0, p, p, p, p, 2, 40))
 	call("BNRunningUpdate", k.BNRunningUpdate(0, p, p, p, p, 80, 0.1, 64.0/63))
@@ -91,7 +95,7 @@ func TestKernelHelpersFake(t *testing.T) {
 	call("XentLS", k.XentLS(0, p, p, p, p, p, 512, 10, 0.2, 1))
 	call("SGD", k.SGD(0, p, p, p, 100, 0.1, 5e-4, 0.9, true))
 	call("PrepNHWC", k.PrepNHWC(0, p, p, p, 2, 4))
-	call("WhitenPatches", k.WhitenPatches(0, p, p, 2, 40, 4))
+	call("WhitenPatches", k.WhitenPatches(0, p, p, 2, 40, 4, 3))
 	call("EMA", k.EMA(0, p, p, 100, 0.99))
 	call("RowNorms", k.RowNorms(0, p, p, 0, 64, 27))
 	call("SGDLARS", k.SGDLARS(0, p, p, p, p, p, 64*27, 27, 0.1, 5e-4, 0.9, false))

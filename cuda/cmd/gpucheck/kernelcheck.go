@@ -198,11 +198,20 @@ func checkLayers(c *checker, k *launch.Kernels) error {
 	logits, bias := c.randn(rows*K), c.randn(K)
 	pl, _ := c.up(logits, launch.F32)
 	pbias, _ := c.up(bias, launch.F32)
-	if err := k.BiasRows(0, pl, pbias, rows, K); err != nil {
+	if err := k.BiasRows(0, launch.F32, pl, pbias, rows, K); err != nil {
 		return err
 	}
 	got, _ := c.down(pl, rows*K, launch.F32)
 	c.compare(Line{Check: "kernel", Name: "bias_rows_f32", Shape: fmt.Sprintf("%dx%d", rows, K), Tol: tolF32}, got, kernels.BiasRowsRef(logits, bias, rows, K))
+	// The bf16 rows (a conv bias on bf16 activations): fp32 sums of the
+	// bf16 inputs, rounded once.
+	rl := round(logits, launch.BF16)
+	pl16, _ := c.up(rl, launch.BF16)
+	if err := k.BiasRows(0, launch.BF16, pl16, pbias, rows, K); err != nil {
+		return err
+	}
+	got16, _ := c.down(pl16, rows*K, launch.BF16)
+	c.compare(Line{Check: "kernel", Name: "bias_rows_bf16", Prec: "bf16", Shape: fmt.Sprintf("%dx%d", rows, K), Tol: tolBF16}, got16, round(kernels.BiasRowsRef(rl, bias, rows, K), launch.BF16))
 	pcs, _ := c.zeros(K, launch.F32)
 	if err := k.ColSum(0, pcs, pl, rows, K); err != nil {
 		return err
@@ -541,6 +550,82 @@ func checkOptim(c *checker, k *launch.Kernels) error {
 	kernels.SGDLARSRef(lw, lg, lv, wn, gn, rowLen, lr, wd, mom, false)
 	got, _ = c.down(pw, m, launch.F32)
 	c.compare(Line{Check: "kernel", Name: "sgd_lars_f32", Shape: ndesc, Tol: tolF32, MS: ms}, got, lw)
+	return checkMuon(c, k)
+}
+
+// checkMuon runs Muon's kernels on one 256 x 128 x 3 x 3 filter bank
+// against their Go references: the Nesterov momentum, the norms and
+// scales (X in both precisions), and the step. The Newton-Schulz GEMMs
+// between scale and step are cuBLAS's (checkBLAS).
+func checkMuon(c *checker, k *launch.Kernels) error {
+	rows, rowLen := c.size(256, 16), 128*9
+	n := rows * rowLen
+	desc := fmt.Sprintf("%d rows of %d", rows, rowLen)
+	g, v, w := c.randn(n), c.randn(n), c.randn(n)
+	pg, _ := c.up(g, launch.F32)
+	pv, _ := c.up(v, launch.F32)
+	pu, _ := c.zeros(n, launch.F32)
+	ms, err := c.timed(func() error { return k.MuonMomentum(0, pg, pv, pu, n, 0.6, true) })
+	if err != nil {
+		return err
+	}
+	u := make([]float32, n)
+	kernels.MuonMomentumRef(g, v, u, 0.6, true)
+	gotV, _ := c.down(pv, n, launch.F32)
+	gotU, _ := c.down(pu, n, launch.F32)
+	c.compare(Line{Check: "kernel", Name: "muon_momentum_f32", Shape: desc + " v", Tol: tolF32, MS: ms}, gotV, v)
+	c.compare(Line{Check: "kernel", Name: "muon_momentum_f32", Shape: desc + " u", Tol: tolF32}, gotU, u)
+
+	// The norms from the device's row norms of w and u, so that
+	// muon_norms alone is compared.
+	pw, _ := c.up(w, launch.F32)
+	pwn, _ := c.zeros(rows, launch.F32)
+	pun, _ := c.zeros(rows, launch.F32)
+	if err := k.RowNorms(0, pwn, pw, 0, rows, rowLen); err != nil {
+		return err
+	}
+	if err := k.RowNorms(0, pun, pu, 0, rows, rowLen); err != nil {
+		return err
+	}
+	wn, _ := c.down(pwn, rows, launch.F32)
+	un, _ := c.down(pun, rows, launch.F32)
+	psc, _ := c.zeros(2, launch.F32)
+	if err := k.MuonNorms(0, psc, pwn, pun, rows, 1e-7); err != nil {
+		return err
+	}
+	sc := kernels.MuonNormsRef(wn, un, 1e-7)
+	got, _ := c.down(psc, 2, launch.F32)
+	c.compare(Line{Check: "kernel", Name: "muon_norms", Shape: desc, Tol: tolRed}, got, sc[:])
+
+	for _, p := range []launch.Prec{launch.F32, launch.BF16} {
+		ww := append([]float32(nil), w...)
+		pw, _ := c.up(ww, launch.F32)
+		pX, _ := c.zeros(n, p)
+		// The reference scales by the device's factors: each kernel is
+		// compared alone.
+		dsc := [2]float32{got[0], got[1]}
+		ms, err := c.timed(func() error { return k.MuonScale(0, p, pw, pu, pX, psc, n) })
+		if err != nil {
+			return err
+		}
+		wantX := kernels.MuonScaleRef(ww, u, dsc)
+		gotW, _ := c.down(pw, n, launch.F32)
+		gotX, _ := c.down(pX, n, p)
+		name := "muon_scale_" + p.String()
+		c.compare(Line{Check: "kernel", Name: name, Prec: p.String(), Shape: desc + " w", Tol: tolF32, MS: ms}, gotW, ww)
+		c.compare(Line{Check: "kernel", Name: name, Prec: p.String(), Shape: desc + " X", Tol: tolFor(p, tolF32)}, gotX, round(wantX, p))
+		rX := round(wantX, p)
+		pX2, _ := c.up(rX, p)
+		ms, err = c.timed(func() error { return k.MuonUpdate(0, p, pw, pX2, n, 0.24) })
+		if err != nil {
+			return err
+		}
+		for i := range ww {
+			ww[i] -= 0.24 * rX[i]
+		}
+		gotW, _ = c.down(pw, n, launch.F32)
+		c.compare(Line{Check: "kernel", Name: "muon_update_" + p.String(), Prec: p.String(), Shape: desc, Tol: tolF32, MS: ms}, gotW, ww)
+	}
 	return nil
 }
 
@@ -617,7 +702,7 @@ func checkPrep(c *checker, k *launch.Kernels) error {
 		if err != nil {
 			return err
 		}
-		ms, err = c.timed(func() error { return k.WhitenPatches(0, py, px, m, side, pad) })
+		ms, err = c.timed(func() error { return k.WhitenPatches(0, py, px, m, side, pad, 3) })
 		if err != nil {
 			return err
 		}
@@ -625,7 +710,7 @@ func checkPrep(c *checker, k *launch.Kernels) error {
 		if err := c.note(driver.CopyDtoH(c.d, x, px)); err != nil {
 			return err
 		}
-		want := kernels.WhitenPatchesRef(got, m, side, pad)
+		want := kernels.WhitenPatchesRef(got, m, side, pad, 3)
 		g32, w32 := make([]float32, len(x)), make([]float32, len(want))
 		for i := range x {
 			g32[i], w32[i] = float32(x[i]), float32(want[i])

@@ -56,17 +56,19 @@ func TestChecksOnFakeLibraries(t *testing.T) {
 		}
 	}
 	out.Reset()
+	// The fake cuBLAS computes Sgemm, Dgemm and GemmEx (bf16 in, fp32
+	// out) on the host, so every BLAS comparison passes on it.
 	err = run(context.Background(), []string{"blas", "-lib-path", dir}, &out)
-	if err == nil || !strings.Contains(err.Error(), "2 of 9 comparisons failed") {
+	if err != nil {
 		t.Errorf("blas on the fake: got %v", err)
 	}
-	for _, l := range lines(t, out.Bytes()) {
-		bf16 := strings.Contains(l.Name, "bf16")
-		if l.Pass == bf16 {
-			t.Errorf("blas line %+v: pass=%v", l, l.Pass)
-		}
-		if bf16 && !strings.Contains(l.Err, "CUBLAS_STATUS_NOT_SUPPORTED") {
-			t.Errorf("bf16 error %q", l.Err)
+	bl := lines(t, out.Bytes())
+	if len(bl) != 9 {
+		t.Errorf("blas on the fake: %d lines, want 9", len(bl))
+	}
+	for _, l := range bl {
+		if !l.Pass || l.Err != "" {
+			t.Errorf("blas line %+v: want a pass", l)
 		}
 	}
 	out.Reset()
@@ -134,7 +136,7 @@ func TestTrainLines(t *testing.T) {
 			t.Errorf("%s: %v\n%s", v, err, out.String())
 		}
 	}
-	if err := run(context.Background(), []string{"train", "-lib-path", dir, "-variant", "x"}, &out); err == nil || !strings.Contains(err.Error(), "want pN.sM") {
+	if err := run(context.Background(), []string{"train", "-lib-path", dir, "-config", "../../../experiments.toml", "-variant", "x"}, &out); err == nil || !strings.Contains(err.Error(), `variant "x" is in no stage`) {
 		t.Errorf("bad variant: %v", err)
 	}
 }

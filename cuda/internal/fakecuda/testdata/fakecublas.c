@@ -44,11 +44,45 @@ cublasStatus_t cublasDgemm_v2(void *h, int ta, int tb, int m, int n, int k, cons
 	return 0;
 }
 
+// GemmEx: fp32 or bf16 (CUDA_R_16BF, 14) operands and result, fp32
+// accumulation (compute 32F or 32F_FAST_TF32), as the engine calls it.
+static float ld_t(const void *p, int t, long i) {
+	if (t == 14) {
+		uint32_t u = (uint32_t)((const uint16_t *)p)[i] << 16;
+		float f;
+		__builtin_memcpy(&f, &u, 4);
+		return f;
+	}
+	return ((const float *)p)[i];
+}
+
+static void st_t(void *p, int t, long i, float v) {
+	if (t == 14) {
+		uint32_t u;
+		__builtin_memcpy(&u, &v, 4);
+		u += 0x7fffu + ((u >> 16) & 1u); // round to nearest even (no NaNs here)
+		((uint16_t *)p)[i] = (uint16_t)(u >> 16);
+		return;
+	}
+	((float *)p)[i] = v;
+}
+
 cublasStatus_t cublasGemmEx(void *h, int ta, int tb, int m, int n, int k, const void *alpha, const void *A, int at_,
 			    int lda, const void *B, int bt, int ldb, const void *beta, void *C, int ct, int ldc,
 			    int compute, int algo) {
-	if (at_ != 0 || bt != 0 || ct != 0) return 15;
+	if ((at_ != 0 && at_ != 14) || (bt != 0 && bt != 14) || (ct != 0 && ct != 14)) return 15;
 	if ((compute != 68 && compute != 77) || algo != -1) return 7;
-	gemm(ta, tb, m, n, k, *(const float *)alpha, A, lda, B, ldb, *(const float *)beta, C, ldc);
+	float al = *(const float *)alpha, be = *(const float *)beta;
+	for (int j = 0; j < n; j++)
+		for (int i = 0; i < m; i++) {
+			float s = 0;
+			for (int p = 0; p < k; p++) {
+				float a = ld_t(A, at_, ta ? p + (long)i * lda : i + (long)p * lda);
+				float b = ld_t(B, bt, tb ? j + (long)p * ldb : p + (long)j * ldb);
+				s += a * b;
+			}
+			long o = i + (long)j * ldc;
+			st_t(C, ct, o, be == 0 ? al * s : al * s + be * ld_t(C, ct, o));
+		}
 	return 0;
 }

@@ -153,6 +153,7 @@ func TestMaxPoolSIMDMatchesGo(t *testing.T) {
 		}
 	}
 }
+
 // The standalone activation's C loops (ActForward, ActBackward on a large
 // tensor, split over the workers) are bit for bit the Go loops, and GELU
 // is x Phi(x) to 1e-6 of the float64 erf (geluParts' 1.5e-7 on Phi).

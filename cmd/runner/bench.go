@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -173,6 +174,10 @@ func runBench(ctx context.Context, w io.Writer, o benchOptions) error {
 		torchPerCPU := float64(o.batch) * float64(len(tr.StepSeconds)) / tr.CPUSeconds
 		fmt.Fprintf(w, "pytorch %s %s %s (%d threads, channels_last), same shapes in this run: %.2f images/s (steps %s), %.2f images per CPU-second; speedrun %s / pytorch %s = %.2f (per CPU-second %.2f)\n",
 			tr.Torch, o.net, torchMode(prec), tr.Threads, tr.ImagesPerSec, fmtSteps(tr.StepSeconds), torchPerCPU, r.Precision, prec, r.ImagesPerSec/tr.ImagesPerSec, perCPU/torchPerCPU)
+		if tr.PeakRSS > 0 {
+			fmt.Fprintf(w, "pytorch %s peak RSS %.2f GiB (the python process); speedrun / pytorch = %.2f\n",
+				torchMode(prec), float64(tr.PeakRSS)/(1<<30), float64(r.PeakRSSBytes)/float64(tr.PeakRSS))
+		}
 	}
 	return nil
 }
@@ -215,6 +220,9 @@ type torchResult struct {
 	Threads      int       `json:"threads"`
 	CPUSeconds   float64   `json:"cpu_seconds"`
 	Precision    string    `json:"precision"`
+	// PeakRSS is the python process's peak resident set in bytes, from
+	// its rusage: the whole process, as our own peak RSS is.
+	PeakRSS int64 `json:"-"`
 }
 
 // torchBench runs the PyTorch step script (resnet9 or final) with o's shapes in
@@ -244,6 +252,9 @@ func torchBench(ctx context.Context, o benchOptions, prec string) (torchResult, 
 	}
 	if err := json.Unmarshal(bytes.TrimSpace(out), &r); err != nil {
 		return r, fmt.Errorf("%s: output %q: %w", o.python, out, err)
+	}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		r.PeakRSS = ru.Maxrss * 1024 // KiB on Linux
 	}
 	return r, nil
 }

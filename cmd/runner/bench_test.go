@@ -66,7 +66,7 @@ func TestRunBenchTorch(t *testing.T) {
 		}
 		t.Fatal(err)
 	}
-	for _, w := range []string{"pytorch", "fp32 (", "bf16 autocast (", "speedrun f32 / pytorch f32 = ", "speedrun f32 / pytorch bf16 = "} {
+	for _, w := range []string{"pytorch", "fp32 (", "bf16 autocast (", "speedrun f32 / pytorch f32 = ", "speedrun f32 / pytorch bf16 = ", "pytorch fp32 peak RSS ", "pytorch bf16 autocast peak RSS "} {
 		if !strings.Contains(out.String(), w) {
 			t.Errorf("bench output lacks %q:\n%s", w, out.String())
 		}

@@ -91,3 +91,55 @@ func TestTorchReferenceSmoke(t *testing.T) {
 		t.Errorf("test loss %v, train seconds %v", r.TestLoss, r.TrainSeconds)
 	}
 }
+
+// bench/torch_airbench_reference.py, stage 10's PyTorch peer, runs both
+// recipes end to end on the CPU at smoke scale (width 1/16, 256 images, 2
+// epochs of batch 64): its output has the run's shape, and its steps
+// follow the fractional-epoch rule, ceil(steps per epoch x epochs).
+func TestTorchAirbenchReferenceSmoke(t *testing.T) {
+	torchPython(t)
+	for _, recipe := range []string{"airbench94", "muon"} {
+		t.Run(recipe, func(t *testing.T) {
+			script := filepath.Join("..", "..", "..", "bench", "torch_airbench_reference.py")
+			cmd := exec.Command(python, script, "--smoke", "--recipe", recipe, "--seeds", "2", "--dtype", "fp32")
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("smoke run: %v\n%s", err, stderr.String())
+			}
+			var r struct {
+				Recipe      string  `json:"recipe"`
+				Seed        int     `json:"seed"`
+				TrainImages int     `json:"train_images"`
+				TestImages  int     `json:"test_images"`
+				Batch       int     `json:"batch"`
+				Epochs      float64 `json:"epochs"`
+				Steps       int     `json:"steps"`
+				TestAcc     float64 `json:"test_acc"`
+				TTAAcc      float64 `json:"tta_acc"`
+				Airbench    float64 `json:"airbench_seconds"`
+				Log         []struct {
+					TrainLoss float64 `json:"train_loss"`
+				} `json:"epochs_log"`
+			}
+			if err := json.Unmarshal(out, &r); err != nil {
+				t.Fatalf("%q: %v", out, err)
+			}
+			if r.Recipe != recipe || r.Seed != 2 || r.TrainImages != 256 || r.TestImages != 100 || r.Batch != 64 || r.Epochs != 2 {
+				t.Errorf("run shape: %+v", r)
+			}
+			if want := int(math.Ceil(float64(r.TrainImages/r.Batch) * r.Epochs)); r.Steps != want || len(r.Log) != 2 {
+				t.Errorf("%d steps over %d epochs logged, want %d steps over 2", r.Steps, len(r.Log), want)
+			}
+			for _, e := range r.Log {
+				if math.IsNaN(e.TrainLoss) || e.TrainLoss <= 0 || e.TrainLoss > 5 {
+					t.Errorf("train loss %v", e.TrainLoss)
+				}
+			}
+			if !(r.TestAcc >= 0 && r.TestAcc <= 1 && r.TTAAcc >= 0 && r.TTAAcc <= 1 && r.Airbench > 0) {
+				t.Errorf("accuracies %v, %v and time %v", r.TestAcc, r.TTAAcc, r.Airbench)
+			}
+		})
+	}
+}

@@ -43,21 +43,30 @@ func (c Config) TOML() string {
 	}
 	for _, t := range tables {
 		fmt.Fprintf(&b, "\n[%s]\n", t.name)
-		v := reflect.ValueOf(t.v)
-		for i := range v.NumField() {
-			f := v.Type().Field(i)
-			key, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
-			if key == "" || key == "-" {
-				continue
-			}
-			_, jopts, _ := strings.Cut(f.Tag.Get("json"), ",")
-			if strings.Contains(jopts, "omitempty") && v.Field(i).IsZero() {
-				continue
-			}
-			fmt.Fprintf(&b, "%s = %s\n", key, tomlGo(v.Field(i)))
+		for _, kv := range tomlFieldsOf(reflect.ValueOf(t.v)) {
+			fmt.Fprintf(&b, "%s\n", kv)
 		}
 	}
 	return b.String()
+}
+
+// tomlFieldsOf writes a config struct's fields as "key = value" in field
+// order, leaving out the fields the JSON form leaves out when zero.
+func tomlFieldsOf(v reflect.Value) []string {
+	var kvs []string
+	for i := range v.NumField() {
+		f := v.Type().Field(i)
+		key, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+		if key == "" || key == "-" {
+			continue
+		}
+		_, jopts, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if strings.Contains(jopts, "omitempty") && v.Field(i).IsZero() {
+			continue
+		}
+		kvs = append(kvs, tomlKey(key)+" = "+tomlGo(v.Field(i)))
+	}
+	return kvs
 }
 
 // oneLine keeps user text in a comment on one line.
@@ -86,22 +95,8 @@ func tomlGo(v reflect.Value) string {
 		}
 		return tomlGo(v.Elem())
 	case reflect.Struct:
-		// An inline table (train.groups, train.lookahead) in field order,
-		// leaving out what the JSON form leaves out.
-		var parts []string
-		for i := range v.NumField() {
-			f := v.Type().Field(i)
-			key, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
-			if key == "" || key == "-" {
-				continue
-			}
-			_, jopts, _ := strings.Cut(f.Tag.Get("json"), ",")
-			if strings.Contains(jopts, "omitempty") && v.Field(i).IsZero() {
-				continue
-			}
-			parts = append(parts, tomlKey(key)+" = "+tomlGo(v.Field(i)))
-		}
-		return "{" + strings.Join(parts, ", ") + "}"
+		// An inline table (train.groups, train.lookahead).
+		return "{" + strings.Join(tomlFieldsOf(v), ", ") + "}"
 	}
 	return tomlString(fmt.Sprint(v.Interface()))
 }

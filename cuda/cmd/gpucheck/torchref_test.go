@@ -25,6 +25,20 @@ func torchPython(t *testing.T) {
 
 var script = filepath.Join("..", "..", "..", "bench", "torch_p8_reference.py")
 
+// runPython runs python with args and returns its stdout; a failure
+// prints its stderr.
+func runPython(t *testing.T, args ...string) []byte {
+	t.Helper()
+	cmd := exec.Command(python, args...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("smoke run: %v\n%s", err, stderr.String())
+	}
+	return out
+}
+
 func TestTorchReferenceSmoke(t *testing.T) {
 	torchPython(t)
 	args := []string{script, "--smoke", "--seeds", "3"}
@@ -38,13 +52,7 @@ func TestTorchReferenceSmoke(t *testing.T) {
 	} else {
 		t.Logf("no %s: smoke run on synthetic data", mini)
 	}
-	cmd := exec.Command(python, args...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("smoke run: %v\n%s", err, stderr.String())
-	}
+	out := runPython(t, args...)
 	var r struct {
 		Seed          int                             `json:"seed"`
 		StepsPerEpoch int                             `json:"steps_per_epoch"`
@@ -101,13 +109,7 @@ func TestTorchAirbenchReferenceSmoke(t *testing.T) {
 	for _, recipe := range []string{"airbench94", "muon"} {
 		t.Run(recipe, func(t *testing.T) {
 			script := filepath.Join("..", "..", "..", "bench", "torch_airbench_reference.py")
-			cmd := exec.Command(python, script, "--smoke", "--recipe", recipe, "--seeds", "2", "--dtype", "fp32")
-			var stderr strings.Builder
-			cmd.Stderr = &stderr
-			out, err := cmd.Output()
-			if err != nil {
-				t.Fatalf("smoke run: %v\n%s", err, stderr.String())
-			}
+			out := runPython(t, script, "--smoke", "--recipe", recipe, "--seeds", "2", "--dtype", "fp32")
 			var r struct {
 				Recipe      string  `json:"recipe"`
 				Seed        int     `json:"seed"`

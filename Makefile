@@ -42,8 +42,13 @@ deps:
 	@sh scripts/deps.sh test
 	@$(GO) mod download
 
+# The runner records the commit it was built from in every run's
+# provenance, not the one checked out when it runs.
+GITREV = $(shell git rev-parse HEAD 2>/dev/null)
+GITDIRTY = $(shell test -z "$$(git status --porcelain --untracked-files=no 2>/dev/null)" && echo false || echo true)
+
 build: deps-build
-	$(GO) build -o $(RUNNER) ./cmd/runner
+	$(GO) build -ldflags "-X main.gitRevision=$(GITREV) -X main.gitDirty=$(GITDIRTY)" -o $(RUNNER) ./cmd/runner
 
 vet:
 	$(GO) vet ./...

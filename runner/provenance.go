@@ -26,17 +26,25 @@ type Versioner interface {
 	Versions() string
 }
 
-// CollectProvenance gathers the provenance of this process. gitRev and
-// gitDirty come from -ldflags -X when the binary was built with them
-// (gitRev != ""); otherwise git is asked about the working directory.
+// CollectProvenance gathers the provenance of this process. The revision
+// is the binary's, not the working tree's: a long sweep outlives commits
+// made beside it. So gitRev and gitDirty come from -ldflags -X when the
+// binary was built with them (gitRev != "", as `make build` does), else
+// from the VCS stamp `go build` embeds (-buildvcs). Only a binary with
+// neither asks git about the working directory, which is right only
+// when nothing was committed since it was built.
 func CollectProvenance(ctx context.Context, gitRev string, gitDirty bool, backendVersions string) Provenance {
 	p := Provenance{GitRev: gitRev, GitDirty: gitDirty, GoVersion: runtime.Version()}
 	p.Host, _ = os.Hostname()
+	bi, haveBI := debug.ReadBuildInfo()
+	if p.GitRev == "" && haveBI {
+		p.GitRev, p.GitDirty, _ = vcsStamp(bi.Settings)
+	}
 	if p.GitRev == "" {
 		p.GitRev, p.GitDirty = gitState(ctx)
 	}
 	var libs []string
-	if bi, ok := debug.ReadBuildInfo(); ok {
+	if haveBI {
 		for _, d := range bi.Deps {
 			switch d.Path {
 			case "gorgonia.org/gorgonia", "gorgonia.org/tensor", "github.com/mattn/go-sqlite3", "github.com/ebitengine/purego":
@@ -49,6 +57,23 @@ func CollectProvenance(ctx context.Context, gitRev string, gitDirty bool, backen
 	}
 	p.LibVersion = strings.Join(libs, ", ")
 	return p
+}
+
+// vcsStamp reads the revision and dirtiness `go build` stamped into the
+// binary; ok is false when it stamped none (-buildvcs=false, no git).
+func vcsStamp(settings []debug.BuildSetting) (rev string, dirty, ok bool) {
+	for _, s := range settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return "", false, false
+	}
+	return rev, dirty, true
 }
 
 // gitState asks git for the revision and whether the tree is dirty.

@@ -19,10 +19,8 @@ if [ "${1:-}" = "runner" ]; then
   rm -rf .device/runner
   mkdir -p .device/runner/lib
   # The GPU machine's copy of the tree has no git: the runs' provenance
-  # comes from the linker.
-  dirty=false
-  [ -z "$(git status --porcelain --untracked-files=no)" ] || dirty=true
-  go build -ldflags "-X main.gitRevision=$(git rev-parse HEAD) -X main.gitDirty=$dirty" -o .device/runner/runner ./cmd/runner
+  # comes from the linker, which make build stamps.
+  make -s build RUNNER=.device/runner/runner
   for lib in $(ldd .device/runner/runner | awk '/=> \//{print $3}'); do
     case $(basename "$lib") in
     libc.so* | libm.so* | libpthread* | libdl.so* | librt.so* | ld-linux*) continue ;; # the machine's glibc

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"os"
 	"strings"
 	"testing"
 )
@@ -15,30 +12,8 @@ func TestReadmeSlurmExample(t *testing.T) {
 	t.Chdir("../..")
 	args := []string{"sweep", "--stage", "8", "--profile", "paper", "--repeats", "10", "--backend", "cuda",
 		"--emit", "slurm", "--slurm-dir", "/home/you/speedrun", "--slurm-runner", "/home/you/speedrun/bin/runner"}
-	var stdout, stderr bytes.Buffer
-	if code := mainCode(context.Background(), args, &stdout, &stderr, nil); code != exitOK {
-		t.Fatalf("runner %s: exit %d\n%s", strings.Join(args, " "), code, stderr.Bytes())
-	}
-	const open, close = "-->\n```bash\n", "```\n<!-- /slurm-example -->"
-	b, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	readme := string(b)
-	i := strings.Index(readme, "<!-- slurm-example:")
-	j := strings.Index(readme, close)
-	if i < 0 || j < i || !strings.Contains(readme[i:j], open) {
-		t.Fatal("README.md: no slurm-example block")
-	}
-	start := i + strings.Index(readme[i:j], open) + len(open)
-	if got, want := readme[start:j], stdout.String(); got != want {
-		if !*update {
-			t.Fatalf("README.md's slurm example differs from the output of 'runner %s'; rerun with -update", strings.Join(args, " "))
-		}
-		if err := os.WriteFile("README.md", []byte(readme[:start]+want+readme[j:]), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	syncReadmeBlock(t, "slurm example", "<!-- slurm-example:", "-->\n```bash\n", "```\n<!-- /slurm-example -->",
+		runnerOK(t, args...), strings.Join(args, " "))
 }
 
 func TestArraySpec(t *testing.T) {

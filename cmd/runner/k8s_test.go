@@ -16,11 +16,7 @@ import (
 func emitK8s(t *testing.T, extra ...string) string {
 	t.Helper()
 	args := append([]string{"sweep", "--config", "../../experiments.toml", "--stage", "8", "--profile", "smoke", "--repeats", "2", "--emit", "k8s"}, extra...)
-	var stdout, stderr bytes.Buffer
-	if code := mainCode(context.Background(), args, &stdout, &stderr, nil); code != exitOK {
-		t.Fatalf("runner %s: exit %d\n%s", strings.Join(args, " "), code, stderr.String())
-	}
-	return stdout.String()
+	return runnerOK(t, args...)
 }
 
 // TestK8sManifests checks what --emit k8s writes: a ReadWriteMany claim,

@@ -17,15 +17,23 @@ import (
 // the run count and a link to its stage page under pages (a folder
 // relative to where the table is read). Accuracy is TTA's where a run has
 // it, as the blog's is; time is the run's convention (Stats.Timing). Only
-// finished runs count; a variant without one is left out.
+// finished runs count; a variant without one is left out. So is a series
+// trained on a subset of its dataset (the quick profile's 8,000 images):
+// its accuracy says nothing beside the blog's, which is on all of it. A
+// line under the table says how many were left out; their stage pages
+// show them.
 func WriteMarkdown(w io.Writer, d *Data, pages string) error {
 	var b strings.Builder
 	b.WriteString("| stage | variant | blog: time, accuracy | ours: time, accuracy | n | what ours is | page |\n")
 	b.WriteString("|---|---|---|---|---|---|---|\n")
-	rows := 0
+	rows, subset := 0, 0
 	for _, v := range VariantRows(d) {
 		g, st := v.Group, v.Stats
 		if st.N == 0 {
+			continue
+		}
+		if onSubset(g) {
+			subset++
 			continue
 		}
 		rows++
@@ -39,10 +47,29 @@ func WriteMarkdown(w io.Writer, d *Data, pages string) error {
 			g.Stage, mdEscape(g.Variant.Name), mdEscape(blog), ours, st.N, mdEscape(describeRuns(g)), g.Stage, path.Join(pages, stageFile(g.Stage)))
 	}
 	if rows == 0 {
-		return fmt.Errorf("markdown table: no finished run in the database")
+		return fmt.Errorf("markdown table: no finished run in the database on a whole dataset (%d series on subsets)", subset)
+	}
+	if subset > 0 {
+		fmt.Fprintf(&b, "\n%d series trained on a subset of the data (the quick profile) are left out here; their stage pages show them.\n", subset)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// onSubset reports whether every finished run of g trained on a subset
+// of its dataset: "cifar10[8000/2000]".
+func onSubset(g *Group) bool {
+	n := 0
+	for _, r := range g.Runs {
+		if r.Status != results.StatusDone {
+			continue
+		}
+		n++
+		if !strings.HasSuffix(r.Dataset, "]") || strings.IndexByte(r.Dataset, '[') <= 0 {
+			return false
+		}
+	}
+	return n > 0
 }
 
 // mdEscape keeps text from a database (a variant's name, a device) from

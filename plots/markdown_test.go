@@ -41,3 +41,29 @@ func TestWriteMarkdown(t *testing.T) {
 		t.Error("an empty database gave a table")
 	}
 }
+
+// TestWriteMarkdownLeavesOutSubsets: series trained on a subset of the data
+// (the quick profile's cifar10[8000/2000]) are not set beside the blog's
+// full-data numbers; a line under the table counts them.
+func TestWriteMarkdownLeavesOutSubsets(t *testing.T) {
+	d := loadFixture(t)
+	for i := range d.Runs {
+		if d.Runs[i].Profile == "quick" {
+			d.Runs[i].Dataset = "cifar10[8000/2000]"
+		}
+	}
+	var b bytes.Buffer
+	if err := WriteMarkdown(&b, d, "r"); err != nil {
+		t.Fatal(err)
+	}
+	got := b.String()
+	if strings.Contains(got, "| quick ·") {
+		t.Errorf("a quick series on a subset is in the table:\n%s", got)
+	}
+	if !strings.Contains(got, "\n2 series trained on a subset of the data (the quick profile) are left out here") {
+		t.Errorf("no line counting the 2 series left out:\n%s", got)
+	}
+	if !strings.Contains(got, "| smoke ·") {
+		t.Errorf("the whole-dataset series are gone too:\n%s", got)
+	}
+}

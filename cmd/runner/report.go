@@ -68,7 +68,8 @@ value is an empty CSV cell and null in JSON; seeds are unsigned. runs
 holds each run's flattened hyperparameters as dotted columns
 (train.epochs, net.width, ...). With markdown it writes the results table
 the README opens with (each measured variant's time and accuracy beside
-the blog's, linking to the stage pages under --pages). The pages'
+the blog's, linking to the stage pages under --pages; series trained on a
+subset of the data, as quick's, are only counted under it). The pages'
 "generated" stamp is the last run's finish time, so rebuilding a report
 from the same database rewrites the same HTML.`,
 		Flags: func(fs *flag.FlagSet) runFunc {

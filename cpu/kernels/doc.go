@@ -66,6 +66,13 @@
 // 2 threads, batch 128) the C loops needed 2-4x less CPU than the Go ones
 // (layer1 32x32x128: 21 vs 53 CPU ms forward, 34 vs 69 backward).
 //
+// BN reads and writes float32 even beside bf16 convolutions. Reading the
+// convs' outputs in bf16 (and writing bf16 gradients) was built three ways
+// and measured slower end to end on Zen 5: the loops split channels
+// across workers, 16-64 per row, and per-row overhead, not bytes, bounds
+// them (bench/results/bn-bf16-io-zen5-2026-12-04.md; the last design is
+// the branch exp/bn-bf16-io). Splitting rows across workers comes first.
+//
 // NewBNActLib with BNOneDNN runs the training passes for identity and ReLU
 // on oneDNN's batch-norm primitive (bnorm_jit, ReLU fused, one call per
 // ghost split, user scratchpads; ForwardTrain keeps a copy of x because

@@ -65,7 +65,7 @@ func onSubset(g *Group) bool {
 			continue
 		}
 		n++
-		if !strings.HasSuffix(r.Dataset, "]") || strings.IndexByte(r.Dataset, '[') <= 0 {
+		if _, _, ok := subsetOf(r.Dataset); !ok {
 			return false
 		}
 	}
@@ -106,10 +106,20 @@ func describeRuns(g *Group) string {
 // datasetName drops a subset's size suffix: "cifar10[8000/2000]" is
 // "cifar10, 8000/2000".
 func datasetName(s string) string {
-	if i := strings.IndexByte(s, '['); i > 0 && strings.HasSuffix(s, "]") {
-		return s[:i] + " " + s[i+1:len(s)-1]
+	if name, sizes, ok := subsetOf(s); ok {
+		return name + " " + sizes
 	}
 	return s
+}
+
+// subsetOf splits a subset's recorded name, "cifar10[8000/2000]", into
+// the dataset and its sizes; ok is false for a whole dataset.
+func subsetOf(s string) (name, sizes string, ok bool) {
+	i := strings.IndexByte(s, '[')
+	if i <= 0 || !strings.HasSuffix(s, "]") {
+		return s, "", false
+	}
+	return s[:i], s[i+1 : len(s)-1], true
 }
 
 func mdSeconds(s float64) string {

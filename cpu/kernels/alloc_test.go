@@ -39,6 +39,7 @@ func TestZeroAllocs(t *testing.T) {
 	}{
 		{testActs[0], BNGo}, {testActs[1], BNGo}, {testActs[2], BNGo}, {testActs[3], BNGo},
 		{testActs[0], BNOneDNN}, {testActs[1], BNOneDNN},
+		{testActs[0], BNAuto}, {testActs[1], BNAuto}, {testActs[2], BNAuto},
 	} {
 		a := tc.a
 		b, err := newBNAct(s, 1e-5, a, tc.impl)

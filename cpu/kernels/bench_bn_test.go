@@ -19,6 +19,25 @@ var resnet9BNs = []struct {
 	{"res3", 16, 512},
 }
 
+// BenchmarkBNActQuarter measures the C loops' fused BN+ReLU passes on the
+// width-0.25 ResNet-9 shapes at batch 512.
+func BenchmarkBNActQuarter(b *testing.B) {
+	const n = 512
+	for _, l := range resnet9BNs {
+		l.c /= 4
+		s := BNShape{N: n, HW: l.hw, C: l.c}
+		bn, err := newBNAct(s, 1e-5, Activation{Kind: ActReLU}, BNAuto)
+		if err != nil {
+			b.Fatal(err)
+		}
+		f := newBNBench(bn)
+		b.Run(l.name+"/fwd", func(b *testing.B) { timeLoop(b, f.fwd) })
+		b.Run(l.name+"/bwd", func(b *testing.B) { timeLoop(b, f.bwd) })
+		b.Run(l.name+"/fwd_eval", func(b *testing.B) { timeLoop(b, f.eval) })
+		bn.Close()
+	}
+}
+
 // BenchmarkBNAct measures the fused BN+ReLU passes on the ResNet-9 shapes
 // at batch 128, through oneDNN, the Go loops and their vectorised C
 // (BNAuto), and reports the bytes each pass must move (GB/s).
@@ -33,12 +52,7 @@ func BenchmarkBNAct(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				rng := rand.New(rand.NewPCG(1, 1))
-				m := n * l.hw * l.c
-				x, y, dx := randF32(rng, m), make([]float32, m), make([]float32, m)
-				g, be := randF32(rng, l.c), randF32(rng, l.c)
-				mean, vr := make([]float32, bn.Splits()*l.c), make([]float32, bn.Splits()*l.c)
-				dg, db := make([]float32, l.c), make([]float32, l.c)
+				f, m := newBNBench(bn), n*l.hw*l.c
 				name := fmt.Sprintf("%s/%s_b%d_ghost%d", impl, l.name, n, ghost)
 				// Streams: forward reads x, writes y; backward reads x and dy,
 				// writes dx, then reads x and dx, writes dx.
@@ -48,10 +62,10 @@ func BenchmarkBNAct(b *testing.B) {
 						b.ReportMetric(float64(streams*4*m)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
 					})
 				}
-				run("fwd", 2, func() error { return bn.ForwardTrain(x, g, be, y, mean, vr) })
-				run("bwd", 6, func() error { return bn.Backward(x, y, g, dx, dg, db) })
+				run("fwd", 2, f.fwd)
+				run("bwd", 6, f.bwd)
 				if ghost == 0 {
-					run("fwd_eval", 2, func() error { return bn.ForwardEval(x, g, be, mean, vr, y) })
+					run("fwd_eval", 2, f.eval)
 				}
 				bn.Close()
 			}
@@ -84,4 +98,28 @@ func BenchmarkPoolLoss(b *testing.B) {
 			return err
 		})
 	})
+}
+
+// bnBench holds a benchmark's random buffers for one BNAct.
+type bnBench struct {
+	bn                                *BNAct
+	x, y, dx, g, be, mean, vr, dg, db []float32
+}
+
+func newBNBench(bn *BNAct) *bnBench {
+	rng := rand.New(rand.NewPCG(1, 1))
+	s := bn.Shape()
+	m, sc := s.N*s.HW*s.C, bn.Splits()*s.C
+	return &bnBench{bn: bn, x: randF32(rng, m), y: make([]float32, m), dx: make([]float32, m),
+		g: randF32(rng, s.C), be: randF32(rng, s.C), mean: make([]float32, sc), vr: make([]float32, sc),
+		dg: make([]float32, s.C), db: make([]float32, s.C)}
+}
+
+func (f *bnBench) fwd() error { return f.bn.ForwardTrain(f.x, f.g, f.be, f.y, f.mean, f.vr) }
+func (f *bnBench) bwd() error { return f.bn.Backward(f.x, f.y, f.g, f.dx, f.dg, f.db) }
+
+// eval uses the first split's batch statistics as the running ones.
+func (f *bnBench) eval() error {
+	c := f.bn.Shape().C
+	return f.bn.ForwardEval(f.x, f.g, f.be, f.mean[:c], f.vr[:c], f.y)
 }

@@ -21,6 +21,7 @@ type BNAct struct {
 	act    Activation
 	splits int
 	rows   int // rows per split: Ghost*HW (or N*HW)
+	bps    int // blocks of statBlock rows per split
 
 	mean   []float32 // splits x C, saved by ForwardTrain
 	gammaF []float32 // gamma and beta of the last ForwardTrain: Backward
@@ -34,6 +35,7 @@ type BNAct struct {
 	k3         []float32 // forward: the shift of the sums; backward: mean of dz*xhat
 	scale      []float32 // eval: gamma/sqrt(var+eps); train backward: gamma*invstd
 	shift      []float32 // eval: beta - mean*scale; train backward: mean of dz
+	kk         []float32 // the row split's backward k1, k2, k3: splits x 3 x C
 
 	tk  bnTask
 	dn  *dnnlBN // oneDNN training passes; nil: the Go or C loops
@@ -97,7 +99,7 @@ func newBNAct(s BNShape, eps float32, a Activation, impl BNLib) (*BNAct, error) 
 	}
 	m := s.N * s.HW
 	b := &BNAct{
-		s: s, eps: eps, act: a, splits: splits, rows: m / splits,
+		s: s, eps: eps, act: a, splits: splits, rows: m / splits, bps: (m/splits + statBlock - 1) / statBlock,
 		invstd: make([]float32, splits*s.C),
 		mean:   make([]float32, splits*s.C),
 		gammaF: make([]float32, s.C),
@@ -109,6 +111,7 @@ func newBNAct(s BNShape, eps float32, a Activation, impl BNLib) (*BNAct, error) 
 		k3:     make([]float32, s.C),
 		scale:  make([]float32, s.C),
 		shift:  make([]float32, s.C),
+		kk:     make([]float32, 3*splits*s.C),
 	}
 	b.tk.b = b
 	var err error
@@ -176,7 +179,7 @@ func (b *BNAct) ForwardTrain(x, gamma, beta, y, mean, varUnbiased []float32) err
 		return nil
 	}
 	b.tk = bnTask{b: b, op: bnFwdTrain, x: x, y: y, gamma: gamma, beta: beta, mean: mean, vr: varUnbiased}
-	pool().do(&b.tk)
+	b.runTrain()
 	b.tk = bnTask{b: b}
 	b.valid = true
 	return nil
@@ -198,7 +201,7 @@ func (b *BNAct) Backward(x, dy, gamma, dx, dgamma, dbeta []float32) error {
 		return b.dn.backward(b, x, dy, dx, dgamma, dbeta)
 	}
 	b.tk = bnTask{b: b, op: bnBwdTrain, x: x, dy: dy, dx: dx, gamma: gamma, dgamma: dgamma, dbeta: dbeta}
-	pool().do(&b.tk)
+	b.runTrain()
 	b.tk = bnTask{b: b}
 	return nil
 }
@@ -217,6 +220,9 @@ func (b *BNAct) ForwardEval(x, gamma, beta, runMean, runVar, y []float32) error 
 	}
 	b.evalAffine(gamma, beta, runMean, runVar)
 	b.tk = bnTask{b: b, op: bnFwdEval, x: x, y: y}
+	if b.isa != ISANone {
+		b.tk.step = bnEvalRows // rows are independent: no reduction
+	}
 	pool().do(&b.tk)
 	b.tk = bnTask{b: b}
 	return nil
@@ -259,10 +265,13 @@ const (
 )
 
 // bnTask is one BNAct call, split across workers by channel ranges, so
-// every worker owns its outputs and accumulators outright.
+// every worker owns its outputs and accumulators outright, or one step of
+// the C loops' row split (bn_split.go).
 type bnTask struct {
 	b               *BNAct
 	op              bnOp
+	step            bnStep
+	part            []float32 // the row split's block partials
 	x, y, dy, dx    []float32
 	gamma, beta     []float32
 	mean, vr        []float32
@@ -271,12 +280,11 @@ type bnTask struct {
 }
 
 func (t *bnTask) run(i, n int) {
-	c := t.b.s.C
-	// Keep channel ranges 16-aligned (a 64-byte cache line) when C allows,
-	// so workers never write the same line.
-	blocks := (c + 15) / 16
-	lo, hi := span(blocks, i, n)
-	c0, c1 := min(lo*16, c), min(hi*16, c)
+	if t.step != bnChannels {
+		t.runSplit(i, n)
+		return
+	}
+	c0, c1 := channelSpan(t.b.s.C, i, n)
 	if c0 >= c1 {
 		return
 	}
@@ -290,6 +298,13 @@ func (t *bnTask) run(i, n int) {
 	case bnBwdEval:
 		t.b.bwdEval(t, c0, c1)
 	}
+}
+
+// channelSpan is part i of n of c channels, in ranges 16-aligned (a
+// 64-byte cache line) when c allows, so workers never write the same line.
+func channelSpan(c, i, n int) (c0, c1 int) {
+	lo, hi := span((c+15)/16, i, n)
+	return min(lo*16, c), min(hi*16, c)
 }
 
 // statBlock is how many rows the float32 partial sums take before they are

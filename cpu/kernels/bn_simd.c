@@ -45,6 +45,13 @@ int sr_bn_run(int isa, int op, const sr_bn_args *a) {
 		case SR_BN_FWD_EVAL: bn_fwd_eval_avx512(a); return 0;
 		case SR_ACT_FWD: act_fwd_avx512(a); return 0;
 		case SR_ACT_BWD: act_bwd_avx512(a); return 0;
+		case SR_BN_FWD_STATS: blocks_avx512(op, a); return 0;
+		case SR_BN_FWD_REDUCE: fwd_reduce_avx512(a); return 0;
+		case SR_BN_FWD_NORM: blocks_avx512(op, a); return 0;
+		case SR_BN_BWD_DZ: blocks_avx512(op, a); return 0;
+		case SR_BN_BWD_REDUCE: bwd_reduce_avx512(a); return 0;
+		case SR_BN_BWD_DX: blocks_avx512(op, a); return 0;
+		case SR_BN_EVAL_SPLIT: eval_split_avx512(a); return 0;
 		}
 		break;
 	case SR_ISA_AVX2:
@@ -54,6 +61,13 @@ int sr_bn_run(int isa, int op, const sr_bn_args *a) {
 		case SR_BN_FWD_EVAL: bn_fwd_eval_avx2(a); return 0;
 		case SR_ACT_FWD: act_fwd_avx2(a); return 0;
 		case SR_ACT_BWD: act_bwd_avx2(a); return 0;
+		case SR_BN_FWD_STATS: blocks_avx2(op, a); return 0;
+		case SR_BN_FWD_REDUCE: fwd_reduce_avx2(a); return 0;
+		case SR_BN_FWD_NORM: blocks_avx2(op, a); return 0;
+		case SR_BN_BWD_DZ: blocks_avx2(op, a); return 0;
+		case SR_BN_BWD_REDUCE: bwd_reduce_avx2(a); return 0;
+		case SR_BN_BWD_DX: blocks_avx2(op, a); return 0;
+		case SR_BN_EVAL_SPLIT: eval_split_avx2(a); return 0;
 		}
 		break;
 	}
@@ -86,4 +100,22 @@ int sr_max_pool(int isa, const float *x, float *y, int32_t *argmax, int h, int w
 	case SR_ISA_AVX2: max_pool_rows_avx2(x, y, argmax, h, w, c, k, oh, ow, lo, hi, best); return 0;
 	}
 	return -1;
+}
+
+// sr_bn_split_call is sr_bn_call for the row-split steps.
+int sr_bn_split_call(int isa, int op, const float *x, const float *dy, float *y, float *dx,
+                     const float *gamma, const float *beta, const float *gamma_f, const float *beta_f,
+                     float *mean, float *var, float *invstd, float *dgamma, float *dbeta,
+                     double *sum, double *sumsq, float *k1, float *k2, float *part, float *kk,
+                     int splits, int rows, int c, int c0, int c1, int b0, int b1, int bps, int act,
+                     float eps, float alpha, float ssr_shift, float ssr_scale) {
+	sr_bn_args a = {
+	    .x = x, .dy = dy, .y = y, .dx = dx,
+	    .gamma = gamma, .beta = beta, .gamma_f = gamma_f, .beta_f = beta_f,
+	    .mean = mean, .var = var, .invstd = invstd, .dgamma = dgamma, .dbeta = dbeta,
+	    .sum = sum, .sumsq = sumsq, .k1 = k1, .k2 = k2, .part = part, .kk = kk,
+	    .splits = splits, .rows = rows, .c = c, .c0 = c0, .c1 = c1, .b0 = b0, .b1 = b1, .bps = bps, .act = act,
+	    .eps = eps, .alpha = alpha, .ssr_shift = ssr_shift, .ssr_scale = ssr_scale,
+	};
+	return sr_bn_run(isa, op, &a);
 }

@@ -163,6 +163,75 @@ static __attribute__((noinline)) void SR_FN(eval_rows)(int act, int rows, int st
 	SR_ACT_ROWS(xr[j] * scale[j] + shift[j], y)
 }
 
+// blk_part returns block i's two partial sums (c floats each), zeroed.
+static inline float *SR_FN(blk_part)(const sr_bn_args *a, int i) {
+	float *s = a->part + (size_t)i * 2 * a->c;
+	memset(s, 0, 2 * (size_t)a->c * sizeof(float));
+	return s;
+}
+
+// stats_rows adds x-k into s and (x-k)^2 into q over rows rows of w
+// channels, stride floats apart.
+static __attribute__((noinline)) void SR_FN(stats_rows)(int rows, int stride, int w, const float *restrict x,
+                                                       const float *restrict k, float *restrict s,
+                                                       float *restrict q) {
+	for (int r = 0; r < rows; r++) {
+		const float *restrict xr = x + (size_t)r * stride;
+		for (int j = 0; j < w; j++) {
+			float d = xr[j] - k[j];
+			s[j] += d;
+			q[j] += d * d;
+		}
+	}
+}
+
+// dx_rows turns dz (in dx) into dx = k1*(dz - k2 - xh*k3) over rows rows.
+static __attribute__((noinline)) void SR_FN(dx_rows)(int rows, int stride, int w, const float *restrict x,
+                                                    float *restrict dx, const float *restrict mean,
+                                                    const float *restrict inv, const float *restrict k1,
+                                                    const float *restrict k2, const float *restrict k3) {
+	for (int r = 0; r < rows; r++) {
+		const float *restrict xr = x + (size_t)r * stride;
+		float *restrict dxr = dx + (size_t)r * stride;
+		for (int j = 0; j < w; j++) {
+			float h = (xr[j] - mean[j]) * inv[j];
+			dxr[j] = k1[j] * (dxr[j] - k2[j] - h * k3[j]);
+		}
+	}
+}
+
+// fwd_finish turns a split's float64 sums of x-k over rows rows into
+// the mean, the unbiased variance and 1/std of w channels.
+static inline void SR_FN(fwd_finish)(int w, int rows, float eps, const double *restrict sum,
+                                     const double *restrict sumsq, const float *restrict k, float *restrict mean,
+                                     float *restrict vr, float *restrict invstd) {
+	for (int j = 0; j < w; j++) {
+		double d = sum[j] / (double)rows;
+		double mu = (double)k[j] + d;
+		double v = sumsq[j] / (double)rows - d * d;
+		if (v <= 0) v = 0; // Go's max(v, 0): +0 for -0, NaN stays NaN
+		mean[j] = (float)mu;
+		vr[j] = rows > 1 ? (float)(v * (double)rows / (double)(rows - 1)) : 0;
+		invstd[j] = (float)(1 / sqrt(v + (double)eps));
+	}
+}
+
+// bwd_finish adds a split's float64 sums of dz and dz*xh into dbeta and
+// dgamma, and writes its k1 = gamma*invstd, k2 = mean(dz) and
+// k3 = mean(dz*xh), for w channels.
+static inline void SR_FN(bwd_finish)(int w, int rows, const double *restrict sdz, const double *restrict sdzx,
+                                     const float *restrict gamma, const float *restrict inv,
+                                     float *restrict dgamma, float *restrict dbeta, float *restrict k1,
+                                     float *restrict k2, float *restrict k3) {
+	for (int j = 0; j < w; j++) {
+		dbeta[j] += (float)sdz[j];
+		dgamma[j] += (float)sdzx[j];
+		k1[j] = gamma[j] * inv[j];
+		k2[j] = (float)(sdz[j] / (double)rows);
+		k3[j] = (float)(sdzx[j] / (double)rows);
+	}
+}
+
 // bn_fwd_train is BNAct.fwdTrain for channels [c0, c1) of every split.
 static void SR_FN(bn_fwd_train)(const sr_bn_args *a) {
 	const int c = a->c, c0 = a->c0, w = a->c1 - a->c0, rows = a->rows;
@@ -184,30 +253,14 @@ static void SR_FN(bn_fwd_train)(const sr_bn_args *a) {
 				pq[j] = 0;
 			}
 			int r1 = r0 + SR_STAT_BLOCK < rows ? r0 + SR_STAT_BLOCK : rows;
-			for (int r = r0; r < r1; r++) {
-				const float *restrict xr = xg + (size_t)r * c;
-				for (int j = 0; j < w; j++) {
-					float d = xr[j] - k[j];
-					ps[j] += d;
-					pq[j] += d * d;
-				}
-			}
+			SR_FN(stats_rows)(r1 - r0, c, w, xg + (size_t)r0 * c, k, ps, pq);
 			for (int j = 0; j < w; j++) {
 				sum[j] += (double)ps[j];
 				sumsq[j] += (double)pq[j];
 			}
 		}
-		float *restrict mean = a->mean + g * c + c0, *restrict vr = a->var + g * c + c0;
-		float *restrict invstd = a->invstd + g * c + c0;
-		for (int j = 0; j < w; j++) {
-			double d = sum[j] / (double)rows;
-			double mu = (double)k[j] + d;
-			double v = sumsq[j] / (double)rows - d * d;
-			if (v <= 0) v = 0; // Go's max(v, 0): +0 for -0, NaN stays NaN
-			mean[j] = (float)mu;
-			vr[j] = rows > 1 ? (float)(v * (double)rows / (double)(rows - 1)) : 0;
-			invstd[j] = (float)(1 / sqrt(v + (double)a->eps));
-		}
+		float *restrict mean = a->mean + g * c + c0, *restrict invstd = a->invstd + g * c + c0;
+		SR_FN(fwd_finish)(w, rows, a->eps, sum, sumsq, k, mean, a->var + g * c + c0, invstd);
 		SR_FN(norm_rows)(a->act, rows, c, w, xg, yg, mean, invstd, gamma, beta, a->alpha, ia, a->ssr_shift,
 		                 a->ssr_scale);
 	}
@@ -296,21 +349,8 @@ static void SR_FN(bn_bwd_train)(const sr_bn_args *a) {
 				sdzx[j] += (double)pq[j];
 			}
 		}
-		for (int j = 0; j < w; j++) {
-			dbeta[j] += (float)sdz[j];
-			dgamma[j] += (float)sdzx[j];
-			k1[j] = gamma[j] * inv[j];
-			k2[j] = (float)(sdz[j] / (double)rows);
-			k3[j] = (float)(sdzx[j] / (double)rows);
-		}
-		for (int r = 0; r < rows; r++) {
-			const float *restrict xr = xg + (size_t)r * c;
-			float *restrict dxr = dxg + (size_t)r * c;
-			for (int j = 0; j < w; j++) {
-				float h = (xr[j] - mean[j]) * inv[j];
-				dxr[j] = k1[j] * (dxr[j] - k2[j] - h * k3[j]);
-			}
-		}
+		SR_FN(bwd_finish)(w, rows, sdz, sdzx, gamma, inv, dgamma, dbeta, k1, k2, k3);
+		SR_FN(dx_rows)(rows, c, w, xg, dxg, mean, inv, k1, k2, k3);
 	}
 }
 
@@ -401,4 +441,111 @@ static void SR_FN(act_bwd)(const sr_bn_args *a) {
 	default:
 		for (int j = 0; j < w; j++) dx[j] = dy[j];
 	}
+}
+
+// The row-split passes (bn_rows_split.go). A BNAct call runs in three
+// steps, each split over the workers: the blocks of SR_STAT_BLOCK rows,
+// then the channels (the reduction), then the blocks again. Every block's
+// float32 partial sums go to their own slot of part, and the reduction
+// adds them into float64 in block order: the arithmetic of bn_fwd_train
+// and bn_bwd_train, operation for operation, whichever worker ran which
+// block. Workers then stream whole rows of every channel, where the
+// channel split gave a 16-channel layer to one worker, a row at a time.
+
+// blk_rows returns block i's split and its rows [r0, r1) of the split.
+static inline int SR_FN(blk_rows)(const sr_bn_args *a, int i, int *r0, int *r1) {
+	int g = i / a->bps, b = i % a->bps;
+	*r0 = b * SR_STAT_BLOCK;
+	*r1 = *r0 + SR_STAT_BLOCK < a->rows ? *r0 + SR_STAT_BLOCK : a->rows;
+	return g;
+}
+
+// blocks runs step op over blocks [b0, b1): the forward's partial sums
+// of x-k (k the split's first row) or its output, or the backward's dz
+// (into dx) with its partial sums of dz and dz*xh, or its dx.
+static void SR_FN(blocks)(int op, const sr_bn_args *a) {
+	const int c = a->c;
+	const float ia = 1 / a->alpha;
+	for (int i = a->b0; i < a->b1; i++) {
+		int r0, r1;
+		int g = SR_FN(blk_rows)(a, i, &r0, &r1);
+		size_t o = ((size_t)g * a->rows + r0) * c;
+		const float *mean = a->mean + g * c, *inv = a->invstd + g * c, *k1 = a->kk + (size_t)g * 3 * c;
+		float *s = op == SR_BN_FWD_STATS || op == SR_BN_BWD_DZ ? SR_FN(blk_part)(a, i) : 0;
+		switch (op) {
+		case SR_BN_FWD_STATS:
+			SR_FN(stats_rows)(r1 - r0, c, c, a->x + o, a->x + (size_t)g * a->rows * c, s, s + c);
+			break;
+		case SR_BN_FWD_NORM:
+			SR_FN(norm_rows)(a->act, r1 - r0, c, c, a->x + o, a->y + o, mean, inv, a->gamma, a->beta, a->alpha, ia,
+			                 a->ssr_shift, a->ssr_scale);
+			break;
+		case SR_BN_BWD_DZ:
+			SR_FN(dz_rows)(a->act, r1 - r0, c, c, a->x + o, a->dy + o, a->dx + o, mean, inv, a->gamma_f, a->beta_f, s,
+			               s + c, ia, a->ssr_scale);
+			break;
+		case SR_BN_BWD_DX:
+			SR_FN(dx_rows)(r1 - r0, c, c, a->x + o, a->dx + o, mean, inv, k1, k1 + c, k1 + 2 * c);
+			break;
+		}
+	}
+}
+
+// split_sums adds split g's block partials of channels [c0, c1) into
+// float64 sums, in block order.
+static inline void SR_FN(split_sums)(const sr_bn_args *a, int g, double *restrict sum, double *restrict sumsq) {
+	const int c = a->c, c0 = a->c0, w = a->c1 - a->c0;
+	for (int j = 0; j < w; j++) {
+		sum[j] = 0;
+		sumsq[j] = 0;
+	}
+	for (int i = g * a->bps; i < (g + 1) * a->bps; i++) {
+		const float *restrict s = a->part + (size_t)i * 2 * c + c0, *restrict q = s + c;
+		for (int j = 0; j < w; j++) {
+			sum[j] += (double)s[j];
+			sumsq[j] += (double)q[j];
+		}
+	}
+}
+
+// fwd_reduce is the forward's second step for channels [c0, c1) of every
+// split: the block partials into the mean, the unbiased variance and
+// 1/std.
+static void SR_FN(fwd_reduce)(const sr_bn_args *a) {
+	const int c = a->c, c0 = a->c0, w = a->c1 - a->c0, rows = a->rows;
+	double *restrict sum = a->sum, *restrict sumsq = a->sumsq;
+	for (int g = 0; g < a->splits; g++) {
+		const float *restrict k = a->x + (size_t)g * rows * c + c0;
+		SR_FN(split_sums)(a, g, sum, sumsq);
+		SR_FN(fwd_finish)(w, rows, a->eps, sum, sumsq, k, a->mean + g * c + c0, a->var + g * c + c0,
+		                  a->invstd + g * c + c0);
+	}
+}
+
+// bwd_reduce is the backward's second step for channels [c0, c1): dbeta,
+// dgamma and each split's k1 = gamma*invstd, k2 = mean(dz) and
+// k3 = mean(dz*xh), in kk (splits x 3 x c).
+static void SR_FN(bwd_reduce)(const sr_bn_args *a) {
+	const int c = a->c, c0 = a->c0, w = a->c1 - a->c0, rows = a->rows;
+	double *restrict sdz = a->sum, *restrict sdzx = a->sumsq;
+	const float *restrict gamma = a->gamma + c0;
+	float *restrict dgamma = a->dgamma + c0, *restrict dbeta = a->dbeta + c0;
+	for (int j = 0; j < w; j++) {
+		dgamma[j] = 0;
+		dbeta[j] = 0;
+	}
+	for (int g = 0; g < a->splits; g++) {
+		SR_FN(split_sums)(a, g, sdz, sdzx);
+		float *k1 = a->kk + (size_t)g * 3 * c + c0;
+		SR_FN(bwd_finish)(w, rows, sdz, sdzx, gamma, a->invstd + g * c + c0, dgamma, dbeta, k1, k1 + c, k1 + 2 * c);
+	}
+}
+
+// eval_split is bn_fwd_eval over rows [b0, b1) of every channel.
+static void SR_FN(eval_split)(const sr_bn_args *a) {
+	const int c = a->c;
+	const float ia = 1 / a->alpha;
+	size_t o = (size_t)a->b0 * c;
+	SR_FN(eval_rows)(a->act, a->b1 - a->b0, c, c, a->x + o, a->y + o, a->k1, a->k2, a->alpha, ia, a->ssr_shift,
+	                 a->ssr_scale);
 }

@@ -18,6 +18,11 @@ func TestBNActSIMDMatchesGo(t *testing.T) {
 		{N: 6, HW: 16, C: 64, Ghost: 3},
 		{N: 4, HW: 64, C: 130},
 		{N: 1, HW: 1, C: 3},
+		// Several blocks of rows per split, a short last block, and a
+		// split boundary inside a worker's share of the row split.
+		{N: 6, HW: 50, C: 16, Ghost: 3},
+		{N: 3, HW: 100, C: 32},
+		{N: 8, HW: 36, C: 24, Ghost: 4},
 	}
 	libs := []BNLib{BNAVX2, BNAVX512}
 	for _, lib := range libs {
@@ -60,11 +65,22 @@ func TestBNActSIMDMatchesGo(t *testing.T) {
 						}
 						return [][]float32{y, mean, vr, dx, dg, db, ye}
 					}
-					want, got := run(BNGo), run(lib)
+					want := run(BNGo)
+					// Free, the pool takes the C loops' row split; held by
+					// another caller, the channel split, serially.
+					got, p := run(lib), pool()
+					if !p.acquire() {
+						t.Fatal("the worker pool is busy")
+					}
+					gotHeld := run(lib)
+					p.busy.Unlock()
 					for k, name := range []string{"y", "mean", "var", "dx", "dgamma", "dbeta", "eval y"} {
 						for i := range want[k] {
 							if math.Float32bits(got[k][i]) != math.Float32bits(want[k][i]) {
 								t.Fatalf("%s[%d] = %v, Go loops %v", name, i, got[k][i], want[k][i])
+							}
+							if math.Float32bits(gotHeld[k][i]) != math.Float32bits(want[k][i]) {
+								t.Fatalf("pool held: %s[%d] = %v, Go loops %v", name, i, gotHeld[k][i], want[k][i])
 							}
 						}
 					}

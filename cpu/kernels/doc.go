@@ -95,9 +95,18 @@
 // normalise+activate, saving only mean and 1/std), Backward two (dz and its
 // sums with dz kept in dx; then dx), each recomputing xhat from the forward
 // input, which the caller keeps anyway, rather than reading a saved copy:
-// one activation-sized buffer less per layer. Work is split by 16-channel blocks over a fixed pool
-// of Threads() goroutines created on first use, so every worker owns its
-// outputs and the results do not depend on the split. The loops are
+// one activation-sized buffer less per layer. The Go loops split the work
+// by 16-channel blocks over a fixed pool of Threads() goroutines created
+// on first use, so every worker owns its outputs. The C loops split rows
+// instead (bn_split.go): each pass runs as blocks of 32 rows, then the
+// reduction by channels, then the blocks again, with every block's
+// partial sums in their own slot, added in block order. Both splits give
+// the Go loops' bits whatever the thread count (a caller that finds the
+// pool busy runs the channel split serially; the test runs both). Rows
+// beat channels by 1.4x to 3x per pass on Zen 5 (BenchmarkBNAct,
+// BenchmarkBNActQuarter; bench/results/bn-row-split-zen5-2026-12-04.md):
+// a channel share is a slice of every row, 16 to 64 channels at a time,
+// and a 16-channel layer ran on one worker. The loops are
 // bounds-check free and branch-free (ReLU selects and max-pool compares go
 // through integer bit patterns, which compile to conditional moves; CELU
 // uses a float32 exp, exp.go). They cost 3.4 to 4.3 ns of CPU per element

@@ -74,6 +74,7 @@ type workerPool struct {
 	maxPool  maxPoolTask
 	poolBest []int32 // maxPoolTask's C scratch
 	act      actTask
+	bnPart   []float32 // BNAct's row-split block partials
 }
 
 func newWorkerPool(n int) *workerPool {

@@ -13,6 +13,7 @@ import (
 	"gonum.org/v1/plot/plotter"
 
 	"speedrun/plots/plottest"
+	"speedrun/results"
 	"speedrun/stages"
 )
 
@@ -160,6 +161,26 @@ func TestChartsDegenerate(t *testing.T) {
 		if _, err := fig.PNG(); err != nil {
 			t.Errorf("%s: render: %v", name, err)
 		}
+	}
+	// A run timed at zero (the fake backend's, under the clock's step)
+	// beside times that span a log axis: the scatter leaves it off and
+	// renders the rest.
+	d := loadFixture(t)
+	s8, _ := sectionOf(t, d, 8, "smoke")
+	runs := append([]results.Run(nil), s8.Groups[0].Runs...)
+	runs[0].PreprocessSeconds, runs[0].TrainSeconds, runs[0].EvalSeconds = 0, 0, 0
+	s8.Groups = append([]*Group(nil), s8.Groups...)
+	g0 := *s8.Groups[0]
+	g0.Runs = runs
+	s8.Groups[0] = &g0
+	st := make([]*Stats, len(s8.Groups))
+	for i, g := range s8.Groups {
+		st[i] = Summarize(g)
+	}
+	if fig, err := Scatter(s8, st); err != nil {
+		t.Errorf("scatter with a zero time: %v", err)
+	} else if _, err := fig.PNG(); err != nil {
+		t.Errorf("scatter with a zero time: render: %v", err)
 	}
 	if _, err := Heatmap("h", "x", "y", []float64{1, 2}, []float64{1}, [][]float64{{1}}, nil); err == nil {
 		t.Error("heatmap with a short row: no error")

@@ -70,6 +70,16 @@ func Scatter(sec Section, stats []*Stats) (*Figure, error) {
 	logX := useLog(&p.X, allX, 5)
 	if logX {
 		p.X.Label.Text = "time (s, log scale)"
+		// A log axis has no place for a time of zero (a fake backend's
+		// run can take less than the clock's step), and gonum refuses to
+		// render one: such points are left off.
+		allX = positive(allX)
+		for i := range ss {
+			ss[i].runs = positiveX(ss[i].runs)
+			if len(ss[i].mean) > 0 && !(ss[i].mean[0].X > 0) {
+				ss[i].mean = nil
+			}
+		}
 	}
 	for _, s := range ss {
 		col, mk := s.style.Color, s.style.Marker
@@ -169,6 +179,28 @@ func orZero(x float64) float64 {
 		return x
 	}
 	return 0
+}
+
+// positive returns the values of xs above zero.
+func positive(xs []float64) []float64 {
+	var out []float64
+	for _, x := range xs {
+		if x > 0 {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// positiveX returns the points of xy with X above zero.
+func positiveX(xy plotter.XYs) plotter.XYs {
+	var out plotter.XYs
+	for _, p := range xy {
+		if p.X > 0 {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func minMax(xs []float64) (lo, hi float64) {

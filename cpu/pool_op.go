@@ -94,7 +94,7 @@ func (b *poolBwdOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 	p, dy := b.p, in[0]
 	switch p.op {
 	case model.OpMaxPool:
-		err = kernels.MaxPoolBackward(dy, p.argmax, b.dx.data)
+		err = kernels.MaxPoolBackward(dy, p.argmax, p.n, p.h, p.w, p.c, p.k, b.dx.data)
 	case model.OpAvgPool:
 		err = kernels.AvgPoolBackward(dy, p.n, p.h, p.w, p.c, p.k, b.dx.data)
 	case model.OpGlobalMaxPool:

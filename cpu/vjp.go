@@ -301,7 +301,7 @@ func (p *frozenPass) backward(dy []float32, grads [][]float64) error {
 			}
 		case model.OpMaxPool:
 			if need {
-				err = kernels.MaxPoolBackward(g, p.argmax[i], dx)
+				err = kernels.MaxPoolBackward(g, p.argmax[i], n, xs[1], xs[2], xs[0], l.Pool.K, dx)
 			}
 		case model.OpGlobalMaxPool:
 			if need {

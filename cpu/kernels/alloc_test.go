@@ -82,7 +82,7 @@ func TestZeroAllocs(t *testing.T) {
 		if err := MaxPoolForward(px, 4, 8, 8, 16, 2, py, pa); err != nil {
 			t.Fatal(err)
 		}
-		if err := MaxPoolBackward(py, pa, pdx); err != nil {
+		if err := MaxPoolBackward(py, pa, 4, 8, 8, 16, 2, pdx); err != nil {
 			t.Fatal(err)
 		}
 	}); n != 0 {

@@ -86,7 +86,7 @@ func BenchmarkPoolLoss(b *testing.B) {
 		b.ReportMetric(float64(4*len(x)+8*len(y))*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
 	})
 	b.Run("maxpool2_layer1_b128/bwd", func(b *testing.B) {
-		timeLoop(b, func() error { return MaxPoolBackward(y, am, dx) })
+		timeLoop(b, func() error { return MaxPoolBackward(y, am, n, h, h, c, 2, dx) })
 		b.ReportMetric(float64(4*len(x)+8*len(y))*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
 	})
 	const ln, classes = 512, 10

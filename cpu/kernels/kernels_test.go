@@ -245,7 +245,7 @@ func TestPools(t *testing.T) {
 			if err := MaxPoolForward(x, d.n, d.h, d.w, d.c, d.k, y, am); err != nil {
 				t.Fatal(err)
 			}
-			if err := MaxPoolBackward(dy, am, dx); err != nil {
+			if err := MaxPoolBackward(dy, am, d.n, d.h, d.w, d.c, d.k, dx); err != nil {
 				t.Fatal(err)
 			}
 			MaxPoolForwardRef(to64(x), d.n, d.h, d.w, d.c, d.k, y64, nil)

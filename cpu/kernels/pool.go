@@ -104,20 +104,74 @@ func (t *maxPoolTask) run(part, parts int) {
 	}
 }
 
-// MaxPoolBackward writes dx (overwritten: zeros plus dy scattered to the
-// argmax positions recorded by MaxPoolForward).
-func MaxPoolBackward(dy []float32, argmax []int32, dx []float32) error {
-	if len(dy) != len(argmax) {
-		return fmt.Errorf("kernels: MaxPoolBackward: len(dy)=%d, len(argmax)=%d: want equal", len(dy), len(argmax))
+// MaxPoolBackward writes dx (overwritten: zeros plus dy routed to the
+// argmax positions MaxPoolForward recorded) for MaxPoolForward's shapes.
+// It runs parallel over output rows: each part clears its windows' input
+// rows and routes their dy while they are in cache. An argmax outside its
+// own window's rows is an error (it would race with another part).
+func MaxPoolBackward(dy []float32, argmax []int32, n, h, w, c, k int, dx []float32) error {
+	oh, ow, err := poolDims("MaxPoolBackward", n, h, w, c, k)
+	if err != nil {
+		return err
 	}
-	clear(dx)
-	for i, a := range argmax {
-		if a < 0 || int(a) >= len(dx) {
-			return fmt.Errorf("kernels: MaxPoolBackward: argmax[%d]=%d outside dx (len %d)", i, a, len(dx))
+	m := n * oh * ow * c
+	if err := checkLens("MaxPoolBackward", []lenCheck{{"dy", len(dy), m}, {"argmax", len(argmax), m}, {"dx", len(dx), n * h * w * c}}); err != nil {
+		return err
+	}
+	t := maxPoolBwdTask{dy: dy, dx: dx, argmax: argmax, h: h, w: w, c: c, k: k, oh: oh, ow: ow, rows: n * oh}
+	if p := pool(); p.acquire() {
+		if len(p.poolBad) < p.n {
+			p.poolBad = make([]int, p.n)
 		}
-		dx[a] += dy[i]
+		t.bad = p.poolBad[:p.n]
+		p.maxPoolBwd = t
+		p.runHeld(&p.maxPoolBwd)
+		p.maxPoolBwd = maxPoolBwdTask{}
+		p.busy.Unlock()
+	} else {
+		t.bad = make([]int, 1) // a concurrent caller holds the pool: rare
+		t.run(0, 1)
+	}
+	for _, o := range t.bad {
+		if o >= 0 {
+			return fmt.Errorf("kernels: MaxPoolBackward: argmax[%d]=%d is outside its window's rows of dx", o, argmax[o])
+		}
 	}
 	return nil
+}
+
+// maxPoolBwdTask is one MaxPoolBackward call, split over output rows;
+// bad[part] is the first output whose argmax left its rows, or -1.
+type maxPoolBwdTask struct {
+	dy, dx                   []float32
+	argmax                   []int32
+	h, w, c, k, oh, ow, rows int
+	bad                      []int
+}
+
+func (t *maxPoolBwdTask) run(part, parts int) {
+	t.bad[part] = -1
+	lo, hi := span(t.rows, part, parts)
+	in, out := t.w*t.c, t.ow*t.c // floats per input and output row
+	for r := lo; r < hi; r++ {
+		b, i := r/t.oh, r%t.oh
+		r0, r1 := b*t.h+i*t.k, b*t.h+i*t.k+t.k
+		if i == t.oh-1 {
+			r1 = (b + 1) * t.h // the rows below the last window get zeros
+		}
+		x0, x1 := r0*in, r1*in
+		dx := t.dx[x0:x1]
+		clear(dx)
+		dy, am := t.dy[r*out:(r+1)*out], t.argmax[r*out:(r+1)*out]
+		for o, a := range am {
+			a := int(a) - x0
+			if a < 0 || a >= len(dx) {
+				t.bad[part] = r*out + o
+				return
+			}
+			dx[a] += dy[o]
+		}
+	}
 }
 
 // AvgPoolForward is a k x k average pool with stride k and no padding.

@@ -80,3 +80,31 @@ func TestSetThreads(t *testing.T) {
 		t.Error("omp_set_num_threads not found in the loaded libgomp")
 	}
 }
+
+// An argmax outside its own window's rows of dx is an error, not a write
+// that could race with another part, and so is one beyond dx.
+func TestMaxPoolBackwardBadArgmax(t *testing.T) {
+	const n, h, w, c, k = 2, 4, 4, 3, 2
+	x := make([]float32, n*h*w*c)
+	for i := range x {
+		x[i] = float32(i % 7)
+	}
+	m := n * (h / k) * (w / k) * c
+	y, am, dy, dx := make([]float32, m), make([]int32, m), make([]float32, m), make([]float32, len(x))
+	if err := MaxPoolForward(x, n, h, w, c, k, y, am); err != nil {
+		t.Fatal(err)
+	}
+	if err := MaxPoolBackward(dy, am, n, h, w, c, k, dx); err != nil {
+		t.Fatalf("valid argmax: %v", err)
+	}
+	for _, bad := range []int32{am[m-1], -1, int32(len(x))} {
+		am2 := append([]int32(nil), am...)
+		am2[0] = bad // output 0's window holds rows 0-1 of image 0
+		if err := MaxPoolBackward(dy, am2, n, h, w, c, k, dx); err == nil {
+			t.Errorf("argmax[0] = %d: no error", bad)
+		}
+	}
+	if err := MaxPoolBackward(dy[:m-1], am, n, h, w, c, k, dx); err == nil {
+		t.Error("short dy: no error")
+	}
+}

@@ -74,7 +74,10 @@ type workerPool struct {
 	maxPool  maxPoolTask
 	poolBest []int32 // maxPoolTask's C scratch
 	act      actTask
-	bnPart   []float32 // BNAct's row-split block partials
+	// MaxPoolBackward's task and its parts' error slots.
+	maxPoolBwd maxPoolBwdTask
+	poolBad    []int
+	bnPart     []float32 // BNAct's row-split block partials
 }
 
 func newWorkerPool(n int) *workerPool {

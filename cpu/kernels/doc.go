@@ -68,10 +68,12 @@
 //
 // BN reads and writes float32 even beside bf16 convolutions. Reading the
 // convs' outputs in bf16 (and writing bf16 gradients) was built three ways
-// and measured slower end to end on Zen 5: the loops split channels
-// across workers, 16-64 per row, and per-row overhead, not bytes, bounds
-// them (bench/results/bn-bf16-io-zen5-2026-12-04.md; the last design is
-// the branch exp/bn-bf16-io). Splitting rows across workers comes first.
+// and measured slower end to end on Zen 5 under the channel split; on the
+// row split, reading them in bf16 speeds BN's forward by 10-25% but not its
+// backward, and the step still ran 1-6% slower
+// (bench/results/bn-bf16-io-zen5-2026-12-04.md; branch exp/bn-bf16-rows).
+// What could still pay is BN writing the bf16 copies the convolutions make
+// anyway (dnnl_shim.c's to16 of x and dy).
 //
 // NewBNActLib with BNOneDNN runs the training passes for identity and ReLU
 // on oneDNN's batch-norm primitive (bnorm_jit, ReLU fused, one call per

@@ -68,7 +68,9 @@ type bnActOp struct {
 	bwd            *bnActBwdOp
 }
 
-func (c *compiler) newBNActOp(s kernels.BNShape, eps float64, act kernels.Activation, st *bnState, xShape tensor.Shape, needDX, trainG, trainB bool) (*bnActOp, error) {
+// With dx16 the backward writes dx in bf16 for the bf16 conv that wrote x
+// (gradBF16), and works in a float32 scratch live for its own step.
+func (c *compiler) newBNActOp(s kernels.BNShape, eps float64, act kernels.Activation, st *bnState, xShape tensor.Shape, needDX, trainG, trainB, dx16 bool) (*bnActOp, error) {
 	k, err := kernels.NewBNAct(s, float32(eps), act)
 	if err != nil {
 		return nil, err
@@ -82,9 +84,15 @@ func (c *compiler) newBNActOp(s kernels.BNShape, eps float64, act kernels.Activa
 	op.bwd = &bnActBwdOp{base: c.base("bn_act.bwd", []int{len(xShape), 1, len(xShape)}, xShape), k: k,
 		dgamma: newBuffer(tensor.Shape{s.C}), dbeta: newBuffer(tensor.Shape{s.C})}
 	c.plan(op, &op.y, xShape)
-	c.plan(op.bwd, &op.bwd.dx, xShape)
+	c.planAs(op.bwd, &op.bwd.dx, xShape, dx16)
 	op.bwd.gammaGrad = &pickOp{base: c.base("bn_act.dgamma", []int{len(xShape)}, tensor.Shape{s.C}), out: op.bwd.dgamma}
 	op.bwd.betaGrad = &pickOp{base: c.base("bn_act.dbeta", []int{len(xShape)}, tensor.Shape{s.C}), out: op.bwd.dbeta}
+	if dx16 {
+		op.bwd.out16 = true
+		c.planScratch(op.bwd, &op.bwd.dz, xShape)
+		op.bwd.gammaGrad.in16 = []bool{true}
+		op.bwd.betaGrad.in16 = []bool{true}
+	}
 	return op, nil
 }
 
@@ -135,6 +143,7 @@ type bnActBwdOp struct {
 	base
 	k                   *kernels.BNAct
 	dx, dgamma, dbeta   buffer
+	dz                  buffer // with out16 (dx in bf16): dz's float32 scratch
 	gammaGrad, betaGrad *pickOp
 }
 
@@ -144,7 +153,12 @@ func (op *bnActBwdOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := op.k.Backward(in[2], in[0], in[1], op.dx.data, op.dgamma.data, op.dbeta.data); err != nil {
+	if op.out16 {
+		err = op.k.BackwardBF16(in[2], in[0], in[1], op.dz.data, op.dx.h, op.dgamma.data, op.dbeta.data)
+	} else {
+		err = op.k.Backward(in[2], in[0], in[1], op.dx.data, op.dgamma.data, op.dbeta.data)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	return op.dx.t, nil

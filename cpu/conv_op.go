@@ -31,8 +31,13 @@ type convOp struct {
 
 // newConvOp makes a conv of shape s; with bias its third input is a
 // per-channel bias added to the output (airbench94's whitening conv),
-// whose gradient is the sum of the output gradient's rows.
-func (c *compiler) newConvOp(s kernels.ConvShape, needDX, trainW, bias, trainB bool) (*convOp, error) {
+// whose gradient is the sum of the output gradient's rows. With dy16 its
+// output gradient arrives in bf16 (gradBF16), which its backward passes
+// read as they are.
+func (c *compiler) newConvOp(s kernels.ConvShape, needDX, trainW, bias, trainB, dy16 bool) (*convOp, error) {
+	if dy16 && (bias || c.conv != kernels.ConvOneDNNBF16) {
+		return nil, fmt.Errorf("conv %v: a bf16 output gradient needs the bf16 convolutions and no bias", s)
+	}
 	k, err := kernels.NewConvLib(s, c.conv)
 	if err != nil {
 		return nil, err
@@ -53,9 +58,15 @@ func (c *compiler) newConvOp(s kernels.ConvShape, needDX, trainW, bias, trainB b
 	if needDX {
 		op.dataOp = &convDataOp{base: c.base("conv.bwd_data", []int{4, 4}, op.shapeOfX), k: k}
 		c.plan(op.dataOp, &op.dataOp.dx, op.shapeOfX)
+		if dy16 {
+			op.dataOp.in16 = []bool{true, false}
+		}
 	}
 	if trainW {
 		op.weightsOp = &convWeightsOp{base: c.base("conv.bwd_weights", []int{4, 4}, op.shapeOfW), k: k, dw: newBuffer(op.shapeOfW)}
+		if dy16 {
+			op.weightsOp.in16 = []bool{false, true}
+		}
 	}
 	return op, nil
 }
@@ -119,7 +130,15 @@ func (op *convDataOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := op.k.BackwardData(in[0], in[1], op.dx.data); err != nil {
+	if op.isIn16(0) {
+		var dy16 []uint16
+		if dy16, err = op.input16(vs, 0); err == nil {
+			err = op.k.BackwardDataBF16(dy16, in[1], op.dx.data)
+		}
+	} else {
+		err = op.k.BackwardData(in[0], in[1], op.dx.data)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	return op.dx.t, nil
@@ -138,7 +157,15 @@ func (op *convWeightsOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := op.k.BackwardWeights(in[0], in[1], op.dw.data); err != nil {
+	if op.isIn16(1) {
+		var dy16 []uint16
+		if dy16, err = op.input16(vs, 1); err == nil {
+			err = op.k.BackwardWeightsBF16(in[0], dy16, op.dw.data)
+		}
+	} else {
+		err = op.k.BackwardWeights(in[0], in[1], op.dw.data)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	return op.dw.t, nil

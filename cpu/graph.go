@@ -21,6 +21,10 @@ type state struct {
 	low    *model.Lowered
 	params [][]float32
 	bn     map[int]*bnState
+	// gradF32 keeps every gradient float32 beside bf16 convolutions: the
+	// reference the bf16 BN gradients (compile's gradBF16) are tested
+	// against.
+	gradF32 bool
 }
 
 func newState(spec *model.Spec, batch int) (*state, error) {
@@ -70,6 +74,7 @@ type compiler struct {
 	prof    *profile
 	closers []func() error
 	reqs    map[gorgonia.Op]slotReq // outputs to place in the arena
+	scratch map[gorgonia.Op]slotReq // ops' scratch, for their own step
 }
 
 func (c *compiler) base(kind string, in []int, shape tensor.Shape) base {
@@ -145,6 +150,22 @@ func compile(st *state, n int, train bool, loss lossTerms, conv kernels.ConvLib,
 		return pnodes[p]
 	}
 
+	// gradBF16(j): conv layer j takes its output gradient in bf16. With the
+	// bf16 convolutions, a conv without bias whose one reader is a BN gets
+	// its gradient from that BN's backward written as the bf16 values its
+	// backward passes read anyway: the conv's own conversion of a float32
+	// gradient is saved, and BN writes half the bytes. The values are the
+	// same bits (kernels.BNAct.BackwardBF16).
+	gradBF16 := func(j int) bool {
+		l := spec.Layers[j]
+		if !train || st.gradF32 || conv != kernels.ConvOneDNNBF16 || l.Op != model.OpConv || l.Conv.Bias ||
+			!needs(j) || len(low.Layers[j].Consumers) != 1 {
+			return false
+		}
+		b := spec.Layers[low.Layers[j].Consumers[0]]
+		return b.Op == model.OpBN && !b.BN.Identity && b.Inputs[0] == j
+	}
+
 	nodes := make([]*gorgonia.Node, len(spec.Layers))
 	for i, l := range spec.Layers {
 		lo := low.Layers[i]
@@ -168,7 +189,7 @@ func compile(st *state, n int, train bool, loss lossTerms, conv kernels.ConvLib,
 		case model.OpConv:
 			cv := l.Conv
 			s := kernels.ConvShape{N: n, H: xs[1], W: xs[2], C: xs[0], K: cv.Out, R: cv.K, S: cv.K, Stride: cv.Stride, Pad: cv.Pad}
-			o, err := c.newConvOp(s, needX, trainable(l.Params[0]), cv.Bias, cv.Bias && trainable(l.Params[1]))
+			o, err := c.newConvOp(s, needX, trainable(l.Params[0]), cv.Bias, cv.Bias && trainable(l.Params[1]), gradBF16(i))
 			if err != nil {
 				return nil, fmt.Errorf("layer %s: %w", l.Name, err)
 			}
@@ -199,7 +220,7 @@ func compile(st *state, n int, train bool, loss lossTerms, conv kernels.ConvLib,
 			s := kernels.BNShape{N: n, HW: xs[1] * xs[2], C: xs[0], Ghost: ghost}
 			shape := nhwc(n, xs)
 			if train {
-				op, err = c.newBNActOp(s, l.BN.Eps, a, st.bn[i], shape, needX, trainable(l.Params[0]), trainable(l.Params[1]))
+				op, err = c.newBNActOp(s, l.BN.Eps, a, st.bn[i], shape, needX, trainable(l.Params[0]), trainable(l.Params[1]), gradBF16(l.Inputs[0]))
 			} else {
 				op, err = c.newBNActEvalOp(s, l.BN.Eps, a, st.bn[i], shape)
 			}
@@ -287,7 +308,7 @@ func compile(st *state, n int, train bool, loss lossTerms, conv kernels.ConvLib,
 	if gr.tape, err = newTape(lv); err != nil {
 		return nil, err
 	}
-	ar.add(planGraph(lv, c.reqs))
+	ar.add(planGraph(lv, c.reqs, c.scratch))
 	gr.close = c.closers
 	return gr, nil
 }

@@ -22,6 +22,10 @@ type base struct {
 	in    []int
 	shape tensor.Shape
 	prof  *profile
+	// in16 marks the inputs, and out16 the output, that are bf16 tensors
+	// (uint16 storage): a batch norm's gradient written for a bf16 conv.
+	in16  []bool
+	out16 bool
 
 	scratch [][]float32
 }
@@ -30,18 +34,27 @@ func (b *base) Arity() int { return len(b.in) }
 
 func (b *base) Type() hm.Type {
 	ts := make([]hm.Type, 0, len(b.in)+1)
-	for _, d := range b.in {
-		ts = append(ts, typeOfRank(d))
+	for i, d := range b.in {
+		ts = append(ts, typeOfRank(d, b.isIn16(i)))
 	}
-	ts = append(ts, typeOfRank(len(b.shape)))
+	ts = append(ts, typeOfRank(len(b.shape), b.out16))
 	return hm.NewFnType(ts...)
 }
 
-func typeOfRank(d int) hm.Type {
-	if d == 0 {
-		return tensor.Float32
+func (b *base) isIn16(i int) bool { return i < len(b.in16) && b.in16[i] }
+
+// typeOfRank is the type of a float32 value of rank d, or with bf16 of a
+// bf16 tensor (stored as uint16: gorgonia has no bf16, and only our ops
+// read these values).
+func typeOfRank(d int, bf16 bool) hm.Type {
+	dt := tensor.Float32
+	if bf16 {
+		dt = tensor.Uint16
 	}
-	return gorgonia.TensorType{Dims: d, Of: tensor.Float32}
+	if d == 0 {
+		return dt
+	}
+	return gorgonia.TensorType{Dims: d, Of: dt}
 }
 
 func (b *base) InferShape(...gorgonia.DimSizer) (tensor.Shape, error) {
@@ -94,9 +107,12 @@ func (p *profile) reset() {
 
 // buffer is an op-owned output: a float32 slice and a Dense over it that
 // is returned from Do every step, so the steady state allocates nothing.
-// Activation-sized ones are views into the Trainer's arena (plan.go).
+// Activation-sized ones are views into the Trainer's arena (plan.go). A
+// bf16 buffer (planned with bf16 set) holds its values in h, and t is a
+// uint16 Dense over h; data is then nil.
 type buffer struct {
 	data []float32
+	h    []uint16
 	t    *tensor.Dense
 }
 
@@ -119,8 +135,17 @@ func f32s(v gorgonia.Value) ([]float32, error) {
 	return nil, fmt.Errorf("want a float32 tensor, got %T", v)
 }
 
+// input16 returns the uint16 backing of input i, a bf16 tensor.
+func (b *base) input16(vs []gorgonia.Value, i int) ([]uint16, error) {
+	if d, ok := vs[i].(*tensor.Dense); ok && d.Dtype() == tensor.Uint16 {
+		return d.Uint16s(), nil
+	}
+	return nil, fmt.Errorf("%s: input %d: want a bf16 (uint16) tensor, got %T", b, i, vs[i])
+}
+
 // unpack returns the float32 backings of the op's input values in a
-// scratch slice the op reuses.
+// scratch slice the op reuses; a bf16 input's entry is nil (input16
+// reads it).
 func (b *base) unpack(vs []gorgonia.Value) ([][]float32, error) {
 	if len(vs) != len(b.in) {
 		return nil, fmt.Errorf("%s: got %d inputs, want %d", b, len(vs), len(b.in))
@@ -129,6 +154,10 @@ func (b *base) unpack(vs []gorgonia.Value) ([][]float32, error) {
 		b.scratch = make([][]float32, len(b.in))
 	}
 	for i, v := range vs {
+		if b.isIn16(i) {
+			b.scratch[i] = nil
+			continue
+		}
 		d, err := f32s(v)
 		if err != nil {
 			return nil, fmt.Errorf("%s: input %d: %w", b, i, err)

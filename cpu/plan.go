@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"time"
+	"unsafe"
 
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -25,10 +26,21 @@ import (
 // planAlign keeps every place 64-byte aligned (AVX-512 rows, oneDNN).
 const planAlign = 16
 
-// slotReq is an op output waiting for its place in the arena.
+// slotReq is an op output waiting for its place in the arena, or an op's
+// scratch (live for its own step only).
 type slotReq struct {
 	buf   *buffer
 	shape tensor.Shape
+	bf16  bool // a uint16 buffer: half the floats
+}
+
+// floats is the arena room r takes.
+func (r slotReq) floats() int {
+	n := r.shape.TotalSize()
+	if r.bf16 {
+		return (n + 1) / 2
+	}
+	return n
 }
 
 // slot is a placed op output: floats [off, off+shape.TotalSize()).
@@ -68,8 +80,13 @@ func (a *arena) bytes() int64 { return 4 * int64(len(a.mem)) }
 
 func (p *plan) bind(mem []float32) {
 	for _, s := range p.slots {
-		n := s.shape.TotalSize()
+		n := s.floats()
 		d := mem[s.off : s.off+n : s.off+n]
+		if s.bf16 {
+			h := unsafe.Slice((*uint16)(unsafe.Pointer(unsafe.SliceData(d))), s.shape.TotalSize())
+			*s.buf = buffer{h: h, t: tensor.New(tensor.WithShape(s.shape...), tensor.WithBacking(h))}
+			continue
+		}
 		*s.buf = buffer{data: d, t: tensor.New(tensor.WithShape(s.shape...), tensor.WithBacking(d))}
 	}
 }
@@ -77,10 +94,24 @@ func (p *plan) bind(mem []float32) {
 // plan asks for op's output buffer *buf of the given shape to be placed in
 // the arena once the graph is complete.
 func (c *compiler) plan(op gorgonia.Op, buf *buffer, shape tensor.Shape) {
+	c.planAs(op, buf, shape, false)
+}
+
+// planAs is plan with the element type: bf16 places a uint16 buffer.
+func (c *compiler) planAs(op gorgonia.Op, buf *buffer, shape tensor.Shape, bf16 bool) {
 	if c.reqs == nil {
 		c.reqs = map[gorgonia.Op]slotReq{}
 	}
-	c.reqs[op] = slotReq{buf: buf, shape: shape}
+	c.reqs[op] = slotReq{buf: buf, shape: shape, bf16: bf16}
+}
+
+// planScratch asks for a float32 scratch *buf for op, live during op's
+// own step only.
+func (c *compiler) planScratch(op gorgonia.Op, buf *buffer, shape tensor.Shape) {
+	if c.scratch == nil {
+		c.scratch = map[gorgonia.Op]slotReq{}
+	}
+	c.scratch[op] = slotReq{buf: buf, shape: shape}
 }
 
 // ours is implemented by every op of this package (through base).
@@ -146,29 +177,37 @@ func liveness(order gorgonia.Nodes, g *gorgonia.ExprGraph, pinned gorgonia.Nodes
 }
 
 // planGraph places the requested outputs of lv's nodes, first fit by
-// offset, each for the steps it is live.
-func planGraph(lv *live, reqs map[gorgonia.Op]slotReq) *plan {
+// offset, each for the steps it is live, and their scratch for their own
+// step.
+func planGraph(lv *live, reqs, scratch map[gorgonia.Op]slotReq) *plan {
 	type block struct{ off, n, end int }
 	var blocks []block // live ones, by offset
 	p := &plan{}
 	for i, n := range lv.order {
 		blocks = slices.DeleteFunc(blocks, func(b block) bool { return b.end < i })
-		r, ok := reqs[n.Op()]
-		if !ok || n.Op() == nil {
+		if n.Op() == nil {
 			continue
 		}
-		size := (r.shape.TotalSize() + planAlign - 1) / planAlign * planAlign
-		off, at := 0, len(blocks)
-		for k, b := range blocks {
-			if b.off-off >= size {
-				at = k
-				break
+		place := func(r slotReq, end int) {
+			size := (r.floats() + planAlign - 1) / planAlign * planAlign
+			off, at := 0, len(blocks)
+			for k, b := range blocks {
+				if b.off-off >= size {
+					at = k
+					break
+				}
+				off = b.off + b.n
 			}
-			off = b.off + b.n
+			blocks = slices.Insert(blocks, at, block{off: off, n: size, end: end})
+			p.size = max(p.size, off+size)
+			p.slots = append(p.slots, slot{slotReq: r, off: off})
 		}
-		blocks = slices.Insert(blocks, at, block{off: off, n: size, end: lv.end[i]})
-		p.size = max(p.size, off+size)
-		p.slots = append(p.slots, slot{slotReq: r, off: off})
+		if r, ok := reqs[n.Op()]; ok {
+			place(r, lv.end[i])
+		}
+		if r, ok := scratch[n.Op()]; ok {
+			place(r, i)
+		}
 	}
 	return p
 }

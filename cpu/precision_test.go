@@ -3,8 +3,10 @@ package cpu
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -12,6 +14,7 @@ import (
 	"speedrun/cpu/kernels"
 	"speedrun/data"
 	"speedrun/model"
+	"speedrun/train"
 )
 
 // TestTrainPrecision trains the smoke net in f32 and in bf16, and in bf16
@@ -85,5 +88,75 @@ func TestTrainPrecision(t *testing.T) {
 	}
 	if _, err := New(Options{Precision: "fp8"}); err == nil {
 		t.Error("precision fp8 accepted")
+	}
+}
+
+// TestBNGradBF16 trains ResNet-9 (whose convs feed BNs) and N3 with bf16
+// convolutions twice: with BN writing its input gradient in bf16 for the
+// conv before it (compile's gradBF16), and with every gradient float32
+// and the convs converting it. The conv rounds what BN would have: the
+// parameters and losses must be the same bits after several steps.
+func TestBNGradBF16(t *testing.T) {
+	if !kernels.HasBF16() {
+		t.Skip("this CPU has no avx512_bf16: no bf16 convolutions, so no bf16 gradients")
+	}
+	for _, name := range []string{"resnet9", "final"} {
+		spec, err := model.Build(testNet(name, 1.0/16))
+		if err != nil {
+			t.Fatal(err)
+		}
+		init, err := train.InitParams(backend.Request{Config: testConfig(8), Spec: spec, Seed: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		run := func(gradF32 bool) ([]float64, [][]float32, map[string]int) {
+			tr, err := newTrainerGrad(spec, testConfig(8), 8, kernels.ConvOneDNNBF16, gradF32)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tr.Close()
+			if err := tr.setParams(init); err != nil {
+				t.Fatal(err)
+			}
+			rng := rand.New(rand.NewPCG(3, 4))
+			var losses []float64
+			for range 4 {
+				x, y := randBatch(rng, 8, 3*32*32, 10)
+				loss, err := tr.Step(x, y, 0.4)
+				if err != nil {
+					t.Fatal(err)
+				}
+				losses = append(losses, loss)
+			}
+			kinds := map[string]int{}
+			for _, st := range tr.train[8].tape.steps {
+				if b, ok := st.op.(interface{ isIn16(int) bool }); ok && (b.isIn16(0) || b.isIn16(1)) {
+					kinds[fmt.Sprint(st.op)[:strings.Index(fmt.Sprint(st.op), "#")]]++
+				}
+			}
+			var ps [][]float32
+			for _, p := range tr.Params() {
+				ps = append(ps, append([]float32(nil), p.Data...))
+			}
+			return losses, ps, kinds
+		}
+		l16, p16, k16 := run(false)
+		l32, p32, k32 := run(true)
+		if len(k32) != 0 || k16["conv.bwd_data"]+k16["conv.bwd_weights"] == 0 {
+			t.Errorf("%s: ops reading bf16 gradients: %v with them, %v without; want some, and none", name, k16, k32)
+		}
+		t.Logf("%s: ops reading bf16 gradients: %v", name, k16)
+		for i := range l32 {
+			if l16[i] != l32[i] {
+				t.Errorf("%s: step %d loss %v with bf16 BN gradients, %v without", name, i, l16[i], l32[i])
+			}
+		}
+		for i := range p32 {
+			for j := range p32[i] {
+				if math.Float32bits(p16[i][j]) != math.Float32bits(p32[i][j]) {
+					t.Fatalf("%s: parameter %s[%d] = %v with bf16 BN gradients, %v without", name, spec.Params[i].Name, j, p16[i][j], p32[i][j])
+				}
+			}
+		}
 	}
 }

@@ -47,7 +47,7 @@ func TestZeroAllocs(t *testing.T) {
 			t.Fatal(err)
 		}
 		m := s.N * s.HW * s.C
-		x, y, dx := randF32(rng, m), make([]float32, m), make([]float32, m)
+		x, y, dx, dx16 := randF32(rng, m), make([]float32, m), make([]float32, m), make([]uint16, m)
 		g, be := randF32(rng, s.C), randF32(rng, s.C)
 		mean, vr := make([]float32, b.Splits()*s.C), make([]float32, b.Splits()*s.C)
 		dg, db := make([]float32, s.C), make([]float32, s.C)
@@ -61,8 +61,11 @@ func TestZeroAllocs(t *testing.T) {
 			if err := b.ForwardEval(x, g, be, mean[:s.C], g, y); err != nil {
 				t.Fatal(err)
 			}
+			if err := b.BackwardBF16(x, y, g, dx, dx16, dg, db); err != nil {
+				t.Fatal(err)
+			}
 		}); n != 0 {
-			t.Errorf("BNAct %v (%s): %v allocs per ForwardTrain+Backward+ForwardEval, want 0", a.Kind, b.Impl(), n)
+			t.Errorf("BNAct %v (%s): %v allocs per ForwardTrain+Backward+ForwardEval+BackwardBF16, want 0", a.Kind, b.Impl(), n)
 		}
 		b.Close()
 	}

@@ -34,6 +34,7 @@ func BenchmarkBNActQuarter(b *testing.B) {
 		b.Run(l.name+"/fwd", func(b *testing.B) { timeLoop(b, f.fwd) })
 		b.Run(l.name+"/bwd", func(b *testing.B) { timeLoop(b, f.bwd) })
 		b.Run(l.name+"/fwd_eval", func(b *testing.B) { timeLoop(b, f.eval) })
+		b.Run(l.name+"/bwd16", func(b *testing.B) { timeLoop(b, f.bwd16) })
 		bn.Close()
 	}
 }
@@ -64,6 +65,9 @@ func BenchmarkBNAct(b *testing.B) {
 				}
 				run("fwd", 2, f.fwd)
 				run("bwd", 6, f.bwd)
+				if impl == "c" {
+					run("bwd16", 5, f.bwd16)
+				}
 				if ghost == 0 {
 					run("fwd_eval", 2, f.eval)
 				}
@@ -104,6 +108,7 @@ func BenchmarkPoolLoss(b *testing.B) {
 type bnBench struct {
 	bn                                *BNAct
 	x, y, dx, g, be, mean, vr, dg, db []float32
+	dx16                              []uint16
 }
 
 func newBNBench(bn *BNAct) *bnBench {
@@ -112,11 +117,14 @@ func newBNBench(bn *BNAct) *bnBench {
 	m, sc := s.N*s.HW*s.C, bn.Splits()*s.C
 	return &bnBench{bn: bn, x: randF32(rng, m), y: make([]float32, m), dx: make([]float32, m),
 		g: randF32(rng, s.C), be: randF32(rng, s.C), mean: make([]float32, sc), vr: make([]float32, sc),
-		dg: make([]float32, s.C), db: make([]float32, s.C)}
+		dg: make([]float32, s.C), db: make([]float32, s.C), dx16: make([]uint16, m)}
 }
 
 func (f *bnBench) fwd() error { return f.bn.ForwardTrain(f.x, f.g, f.be, f.y, f.mean, f.vr) }
 func (f *bnBench) bwd() error { return f.bn.Backward(f.x, f.y, f.g, f.dx, f.dg, f.db) }
+
+// bwd16 writes dx in bf16, with dz in the float32 dx.
+func (f *bnBench) bwd16() error { return f.bn.BackwardBF16(f.x, f.y, f.g, f.dx, f.dx16, f.dg, f.db) }
 
 // eval uses the first split's batch statistics as the running ones.
 func (f *bnBench) eval() error {

@@ -119,3 +119,70 @@ func TestFMAPeak(t *testing.T) {
 		t.Error("128-bit accepted")
 	}
 }
+
+// TestConvBF16Dy: the backward passes on a caller's bf16 dy (ToBF16 of
+// the float32 one) give the bits of the passes that convert dy
+// themselves, so ToBF16 rounds as oneDNN's reorder does: ties, denormals
+// and infinities included. Other libraries refuse a bf16 dy.
+func TestConvBF16Dy(t *testing.T) {
+	if c, err := NewConvLib(testConvShapes[0], ConvOneDNN); err == nil {
+		s := testConvShapes[0]
+		if err := c.BackwardDataBF16(make([]uint16, s.YLen()), make([]float32, s.WLen()), make([]float32, s.XLen())); err == nil {
+			t.Error("BackwardDataBF16 on float32 convolutions: no error")
+		}
+		c.Close()
+	}
+	if !HasBF16() {
+		t.Skip("this CPU has no avx512_bf16: no bf16 convolutions to read a bf16 dy")
+	}
+	for _, s := range testConvShapes {
+		t.Run(s.String(), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(23, uint64(s.C)))
+			x, w, dy := randF32(rng, s.XLen()), randF32(rng, s.WLen()), randF32(rng, s.YLen())
+			special := []float32{1 + 1.0/256, 1 + 3.0/256, -(1 + 1.0/256), 1e-40, -1e-40, float32(math.Inf(-1)), 3.4e38}
+			for i := range dy {
+				if i%5 == 0 {
+					dy[i] = special[(i/5)%len(special)]
+				}
+			}
+			run := func(bf16dy bool) ([]float32, []float32) {
+				c, err := NewConvLib(s, ConvOneDNNBF16)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				y, dx, dw := make([]float32, s.YLen()), make([]float32, s.XLen()), make([]float32, s.WLen())
+				if err := c.Forward(x, w, y); err != nil {
+					t.Fatal(err)
+				}
+				if !bf16dy {
+					if err := c.BackwardData(dy, w, dx); err != nil {
+						t.Fatal(err)
+					}
+					if err := c.BackwardWeights(x, dy, dw); err != nil {
+						t.Fatal(err)
+					}
+					return dx, dw
+				}
+				dy16 := make([]uint16, len(dy))
+				ToBF16(dy16, dy)
+				if err := c.BackwardDataBF16(dy16, w, dx); err != nil {
+					t.Fatal(err)
+				}
+				if err := c.BackwardWeightsBF16(x, dy16, dw); err != nil {
+					t.Fatal(err)
+				}
+				return dx, dw
+			}
+			dx, dw := run(false)
+			dx16, dw16 := run(true)
+			for name, p := range map[string][2][]float32{"dx": {dx16, dx}, "dw": {dw16, dw}} {
+				for i := range p[1] {
+					if math.Float32bits(p[0][i]) != math.Float32bits(p[1][i]) {
+						t.Fatalf("%s[%d] = %v from a bf16 dy, %v converting itself", name, i, p[0][i], p[1][i])
+					}
+				}
+			}
+		})
+	}
+}

@@ -206,6 +206,36 @@ func (b *BNAct) Backward(x, dy, gamma, dx, dgamma, dbeta []float32) error {
 	return nil
 }
 
+// BackwardBF16 is Backward writing dx in bf16 (dx16, bf16Bits of
+// Backward's dx) for a bf16 convolution's backward passes, which read
+// their dy so: the convolution's own conversion of a float32 dx is saved.
+// dz (len M*C) is float32 scratch and may alias dy, not x.
+func (b *BNAct) BackwardBF16(x, dy, gamma, dz []float32, dx16 []uint16, dgamma, dbeta []float32) error {
+	m := b.s.N * b.s.HW * b.s.C
+	if err := checkLens("BNAct.BackwardBF16", []lenCheck{{"dz", len(dz), m}, {"dx16", len(dx16), m}}); err != nil {
+		return err
+	}
+	if b.dn != nil || b.isa == ISANone {
+		if err := b.Backward(x, dy, gamma, dz, dgamma, dbeta); err != nil {
+			return err
+		}
+		ToBF16(dx16, dz)
+		return nil
+	}
+	c := b.s.C
+	if err := checkLens("BNAct.BackwardBF16", []lenCheck{
+		{"x", len(x), m}, {"dy", len(dy), m}, {"gamma", len(gamma), c}, {"dgamma", len(dgamma), c}, {"dbeta", len(dbeta), c}}); err != nil {
+		return err
+	}
+	if !b.valid {
+		return fmt.Errorf("kernels: BNAct.BackwardBF16: no ForwardTrain ran before")
+	}
+	b.tk = bnTask{b: b, op: bnBwdTrain, x: x, dy: dy, dx: dz, dx16: dx16, gamma: gamma, dgamma: dgamma, dbeta: dbeta}
+	b.runTrain()
+	b.tk = bnTask{b: b}
+	return nil
+}
+
 // ForwardEval writes y = act(gamma*(x-runMean)/sqrt(runVar+eps) + beta).
 // Rows are independent in eval mode, so x may hold any whole number of
 // rows of C channels (a short last batch, say); y matches x. y may alias x.
@@ -272,6 +302,7 @@ type bnTask struct {
 	op              bnOp
 	step            bnStep
 	part            []float32 // the row split's block partials
+	dx16            []uint16  // BackwardBF16's dx; dx then holds dz
 	x, y, dy, dx    []float32
 	gamma, beta     []float32
 	mean, vr        []float32

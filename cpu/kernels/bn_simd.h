@@ -200,6 +200,34 @@ static __attribute__((noinline)) void SR_FN(dx_rows)(int rows, int stride, int w
 	}
 }
 
+// to_bf16 is bf16.go's bf16Bits: float32 to bfloat16 as VCVTNEPS2BF16
+// (and so oneDNN's bf16 reorder) rounds it: to nearest even, denormals to
+// signed zero, NaNs quiet.
+static inline uint16_t SR_FN(to_bf16)(float f) {
+	uint32_t b = (uint32_t)SR_FN(f_bits)(f);
+	uint32_t e = b & 0x7f800000u, m = b & 0x007fffffu;
+	uint32_t r = (b + 0x7fffu + ((b >> 16) & 1u)) >> 16;
+	r = e == 0 ? (b >> 16) & 0x8000u : r;
+	r = e == 0x7f800000u ? (b >> 16) | (m ? 0x40u : 0) : r;
+	return (uint16_t)r;
+}
+
+// dx16_rows is dx_rows writing dx in bf16 (dx16) from dz in dz.
+static __attribute__((noinline)) void SR_FN(dx16_rows)(int rows, int stride, int w, const float *restrict x,
+                                                      const float *restrict dz, uint16_t *restrict dx16,
+                                                      const float *restrict mean, const float *restrict inv,
+                                                      const float *restrict k1, const float *restrict k2,
+                                                      const float *restrict k3) {
+	for (int r = 0; r < rows; r++) {
+		const float *restrict xr = x + (size_t)r * stride, *restrict dzr = dz + (size_t)r * stride;
+		uint16_t *restrict dr = dx16 + (size_t)r * stride;
+		for (int j = 0; j < w; j++) {
+			float h = (xr[j] - mean[j]) * inv[j];
+			dr[j] = SR_FN(to_bf16)(k1[j] * (dzr[j] - k2[j] - h * k3[j]));
+		}
+	}
+}
+
 // fwd_finish turns a split's float64 sums of x-k over rows rows into
 // the mean, the unbiased variance and 1/std of w channels.
 static inline void SR_FN(fwd_finish)(int w, int rows, float eps, const double *restrict sum,
@@ -486,6 +514,15 @@ static void SR_FN(blocks)(int op, const sr_bn_args *a) {
 			break;
 		case SR_BN_BWD_DX:
 			SR_FN(dx_rows)(r1 - r0, c, c, a->x + o, a->dx + o, mean, inv, k1, k1 + c, k1 + 2 * c);
+			break;
+		case SR_BN_BWD_DX16:
+			// The AVX-512 build converts with VCVTNEPS2BF16 where the CPU
+			// has it (the bf16 convolutions that read dx16 need it anyway).
+			if (SR_HW_BF16 && __builtin_cpu_supports("avx512bf16"))
+				dx16_rows_hw(r1 - r0, c, c, a->x + o, a->dx + o, a->dx16 + o, mean, inv, k1, k1 + c, k1 + 2 * c);
+			else
+				SR_FN(dx16_rows)(r1 - r0, c, c, a->x + o, a->dx + o, a->dx16 + o, mean, inv, k1, k1 + c,
+				                 k1 + 2 * c);
 			break;
 		}
 	}

@@ -18,7 +18,8 @@ enum {
 	SR_BN_BWD_DZ = 8,
 	SR_BN_BWD_REDUCE = 9,
 	SR_BN_BWD_DX = 10,
-	SR_BN_EVAL_SPLIT = 11
+	SR_BN_EVAL_SPLIT = 11,
+	SR_BN_BWD_DX16 = 12
 };
 
 // The rows a float32 partial sum takes before it is flushed into the
@@ -43,6 +44,7 @@ typedef struct {
 	double *sum, *sumsq;
 	float *ps, *pq, *k, *k1, *k2;
 	float *part, *kk;
+	uint16_t *dx16; // SR_BN_BWD_DX16's output: dx in bf16 (dz read from dx)
 	int splits, rows, c, c0, c1, b0, b1, bps;
 	int act;
 	float eps, alpha, ssr_shift, ssr_scale;
@@ -62,7 +64,7 @@ int sr_bn_call(int isa, int op, const float *x, const float *dy, float *y, float
 int sr_bn_split_call(int isa, int op, const float *x, const float *dy, float *y, float *dx,
                      const float *gamma, const float *beta, const float *gamma_f, const float *beta_f,
                      float *mean, float *var, float *invstd, float *dgamma, float *dbeta,
-                     double *sum, double *sumsq, float *k1, float *k2, float *part, float *kk,
+                     double *sum, double *sumsq, float *k1, float *k2, float *part, float *kk, uint16_t *dx16,
                      int splits, int rows, int c, int c0, int c1, int b0, int b1, int bps, int act,
                      float eps, float alpha, float ssr_shift, float ssr_scale);
 

@@ -45,18 +45,10 @@ func TestBNActSIMDMatchesGo(t *testing.T) {
 						rv[i] = rv[i]*rv[i] + 0.5
 					}
 					run := func(lib BNLib) [][]float32 {
-						b, err := newBNAct(s, 1e-5, a, lib)
-						if err != nil {
-							t.Fatal(err)
-						}
+						b, y, mean, vr := trainedBN(t, s, a, lib, x, gamma, beta)
 						defer b.Close()
-						sc := b.Splits() * c
-						y, mean, vr := make([]float32, m), make([]float32, sc), make([]float32, sc)
 						dx, dg, db := make([]float32, m), make([]float32, c), make([]float32, c)
 						ye := make([]float32, m)
-						if err := b.ForwardTrain(x, gamma, beta, y, mean, vr); err != nil {
-							t.Fatal(err)
-						}
 						if err := b.Backward(x, dy, gamma, dx, dg, db); err != nil {
 							t.Fatal(err)
 						}
@@ -83,6 +75,23 @@ func TestBNActSIMDMatchesGo(t *testing.T) {
 			}
 		}
 	}
+}
+
+// trainedBN returns a BNAct of lib after ForwardTrain on x, with its y,
+// mean and variance; the caller closes it.
+func trainedBN(t *testing.T, s BNShape, a Activation, lib BNLib, x, gamma, beta []float32) (*BNAct, []float32, []float32, []float32) {
+	t.Helper()
+	b, err := newBNAct(s, 1e-5, a, lib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := b.Splits() * s.C
+	y, mean, vr := make([]float32, len(x)), make([]float32, sc), make([]float32, sc)
+	if err := b.ForwardTrain(x, gamma, beta, y, mean, vr); err != nil {
+		b.Close()
+		t.Fatal(err)
+	}
+	return b, y, mean, vr
 }
 
 // withPoolHeld runs f while the test holds the worker pool, as a
@@ -220,6 +229,81 @@ func TestActSIMDMatchesGo(t *testing.T) {
 			if d := math.Abs(float64(dx[i]) - float64(dy[i])*g); d > 2e-6*max(1, math.Abs(float64(dy[i]))) {
 				t.Fatalf("gelu'(%v) dy %v = %v, erf gives %v", v, dy[i], dx[i], float64(dy[i])*g)
 			}
+		}
+	}
+}
+
+// TestBNActBackwardBF16 runs BackwardBF16 (dx written in bf16, dz in a
+// scratch that aliases dy) on every implementation this CPU has, with the
+// pool free and held: dx16 is ToBF16 of the Go loops' dx, bit for bit,
+// and dgamma, dbeta are theirs.
+func TestBNActBackwardBF16(t *testing.T) {
+	for _, lib := range []BNLib{BNGo, BNAVX2, BNAVX512} {
+		if _, err := pickISA(lib); err != nil {
+			t.Logf("skipping %v: %v", lib, err)
+			continue
+		}
+		for _, a := range testActs {
+			for _, s := range []BNShape{{N: 6, HW: 50, C: 16, Ghost: 3}, {N: 4, HW: 64, C: 130}, {N: 8, HW: 4, C: 37, Ghost: 2}} {
+				rng := rand.New(rand.NewPCG(7, uint64(s.C)))
+				m, c := s.N*s.HW*s.C, s.C
+				x, dy, gamma, beta := randF32(rng, m), randF32(rng, m), randF32(rng, c), randF32(rng, c)
+				run := func(lib BNLib, to16 bool) ([]float32, []uint16, []float32, []float32) {
+					b, _, _, _ := trainedBN(t, s, a, lib, x, gamma, beta)
+					defer b.Close()
+					dx, dg, db := append([]float32(nil), dy...), make([]float32, c), make([]float32, c)
+					if !to16 {
+						if err := b.Backward(x, dy, gamma, dx, dg, db); err != nil {
+							t.Fatal(err)
+						}
+						return dx, nil, dg, db
+					}
+					dx16 := make([]uint16, m)
+					if err := b.BackwardBF16(x, dx, gamma, dx, dx16, dg, db); err != nil {
+						t.Fatal(err)
+					}
+					return nil, dx16, dg, db
+				}
+				want, _, wg, wb := run(BNGo, false)
+				want16 := make([]uint16, m)
+				ToBF16(want16, want)
+				for _, held := range []bool{false, true} {
+					var got16 []uint16
+					var gg, gb []float32
+					if held {
+						withPoolHeld(t, func() int { _, got16, gg, gb = run(lib, true); return 0 })
+					} else {
+						_, got16, gg, gb = run(lib, true)
+					}
+					for i := range want16 {
+						if got16[i] != want16[i] {
+							t.Fatalf("%v %v %+v held %v: dx16[%d] = %#04x, want %#04x", lib, a.Kind, s, held, i, got16[i], want16[i])
+						}
+					}
+					for i := range wg {
+						if math.Float32bits(gg[i]) != math.Float32bits(wg[i]) || math.Float32bits(gb[i]) != math.Float32bits(wb[i]) {
+							t.Fatalf("%v %v %+v held %v: dgamma, dbeta[%d] = %v, %v, want %v, %v", lib, a.Kind, s, held, i, gg[i], gb[i], wg[i], wb[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestBF16Bits pins the conversion's edge cases (VCVTNEPS2BF16's rules).
+func TestBF16Bits(t *testing.T) {
+	for _, tc := range []struct {
+		in   float32
+		want uint16
+	}{
+		{1, 0x3f80}, {1 + 1.0/256, 0x3f80}, {1 + 3.0/256, 0x3f82}, {-2, 0xc000},
+		{1e-40, 0}, {-1e-40, 0x8000}, {float32(math.Inf(1)), 0x7f80}, {float32(math.Inf(-1)), 0xff80},
+		{3.4e38, 0x7f80}, // rounds up past the largest finite bf16
+		{math.Float32frombits(0x7f800001), 0x7fc0}, {math.Float32frombits(0xffa00000), 0xffe0},
+	} {
+		if got := bf16Bits(tc.in); got != tc.want {
+			t.Errorf("bf16Bits(%v, %#08x) = %#04x, want %#04x", tc.in, math.Float32bits(tc.in), got, tc.want)
 		}
 	}
 }

@@ -3,6 +3,8 @@ package kernels
 // #include "bn_simd_api.h"
 import "C"
 
+import "unsafe"
+
 // The C loops split a training pass's rows, not its channels, over the
 // workers, in three steps: the blocks of statBlock rows (partial sums),
 // the channels (the sums reduced in block order), the blocks again (the
@@ -35,6 +37,9 @@ func (b *BNAct) runTrain() {
 	p := pool()
 	if b.isa == ISANone || !p.acquire() {
 		p.do(&b.tk)
+		if b.tk.dx16 != nil {
+			ToBF16(b.tk.dx16, b.tk.dx) // the channel split writes float32 dx
+		}
 		return
 	}
 	defer p.busy.Unlock()
@@ -48,6 +53,13 @@ func (b *BNAct) runTrain() {
 		b.tk.step = st
 		p.runHeld(&b.tk)
 	}
+}
+
+func u16p(s []uint16) *C.uint16_t {
+	if len(s) == 0 {
+		return nil
+	}
+	return (*C.uint16_t)(unsafe.Pointer(&s[0]))
 }
 
 // runSplit runs part i of n of a row-split step on the C loops.
@@ -68,6 +80,8 @@ func (t *bnTask) runSplit(i, n int) {
 			op = C.SR_BN_BWD_DZ
 		case fwd:
 			op = C.SR_BN_FWD_NORM
+		case t.dx16 != nil:
+			op = C.SR_BN_BWD_DX16
 		default:
 			op = C.SR_BN_BWD_DX
 		}
@@ -88,7 +102,7 @@ func (t *bnTask) runSplit(i, n int) {
 	C.sr_bn_split_call(C.int(b.isa), op, f32p(t.x), f32p(t.dy), f32p(t.y), f32p(t.dx),
 		f32p(t.gamma), f32p(t.beta), f32p(b.gammaF), f32p(b.betaF),
 		f32p(b.mean), f32p(t.vr), f32p(b.invstd), f32p(t.dgamma), f32p(t.dbeta),
-		f64p(b.sum[c0:]), f64p(b.sumsq[c0:]), f32p(b.scale), f32p(b.shift), f32p(t.part), f32p(b.kk),
+		f64p(b.sum[c0:]), f64p(b.sumsq[c0:]), f32p(b.scale), f32p(b.shift), f32p(t.part), f32p(b.kk), u16p(t.dx16),
 		C.int(b.splits), C.int(b.rows), C.int(b.s.C), C.int(c0), C.int(c1), C.int(b0), C.int(b1), C.int(b.bps),
 		C.int(b.act.Kind), C.float(b.eps), C.float(b.act.Alpha), C.float(float32(ssrShift)), C.float(float32(ssrScale)))
 	if t.step == bnReduce && t.op == bnFwdTrain {

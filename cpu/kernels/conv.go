@@ -173,6 +173,45 @@ func (c *Conv) BackwardWeights(x, dy, dw []float32) error {
 	return c.impl.backwardWeights(x, dy, dw)
 }
 
+// dnnl16 returns the oneDNN convolution of a ConvOneDNNBF16 Conv, the one
+// kind whose backward passes read a bf16 dy.
+func (c *Conv) dnnl16(fn string) (*dnnlConv, error) {
+	d, ok := c.impl.(*dnnlConv)
+	if !ok || c.lib != ConvOneDNNBF16 {
+		return nil, fmt.Errorf("kernels: Conv.%s: needs the bf16 convolutions (%v), have %v", fn, ConvOneDNNBF16, c.lib)
+	}
+	return d, nil
+}
+
+// BackwardDataBF16 is BackwardData reading dy as bf16 values (dy16, NHWC,
+// uint16 storage), which the bf16 convolutions read anyway: a caller that
+// writes its gradient in bf16 saves the conversion. Only for
+// ConvOneDNNBF16; the result equals BackwardData's on the float32 dy
+// whose bf16 rounding dy16 is.
+func (c *Conv) BackwardDataBF16(dy16 []uint16, w, dx []float32) error {
+	d, err := c.dnnl16("BackwardDataBF16")
+	if err != nil {
+		return err
+	}
+	if err := checkLens("Conv.BackwardDataBF16", []lenCheck{{"dy16", len(dy16), c.s.YLen()}, {"w", len(w), c.s.WLen()}, {"dx", len(dx), c.s.XLen()}}); err != nil {
+		return err
+	}
+	return d.backwardData16(dy16, w, dx)
+}
+
+// BackwardWeightsBF16 is BackwardWeights reading dy as bf16 (see
+// BackwardDataBF16).
+func (c *Conv) BackwardWeightsBF16(x []float32, dy16 []uint16, dw []float32) error {
+	d, err := c.dnnl16("BackwardWeightsBF16")
+	if err != nil {
+		return err
+	}
+	if err := checkLens("Conv.BackwardWeightsBF16", []lenCheck{{"x", len(x), c.s.XLen()}, {"dy16", len(dy16), c.s.YLen()}, {"dw", len(dw), c.s.WLen()}}); err != nil {
+		return err
+	}
+	return d.backwardWeights16(x, dy16, dw)
+}
+
 // Close frees the C resources; the Conv must not be used afterwards.
 func (c *Conv) Close() error {
 	if c.impl == nil {

@@ -65,11 +65,21 @@ func (d *dnnlConv) forward(x, w, y []float32) error {
 }
 
 func (d *dnnlConv) backwardData(dy, w, dx []float32) error {
-	return dnnlErr("backward data", C.sr_conv_backward_data(d.cv, fp(dy), fp(w), fp(dx)))
+	return dnnlErr("backward data", C.sr_conv_backward_data(d.cv, fp(dy), nil, fp(w), fp(dx)))
 }
 
 func (d *dnnlConv) backwardWeights(x, dy, dw []float32) error {
-	return dnnlErr("backward weights", C.sr_conv_backward_weights(d.cv, fp(x), fp(dy), fp(dw)))
+	return dnnlErr("backward weights", C.sr_conv_backward_weights(d.cv, fp(x), fp(dy), nil, fp(dw)))
+}
+
+func hp(v []uint16) *C.uint16_t { return (*C.uint16_t)(unsafe.Pointer(&v[0])) }
+
+func (d *dnnlConv) backwardData16(dy16 []uint16, w, dx []float32) error {
+	return dnnlErr("backward data", C.sr_conv_backward_data(d.cv, nil, hp(dy16), fp(w), fp(dx)))
+}
+
+func (d *dnnlConv) backwardWeights16(x []float32, dy16 []uint16, dw []float32) error {
+	return dnnlErr("backward weights", C.sr_conv_backward_weights(d.cv, fp(x), nil, hp(dy16), fp(dw)))
 }
 
 // impl names oneDNN's implementation of pass 0 (forward), 1 (backward

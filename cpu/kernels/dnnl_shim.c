@@ -38,6 +38,9 @@ struct sr_conv {
 	int bf16;
 	reorder x16, dy16;
 	const void *x16_of, *dy16_of;
+	// dy16u is a caller's bf16 dy (nhwc, as dy16 holds it), handle set per
+	// call: a batch norm that writes its gradient in bf16 saves the copy.
+	dnnl_memory_t dy16u;
 };
 
 // OpenMP's thread count is a per-OS-thread setting and cgo calls run on
@@ -158,6 +161,7 @@ sr_conv *sr_conv_create(int n, int h, int w, int c, int k, int r, int s,
 	if (bf16) {
 		CHECK(make_reorder(&cv->x16, &cv->src_md, &src_c, 1, cv->eng), "bf16 input reorder");
 		CHECK(make_reorder(&cv->dy16, &cv->dst_md, &dst_c, 1, cv->eng), "bf16 gradient reorder");
+		CHECK(dnnl_memory_create(&cv->dy16u, &dst_c, cv->eng, DNNL_MEMORY_NONE), "bf16 gradient memory");
 	}
 	return cv;
 fail:
@@ -188,6 +192,7 @@ static void unset(sr_conv *cv) {
 	dnnl_memory_set_data_handle(cv->src, NULL);
 	dnnl_memory_set_data_handle(cv->wt, NULL);
 	dnnl_memory_set_data_handle(cv->dst, NULL);
+	if (cv->dy16u) dnnl_memory_set_data_handle(cv->dy16u, NULL);
 }
 
 static int nargs_with_scratch(dnnl_exec_arg_t *a, int n, prim *pr) {
@@ -232,17 +237,28 @@ int sr_conv_forward(sr_conv *cv, float *x, float *w, float *y) {
 	return st;
 }
 
-int sr_conv_backward_data(sr_conv *cv, float *dy, float *w, float *dx) {
+// dy_in returns in *out what the backward passes read as dy: the
+// float32 dy itself, the bf16 copy of it (made once per step), or with
+// dy16 the caller's bf16 dy.
+static dnnl_status_t dy_in(sr_conv *cv, float *dy, const uint16_t *dy16, dnnl_memory_t *out) {
+	*out = cv->dst;
+	if (!cv->bf16) return dnnl_success;
+	if (dy16) {
+		dnnl_memory_set_data_handle(cv->dy16u, (void *)dy16);
+		*out = cv->dy16u;
+		return dnnl_success;
+	}
+	*out = cv->dy16.buf;
+	return to16(cv, &cv->dy16, cv->dst, dy, &cv->dy16_of);
+}
+
+int sr_conv_backward_data(sr_conv *cv, float *dy, const uint16_t *dy16, float *w, float *dx) {
 	apply_threads();
-	dnnl_memory_t wm, dym = cv->dst;
-	dnnl_status_t st = dnnl_success;
+	dnnl_memory_t wm, dym;
 	dnnl_memory_set_data_handle(cv->src, dx);
 	dnnl_memory_set_data_handle(cv->wt, w);
 	dnnl_memory_set_data_handle(cv->dst, dy);
-	if (cv->bf16) {
-		st = to16(cv, &cv->dy16, cv->dst, dy, &cv->dy16_of);
-		dym = cv->dy16.buf;
-	}
+	dnnl_status_t st = dy_in(cv, dy, dy16, &dym);
 	if (st == dnnl_success) st = weights_in(cv, &cv->bwd_d_w, &wm);
 	if (st == dnnl_success) {
 		dnnl_exec_arg_t a[4] = {{DNNL_ARG_DIFF_DST, dym}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, cv->src}};
@@ -252,7 +268,7 @@ int sr_conv_backward_data(sr_conv *cv, float *dy, float *w, float *dx) {
 	return st;
 }
 
-int sr_conv_backward_weights(sr_conv *cv, float *x, float *dy, float *dw) {
+int sr_conv_backward_weights(sr_conv *cv, float *x, float *dy, const uint16_t *dy16, float *dw) {
 	apply_threads();
 	dnnl_status_t st = dnnl_success;
 	dnnl_memory_set_data_handle(cv->src, x);
@@ -261,10 +277,9 @@ int sr_conv_backward_weights(sr_conv *cv, float *x, float *dy, float *dw) {
 	dnnl_memory_t xm = cv->src, dym = cv->dst;
 	if (cv->bf16) {
 		st = to16(cv, &cv->x16, cv->src, x, &cv->x16_of);
-		if (st == dnnl_success) st = to16(cv, &cv->dy16, cv->dst, dy, &cv->dy16_of);
 		xm = cv->x16.buf;
-		dym = cv->dy16.buf;
 	}
+	if (st == dnnl_success) st = dy_in(cv, dy, dy16, &dym);
 	dnnl_memory_t dwm = cv->bwd_w_dw.p ? cv->bwd_w_dw.buf : cv->wt;
 	dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, xm}, {DNNL_ARG_DIFF_DST, dym}, {DNNL_ARG_DIFF_WEIGHTS, dwm}};
 	if (st == dnnl_success) st = run(cv, cv->bwd_w.p, nargs_with_scratch(a, 3, &cv->bwd_w), a);
@@ -302,6 +317,7 @@ void sr_conv_destroy(sr_conv *cv) {
 	free_reorder(&cv->bwd_w_dw);
 	free_reorder(&cv->x16);
 	free_reorder(&cv->dy16);
+	if (cv->dy16u) dnnl_memory_destroy(cv->dy16u);
 	free_prim(&cv->fwd);
 	free_prim(&cv->bwd_d);
 	free_prim(&cv->bwd_w);

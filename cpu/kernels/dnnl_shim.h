@@ -3,6 +3,7 @@
 // call per pass.
 #ifndef SPEEDRUN_DNNL_SHIM_H
 #define SPEEDRUN_DNNL_SHIM_H
+#include <stdint.h>
 
 typedef struct sr_conv sr_conv;
 
@@ -20,8 +21,10 @@ sr_conv *sr_conv_create(int n, int h, int w, int c, int k, int r, int s,
                         int stride, int pad, int alg, int bf16, char *err, int errlen);
 // The passes return 0 on success, or a dnnl_status_t.
 int sr_conv_forward(sr_conv *cv, float *x, float *w, float *y);
-int sr_conv_backward_data(sr_conv *cv, float *dy, float *w, float *dx);
-int sr_conv_backward_weights(sr_conv *cv, float *x, float *dy, float *dw);
+// With bf16, the backward passes read dy16 (nhwc bf16) when it is not
+// NULL, and a bf16 copy of dy otherwise.
+int sr_conv_backward_data(sr_conv *cv, float *dy, const uint16_t *dy16, float *w, float *dx);
+int sr_conv_backward_weights(sr_conv *cv, float *x, float *dy, const uint16_t *dy16, float *dw);
 // sr_conv_impl names the implementation oneDNN chose for pass 0 (forward),
 // 1 (backward data) or 2 (backward weights).
 const char *sr_conv_impl(sr_conv *cv, int pass);

@@ -66,14 +66,15 @@
 // 2 threads, batch 128) the C loops needed 2-4x less CPU than the Go ones
 // (layer1 32x32x128: 21 vs 53 CPU ms forward, 34 vs 69 backward).
 //
-// BN reads and writes float32 even beside bf16 convolutions. Reading the
-// convs' outputs in bf16 (and writing bf16 gradients) was built three ways
-// and measured slower end to end on Zen 5 under the channel split; on the
-// row split, reading them in bf16 speeds BN's forward by 10-25% but not its
-// backward, and the step still ran 1-6% slower
+// Beside bf16 convolutions, BN writes its input gradient in bf16 when the
+// conv before it is its only reader (BackwardBF16; the cpu package's
+// compile decides): the conv's backward passes read it as the bf16 dy they
+// would otherwise convert themselves (Conv.BackwardDataBF16), rounded the
+// same way (VCVTNEPS2BF16), so training takes the same bits
+// (TestBNGradBF16). Peak RSS falls 11-15%; speed is unchanged within noise
+// on Zen 5. BN still reads the convs' outputs in float32: reading them in
+// bf16 was built four ways and never made the step faster
 // (bench/results/bn-bf16-io-zen5-2026-12-04.md; branch exp/bn-bf16-rows).
-// What could still pay is BN writing the bf16 copies the convolutions make
-// anyway (dnnl_shim.c's to16 of x and dy).
 //
 // NewBNActLib with BNOneDNN runs the training passes for identity and ReLU
 // on oneDNN's batch-norm primitive (bnorm_jit, ReLU fused, one call per

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -220,9 +219,12 @@ type torchResult struct {
 	Threads      int       `json:"threads"`
 	CPUSeconds   float64   `json:"cpu_seconds"`
 	Precision    string    `json:"precision"`
-	// PeakRSS is the python process's peak resident set in bytes, from
-	// its rusage: the whole process, as our own peak RSS is.
-	PeakRSS int64 `json:"-"`
+	// PeakRSS is the python process's peak resident set in bytes, its
+	// VmHWM: the whole process, as our own peak RSS is. Not the child's
+	// rusage: Go starts children with a clone that shares our memory, and
+	// Linux carries that address space's high-water mark into ru_maxrss on
+	// execve, so it read our own peak whenever ours was the larger.
+	PeakRSS int64 `json:"peak_rss_bytes"`
 }
 
 // torchBench runs the PyTorch step script (resnet9 or final) with o's shapes in
@@ -252,9 +254,6 @@ func torchBench(ctx context.Context, o benchOptions, prec string) (torchResult, 
 	}
 	if err := json.Unmarshal(bytes.TrimSpace(out), &r); err != nil {
 		return r, fmt.Errorf("%s: output %q: %w", o.python, out, err)
-	}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		r.PeakRSS = ru.Maxrss * 1024 // KiB on Linux
 	}
 	return r, nil
 }

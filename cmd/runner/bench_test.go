@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -70,5 +71,36 @@ func TestRunBenchTorch(t *testing.T) {
 		if !strings.Contains(out.String(), w) {
 			t.Errorf("bench output lacks %q:\n%s", w, out.String())
 		}
+	}
+}
+
+// TestTorchBenchRSSIsPythons: the PyTorch peak RSS is the python
+// process's own. With 1.5 GiB of our own resident, a small PyTorch step
+// must read well under it: the child's rusage read ours (Linux carries
+// the pre-exec high-water mark of the shared address space into it).
+func TestTorchBenchRSSIsPythons(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short mode: skips the PyTorch bench (python3-torch)")
+	}
+	if _, err := os.Stat("/usr/bin/python3"); err != nil {
+		t.Skip("no /usr/bin/python3 (python3-torch): PyTorch bench skipped")
+	}
+	ballast := make([]byte, 3<<29)
+	for i := range ballast {
+		if i%4096 == 0 {
+			ballast[i] = 1
+		}
+	}
+	o := benchOptions{net: "resnet9", batch: 4, steps: 1, warmup: 1, width: 1.0 / 16, seed: 1, python: "/usr/bin/python3"}
+	r, err := torchBench(context.Background(), o, "f32")
+	runtime.KeepAlive(ballast)
+	if err != nil {
+		if strings.Contains(err.Error(), "No module named 'torch'") {
+			t.Skipf("python3 has no torch: %v", err)
+		}
+		t.Fatal(err)
+	}
+	if !(r.PeakRSS > 50<<20 && r.PeakRSS < 1<<30) {
+		t.Errorf("PyTorch peak RSS %.2f GiB beside our 1.5 GiB: want python's own, between 50 MiB and 1 GiB", float64(r.PeakRSS)/(1<<30))
 	}
 }

@@ -4,7 +4,9 @@ order, ghost BN of 32 with frozen scales, CELU 0.3, logits x 1/16)
 training steps (forward, summed cross-entropy, backward, Nesterov SGD
 with coupled weight decay) on random data, channels_last, and prints one
 JSON line (images_per_sec from the median step; cpu_seconds of the
-process over the timed steps).
+process over the timed steps; peak_rss_bytes, the process's VmHWM: not
+its rusage, which Linux seeds on execve with the high-water mark of the
+address space the exec replaced, here the runner's own).
 
 With PRECISION bf16 the forward pass and the loss run under
 torch.autocast("cpu", dtype=torch.bfloat16), PyTorch's fastest CPU mode on
@@ -136,7 +138,19 @@ def main():
     cpu = time.process_time() - cpu0
     s = sorted(times)
     med = s[len(s) // 2] if len(s) % 2 else (s[len(s) // 2 - 1] + s[len(s) // 2]) / 2
-    print(json.dumps({"images_per_sec": batch / med, "step_seconds": times, "torch": torch.__version__, "threads": torch.get_num_threads(), "cpu_seconds": cpu, "precision": precision, "net": net}))
+    print(json.dumps({"images_per_sec": batch / med, "step_seconds": times, "torch": torch.__version__, "threads": torch.get_num_threads(), "cpu_seconds": cpu, "precision": precision, "net": net, "peak_rss_bytes": vm_hwm()}))
+
+
+def vm_hwm():
+    """The process's peak resident set in bytes (VmHWM), 0 where /proc has none."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 if __name__ == "__main__":

@@ -22,6 +22,11 @@
 //   - The activation-sized outputs live in one arena per Trainer, placed by
 //     liveness over the tape (plan.go): outputs whose lifetimes do not
 //     overlap share memory, and all graphs of a Trainer share the arena.
+//     An op's scratch gets a place for its own step only.
+//   - Beside bf16 convolutions, a BN's input gradient bound for the conv
+//     before it is a bf16 tensor (uint16 storage, which gorgonia carries
+//     without reading it): the conv reads it as it is (graph.go's
+//     gradBF16), and training takes the same bits as with float32.
 //   - The BN running stats live in state shared by all graphs of a model
 //     and are switched by our own train/eval graphs, not by TrainModeOp:
 //     compiling a graph never resets them, and there is no eval backward.

@@ -25,7 +25,8 @@
 #                                 bench/torch_airbench_reference.py on the
 #                                 same data and seeds, into stage10.jsonl and
 #                                 torch_airbench.jsonl (airbench's time:
-#                                 whitening, training and the final TTA)
+#                                 whitening, training and the final TTA);
+#                                 TORCH10=0 runs ours only
 # Chunks carried in earlier calls stay on the warm machine (.device/ is
 # ignored), so five calls of one chunk each move the 184 MB set.
 #
@@ -197,6 +198,7 @@ stage10)
     log "ours $v: $(grep '"train-summary"' "$OUT/stage10.jsonl" | tail -1)"
   done
   for r in airbench94 muon; do
+    [ "${TORCH10:-1}" = 1 ] || break # TORCH10=0: ours only (PyTorch's measured in an earlier call)
     [ "$data" = synthetic ] && d="" || d="--data $data"
     # shellcheck disable=SC2086 # d is one flag and its value, or nothing
     stage "torch-$r" "$(cap 170 0)" $PY bench/torch_airbench_reference.py --recipe "$r" $d --seeds "$SEEDS10" ${TORCH_ARGS:-} >>"$OUT/torch_airbench.jsonl"

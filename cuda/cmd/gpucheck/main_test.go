@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"speedrun/backend"
 	"speedrun/cuda/internal/fakecuda"
 	"speedrun/cuda/kernels"
 )
@@ -373,5 +374,26 @@ func TestScaleRel(t *testing.T) {
 		if math.Abs(rel-tc.rel) > 1e-6 || at != tc.at {
 			t.Errorf("%s: scaleRel = %g at %d, want %g at %d", tc.name, rel, at, tc.rel, tc.at)
 		}
+	}
+}
+
+// A run's NaN figures (an epoch without evaluation, as stage 10's; a
+// diverged loss) encode as null instead of failing the whole line, which
+// lost every stage-10 result on the H200.
+func TestTrainLineNaN(t *testing.T) {
+	nan := math.NaN()
+	l := TrainLine{Check: "train", TestLoss: num(math.Inf(1)), PerEpoch: epochLines([]backend.Epoch{{Epoch: 1, TrainLoss: 2, TestLoss: nan, TestAcc: nan}})}
+	b, err := json.Marshal(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"test_loss":null`, `"TestAcc":null`, `"TrainLoss":2`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("%s lacks %s", b, want)
+		}
+	}
+	var back TrainLine
+	if err := json.Unmarshal(b, &back); err != nil || back.PerEpoch[0].TrainLoss != 2 {
+		t.Errorf("round trip: %v %+v", err, back)
 	}
 }

@@ -41,28 +41,55 @@ func (f *trainFlags) register(fs *flag.FlagSet) {
 
 // TrainLine is one training run's result.
 type TrainLine struct {
-	Check     string          `json:"check"` // "train" or "train-summary"
-	Variant   string          `json:"variant"`
-	Profile   string          `json:"profile"`
-	Data      string          `json:"data"`
-	Device    string          `json:"device"`
-	Prec      string          `json:"prec"`
-	Seed      uint64          `json:"seed"`
-	Epochs    float64         `json:"epochs"`
-	Batch     int             `json:"batch"`
-	TimeS     float64         `json:"time_s"` // DAWNBench: preprocessing + training
-	PrepS     float64         `json:"prep_s"`
-	TrainS    float64         `json:"train_s"`
-	EvalS     float64         `json:"eval_s"`
-	TestAcc   float64         `json:"test_acc"`
-	TTAAcc    *float64        `json:"tta_acc,omitempty"`
-	TestLoss  float64         `json:"test_loss"`
-	Diverged  bool            `json:"diverged,omitempty"`
-	PerEpoch  []backend.Epoch `json:"per_epoch,omitempty"`
-	N         int             `json:"n,omitempty"` // summary: runs averaged
-	Err       string          `json:"error,omitempty"`
-	TargetAcc float64         `json:"target_acc,omitempty"`
-	TargetS   float64         `json:"target_s,omitempty"`
+	Check     string      `json:"check"` // "train" or "train-summary"
+	Variant   string      `json:"variant"`
+	Profile   string      `json:"profile"`
+	Data      string      `json:"data"`
+	Device    string      `json:"device"`
+	Prec      string      `json:"prec"`
+	Seed      uint64      `json:"seed"`
+	Epochs    float64     `json:"epochs"`
+	Batch     int         `json:"batch"`
+	TimeS     float64     `json:"time_s"` // DAWNBench: preprocessing + training
+	PrepS     float64     `json:"prep_s"`
+	TrainS    float64     `json:"train_s"`
+	EvalS     float64     `json:"eval_s"`
+	TestAcc   float64     `json:"test_acc"`
+	TTAAcc    *float64    `json:"tta_acc,omitempty"`
+	TestLoss  num         `json:"test_loss"`
+	Diverged  bool        `json:"diverged,omitempty"`
+	PerEpoch  []epochLine `json:"per_epoch,omitempty"`
+	N         int         `json:"n,omitempty"` // summary: runs averaged
+	Err       string      `json:"error,omitempty"`
+	TargetAcc float64     `json:"target_acc,omitempty"`
+	TargetS   float64     `json:"target_s,omitempty"`
+}
+
+// num is a float64 that encodes NaN and the infinities as null, which
+// encoding/json refuses: an epoch without evaluation (stage 10 evaluates
+// once, at the end) has NaN test figures, and a diverged run NaN losses.
+type num float64
+
+func (v num) MarshalJSON() ([]byte, error) {
+	if f := float64(v); !math.IsNaN(f) && !math.IsInf(f, 0) {
+		return json.Marshal(f)
+	}
+	return []byte("null"), nil
+}
+
+// epochLine is a backend.Epoch as a JSON line holds it (the same keys).
+type epochLine struct {
+	Epoch                                               int
+	LR, TrainLoss, TrainAcc, TestLoss, TestAcc, Elapsed num
+}
+
+func epochLines(es []backend.Epoch) []epochLine {
+	out := make([]epochLine, len(es))
+	for i, e := range es {
+		out[i] = epochLine{Epoch: e.Epoch, LR: num(e.LR), TrainLoss: num(e.TrainLoss), TrainAcc: num(e.TrainAcc),
+			TestLoss: num(e.TestLoss), TestAcc: num(e.TestAcc), Elapsed: num(e.Elapsed)}
+	}
+	return out
 }
 
 // runTrain trains the variant once per seed with the GPU engine, printing
@@ -132,7 +159,7 @@ func runTrain(ctx context.Context, b *cuda.Backend, f trainFlags, out io.Writer)
 		l := TrainLine{Check: "train", Variant: f.variant, Profile: f.profile, Data: set.Name, Device: b.Device(), Prec: prec,
 			Seed: seed, Epochs: cfg.Train.Epochs, Batch: cfg.Train.BatchSize, TimeS: timeIn(cfg.Train.Timing, res),
 			PrepS: res.PreprocessSeconds, TrainS: res.TrainSeconds, EvalS: res.EvalSeconds, TestAcc: res.TestAcc,
-			TestLoss: res.TestLoss, Diverged: res.Diverged, PerEpoch: res.Epochs}
+			TestLoss: num(res.TestLoss), Diverged: res.Diverged, PerEpoch: epochLines(res.Epochs)}
 		if !math.IsNaN(res.TTAAcc) {
 			v := res.TTAAcc
 			l.TTAAcc = &v
@@ -151,13 +178,13 @@ func runTrain(ctx context.Context, b *cuda.Backend, f trainFlags, out io.Writer)
 			sum.TrainS += l.TrainS
 			sum.EvalS += l.EvalS
 			sum.TestAcc += l.TestAcc
-			sum.TestLoss += l.TestLoss
+			sum.TestLoss += l.TestLoss // finite: the run neither failed nor diverged
 			tta += res.TTAAcc
 		}
 	}
 	if n := float64(sum.N); n > 0 {
 		sum.TimeS, sum.PrepS, sum.TrainS, sum.EvalS = sum.TimeS/n, sum.PrepS/n, sum.TrainS/n, sum.EvalS/n
-		sum.TestAcc, sum.TestLoss = sum.TestAcc/n, sum.TestLoss/n
+		sum.TestAcc, sum.TestLoss = sum.TestAcc/n, sum.TestLoss/num(n)
 		if cfg.Train.TTA {
 			v := tta / n
 			sum.TTAAcc = &v

@@ -63,7 +63,10 @@ type BenchResult struct {
 	AllocsPerStep float64 // heap allocations per timed step
 	BytesPerStep  float64
 	PeakRSSBytes  int64
-	Precision     string // what the convolutions ran in: "f32" or "bf16"
+	// ArenaBytes is the activation memory: the arena every graph of the
+	// trainer shares (plan.go), the largest part of PeakRSSBytes.
+	ArenaBytes int64
+	Precision  string // what the convolutions ran in: "f32" or "bf16"
 }
 
 // Bench times training steps (forward, backward, optimizer) of o.Net at
@@ -145,6 +148,7 @@ func Bench(ctx context.Context, o BenchOptions) (BenchResult, error) {
 	}
 	res.ImagesPerSec = float64(o.Batch) / median(res.StepSeconds)
 	res.PeakRSSBytes = train.PeakRSS()
+	res.ArenaBytes = tr.arena.bytes()
 	return res, nil
 }
 

@@ -85,11 +85,12 @@ func (c *compiler) newBNActOp(s kernels.BNShape, eps float64, act kernels.Activa
 		dgamma: newBuffer(tensor.Shape{s.C}), dbeta: newBuffer(tensor.Shape{s.C})}
 	c.plan(op, &op.y, xShape)
 	c.planAs(op.bwd, &op.bwd.dx, xShape, dx16)
+	c.planInPlace(op.bwd) // dx (or dz, below) may alias dy
 	op.bwd.gammaGrad = &pickOp{base: c.base("bn_act.dgamma", []int{len(xShape)}, tensor.Shape{s.C}), out: op.bwd.dgamma}
 	op.bwd.betaGrad = &pickOp{base: c.base("bn_act.dbeta", []int{len(xShape)}, tensor.Shape{s.C}), out: op.bwd.dbeta}
 	if dx16 {
 		op.bwd.out16 = true
-		c.planScratch(op.bwd, &op.bwd.dz, xShape)
+		c.planScratch(op.bwd, &op.bwd.dz, xShape, true)
 		op.bwd.gammaGrad.in16 = []bool{true}
 		op.bwd.betaGrad.in16 = []bool{true}
 	}

@@ -17,10 +17,11 @@ type convOp struct {
 	base
 	k           *kernels.Conv
 	y           buffer
-	needDX      bool // the input depends on a trainable parameter
-	trainW      bool // the weight is trainable
-	bias        bool // a third input: a per-channel bias
-	trainB      bool // the bias is trainable
+	needDX      bool      // the input depends on a trainable parameter
+	trainW      bool      // the weight is trainable
+	bias        bool      // a third input: a per-channel bias
+	trainB      bool      // the bias is trainable
+	inOp        *convInOp // with x16: makes the bf16 x that the conv reads
 	dataOp      *convDataOp
 	weightsOp   *convWeightsOp
 	biasOp      *convBiasOp
@@ -31,12 +32,16 @@ type convOp struct {
 
 // newConvOp makes a conv of shape s; with bias its third input is a
 // per-channel bias added to the output (airbench94's whitening conv),
-// whose gradient is the sum of the output gradient's rows. With dy16 its
-// output gradient arrives in bf16 (gradBF16), which its backward passes
-// read as they are.
-func (c *compiler) newConvOp(s kernels.ConvShape, needDX, trainW, bias, trainB, dy16 bool) (*convOp, error) {
+// whose gradient is the sum of the output gradient's rows. With x16 its
+// input is the bf16 x made by op.inOp, which the forward and the weight
+// gradient read as it is. With dy16 its output gradient arrives in bf16
+// (gradBF16), which its backward passes read as they are.
+func (c *compiler) newConvOp(s kernels.ConvShape, needDX, trainW, bias, trainB, x16, dy16 bool) (*convOp, error) {
 	if dy16 && (bias || c.conv != kernels.ConvOneDNNBF16) {
 		return nil, fmt.Errorf("conv %v: a bf16 output gradient needs the bf16 convolutions and no bias", s)
+	}
+	if x16 && c.conv != kernels.ConvOneDNNBF16 {
+		return nil, fmt.Errorf("conv %v: a bf16 input needs the bf16 convolutions", s)
 	}
 	k, err := kernels.NewConvLib(s, c.conv)
 	if err != nil {
@@ -55,6 +60,12 @@ func (c *compiler) newConvOp(s kernels.ConvShape, needDX, trainW, bias, trainB, 
 			part: make([]float64, kernels.BiasGradScratch(s.K))}
 	}
 	c.plan(op, &op.y, yShape)
+	if x16 {
+		op.in16 = []bool{true}
+		op.inOp = &convInOp{base: c.base("conv.in_bf16", []int{4}, op.shapeOfX), k: k, needDX: needDX}
+		op.inOp.out16 = true
+		c.planAs(op.inOp, &op.inOp.x16, op.shapeOfX, true)
+	}
 	if needDX {
 		op.dataOp = &convDataOp{base: c.base("conv.bwd_data", []int{4, 4}, op.shapeOfX), k: k}
 		c.plan(op.dataOp, &op.dataOp.dx, op.shapeOfX)
@@ -64,9 +75,7 @@ func (c *compiler) newConvOp(s kernels.ConvShape, needDX, trainW, bias, trainB, 
 	}
 	if trainW {
 		op.weightsOp = &convWeightsOp{base: c.base("conv.bwd_weights", []int{4, 4}, op.shapeOfW), k: k, dw: newBuffer(op.shapeOfW)}
-		if dy16 {
-			op.weightsOp.in16 = []bool{false, true}
-		}
+		op.weightsOp.in16 = []bool{x16, dy16}
 	}
 	return op, nil
 }
@@ -77,7 +86,15 @@ func (op *convOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := op.k.Forward(in[0], in[1], op.y.data); err != nil {
+	if op.isIn16(0) {
+		var x16 []uint16
+		if x16, err = op.input16(vs, 0); err == nil {
+			err = op.k.ForwardBF16(x16, in[1], op.y.data)
+		}
+	} else {
+		err = op.k.Forward(in[0], in[1], op.y.data)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	if op.bias {
@@ -115,6 +132,35 @@ func (op *convOp) SymDiff(in gorgonia.Nodes, out, grad *gorgonia.Node) (gorgonia
 		}
 	}
 	return res, nil
+}
+
+// convInOp writes the bf16 copy of a bf16 conv's input x, which the conv
+// and its weight gradient read: the conversion the conv would otherwise
+// make of x itself, moved into the graph so that the float32 x need not
+// live until the backward. Its gradient passes through.
+type convInOp struct {
+	base
+	k      *kernels.Conv
+	x16    buffer
+	needDX bool
+}
+
+func (op *convInOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
+	defer op.done(time.Now())
+	in, err := op.unpack(vs)
+	if err != nil {
+		return nil, err
+	}
+	if err := op.k.InputBF16(in[0], op.x16.h); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	return op.x16.t, nil
+}
+
+func (op *convInOp) DiffWRT(int) []bool { return []bool{op.needDX} }
+
+func (op *convInOp) SymDiff(in gorgonia.Nodes, out, grad *gorgonia.Node) (gorgonia.Nodes, error) {
+	return gorgonia.Nodes{grad}, nil
 }
 
 // convDataOp computes dx from (dy, w).
@@ -157,10 +203,16 @@ func (op *convWeightsOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	if op.isIn16(1) {
-		var dy16 []uint16
-		if dy16, err = op.input16(vs, 1); err == nil {
-			err = op.k.BackwardWeightsBF16(in[0], dy16, op.dw.data)
+	if op.isIn16(0) || op.isIn16(1) {
+		x, dy := kernels.BF16{F32: in[0]}, kernels.BF16{F32: in[1]}
+		if op.isIn16(0) {
+			x.H, err = op.input16(vs, 0)
+		}
+		if op.isIn16(1) && err == nil {
+			dy.H, err = op.input16(vs, 1)
+		}
+		if err == nil {
+			err = op.k.BackwardWeightsBF16(x, dy, op.dw.data)
 		}
 	} else {
 		err = op.k.BackwardWeights(in[0], in[1], op.dw.data)

@@ -21,12 +21,19 @@
 //     liveness keeps those values intact.
 //   - The activation-sized outputs live in one arena per Trainer, placed by
 //     liveness over the tape (plan.go): outputs whose lifetimes do not
-//     overlap share memory, and all graphs of a Trainer share the arena.
-//     An op's scratch gets a place for its own step only.
-//   - Beside bf16 convolutions, a BN's input gradient bound for the conv
-//     before it is a bf16 tensor (uint16 storage, which gorgonia carries
-//     without reading it): the conv reads it as it is (graph.go's
-//     gradBF16), and training takes the same bits as with float32.
+//     overlap share memory, largest first, and all graphs of a Trainer
+//     share the arena. An op's scratch gets a place for its own step only,
+//     and an output or scratch the kernel lets alias a dying input (BN's
+//     backward over its dy) takes that input's place.
+//   - Beside bf16 convolutions, the convs' operands are bf16 tensors
+//     (uint16 storage, which gorgonia carries without reading it): each
+//     conv's input is converted by its own conv.in_bf16 op, and the conv
+//     and its weight gradient read that copy, so the float32 input dies
+//     with the conversion instead of living until the backward; and a BN's
+//     input gradient bound for the conv before it is written in bf16
+//     (graph.go's gradBF16). The roundings are the ones the convs would
+//     make themselves, so training takes the same bits as with float32
+//     operands (TestBF16Operands).
 //   - The BN running stats live in state shared by all graphs of a model
 //     and are switched by our own train/eval graphs, not by TrainModeOp:
 //     compiling a graph never resets them, and there is no eval backward.

@@ -21,10 +21,10 @@ type state struct {
 	low    *model.Lowered
 	params [][]float32
 	bn     map[int]*bnState
-	// gradF32 keeps every gradient float32 beside bf16 convolutions: the
-	// reference the bf16 BN gradients (compile's gradBF16) are tested
-	// against.
-	gradF32 bool
+	// f32IO keeps every conv operand float32 beside bf16 convolutions,
+	// which then convert their own: the reference that the bf16 operands
+	// (compile's gradBF16 and the convs' bf16 inputs) are tested against.
+	f32IO bool
 }
 
 func newState(spec *model.Spec, batch int) (*state, error) {
@@ -158,7 +158,7 @@ func compile(st *state, n int, train bool, loss lossTerms, conv kernels.ConvLib,
 	// same bits (kernels.BNAct.BackwardBF16).
 	gradBF16 := func(j int) bool {
 		l := spec.Layers[j]
-		if !train || st.gradF32 || conv != kernels.ConvOneDNNBF16 || l.Op != model.OpConv || l.Conv.Bias ||
+		if !train || st.f32IO || conv != kernels.ConvOneDNNBF16 || l.Op != model.OpConv || l.Conv.Bias ||
 			!needs(j) || len(low.Layers[j].Consumers) != 1 {
 			return false
 		}
@@ -189,9 +189,18 @@ func compile(st *state, n int, train bool, loss lossTerms, conv kernels.ConvLib,
 		case model.OpConv:
 			cv := l.Conv
 			s := kernels.ConvShape{N: n, H: xs[1], W: xs[2], C: xs[0], K: cv.Out, R: cv.K, S: cv.K, Stride: cv.Stride, Pad: cv.Pad}
-			o, err := c.newConvOp(s, needX, trainable(l.Params[0]), cv.Bias, cv.Bias && trainable(l.Params[1]), gradBF16(i))
+			x16 := conv == kernels.ConvOneDNNBF16 && !st.f32IO
+			o, err := c.newConvOp(s, needX, trainable(l.Params[0]), cv.Bias, cv.Bias && trainable(l.Params[1]), x16, gradBF16(i))
 			if err != nil {
 				return nil, fmt.Errorf("layer %s: %w", l.Name, err)
+			}
+			if x16 {
+				// The conv reads, and its backward keeps, the bf16 copy of
+				// x that it would make anyway, so the float32 x can die
+				// here instead of living until the backward.
+				if args[0], err = gorgonia.ApplyOp(o.inOp, x); err != nil {
+					return nil, fmt.Errorf("layer %s: %w", l.Name, err)
+				}
 			}
 			op, args = o, append(args, param(l.Params[0]))
 			if cv.Bias {

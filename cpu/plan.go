@@ -32,6 +32,10 @@ type slotReq struct {
 	buf   *buffer
 	shape tensor.Shape
 	bf16  bool // a uint16 buffer: half the floats
+	// inPlace: the op's kernel lets this buffer alias the op's first
+	// input, so it takes that input's place when the input dies at this
+	// step and is a float32 output of ours of the same size.
+	inPlace bool
 }
 
 // floats is the arena room r takes.
@@ -106,12 +110,20 @@ func (c *compiler) planAs(op gorgonia.Op, buf *buffer, shape tensor.Shape, bf16 
 }
 
 // planScratch asks for a float32 scratch *buf for op, live during op's
-// own step only.
-func (c *compiler) planScratch(op gorgonia.Op, buf *buffer, shape tensor.Shape) {
+// own step only; inPlace as in slotReq.
+func (c *compiler) planScratch(op gorgonia.Op, buf *buffer, shape tensor.Shape, inPlace bool) {
 	if c.scratch == nil {
 		c.scratch = map[gorgonia.Op]slotReq{}
 	}
-	c.scratch[op] = slotReq{buf: buf, shape: shape}
+	c.scratch[op] = slotReq{buf: buf, shape: shape, inPlace: inPlace}
+}
+
+// planInPlace lets op's planned output take its first input's place
+// (slotReq.inPlace).
+func (c *compiler) planInPlace(op gorgonia.Op) {
+	r := c.reqs[op]
+	r.inPlace = true
+	c.reqs[op] = r
 }
 
 // ours is implemented by every op of this package (through base).
@@ -176,37 +188,68 @@ func liveness(order gorgonia.Nodes, g *gorgonia.ExprGraph, pinned gorgonia.Nodes
 	return lv, nil
 }
 
-// planGraph places the requested outputs of lv's nodes, first fit by
-// offset, each for the steps it is live, and their scratch for their own
-// step.
+// planGraph places the requested outputs of lv's nodes, each for the
+// steps it is live, and their scratch for their own step. An in-place
+// request joins its input's place. The places are then laid out largest
+// first, each at the lowest offset free over its lifetime ("greedy by
+// size", as TFLite's arena planner does): placing in execution order
+// instead, first fit, left 12% of ResNet-9's arena as holes.
 func planGraph(lv *live, reqs, scratch map[gorgonia.Op]slotReq) *plan {
-	type block struct{ off, n, end int }
-	var blocks []block // live ones, by offset
-	p := &plan{}
+	type place struct {
+		reqs      []slotReq // sharing the place: an in-place chain
+		from, end int       // steps
+		size, off int       // floats
+	}
+	var places []*place
+	holder := make([]*place, len(lv.order)) // by step: the place of its value
+	add := func(i int, r slotReq, end int) *place {
+		size := (r.floats() + planAlign - 1) / planAlign * planAlign
+		if r.inPlace && !r.bf16 && len(lv.kids[i]) > 0 {
+			c := lv.kids[i][0]
+			if q := holder[c]; q != nil && lv.end[c] == i && q.end == i && q.size == size && !q.reqs[len(q.reqs)-1].bf16 {
+				q.reqs = append(q.reqs, r)
+				q.end = end
+				return q
+			}
+		}
+		q := &place{reqs: []slotReq{r}, from: i, end: end, size: size}
+		places = append(places, q)
+		return q
+	}
 	for i, n := range lv.order {
-		blocks = slices.DeleteFunc(blocks, func(b block) bool { return b.end < i })
 		if n.Op() == nil {
 			continue
 		}
-		place := func(r slotReq, end int) {
-			size := (r.floats() + planAlign - 1) / planAlign * planAlign
-			off, at := 0, len(blocks)
-			for k, b := range blocks {
-				if b.off-off >= size {
-					at = k
-					break
-				}
-				off = b.off + b.n
-			}
-			blocks = slices.Insert(blocks, at, block{off: off, n: size, end: end})
-			p.size = max(p.size, off+size)
-			p.slots = append(p.slots, slot{slotReq: r, off: off})
-		}
 		if r, ok := reqs[n.Op()]; ok {
-			place(r, lv.end[i])
+			holder[i] = add(i, r, lv.end[i])
 		}
 		if r, ok := scratch[n.Op()]; ok {
-			place(r, i)
+			add(i, r, i)
+		}
+	}
+	bySize := slices.Clone(places)
+	slices.SortStableFunc(bySize, func(a, b *place) int { return b.size - a.size })
+	var laid []*place // by offset
+	p := &plan{}
+	for _, q := range bySize {
+		off := 0
+		for _, o := range laid {
+			if o.end < q.from || q.end < o.from {
+				continue // never live together
+			}
+			if o.off-off >= q.size {
+				break
+			}
+			off = max(off, o.off+o.size)
+		}
+		q.off = off
+		at, _ := slices.BinarySearchFunc(laid, q, func(a, b *place) int { return a.off - b.off })
+		laid = slices.Insert(laid, at, q)
+		p.size = max(p.size, off+q.size)
+	}
+	for _, q := range places {
+		for _, r := range q.reqs {
+			p.slots = append(p.slots, slot{slotReq: r, off: q.off})
 		}
 	}
 	return p

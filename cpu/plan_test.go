@@ -5,7 +5,10 @@ import (
 	"slices"
 	"testing"
 
+	"speedrun/backend"
+	"speedrun/cpu/kernels"
 	"speedrun/model"
+	"speedrun/train"
 )
 
 // unshare rebinds every planned output of a to a place of its own, the
@@ -31,6 +34,18 @@ func unshare(a *arena) (planned int) {
 // also checks that the plan shares memory: the ResNet-9 arena must be well
 // under the sum of its outputs.
 func TestPlanSharesSafely(t *testing.T) {
+	libs := []kernels.ConvLib{kernels.ConvAuto}
+	if kernels.HasBF16() {
+		libs = append(libs, kernels.ConvOneDNNBF16) // bf16 values and in-place scratch
+	} else {
+		t.Log("this CPU has no avx512_bf16: the plan of bf16 graphs is not tested")
+	}
+	for _, lib := range libs {
+		t.Run(lib.String(), func(t *testing.T) { testPlanSharesSafely(t, lib) })
+	}
+}
+
+func testPlanSharesSafely(t *testing.T, lib kernels.ConvLib) {
 	const batch, short = 4, 2
 	for _, name := range model.Names() {
 		spec, err := model.Build(testNet(name, 1.0/16))
@@ -38,11 +53,18 @@ func TestPlanSharesSafely(t *testing.T) {
 			t.Fatalf("%s: %v", name, err)
 		}
 		run := func(shared bool) (losses []float64, grads, params [][]float32, logits []float32, arenaBytes, planned int64) {
-			tr, err := NewTrainer(spec, testConfig(batch), 1, batch)
+			tr, err := newTrainer(spec, testConfig(batch), batch, lib)
 			if err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
 			defer tr.Close()
+			init, err := train.InitParams(backend.Request{Config: testConfig(batch), Spec: spec, Seed: 1})
+			if err == nil {
+				err = tr.setParams(init)
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
 			if _, err := tr.trainGraph(short); err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}

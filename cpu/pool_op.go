@@ -13,14 +13,16 @@ import (
 
 // poolOp is a k x k pool with stride k (max or average) or a global pool
 // (max or average over H x W, giving N x C). Max pools remember their
-// argmax for the backward op.
+// argmax for the backward op: a byte per output, its place in the window,
+// and only when a backward op will read it.
 type poolOp struct {
 	base
 	op         model.Op
 	n, h, w, c int
 	k          int
 	y          buffer
-	argmax     []int32
+	argmax     []uint8 // k x k max pool
+	gArgmax    []int32 // global max pool
 	bwd        *poolBwdOp
 }
 
@@ -35,8 +37,11 @@ func (cp *compiler) newPoolOp(op model.Op, n, h, w, c, k int, needDX bool) *pool
 	xShape := tensor.Shape{n, h, w, c}
 	p := &poolOp{base: cp.base(string(op), []int{4}, yShape), op: op, n: n, h: h, w: w, c: c, k: k}
 	cp.plan(p, &p.y, yShape)
-	if op == model.OpMaxPool || op == model.OpGlobalMaxPool {
-		p.argmax = make([]int32, yShape.TotalSize())
+	switch {
+	case op == model.OpMaxPool && needDX:
+		p.argmax = make([]uint8, yShape.TotalSize())
+	case op == model.OpGlobalMaxPool:
+		p.gArgmax = make([]int32, yShape.TotalSize())
 	}
 	if needDX {
 		p.bwd = &poolBwdOp{base: cp.base(string(op)+".bwd", []int{len(yShape)}, xShape), p: p}
@@ -58,7 +63,7 @@ func (p *poolOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 	case model.OpAvgPool:
 		err = kernels.AvgPoolForward(x, p.n, p.h, p.w, p.c, p.k, p.y.data)
 	case model.OpGlobalMaxPool:
-		err = kernels.GlobalMaxPoolForward(x, p.n, p.h*p.w, p.c, p.y.data, p.argmax)
+		err = kernels.GlobalMaxPoolForward(x, p.n, p.h*p.w, p.c, p.y.data, p.gArgmax)
 	case model.OpGlobalAvgPool:
 		err = kernels.GlobalAvgPoolForward(x, p.n, p.h*p.w, p.c, p.y.data)
 	}
@@ -98,7 +103,7 @@ func (b *poolBwdOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 	case model.OpAvgPool:
 		err = kernels.AvgPoolBackward(dy, p.n, p.h, p.w, p.c, p.k, b.dx.data)
 	case model.OpGlobalMaxPool:
-		err = kernels.GlobalMaxPoolBackward(dy, p.argmax, p.n, p.h*p.w, p.c, b.dx.data)
+		err = kernels.GlobalMaxPoolBackward(dy, p.gArgmax, p.n, p.h*p.w, p.c, b.dx.data)
 	case model.OpGlobalAvgPool:
 		err = kernels.GlobalAvgPoolBackward(dy, p.n, p.h*p.w, p.c, b.dx.data)
 	}

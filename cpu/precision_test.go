@@ -91,12 +91,15 @@ func TestTrainPrecision(t *testing.T) {
 	}
 }
 
-// TestBNGradBF16 trains ResNet-9 (whose convs feed BNs) and N3 with bf16
-// convolutions twice: with BN writing its input gradient in bf16 for the
-// conv before it (compile's gradBF16), and with every gradient float32
-// and the convs converting it. The conv rounds what BN would have: the
-// parameters and losses must be the same bits after several steps.
-func TestBNGradBF16(t *testing.T) {
+// TestBF16Operands trains ResNet-9 (whose convs feed BNs) and N3 with
+// bf16 convolutions twice: with the convs' bf16 operands made in the
+// graph (each conv's input converted by its conv.in_bf16 op and kept for
+// the backward in bf16, and BN writing its input gradient in bf16 for the
+// conv before it: compile's gradBF16), and with every operand float32 and
+// the convs converting their own. The rounding is the same either way:
+// the losses, the parameters after several steps and the eval logits
+// must be the same bits.
+func TestBF16Operands(t *testing.T) {
 	if !kernels.HasBF16() {
 		t.Skip("this CPU has no avx512_bf16: no bf16 convolutions, so no bf16 gradients")
 	}
@@ -109,8 +112,8 @@ func TestBNGradBF16(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		run := func(gradF32 bool) ([]float64, [][]float32, map[string]int) {
-			tr, err := newTrainerGrad(spec, testConfig(8), 8, kernels.ConvOneDNNBF16, gradF32)
+		run := func(f32IO bool) ([]float64, [][]float32, map[string]int, []float32) {
+			tr, err := newTrainerIO(spec, testConfig(8), 8, kernels.ConvOneDNNBF16, f32IO)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -138,25 +141,68 @@ func TestBNGradBF16(t *testing.T) {
 			for _, p := range tr.Params() {
 				ps = append(ps, append([]float32(nil), p.Data...))
 			}
-			return losses, ps, kinds
+			x, _ := randBatch(rng, 8, 3*32*32, 10)
+			logits, err := tr.Eval(x, 8)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return losses, ps, kinds, logits
 		}
-		l16, p16, k16 := run(false)
-		l32, p32, k32 := run(true)
-		if len(k32) != 0 || k16["conv.bwd_data"]+k16["conv.bwd_weights"] == 0 {
-			t.Errorf("%s: ops reading bf16 gradients: %v with them, %v without; want some, and none", name, k16, k32)
+		l16, p16, k16, e16 := run(false)
+		l32, p32, k32, e32 := run(true)
+		if len(k32) != 0 || k16["conv"] == 0 || k16["conv.bwd_data"]+k16["conv.bwd_weights"] == 0 {
+			t.Errorf("%s: ops reading bf16 operands: %v with them, %v without; want convs and their backward, and none", name, k16, k32)
 		}
-		t.Logf("%s: ops reading bf16 gradients: %v", name, k16)
+		t.Logf("%s: ops reading bf16 operands: %v", name, k16)
+		for i := range e32 {
+			if math.Float32bits(e16[i]) != math.Float32bits(e32[i]) {
+				t.Fatalf("%s: eval logit %d = %v with bf16 operands, %v without", name, i, e16[i], e32[i])
+			}
+		}
 		for i := range l32 {
 			if l16[i] != l32[i] {
-				t.Errorf("%s: step %d loss %v with bf16 BN gradients, %v without", name, i, l16[i], l32[i])
+				t.Errorf("%s: step %d loss %v with bf16 operands, %v without", name, i, l16[i], l32[i])
 			}
 		}
 		for i := range p32 {
 			for j := range p32[i] {
 				if math.Float32bits(p16[i][j]) != math.Float32bits(p32[i][j]) {
-					t.Fatalf("%s: parameter %s[%d] = %v with bf16 BN gradients, %v without", name, spec.Params[i].Name, j, p16[i][j], p32[i][j])
+					t.Fatalf("%s: parameter %s[%d] = %v with bf16 operands, %v without", name, spec.Params[i].Name, j, p16[i][j], p32[i][j])
 				}
 			}
 		}
+	}
+}
+
+// TestBF16StepAllocs: a step with bf16 operands allocates as little as a
+// float32 one (TestTrainerStepRuns' bound): the bf16 passes' checks and
+// conversions allocate nothing.
+func TestBF16StepAllocs(t *testing.T) {
+	if !kernels.HasBF16() {
+		t.Skip("this CPU has no avx512_bf16: no bf16 convolutions")
+	}
+	spec, err := model.Build(testNet("resnet9", 1.0/16))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := newTrainer(spec, testConfig(8), 8, kernels.ConvOneDNNBF16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	x, y := randBatch(rand.New(rand.NewPCG(1, 2)), 8, 3*32*32, 10)
+	var stepErr error
+	step := func() {
+		if _, err := tr.Step(x, y, 0.4); err != nil {
+			stepErr = err
+		}
+	}
+	step()
+	allocs := testing.AllocsPerRun(5, step)
+	if stepErr != nil {
+		t.Fatal(stepErr)
+	}
+	if allocs > 8 {
+		t.Errorf("%.0f heap allocations per bf16 step, want at most 8", allocs)
 	}
 }

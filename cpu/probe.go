@@ -99,7 +99,7 @@ func forwardLayer(spec *model.Spec, l model.Layer, lo model.Lowering, params [][
 			return nil, err
 		}
 	case model.OpMaxPool:
-		if err := kernels.MaxPoolForward(in, n, xs[1], xs[2], xs[0], l.Pool.K, y, make([]int32, len(y))); err != nil {
+		if err := kernels.MaxPoolForward(in, n, xs[1], xs[2], xs[0], l.Pool.K, y, nil); err != nil {
 			return nil, err
 		}
 	case model.OpAvgPool:

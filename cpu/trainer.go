@@ -62,12 +62,12 @@ func NewTrainer(spec *model.Spec, cfg stages.Config, seed uint64, batch int) (*T
 // convolutions from conv, over zeroed parameters, fresh running stats and
 // zero momentum.
 func newTrainer(spec *model.Spec, cfg stages.Config, batch int, conv kernels.ConvLib) (*Trainer, error) {
-	return newTrainerGrad(spec, cfg, batch, conv, false)
+	return newTrainerIO(spec, cfg, batch, conv, false)
 }
 
-// newTrainerGrad is newTrainer; gradF32 keeps every gradient float32
-// beside bf16 convolutions (state.gradF32: the tests' reference).
-func newTrainerGrad(spec *model.Spec, cfg stages.Config, batch int, conv kernels.ConvLib, gradF32 bool) (*Trainer, error) {
+// newTrainerIO is newTrainer; f32IO keeps every conv operand float32
+// beside bf16 convolutions (state.f32IO: the tests' reference).
+func newTrainerIO(spec *model.Spec, cfg stages.Config, batch int, conv kernels.ConvLib, f32IO bool) (*Trainer, error) {
 	if spec == nil {
 		return nil, errors.New("cpu: nil spec")
 	}
@@ -81,7 +81,7 @@ func newTrainerGrad(spec *model.Spec, cfg stages.Config, batch int, conv kernels
 	if err != nil {
 		return nil, fmt.Errorf("cpu: network %s: %w", spec.Name, err)
 	}
-	st.gradF32 = gradF32
+	st.f32IO = f32IO
 	opt, err := newOptimizer(spec, cfg.Train)
 	if err != nil {
 		return nil, fmt.Errorf("cpu: %w", err)

@@ -63,13 +63,14 @@ func (b *Backend) Grad(f backend.Frozen, x []float32, n int, head func(logits, d
 // frozenPass is one eval-mode forward and backward pass of a frozen model
 // on a batch: every layer's output is kept for the backward pass.
 type frozenPass struct {
-	f      backend.Frozen
-	low    *model.Lowered
-	n      int
-	outs   [][]float32
-	argmax [][]int32
-	convs  []*kernels.Conv
-	cache  *convCache
+	f       backend.Frozen
+	low     *model.Lowered
+	n       int
+	outs    [][]float32
+	argmax  [][]uint8 // per max pool layer
+	gArgmax [][]int32 // per global max pool layer
+	convs   []*kernels.Conv
+	cache   *convCache
 }
 
 // convCache holds convolutions by shape; a pass takes one out while it
@@ -121,7 +122,7 @@ func newFrozenPass(f backend.Frozen, n int, cache *convCache) (*frozenPass, erro
 		return nil, err
 	}
 	k := len(spec.Layers)
-	return &frozenPass{f: f, low: low, n: n, outs: make([][]float32, k), argmax: make([][]int32, k), convs: make([]*kernels.Conv, k), cache: cache}, nil
+	return &frozenPass{f: f, low: low, n: n, outs: make([][]float32, k), argmax: make([][]uint8, k), gArgmax: make([][]int32, k), convs: make([]*kernels.Conv, k), cache: cache}, nil
 }
 
 // close hands the pass's convolutions back to the cache.
@@ -214,12 +215,12 @@ func (p *frozenPass) maxPool(i int) ([]float32, error) {
 	l := p.f.Spec.Layers[i]
 	xs := p.f.Spec.Layers[l.Inputs[0]].Out
 	y := make([]float32, p.n*model.Numel(l.Out))
-	am := make([]int32, len(y))
-	p.argmax[i] = am
 	if l.Op == model.OpGlobalMaxPool {
-		return y, kernels.GlobalMaxPoolForward(p.outs[l.Inputs[0]], p.n, xs[1]*xs[2], xs[0], y, am)
+		p.gArgmax[i] = make([]int32, len(y))
+		return y, kernels.GlobalMaxPoolForward(p.outs[l.Inputs[0]], p.n, xs[1]*xs[2], xs[0], y, p.gArgmax[i])
 	}
-	return y, kernels.MaxPoolForward(p.outs[l.Inputs[0]], p.n, xs[1], xs[2], xs[0], l.Pool.K, y, am)
+	p.argmax[i] = make([]uint8, len(y))
+	return y, kernels.MaxPoolForward(p.outs[l.Inputs[0]], p.n, xs[1], xs[2], xs[0], l.Pool.K, y, p.argmax[i])
 }
 
 // backward propagates dy (the logits' gradient) to every layer that
@@ -305,7 +306,7 @@ func (p *frozenPass) backward(dy []float32, grads [][]float64) error {
 			}
 		case model.OpGlobalMaxPool:
 			if need {
-				err = kernels.GlobalMaxPoolBackward(g, p.argmax[i], n, xs[1]*xs[2], xs[0], dx)
+				err = kernels.GlobalMaxPoolBackward(g, p.gArgmax[i], n, xs[1]*xs[2], xs[0], dx)
 			}
 		case model.OpAvgPool:
 			if need {

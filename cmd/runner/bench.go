@@ -141,7 +141,7 @@ func runBench(ctx context.Context, w io.Writer, o benchOptions) error {
 	// skips (86.6% of the taps are real for ResNet-9), so the nominal
 	// fraction can pass 100%.
 	fmt.Fprintf(w, "compute: %.4f GFLOP per training image (conv+linear, 3 passes, padding taps included) = %.1f GFLOP/s = %.1f%% of the %.1f GFLOP/s fp32 FMA peak (%s; nominal)\n", r.GFLOPPerImage, gflops, 100*gflops/peak, peak, peakNote)
-	fmt.Fprintf(w, "memory: peak RSS %.2f GiB; %.0f heap allocations (%.1f KiB) per step\n", float64(r.PeakRSSBytes)/(1<<30), r.AllocsPerStep, r.BytesPerStep/1024)
+	fmt.Fprintf(w, "memory: peak RSS %.2f GiB (activations %.2f GiB); %.0f heap allocations (%.1f KiB) per step\n", float64(r.PeakRSSBytes)/(1<<30), float64(r.ArenaBytes)/(1<<30), r.AllocsPerStep, r.BytesPerStep/1024)
 	var stepTotal float64
 	for _, s := range r.StepSeconds {
 		stepTotal += s

@@ -79,7 +79,7 @@ func TestZeroAllocs(t *testing.T) {
 		t.Errorf("SoftmaxCrossEntropy: %v allocs per call, want 0", n)
 	}
 
-	px, py, pa := randF32(rng, 4*8*8*16), make([]float32, 4*4*4*16), make([]int32, 4*4*4*16)
+	px, py, pa := randF32(rng, 4*8*8*16), make([]float32, 4*4*4*16), make([]uint8, 4*4*4*16)
 	pdx := make([]float32, len(px))
 	if n := testing.AllocsPerRun(5, func() {
 		if err := MaxPoolForward(px, 4, 8, 8, 16, 2, py, pa); err != nil {

@@ -83,7 +83,7 @@ func BenchmarkPoolLoss(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 1))
 	const n, h, c = 128, 32, 128
 	x := randF32(rng, n*h*h*c)
-	y, am := make([]float32, len(x)/4), make([]int32, len(x)/4)
+	y, am := make([]float32, len(x)/4), make([]uint8, len(x)/4)
 	dx := make([]float32, len(x))
 	b.Run("maxpool2_layer1_b128/fwd", func(b *testing.B) {
 		timeLoop(b, func() error { return MaxPoolForward(x, n, h, h, c, 2, y, am) })

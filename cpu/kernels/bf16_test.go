@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -57,16 +58,7 @@ func TestConvBF16(t *testing.T) {
 				}
 				return out
 			}
-			y, dx, dw := make([]float32, s.YLen()), make([]float32, s.XLen()), make([]float32, s.WLen())
-			if err := c.Forward(x, w, y); err != nil {
-				t.Fatal(err)
-			}
-			if err := c.BackwardData(dy, w, dx); err != nil {
-				t.Fatal(err)
-			}
-			if err := c.BackwardWeights(x, dy, dw); err != nil {
-				t.Fatal(err)
-			}
+			y, dx, dw := convPasses(t, c, x, w, dy)
 			for _, rounded := range []bool{true, false} {
 				xs, ws, dys := to64(x), to64(w), to64(dy)
 				tol := 4e-3
@@ -120,67 +112,92 @@ func TestFMAPeak(t *testing.T) {
 	}
 }
 
-// TestConvBF16Dy: the backward passes on a caller's bf16 dy (ToBF16 of
-// the float32 one) give the bits of the passes that convert dy
+// TestConvBF16Operands: the passes on a caller's bf16 x and dy (ToBF16 of
+// the float32 ones) give the bits of the passes that convert them
 // themselves, so ToBF16 rounds as oneDNN's reorder does: ties, denormals
-// and infinities included. Other libraries refuse a bf16 dy.
-func TestConvBF16Dy(t *testing.T) {
+// and infinities included. InputBF16 writes ToBF16's bits. Other
+// libraries refuse bf16 operands, and a BF16 operand with both or neither
+// form is refused.
+func TestConvBF16Operands(t *testing.T) {
 	if c, err := NewConvLib(testConvShapes[0], ConvOneDNN); err == nil {
 		s := testConvShapes[0]
 		if err := c.BackwardDataBF16(make([]uint16, s.YLen()), make([]float32, s.WLen()), make([]float32, s.XLen())); err == nil {
 			t.Error("BackwardDataBF16 on float32 convolutions: no error")
 		}
+		if err := c.ForwardBF16(make([]uint16, s.XLen()), make([]float32, s.WLen()), make([]float32, s.YLen())); err == nil {
+			t.Error("ForwardBF16 on float32 convolutions: no error")
+		}
+		if err := c.InputBF16(make([]float32, s.XLen()), make([]uint16, s.XLen())); err == nil {
+			t.Error("InputBF16 on float32 convolutions: no error")
+		}
 		c.Close()
 	}
 	if !HasBF16() {
-		t.Skip("this CPU has no avx512_bf16: no bf16 convolutions to read a bf16 dy")
+		t.Skip("this CPU has no avx512_bf16: no bf16 convolutions to read bf16 operands")
 	}
+	special := []float32{1 + 1.0/256, 1 + 3.0/256, -(1 + 1.0/256), 1e-40, -1e-40, float32(math.Inf(-1)), 3.4e38}
 	for _, s := range testConvShapes {
 		t.Run(s.String(), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(23, uint64(s.C)))
 			x, w, dy := randF32(rng, s.XLen()), randF32(rng, s.WLen()), randF32(rng, s.YLen())
-			special := []float32{1 + 1.0/256, 1 + 3.0/256, -(1 + 1.0/256), 1e-40, -1e-40, float32(math.Inf(-1)), 3.4e38}
 			for i := range dy {
 				if i%5 == 0 {
 					dy[i] = special[(i/5)%len(special)]
 				}
 			}
-			run := func(bf16dy bool) ([]float32, []float32) {
-				c, err := NewConvLib(s, ConvOneDNNBF16)
-				if err != nil {
-					t.Fatal(err)
+			for i := range x {
+				if i%7 == 0 && special[(i/7)%len(special)] < 1e30 { // finite x: an infinite input makes NaNs
+					x[i] = special[(i/7)%len(special)]
 				}
-				defer c.Close()
-				y, dx, dw := make([]float32, s.YLen()), make([]float32, s.XLen()), make([]float32, s.WLen())
-				if err := c.Forward(x, w, y); err != nil {
-					t.Fatal(err)
-				}
-				if !bf16dy {
-					if err := c.BackwardData(dy, w, dx); err != nil {
-						t.Fatal(err)
-					}
-					if err := c.BackwardWeights(x, dy, dw); err != nil {
-						t.Fatal(err)
-					}
-					return dx, dw
-				}
-				dy16 := make([]uint16, len(dy))
-				ToBF16(dy16, dy)
-				if err := c.BackwardDataBF16(dy16, w, dx); err != nil {
-					t.Fatal(err)
-				}
-				if err := c.BackwardWeightsBF16(x, dy16, dw); err != nil {
-					t.Fatal(err)
-				}
-				return dx, dw
 			}
-			dx, dw := run(false)
-			dx16, dw16 := run(true)
-			for name, p := range map[string][2][]float32{"dx": {dx16, dx}, "dw": {dw16, dw}} {
-				for i := range p[1] {
-					if math.Float32bits(p[0][i]) != math.Float32bits(p[1][i]) {
-						t.Fatalf("%s[%d] = %v from a bf16 dy, %v converting itself", name, i, p[0][i], p[1][i])
+			x16, dy16 := make([]uint16, len(x)), make([]uint16, len(dy))
+			ToBF16(x16, x)
+			ToBF16(dy16, dy)
+			c, err := NewConvLib(s, ConvOneDNNBF16)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			got16 := make([]uint16, len(x))
+			if err := c.InputBF16(x, got16); err != nil {
+				t.Fatal(err)
+			}
+			for i := range x16 {
+				if got16[i] != x16[i] {
+					t.Fatalf("InputBF16: x[%d] = %v -> %#04x, ToBF16 %#04x", i, x[i], got16[i], x16[i])
+				}
+			}
+			same := func(name string, got, want []float32) {
+				t.Helper()
+				for i := range want {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%s[%d] = %v from bf16 operands, %v converting itself", name, i, got[i], want[i])
 					}
+				}
+			}
+			y, dx, dw := convPasses(t, c, x, w, dy)
+			y16 := make([]float32, len(y))
+			if err := c.ForwardBF16(x16, w, y16); err != nil {
+				t.Fatal(err)
+			}
+			same("y", y16, y)
+			dx16 := make([]float32, len(dx))
+			if err := c.BackwardDataBF16(dy16, w, dx16); err != nil {
+				t.Fatal(err)
+			}
+			same("dx", dx16, dx)
+			for _, xs := range []BF16{{F32: x}, {H: x16}} {
+				for _, dys := range []BF16{{F32: dy}, {H: dy16}} {
+					dw16 := make([]float32, len(dw))
+					if err := c.BackwardWeightsBF16(xs, dys, dw16); err != nil {
+						t.Fatal(err)
+					}
+					same(fmt.Sprintf("dw (x16 %v, dy16 %v)", xs.H != nil, dys.H != nil), dw16, dw)
+				}
+			}
+			for _, bad := range [][2]BF16{{{}, {H: dy16}}, {{F32: x, H: x16}, {H: dy16}}, {{H: x16}, {}}, {{H: x16[1:]}, {H: dy16}}} {
+				if err := c.BackwardWeightsBF16(bad[0], bad[1], dw); err == nil {
+					t.Errorf("BackwardWeightsBF16(x %d+%d, dy %d+%d values): no error", len(bad[0].F32), len(bad[0].H), len(bad[1].F32), len(bad[1].H))
 				}
 			}
 		})

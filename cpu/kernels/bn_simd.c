@@ -136,7 +136,7 @@ int sr_bn_call(int isa, int op, const float *x, const float *dy, float *y, float
 	return sr_bn_run(isa, op, &a);
 }
 
-int sr_max_pool(int isa, const float *x, float *y, int32_t *argmax, int h, int w, int c, int k, int oh, int ow,
+int sr_max_pool(int isa, const float *x, float *y, uint8_t *argmax, int h, int w, int c, int k, int oh, int ow,
                 int lo, int hi, int32_t *best) {
 	switch (isa) {
 	case SR_ISA_AVX512: max_pool_rows_avx512(x, y, argmax, h, w, c, k, oh, ow, lo, hi, best); return 0;

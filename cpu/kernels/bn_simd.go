@@ -108,7 +108,15 @@ func pickISA(lib BNLib) (ISA, error) {
 // simd runs output rows [lo, hi) of t on the C loop, with c ints of
 // scratch.
 func (t *maxPoolTask) simd(lo, hi int, best []int32) {
-	C.sr_max_pool(C.int(t.isa), f32p(t.x), f32p(t.y), (*C.int32_t)(unsafe.Pointer(&t.argmax[0])),
+	if len(best) < 2*t.c {
+		// The C loop would write past its part's scratch, into another's.
+		panic(fmt.Sprintf("kernels: max pool scratch %d < 2c = %d", len(best), 2*t.c))
+	}
+	var am *C.uint8_t
+	if t.argmax != nil {
+		am = (*C.uint8_t)(unsafe.Pointer(&t.argmax[0]))
+	}
+	C.sr_max_pool(C.int(t.isa), f32p(t.x), f32p(t.y), am,
 		C.int(t.h), C.int(t.w), C.int(t.c), C.int(t.k), C.int(t.oh), C.int(t.ow), C.int(lo), C.int(hi),
 		(*C.int32_t)(unsafe.Pointer(&best[0])))
 }

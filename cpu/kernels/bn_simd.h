@@ -400,36 +400,43 @@ static inline int32_t SR_FN(order_key)(float v) {
 
 // max_pool_rows is maxPoolTask.run for output rows [lo, hi) (over n x oh):
 // each output channel's first maximum in window order, by order keys, and
-// its flat index into x. The channel loop is innermost, so it vectorises.
+// its position di*k+dj in the window (argmax may be NULL: no backward).
+// The channel loop is innermost, so it vectorises; best holds 2c int32 of
+// scratch, the keys and the positions.
 static __attribute__((noinline)) void SR_FN(max_pool_rows)(const float *restrict x, float *restrict y,
-                                                          int32_t *restrict argmax, int h, int w, int c, int k,
+                                                          uint8_t *restrict argmax, int h, int w, int c, int k,
                                                           int oh, int ow, int lo, int hi, int32_t *restrict best) {
+	int32_t *restrict pos = best + c;
 	for (int row = lo; row < hi; row++) {
 		int b = row / oh, i = row % oh;
 		for (int j = 0; j < ow; j++) {
 			size_t o = ((size_t)(b * oh + i) * ow + j) * c;
 			float *yr = y + o;
-			int32_t *ar = argmax + o;
-			int32_t first = (int32_t)(((size_t)(b * h + i * k) * w + (size_t)j * k) * c);
+			size_t first = ((size_t)(b * h + i * k) * w + (size_t)j * k) * c;
 			for (int ch = 0; ch < c; ch++) {
 				best[ch] = SR_FN(order_key)(x[first + ch]);
-				ar[ch] = first + ch;
+				pos[ch] = 0;
 			}
 			for (int di = 0; di < k; di++) {
 				for (int dj = 0; dj < k; dj++) {
 					if (di == 0 && dj == 0) continue;
-					int32_t p = (int32_t)(((size_t)(b * h + i * k + di) * w + (size_t)(j * k + dj)) * c);
+					size_t p = ((size_t)(b * h + i * k + di) * w + (size_t)(j * k + dj)) * c;
+					int32_t at = di * k + dj;
 					for (int ch = 0; ch < c; ch++) {
 						int32_t kv = SR_FN(order_key)(x[p + ch]);
 						int gt = kv > best[ch];
 						best[ch] = gt ? kv : best[ch];
-						ar[ch] = gt ? p + ch : ar[ch];
+						pos[ch] = gt ? at : pos[ch];
 					}
 				}
 			}
 			for (int ch = 0; ch < c; ch++) {
 				int32_t kk = best[ch];
 				yr[ch] = SR_FN(bits_f)(kk ^ (int32_t)((uint32_t)(kk >> 31) >> 1));
+			}
+			if (argmax) {
+				uint8_t *ar = argmax + o;
+				for (int ch = 0; ch < c; ch++) ar[ch] = (uint8_t)pos[ch];
 			}
 		}
 	}

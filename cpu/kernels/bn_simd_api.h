@@ -69,8 +69,8 @@ int sr_bn_split_call(int isa, int op, const float *x, const float *dy, float *y,
                      float eps, float alpha, float ssr_shift, float ssr_scale);
 
 // sr_max_pool is MaxPoolForward's output rows [lo, hi) of n x oh; best is
-// c ints of scratch.
-int sr_max_pool(int isa, const float *x, float *y, int32_t *argmax, int h, int w, int c, int k, int oh, int ow,
+// 2c ints of scratch; argmax may be NULL.
+int sr_max_pool(int isa, const float *x, float *y, uint8_t *argmax, int h, int w, int c, int k, int oh, int ow,
                 int lo, int hi, int32_t *best);
 
 #endif

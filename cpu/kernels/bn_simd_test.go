@@ -166,23 +166,46 @@ func TestMaxPoolSIMDMatchesGo(t *testing.T) {
 		}
 		oh, ow := tc.h/tc.k, tc.w/tc.k
 		m := tc.n * oh * ow * tc.c
-		run := func(isa ISA) ([]float32, []int32) {
-			y, arg := make([]float32, m), make([]int32, m)
-			task := maxPoolTask{x: x, y: y, argmax: arg, n: tc.n, h: tc.h, w: tc.w, c: tc.c, k: tc.k, oh: oh, ow: ow, isa: isa, best: make([]int32, 2*tc.c)}
+		run := func(isa ISA, record bool) ([]float32, []uint8) {
+			y, arg := make([]float32, m), make([]uint8, m)
+			if !record {
+				arg = nil
+			}
+			task := maxPoolTask{x: x, y: y, argmax: arg, n: tc.n, h: tc.h, w: tc.w, c: tc.c, k: tc.k, oh: oh, ow: ow, isa: isa, best: make([]int32, 2*2*tc.c)}
 			task.run(0, 2)
 			task.run(1, 2)
 			return y, arg
 		}
-		wantY, wantA := run(ISANone)
-		for _, isa := range []ISA{ISAAVX2, ISAAVX512} {
+		wantY, wantA := run(ISANone, true)
+		// The first maximum in window order: check the Go loop's argmax
+		// against the window itself.
+		for o := range wantY {
+			b, rest := o/(oh*ow*tc.c), o%(oh*ow*tc.c)
+			i, j, ch := rest/(ow*tc.c), rest/tc.c%ow, o%tc.c
+			var first float32
+			found := -1
+			for a := range tc.k * tc.k {
+				v := x[((b*tc.h+i*tc.k+a/tc.k)*tc.w+j*tc.k+a%tc.k)*tc.c+ch]
+				if math.Float32bits(v) == math.Float32bits(wantY[o]) {
+					found, first = a, v
+					break
+				}
+			}
+			if found < 0 || int(wantA[o]) != found {
+				t.Fatalf("%+v Go loop: output %d = %v at window position %d, first found at %d (%v)", tc, o, wantY[o], wantA[o], found, first)
+			}
+		}
+		for _, isa := range []ISA{ISANone, ISAAVX2, ISAAVX512} {
 			if HostISA() < isa {
 				t.Logf("skipping %v: not on this CPU", isa)
 				continue
 			}
-			y, a := run(isa)
-			for i := range wantY {
-				if math.Float32bits(y[i]) != math.Float32bits(wantY[i]) || a[i] != wantA[i] {
-					t.Fatalf("%+v %v: output %d = %v at %d, Go loop %v at %d", tc, isa, i, y[i], a[i], wantY[i], wantA[i])
+			for _, record := range []bool{true, false} {
+				y, a := run(isa, record)
+				for i := range wantY {
+					if math.Float32bits(y[i]) != math.Float32bits(wantY[i]) || (record && a[i] != wantA[i]) {
+						t.Fatalf("%+v %v (argmax recorded %v): output %d = %v, Go loop %v at %d", tc, isa, record, i, y[i], wantY[i], wantA[i])
+					}
 				}
 			}
 		}

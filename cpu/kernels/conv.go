@@ -199,17 +199,76 @@ func (c *Conv) BackwardDataBF16(dy16 []uint16, w, dx []float32) error {
 	return d.backwardData16(dy16, w, dx)
 }
 
-// BackwardWeightsBF16 is BackwardWeights reading dy as bf16 (see
-// BackwardDataBF16).
-func (c *Conv) BackwardWeightsBF16(x []float32, dy16 []uint16, dw []float32) error {
+// BF16 is an operand of a bf16 convolution pass: either its float32
+// values (F32), which the pass rounds to bf16 itself, or that rounding
+// already made (H, NHWC, uint16 storage), read as it is. Exactly one is
+// set.
+type BF16 struct {
+	F32 []float32
+	H   []uint16
+}
+
+// check is b's length check, named name or name16 by its form (two
+// constants, so that a step's checks allocate nothing).
+func (b BF16) check(name, name16 string, want int) (lenCheck, error) {
+	switch {
+	case (b.F32 == nil) == (b.H == nil):
+		return lenCheck{}, fmt.Errorf("%s: want exactly one of its float32 and bf16 forms", name)
+	case b.H != nil:
+		return lenCheck{name16, len(b.H), want}, nil
+	}
+	return lenCheck{name, len(b.F32), want}, nil
+}
+
+// BackwardWeightsBF16 is BackwardWeights reading x and dy each in either
+// form (BF16). Only for ConvOneDNNBF16; the result equals
+// BackwardWeights' on float32 operands whose bf16 rounding the bf16 forms
+// are.
+func (c *Conv) BackwardWeightsBF16(x, dy BF16, dw []float32) error {
 	d, err := c.dnnl16("BackwardWeightsBF16")
 	if err != nil {
 		return err
 	}
-	if err := checkLens("Conv.BackwardWeightsBF16", []lenCheck{{"x", len(x), c.s.XLen()}, {"dy16", len(dy16), c.s.YLen()}, {"dw", len(dw), c.s.WLen()}}); err != nil {
+	xc, err := x.check("x", "x16", c.s.XLen())
+	if err != nil {
+		return fmt.Errorf("kernels: Conv.BackwardWeightsBF16: %w", err)
+	}
+	dyc, err := dy.check("dy", "dy16", c.s.YLen())
+	if err != nil {
+		return fmt.Errorf("kernels: Conv.BackwardWeightsBF16: %w", err)
+	}
+	if err := checkLens("Conv.BackwardWeightsBF16", []lenCheck{xc, dyc, {"dw", len(dw), c.s.WLen()}}); err != nil {
 		return err
 	}
-	return d.backwardWeights16(x, dy16, dw)
+	return d.backwardWeights16(x.F32, x.H, dy.F32, dy.H, dw)
+}
+
+// InputBF16 writes into x16 (NHWC, uint16 storage) the bf16 rounding of x
+// that the conv's passes read: the same conversion they make of a float32
+// x. A graph that keeps x16 for the backward instead of x halves that
+// activation's memory, at no extra conversion. Only for ConvOneDNNBF16.
+func (c *Conv) InputBF16(x []float32, x16 []uint16) error {
+	d, err := c.dnnl16("InputBF16")
+	if err != nil {
+		return err
+	}
+	if err := checkLens("Conv.InputBF16", []lenCheck{{"x", len(x), c.s.XLen()}, {"x16", len(x16), c.s.XLen()}}); err != nil {
+		return err
+	}
+	return d.input16(x, x16)
+}
+
+// ForwardBF16 is Forward reading x as bf16 values (x16, InputBF16's).
+// Only for ConvOneDNNBF16.
+func (c *Conv) ForwardBF16(x16 []uint16, w, y []float32) error {
+	d, err := c.dnnl16("ForwardBF16")
+	if err != nil {
+		return err
+	}
+	if err := checkLens("Conv.ForwardBF16", []lenCheck{{"x16", len(x16), c.s.XLen()}, {"w", len(w), c.s.WLen()}, {"y", len(y), c.s.YLen()}}); err != nil {
+		return err
+	}
+	return d.forward16(x16, w, y)
 }
 
 // Close frees the C resources; the Conv must not be used afterwards.

@@ -61,7 +61,7 @@ func dnnlErr(pass string, st C.int) error {
 }
 
 func (d *dnnlConv) forward(x, w, y []float32) error {
-	return dnnlErr("forward", C.sr_conv_forward(d.cv, fp(x), fp(w), fp(y)))
+	return dnnlErr("forward", C.sr_conv_forward(d.cv, fp(x), nil, fp(w), fp(y)))
 }
 
 func (d *dnnlConv) backwardData(dy, w, dx []float32) error {
@@ -69,7 +69,7 @@ func (d *dnnlConv) backwardData(dy, w, dx []float32) error {
 }
 
 func (d *dnnlConv) backwardWeights(x, dy, dw []float32) error {
-	return dnnlErr("backward weights", C.sr_conv_backward_weights(d.cv, fp(x), fp(dy), nil, fp(dw)))
+	return dnnlErr("backward weights", C.sr_conv_backward_weights(d.cv, fp(x), nil, fp(dy), nil, fp(dw)))
 }
 
 func hp(v []uint16) *C.uint16_t { return (*C.uint16_t)(unsafe.Pointer(&v[0])) }
@@ -78,8 +78,33 @@ func (d *dnnlConv) backwardData16(dy16 []uint16, w, dx []float32) error {
 	return dnnlErr("backward data", C.sr_conv_backward_data(d.cv, nil, hp(dy16), fp(w), fp(dx)))
 }
 
-func (d *dnnlConv) backwardWeights16(x []float32, dy16 []uint16, dw []float32) error {
-	return dnnlErr("backward weights", C.sr_conv_backward_weights(d.cv, fp(x), nil, hp(dy16), fp(dw)))
+// fpn and hpn are fp and hp of an operand that may be absent (nil).
+func fpn(v []float32) *C.float {
+	if v == nil {
+		return nil
+	}
+	return fp(v)
+}
+
+func hpn(v []uint16) *C.uint16_t {
+	if v == nil {
+		return nil
+	}
+	return hp(v)
+}
+
+func (d *dnnlConv) input16(x []float32, x16 []uint16) error {
+	return dnnlErr("bf16 input", C.sr_conv_input16(d.cv, fp(x), hp(x16)))
+}
+
+func (d *dnnlConv) forward16(x16 []uint16, w, y []float32) error {
+	return dnnlErr("forward", C.sr_conv_forward(d.cv, nil, hp(x16), fp(w), fp(y)))
+}
+
+// backwardWeights16 reads x16 and dy16 where they are not nil, and
+// converts x and dy otherwise.
+func (d *dnnlConv) backwardWeights16(x []float32, x16 []uint16, dy []float32, dy16 []uint16, dw []float32) error {
+	return dnnlErr("backward weights", C.sr_conv_backward_weights(d.cv, fpn(x), hpn(x16), fpn(dy), hpn(dy16), fp(dw)))
 }
 
 // impl names oneDNN's implementation of pass 0 (forward), 1 (backward

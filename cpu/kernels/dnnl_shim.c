@@ -40,7 +40,9 @@ struct sr_conv {
 	const void *x16_of, *dy16_of;
 	// dy16u is a caller's bf16 dy (nhwc, as dy16 holds it), handle set per
 	// call: a batch norm that writes its gradient in bf16 saves the copy.
-	dnnl_memory_t dy16u;
+	// x16u likewise is a caller's bf16 x (sr_conv_input16 wrote it), which
+	// the graph keeps for the backward instead of the float32 x.
+	dnnl_memory_t dy16u, x16u;
 };
 
 // OpenMP's thread count is a per-OS-thread setting and cgo calls run on
@@ -162,6 +164,7 @@ sr_conv *sr_conv_create(int n, int h, int w, int c, int k, int r, int s,
 		CHECK(make_reorder(&cv->x16, &cv->src_md, &src_c, 1, cv->eng), "bf16 input reorder");
 		CHECK(make_reorder(&cv->dy16, &cv->dst_md, &dst_c, 1, cv->eng), "bf16 gradient reorder");
 		CHECK(dnnl_memory_create(&cv->dy16u, &dst_c, cv->eng, DNNL_MEMORY_NONE), "bf16 gradient memory");
+		CHECK(dnnl_memory_create(&cv->x16u, &src_c, cv->eng, DNNL_MEMORY_NONE), "bf16 input memory");
 	}
 	return cv;
 fail:
@@ -193,6 +196,7 @@ static void unset(sr_conv *cv) {
 	dnnl_memory_set_data_handle(cv->wt, NULL);
 	dnnl_memory_set_data_handle(cv->dst, NULL);
 	if (cv->dy16u) dnnl_memory_set_data_handle(cv->dy16u, NULL);
+	if (cv->x16u) dnnl_memory_set_data_handle(cv->x16u, NULL);
 }
 
 static int nargs_with_scratch(dnnl_exec_arg_t *a, int n, prim *pr) {
@@ -214,20 +218,44 @@ static dnnl_status_t to16(sr_conv *cv, reorder *r, dnnl_memory_t m, const void *
 	return st;
 }
 
-int sr_conv_forward(sr_conv *cv, float *x, float *w, float *y) {
+// x_in returns in *out what the passes read as x: the float32 x itself,
+// the bf16 copy of it (made once per step), or with x16 the caller's.
+static dnnl_status_t x_in(sr_conv *cv, float *x, const uint16_t *x16, dnnl_memory_t *out) {
+	*out = cv->src;
+	if (!cv->bf16) return dnnl_success;
+	if (x16) {
+		dnnl_memory_set_data_handle(cv->x16u, (void *)x16);
+		*out = cv->x16u;
+		return dnnl_success;
+	}
+	*out = cv->x16.buf;
+	return to16(cv, &cv->x16, cv->src, x, &cv->x16_of);
+}
+
+int sr_conv_input16(sr_conv *cv, float *x, uint16_t *x16) {
+	if (!cv->bf16) return dnnl_invalid_arguments;
 	apply_threads();
-	dnnl_memory_t wm, xm = cv->src;
+	dnnl_memory_set_data_handle(cv->src, x);
+	dnnl_memory_set_data_handle(cv->x16u, x16);
 	dnnl_status_t st = dnnl_success;
+	if (cv->x16.p) {
+		dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, cv->src}, {DNNL_ARG_TO, cv->x16u}};
+		st = run(cv, cv->x16.p, 2, a);
+	}
+	unset(cv);
+	return st;
+}
+
+int sr_conv_forward(sr_conv *cv, float *x, const uint16_t *x16, float *w, float *y) {
+	apply_threads();
+	dnnl_memory_t wm, xm;
 	dnnl_memory_set_data_handle(cv->src, x);
 	dnnl_memory_set_data_handle(cv->wt, w);
 	dnnl_memory_set_data_handle(cv->dst, y);
-	if (cv->bf16) {
-		// A forward starts a step: its gradients are new.
-		cv->dy16_of = NULL;
-		cv->x16_of = NULL;
-		st = to16(cv, &cv->x16, cv->src, x, &cv->x16_of);
-		xm = cv->x16.buf;
-	}
+	// A forward starts a step: its gradients are new.
+	cv->dy16_of = NULL;
+	cv->x16_of = NULL;
+	dnnl_status_t st = x_in(cv, x, x16, &xm);
 	if (st == dnnl_success) st = weights_in(cv, &cv->fwd_w, &wm);
 	if (st == dnnl_success) {
 		dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, xm}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, cv->dst}};
@@ -268,17 +296,13 @@ int sr_conv_backward_data(sr_conv *cv, float *dy, const uint16_t *dy16, float *w
 	return st;
 }
 
-int sr_conv_backward_weights(sr_conv *cv, float *x, float *dy, const uint16_t *dy16, float *dw) {
+int sr_conv_backward_weights(sr_conv *cv, float *x, const uint16_t *x16, float *dy, const uint16_t *dy16, float *dw) {
 	apply_threads();
-	dnnl_status_t st = dnnl_success;
 	dnnl_memory_set_data_handle(cv->src, x);
 	dnnl_memory_set_data_handle(cv->wt, dw);
 	dnnl_memory_set_data_handle(cv->dst, dy);
-	dnnl_memory_t xm = cv->src, dym = cv->dst;
-	if (cv->bf16) {
-		st = to16(cv, &cv->x16, cv->src, x, &cv->x16_of);
-		xm = cv->x16.buf;
-	}
+	dnnl_memory_t xm, dym = cv->dst;
+	dnnl_status_t st = x_in(cv, x, x16, &xm);
 	if (st == dnnl_success) st = dy_in(cv, dy, dy16, &dym);
 	dnnl_memory_t dwm = cv->bwd_w_dw.p ? cv->bwd_w_dw.buf : cv->wt;
 	dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, xm}, {DNNL_ARG_DIFF_DST, dym}, {DNNL_ARG_DIFF_WEIGHTS, dwm}};
@@ -318,6 +342,7 @@ void sr_conv_destroy(sr_conv *cv) {
 	free_reorder(&cv->x16);
 	free_reorder(&cv->dy16);
 	if (cv->dy16u) dnnl_memory_destroy(cv->dy16u);
+	if (cv->x16u) dnnl_memory_destroy(cv->x16u);
 	free_prim(&cv->fwd);
 	free_prim(&cv->bwd_d);
 	free_prim(&cv->bwd_w);

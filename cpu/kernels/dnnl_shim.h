@@ -19,12 +19,15 @@ int sr_set_threads(int n);
 // On failure it returns NULL and writes a message into err.
 sr_conv *sr_conv_create(int n, int h, int w, int c, int k, int r, int s,
                         int stride, int pad, int alg, int bf16, char *err, int errlen);
-// The passes return 0 on success, or a dnnl_status_t.
-int sr_conv_forward(sr_conv *cv, float *x, float *w, float *y);
-// With bf16, the backward passes read dy16 (nhwc bf16) when it is not
-// NULL, and a bf16 copy of dy otherwise.
+// The passes return 0 on success, or a dnnl_status_t. With bf16 they
+// read x16 and dy16 (nhwc bf16) when those are not NULL, and bf16 copies
+// of x and dy otherwise.
+int sr_conv_forward(sr_conv *cv, float *x, const uint16_t *x16, float *w, float *y);
 int sr_conv_backward_data(sr_conv *cv, float *dy, const uint16_t *dy16, float *w, float *dx);
-int sr_conv_backward_weights(sr_conv *cv, float *x, float *dy, const uint16_t *dy16, float *dw);
+int sr_conv_backward_weights(sr_conv *cv, float *x, const uint16_t *x16, float *dy, const uint16_t *dy16, float *dw);
+// sr_conv_input16 writes into x16 the bf16 copy of x that a bf16 conv's
+// passes read (the same reorder they would run).
+int sr_conv_input16(sr_conv *cv, float *x, uint16_t *x16);
 // sr_conv_impl names the implementation oneDNN chose for pass 0 (forward),
 // 1 (backward data) or 2 (backward weights).
 const char *sr_conv_impl(sr_conv *cv, int pass);

@@ -70,9 +70,11 @@
 // conv before it is its only reader (BackwardBF16; the cpu package's
 // compile decides): the conv's backward passes read it as the bf16 dy they
 // would otherwise convert themselves (Conv.BackwardDataBF16), rounded the
-// same way (VCVTNEPS2BF16), so training takes the same bits
-// (TestBNGradBF16). Peak RSS falls 11-15%; speed is unchanged within noise
-// on Zen 5. BN still reads the convs' outputs in float32: reading them in
+// same way (VCVTNEPS2BF16), so training takes the same bits (the cpu
+// package's TestBF16Operands). Peak RSS falls 11-15%; speed is unchanged
+// within noise on Zen 5. Likewise Conv.InputBF16 writes the bf16 x that
+// Conv.ForwardBF16 and Conv.BackwardWeightsBF16 read, so that a graph
+// can keep x in bf16 for the backward. BN still reads the convs' outputs in float32: reading them in
 // bf16 was built four ways and never made the step faster
 // (bench/results/bn-bf16-io-zen5-2026-12-04.md; branch exp/bn-bf16-rows).
 //

@@ -89,3 +89,20 @@ func gradCheck(t *testing.T, what string, p []float64, g []float64, f func() flo
 	}
 	t.Logf("%s: worst rel err %.2g over %d elements", what, worst, len(p))
 }
+
+// convPasses runs c's three float32 passes: y, dx and dw.
+func convPasses(t *testing.T, c *Conv, x, w, dy []float32) (y, dx, dw []float32) {
+	t.Helper()
+	s := c.Shape()
+	y, dx, dw = make([]float32, s.YLen()), make([]float32, s.XLen()), make([]float32, s.WLen())
+	if err := c.Forward(x, w, y); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.BackwardData(dy, w, dx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.BackwardWeights(x, dy, dw); err != nil {
+		t.Fatal(err)
+	}
+	return y, dx, dw
+}

@@ -239,7 +239,7 @@ func TestPools(t *testing.T) {
 			x := randF32(rng, d.n*d.h*d.w*d.c)
 			ny := d.n * (d.h / d.k) * (d.w / d.k) * d.c
 			dy := randF32(rng, ny)
-			y, am, dx := make([]float32, ny), make([]int32, ny), make([]float32, len(x))
+			y, am, dx := make([]float32, ny), make([]uint8, ny), make([]float32, len(x))
 			y64, dx64 := make([]float64, ny), make([]float64, len(x))
 
 			if err := MaxPoolForward(x, d.n, d.h, d.w, d.c, d.k, y, am); err != nil {

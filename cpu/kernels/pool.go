@@ -14,27 +14,36 @@ func poolDims(fn string, n, h, w, c, k int) (oh, ow int, err error) {
 	return h / k, w / k, nil
 }
 
+// MaxWindow is the largest k of a max pool: its argmax, one byte per
+// output, holds a position in the k x k window.
+const MaxWindow = 16
+
 // MaxPoolForward is a k x k max pool with stride k and no padding over an
-// NHWC input. y is n x h/k x w/k x c; argmax (same length) records the
-// flat index into x of each maximum, for MaxPoolBackward.
-func MaxPoolForward(x []float32, n, h, w, c, k int, y []float32, argmax []int32) error {
+// NHWC input. y is n x h/k x w/k x c; argmax (same length, or nil when no
+// backward follows) records where in its window each maximum was, di*k+dj
+// for MaxPoolBackward: a byte, where a flat index into x took four.
+func MaxPoolForward(x []float32, n, h, w, c, k int, y []float32, argmax []uint8) error {
 	oh, ow, err := poolDims("MaxPoolForward", n, h, w, c, k)
 	if err != nil {
 		return err
 	}
-	m := n * oh * ow * c
-	if err := checkLens("MaxPoolForward", []lenCheck{{"x", len(x), n * h * w * c}, {"y", len(y), m}, {"argmax", len(argmax), m}}); err != nil {
-		return err
+	if k > MaxWindow {
+		return fmt.Errorf("kernels: MaxPoolForward: k=%d: windows above %d do not fit a byte's argmax", k, MaxWindow)
 	}
-	if len(x) > math.MaxInt32 {
-		return fmt.Errorf("kernels: MaxPoolForward: len(x)=%d overflows int32 argmax", len(x))
+	m := n * oh * ow * c
+	checks := []lenCheck{{"x", len(x), n * h * w * c}, {"y", len(y), m}, {"argmax", len(argmax), m}}
+	if argmax == nil {
+		checks = checks[:2]
+	}
+	if err := checkLens("MaxPoolForward", checks); err != nil {
+		return err
 	}
 	t := maxPoolTask{x: x, y: y, argmax: argmax, n: n, h: h, w: w, c: c, k: k, oh: oh, ow: ow, isa: HostISA()}
 	if p := pool(); p.acquire() {
 		// The C loops' per-part scratch lives in the pool: it grows to the
 		// widest layer once, then no call allocates.
-		if len(p.poolBest) < p.n*c {
-			p.poolBest = make([]int32, p.n*c)
+		if len(p.poolBest) < 2*p.n*c {
+			p.poolBest = make([]int32, 2*p.n*c)
 		}
 		t.best = p.poolBest
 		p.maxPool = t
@@ -42,7 +51,7 @@ func MaxPoolForward(x []float32, n, h, w, c, k int, y []float32, argmax []int32)
 		p.maxPool = maxPoolTask{}
 		p.busy.Unlock()
 	} else {
-		t.best = make([]int32, c) // a concurrent caller holds the pool: rare
+		t.best = make([]int32, 2*c) // a concurrent caller holds the pool: rare
 		t.run(0, 1)
 	}
 	return nil
@@ -51,10 +60,10 @@ func MaxPoolForward(x []float32, n, h, w, c, k int, y []float32, argmax []int32)
 // maxPoolTask is one MaxPoolForward call, split over output rows.
 type maxPoolTask struct {
 	x, y                  []float32
-	argmax                []int32
+	argmax                []uint8 // nil: not recorded
 	n, h, w, c, k, oh, ow int
 	isa                   ISA     // the C loops' (bn_simd.h max_pool_rows); ISANone: the Go loop
-	best                  []int32 // C scratch: c per part
+	best                  []int32 // C scratch: 2c per part
 }
 
 // orderKey maps float32 bits to an int32 with the same order as the floats
@@ -75,30 +84,32 @@ func (t *maxPoolTask) run(part, parts int) {
 	h, w, c, k, oh, ow := t.h, t.w, t.c, t.k, t.oh, t.ow
 	lo, hi := span(t.n*oh, part, parts)
 	if t.isa != ISANone {
-		t.simd(lo, hi, t.best[part*c:(part+1)*c])
+		t.simd(lo, hi, t.best[2*part*c:2*(part+1)*c])
 		return
 	}
 	for row := lo; row < hi; row++ {
 		b, i := row/oh, row%oh
 		for j := 0; j < ow; j++ {
 			o := ((b*oh+i)*ow + j) * c
-			yr, ar := t.y[o:o+c], t.argmax[o:o+c]
+			yr := t.y[o : o+c]
 			first := ((b*h+i*k)*w + j*k) * c
 			for ch := range yr {
 				// The first maximum in window order wins, as in PyTorch; a
 				// NaN wins over numbers, so it propagates.
-				best, arg := orderKey(t.x[first+ch]), first+ch
+				best, arg := orderKey(t.x[first+ch]), 0
 				for di := 0; di < k; di++ {
 					p := ((b*h+i*k+di)*w+j*k)*c + ch
 					for dj := 0; dj < k; dj, p = dj+1, p+c {
 						kv := orderKey(t.x[p])
 						if kv > best {
-							best, arg = kv, p
+							best, arg = kv, di*k+dj
 						}
 					}
 				}
 				yr[ch] = fromOrderKey(best)
-				ar[ch] = int32(arg)
+				if t.argmax != nil {
+					t.argmax[o+ch] = uint8(arg)
+				}
 			}
 		}
 	}
@@ -108,11 +119,14 @@ func (t *maxPoolTask) run(part, parts int) {
 // argmax positions MaxPoolForward recorded) for MaxPoolForward's shapes.
 // It runs parallel over output rows: each part clears its windows' input
 // rows and routes their dy while they are in cache. An argmax outside its
-// own window's rows is an error (it would race with another part).
-func MaxPoolBackward(dy []float32, argmax []int32, n, h, w, c, k int, dx []float32) error {
+// window (k*k or more) is an error.
+func MaxPoolBackward(dy []float32, argmax []uint8, n, h, w, c, k int, dx []float32) error {
 	oh, ow, err := poolDims("MaxPoolBackward", n, h, w, c, k)
 	if err != nil {
 		return err
+	}
+	if k > MaxWindow {
+		return fmt.Errorf("kernels: MaxPoolBackward: k=%d: windows above %d do not fit a byte's argmax", k, MaxWindow)
 	}
 	m := n * oh * ow * c
 	if err := checkLens("MaxPoolBackward", []lenCheck{{"dy", len(dy), m}, {"argmax", len(argmax), m}, {"dx", len(dx), n * h * w * c}}); err != nil {
@@ -134,17 +148,17 @@ func MaxPoolBackward(dy []float32, argmax []int32, n, h, w, c, k int, dx []float
 	}
 	for _, o := range t.bad {
 		if o >= 0 {
-			return fmt.Errorf("kernels: MaxPoolBackward: argmax[%d]=%d is outside its window's rows of dx", o, argmax[o])
+			return fmt.Errorf("kernels: MaxPoolBackward: argmax[%d]=%d is outside its %dx%d window", o, argmax[o], k, k)
 		}
 	}
 	return nil
 }
 
 // maxPoolBwdTask is one MaxPoolBackward call, split over output rows;
-// bad[part] is the first output whose argmax left its rows, or -1.
+// bad[part] is the first output whose argmax left its window, or -1.
 type maxPoolBwdTask struct {
 	dy, dx                   []float32
-	argmax                   []int32
+	argmax                   []uint8
 	h, w, c, k, oh, ow, rows int
 	bad                      []int
 }
@@ -152,24 +166,27 @@ type maxPoolBwdTask struct {
 func (t *maxPoolBwdTask) run(part, parts int) {
 	t.bad[part] = -1
 	lo, hi := span(t.rows, part, parts)
-	in, out := t.w*t.c, t.ow*t.c // floats per input and output row
+	c, k := t.c, t.k
+	in, out := t.w*c, t.ow*c // floats per input and output row
 	for r := lo; r < hi; r++ {
 		b, i := r/t.oh, r%t.oh
-		r0, r1 := b*t.h+i*t.k, b*t.h+i*t.k+t.k
+		r0, r1 := b*t.h+i*k, b*t.h+i*k+k
 		if i == t.oh-1 {
 			r1 = (b + 1) * t.h // the rows below the last window get zeros
 		}
-		x0, x1 := r0*in, r1*in
-		dx := t.dx[x0:x1]
+		dx := t.dx[r0*in : r1*in]
 		clear(dx)
 		dy, am := t.dy[r*out:(r+1)*out], t.argmax[r*out:(r+1)*out]
-		for o, a := range am {
-			a := int(a) - x0
-			if a < 0 || a >= len(dx) {
-				t.bad[part] = r*out + o
-				return
+		for j := range t.ow {
+			for ch := range c {
+				o := j*c + ch
+				a := int(am[o])
+				if a >= k*k {
+					t.bad[part] = r*out + o
+					return
+				}
+				dx[((a/k)*t.w+j*k+a%k)*c+ch] += dy[o]
 			}
-			dx[a] += dy[o]
 		}
 	}
 }

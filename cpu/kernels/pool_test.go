@@ -32,7 +32,7 @@ func TestConcurrentCallersDeterministic(t *testing.T) {
 		if err := b.Backward(x, dy, g, o.dx, o.dg, o.db); err != nil {
 			return o, err
 		}
-		err = MaxPoolForward(px, 2, 8, 8, 16, 2, o.pool, make([]int32, len(o.pool)))
+		err = MaxPoolForward(px, 2, 8, 8, 16, 2, o.pool, make([]uint8, len(o.pool)))
 		return o, err
 	}
 	want, err := run()
@@ -81,8 +81,8 @@ func TestSetThreads(t *testing.T) {
 	}
 }
 
-// An argmax outside its own window's rows of dx is an error, not a write
-// that could race with another part, and so is one beyond dx.
+// An argmax outside its window is an error, not a write that could race
+// with another part; so are windows too large for a byte's argmax.
 func TestMaxPoolBackwardBadArgmax(t *testing.T) {
 	const n, h, w, c, k = 2, 4, 4, 3, 2
 	x := make([]float32, n*h*w*c)
@@ -90,21 +90,29 @@ func TestMaxPoolBackwardBadArgmax(t *testing.T) {
 		x[i] = float32(i % 7)
 	}
 	m := n * (h / k) * (w / k) * c
-	y, am, dy, dx := make([]float32, m), make([]int32, m), make([]float32, m), make([]float32, len(x))
+	y, am, dy, dx := make([]float32, m), make([]uint8, m), make([]float32, m), make([]float32, len(x))
 	if err := MaxPoolForward(x, n, h, w, c, k, y, am); err != nil {
 		t.Fatal(err)
 	}
 	if err := MaxPoolBackward(dy, am, n, h, w, c, k, dx); err != nil {
 		t.Fatalf("valid argmax: %v", err)
 	}
-	for _, bad := range []int32{am[m-1], -1, int32(len(x))} {
-		am2 := append([]int32(nil), am...)
-		am2[0] = bad // output 0's window holds rows 0-1 of image 0
+	for _, bad := range []uint8{k * k, 255} {
+		am2 := append([]uint8(nil), am...)
+		am2[m-1] = bad
 		if err := MaxPoolBackward(dy, am2, n, h, w, c, k, dx); err == nil {
-			t.Errorf("argmax[0] = %d: no error", bad)
+			t.Errorf("argmax[%d] = %d: no error", m-1, bad)
 		}
 	}
 	if err := MaxPoolBackward(dy[:m-1], am, n, h, w, c, k, dx); err == nil {
 		t.Error("short dy: no error")
+	}
+	const big = MaxWindow + 1
+	xb, yb := make([]float32, big*big), make([]float32, 1)
+	if err := MaxPoolForward(xb, 1, big, big, 1, big, yb, make([]uint8, 1)); err == nil {
+		t.Errorf("k=%d: no error", big)
+	}
+	if err := MaxPoolBackward(yb, make([]uint8, 1), 1, big, big, 1, big, xb); err == nil {
+		t.Errorf("backward k=%d: no error", big)
 	}
 }

@@ -1,6 +1,7 @@
 package cpu
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -37,4 +38,26 @@ func BenchmarkResNet9Step(b *testing.B) {
 			b.ReportMetric(float64(batch)*float64(b.N)/b.Elapsed().Seconds(), "img/s")
 		})
 	}
+}
+
+// TestBenchMeasuresMemory: Bench reports the activation arena, a part of
+// the process's peak RSS, and the bf16 graph's arena (bf16 conv inputs,
+// in-place BN scratch) is smaller than the float32 one's.
+func TestBenchMeasuresMemory(t *testing.T) {
+	arena := map[string]int64{}
+	for _, prec := range []string{"f32", "bf16"} {
+		net := testNet("resnet9", 1.0/8)
+		r, err := Bench(context.Background(), BenchOptions{Net: net, Batch: 16, Steps: 1, Seed: 1, Precision: prec})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.ArenaBytes <= 0 || r.ArenaBytes >= r.PeakRSSBytes {
+			t.Errorf("%s: arena %d bytes, peak RSS %d: want 0 < arena < RSS", prec, r.ArenaBytes, r.PeakRSSBytes)
+		}
+		arena[r.Precision] = r.ArenaBytes
+	}
+	if f, h := arena["f32"], arena["bf16"]; h != 0 && h >= f {
+		t.Errorf("arena %d bytes in bf16, %d in f32: want less", h, f)
+	}
+	t.Log(arena)
 }

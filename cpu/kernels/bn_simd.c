@@ -145,6 +145,15 @@ int sr_max_pool(int isa, const float *x, float *y, uint8_t *argmax, int h, int w
 	return -1;
 }
 
+long sr_max_pool_bwd(int isa, const float *dy, const uint8_t *argmax, float *dx, int h, int w, int c, int k,
+                     int oh, int ow, int lo, int hi) {
+	switch (isa) {
+	case SR_ISA_AVX512: return max_pool_bwd_rows_avx512(dy, argmax, dx, h, w, c, k, oh, ow, lo, hi);
+	case SR_ISA_AVX2: return max_pool_bwd_rows_avx2(dy, argmax, dx, h, w, c, k, oh, ow, lo, hi);
+	}
+	return -2;
+}
+
 // sr_bn_split_call is sr_bn_call for the row-split steps.
 int sr_bn_split_call(int isa, int op, const float *x, const float *dy, float *y, float *dx,
                      const float *gamma, const float *beta, const float *gamma_f, const float *beta_f,

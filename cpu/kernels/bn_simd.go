@@ -120,3 +120,10 @@ func (t *maxPoolTask) simd(lo, hi int, best []int32) {
 		C.int(t.h), C.int(t.w), C.int(t.c), C.int(t.k), C.int(t.oh), C.int(t.ow), C.int(lo), C.int(hi),
 		(*C.int32_t)(unsafe.Pointer(&best[0])))
 }
+
+// simd runs output rows [lo, hi) of t on the C loop: the first output
+// whose argmax is outside its window, or -1.
+func (t *maxPoolBwdTask) simd(lo, hi int) int {
+	return int(C.sr_max_pool_bwd(C.int(t.isa), f32p(t.dy), (*C.uint8_t)(unsafe.Pointer(&t.argmax[0])), f32p(t.dx),
+		C.int(t.h), C.int(t.w), C.int(t.c), C.int(t.k), C.int(t.oh), C.int(t.ow), C.int(lo), C.int(hi)))
+}

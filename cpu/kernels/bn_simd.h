@@ -442,6 +442,47 @@ static __attribute__((noinline)) void SR_FN(max_pool_rows)(const float *restrict
 	}
 }
 
+// max_pool_bwd_rows is maxPoolBwdTask.run for output rows [lo, hi): it
+// returns the first output (an index into argmax) whose argmax is outside
+// its window, or -1. Each window position writes its dy where it holds
+// the maximum and zero elsewhere, a select that vectorises, so every dx
+// element is written once, in order, with no clearing first.
+static __attribute__((noinline)) long SR_FN(max_pool_bwd_rows)(const float *restrict dy, const uint8_t *restrict argmax,
+                                                              float *restrict dx, int h, int w, int c, int k,
+                                                              int oh, int ow, int lo, int hi) {
+	const size_t in = (size_t)w * c, out = (size_t)ow * c;
+	const int kk = k * k;
+	for (int r = lo; r < hi; r++) {
+		int b = r / oh, i = r % oh;
+		size_t r0 = (size_t)b * h + (size_t)i * k, rows = (size_t)k;
+		if (i == oh - 1) rows = (size_t)(b + 1) * h - r0; // the rows below the last window get zeros
+		float *d0 = dx + r0 * in;
+		const float *g0 = dy + (size_t)r * out;
+		const uint8_t *a0 = argmax + (size_t)r * out;
+		uint8_t top = 0;
+		for (size_t o = 0; o < out; o++) top = a0[o] > top ? a0[o] : top;
+		if (top >= kk) {
+			for (size_t o = 0; o < out; o++)
+				if (a0[o] >= kk) return (long)((size_t)r * out + o);
+		}
+		for (int di = 0; di < k; di++) {
+			for (int j = 0; j < ow; j++) {
+				const float *g = g0 + (size_t)j * c;
+				const uint8_t *a = a0 + (size_t)j * c;
+				for (int dj = 0; dj < k; dj++) {
+					const uint8_t at = (uint8_t)(di * k + dj);
+					float *d = d0 + ((size_t)di * w + (size_t)j * k + dj) * c;
+					for (int ch = 0; ch < c; ch++) d[ch] = a[ch] == at ? g[ch] : 0.0f;
+				}
+			}
+			size_t rest = (size_t)(w - ow * k) * c; // right of the last window
+			if (rest) memset(d0 + (size_t)di * in + in - rest, 0, rest * sizeof(float));
+		}
+		if (rows > (size_t)k) memset(d0 + (size_t)k * in, 0, (rows - k) * in * sizeof(float));
+	}
+	return -1;
+}
+
 // act_fwd is act.go's actForward over elements [c0, c1) of x: y = act(x)
 // (y may alias x), as one row.
 static void SR_FN(act_fwd)(const sr_bn_args *a) {

@@ -72,5 +72,9 @@ int sr_bn_split_call(int isa, int op, const float *x, const float *dy, float *y,
 // 2c ints of scratch; argmax may be NULL.
 int sr_max_pool(int isa, const float *x, float *y, uint8_t *argmax, int h, int w, int c, int k, int oh, int ow,
                 int lo, int hi, int32_t *best);
+// sr_max_pool_bwd is MaxPoolBackward's output rows [lo, hi): the first
+// output whose argmax is outside its window, or -1 (-2: no such isa).
+long sr_max_pool_bwd(int isa, const float *dy, const uint8_t *argmax, float *dx, int h, int w, int c, int k,
+                     int oh, int ow, int lo, int hi);
 
 #endif

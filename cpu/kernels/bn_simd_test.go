@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -144,10 +145,10 @@ func TestBNActLibs(t *testing.T) {
 // TestMaxPoolSIMDMatchesGo runs the C max pool on each instruction set
 // this CPU has against the Go loop: the same maxima (first in window
 // order; NaN wins; -0 below +0) and the same argmax, on inputs full of
-// ties.
+// ties; and the same backward bits, checked against the argmax itself.
 func TestMaxPoolSIMDMatchesGo(t *testing.T) {
 	for _, tc := range []struct{ n, h, w, c, k int }{
-		{2, 4, 4, 3, 2}, {3, 8, 6, 37, 2}, {2, 9, 9, 64, 3}, {1, 4, 4, 130, 4},
+		{2, 4, 4, 3, 2}, {3, 8, 6, 37, 2}, {2, 9, 9, 64, 3}, {1, 4, 4, 130, 4}, {2, 5, 7, 19, 2}, {1, 7, 8, 3, 3},
 	} {
 		rng := rand.New(rand.NewPCG(9, uint64(tc.c)))
 		x := make([]float32, tc.n*tc.h*tc.w*tc.c)
@@ -207,6 +208,57 @@ func TestMaxPoolSIMDMatchesGo(t *testing.T) {
 						t.Fatalf("%+v %v (argmax recorded %v): output %d = %v, Go loop %v at %d", tc, isa, record, i, y[i], wantY[i], wantA[i])
 					}
 				}
+			}
+		}
+		// The backward: dy at each window's argmax, zero everywhere else
+		// (rows and columns no window covers included), -0 and NaN kept,
+		// the same bits from every implementation over a dx full of junk.
+		dy := make([]float32, m)
+		for i := range dy {
+			dy[i] = float32(rng.NormFloat64())
+			switch i % 11 {
+			case 3:
+				dy[i] = float32(math.Copysign(0, -1))
+			case 7:
+				dy[i] = float32(math.NaN())
+			}
+		}
+		want := make([]float32, len(x))
+		for o := range dy {
+			b, rest := o/(oh*ow*tc.c), o%(oh*ow*tc.c)
+			i, j, ch := rest/(ow*tc.c), rest/tc.c%ow, o%tc.c
+			a := int(wantA[o])
+			want[((b*tc.h+i*tc.k+a/tc.k)*tc.w+j*tc.k+a%tc.k)*tc.c+ch] = dy[o]
+		}
+		for _, isa := range []ISA{ISANone, ISAAVX2, ISAAVX512} {
+			if HostISA() < isa {
+				continue
+			}
+			dx := make([]float32, len(x))
+			for i := range dx {
+				dx[i] = 7
+			}
+			task := maxPoolBwdTask{dy: dy, dx: dx, argmax: wantA, h: tc.h, w: tc.w, c: tc.c, k: tc.k, oh: oh, ow: ow, rows: tc.n * oh, isa: isa, bad: make([]int, 2)}
+			for a := range tc.k * tc.k {
+				task.off[a] = int32(((a/tc.k)*tc.w + a%tc.k) * tc.c)
+			}
+			task.run(0, 2)
+			task.run(1, 2)
+			if task.bad[0] != -1 || task.bad[1] != -1 {
+				t.Fatalf("%+v %v backward: bad argmax at %v", tc, isa, task.bad)
+			}
+			for i := range want {
+				if math.Float32bits(dx[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%+v %v backward: dx[%d] = %v, want %v", tc, isa, i, dx[i], want[i])
+				}
+			}
+			bad := append([]uint8(nil), wantA...)
+			bad[m-1] = uint8(tc.k * tc.k)
+			task.argmax = bad
+			task.run(0, 2)
+			task.run(1, 2)
+			if !slices.Contains(task.bad, m-1) {
+				t.Errorf("%+v %v backward: argmax %d at output %d: bad %v", tc, isa, tc.k*tc.k, m-1, task.bad)
 			}
 		}
 	}

@@ -118,16 +118,22 @@
 // forward and 5.2 to 5.6 backward (32x32x128, ReLU, loads 3 to 20; measured
 // while Backward still read a saved xhat).
 //
-// # Pools and loss: Go
+// # Pools and loss
 //
 // MaxPoolForward and MaxPoolBackward are parallel over output rows on the
-// same pool (the backward clears each window's rows and routes its dy
-// while they are in cache, where it cleared all of dx first, serially);
-// the other pools and the loss are cheap and serial. Loaded machine,
-// batch 128: max pool 2x2 on 32x32x128 took 40 cpu-ms forward, 11
-// backward; the loss at batch 512 0.13. Zen 5, load 1.2, wall ms: 3.8-4.5
-// forward, backward 7.5-11.8 serial and 4.1-4.5 parallel
-// (bench/results/maxpool-bwd-zen5-2026-12-04.md).
+// same pool, in C where the CPU has AVX2 (bn_simd.h) and in Go
+// otherwise, with the same bits. The argmax is a byte per output, the
+// maximum's place in its window, a quarter of a flat int32 index's
+// memory. The backward writes each window's rows once, while they are in
+// cache: each window position selects its dy where the argmax points at
+// it and zero elsewhere, which vectorises, where routing dy to computed
+// addresses did not. The other pools and the loss are cheap and serial.
+// Loaded machine, batch 128: max pool 2x2 on 32x32x128 took 40 cpu-ms
+// forward, 11 backward; the loss at batch 512 0.13. Zen 5, load 1.2, wall
+// ms: 3.8-4.5 forward, backward 7.5-11.8 serial and 4.1-4.5 parallel
+// (bench/results/maxpool-bwd-zen5-2026-12-04.md); with the byte argmax
+// and the select, 2.9-3.3 backward against 3.3-3.5 for the int32 routing
+// (BenchmarkPoolLoss, n = 3 alternating, load about 1).
 //
 // Threads: SetThreads before the first kernel call sets the Go pool and
 // oneDNN's OpenMP thread count (oneDNN fixes its work split when a Conv or

@@ -132,7 +132,10 @@ func MaxPoolBackward(dy []float32, argmax []uint8, n, h, w, c, k int, dx []float
 	if err := checkLens("MaxPoolBackward", []lenCheck{{"dy", len(dy), m}, {"argmax", len(argmax), m}, {"dx", len(dx), n * h * w * c}}); err != nil {
 		return err
 	}
-	t := maxPoolBwdTask{dy: dy, dx: dx, argmax: argmax, h: h, w: w, c: c, k: k, oh: oh, ow: ow, rows: n * oh}
+	t := maxPoolBwdTask{dy: dy, dx: dx, argmax: argmax, h: h, w: w, c: c, k: k, oh: oh, ow: ow, rows: n * oh, isa: HostISA()}
+	for a := range k * k {
+		t.off[a] = int32(((a/k)*w + a%k) * c)
+	}
 	if p := pool(); p.acquire() {
 		if len(p.poolBad) < p.n {
 			p.poolBad = make([]int, p.n)
@@ -161,11 +164,20 @@ type maxPoolBwdTask struct {
 	argmax                   []uint8
 	h, w, c, k, oh, ow, rows int
 	bad                      []int
+	isa                      ISA // the C loops' (bn_simd.h max_pool_bwd_rows); ISANone: the Go loop
+	// off[a] is window position a's offset in dx from the window's first
+	// element (the Go loop): a table, because dividing by k per element
+	// cost more than the routing.
+	off [MaxWindow * MaxWindow]int32
 }
 
 func (t *maxPoolBwdTask) run(part, parts int) {
 	t.bad[part] = -1
 	lo, hi := span(t.rows, part, parts)
+	if t.isa != ISANone {
+		t.bad[part] = t.simd(lo, hi)
+		return
+	}
 	c, k := t.c, t.k
 	in, out := t.w*c, t.ow*c // floats per input and output row
 	for r := lo; r < hi; r++ {
@@ -177,15 +189,17 @@ func (t *maxPoolBwdTask) run(part, parts int) {
 		dx := t.dx[r0*in : r1*in]
 		clear(dx)
 		dy, am := t.dy[r*out:(r+1)*out], t.argmax[r*out:(r+1)*out]
+		kk, kc := uint8(k*k), k*c
+		off := &t.off
 		for j := range t.ow {
-			for ch := range c {
-				o := j*c + ch
-				a := int(am[o])
-				if a >= k*k {
-					t.bad[part] = r*out + o
+			o := j * c
+			win, dyr := dx[j*kc:], dy[o:o+c]
+			for ch, a := range am[o : o+c] {
+				if a >= kk {
+					t.bad[part] = r*out + o + ch
 					return
 				}
-				dx[((a/k)*t.w+j*k+a%k)*c+ch] += dy[o]
+				win[int(off[a])+ch] = dyr[ch] // windows do not overlap: one dy per element
 			}
 		}
 	}

@@ -19,13 +19,16 @@ __attribute__((target("avx512f"))) float sr_fma512(int64_t iters) {
 	return _mm512_reduce_add_ps(s);
 }
 
+// AVX2 has 16 ymm registers: 16 accumulators and the two constants
+// spilled to memory, and measured 126-133 GFLOP/s where Zen 5 peaks near
+// 227. Twelve accumulators still hide the latency (8 needed) and fit.
 __attribute__((target("avx2,fma"))) float sr_fma256(int64_t iters) {
-	__m256 a[16], m = _mm256_set1_ps(0.9999999f), c = _mm256_set1_ps(1e-7f);
-	for (int i = 0; i < 16; i++) a[i] = _mm256_set1_ps((float)i);
+	__m256 a[SR_FMA256_ACC], m = _mm256_set1_ps(0.9999999f), c = _mm256_set1_ps(1e-7f);
+	for (int i = 0; i < SR_FMA256_ACC; i++) a[i] = _mm256_set1_ps((float)i);
 	for (int64_t k = 0; k < iters; k++)
-		for (int i = 0; i < 16; i++) a[i] = _mm256_fmadd_ps(a[i], m, c);
+		for (int i = 0; i < SR_FMA256_ACC; i++) a[i] = _mm256_fmadd_ps(a[i], m, c);
 	__m256 s = a[0];
-	for (int i = 1; i < 16; i++) s = _mm256_add_ps(s, a[i]);
+	for (int i = 1; i < SR_FMA256_ACC; i++) s = _mm256_add_ps(s, a[i]);
 	float out[8];
 	_mm256_storeu_ps(out, s);
 	return out[0] + out[1] + out[2] + out[3] + out[4] + out[5] + out[6] + out[7];

@@ -31,7 +31,7 @@ func FMAPeak(threads, bits int, d time.Duration) (float64, error) {
 		if HostISA() < ISAAVX2 {
 			return 0, fmt.Errorf("kernels: FMAPeak: this CPU has no AVX2 with FMA")
 		}
-		run, flopPerIter = func(n int64) { C.sr_fma256(C.int64_t(n)) }, 16*8*2
+		run, flopPerIter = func(n int64) { C.sr_fma256(C.int64_t(n)) }, C.SR_FMA256_ACC*8*2
 	default:
 		return 0, fmt.Errorf("kernels: FMAPeak: %d-bit vectors: want 512 or 256", bits)
 	}

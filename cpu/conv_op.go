@@ -86,11 +86,8 @@ func (op *convOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	if op.isIn16(0) {
-		var x16 []uint16
-		if x16, err = op.input16(vs, 0); err == nil {
-			err = op.k.ForwardBF16(x16, in[1], op.y.data)
-		}
+	if x16 := op.scratch16[0]; x16 != nil {
+		err = op.k.ForwardBF16(x16, in[1], op.y.data)
 	} else {
 		err = op.k.Forward(in[0], in[1], op.y.data)
 	}
@@ -176,11 +173,8 @@ func (op *convDataOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	if op.isIn16(0) {
-		var dy16 []uint16
-		if dy16, err = op.input16(vs, 0); err == nil {
-			err = op.k.BackwardDataBF16(dy16, in[1], op.dx.data)
-		}
+	if dy16 := op.scratch16[0]; dy16 != nil {
+		err = op.k.BackwardDataBF16(dy16, in[1], op.dx.data)
 	} else {
 		err = op.k.BackwardData(in[0], in[1], op.dx.data)
 	}
@@ -203,17 +197,10 @@ func (op *convWeightsOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	if op.isIn16(0) || op.isIn16(1) {
-		x, dy := kernels.BF16{F32: in[0]}, kernels.BF16{F32: in[1]}
-		if op.isIn16(0) {
-			x.H, err = op.input16(vs, 0)
-		}
-		if op.isIn16(1) && err == nil {
-			dy.H, err = op.input16(vs, 1)
-		}
-		if err == nil {
-			err = op.k.BackwardWeightsBF16(x, dy, op.dw.data)
-		}
+	// unpack sets one form of each operand.
+	x, dy := kernels.BF16{F32: in[0], H: op.scratch16[0]}, kernels.BF16{F32: in[1], H: op.scratch16[1]}
+	if x.H != nil || dy.H != nil {
+		err = op.k.BackwardWeightsBF16(x, dy, op.dw.data)
 	} else {
 		err = op.k.BackwardWeights(in[0], in[1], op.dw.data)
 	}

@@ -27,7 +27,8 @@ type base struct {
 	in16  []bool
 	out16 bool
 
-	scratch [][]float32
+	scratch   [][]float32
+	scratch16 [][]uint16 // unpack's bf16 inputs, nil for the float32 ones
 }
 
 func (b *base) Arity() int { return len(b.in) }
@@ -144,18 +145,23 @@ func (b *base) input16(vs []gorgonia.Value, i int) ([]uint16, error) {
 }
 
 // unpack returns the float32 backings of the op's input values in a
-// scratch slice the op reuses; a bf16 input's entry is nil (input16
-// reads it).
+// scratch slice the op reuses; a bf16 input's entry is nil, and its
+// uint16 backing is in b.scratch16.
 func (b *base) unpack(vs []gorgonia.Value) ([][]float32, error) {
 	if len(vs) != len(b.in) {
 		return nil, fmt.Errorf("%s: got %d inputs, want %d", b, len(vs), len(b.in))
 	}
 	if b.scratch == nil {
 		b.scratch = make([][]float32, len(b.in))
+		b.scratch16 = make([][]uint16, len(b.in))
 	}
 	for i, v := range vs {
 		if b.isIn16(i) {
-			b.scratch[i] = nil
+			h, err := b.input16(vs, i)
+			if err != nil {
+				return nil, err
+			}
+			b.scratch[i], b.scratch16[i] = nil, h
 			continue
 		}
 		d, err := f32s(v)

@@ -238,10 +238,8 @@ func TestMaxPoolSIMDMatchesGo(t *testing.T) {
 			for i := range dx {
 				dx[i] = 7
 			}
-			task := maxPoolBwdTask{dy: dy, dx: dx, argmax: wantA, h: tc.h, w: tc.w, c: tc.c, k: tc.k, oh: oh, ow: ow, rows: tc.n * oh, isa: isa, bad: make([]int, 2)}
-			for a := range tc.k * tc.k {
-				task.off[a] = int32(((a/tc.k)*tc.w + a%tc.k) * tc.c)
-			}
+			task := newMaxPoolBwdTask(dy, wantA, tc.n, tc.h, tc.w, tc.c, tc.k, oh, ow, dx, isa)
+			task.bad = make([]int, 2)
 			task.run(0, 2)
 			task.run(1, 2)
 			if task.bad[0] != -1 || task.bad[1] != -1 {

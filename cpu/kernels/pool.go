@@ -14,6 +14,15 @@ func poolDims(fn string, n, h, w, c, k int) (oh, ow int, err error) {
 	return h / k, w / k, nil
 }
 
+// maxPoolDims is poolDims for a max pool, whose window must fit its
+// byte argmax.
+func maxPoolDims(fn string, n, h, w, c, k int) (oh, ow int, err error) {
+	if k > MaxWindow {
+		return 0, 0, fmt.Errorf("kernels: %s: k=%d: windows above %d do not fit a byte's argmax", fn, k, MaxWindow)
+	}
+	return poolDims(fn, n, h, w, c, k)
+}
+
 // MaxWindow is the largest k of a max pool: its argmax, one byte per
 // output, holds a position in the k x k window.
 const MaxWindow = 16
@@ -23,12 +32,9 @@ const MaxWindow = 16
 // backward follows) records where in its window each maximum was, di*k+dj
 // for MaxPoolBackward: a byte, where a flat index into x took four.
 func MaxPoolForward(x []float32, n, h, w, c, k int, y []float32, argmax []uint8) error {
-	oh, ow, err := poolDims("MaxPoolForward", n, h, w, c, k)
+	oh, ow, err := maxPoolDims("MaxPoolForward", n, h, w, c, k)
 	if err != nil {
 		return err
-	}
-	if k > MaxWindow {
-		return fmt.Errorf("kernels: MaxPoolForward: k=%d: windows above %d do not fit a byte's argmax", k, MaxWindow)
 	}
 	m := n * oh * ow * c
 	checks := []lenCheck{{"x", len(x), n * h * w * c}, {"y", len(y), m}, {"argmax", len(argmax), m}}
@@ -121,21 +127,15 @@ func (t *maxPoolTask) run(part, parts int) {
 // rows and routes their dy while they are in cache. An argmax outside its
 // window (k*k or more) is an error.
 func MaxPoolBackward(dy []float32, argmax []uint8, n, h, w, c, k int, dx []float32) error {
-	oh, ow, err := poolDims("MaxPoolBackward", n, h, w, c, k)
+	oh, ow, err := maxPoolDims("MaxPoolBackward", n, h, w, c, k)
 	if err != nil {
 		return err
-	}
-	if k > MaxWindow {
-		return fmt.Errorf("kernels: MaxPoolBackward: k=%d: windows above %d do not fit a byte's argmax", k, MaxWindow)
 	}
 	m := n * oh * ow * c
 	if err := checkLens("MaxPoolBackward", []lenCheck{{"dy", len(dy), m}, {"argmax", len(argmax), m}, {"dx", len(dx), n * h * w * c}}); err != nil {
 		return err
 	}
-	t := maxPoolBwdTask{dy: dy, dx: dx, argmax: argmax, h: h, w: w, c: c, k: k, oh: oh, ow: ow, rows: n * oh, isa: HostISA()}
-	for a := range k * k {
-		t.off[a] = int32(((a/k)*w + a%k) * c)
-	}
+	t := newMaxPoolBwdTask(dy, argmax, n, h, w, c, k, oh, ow, dx, HostISA())
 	if p := pool(); p.acquire() {
 		if len(p.poolBad) < p.n {
 			p.poolBad = make([]int, p.n)
@@ -169,6 +169,14 @@ type maxPoolBwdTask struct {
 	// element (the Go loop): a table, because dividing by k per element
 	// cost more than the routing.
 	off [MaxWindow * MaxWindow]int32
+}
+
+func newMaxPoolBwdTask(dy []float32, argmax []uint8, n, h, w, c, k, oh, ow int, dx []float32, isa ISA) maxPoolBwdTask {
+	t := maxPoolBwdTask{dy: dy, dx: dx, argmax: argmax, h: h, w: w, c: c, k: k, oh: oh, ow: ow, rows: n * oh, isa: isa}
+	for a := range k * k {
+		t.off[a] = int32(((a/k)*w + a%k) * c)
+	}
+	return t
 }
 
 func (t *maxPoolBwdTask) run(part, parts int) {
